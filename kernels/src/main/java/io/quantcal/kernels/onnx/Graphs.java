@@ -151,6 +151,28 @@ public final class Graphs {
         return ValueInfoProto.newBuilder().setName(name).setType(type).build();
     }
 
+    /** A tensor value info with an element type but no shape (rank unknown): for added graph outputs. */
+    public static ValueInfoProto valueOfAnyShape(String name, TensorProto.DataType elemType) {
+        TypeProto type = TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder()
+                .setElemType(elemType.getNumber())).build();
+        return ValueInfoProto.newBuilder().setName(name).setType(type).build();
+    }
+
+    /**
+     * An integer tensor of the given type (INT8, UINT8, INT16, UINT16, INT32), the values already in
+     * the type's range.
+     */
+    public static TensorProto intTensor(String name, TensorProto.DataType type, int[] data, long... dims) {
+        return switch (type) {
+            case INT8 -> int8Tensor(name, data, dims);
+            case UINT8 -> uint8Tensor(name, data, dims);
+            case INT16 -> int16Tensor(name, data, dims);
+            case UINT16 -> uint16Tensor(name, data, dims);
+            case INT32 -> int32Tensor(name, data, dims);
+            default -> throw new IllegalArgumentException("tensor " + name + ": " + type + " is not a supported integer type");
+        };
+    }
+
     /** A model with a single default-domain opset import. */
     public static ModelProto model(long opset, List<NodeProto> nodes, List<TensorProto> initializers,
                                    List<ValueInfoProto> inputs, List<ValueInfoProto> outputs) {

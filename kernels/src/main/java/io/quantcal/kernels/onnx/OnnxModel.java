@@ -1,0 +1,498 @@
+package io.quantcal.kernels.onnx;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import onnx.Onnx.AttributeProto;
+import onnx.Onnx.GraphProto;
+import onnx.Onnx.ModelProto;
+import onnx.Onnx.NodeProto;
+import onnx.Onnx.OperatorSetIdProto;
+import onnx.Onnx.StringStringEntryProto;
+import onnx.Onnx.TensorProto;
+import onnx.Onnx.TensorShapeProto;
+import onnx.Onnx.TypeProto;
+import onnx.Onnx.ValueInfoProto;
+import org.nd4j.shade.protobuf.ByteString;
+import org.nd4j.shade.protobuf.InvalidProtocolBufferException;
+
+/**
+ * An ONNX model as quantcal sees it: an immutable ModelProto whose initializers are all inline (external
+ * data read at parse time) and whose nodes all have unique names (unnamed nodes get {@code <op>_<index>},
+ * written into the model so that every later step, scale table row and exported file names the same
+ * node), plus the name of the file it came from for error messages.
+ *
+ * <p>Only the main graph is indexed; subgraphs of If/Loop are carried along untouched.
+ *
+ * <p>Serializable as its self-contained bytes, so that it can be broadcast to Spark executors.
+ */
+public final class OnnxModel implements Serializable {
+
+    private static final long serialVersionUID = 1L;
+
+    /** The newest IR version the protobuf schema bundled with ND4J describes. */
+    public static final long MAX_IR_VERSION = Graphs.IR_VERSION;
+    /** Oldest default-domain opset: QuantizeLinear/DequantizeLinear appear in opset 10. */
+    public static final long MIN_OPSET = 10;
+    /** Newest default-domain opset: int16 Q/DQ (opset 21) is the last addition quantcal writes. */
+    public static final long MAX_OPSET = 21;
+
+    private final transient String source;
+    private final transient ModelProto proto;
+    private final transient long opset;
+    private final transient Map<String, TensorProto> initializers;
+    private final transient Map<String, NodeProto> producers;
+    private final transient Map<String, List<NodeProto>> consumers;
+    private final transient Map<String, NodeProto> nodesByName;
+    private final transient Map<String, ValueInfoProto> declared;
+    private final transient Set<String> graphInputs;
+    private final transient Set<String> graphOutputs;
+    private transient volatile List<QuantizableNode> quantizable;
+    private transient volatile String sha256;
+
+    private OnnxModel(String source, ModelProto proto) {
+        this.source = source;
+        this.proto = proto;
+        this.opset = defaultOpset(source, proto);
+        GraphProto g = proto.getGraph();
+        Map<String, TensorProto> inits = new LinkedHashMap<>();
+        for (TensorProto t : g.getInitializerList()) inits.put(t.getName(), t);
+        this.initializers = Collections.unmodifiableMap(inits);
+        Map<String, NodeProto> prod = new HashMap<>();
+        Map<String, List<NodeProto>> cons = new HashMap<>();
+        Map<String, NodeProto> byName = new LinkedHashMap<>();
+        for (NodeProto n : g.getNodeList()) {
+            byName.put(n.getName(), n);
+            for (String o : n.getOutputList()) if (!o.isEmpty()) prod.put(o, n);
+            Set<String> seen = new HashSet<>();
+            for (String i : n.getInputList()) {
+                if (!i.isEmpty() && seen.add(i)) cons.computeIfAbsent(i, k -> new ArrayList<>()).add(n);
+            }
+        }
+        cons.replaceAll((k, v) -> List.copyOf(v));
+        this.producers = prod;
+        this.consumers = cons;
+        this.nodesByName = byName;
+        Map<String, ValueInfoProto> decl = new HashMap<>();
+        for (ValueInfoProto v : g.getValueInfoList()) decl.put(v.getName(), v);
+        for (ValueInfoProto v : g.getOutputList()) decl.put(v.getName(), v);
+        for (ValueInfoProto v : g.getInputList()) decl.put(v.getName(), v);
+        this.declared = decl;
+        Set<String> ins = new HashSet<>();
+        for (ValueInfoProto v : g.getInputList()) if (!inits.containsKey(v.getName())) ins.add(v.getName());
+        this.graphInputs = ins;
+        Set<String> outs = new HashSet<>();
+        for (ValueInfoProto v : g.getOutputList()) outs.add(v.getName());
+        this.graphOutputs = outs;
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    /** Reads a model file and the external data files beside it. */
+    public static OnnxModel load(Path file) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new ModelException(file + ": cannot read the model file (" + e + ")", e);
+        }
+        Path dir = file.toAbsolutePath().getParent();
+        return parse(file.toString(), bytes, ExternalDataResolver.directory(dir));
+    }
+
+    /**
+     * Parses model bytes. {@code source} names the file in error messages; {@code resolver} reads the
+     * external data files that initializers point to, whose content is then inlined as raw_data (null:
+     * the model must be self-contained).
+     *
+     * @throws ModelException if the bytes are not a (complete) ONNX model, there is no graph, the IR
+     *     version is newer than 8, the default-domain opset is outside 10..21, an external data file is
+     *     missing or too short, or two nodes share a name
+     */
+    public static OnnxModel parse(String source, byte[] bytes, ExternalDataResolver resolver) {
+        ModelProto proto;
+        try {
+            proto = ModelProto.parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw new ModelException(source + ": not an ONNX model, or a truncated one (protobuf: "
+                    + e.getMessage() + ")", e);
+        }
+        if (!proto.hasGraph()) {
+            throw new ModelException(source + ": no graph in the model (is this an ONNX model file?)");
+        }
+        if (proto.getIrVersion() > MAX_IR_VERSION) {
+            throw new ModelException(source + ": unsupported ONNX IR version " + proto.getIrVersion()
+                    + ": quantcal reads IR versions 3.." + MAX_IR_VERSION
+                    + " (re-export the model with an older exporter or onnx.version_converter)");
+        }
+        if (proto.getIrVersion() < 3) {
+            throw new ModelException(source + ": unsupported ONNX IR version " + proto.getIrVersion()
+                    + ": quantcal reads IR versions 3.." + MAX_IR_VERSION);
+        }
+        defaultOpset(source, proto);
+        proto = ExternalData.inline(source, proto, resolver != null ? resolver : ExternalDataResolver.none());
+        return new OnnxModel(source, named(source, proto));
+    }
+
+    private static long defaultOpset(String source, ModelProto proto) {
+        Long found = null;
+        for (OperatorSetIdProto o : proto.getOpsetImportList()) {
+            if (Nodes.defaultDomain(o.getDomain())) found = o.getVersion();
+        }
+        if (found == null) {
+            throw new ModelException(source + ": no opset import for the default ONNX domain");
+        }
+        if (found < MIN_OPSET || found > MAX_OPSET) {
+            throw new ModelException(source + ": unsupported opset " + found + ": quantcal supports "
+                    + MIN_OPSET + ".." + MAX_OPSET);
+        }
+        return found;
+    }
+
+    /** Gives unnamed nodes the name {@code <op>_<index>} and refuses duplicate names. */
+    private static ModelProto named(String source, ModelProto proto) {
+        GraphProto g = proto.getGraph();
+        Map<String, Integer> explicit = new HashMap<>();
+        boolean anyUnnamed = false;
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            String name = g.getNode(i).getName();
+            if (name.isEmpty()) {
+                anyUnnamed = true;
+                continue;
+            }
+            Integer other = explicit.putIfAbsent(name, i);
+            if (other != null) {
+                throw new ModelException(source + ": duplicate node name " + name + " (nodes #" + other + " and #" + i
+                        + "); quantcal identifies nodes by name, so names must be unique");
+            }
+        }
+        if (!anyUnnamed) return proto;
+        Set<String> taken = new HashSet<>(explicit.keySet());
+        GraphProto.Builder gb = g.toBuilder();
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            NodeProto n = g.getNode(i);
+            if (!n.getName().isEmpty()) continue;
+            String base = n.getOpType() + "_" + i;
+            String name = base;
+            for (int k = 1; !taken.add(name); k++) name = base + "_" + k;
+            gb.setNode(i, n.toBuilder().setName(name));
+        }
+        return proto.toBuilder().setGraph(gb).build();
+    }
+
+    // ---------------------------------------------------------------- rewriting
+
+    /** The same model (source, opset, metadata) with another graph; unnamed new nodes get names. */
+    public OnnxModel withGraph(GraphProto graph) {
+        return new OnnxModel(source, named(source, proto.toBuilder().setGraph(graph).build()));
+    }
+
+    /** The same model with the default-domain opset import set to {@code version}. */
+    public OnnxModel withOpset(long version) {
+        if (version < MIN_OPSET || version > MAX_OPSET) {
+            throw new IllegalArgumentException("opset " + version + " outside " + MIN_OPSET + ".." + MAX_OPSET);
+        }
+        ModelProto.Builder b = proto.toBuilder();
+        for (int i = 0; i < b.getOpsetImportCount(); i++) {
+            if (Nodes.defaultDomain(b.getOpsetImport(i).getDomain())) {
+                b.setOpsetImport(i, b.getOpsetImport(i).toBuilder().setVersion(version));
+            }
+        }
+        return new OnnxModel(source, b.build());
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    /** The file the model came from, as given to {@link #parse} or {@link #load}. */
+    public String source() {
+        return source;
+    }
+
+    public ModelProto proto() {
+        return proto;
+    }
+
+    public GraphProto graph() {
+        return proto.getGraph();
+    }
+
+    public long irVersion() {
+        return proto.getIrVersion();
+    }
+
+    /** The default-domain opset version. */
+    public long opset() {
+        return opset;
+    }
+
+    /** Graph inputs that are real inputs (not initializers listed as inputs, as IR < 4 models do). */
+    public List<TensorInfo> inputs() {
+        List<TensorInfo> out = new ArrayList<>();
+        for (ValueInfoProto v : graph().getInputList()) {
+            if (!initializers.containsKey(v.getName())) out.add(info(v));
+        }
+        return out;
+    }
+
+    public List<TensorInfo> outputs() {
+        List<TensorInfo> out = new ArrayList<>();
+        for (ValueInfoProto v : graph().getOutputList()) out.add(info(v));
+        return out;
+    }
+
+    public List<NodeProto> nodes() {
+        return graph().getNodeList();
+    }
+
+    /** The node called {@code name}. */
+    public NodeProto node(String name) {
+        NodeProto n = nodesByName.get(name);
+        if (n == null) throw new ModelException(source + ": no node named " + name);
+        return n;
+    }
+
+    /** The node that outputs {@code tensor}, or null for graph inputs, initializers and unknown names. */
+    public NodeProto producer(String tensor) {
+        return producers.get(tensor);
+    }
+
+    /** Nodes that read {@code tensor}, in graph order, each once. */
+    public List<NodeProto> consumers(String tensor) {
+        return consumers.getOrDefault(tensor, List.of());
+    }
+
+    public boolean isInitializer(String name) {
+        return initializers.containsKey(name);
+    }
+
+    public boolean isGraphInput(String name) {
+        return graphInputs.contains(name);
+    }
+
+    public boolean isGraphOutput(String name) {
+        return graphOutputs.contains(name);
+    }
+
+    /** Whether {@code tensor} is a value of the graph: a real input, an initializer or a node output. */
+    public boolean hasTensor(String tensor) {
+        return graphInputs.contains(tensor) || initializers.containsKey(tensor) || producers.containsKey(tensor);
+    }
+
+    public TensorProto initializer(String name) {
+        TensorProto t = initializers.get(name);
+        if (t == null) throw new ModelException(source + ": no initializer named " + name);
+        return t;
+    }
+
+    /** Values of a FLOAT initializer (raw_data or float_data), row-major. */
+    public float[] initializerFloats(String name) {
+        return Tensors.floats(initializer(name), source + ": initializer " + name);
+    }
+
+    /** Values of an integer initializer (int8/uint8/int16/uint16/int32, int64 within int range). */
+    public int[] initializerInts(String name) {
+        return Tensors.ints(initializer(name), source + ": initializer " + name);
+    }
+
+    /**
+     * Shape of {@code tensor}: an initializer's dims, or the shape a graph input, output or value_info
+     * declares (-1 for symbolic dimensions).
+     *
+     * @throws ModelException if the model declares no shape for it
+     */
+    public long[] shape(String tensor) {
+        TensorProto t = initializers.get(tensor);
+        if (t != null) return Tensors.dims(t);
+        ValueInfoProto v = declared.get(tensor);
+        long[] s = v == null ? null : info(v).shape();
+        if (s == null) {
+            throw new ModelException(source + ": no shape known for tensor " + tensor
+                    + " (not an initializer, and no graph input, output or value_info declares one)");
+        }
+        return s;
+    }
+
+    /**
+     * Float values of a constant tensor (an initializer or the output of a Constant node), or null when
+     * {@code tensor} is computed at run time.
+     */
+    float[] constantFloats(String tensor) {
+        if (initializers.containsKey(tensor)) return initializerFloats(tensor);
+        NodeProto p = producers.get(tensor);
+        if (p == null || !p.getOpType().equals("Constant") || !Nodes.defaultDomain(p.getDomain())) return null;
+        for (AttributeProto a : p.getAttributeList()) {
+            switch (a.getName()) {
+                case "value":
+                    return Tensors.floats(a.getT(), source + ": Constant " + p.getName() + " output " + tensor);
+                case "value_float":
+                    return new float[] {a.getF()};
+                case "value_floats": {
+                    float[] f = new float[a.getFloatsCount()];
+                    for (int i = 0; i < f.length; i++) f[i] = a.getFloats(i);
+                    return f;
+                }
+                default:
+                    break;
+            }
+        }
+        return null;
+    }
+
+    /** Conv, Gemm and MatMul-with-constant-weight nodes, in graph order (see {@link QuantizableNode}). */
+    public List<QuantizableNode> quantizableNodes() {
+        List<QuantizableNode> q = quantizable;
+        if (q == null) {
+            q = List.copyOf(QuantizableNodeFinder.find(this));
+            quantizable = q;
+        }
+        return q;
+    }
+
+    /** The self-contained model (external data inlined), loadable by ONNX Runtime from bytes. */
+    public byte[] toByteArray() {
+        return proto.toByteArray();
+    }
+
+    /**
+     * SHA-256 (lower-case hex) of {@link #toByteArray()}: identifies the model as quantcal runs it
+     * (node names assigned, external data inlined), which is what the session cache and the scale
+     * table's model_sha256 need. Computed once.
+     */
+    public String sha256() {
+        String s = sha256;
+        if (s == null) {
+            try {
+                s = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(toByteArray()));
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("every Java platform has SHA-256", e);
+            }
+            sha256 = s;
+        }
+        return s;
+    }
+
+    @Override
+    public String toString() {
+        return "OnnxModel[" + source + ", opset " + opset + ", " + graph().getNodeCount() + " nodes]";
+    }
+
+    private static TensorInfo info(ValueInfoProto v) {
+        TypeProto t = v.getType();
+        if (!t.hasTensorType()) return new TensorInfo(v.getName(), 0, null);
+        TypeProto.Tensor tt = t.getTensorType();
+        if (!tt.hasShape()) return new TensorInfo(v.getName(), tt.getElemType(), null);
+        long[] s = new long[tt.getShape().getDimCount()];
+        for (int i = 0; i < s.length; i++) {
+            TensorShapeProto.Dimension d = tt.getShape().getDim(i);
+            s[i] = d.hasDimValue() && d.getDimValue() > 0 ? d.getDimValue() : -1;
+        }
+        return new TensorInfo(v.getName(), tt.getElemType(), s);
+    }
+
+    // ---------------------------------------------------------------- serialization
+
+    private Object writeReplace() {
+        return new Serialized(source, toByteArray());
+    }
+
+    private void readObject(java.io.ObjectInputStream in) throws java.io.InvalidObjectException {
+        throw new java.io.InvalidObjectException("OnnxModel is serialized through its bytes");
+    }
+
+    /** The serialized form: the file name and the self-contained model bytes. */
+    private record Serialized(String source, byte[] bytes) implements Serializable {
+        private Object readResolve() {
+            return parse(source, bytes, ExternalDataResolver.none());
+        }
+    }
+
+    /** Reading external data into raw_data. */
+    private static final class ExternalData {
+
+        private ExternalData() {}
+
+        static ModelProto inline(String source, ModelProto proto, ExternalDataResolver resolver) {
+            GraphProto g = proto.getGraph();
+            Map<String, byte[]> files = new HashMap<>();
+            GraphProto.Builder gb = null;
+            for (int i = 0; i < g.getInitializerCount(); i++) {
+                TensorProto t = g.getInitializer(i);
+                if (t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) continue;
+                if (gb == null) gb = g.toBuilder();
+                gb.setInitializer(i, read(source, "initializer " + t.getName(), t, resolver, files));
+            }
+            // Constant nodes may keep their value outside the model too
+            for (int i = 0; i < g.getNodeCount(); i++) {
+                NodeProto n = g.getNode(i);
+                for (int a = 0; a < n.getAttributeCount(); a++) {
+                    AttributeProto attr = n.getAttribute(a);
+                    if (!attr.hasT() || attr.getT().getDataLocation() != TensorProto.DataLocation.EXTERNAL) continue;
+                    if (gb == null) gb = g.toBuilder();
+                    TensorProto t = read(source, "attribute " + attr.getName() + " of node " + n.getName(),
+                            attr.getT(), resolver, files);
+                    gb.getNodeBuilder(i).getAttributeBuilder(a).setT(t);
+                }
+            }
+            return gb == null ? proto : proto.toBuilder().setGraph(gb).build();
+        }
+
+        private static TensorProto read(String source, String what, TensorProto t, ExternalDataResolver resolver,
+                                        Map<String, byte[]> files) {
+            String location = null;
+            long offset = 0;
+            long length = -1;
+            for (StringStringEntryProto e : t.getExternalDataList()) {
+                try {
+                    switch (e.getKey()) {
+                        case "location" -> location = e.getValue();
+                        case "offset" -> offset = Long.parseLong(e.getValue());
+                        case "length" -> length = Long.parseLong(e.getValue());
+                        default -> { } // checksum and future keys: nothing to do
+                    }
+                } catch (NumberFormatException x) {
+                    throw new ModelException(source + ": " + what + ": external data " + e.getKey()
+                            + " is not a number: " + e.getValue());
+                }
+            }
+            if (location == null || location.isEmpty()) {
+                throw new ModelException(source + ": " + what + " is stored externally but names no location");
+            }
+            byte[] file = files.get(location);
+            if (file == null) {
+                try {
+                    file = resolver.read(location);
+                } catch (IOException | RuntimeException e) {
+                    throw new ModelException(source + ": " + what + ": cannot read external data file " + location
+                            + " (" + e + ")", e);
+                }
+                files.put(location, file);
+            }
+            if (length < 0) length = file.length - offset;
+            if (offset < 0 || length < 0 || offset + length > file.length) {
+                throw new ModelException(source + ": " + what + ": external data " + location + " has "
+                        + file.length + " bytes, but the tensor wants offset " + offset + " length " + length);
+            }
+            int size = Tensors.elementSize(t.getDataType());
+            long expected = size < 0 ? -1 : size * Tensors.count(Tensors.dims(t));
+            if (expected >= 0 && expected != length) {
+                throw new ModelException(source + ": " + what + ": external data length " + length + " bytes, but "
+                        + Tensors.typeName(t.getDataType()) + " of shape " + java.util.Arrays.toString(Tensors.dims(t))
+                        + " needs " + expected);
+            }
+            return t.toBuilder().clearExternalData().clearDataLocation()
+                    .setRawData(ByteString.copyFrom(file, (int) offset, (int) length)).build();
+        }
+    }
+}

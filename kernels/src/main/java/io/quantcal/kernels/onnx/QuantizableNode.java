@@ -1,0 +1,113 @@
+package io.quantcal.kernels.onnx;
+
+import java.io.Serializable;
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * A node whose weight and input activation quantcal quantizes: Conv (any group), Gemm with a constant B,
+ * or MatMul with a constant rank-2 B.
+ *
+ * @param name             node name (unique in the model)
+ * @param opType           Conv, Gemm or MatMul
+ * @param input            the input activation tensor (X of Conv, A of Gemm/MatMul)
+ * @param weight           the weight initializer (W of Conv, B of Gemm/MatMul)
+ * @param bias             the bias initializer (B of Conv, C of Gemm), or null
+ * @param output           the node's output tensor
+ * @param activation       "Relu" or "Clip" when the output's only consumer is that activation, else null
+ * @param activationOutput the activation's output tensor, or null
+ * @param weightShape      the weight's dims: Conv [C_out, C_in/group, k...], Gemm/MatMul as stored
+ * @param group            Conv groups (1 for Gemm and MatMul)
+ * @param strides          Conv strides per spatial axis (empty for Gemm and MatMul)
+ * @param pads             Conv pads [begin..., end...], auto_pad resolved (empty for Gemm and MatMul)
+ * @param dilations        Conv dilations per spatial axis (empty for Gemm and MatMul)
+ * @param transB           Gemm transB (false for Conv and MatMul)
+ * @param weightAxis       the weight's output-channel axis, for per-channel parameters: Conv 0,
+ *                         Gemm 0 if transB else 1, MatMul 1
+ * @param clipMin          lower bound of the activation: Clip's min, 0 for Relu, −∞ without activation
+ * @param clipMax          upper bound of the activation: Clip's max, +∞ for Relu or no activation
+ */
+public record QuantizableNode(String name, String opType, String input, String weight, String bias,
+                              String output, String activation, String activationOutput, long[] weightShape,
+                              int group, long[] strides, long[] pads, long[] dilations, boolean transB,
+                              int weightAxis, double clipMin, double clipMax) implements Serializable {
+
+    public QuantizableNode {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(opType, "opType");
+        Objects.requireNonNull(input, "input");
+        Objects.requireNonNull(weight, "weight");
+        Objects.requireNonNull(output, "output");
+        weightShape = weightShape.clone();
+        strides = strides.clone();
+        pads = pads.clone();
+        dilations = dilations.clone();
+        if (weightAxis < 0 || weightAxis >= weightShape.length) {
+            throw new IllegalArgumentException("node " + name + ": weight axis " + weightAxis
+                    + " outside a weight of rank " + weightShape.length);
+        }
+    }
+
+    @Override
+    public long[] weightShape() {
+        return weightShape.clone();
+    }
+
+    @Override
+    public long[] strides() {
+        return strides.clone();
+    }
+
+    @Override
+    public long[] pads() {
+        return pads.clone();
+    }
+
+    @Override
+    public long[] dilations() {
+        return dilations.clone();
+    }
+
+    /** Number of output channels: the weight's extent along {@link #weightAxis}. */
+    public int outputChannels() {
+        return (int) weightShape[weightAxis];
+    }
+
+    /** A Conv whose every group has one input channel (group = C_in, C_out = multiplier · C_in). */
+    public boolean depthwise() {
+        return opType.equals("Conv") && group > 1 && weightShape[1] == 1;
+    }
+
+    /** The tensor the layer's result ends in: the activation's output if there is one, else the node's. */
+    public String finalOutput() {
+        return activationOutput != null ? activationOutput : output;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof QuantizableNode q && name.equals(q.name) && opType.equals(q.opType)
+                && input.equals(q.input) && weight.equals(q.weight) && Objects.equals(bias, q.bias)
+                && output.equals(q.output) && Objects.equals(activation, q.activation)
+                && Objects.equals(activationOutput, q.activationOutput) && Arrays.equals(weightShape, q.weightShape)
+                && group == q.group && Arrays.equals(strides, q.strides) && Arrays.equals(pads, q.pads)
+                && Arrays.equals(dilations, q.dilations) && transB == q.transB && weightAxis == q.weightAxis
+                && Double.compare(clipMin, q.clipMin) == 0 && Double.compare(clipMax, q.clipMax) == 0;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(name, opType, input, weight, bias, output, activation, activationOutput,
+                Arrays.hashCode(weightShape), group, Arrays.hashCode(strides), Arrays.hashCode(pads),
+                Arrays.hashCode(dilations), transB, weightAxis, clipMin, clipMax);
+    }
+
+    @Override
+    public String toString() {
+        return "QuantizableNode[" + name + " " + opType + " " + input + " × " + weight + Arrays.toString(weightShape)
+                + (bias != null ? " + " + bias : "") + " → " + output
+                + (activation != null ? " → " + activation + "[" + clipMin + ", " + clipMax + "] → " + activationOutput : "")
+                + (opType.equals("Conv") ? ", group " + group + ", strides " + Arrays.toString(strides) + ", pads "
+                        + Arrays.toString(pads) + ", dilations " + Arrays.toString(dilations) : "")
+                + (opType.equals("Gemm") ? ", transB " + transB : "") + ", weight axis " + weightAxis + "]";
+    }
+}

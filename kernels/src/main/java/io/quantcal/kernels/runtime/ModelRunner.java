@@ -1,0 +1,214 @@
+package io.quantcal.kernels.runtime;
+
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import io.quantcal.kernels.onnx.Graphs;
+import io.quantcal.kernels.onnx.ModelException;
+import io.quantcal.kernels.onnx.OnnxModel;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import onnx.Onnx.GraphProto;
+import onnx.Onnx.TensorProto;
+
+/**
+ * An ONNX Runtime session over a model, optionally with intermediate tensors ("captures") added as
+ * graph outputs so that one run returns the model's outputs and the captured activations.
+ *
+ * <p>{@link #run} is thread-safe (ONNX Runtime sessions are); {@link #close} waits for runs in flight.
+ * Runners handed out by {@link SessionCache} are shared: their {@code close()} does nothing, the cache
+ * closes them on eviction.
+ */
+public final class ModelRunner implements AutoCloseable {
+
+    private final String source;
+    private final OrtSession session;
+    private final OrtSession.SessionOptions sessionOptions;
+    private final List<String> inputNames;
+    private final List<String> outputNames;
+    private final boolean shared;
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private boolean closed;
+
+    private ModelRunner(String source, OrtSession session, OrtSession.SessionOptions options,
+                        List<String> inputNames, List<String> outputNames, boolean shared) {
+        this.source = source;
+        this.session = session;
+        this.sessionOptions = options;
+        this.inputNames = inputNames;
+        this.outputNames = outputNames;
+        this.shared = shared;
+    }
+
+    /** A runner returning only the model's own outputs. */
+    public static ModelRunner open(OnnxModel model, RunnerOptions options) {
+        return open(model, List.of(), options);
+    }
+
+    /**
+     * A runner whose {@link #run} also returns {@code captureTensors} (float tensors produced by a node
+     * or given as graph inputs), after the model's outputs.
+     *
+     * @throws ModelException naming a capture tensor the model does not produce, or if ONNX Runtime
+     *     rejects the model
+     */
+    public static ModelRunner open(OnnxModel model, List<String> captureTensors, RunnerOptions options) {
+        return open(model, captureTensors, options, false);
+    }
+
+    static ModelRunner open(OnnxModel model, List<String> captureTensors, RunnerOptions options, boolean shared) {
+        OnnxModel withCaptures = withOutputs(model, captureTensors);
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        OrtSession.SessionOptions so = new OrtSession.SessionOptions();
+        try {
+            so.setIntraOpNumThreads(options.intraOpThreads());
+            so.setInterOpNumThreads(options.interOpThreads());
+            so.setOptimizationLevel(options.optimization());
+            // Idle ORT threads spin by default; inside a Spark executor they would burn the cores
+            // other tasks are using.
+            so.addConfigEntry("session.intra_op.allow_spinning", "0");
+            so.addConfigEntry("session.inter_op.allow_spinning", "0");
+            OrtSession session = env.createSession(withCaptures.toByteArray(), so);
+            List<String> outputs = new ArrayList<>();
+            for (var o : withCaptures.outputs()) outputs.add(o.name());
+            List<String> inputs = new ArrayList<>(session.getInputNames());
+            // keep the model's declared input order rather than ORT's set order
+            List<String> ordered = new ArrayList<>();
+            for (var i : model.inputs()) if (inputs.contains(i.name())) ordered.add(i.name());
+            for (String i : inputs) if (!ordered.contains(i)) ordered.add(i);
+            return new ModelRunner(model.source(), session, so, List.copyOf(ordered), List.copyOf(outputs), shared);
+        } catch (OrtException e) {
+            so.close();
+            throw new ModelException(model.source() + ": ONNX Runtime cannot load the model: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * {@code model} with {@code tensors} added as float graph outputs (shape left open), after its own
+     * outputs; tensors that already are outputs are not repeated.
+     *
+     * @throws ModelException naming a tensor that no node produces and no graph input provides
+     */
+    public static OnnxModel withOutputs(OnnxModel model, List<String> tensors) {
+        if (tensors.isEmpty()) return model;
+        LinkedHashSet<String> add = new LinkedHashSet<>();
+        for (String t : tensors) {
+            if (model.isGraphOutput(t)) continue;
+            if (model.producer(t) == null && !model.isGraphInput(t)) {
+                throw new ModelException(model.source() + ": cannot capture tensor " + t
+                        + ": no node produces it and it is not a graph input");
+            }
+            add.add(t);
+        }
+        if (add.isEmpty()) return model;
+        GraphProto.Builder g = model.graph().toBuilder();
+        for (String t : add) g.addOutput(Graphs.valueOfAnyShape(t, TensorProto.DataType.FLOAT));
+        return model.withGraph(g.build());
+    }
+
+    /** Real inputs, in the model's order. */
+    public List<String> inputNames() {
+        return inputNames;
+    }
+
+    /** What {@link #run} returns: the model's outputs, then the captured tensors. */
+    public List<String> outputNames() {
+        return outputNames;
+    }
+
+    /** Runs a batch; inputs are keyed by the graph input name. */
+    public Map<String, FloatTensor> run(Map<String, FloatTensor> inputs) {
+        for (String name : inputs.keySet()) {
+            if (!inputNames.contains(name)) {
+                throw new ModelException(source + ": no graph input named " + name + "; inputs are " + inputNames);
+            }
+        }
+        for (String name : inputNames) {
+            if (!inputs.containsKey(name)) {
+                throw new ModelException(source + ": graph input " + name + " not given; inputs are " + inputNames);
+            }
+        }
+        lock.readLock().lock();
+        try {
+            if (closed) throw new IllegalStateException(source + ": the model runner is closed");
+            return runOpen(inputs);
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /** Runs a batch, each input keyed by its tensor's name. */
+    public Map<String, FloatTensor> run(FloatTensor... inputs) {
+        Map<String, FloatTensor> m = new LinkedHashMap<>();
+        for (FloatTensor t : inputs) m.put(t.name(), t);
+        return run(m);
+    }
+
+    private Map<String, FloatTensor> runOpen(Map<String, FloatTensor> inputs) {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        Map<String, OnnxTensor> feeds = new HashMap<>();
+        try {
+            for (var e : inputs.entrySet()) {
+                FloatTensor t = e.getValue();
+                feeds.put(e.getKey(), OnnxTensor.createTensor(env, FloatBuffer.wrap(t.data()), t.shape()));
+            }
+            try (OrtSession.Result r = session.run(feeds)) {
+                Map<String, FloatTensor> out = new LinkedHashMap<>();
+                for (String name : outputNames) {
+                    OnnxValue v = r.get(name).orElseThrow(() -> new ModelException(source + ": ONNX Runtime returned no " + name));
+                    out.put(name, toFloat(name, v));
+                }
+                return out;
+            }
+        } catch (OrtException e) {
+            throw new ModelException(source + ": ONNX Runtime run failed: " + e.getMessage(), e);
+        } finally {
+            for (OnnxTensor t : feeds.values()) t.close();
+        }
+    }
+
+    private FloatTensor toFloat(String name, OnnxValue v) {
+        if (!(v instanceof OnnxTensor t) || t.getInfo().type != OnnxJavaType.FLOAT) {
+            throw new ModelException(source + ": output " + name + " is " + v.getInfo()
+                    + ", expected a float tensor");
+        }
+        TensorInfo info = t.getInfo();
+        FloatBuffer b = t.getFloatBuffer();
+        float[] data = new float[b.remaining()];
+        b.get(data);
+        return new FloatTensor(name, info.getShape(), data);
+    }
+
+    /** Closes the session once runs in flight are done; does nothing for runners of the session cache. */
+    @Override
+    public void close() {
+        if (!shared) closeNow();
+    }
+
+    void closeNow() {
+        lock.writeLock().lock();
+        try {
+            if (closed) return;
+            closed = true;
+            try {
+                session.close();
+            } catch (OrtException e) {
+                throw new ModelException(source + ": closing the ONNX Runtime session failed: " + e.getMessage(), e);
+            } finally {
+                sessionOptions.close();
+            }
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+}

@@ -1,0 +1,232 @@
+package io.quantcal.kernels.onnx;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import onnx.Onnx.ModelProto;
+import onnx.Onnx.NodeProto;
+import onnx.Onnx.TensorProto;
+import onnx.Onnx.ValueInfoProto;
+
+/**
+ * Small models built with {@link Graphs} and seeded random weights, plus plain-loop references of the
+ * layers (conv, gemm, matmul) accumulated in double, for tests here and in other modules.
+ */
+public final class TestModels {
+
+    private TestModels() {}
+
+    public static float[] gaussian(Random r, int n, double std) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (r.nextGaussian() * std);
+        return a;
+    }
+
+    public static float[] uniform(Random r, int n, double lo, double hi) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (lo + (hi - lo) * r.nextDouble());
+        return a;
+    }
+
+    public static int count(long... shape) {
+        long n = 1;
+        for (long d : shape) n *= d;
+        return (int) n;
+    }
+
+    /** A mutable list of nodes and initializers that ends in a model. */
+    public static final class Builder {
+        final Random random;
+        final List<NodeProto> nodes = new ArrayList<>();
+        final List<TensorProto> initializers = new ArrayList<>();
+        final Map<String, long[]> shapes = new HashMap<>();
+
+        public Builder(long seed) {
+            this.random = new Random(seed);
+        }
+
+        public Random random() {
+            return random;
+        }
+
+        public Builder node(NodeProto n) {
+            nodes.add(n);
+            return this;
+        }
+
+        public String init(String name, float[] data, long... dims) {
+            initializers.add(Graphs.floatTensor(name, data, dims));
+            return name;
+        }
+
+        public String randomInit(String name, double std, long... dims) {
+            return init(name, gaussian(random, count(dims), std), dims);
+        }
+
+        /** Conv with random weight [cOut, cIn/group, k, k] (He-like scale) and optionally a random bias. */
+        public Builder conv(String name, String x, String y, int cIn, int cOut, int k, int group, int stride, int pad,
+                            boolean bias) {
+            String w = randomInit(name + ".weight", Math.sqrt(2.0 / (cIn / group * k * k)), cOut, cIn / group, k, k);
+            List<String> in = new ArrayList<>(List.of(x, w));
+            if (bias) in.add(randomInit(name + ".bias", 0.1, cOut));
+            return node(Graphs.node("Conv", name, in, List.of(y), Map.of("group", (long) group,
+                    "kernel_shape", new long[] {k, k}, "strides", new long[] {stride, stride},
+                    "pads", new long[] {pad, pad, pad, pad}, "dilations", new long[] {1, 1})));
+        }
+
+        /** BatchNormalization with random γ (around 1), β, mean and positive var. */
+        public Builder batchNorm(String name, String x, String y, int c) {
+            String g = init(name + ".weight", uniform(random, c, 0.5, 1.5), c);
+            String b = randomInit(name + ".bias", 0.2, c);
+            String m = randomInit(name + ".running_mean", 0.3, c);
+            String v = init(name + ".running_var", uniform(random, c, 0.2, 2.0), c);
+            return node(Graphs.node("BatchNormalization", name, List.of(x, g, b, m, v), List.of(y),
+                    Map.of("epsilon", 1e-5)));
+        }
+
+        public Builder relu(String name, String x, String y) {
+            return node(Graphs.node("Relu", name, List.of(x), List.of(y)));
+        }
+
+        /** Clip(min, max) with min and max as initializers (opset ≥ 11). */
+        public Builder clip(String name, String x, String y, float lo, float hi) {
+            String l = init(name + ".min", new float[] {lo});
+            String h = init(name + ".max", new float[] {hi});
+            return node(Graphs.node("Clip", name, List.of(x, l, h), List.of(y)));
+        }
+
+        public Builder gemm(String name, String a, String y, int k, int n, boolean transB, boolean bias) {
+            long[] dims = transB ? new long[] {n, k} : new long[] {k, n};
+            String w = randomInit(name + ".weight", Math.sqrt(1.0 / k), dims);
+            List<String> in = new ArrayList<>(List.of(a, w));
+            if (bias) in.add(randomInit(name + ".bias", 0.1, n));
+            return node(Graphs.node("Gemm", name, in, List.of(y), Map.of("transB", transB ? 1L : 0L)));
+        }
+
+        public Builder matMul(String name, String a, String y, int k, int n) {
+            String w = randomInit(name + ".weight", Math.sqrt(1.0 / k), k, n);
+            return node(Graphs.node("MatMul", name, List.of(a, w), List.of(y)));
+        }
+
+        public ModelProto model(long opset, List<ValueInfoProto> inputs, List<ValueInfoProto> outputs) {
+            return Graphs.model(opset, nodes, initializers, inputs, outputs);
+        }
+
+        public OnnxModel build(long opset, List<ValueInfoProto> inputs, List<ValueInfoProto> outputs) {
+            return OnnxModel.parse("test-model.onnx", model(opset, inputs, outputs).toByteArray(),
+                    ExternalDataResolver.none());
+        }
+    }
+
+    /**
+     * Conv → BN → Relu, depthwise Conv → BN → Clip(0, 6), pointwise Conv (no bias) → BN → Relu with a
+     * residual Add, GlobalAveragePool, Flatten, Gemm (transB 1) → Relu → MatMul: input {@code input}
+     * [N, 3, 8, 8], output {@code logits} [N, 5].
+     */
+    public static OnnxModel smallCnn(long seed) {
+        Builder b = new Builder(seed);
+        b.conv("conv1", "input", "c1", 3, 8, 3, 1, 1, 1, true).batchNorm("bn1", "c1", "b1", 8).relu("relu1", "b1", "r1");
+        b.conv("dw", "r1", "c2", 8, 8, 3, 8, 1, 1, true).batchNorm("bn2", "c2", "b2", 8).clip("clip2", "b2", "r2", 0, 6);
+        b.conv("pw", "r2", "c3", 8, 8, 1, 1, 1, 0, false).batchNorm("bn3", "c3", "b3", 8).relu("relu3", "b3", "r3");
+        b.node(Graphs.node("Add", "add", List.of("r3", "r1"), List.of("s")));
+        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("s"), List.of("g")));
+        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
+        b.gemm("fc1", "f", "h", 8, 16, true, true).relu("relu4", "h", "hr");
+        b.matMul("fc2", "hr", "logits", 16, 5);
+        return b.build(13, List.of(Graphs.floatValue("input", -1, 3, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5)));
+    }
+
+    // ------------------------------------------------------------------ references
+
+    /**
+     * Conv of x [N, C_in, H, W] with w [C_out, C_in/group, kH, kW] (bias may be null), pads
+     * [top, left, bottom, right]; returns y [N, C_out, H_out, W_out] row-major, accumulated in double.
+     */
+    public static float[] conv2d(float[] x, long[] xs, float[] w, long[] ws, float[] bias, int group,
+                                 long[] strides, long[] pads, long[] dilations, long[] yShapeOut) {
+        int n = (int) xs[0], cin = (int) xs[1], h = (int) xs[2], wd = (int) xs[3];
+        int cout = (int) ws[0], cpg = (int) ws[1], kh = (int) ws[2], kw = (int) ws[3];
+        int sh = (int) strides[0], sw = (int) strides[1], dh = (int) dilations[0], dw = (int) dilations[1];
+        int pt = (int) pads[0], pl = (int) pads[1], pb = (int) pads[2], pr = (int) pads[3];
+        int ho = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+        int wo = (wd + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+        int opg = cout / group;
+        if (cpg * group != cin) throw new IllegalArgumentException("channels");
+        float[] y = new float[n * cout * ho * wo];
+        for (int b = 0; b < n; b++) {
+            for (int co = 0; co < cout; co++) {
+                int g = co / opg;
+                for (int oy = 0; oy < ho; oy++) {
+                    for (int ox = 0; ox < wo; ox++) {
+                        double acc = bias == null ? 0 : bias[co];
+                        for (int ci = 0; ci < cpg; ci++) {
+                            int c = g * cpg + ci;
+                            for (int ky = 0; ky < kh; ky++) {
+                                int iy = oy * sh - pt + ky * dh;
+                                if (iy < 0 || iy >= h) continue;
+                                for (int kx = 0; kx < kw; kx++) {
+                                    int ix = ox * sw - pl + kx * dw;
+                                    if (ix < 0 || ix >= wd) continue;
+                                    acc += (double) x[((b * cin + c) * h + iy) * wd + ix]
+                                            * w[((co * cpg + ci) * kh + ky) * kw + kx];
+                                }
+                            }
+                        }
+                        y[((b * cout + co) * ho + oy) * wo + ox] = (float) acc;
+                    }
+                }
+            }
+        }
+        if (yShapeOut != null) {
+            yShapeOut[0] = n;
+            yShapeOut[1] = cout;
+            yShapeOut[2] = ho;
+            yShapeOut[3] = wo;
+        }
+        return y;
+    }
+
+    /** a [M, K] × B (stored [K, N], or [N, K] when transB) + bias[N] (nullable), in double. */
+    public static float[] gemm(float[] a, int m, int k, float[] bw, int nOut, boolean transB, float[] bias) {
+        float[] y = new float[m * nOut];
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < nOut; j++) {
+                double acc = bias == null ? 0 : bias[j];
+                for (int p = 0; p < k; p++) {
+                    acc += (double) a[i * k + p] * (transB ? bw[j * k + p] : bw[p * nOut + j]);
+                }
+                y[i * nOut + j] = (float) acc;
+            }
+        }
+        return y;
+    }
+
+    public static float[] relu(float[] x) {
+        float[] y = new float[x.length];
+        for (int i = 0; i < x.length; i++) y[i] = Math.max(0f, x[i]);
+        return y;
+    }
+
+    /** max |a − b| / max(max |b|, 1e-12): the error relative to the reference's scale. */
+    public static double relativeError(float[] actual, float[] expected) {
+        if (actual.length != expected.length) throw new AssertionError(actual.length + " values, expected " + expected.length);
+        double maxDiff = 0, maxRef = 1e-12;
+        for (int i = 0; i < actual.length; i++) {
+            maxDiff = Math.max(maxDiff, Math.abs((double) actual[i] - expected[i]));
+            maxRef = Math.max(maxRef, Math.abs(expected[i]));
+        }
+        return maxDiff / maxRef;
+    }
+
+    public static double cosine(float[] a, float[] b) {
+        double ab = 0, aa = 0, bb = 0;
+        for (int i = 0; i < a.length; i++) {
+            ab += (double) a[i] * b[i];
+            aa += (double) a[i] * a[i];
+            bb += (double) b[i] * b[i];
+        }
+        return ab / Math.sqrt(aa * bb);
+    }
+}
