@@ -1,0 +1,106 @@
+package io.quantcal.kernels.onnx;
+
+import java.util.ArrayList;
+import java.util.List;
+import onnx.Onnx.NodeProto;
+import onnx.Onnx.TensorProto;
+
+/**
+ * Folds inference-mode BatchNormalization into the Conv that feeds it, so that quantization sees the
+ * weights the deployed (fused) layer really uses. With k_c = γ_c / √(var_c + ε):
+ * W'_c = W_c · k_c and b'_c = (b_c − mean_c) · k_c + β_c (Jacob et al. 2018, §3.2; b = 0 without bias).
+ *
+ * <p>A BN is folded only when its input is the output of a Conv that nothing else reads (and that is
+ * not a graph output), its parameters are constants, and it runs in inference mode with a single
+ * output. Any other BN is left in place. The folded Conv takes over the BN's output tensor name, so
+ * readers and graph outputs need no rewiring; the BN's parameters are removed when nothing else reads
+ * them. A shared Conv weight or bias gets a folded copy instead of being changed in place.
+ */
+public final class BatchNormFolder {
+
+    private BatchNormFolder() {}
+
+    public static BatchNormFolding fold(OnnxModel model) {
+        GraphEditor edit = new GraphEditor(model.graph());
+        List<FoldedBatchNorm> folded = new ArrayList<>();
+        List<String> maybeUnused = new ArrayList<>();
+        for (NodeProto bn : model.nodes()) {
+            if (!bn.getOpType().equals("BatchNormalization") || !Nodes.defaultDomain(bn.getDomain())) continue;
+            NodeProto conv = foldableConv(model, bn);
+            if (conv == null) continue;
+            String where = model.source() + ": " + Nodes.describe(bn);
+            String w = conv.getInput(1);
+            String b = Nodes.input(conv, 2);
+            long[] wShape = model.shape(w);
+            int c = (int) wShape[0];
+            float[][] p = new float[4][];
+            for (int i = 0; i < 4; i++) {
+                p[i] = model.constantFloats(bn.getInput(i + 1));
+                if (p[i].length != c) {
+                    throw new ModelException(where + ": parameter " + bn.getInput(i + 1) + " has " + p[i].length
+                            + " values, expected " + c + " (the output channels of " + conv.getName() + ")");
+                }
+            }
+            float[] gamma = p[0], beta = p[1], mean = p[2], var = p[3];
+            double eps = Nodes.floatAttr(bn, "epsilon", 1e-5);
+
+            float[] weight = model.initializerFloats(w);
+            float[] bias = b == null ? new float[c] : model.initializerFloats(b);
+            if (bias.length != c) {
+                throw new ModelException(model.source() + ": " + Nodes.describe(conv) + ": bias " + b + " has "
+                        + bias.length + " values, expected " + c);
+            }
+            int inner = weight.length / c;
+            float[] w2 = new float[weight.length];
+            float[] b2 = new float[c];
+            for (int ch = 0; ch < c; ch++) {
+                double k = gamma[ch] / Math.sqrt((double) var[ch] + eps);
+                for (int i = ch * inner; i < (ch + 1) * inner; i++) w2[i] = (float) (weight[i] * k);
+                b2[ch] = (float) ((bias[ch] - (double) mean[ch]) * k + beta[ch]);
+            }
+            // A weight or bias read by another node too must keep its old values for that node.
+            String w2Name = model.consumers(w).size() == 1 ? w : edit.uniqueName(w + "_folded");
+            String b2Name = b != null && model.consumers(b).size() == 1 ? b : edit.uniqueName(w + "_bias");
+            edit.putInitializer(Graphs.floatTensor(w2Name, w2, wShape));
+            edit.putInitializer(Graphs.floatTensor(b2Name, b2, c));
+
+            NodeProto.Builder nc = conv.toBuilder().clearInput().addInput(conv.getInput(0)).addInput(w2Name)
+                    .addInput(b2Name).setOutput(0, bn.getOutput(0));
+            edit.replace(edit.position(conv.getName()), nc.build());
+            edit.remove(edit.position(bn.getName()));
+            for (int i = 1; i <= 4; i++) maybeUnused.add(bn.getInput(i));
+            maybeUnused.add(w);
+            if (b != null) maybeUnused.add(b);
+            folded.add(new FoldedBatchNorm(conv.getName(), bn.getName(), gamma, beta, mean, var, eps));
+        }
+        if (folded.isEmpty()) return new BatchNormFolding(model, folded);
+        edit.dropUnused(maybeUnused);
+        return new BatchNormFolding(model.withGraph(edit.build()), folded);
+    }
+
+    /** The Conv {@code bn} can be folded into, or null when any condition of the class comment fails. */
+    private static NodeProto foldableConv(OnnxModel m, NodeProto bn) {
+        if (bn.getInputCount() < 5 || Nodes.intAttr(bn, "training_mode", 0) != 0) return null;
+        for (int i = 1; i < bn.getOutputCount(); i++) {
+            if (!bn.getOutput(i).isEmpty()) return null; // training-mode outputs (running mean, var) in use
+        }
+        String x = bn.getInput(0);
+        NodeProto conv = m.producer(x);
+        if (conv == null || !conv.getOpType().equals("Conv") || !Nodes.defaultDomain(conv.getDomain())) return null;
+        if (m.consumers(x).size() != 1 || m.isGraphOutput(x)) return null;
+        String w = Nodes.input(conv, 1);
+        if (w == null || !m.isInitializer(w)
+                || m.initializer(w).getDataType() != TensorProto.DataType.FLOAT_VALUE
+                || m.initializer(w).getDimsCount() < 3) {
+            return null;
+        }
+        String b = Nodes.input(conv, 2);
+        if (b != null && (!m.isInitializer(b) || m.initializer(b).getDataType() != TensorProto.DataType.FLOAT_VALUE)) {
+            return null;
+        }
+        for (int i = 1; i <= 4; i++) {
+            if (m.constantFloats(bn.getInput(i)) == null) return null;
+        }
+        return conv;
+    }
+}
