@@ -1,0 +1,77 @@
+package io.quantcal.kernels.onnx;
+
+import java.util.Set;
+import onnx.Onnx.NodeProto;
+
+/**
+ * Whether a model's nodes still mean the same after its default-domain opset import is raised (the
+ * QDQ export raises it to 13 for per-channel and to 21 for 16-bit Q/DQ). Raising the import only
+ * relabels the model; a node written in a form that a later operator version dropped would make the
+ * model invalid, so such a node is an error that names it, rather than a silent rewrite.
+ *
+ * <p>The forms checked are the incompatible schema changes between opsets 10 and 21 of operators
+ * found in exported CNNs: attributes that became inputs (Clip and Pad at 11, Dropout at 12, Squeeze,
+ * Unsqueeze, Split and ReduceSum at 13, the other Reduce* at 18), Resize's inputs at 11, Split's
+ * num_outputs at 18, GridSample's mode names at 20, GroupNormalization's scale shape at 21, and the
+ * operators removed since 10 (Upsample, Scatter).
+ */
+final class OpsetUpgrade {
+
+    private static final Set<String> REDUCE_18 = Set.of("ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
+            "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare");
+
+    private OpsetUpgrade() {}
+
+    /** @throws ModelException naming the first node whose form opset {@code to} no longer accepts */
+    static void check(OnnxModel m, long to, String reason) {
+        long from = m.opset();
+        for (NodeProto n : m.nodes()) {
+            if (!Nodes.defaultDomain(n.getDomain())) continue;
+            String problem = problem(n, from, to);
+            if (problem != null) {
+                throw new ModelException(m.source() + ": " + Nodes.describe(n) + " " + problem + ", which opset " + to
+                        + " no longer accepts; quantcal must raise the opset from " + from + " to " + to + " because "
+                        + reason + ". Re-export the model at opset " + to + " or later.");
+            }
+        }
+    }
+
+    private static boolean crosses(long from, long to, long version) {
+        return from < version && to >= version;
+    }
+
+    private static String problem(NodeProto n, long from, long to) {
+        String op = n.getOpType();
+        if (crosses(from, to, 11)) {
+            if (op.equals("Clip") && (Nodes.has(n, "min") || Nodes.has(n, "max"))) return "has min/max attributes (inputs since opset 11)";
+            if (op.equals("Pad") && Nodes.has(n, "pads")) return "has a pads attribute (an input since opset 11)";
+            if (op.equals("Resize")) return "uses the opset-10 inputs (X, scales); opset 11 added roi before scales";
+            if (op.equals("Upsample")) return "is deprecated (use Resize)";
+            if (op.equals("Scatter")) return "is deprecated (use ScatterElements)";
+        }
+        if (crosses(from, to, 12) && op.equals("Dropout") && Nodes.has(n, "ratio")) {
+            return "has a ratio attribute (an input since opset 12)";
+        }
+        if (crosses(from, to, 13)) {
+            if ((op.equals("Squeeze") || op.equals("Unsqueeze") || op.equals("ReduceSum")) && Nodes.has(n, "axes")) {
+                return "has an axes attribute (an input since opset 13)";
+            }
+            if (op.equals("Split") && Nodes.has(n, "split")) return "has a split attribute (an input since opset 13)";
+        }
+        if (crosses(from, to, 18)) {
+            if (REDUCE_18.contains(op) && Nodes.has(n, "axes")) return "has an axes attribute (an input since opset 18)";
+            if (op.equals("Split") && Nodes.input(n, 1) == null && !Nodes.has(n, "num_outputs")
+                    && !(from < 13 && Nodes.has(n, "split"))) {
+                return "splits evenly without num_outputs (required since opset 18)";
+            }
+        }
+        if (crosses(from, to, 20) && op.equals("GridSample")) {
+            String mode = Nodes.stringAttr(n, "mode", "bilinear");
+            if (mode.equals("bilinear") || mode.equals("bicubic")) return "uses mode " + mode + " (renamed in opset 20)";
+        }
+        if (crosses(from, to, 21) && op.equals("GroupNormalization")) {
+            return "has per-group scale and bias (per-channel since opset 21)";
+        }
+        return null;
+    }
+}

@@ -1,0 +1,347 @@
+package io.quantcal.kernels.onnx;
+
+import io.quantcal.kernels.quant.AffineQuantizer;
+import io.quantcal.kernels.quant.FakeQuant;
+import io.quantcal.kernels.quant.QuantGrid;
+import io.quantcal.kernels.quant.QuantParams;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import onnx.Onnx.NodeProto;
+import onnx.Onnx.TensorProto.DataType;
+import onnx.Onnx.ValueInfoProto;
+
+/**
+ * Writes a QDQ model in the ONNX Runtime convention (FORMATS.md): quantcal's parameters become
+ * QuantizeLinear/DequantizeLinear nodes around the FP32 graph, so that ONNX Runtime, TensorRT and other
+ * QDQ consumers run the model with exactly the quantization quantcal measured.
+ *
+ * <ul>
+ *   <li><b>Weights</b> of each quantizable node: an integer initializer {@code <w>_quantized} (int8/uint8
+ *       for up to 8 bits, int16/uint16 above) and a DequantizeLinear, per tensor or per channel on the
+ *       node's {@link QuantizableNode#weightAxis() weight axis} ({@code axis} attribute, 1-D scale and
+ *       zero point). The integers come from {@link FakeQuant#quantize}, or from the precomputed
+ *       {@code integerWeights} (AdaRound), so DequantizeLinear reproduces the fake-quant weights bit for
+ *       bit. With {@link QdqOptions#weightsAsQdqPair()} the weight stays float, with the values
+ *       (q − Z)·s, and gets a QuantizeLinear → DequantizeLinear pair: QuantizeLinear maps each value
+ *       back to exactly q.</li>
+ *   <li><b>Activations</b> (every tensor in {@code activations}; at least the input of each quantizable
+ *       node): a QuantizeLinear → DequantizeLinear pair that all readers share, or one pair per reader.
+ *       QuantizeLinear saturates to its container type, not to the grid: an activation grid narrower
+ *       than int8/uint8 (fewer than 8 bits, or the narrow symmetric int8 range) clips less than
+ *       fake-quant for values beyond the grid; within the grid the two agree exactly.</li>
+ *   <li><b>Bias</b> ({@link QdqOptions#quantizeBias()}): int32 {@code <b>_quantized} with scale =
+ *       input scale × weight scale (float32 product, per channel when the weight is per channel), zero
+ *       point 0, values round-half-even and clipped to the int32 range, then a DequantizeLinear.</li>
+ * </ul>
+ *
+ * <p><b>Opset.</b> Per-channel DequantizeLinear ({@code axis}) needs opset 13: a model below 13 with
+ * per-channel weights has its opset import raised to 13. 16-bit Q/DQ needs opset 21: a model with any
+ * grid wider than 8 bits is raised to 21. Otherwise the opset is kept. Raising is refused, naming the
+ * node, when a node uses a form the higher opset dropped (see {@code OpsetUpgrade}).
+ *
+ * <p>New names follow ONNX Runtime: {@code <t>_scale}, {@code <t>_zero_point},
+ * {@code <t>_QuantizeLinear[_Output]}, {@code <t>_DequantizeLinear[_Output]} (with {@code _<k>} for the
+ * k-th reader with a pair per reader), and a numeric suffix should a name already be taken.
+ */
+public final class QdqExporter {
+
+    private QdqExporter() {}
+
+    /** {@link #export(OnnxModel, Map, Map, Map, QdqOptions)} with every weight quantized by FakeQuant. */
+    public static OnnxModel export(OnnxModel model, Map<String, QuantParams> activations,
+                                   Map<String, QuantParams> weights, QdqOptions options) {
+        return export(model, activations, weights, Map.of(), options);
+    }
+
+    /**
+     * The QDQ model.
+     *
+     * @param model          the FP32 model, BatchNormalization already folded
+     * @param activations    parameters per activation tensor name (per tensor)
+     * @param weights        parameters per weight initializer name (per tensor, or per channel on the
+     *                       node's weight axis)
+     * @param integerWeights integer codes (row-major, in the weight's grid) that replace FakeQuant's
+     *                       rounding for those weights
+     * @throws ModelException naming the node and tensor when a quantizable node's weight or input has no
+     *     parameters, per-channel parameters do not match the weight's output channels or axis, a
+     *     parameter names a tensor that is not in the graph, or the opset cannot be raised
+     */
+    public static OnnxModel export(OnnxModel model, Map<String, QuantParams> activations,
+                                   Map<String, QuantParams> weights, Map<String, int[]> integerWeights,
+                                   QdqOptions options) {
+        Plan plan = Plan.check(model, activations, weights, integerWeights);
+        long opset = model.opset();
+        long target = opset;
+        String reason = null;
+        if (plan.perChannelWeights && target < 13) {
+            target = 13;
+            reason = "per-channel DequantizeLinear (axis) needs opset 13";
+        }
+        if (plan.wide && target < 21) {
+            target = 21;
+            reason = "16-bit QuantizeLinear/DequantizeLinear needs opset 21";
+        }
+        if (target != opset) OpsetUpgrade.check(model, target, reason);
+
+        Writer w = new Writer(model, options);
+        for (var e : plan.weightNodes.entrySet()) {
+            w.weight(e.getKey(), weights.get(e.getKey()), integerWeights.get(e.getKey()), e.getValue());
+        }
+        if (options.quantizeBias()) {
+            for (QuantizableNode n : model.quantizableNodes()) {
+                if (n.bias() != null) w.bias(n, activations.get(n.input()), weights.get(n.weight()));
+            }
+        }
+        for (String t : plan.activationOrder) w.activation(t, activations.get(t));
+        OnnxModel out = model.withGraph(w.build());
+        return target != opset ? out.withOpset(target) : out;
+    }
+
+    /** The container type of a grid: 8-bit types up to 8 bits, 16-bit above. */
+    static DataType container(QuantGrid g) {
+        if (g.bits() <= 8) return g.signed() ? DataType.INT8 : DataType.UINT8;
+        return g.signed() ? DataType.INT16 : DataType.UINT16;
+    }
+
+    /** Validation of the inputs, and what to quantize in which order. */
+    private static final class Plan {
+        /** weight name → the quantizable nodes that use it as their weight, in graph order */
+        final Map<String, List<QuantizableNode>> weightNodes = new LinkedHashMap<>();
+        final List<String> activationOrder = new ArrayList<>();
+        boolean perChannelWeights;
+        boolean wide;
+
+        static Plan check(OnnxModel m, Map<String, QuantParams> activations, Map<String, QuantParams> weights,
+                          Map<String, int[]> integerWeights) {
+            Plan p = new Plan();
+            String src = m.source();
+            for (QuantizableNode n : m.quantizableNodes()) {
+                String where = src + ": node " + n.name() + " (" + n.opType() + ")";
+                if (!activations.containsKey(n.input())) {
+                    throw new ModelException(where + ": no quantization parameters for its input activation " + n.input());
+                }
+                QuantParams wp = weights.get(n.weight());
+                if (wp == null) {
+                    throw new ModelException(where + ": no quantization parameters for its weight " + n.weight());
+                }
+                if (wp.perChannel()) {
+                    if (wp.axis() != n.weightAxis()) {
+                        throw new ModelException(where + ": weight " + n.weight() + " has per-channel parameters on axis "
+                                + wp.axis() + ", expected axis " + n.weightAxis() + " (its output channels)");
+                    }
+                    if (wp.channels() != n.outputChannels()) {
+                        throw new ModelException(where + ": weight " + n.weight() + " has " + wp.channels()
+                                + " per-channel parameters, expected " + n.outputChannels() + " (its output channels on axis "
+                                + n.weightAxis() + ")");
+                    }
+                }
+                p.weightNodes.computeIfAbsent(n.weight(), k -> new ArrayList<>()).add(n);
+            }
+            for (String wName : weights.keySet()) {
+                if (!p.weightNodes.containsKey(wName)) {
+                    throw new ModelException(src + ": weight parameters given for " + wName
+                            + ", which is not the weight of any quantizable node");
+                }
+            }
+            for (var e : integerWeights.entrySet()) {
+                String wName = e.getKey();
+                QuantParams wp = weights.get(wName);
+                if (wp == null) {
+                    throw new ModelException(src + ": integer weights given for " + wName
+                            + ", which has no weight parameters");
+                }
+                String where = src + ": node " + p.weightNodes.get(wName).get(0).name() + ": weight " + wName;
+                int[] q = e.getValue();
+                long n = Tensors.count(m.shape(wName));
+                if (q.length != n) {
+                    throw new ModelException(where + ": " + q.length + " integer weights, expected " + n);
+                }
+                for (int i = 0; i < q.length; i++) {
+                    if (q[i] < wp.qmin() || q[i] > wp.qmax()) {
+                        throw new ModelException(where + ": integer weight " + q[i] + " at index " + i
+                                + " outside the grid [" + wp.qmin() + ", " + wp.qmax() + "]");
+                    }
+                }
+            }
+            for (var e : activations.entrySet()) {
+                String t = e.getKey();
+                if (m.isInitializer(t)) {
+                    throw new ModelException(src + ": activation parameters given for " + t
+                            + ", which is an initializer (weights go in the weights map)");
+                }
+                if (!m.hasTensor(t)) {
+                    throw new ModelException(src + ": activation parameters given for tensor " + t
+                            + ", which no node produces and no graph input provides");
+                }
+                if (e.getValue().perChannel()) {
+                    throw new ModelException(src + ": activation " + t + " has per-channel parameters (axis "
+                            + e.getValue().axis() + "), expected per-tensor");
+                }
+                if (e.getValue().grid().bits() > 8) p.wide = true;
+            }
+            for (String wName : p.weightNodes.keySet()) {
+                QuantParams wp = weights.get(wName);
+                if (wp.perChannel()) p.perChannelWeights = true;
+                if (wp.grid().bits() > 8) p.wide = true;
+                List<QuantizableNode> users = p.weightNodes.get(wName);
+                for (QuantizableNode u : users) {
+                    if (wp.perChannel() && u.weightAxis() != users.get(0).weightAxis()) {
+                        throw new ModelException(src + ": weight " + wName + " is shared by nodes " + users.get(0).name()
+                                + " and " + u.name() + " with different output axes; per-channel parameters cannot fit both");
+                    }
+                }
+            }
+            // Deterministic order whatever map the caller passed: graph inputs, then node outputs in graph order.
+            Set<String> order = new LinkedHashSet<>();
+            for (ValueInfoProto v : m.graph().getInputList()) if (activations.containsKey(v.getName())) order.add(v.getName());
+            for (NodeProto n : m.nodes()) {
+                for (String o : n.getOutputList()) if (activations.containsKey(o)) order.add(o);
+            }
+            p.activationOrder.addAll(order);
+            return p;
+        }
+    }
+
+    /** Adds the Q/DQ nodes and initializers to a working copy of the graph. */
+    private static final class Writer {
+        private final OnnxModel m;
+        private final QdqOptions options;
+        private final GraphEditor edit;
+        private final List<String> maybeUnused = new ArrayList<>();
+
+        Writer(OnnxModel m, QdqOptions options) {
+            this.m = m;
+            this.options = options;
+            this.edit = new GraphEditor(m.graph());
+        }
+
+        void weight(String w, QuantParams p, int[] precomputed, List<QuantizableNode> users) {
+            long[] shape = m.shape(w);
+            float[] values = m.initializerFloats(w);
+            int[] q = precomputed != null ? precomputed : FakeQuant.quantize(values, shape, p);
+            String[] sz = scaleAndZeroPoint(w, p);
+            Set<String> userNames = new LinkedHashSet<>();
+            for (QuantizableNode u : users) userNames.add(u.name());
+            boolean otherReaders = m.isGraphOutput(w)
+                    || m.consumers(w).stream().anyMatch(c -> !userNames.contains(c.getName()));
+            int first = edit.position(users.get(0).name());
+            String dqInput;
+            if (options.weightsAsQdqPair()) {
+                // (q − Z)·s quantizes back to exactly q, whatever rounding or AdaRound produced q
+                String floatName = otherReaders ? edit.uniqueName(w + "_fake_quant") : w;
+                edit.putInitializer(Graphs.floatTensor(floatName, FakeQuant.dequantize(q, shape, p), shape));
+                dqInput = edit.uniqueName(w + "_QuantizeLinear_Output");
+                edit.insertBefore(first, qdqNode("QuantizeLinear", edit.uniqueName(w + "_QuantizeLinear"),
+                        floatName, sz, dqInput, p));
+            } else {
+                dqInput = edit.uniqueName(w + "_quantized");
+                edit.putInitializer(Graphs.intTensor(dqInput, container(p.grid()), q, shape));
+                if (!otherReaders) maybeUnused.add(w);
+            }
+            String dqOut = edit.uniqueName(w + "_DequantizeLinear_Output");
+            edit.insertBefore(first, qdqNode("DequantizeLinear", edit.uniqueName(w + "_DequantizeLinear"), dqInput, sz,
+                    dqOut, p));
+            for (QuantizableNode u : users) rewire(edit.position(u.name()), 1, dqOut);
+        }
+
+        void bias(QuantizableNode n, QuantParams input, QuantParams weight) {
+            String b = n.bias();
+            long[] shape = m.shape(b);
+            float[] values = m.initializerFloats(b);
+            float sx = (float) input.scale(0);
+            int channels = weight.perChannel() ? weight.channels() : 1;
+            float[] scale = new float[channels];
+            for (int c = 0; c < channels; c++) scale[c] = sx * (float) weight.scale(c);
+            int[] q = new int[values.length];
+            for (int i = 0; i < q.length; i++) {
+                q[i] = AffineQuantizer.quantize(values[i], scale[weight.perChannel() ? i : 0], 0,
+                        Integer.MIN_VALUE, Integer.MAX_VALUE);
+            }
+            String qName = edit.uniqueName(b + "_quantized");
+            edit.putInitializer(Graphs.int32Tensor(qName, q, shape));
+            String sName = edit.uniqueName(b + "_scale");
+            String zName = edit.uniqueName(b + "_zero_point");
+            long[] dims = weight.perChannel() ? new long[] {channels} : new long[0];
+            edit.putInitializer(Graphs.floatTensor(sName, scale, dims));
+            edit.putInitializer(Graphs.int32Tensor(zName, new int[channels], dims));
+            String out = edit.uniqueName(b + "_DequantizeLinear_Output");
+            Map<String, Object> attrs = weight.perChannel() ? Map.of("axis", (long) (shape.length - 1)) : Map.of();
+            int at = edit.position(n.name());
+            edit.insertBefore(at, Graphs.node("DequantizeLinear", edit.uniqueName(b + "_DequantizeLinear"),
+                    List.of(qName, sName, zName), List.of(out), attrs));
+            rewire(at, 2, out);
+            maybeUnused.add(b);
+        }
+
+        void activation(String t, QuantParams p) {
+            List<NodeProto> readers = m.consumers(t);
+            if (readers.isEmpty()) return; // only a graph output: nothing reads a dequantized copy
+            String[] sz = scaleAndZeroPoint(t, p);
+            if (options.pairPerConsumer()) {
+                for (int k = 0; k < readers.size(); k++) {
+                    int at = edit.position(readers.get(k).getName());
+                    String sfx = "_" + (k + 1);
+                    String dqOut = pair(t, sz, p, sfx, n -> edit.insertBefore(at, n));
+                    rewireAll(at, t, dqOut);
+                }
+            } else {
+                NodeProto producer = m.producer(t);
+                Integer after = producer == null ? null : edit.position(producer.getName());
+                String dqOut = pair(t, sz, p, "", n -> {
+                    if (after == null) edit.insertAtStart(n); else edit.insertAfter(after, n);
+                });
+                for (NodeProto r : readers) rewireAll(edit.position(r.getName()), t, dqOut);
+            }
+        }
+
+        private String pair(String t, String[] sz, QuantParams p, String sfx, java.util.function.Consumer<NodeProto> add) {
+            String qOut = edit.uniqueName(t + "_QuantizeLinear_Output" + sfx);
+            String dqOut = edit.uniqueName(t + "_DequantizeLinear_Output" + sfx);
+            add.accept(qdqNode("QuantizeLinear", edit.uniqueName(t + "_QuantizeLinear" + sfx), t, sz, qOut, p));
+            add.accept(qdqNode("DequantizeLinear", edit.uniqueName(t + "_DequantizeLinear" + sfx), qOut, sz, dqOut, p));
+            return dqOut;
+        }
+
+        /** Scale (float32) and zero point (container type) initializers: scalars per tensor, 1-D per channel. */
+        private String[] scaleAndZeroPoint(String t, QuantParams p) {
+            int c = p.channels();
+            float[] s = new float[c];
+            int[] z = new int[c];
+            for (int i = 0; i < c; i++) {
+                s[i] = (float) p.scale(i);
+                z[i] = p.zeroPoint(i);
+            }
+            long[] dims = p.perChannel() ? new long[] {c} : new long[0];
+            String sName = edit.uniqueName(t + "_scale");
+            String zName = edit.uniqueName(t + "_zero_point");
+            edit.putInitializer(Graphs.floatTensor(sName, s, dims));
+            edit.putInitializer(Graphs.intTensor(zName, container(p.grid()), z, dims));
+            return new String[] {sName, zName};
+        }
+
+        private static NodeProto qdqNode(String op, String name, String input, String[] sz, String output, QuantParams p) {
+            Map<String, Object> attrs = p.perChannel() ? Map.of("axis", (long) p.axis()) : Map.of();
+            return Graphs.node(op, name, List.of(input, sz[0], sz[1]), List.of(output), attrs);
+        }
+
+        private void rewire(int position, int slot, String tensor) {
+            NodeProto n = edit.node(position);
+            edit.replace(position, n.toBuilder().setInput(slot, tensor).build());
+        }
+
+        private void rewireAll(int position, String from, String to) {
+            NodeProto.Builder n = edit.node(position).toBuilder();
+            for (int i = 0; i < n.getInputCount(); i++) if (n.getInput(i).equals(from)) n.setInput(i, to);
+            edit.replace(position, n.build());
+        }
+
+        onnx.Onnx.GraphProto build() {
+            edit.dropUnused(maybeUnused);
+            return edit.build();
+        }
+    }
+}
