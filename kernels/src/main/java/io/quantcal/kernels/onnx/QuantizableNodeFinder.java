@@ -31,8 +31,9 @@ final class QuantizableNodeFinder {
     private static QuantizableNode conv(OnnxModel m, NodeProto n) {
         String x = Nodes.input(n, 0);
         String w = Nodes.input(n, 1);
-        // A weight computed at run time has no fixed integer codes: not quantizable.
-        if (x == null || w == null || !m.isInitializer(w)) return null;
+        // A weight computed at run time has no fixed integer codes, a constant input no activation to
+        // calibrate: not quantizable.
+        if (x == null || w == null || !m.isInitializer(w) || m.isInitializer(x)) return null;
         String where = m.source() + ": " + Nodes.describe(n);
         long[] ws = floatWeightShape(m, n, w);
         if (ws.length < 3) {
@@ -61,7 +62,7 @@ final class QuantizableNodeFinder {
     private static QuantizableNode gemm(OnnxModel m, NodeProto n) {
         String a = Nodes.input(n, 0);
         String w = Nodes.input(n, 1);
-        if (a == null || w == null || !m.isInitializer(w)) return null;
+        if (a == null || w == null || !m.isInitializer(w) || m.isInitializer(a)) return null;
         String where = m.source() + ": " + Nodes.describe(n);
         String c = Nodes.input(n, 2);
         double alpha = Nodes.floatAttr(n, "alpha", 1.0);
@@ -90,7 +91,10 @@ final class QuantizableNodeFinder {
         String a = Nodes.input(n, 0);
         String w = Nodes.input(n, 1);
         // Two activations (attention scores) or a batched constant: no per-layer weight to quantize.
-        if (a == null || w == null || !m.isInitializer(w) || m.initializer(w).getDimsCount() != 2) return null;
+        if (a == null || w == null || !m.isInitializer(w) || m.isInitializer(a)
+                || m.initializer(w).getDimsCount() != 2) {
+            return null;
+        }
         long[] ws = floatWeightShape(m, n, w);
         return withActivation(m, n, a, w, null, ws, 1, NONE, NONE, NONE, false, 1);
     }

@@ -81,12 +81,10 @@ public final class ModelRunner implements AutoCloseable {
             OrtSession session = env.createSession(withCaptures.toByteArray(), so);
             List<String> outputs = new ArrayList<>();
             for (var o : withCaptures.outputs()) outputs.add(o.name());
-            List<String> inputs = new ArrayList<>(session.getInputNames());
-            // keep the model's declared input order rather than ORT's set order
-            List<String> ordered = new ArrayList<>();
-            for (var i : model.inputs()) if (inputs.contains(i.name())) ordered.add(i.name());
-            for (String i : inputs) if (!ordered.contains(i)) ordered.add(i);
-            return new ModelRunner(model.source(), session, so, List.copyOf(ordered), List.copyOf(outputs), shared);
+            // Real inputs in the model's order; initializers that IR < 4 models list as inputs keep their values.
+            List<String> inputs = new ArrayList<>();
+            for (var i : model.inputs()) inputs.add(i.name());
+            return new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs), shared);
         } catch (OrtException e) {
             so.close();
             throw new ModelException(model.source() + ": ONNX Runtime cannot load the model: " + e.getMessage(), e);

@@ -119,6 +119,16 @@ class QuantizableNodeTest {
     }
 
     @Test
+    void aLayerOnAConstantInputIsNotQuantizable() {
+        TestModels.Builder b = new TestModels.Builder(4);
+        b.randomInit("table", 1, 3, 4);
+        b.matMul("lookup", "table", "t", 4, 2);
+        b.node(Graphs.node("Add", "add", List.of("t", "x"), List.of("y")));
+        OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", 3, 2)), List.of(Graphs.floatValue("y", 3, 2)));
+        assertEquals(List.of(), m.quantizableNodes());
+    }
+
+    @Test
     void activationCountsOnlyAsTheSoleReader() {
         TestModels.Builder b = new TestModels.Builder(5);
         b.conv("conv", "x", "c", 2, 2, 1, 1, 1, 0, false).relu("relu", "c", "r");

@@ -127,6 +127,21 @@ class ModelRunnerTest {
     }
 
     @Test
+    void initializersListedAsInputsNeedNotBeFed() {
+        // IR 3 models list every initializer as a graph input too: only x is a real input
+        OnnxModel m = convReluGemm("logits");
+        var g = m.graph().toBuilder();
+        for (var t : m.graph().getInitializerList()) g.addInput(Graphs.floatValue(t.getName(), t.getDimsList().stream().mapToLong(Long::longValue).toArray()));
+        OnnxModel ir3 = OnnxModel.parse("ir3.onnx", m.proto().toBuilder().setIrVersion(3).setGraph(g).build().toByteArray(), null);
+        FloatTensor x = input(5);
+        try (ModelRunner a = ModelRunner.open(ir3, RunnerOptions.singleThreaded());
+             ModelRunner b = ModelRunner.open(m, RunnerOptions.singleThreaded())) {
+            assertEquals(List.of("x"), a.inputNames());
+            assertArrayEquals(b.run(x).get("logits").data(), a.run(x).get("logits").data());
+        }
+    }
+
+    @Test
     void unknownCaptureTensorIsNamed() {
         ModelException e = assertThrows(ModelException.class,
                 () -> ModelRunner.open(convReluGemm("logits"), List.of("r", "no_such_tensor"), RunnerOptions.singleThreaded()));
