@@ -16,6 +16,9 @@ public record Range(double min, double max) implements Serializable {
         if (!Double.isFinite(min) || !Double.isFinite(max) || !(min <= max)) {
             throw new IllegalArgumentException("range must be finite with min <= max, got [" + min + ", " + max + "]");
         }
+        // −0 + 0 = +0: [−0, 0] and [0, 0] are one range and should be equal records
+        min += 0.0;
+        max += 0.0;
     }
 
     /** Symmetric range [−c, c]. */
