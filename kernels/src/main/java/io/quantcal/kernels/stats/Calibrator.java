@@ -26,12 +26,4 @@ public interface Calibrator extends Serializable {
 
     /** The histogram bins this calibrator needs, placed from the min/max pass; empty when it needs no histogram. */
     Optional<HistogramSpec> histogramSpec(MinMaxStats firstPass, boolean symmetric);
-
-    /** The min/max statistics, or an IllegalArgumentException naming the tensor when it saw no values. */
-    static MinMaxStats requireValues(TensorStats stats, String calibrator) {
-        if (stats.minMax().isEmpty()) {
-            throw new IllegalArgumentException("tensor " + stats.tensor() + ": no values to calibrate (" + calibrator + ")");
-        }
-        return stats.minMax();
-    }
 }

@@ -33,7 +33,7 @@ public record EntropyCalibrator(boolean flattenZeroBin) implements Calibrator {
 
     @Override
     public Range calibrate(TensorStats stats, QuantGrid grid, boolean symmetric) {
-        MinMaxStats m = Calibrator.requireValues(stats, name());
+        MinMaxStats m = stats.requireValues(name());
         // the histogram of |x| (2048 bins with the default symmetric spec), folded from the signed histogram
         Histogram abs = stats.requireHistogram(name()).foldAbs();
         double[] counts = new double[abs.spec().bins()];

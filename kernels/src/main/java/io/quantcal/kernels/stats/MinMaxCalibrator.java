@@ -13,7 +13,7 @@ public record MinMaxCalibrator() implements Calibrator {
 
     @Override
     public Range calibrate(TensorStats stats, QuantGrid grid, boolean symmetric) {
-        MinMaxStats m = Calibrator.requireValues(stats, name());
+        MinMaxStats m = stats.requireValues(name());
         return new Range(m.min(), m.max());
     }
 

@@ -35,7 +35,7 @@ public record MseCalibrator(int candidates) implements Calibrator {
 
     @Override
     public Range calibrate(TensorStats stats, QuantGrid grid, boolean symmetric) {
-        MinMaxStats m = Calibrator.requireValues(stats, name());
+        MinMaxStats m = stats.requireValues(name());
         Histogram h = stats.requireHistogram(name());
         Range best = null;
         double bestError = Double.POSITIVE_INFINITY;

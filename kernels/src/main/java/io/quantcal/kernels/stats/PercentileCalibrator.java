@@ -22,7 +22,7 @@ public record PercentileCalibrator(double percentile) implements Calibrator {
 
     @Override
     public Range calibrate(TensorStats stats, QuantGrid grid, boolean symmetric) {
-        MinMaxStats m = Calibrator.requireValues(stats, name());
+        MinMaxStats m = stats.requireValues(name());
         Histogram h = stats.requireHistogram(name());
         if (symmetric) {
             double c = Math.min(h.foldAbs().quantile(percentile / 100), m.absMax());

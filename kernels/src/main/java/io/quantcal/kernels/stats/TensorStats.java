@@ -31,6 +31,14 @@ public record TensorStats(String tensor, MinMaxStats minMax, Histogram histogram
         return histogram != null;
     }
 
+    /** The min/max statistics, or an IllegalArgumentException naming the tensor and who needed values. */
+    public MinMaxStats requireValues(String needer) {
+        if (minMax.isEmpty()) {
+            throw new IllegalArgumentException("tensor " + tensor + ": " + needer + " needs values, but the statistics saw none");
+        }
+        return minMax;
+    }
+
     /** The histogram, or an IllegalArgumentException naming the tensor and who needed it. */
     public Histogram requireHistogram(String needer) {
         if (histogram == null) {
