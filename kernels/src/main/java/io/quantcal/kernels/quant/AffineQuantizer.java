@@ -36,6 +36,10 @@ public final class AffineQuantizer {
 
     /** Per-channel {@link #fromRange}: one range per channel along {@code axis}. */
     public static QuantParams fromRanges(QuantGrid grid, int axis, double[] rmin, double[] rmax) {
+        if (rmin.length != rmax.length) {
+            throw new IllegalArgumentException("per-channel ranges need as many minima as maxima, got "
+                    + rmin.length + " and " + rmax.length);
+        }
         double[] s = new double[rmin.length];
         int[] z = new int[rmin.length];
         for (int c = 0; c < rmin.length; c++) {

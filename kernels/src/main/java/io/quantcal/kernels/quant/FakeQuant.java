@@ -1,5 +1,6 @@
 package io.quantcal.kernels.quant;
 
+import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -61,7 +62,8 @@ public final class FakeQuant {
 
     /**
      * Visits contiguous runs of a row-major tensor that share one channel index along p's axis
-     * (the whole tensor once when p is per tensor).
+     * (the whole tensor once when p is per tensor), in increasing index order: callers that draw one random
+     * number per element (StochasticQuantizer) rely on that order.
      */
     static void forEachChannelRun(int length, long[] shape, QuantParams p, ChannelRun f) {
         if (!p.perChannel()) {
@@ -75,6 +77,12 @@ public final class FakeQuant {
         if (shape[axis] != p.channels()) {
             throw new IllegalArgumentException("per-channel axis " + axis + " has " + shape[axis]
                     + " channels but the parameters have " + p.channels());
+        }
+        long elements = 1;
+        for (long d : shape) elements *= d;
+        if (elements != length) {
+            throw new IllegalArgumentException("tensor of shape " + Arrays.toString(shape) + " needs "
+                    + elements + " values, got " + length);
         }
         long inner = 1;
         for (int d = axis + 1; d < shape.length; d++) inner *= shape[d];
