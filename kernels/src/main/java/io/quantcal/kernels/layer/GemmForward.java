@@ -18,7 +18,7 @@ public final class GemmForward {
 
     private GemmForward() {}
 
-    /** y = x·w + b (x·wᵀ + b with transB); x [N,K], w [K,M] or [M,K]; b nullable: [M], [1,M], [N,M] or one value. */
+    /** y = x·w + b (x·wᵀ + b with transB); x [N,K], w [K,M] or [M,K]; b nullable: [M], [1,M], [N,M], [N,1] or one value. */
     public static INDArray gemm(INDArray x, INDArray w, INDArray b, boolean transB) {
         return gemm(x, w, b, transB, Activation.NONE);
     }
@@ -34,34 +34,45 @@ public final class GemmForward {
                     + " and weight " + Tensors.shape(w) + " disagree on K");
         }
         long m = transB ? w.size(0) : w.size(1);
-        INDArray y = product(Tensors.asFloat(x), Tensors.asFloat(w), transB, x.size(0), m, 'f');
-        addBias(y, b, "Gemm");
+        INDArray y = product(Tensors.asFloat(x), Tensors.asFloat(w), b, transB, x.size(0), m, 'f', "Gemm");
         return act.applyInPlace(y);
     }
 
-    /** x·w (x·wᵀ with transB) into a new [n, m] float array of the given order. */
-    static INDArray product(INDArray x, INDArray w, boolean transB, long n, long m, char order) {
-        INDArray y = Nd4j.createUninitialized(DataType.FLOAT, new long[] {n, m}, order);
-        Nd4j.exec(new Mmul(x, w, y, new MMulTranspose(false, transB, false)));
+    /**
+     * x·w + b (x·wᵀ + b with transB) into a new [n, m] float array of the given order. The bias is written
+     * into the output first and the product accumulated onto it (beta = 1): one native call. A separate
+     * bias add after the product cost more than the product itself on a busy 2-core machine (the next op
+     * waits for the OpenMP threads the product leaves spinning).
+     */
+    static INDArray product(INDArray x, INDArray w, INDArray b, boolean transB, long n, long m, char order, String op) {
+        INDArray y = b == null ? Nd4j.createUninitialized(DataType.FLOAT, new long[] {n, m}, order)
+                : broadcastBias(b, n, m, order, op);
+        Nd4j.exec(new Mmul(x, w, y, 1.0, b == null ? 0.0 : 1.0, new MMulTranspose(false, transB, false)));
         return y;
     }
 
-    /** Adds a bias broadcast to y [N,M] in place (ONNX unidirectional broadcasting of C). */
-    static void addBias(INDArray y, INDArray b, String op) {
-        if (b == null) return;
-        long n = y.size(0), m = y.size(1);
-        INDArray bf = Tensors.asFloat(b);
-        if (b.length() == 1) {
-            y.addi(bf.getDouble(0));
-        } else if (b.length() == m && (b.rank() == 1 || (b.rank() == 2 && b.size(0) == 1))) {
-            y.addiRowVector(bf.reshape(m));
-        } else if (b.rank() == 2 && b.size(0) == n && b.size(1) == m) {
-            y.addi(bf);
-        } else if (b.rank() == 2 && b.size(0) == n && b.size(1) == 1) {
-            y.addiColumnVector(bf);
-        } else {
+    /** The bias broadcast to [n, m] (ONNX unidirectional broadcasting of Gemm's C), as a new array. */
+    static INDArray broadcastBias(INDArray b, long n, long m, char order, String op) {
+        if (b.rank() == 2 && b.size(0) == n && b.size(1) == m) {
+            return Tensors.asFloat(b).dup(order);
+        }
+        boolean row = b.length() == m && (b.rank() == 1 || (b.rank() == 2 && b.size(0) == 1));
+        boolean column = !row && b.rank() == 2 && b.size(0) == n && b.size(1) == 1;
+        if (!row && !column && b.length() != 1) {
             throw new IllegalArgumentException(op + " bias of shape " + Tensors.shape(b)
                     + " does not broadcast to the output [" + n + ", " + m + "]");
         }
+        if (n * m > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(op + " output [" + n + ", " + m + "] exceeds 2^31 elements");
+        }
+        float[] bv = Tensors.asFloat(b).dup('c').data().asFloat();
+        float[] v = new float[(int) (n * m)];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < m; j++) {
+                float value = row ? bv[j] : column ? bv[i] : bv[0];
+                v[(int) (order == 'c' ? i * m + j : j * n + i)] = value;
+            }
+        }
+        return Nd4j.create(v, new long[] {n, m}, order);
     }
 }

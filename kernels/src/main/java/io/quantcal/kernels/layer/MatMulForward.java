@@ -37,12 +37,12 @@ public final class MatMulForward {
         long rows = x.length() / k;
         INDArray x2 = Tensors.asFloat(x).reshape('c', rows, k);
         char order = xs.length == 2 ? 'f' : 'c';
-        INDArray y = GemmForward.product(x2, Tensors.asFloat(w), false, rows, m, order);
         if (b != null && b.length() != 1 && b.length() != m) {
             throw new IllegalArgumentException("MatMul bias must have M = " + m + " values (or one), got shape "
                     + Tensors.shape(b));
         }
-        GemmForward.addBias(y, b == null || b.length() == 1 ? b : b.reshape(m), "MatMul");
+        INDArray bm = b == null || b.length() == 1 ? b : b.reshape(m);
+        INDArray y = GemmForward.product(x2, Tensors.asFloat(w), bm, false, rows, m, order, "MatMul");
         act.applyInPlace(y);
         if (xs.length == 2) return y;
         long[] ys = Arrays.copyOf(xs, xs.length);

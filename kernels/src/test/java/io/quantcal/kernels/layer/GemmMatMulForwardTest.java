@@ -46,7 +46,8 @@ class GemmMatMulForwardTest {
     @Test
     void gemmBiasBroadcasts() throws Exception {
         INDArray x = uniform(6, 4, 8), w = uniform(7, 8, 3);
-        INDArray full = uniform(8, 4, 3), row = uniform(9, 1, 3), scalar = uniform(10, 1);
+        INDArray full = uniform(8, 4, 3), row = uniform(9, 1, 3), scalar = uniform(10, 1), column = uniform(14, 4, 1);
+        assertClose(ortGemm(x, w, column, false), GemmForward.gemm(x, w, column, false), TOL);
         assertClose(ortGemm(x, w, full, false), GemmForward.gemm(x, w, full, false), TOL);
         assertClose(ortGemm(x, w, row, false), GemmForward.gemm(x, w, row, false), TOL);
         assertClose(ortGemm(x, w, scalar, false), GemmForward.gemm(x, w, scalar, false), TOL);
