@@ -22,6 +22,18 @@ public record ConvSpec(long[] strides, long[] pads, long[] dilations, int group)
         dilations = dilations.clone();
     }
 
+    /** A copy: the spec stays immutable. */
+    @Override
+    public long[] strides() { return strides.clone(); }
+
+    /** A copy, in ONNX order [top, left, bottom, right]. */
+    @Override
+    public long[] pads() { return pads.clone(); }
+
+    /** A copy. */
+    @Override
+    public long[] dilations() { return dilations.clone(); }
+
     /** Stride 1, no padding, dilation 1, one group: the ONNX defaults. */
     public static ConvSpec defaults() {
         return new ConvSpec(new long[] {1, 1}, new long[] {0, 0, 0, 0}, new long[] {1, 1}, 1);
