@@ -1,0 +1,162 @@
+package io.quantcal.job;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.io.HadoopFiles;
+import io.quantcal.job.io.OutputDirectory;
+import io.quantcal.job.pipeline.CalibratePass;
+import io.quantcal.job.pipeline.EvaluatePass;
+import io.quantcal.job.pipeline.ExportPass;
+import io.quantcal.job.pipeline.FoldBatchNormPass;
+import io.quantcal.job.pipeline.Pass;
+import io.quantcal.job.pipeline.PipelineState;
+import io.quantcal.job.pipeline.RunContext;
+import io.quantcal.job.pipeline.ScaleRows;
+import io.quantcal.job.table.ScaleRow;
+import io.quantcal.job.table.ScaleTable;
+import io.quantcal.kernels.onnx.OnnxModel;
+import java.io.PrintStream;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ThreadLocalRandom;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * One run: read the model, run the configured passes in order, write the scale table, the exports and
+ * run.json into a temporary directory, and rename it to the output path when everything is there.
+ */
+public final class QuantcalJob {
+
+    public static final String SCALE_TABLE = "scale_table";
+    public static final String RUN_JSON = "run.json";
+
+    private QuantcalJob() {}
+
+    /** What a run produced. */
+    public record Result(String runId, String output, List<ScaleRow> rows, Map<String, Object> summary) {}
+
+    public static Result run(QuantcalConfig cfg, PrintStream out) {
+        SparkSession spark = Spark.forRun(cfg);
+        try {
+            return run(spark, cfg, out);
+        } finally {
+            spark.stop();
+        }
+    }
+
+    public static Pass pass(String name) {
+        return switch (name) {
+            case "fold-bn" -> new FoldBatchNormPass();
+            case "calibrate" -> new CalibratePass();
+            case "export" -> new ExportPass();
+            case "evaluate" -> new EvaluatePass();
+            default -> throw new io.quantcal.job.config.ConfigException("quantcal.pipeline: unknown pass '" + name + "'");
+        };
+    }
+
+    public static Result run(SparkSession spark, QuantcalConfig cfg, PrintStream out) {
+        long t0 = System.nanoTime();
+        String runId = cfg.runId().isBlank() ? newRunId() : cfg.runId();
+        HadoopFiles files = new HadoopFiles(spark.sparkContext().hadoopConfiguration());
+        List<Pass> passes = cfg.pipeline().stream().map(QuantcalJob::pass).toList();
+        String modelName = new Path(cfg.model()).getName();
+        byte[] bytes = files.readBytes(cfg.model());
+        Path modelDir = new Path(cfg.model()).getParent();
+        OnnxModel model = OnnxModel.parse(cfg.model(), bytes,
+                loc -> files.readBytes(new Path(modelDir, loc).toString()));
+
+        OutputDirectory output = OutputDirectory.begin(files, cfg.outputPath(), cfg.overwrite(), runId);
+        try {
+            RunContext ctx = new RunContext(spark, cfg, files, output, runId, out);
+            PipelineState state = PipelineState.initial(modelName, model);
+            Map<String, Object> timings = new LinkedHashMap<>();
+            for (Pass p : passes) {
+                long t = System.nanoTime();
+                state = p.run(ctx, state);
+                timings.put(p.name(), (System.nanoTime() - t) / 1_000_000);
+            }
+            List<ScaleRow> rows = ScaleRows.of(state, runId, cfg.quantizeBias()).stream()
+                    .sorted(ScaleTable.order(state.nodes().stream().map(n -> n.name()).toList())).toList();
+            if (!rows.isEmpty()) ScaleTable.write(spark, rows, output.resolve(SCALE_TABLE));
+
+            Map<String, Object> run = new LinkedHashMap<>();
+            run.put("run_id", runId);
+            run.put("model", cfg.model());
+            run.put("model_sha256", state.modelSha256());
+            run.put("output", output.finalPath());
+            run.put("quantizable_layers", state.nodes().size());
+            run.put("scale_table_rows", rows.size());
+            run.put("versions", versions(spark));
+            run.put("timings_ms", timings);
+            run.put("passes", state.summary());
+            run.put("config", new ObjectMapper().readValue(cfg.rendered(), Map.class));
+            long total = (System.nanoTime() - t0) / 1_000_000;
+            run.put("wall_ms", total);
+            files.writeText(output.resolve(RUN_JSON),
+                    new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(run) + "\n");
+            output.commit();
+            printSummary(out, cfg, state, rows, output.finalPath(), total);
+            return new Result(runId, output.finalPath(), rows, run);
+        } catch (RuntimeException e) {
+            output.abort();
+            throw e;
+        } catch (Exception e) {
+            output.abort();
+            throw new IllegalStateException(e.getMessage(), e);
+        }
+    }
+
+    static String newRunId() {
+        return "qc-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-"
+                + String.format("%06x", ThreadLocalRandom.current().nextInt(1 << 24));
+    }
+
+    static Map<String, String> versions(SparkSession spark) {
+        Map<String, String> v = new LinkedHashMap<>();
+        v.put("quantcal", version());
+        v.put("spark", spark.version());
+        v.put("onnxruntime", ai.onnxruntime.OrtEnvironment.getEnvironment().getVersion());
+        v.put("java", System.getProperty("java.version"));
+        return v;
+    }
+
+    public static String version() {
+        try (var in = QuantcalJob.class.getResourceAsStream("/quantcal-version.properties")) {
+            Properties p = new Properties();
+            if (in != null) p.load(in);
+            return p.getProperty("version", "unknown");
+        } catch (java.io.IOException e) {
+            return "unknown";
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void printSummary(PrintStream out, QuantcalConfig cfg, PipelineState st, List<ScaleRow> rows,
+                                     String output, long ms) {
+        out.printf("%nquantcal run done in %.1f s%n", ms / 1000.0);
+        out.printf("  model     %s: %d quantizable layers%n", cfg.model(), st.nodes().size());
+        out.printf("  method    W%d %s %s / A%d %s, calibrator %s / %s%n", cfg.weights().bits(),
+                cfg.weights().perChannel() ? "per-channel" : "per-tensor", cfg.weights().symmetric() ? "symmetric" : "affine",
+                cfg.activations().bits(), cfg.activations().symmetric() ? "symmetric" : "affine",
+                cfg.weights().calibrator(), cfg.activations().calibrator());
+        Object ev = st.summary().get("evaluate");
+        if (ev instanceof Map<?, ?> m && m.containsKey("top1_fp32")) {
+            out.printf("  accuracy  top-1 FP32 %.2f%%, quantized %.2f%% (%d samples, agreement %.2f%%)%n",
+                    100 * (double) m.get("top1_fp32"), 100 * (double) m.get("top1_quantized"), (long) m.get("samples"),
+                    100 * (double) m.get("top1_agreement"));
+        }
+        out.printf("  output    %s%n", output);
+        if (!rows.isEmpty()) out.printf("            %s/ (%d rows)%n", SCALE_TABLE, rows.size());
+        Object ex = st.summary().get("export");
+        if (ex instanceof Map<?, ?> m) {
+            for (Object v : m.values()) out.printf("            %s%n", new Path(v.toString()).getName());
+        }
+        out.printf("            %s%n", RUN_JSON);
+    }
+}

@@ -1,0 +1,40 @@
+package io.quantcal.job;
+
+import io.quantcal.job.config.QuantcalConfig;
+import org.apache.spark.SparkConf;
+import org.apache.spark.sql.SparkSession;
+
+/** Spark sessions: the cluster's when started by spark-submit, an embedded local one otherwise. */
+public final class Spark {
+
+    private Spark() {}
+
+    /** The session for a run; {@code quantcal.spark.master} applies only when spark-submit set no master. */
+    public static SparkSession forRun(QuantcalConfig cfg) {
+        SparkConf conf = new SparkConf().setAppName(cfg.appName());
+        if (!conf.contains("spark.master")) {
+            conf.setMaster(cfg.sparkMaster());
+            localDefaults(conf);
+        }
+        cfg.sparkConf().forEach(conf::set);
+        return SparkSession.builder().config(conf).getOrCreate();
+    }
+
+    /** A small embedded session, for reading tables from the command line. */
+    public static SparkSession local(String appName) {
+        SparkConf conf = new SparkConf().setAppName(appName);
+        if (!conf.contains("spark.master")) {
+            conf.setMaster("local[*]");
+            localDefaults(conf);
+        }
+        return SparkSession.builder().config(conf).getOrCreate();
+    }
+
+    private static void localDefaults(SparkConf conf) {
+        conf.setIfMissing("spark.ui.enabled", "false");
+        conf.setIfMissing("spark.ui.showConsoleProgress", "false");
+        conf.setIfMissing("spark.sql.shuffle.partitions", "4");
+        conf.setIfMissing("spark.driver.host", "127.0.0.1");
+        conf.setIfMissing("spark.driver.bindAddress", "127.0.0.1");
+    }
+}

@@ -1,0 +1,273 @@
+package io.quantcal.job.config;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigParseOptions;
+import com.typesafe.config.ConfigValue;
+import com.typesafe.config.ConfigValueType;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The validated configuration of one run. Every key lives under {@code quantcal} and is documented with its
+ * default in {@code reference.conf}; an unknown key, a wrong type or an out-of-range value is a
+ * {@link ConfigException} naming the key, raised before Spark starts.
+ */
+public record QuantcalConfig(
+        String model,
+        String runId,
+        List<String> pipeline,
+        Samples calibration,
+        Preprocess preprocess,
+        WeightQuant weights,
+        ActivationQuant activations,
+        boolean quantizeBias,
+        Samples evaluation,
+        Export export,
+        String outputPath,
+        boolean overwrite,
+        int intraOpThreads,
+        String sparkMaster,
+        String appName,
+        Map<String, String> sparkConf,
+        String rendered) implements Serializable {
+
+    public static final List<String> KNOWN_PASSES = List.of("fold-bn", "calibrate", "export", "evaluate");
+    public static final List<String> CALIBRATORS = List.of("minmax", "percentile", "entropy", "mse");
+
+    /** Where samples come from and how many. */
+    public record Samples(String path, String format, int limit, long seed, int batchSize, int partitions,
+                          boolean skipBadSamples, String labels, String parquetColumn, String parquetLabelColumn)
+            implements Serializable {}
+
+    /** Image decoding: x = (pixel·scale − mean[c]) / std[c], center-cropped to width × height. */
+    public record Preprocess(int channels, int resize, int width, int height, double scale, double[] mean,
+                             double[] std, String layout) implements Serializable {
+        public int size() {
+            return channels * width * height;
+        }
+
+        public long[] shape(int batch) {
+            return "NHWC".equals(layout) ? new long[] {batch, height, width, channels}
+                    : new long[] {batch, channels, height, width};
+        }
+    }
+
+    public record WeightQuant(int bits, boolean perChannel, boolean symmetric, String calibrator, double percentile)
+            implements Serializable {}
+
+    public record ActivationQuant(int bits, boolean symmetric, String calibrator, double percentile, int histogramBins)
+            implements Serializable {
+        public boolean needsHistogram() {
+            return !"minmax".equals(calibrator);
+        }
+    }
+
+    public record Export(boolean qdq, boolean qdqWeightsAsPair, boolean qdqPairPerConsumer, boolean tensorRtCache,
+                         int tensorRtVersion, boolean aimet, String aimetVersion) implements Serializable {}
+
+    /** Parses {@code text} (HOCON) with {@code key=value} overrides on top, validated against reference.conf. */
+    public static QuantcalConfig parse(String source, String text, List<String> overrides) {
+        Config user;
+        try {
+            user = ConfigFactory.parseString(text, ConfigParseOptions.defaults().setOriginDescription(source));
+        } catch (com.typesafe.config.ConfigException e) {
+            throw new ConfigException("cannot parse config " + source + ": " + e.getMessage(), e);
+        }
+        Config over = ConfigFactory.empty();
+        for (String o : overrides) {
+            int eq = o.indexOf('=');
+            if (eq <= 0) {
+                throw new ConfigException("override '" + o + "': expected key=value");
+            }
+            String key = o.substring(0, eq).trim();
+            if (!key.startsWith("quantcal.")) key = "quantcal." + key;
+            try {
+                over = ConfigFactory.parseString(key + " = " + o.substring(eq + 1),
+                        ConfigParseOptions.defaults().setOriginDescription("override " + key)).withFallback(over);
+            } catch (com.typesafe.config.ConfigException e) {
+                throw new ConfigException("override '" + o + "': " + e.getMessage(), e);
+            }
+        }
+        Config reference = ConfigFactory.parseResources(QuantcalConfig.class, "/reference.conf");
+        Config merged = over.withFallback(user);
+        rejectUnknownKeys(merged, reference);
+        Config c = merged.withFallback(reference).resolve();
+        try {
+            return fromConfig(c);
+        } catch (com.typesafe.config.ConfigException e) {
+            throw new ConfigException(e.getMessage(), e);
+        }
+    }
+
+    private static void rejectUnknownKeys(Config user, Config reference) {
+        Set<String> unknown = new TreeSet<>();
+        for (Map.Entry<String, ConfigValue> e : user.entrySet()) {
+            String key = e.getKey();
+            if (!key.startsWith("quantcal.")) continue;
+            if (key.startsWith("quantcal.spark.conf.")) continue;
+            if (!reference.hasPathOrNull(key)) unknown.add(key);
+        }
+        if (!unknown.isEmpty()) {
+            throw new ConfigException("unknown config key" + (unknown.size() > 1 ? "s " : " ") + String.join(", ", unknown)
+                    + " (every key is listed in reference.conf)");
+        }
+    }
+
+    private static QuantcalConfig fromConfig(Config root) {
+        Config q = root.getConfig("quantcal");
+        String model = q.getString("model");
+        if (model.isBlank()) throw new ConfigException("quantcal.model: expected the path of an ONNX model, got nothing");
+        List<String> pipeline = q.getStringList("pipeline");
+        for (String p : pipeline) {
+            if (!KNOWN_PASSES.contains(p)) {
+                throw new ConfigException("quantcal.pipeline: unknown pass '" + p + "', expected one of " + KNOWN_PASSES);
+            }
+        }
+        Config cal = q.getConfig("calibration");
+        Samples calibration = samples("quantcal.calibration", cal, cal.getString("labels"));
+        if (calibration.path().isBlank() && (pipeline.contains("calibrate") || pipeline.contains("evaluate"))) {
+            throw new ConfigException("quantcal.calibration.path: expected an images directory or Parquet path, got nothing");
+        }
+        Config ev = q.getConfig("evaluation");
+        Samples evaluation = new Samples(
+                ev.getString("path").isBlank() ? calibration.path() : ev.getString("path"),
+                format("quantcal.evaluation.format", ev.getString("format")),
+                nonNegative("quantcal.evaluation.limit", ev.getInt("limit")),
+                calibration.seed(), calibration.batchSize(), calibration.partitions(), calibration.skipBadSamples(),
+                ev.getString("labels"), calibration.parquetColumn(), calibration.parquetLabelColumn());
+
+        Config pp = cal.getConfig("preprocess");
+        int channels = pp.getInt("channels");
+        if (channels != 1 && channels != 3) {
+            throw new ConfigException("quantcal.calibration.preprocess.channels: expected 1 (grayscale) or 3 (RGB), got " + channels);
+        }
+        double[] mean = doubles(pp, "mean");
+        double[] std = doubles(pp, "std");
+        for (String[] k : new String[][] {{"mean", ""}, {"std", ""}}) {
+            int n = (k[0].equals("mean") ? mean : std).length;
+            if (n != 1 && n != channels) {
+                throw new ConfigException("quantcal.calibration.preprocess." + k[0] + ": expected 1 or " + channels
+                        + " values (one per channel), got " + n);
+            }
+        }
+        for (double s : std) {
+            if (!(s > 0)) throw new ConfigException("quantcal.calibration.preprocess.std: expected values > 0, got " + s);
+        }
+        String layout = pp.getString("layout").toUpperCase(Locale.ROOT);
+        if (!layout.equals("NCHW") && !layout.equals("NHWC")) {
+            throw new ConfigException("quantcal.calibration.preprocess.layout: expected NCHW or NHWC, got " + layout);
+        }
+        Preprocess preprocess = new Preprocess(channels, nonNegative("quantcal.calibration.preprocess.resize", pp.getInt("resize")),
+                positive("quantcal.calibration.preprocess.width", pp.getInt("width")),
+                positive("quantcal.calibration.preprocess.height", pp.getInt("height")),
+                pp.getDouble("scale"), expand(mean, channels), expand(std, channels), layout);
+
+        Config w = q.getConfig("quantization.weights");
+        String gran = w.getString("granularity");
+        if (!gran.equals("per-tensor") && !gran.equals("per-channel")) {
+            throw new ConfigException("quantcal.quantization.weights.granularity: expected per-tensor or per-channel, got " + gran);
+        }
+        WeightQuant weights = new WeightQuant(bits("quantcal.quantization.weights.bits", w.getInt("bits")),
+                gran.equals("per-channel"), w.getBoolean("symmetric"),
+                calibrator("quantcal.quantization.weights.calibrator", w.getString("calibrator")),
+                percentile("quantcal.quantization.weights.percentile", w.getDouble("percentile")));
+        Config a = q.getConfig("quantization.activations");
+        int bins = a.getInt("histogram-bins");
+        if (bins < 128 || bins > 1 << 16) {
+            throw new ConfigException("quantcal.quantization.activations.histogram-bins: expected 128..65536, got " + bins);
+        }
+        ActivationQuant activations = new ActivationQuant(bits("quantcal.quantization.activations.bits", a.getInt("bits")),
+                a.getBoolean("symmetric"),
+                calibrator("quantcal.quantization.activations.calibrator", a.getString("calibrator")),
+                percentile("quantcal.quantization.activations.percentile", a.getDouble("percentile")), bins);
+
+        Config ex = q.getConfig("export");
+        String aimetVersion = ex.getString("aimet-version");
+        if (!aimetVersion.equals("0.6.1") && !aimetVersion.equals("1.0.0")) {
+            throw new ConfigException("quantcal.export.aimet-version: expected 0.6.1 or 1.0.0, got " + aimetVersion);
+        }
+        Export export = new Export(ex.getBoolean("qdq"), ex.getBoolean("qdq-weights-as-pair"),
+                ex.getBoolean("qdq-pair-per-consumer"), ex.getBoolean("tensorrt-cache"),
+                positive("quantcal.export.tensorrt-version", ex.getInt("tensorrt-version")), ex.getBoolean("aimet"), aimetVersion);
+
+        String out = q.getString("output.path");
+        if (out.isBlank()) throw new ConfigException("quantcal.output.path: expected the directory the run writes, got nothing");
+
+        Map<String, String> sparkConf = new LinkedHashMap<>();
+        Config sc = q.getConfig("spark.conf");
+        List<String> keys = new ArrayList<>();
+        for (Map.Entry<String, ConfigValue> e : sc.entrySet()) keys.add(e.getKey());
+        keys.sort(null);
+        for (String k : keys) {
+            ConfigValue v = sc.getValue(k);
+            if (v.valueType() == ConfigValueType.OBJECT || v.valueType() == ConfigValueType.LIST) {
+                throw new ConfigException("quantcal.spark.conf." + k + ": expected a string, number or boolean");
+            }
+            sparkConf.put(k.replace("\"", ""), String.valueOf(v.unwrapped()));
+        }
+        return new QuantcalConfig(model, q.getString("run-id"), List.copyOf(pipeline), calibration, preprocess,
+                weights, activations, q.getBoolean("quantization.bias"), evaluation, export, out,
+                q.getBoolean("output.overwrite"),
+                positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
+                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf,
+                root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()));
+    }
+
+    private static Samples samples(String prefix, Config c, String labels) {
+        return new Samples(c.getString("path"), format(prefix + ".format", c.getString("format")),
+                nonNegative(prefix + ".limit", c.getInt("limit")), c.getLong("seed"),
+                positive(prefix + ".batch-size", c.getInt("batch-size")),
+                nonNegative(prefix + ".partitions", c.getInt("partitions")), c.getBoolean("skip-bad-samples"),
+                labels, c.getString("parquet.column"), c.getString("parquet.label-column"));
+    }
+
+    private static String format(String key, String v) {
+        if (!v.equals("images") && !v.equals("parquet")) {
+            throw new ConfigException(key + ": expected images or parquet, got " + v);
+        }
+        return v;
+    }
+
+    private static String calibrator(String key, String v) {
+        if (!CALIBRATORS.contains(v)) throw new ConfigException(key + ": expected one of " + CALIBRATORS + ", got " + v);
+        return v;
+    }
+
+    private static int bits(String key, int v) {
+        if (v < 2 || v > 16) throw new ConfigException(key + ": expected 2..16, got " + v);
+        return v;
+    }
+
+    private static double percentile(String key, double v) {
+        if (!(v > 50 && v <= 100)) throw new ConfigException(key + ": expected a percentile in (50, 100], got " + v);
+        return v;
+    }
+
+    private static int positive(String key, int v) {
+        if (v <= 0) throw new ConfigException(key + ": expected a positive integer, got " + v);
+        return v;
+    }
+
+    private static int nonNegative(String key, int v) {
+        if (v < 0) throw new ConfigException(key + ": expected an integer >= 0, got " + v);
+        return v;
+    }
+
+    private static double[] doubles(Config c, String key) {
+        return c.getDoubleList(key).stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    private static double[] expand(double[] v, int channels) {
+        if (v.length == channels) return v;
+        double[] out = new double[channels];
+        java.util.Arrays.fill(out, v[0]);
+        return out;
+    }
+}

@@ -1,0 +1,188 @@
+package io.quantcal.job.data;
+
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.config.QuantcalConfig.Samples;
+import io.quantcal.job.io.HadoopFiles;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeSet;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.util.SerializableConfiguration;
+
+/**
+ * Calibration and evaluation samples as an RDD of {@link Sample}, keyed by id. The sample set is chosen on
+ * the driver (sorted listing, seeded shuffle, first {@code limit}), so the same config picks the same
+ * samples with the same ids on any cluster and for any partition count.
+ */
+public final class SampleSets {
+
+    private SampleSets() {}
+
+    /** A chosen image: id, path, label (−1 when unlabelled). */
+    public record ImageRef(long id, String path, int label) implements Serializable {}
+
+    /** The result of listing: the chosen images and the class names (label index order). */
+    public record ImageListing(List<ImageRef> images, List<String> classes) implements Serializable {}
+
+    public static JavaRDD<Sample> load(SparkSession spark, QuantcalConfig cfg, Samples s, int partitions) {
+        return s.format().equals("parquet") ? parquet(spark, cfg, s, partitions) : images(spark, cfg, s, partitions);
+    }
+
+    public static int partitions(SparkSession spark, Samples s) {
+        return s.partitions() > 0 ? s.partitions() : spark.sparkContext().defaultParallelism();
+    }
+
+    static boolean isImage(String path) {
+        String p = path.toLowerCase(Locale.ROOT);
+        return p.endsWith(".png") || p.endsWith(".jpg") || p.endsWith(".jpeg");
+    }
+
+    public static ImageListing listImages(HadoopFiles files, Samples s) {
+        String root = files.qualify(s.path()).toString();
+        if (!files.isDirectory(root)) {
+            throw new BadSampleException("calibration data " + s.path() + " (quantcal.*.path) is not a directory of images");
+        }
+        List<String> all = new ArrayList<>();
+        for (String f : files.listFilesRecursively(root)) if (isImage(f)) all.add(f);
+        if (all.isEmpty()) {
+            throw new BadSampleException("no PNG or JPEG images under " + s.path());
+        }
+        String prefix = root.endsWith("/") ? root : root + "/";
+        Map<String, Integer> labelOf = new HashMap<>();
+        List<String> classes = new ArrayList<>();
+        if (s.labels().equals("directories")) {
+            TreeSet<String> dirs = new TreeSet<>();
+            for (String f : all) {
+                String rel = f.substring(prefix.length());
+                int slash = rel.indexOf('/');
+                if (slash > 0) dirs.add(rel.substring(0, slash));
+            }
+            classes.addAll(dirs);
+            for (String f : all) {
+                String rel = f.substring(prefix.length());
+                int slash = rel.indexOf('/');
+                labelOf.put(f, slash > 0 ? classes.indexOf(rel.substring(0, slash)) : -1);
+            }
+        } else if (!s.labels().isBlank() && !s.labels().equals("none")) {
+            for (String line : files.readText(s.labels()).split("\n")) {
+                String l = line.strip();
+                if (l.isEmpty() || l.startsWith("#")) continue;
+                String[] kv = l.split("[\t,]");
+                if (kv.length != 2) {
+                    throw new BadSampleException("labels file " + s.labels() + ": line '" + l
+                            + "' is not 'relative/path<TAB or comma>label'");
+                }
+                try {
+                    labelOf.put(prefix + kv[0].strip(), Integer.parseInt(kv[1].strip()));
+                } catch (NumberFormatException e) {
+                    throw new BadSampleException("labels file " + s.labels() + ": label '" + kv[1] + "' is not an integer");
+                }
+            }
+        }
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < all.size(); i++) order.add(i);
+        if (s.limit() > 0 && s.limit() < all.size()) {
+            Collections.shuffle(order, new Random(s.seed()));
+            order = new ArrayList<>(order.subList(0, s.limit()));
+            Collections.sort(order);
+        }
+        List<ImageRef> refs = new ArrayList<>();
+        for (int i = 0; i < order.size(); i++) {
+            String f = all.get(order.get(i));
+            refs.add(new ImageRef(i, f, labelOf.getOrDefault(f, -1)));
+        }
+        return new ImageListing(refs, classes);
+    }
+
+    private static JavaRDD<Sample> images(SparkSession spark, QuantcalConfig cfg, Samples s, int partitions) {
+        Configuration hadoop = spark.sparkContext().hadoopConfiguration();
+        ImageListing listing = listImages(new HadoopFiles(hadoop), s);
+        SerializableConfiguration conf = new SerializableConfiguration(hadoop);
+        ImagePreprocessor pre = new ImagePreprocessor(cfg.preprocess());
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        return jsc.parallelize(listing.images(), Math.min(partitions, listing.images().size())).map(ref -> {
+            HadoopFiles files = new HadoopFiles(conf.value());
+            try {
+                float[] v = pre.apply(ref.path(), files.readBytes(ref.path()));
+                return check(new Sample(ref.id(), ref.path(), ref.label(), v, null), cfg.preprocess().size());
+            } catch (BadSampleException | java.io.UncheckedIOException e) {
+                return Sample.bad(ref.id(), ref.path(), ref.label(), e.getMessage());
+            }
+        });
+    }
+
+    private static JavaRDD<Sample> parquet(SparkSession spark, QuantcalConfig cfg, Samples s, int partitions) {
+        Dataset<Row> df;
+        try {
+            df = spark.read().parquet(s.path());
+        } catch (Exception e) {
+            throw new BadSampleException("cannot read Parquet samples " + s.path() + ": " + e.getMessage());
+        }
+        List<String> cols = Arrays.asList(df.columns());
+        if (!cols.contains(s.parquetColumn())) {
+            throw new BadSampleException("Parquet samples " + s.path() + " have no column '" + s.parquetColumn()
+                    + "' (quantcal.calibration.parquet.column); columns: " + cols);
+        }
+        String labelCol = s.parquetLabelColumn();
+        boolean hasLabel = !labelCol.isBlank() && cols.contains(labelCol);
+        Dataset<Row> sel = hasLabel ? df.select(s.parquetColumn(), labelCol) : df.select(s.parquetColumn());
+        JavaRDD<Row> rows = sel.javaRDD();
+        long n = rows.count();
+        long[] chosen = null;
+        if (s.limit() > 0 && s.limit() < n) {
+            if (n > Integer.MAX_VALUE) throw new BadSampleException("Parquet samples " + s.path() + ": too many rows to sample");
+            List<Integer> order = new ArrayList<>();
+            for (int i = 0; i < n; i++) order.add(i);
+            Collections.shuffle(order, new Random(s.seed()));
+            chosen = order.subList(0, s.limit()).stream().mapToLong(Integer::longValue).sorted().toArray();
+        }
+        final long[] pick = chosen;
+        int size = cfg.preprocess().size();
+        String path = s.path();
+        JavaRDD<Sample> samples = rows.zipWithIndex().filter(t -> pick == null || Arrays.binarySearch(pick, t._2()) >= 0)
+                .map(t -> {
+                    long row = t._2();
+                    long id = pick == null ? row : Arrays.binarySearch(pick, row);
+                    String source = path + " row " + row;
+                    Row r = t._1();
+                    int label = hasLabel && !r.isNullAt(1) ? ((Number) r.get(1)).intValue() : -1;
+                    if (r.isNullAt(0)) return Sample.bad(id, source, label, source + ": column is null");
+                    List<Object> list = r.getList(0);
+                    float[] v = new float[list.size()];
+                    for (int i = 0; i < v.length; i++) {
+                        Object o = list.get(i);
+                        if (o == null) return Sample.bad(id, source, label, source + ": null value at index " + i);
+                        v[i] = ((Number) o).floatValue();
+                    }
+                    return check(new Sample(id, source, label, v, null), size);
+                });
+        return samples.repartition(partitions).sortBy(Sample::id, true, partitions);
+    }
+
+    /** Size and finiteness checks shared by every source. */
+    static Sample check(Sample s, int expectedSize) {
+        if (s.values().length != expectedSize) {
+            return Sample.bad(s.id(), s.source(), s.label(), s.source() + " has " + s.values().length
+                    + " values, expected " + expectedSize + " (channels x height x width of quantcal.calibration.preprocess)");
+        }
+        for (int i = 0; i < s.values().length; i++) {
+            if (!Float.isFinite(s.values()[i])) {
+                return Sample.bad(s.id(), s.source(), s.label(), s.source() + " has a non-finite value ("
+                        + s.values()[i] + ") at index " + i);
+            }
+        }
+        return s;
+    }
+}

@@ -1,0 +1,178 @@
+package io.quantcal.job.pipeline;
+
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.Sample;
+import io.quantcal.job.data.SampleSets;
+import io.quantcal.kernels.calib.ActivationStatistics;
+import io.quantcal.kernels.calib.LayerCalibration;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QuantizableNode;
+import io.quantcal.kernels.quant.QuantParams;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.RunnerOptions;
+import io.quantcal.kernels.runtime.SessionCache;
+import io.quantcal.kernels.stats.Calibrator;
+import io.quantcal.kernels.stats.Calibrators;
+import io.quantcal.kernels.stats.HistogramSpec;
+import io.quantcal.kernels.stats.TensorStats;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.storage.StorageLevel;
+import scala.Tuple2;
+
+/**
+ * {@code calibrate}: weights on the driver (per tensor or per channel), activations over the calibration
+ * data in Spark. Each partition runs the model in ONNX Runtime (one cached session per executor JVM),
+ * capturing the input activation of every quantizable node, and returns its partial statistics keyed by
+ * partition; the driver merges them in partition order. Histogram calibrators take a second pass whose bins
+ * are fixed by the merged min/max of the first, so partial histograms merge by adding counts.
+ */
+public final class CalibratePass implements Pass {
+
+    @Override
+    public String name() {
+        return "calibrate";
+    }
+
+    @Override
+    public PipelineState run(RunContext ctx, PipelineState state) {
+        QuantcalConfig cfg = ctx.config();
+        OnnxModel model = state.model();
+        List<QuantizableNode> nodes = state.nodes();
+        if (nodes.isEmpty()) {
+            throw new io.quantcal.kernels.onnx.ModelException("model " + cfg.model()
+                    + " has no quantizable node (Conv, Gemm, or MatMul with a constant weight)");
+        }
+        Map<String, TensorQuant> quant = new LinkedHashMap<>();
+        Calibrator wCal = Calibrators.byName(cfg.weights().calibrator(), cfg.weights().percentile());
+        Calibrator aCal = Calibrators.byName(cfg.activations().calibrator(), cfg.activations().percentile());
+
+        List<String> tensors = new ArrayList<>();
+        for (QuantizableNode n : nodes) if (!tensors.contains(n.input())) tensors.add(n.input());
+        Collected c = collect(ctx, model, tensors, aCal);
+
+        for (QuantizableNode n : nodes) {
+            TensorStats s = c.stats().get(n.input());
+            QuantParams a = LayerCalibration.activation(s, cfg.activations().bits(), cfg.activations().symmetric(), aCal);
+            quant.put(n.name() + "/activation", new TensorQuant(n.input(), n.name(), n.opType(), "activation", a,
+                    aCal.name(), null, null, null));
+            QuantParams w = LayerCalibration.weight(n.weight(), model.initializerFloats(n.weight()), model.shape(n.weight()),
+                    n.weightAxis(), cfg.weights().perChannel(), cfg.weights().bits(), cfg.weights().symmetric(), wCal);
+            quant.put(n.name() + "/weight", new TensorQuant(n.weight(), n.name(), n.opType(), "weight", w, wCal.name(),
+                    null, null, null));
+        }
+        Map<String, Object> summary = new LinkedHashMap<>();
+        summary.put("samples", c.samples());
+        summary.put("skipped_samples", c.skipped().size());
+        if (!c.skipped().isEmpty()) summary.put("skipped", c.skipped());
+        summary.put("activation_tensors", tensors.size());
+        summary.put("passes_over_data", c.passes());
+        summary.put("weights_calibrator", wCal.name());
+        summary.put("activations_calibrator", aCal.name());
+        ctx.out().printf("calibrate: %d samples (%d skipped), %d activation tensors, %d layers, %d pass(es) over the data%n",
+                c.samples(), c.skipped().size(), tensors.size(), nodes.size(), c.passes());
+        return state.withQuant(quant).withSummary(name(), summary);
+    }
+
+    /** Merged statistics of the calibration data. */
+    record Collected(Map<String, TensorStats> stats, long samples, List<String> skipped, int passes) {}
+
+    static Collected collect(RunContext ctx, OnnxModel model, List<String> tensors, Calibrator calibrator) {
+        QuantcalConfig cfg = ctx.config();
+        int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
+        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions)
+                .persist(StorageLevel.MEMORY_AND_DISK());
+        try {
+            ModelInput input = ModelInput.of(model, cfg);
+            Broadcast<byte[]> bytes = ctx.spark().sparkContext().broadcast(model.toByteArray(),
+                    scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
+            String sha = model.sha256();
+            RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
+            int batch = cfg.calibration().batchSize();
+            boolean skipBad = cfg.calibration().skipBadSamples();
+
+            Result first = run(samples, bytes, sha, input, tensors, opts, batch, skipBad, Map.of());
+            Map<String, HistogramSpec> specs = new LinkedHashMap<>();
+            for (String t : tensors) {
+                TensorStats s = first.partial().stats().get(t);
+                if (s == null) throw new IllegalStateException("no statistics for tensor " + t + " (no samples?)");
+                Optional<HistogramSpec> spec = calibrator.histogramSpec(s.minMax(), cfg.activations().symmetric());
+                spec.ifPresent(h -> specs.put(t, withBins(h, s, cfg.activations().histogramBins())));
+            }
+            if (specs.isEmpty()) {
+                return new Collected(first.partial().stats(), first.partial().samples(), first.skipped(), 1);
+            }
+            Result second = run(samples, bytes, sha, input, tensors, opts, batch, skipBad, specs);
+            return new Collected(second.partial().stats(), second.partial().samples(), second.skipped(), 2);
+        } finally {
+            samples.unpersist(false);
+        }
+    }
+
+    private static HistogramSpec withBins(HistogramSpec h, TensorStats s, int bins) {
+        return h.isSymmetric() ? HistogramSpec.symmetric(s.minMax(), bins) : HistogramSpec.range(s.minMax(), bins);
+    }
+
+    record Result(ActivationStatistics.Partial partial, List<String> skipped) {}
+
+    private static Result run(JavaRDD<Sample> samples, Broadcast<byte[]> bytes, String sha, ModelInput input,
+                              List<String> tensors, RunnerOptions opts, int batch, boolean skipBad,
+                              Map<String, HistogramSpec> specs) {
+        List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> parts = samples
+                .mapPartitionsWithIndex((pid, it) -> {
+                    SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
+                    ModelRunner runner = SessionCache.runner(sha, () -> OnnxModel.parse("model " + sha, bytes.value(),
+                            EvaluatePass.noExternal()),
+                            tensors, opts);
+                    ActivationStatistics.Partial p = ActivationStatistics.collect(runner, input.name(), input.sampleShape(),
+                            split.good().stream().map(Sample::values).iterator(), batch, tensors, specs);
+                    return List.of(new Tuple2<>(pid, new Tuple2<>(p, split.skipped()))).iterator();
+                }, true).collect();
+        List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> sorted = new ArrayList<>(parts);
+        sorted.sort(Comparator.comparing(Tuple2::_1));
+        ActivationStatistics.Partial merged = new ActivationStatistics.Partial(new LinkedHashMap<>(), 0);
+        List<String> skipped = new ArrayList<>();
+        for (var t : sorted) {
+            merged = merged.merge(t._2()._1());
+            skipped.addAll(t._2()._2());
+        }
+        if (merged.samples() == 0) {
+            throw new io.quantcal.job.data.BadSampleException("no usable calibration samples"
+                    + (skipped.isEmpty() ? "" : " (" + skipped.size() + " skipped: " + skipped.get(0) + ")"));
+        }
+        return new Result(merged, skipped);
+    }
+
+    /** The model's single float input and one sample's shape, checked against the preprocessing config. */
+    record ModelInput(String name, long[] sampleShape) implements java.io.Serializable {
+        static ModelInput of(OnnxModel model, QuantcalConfig cfg) {
+            if (model.inputs().size() != 1) {
+                throw new io.quantcal.kernels.onnx.ModelException("model " + cfg.model() + " has "
+                        + model.inputs().size() + " inputs " + model.inputs().stream().map(i -> i.name()).toList()
+                        + ", quantcal feeds exactly one image input");
+            }
+            var in = model.inputs().get(0);
+            long[] want = cfg.preprocess().shape(1);
+            long[] have = in.shape();
+            if (have.length != want.length) {
+                throw new io.quantcal.kernels.onnx.ModelException("model input " + in.name() + " has rank " + have.length
+                        + ", the preprocessing (quantcal.calibration.preprocess) gives " + Arrays.toString(want));
+            }
+            for (int d = 1; d < have.length; d++) {
+                if (have[d] > 0 && have[d] != want[d]) {
+                    throw new io.quantcal.kernels.onnx.ModelException("model input " + in.name() + " has shape "
+                            + Arrays.toString(have) + ", the preprocessing (quantcal.calibration.preprocess) gives "
+                            + Arrays.toString(want));
+                }
+            }
+            return new ModelInput(in.name(), Arrays.copyOfRange(want, 1, want.length));
+        }
+    }
+}

@@ -1,0 +1,104 @@
+package io.quantcal.job.pipeline;
+
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.Sample;
+import io.quantcal.job.data.SampleSets;
+import io.quantcal.kernels.calib.ModelComparison;
+import io.quantcal.kernels.calib.ModelComparison.Labelled;
+import io.quantcal.kernels.calib.ModelComparison.Sums;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QuantizableNode;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.RunnerOptions;
+import io.quantcal.kernels.runtime.SessionCache;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.broadcast.Broadcast;
+import scala.Tuple2;
+
+/**
+ * {@code evaluate}: runs the FP32 and the QDQ model over the evaluation data in Spark and reports top-1
+ * accuracy of each (when labels exist), top-1 agreement, output SQNR and mean cosine, and the SQNR of each
+ * quantized layer's output against FP.
+ */
+public final class EvaluatePass implements Pass {
+
+    @Override
+    public String name() {
+        return "evaluate";
+    }
+
+    @Override
+    public PipelineState run(RunContext ctx, PipelineState state) {
+        QuantcalConfig cfg = ctx.config();
+        OnnxModel fp = state.model();
+        OnnxModel qdq = state.qdqModel() != null ? state.qdqModel() : ExportPass.qdq(cfg, state);
+        List<String> layers = new ArrayList<>();
+        for (QuantizableNode n : state.nodes()) layers.add(n.output());
+        String output = fp.outputs().get(0).name();
+        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(fp, cfg);
+
+        int partitions = SampleSets.partitions(ctx.spark(), cfg.evaluation());
+        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), partitions);
+        var tag = scala.reflect.ClassTag$.MODULE$.<byte[]>apply(byte[].class);
+        Broadcast<byte[]> fpBytes = ctx.spark().sparkContext().broadcast(fp.toByteArray(), tag);
+        Broadcast<byte[]> qBytes = ctx.spark().sparkContext().broadcast(qdq.toByteArray(), tag);
+        String fpSha = fp.sha256(), qSha = qdq.sha256();
+        RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
+        int batch = cfg.calibration().batchSize();
+        boolean skipBad = cfg.evaluation().skipBadSamples();
+
+        List<Tuple2<Integer, Sums>> parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> {
+            SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
+            ModelRunner a = SessionCache.runner(fpSha, () -> OnnxModel.parse("fp32 model", fpBytes.value(), noExternal()),
+                    layers, opts);
+            ModelRunner b = SessionCache.runner(qSha, () -> OnnxModel.parse("qdq model", qBytes.value(), noExternal()),
+                    layers, opts);
+            Sums s = ModelComparison.compare(a, b, input.name(), output, input.sampleShape(),
+                    split.good().stream().map(x -> new Labelled(x.values(), x.label())).iterator(), batch, layers);
+            return List.of(new Tuple2<>(pid, s)).iterator();
+        }, true).collect());
+        parts.sort(Comparator.comparing(Tuple2::_1));
+        Sums sums = Sums.empty();
+        for (Tuple2<Integer, Sums> p : parts) sums = sums.merge(p._2());
+
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("samples", sums.samples());
+        s.put("labelled", sums.labelled());
+        if (sums.labelled() > 0) {
+            s.put("top1_fp32", sums.fpAccuracy());
+            s.put("top1_quantized", sums.quantAccuracy());
+        }
+        s.put("top1_agreement", sums.agreement());
+        s.put("output_sqnr_db", finite(sums.sqnrDb()));
+        s.put("output_cosine", sums.meanCosine());
+        Map<String, Object> perLayer = new LinkedHashMap<>();
+        for (QuantizableNode n : state.nodes()) {
+            double[] e = sums.layers().get(n.output());
+            perLayer.put(n.name(), finite(Sums.sqnr(e[0], e[1])));
+        }
+        s.put("layer_sqnr_db", perLayer);
+        ctx.out().printf("evaluate: %d samples; top-1 FP32 %s, quantized %s; agreement %.2f%%; output SQNR %.2f dB, cosine %.5f%n",
+                sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), sums.sqnrDb(),
+                sums.meanCosine());
+        return state.withQdq(qdq).withSummary(name(), s);
+    }
+
+    static io.quantcal.kernels.onnx.ExternalDataResolver noExternal() {
+        return loc -> {
+            throw new IllegalStateException("a serialized model refers to external data " + loc);
+        };
+    }
+
+    private static Object finite(double v) {
+        return Double.isFinite(v) ? v : (Object) String.valueOf(v);
+    }
+
+    static String pct(double v) {
+        return Double.isNaN(v) ? "n/a (no labels)" : String.format("%.2f%%", 100 * v);
+    }
+}

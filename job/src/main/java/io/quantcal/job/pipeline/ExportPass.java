@@ -1,0 +1,58 @@
+package io.quantcal.job.pipeline;
+
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.export.AimetEncodings;
+import io.quantcal.job.export.TensorRtCache;
+import io.quantcal.job.table.ScaleRow;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QdqExporter;
+import io.quantcal.kernels.onnx.QdqOptions;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code export}: the QDQ ONNX model (ONNX Runtime convention, or TensorRT's with the options), the TensorRT
+ * calibration cache and the AIMET encodings, written into the run's output directory.
+ */
+public final class ExportPass implements Pass {
+
+    public static final String QDQ_MODEL = "model_qdq.onnx";
+    public static final String TRT_CACHE = "calibration.cache";
+    public static final String AIMET = "encodings.json";
+
+    @Override
+    public String name() {
+        return "export";
+    }
+
+    static OnnxModel qdq(QuantcalConfig cfg, PipelineState st) {
+        if (!st.calibrated()) {
+            throw new IllegalStateException("pass export/evaluate needs quantization parameters: put calibrate before it in quantcal.pipeline");
+        }
+        QdqOptions o = new QdqOptions(cfg.quantizeBias(), cfg.export().qdqWeightsAsPair(), cfg.export().qdqPairPerConsumer());
+        return QdqExporter.export(st.model(), st.activationParams(), st.weightParams(), o);
+    }
+
+    @Override
+    public PipelineState run(RunContext ctx, PipelineState state) {
+        QuantcalConfig cfg = ctx.config();
+        OnnxModel qdq = qdq(cfg, state);
+        Map<String, Object> s = new LinkedHashMap<>();
+        List<ScaleRow> rows = ScaleRows.of(state, ctx.runId(), false);
+        if (cfg.export().qdq()) {
+            ctx.files().writeBytes(ctx.output().resolve(QDQ_MODEL), qdq.toByteArray());
+            s.put("qdq_model", ctx.output().finalPath(QDQ_MODEL));
+        }
+        if (cfg.export().tensorRtCache()) {
+            ctx.files().writeText(ctx.output().resolve(TRT_CACHE), TensorRtCache.write(rows, cfg.export().tensorRtVersion()));
+            s.put("tensorrt_cache", ctx.output().finalPath(TRT_CACHE));
+        }
+        if (cfg.export().aimet()) {
+            ctx.files().writeText(ctx.output().resolve(AIMET),
+                    AimetEncodings.write(rows, cfg.export().aimetVersion(), cfg.weights().perChannel()));
+            s.put("aimet_encodings", ctx.output().finalPath(AIMET));
+        }
+        return state.withQdq(qdq).withSummary(name(), s);
+    }
+}

@@ -1,0 +1,59 @@
+package io.quantcal.job.table;
+
+import io.quantcal.job.Cli.UsageException;
+import io.quantcal.job.Spark;
+import io.quantcal.job.io.HadoopFiles;
+import java.io.PrintStream;
+import java.util.List;
+import java.util.Locale;
+import org.apache.spark.sql.SparkSession;
+
+/** {@code table show} and {@code table export}: the scale table for people and for tools without Spark. */
+public final class TableCommands {
+
+    private TableCommands() {}
+
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length < 2) throw new UsageException("table needs a command (show or export) and a PATH");
+        String cmd = args[0], path = args[1];
+        String format = null, file = null;
+        int limit = Integer.MAX_VALUE;
+        for (int i = 2; i < args.length; i++) {
+            String a = args[i];
+            if (i + 1 >= args.length) throw new UsageException("option " + a + " needs a value");
+            switch (a) {
+                case "--format" -> format = args[++i].toLowerCase(Locale.ROOT);
+                case "--out" -> file = args[++i];
+                case "--limit" -> limit = Integer.parseInt(args[++i]);
+                default -> throw new UsageException("unknown option " + a);
+            }
+        }
+        if (cmd.equals("export") && (format == null || !(format.equals("csv") || format.equals("json")))) {
+            throw new UsageException("table export needs --format csv or --format json");
+        }
+        if (!cmd.equals("show") && !cmd.equals("export")) throw new UsageException("unknown table command '" + cmd + "'");
+        SparkSession spark = Spark.local("quantcal-table");
+        try {
+            List<ScaleRow> rows = ScaleTable.read(spark, path);
+            if (cmd.equals("show")) {
+                out.print(TableFormats.aligned(rows.subList(0, Math.min(limit, rows.size()))));
+                out.println(rows.size() + " rows");
+            } else {
+                String text = format.equals("csv") ? TableFormats.csv(rows) : TableFormats.json(rows);
+                if (file == null) {
+                    out.print(text);
+                } else {
+                    HadoopFiles files = new HadoopFiles(spark.sparkContext().hadoopConfiguration());
+                    String tmp = file + ".tmp";
+                    files.writeText(tmp, text);
+                    if (files.exists(file)) files.delete(file);
+                    files.rename(tmp, file);
+                    err.println("wrote " + rows.size() + " rows to " + file);
+                }
+            }
+            return 0;
+        } finally {
+            spark.stop();
+        }
+    }
+}

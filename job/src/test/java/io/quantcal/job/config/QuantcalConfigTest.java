@@ -1,0 +1,91 @@
+package io.quantcal.job.config;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class QuantcalConfigTest {
+
+    static final String MINIMAL = """
+            quantcal {
+              model = "m.onnx"
+              calibration.path = "images/"
+              output.path = "out/"
+            }
+            """;
+
+    static QuantcalConfig parse(String text, String... overrides) {
+        return QuantcalConfig.parse("test.conf", text, List.of(overrides));
+    }
+
+    @Test
+    void defaultsComeFromReferenceConf() {
+        QuantcalConfig c = parse(MINIMAL);
+        assertEquals("m.onnx", c.model());
+        assertEquals(List.of("fold-bn", "calibrate", "export", "evaluate"), c.pipeline());
+        assertEquals(8, c.weights().bits());
+        assertTrue(c.weights().perChannel());
+        assertTrue(c.weights().symmetric());
+        assertEquals("minmax", c.activations().calibrator());
+        assertFalse(c.activations().symmetric());
+        assertEquals(512, c.calibration().limit());
+        assertEquals("images/", c.evaluation().path(), "evaluation defaults to the calibration data");
+        assertArrayEquals(new long[] {4, 1, 28, 28}, c.preprocess().shape(4));
+        assertEquals(8601, c.export().tensorRtVersion());
+        assertFalse(c.overwrite());
+    }
+
+    @Test
+    void overridesWinAndMayOmitTheRootKey() {
+        QuantcalConfig c = parse(MINIMAL, "quantization.weights.bits=4", "quantcal.quantization.activations.calibrator=entropy",
+                "pipeline=[fold-bn, calibrate]", "calibration.preprocess.mean=[0.5]");
+        assertEquals(4, c.weights().bits());
+        assertEquals("entropy", c.activations().calibrator());
+        assertEquals(List.of("fold-bn", "calibrate"), c.pipeline());
+        assertArrayEquals(new double[] {0.5}, c.preprocess().mean());
+    }
+
+    @Test
+    void unknownKeyIsNamed() {
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> parse(MINIMAL, "quantization.weigths.bits=4"));
+        assertTrue(e.getMessage().contains("quantcal.quantization.weigths.bits"), e.getMessage());
+    }
+
+    @Test
+    void wrongTypeIsNamed() {
+        ConfigException e = assertThrows(ConfigException.class, () -> parse(MINIMAL, "quantization.weights.bits=eight"));
+        assertTrue(e.getMessage().contains("quantization.weights.bits"), e.getMessage());
+    }
+
+    @Test
+    void outOfRangeValuesAreNamedWithWhatWasExpected() {
+        assertMessage(() -> parse(MINIMAL, "quantization.weights.bits=17"), "quantcal.quantization.weights.bits: expected 2..16, got 17");
+        assertMessage(() -> parse(MINIMAL, "quantization.activations.calibrator=kl"), "quantcal.quantization.activations.calibrator");
+        assertMessage(() -> parse(MINIMAL, "pipeline=[calibrate, quantize]"), "unknown pass 'quantize'");
+        assertMessage(() -> parse(MINIMAL, "quantization.weights.granularity=per-row"), "per-tensor or per-channel");
+        assertMessage(() -> parse(MINIMAL, "calibration.preprocess.std=[0]"), "quantcal.calibration.preprocess.std");
+        assertMessage(() -> parse(MINIMAL, "calibration.preprocess.mean=[1,2]"), "expected 1 or 1 values");
+        assertMessage(() -> parse(MINIMAL, "calibration.limit=-1"), "quantcal.calibration.limit");
+        assertMessage(() -> parse("quantcal.output.path=x\nquantcal.calibration.path=y"), "quantcal.model");
+        assertMessage(() -> parse(MINIMAL, "export.aimet-version=2"), "quantcal.export.aimet-version");
+        assertMessage(() -> parse(MINIMAL, "nonsense"), "expected key=value");
+        assertMessage(() -> parse("quantcal { model = "), "cannot parse config test.conf");
+    }
+
+    @Test
+    void sparkConfIsFreeForm() {
+        QuantcalConfig c = parse(MINIMAL, "spark.conf.\"spark.sql.shuffle.partitions\"=3");
+        assertEquals("3", c.sparkConf().get("spark.sql.shuffle.partitions"));
+    }
+
+    static void assertMessage(org.junit.jupiter.api.function.Executable e, String expected) {
+        ConfigException ex = assertThrows(ConfigException.class, e);
+        assertTrue(ex.getMessage().contains(expected), "'" + ex.getMessage() + "' should contain '" + expected + "'");
+    }
+}

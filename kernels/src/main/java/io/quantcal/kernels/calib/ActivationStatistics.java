@@ -1,0 +1,63 @@
+package io.quantcal.kernels.calib;
+
+import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.stats.HistogramSpec;
+import io.quantcal.kernels.stats.TensorStats;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One calibration task: run the model over a stream of samples in batches and fold the captured tensors
+ * into mergeable statistics (min/max, and histograms over fixed bins when {@code specs} names them).
+ * The result depends only on the samples, not on how they are batched: min/max and histogram counts are
+ * order-free, which is what makes the merged table independent of the partitioning.
+ */
+public final class ActivationStatistics {
+
+    private ActivationStatistics() {}
+
+    /** Statistics of one partition: per tensor, in the order of {@code tensors}; and how many samples. */
+    public record Partial(Map<String, TensorStats> stats, long samples) implements Serializable {
+
+        public Partial merge(Partial other) {
+            Map<String, TensorStats> out = new LinkedHashMap<>(stats);
+            other.stats.forEach((k, v) -> out.merge(k, v, TensorStats::merge));
+            return new Partial(out, samples + other.samples);
+        }
+    }
+
+    /**
+     * @param runner      a runner that captures {@code tensors}
+     * @param inputName   the model input fed with the samples
+     * @param sampleShape one sample's shape (without the batch dimension)
+     * @param samples     sample values, row-major
+     * @param batchSize   samples per ONNX Runtime call
+     * @param specs       histogram bins per tensor; tensors without an entry get min/max only
+     */
+    public static Partial collect(ModelRunner runner, String inputName, long[] sampleShape, Iterator<float[]> samples,
+                                  int batchSize, List<String> tensors, Map<String, HistogramSpec> specs) {
+        Map<String, TensorStats> acc = new LinkedHashMap<>();
+        long n = 0;
+        List<float[]> batch = new ArrayList<>(batchSize);
+        while (samples.hasNext()) {
+            batch.add(samples.next());
+            if (batch.size() == batchSize || !samples.hasNext()) {
+                Map<String, FloatTensor> out = runner.run(Map.of(inputName, Batches.stack(inputName, batch, sampleShape)));
+                for (String t : tensors) {
+                    FloatTensor v = out.get(t);
+                    if (v == null) throw new IllegalStateException("tensor " + t + " was not captured by the runner");
+                    TensorStats s = TensorStats.of(t, v.data(), specs.get(t));
+                    acc.merge(t, s, TensorStats::merge);
+                }
+                n += batch.size();
+                batch.clear();
+            }
+        }
+        return new Partial(acc, n);
+    }
+}

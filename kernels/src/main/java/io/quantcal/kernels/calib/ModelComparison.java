@@ -1,0 +1,134 @@
+package io.quantcal.kernels.calib;
+
+import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.ModelRunner;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One evaluation task: run the FP32 and the quantized model on the same samples and gather mergeable
+ * sums: top-1 hits of each against the labels, top-1 agreement, the output's signal and noise energy
+ * (for SQNR), per-sample cosine, and per layer the signal and noise energy of the layer's output.
+ */
+public final class ModelComparison {
+
+    private ModelComparison() {}
+
+    /** A sample with its label (−1 when unknown). */
+    public record Labelled(float[] values, int label) implements Serializable {}
+
+    /** Sums over samples; merge adds them. {@code layers} maps tensor → {Σ signal², Σ noise²}. */
+    public record Sums(long samples, long labelled, long fpCorrect, long quantCorrect, long agree, double signal,
+                       double noise, double cosineSum, Map<String, double[]> layers) implements Serializable {
+
+        public static Sums empty() {
+            return new Sums(0, 0, 0, 0, 0, 0, 0, 0, new LinkedHashMap<>());
+        }
+
+        public Sums merge(Sums o) {
+            Map<String, double[]> l = new LinkedHashMap<>();
+            layers.forEach((k, v) -> l.put(k, v.clone()));
+            o.layers.forEach((k, v) -> l.merge(k, v.clone(), (a, b) -> new double[] {a[0] + b[0], a[1] + b[1]}));
+            return new Sums(samples + o.samples, labelled + o.labelled, fpCorrect + o.fpCorrect,
+                    quantCorrect + o.quantCorrect, agree + o.agree, signal + o.signal, noise + o.noise,
+                    cosineSum + o.cosineSum, l);
+        }
+
+        public double fpAccuracy() {
+            return labelled == 0 ? Double.NaN : (double) fpCorrect / labelled;
+        }
+
+        public double quantAccuracy() {
+            return labelled == 0 ? Double.NaN : (double) quantCorrect / labelled;
+        }
+
+        public double agreement() {
+            return samples == 0 ? Double.NaN : (double) agree / samples;
+        }
+
+        public double sqnrDb() {
+            return sqnr(signal, noise);
+        }
+
+        public double meanCosine() {
+            return samples == 0 ? Double.NaN : cosineSum / samples;
+        }
+
+        public static double sqnr(double signal, double noise) {
+            return noise == 0 ? Double.POSITIVE_INFINITY : 10 * Math.log10(signal / noise);
+        }
+    }
+
+    /**
+     * @param layerTensors tensors present in both models (layer outputs) whose SQNR to measure; both runners
+     *                     must capture them
+     */
+    public static Sums compare(ModelRunner fp, ModelRunner quant, String inputName, String outputName,
+                               long[] sampleShape, Iterator<Labelled> samples, int batchSize, List<String> layerTensors) {
+        Sums acc = Sums.empty();
+        List<Labelled> batch = new ArrayList<>(batchSize);
+        while (samples.hasNext()) {
+            batch.add(samples.next());
+            if (batch.size() == batchSize || !samples.hasNext()) {
+                acc = acc.merge(batch(fp, quant, inputName, outputName, sampleShape, batch, layerTensors));
+                batch.clear();
+            }
+        }
+        return acc;
+    }
+
+    private static Sums batch(ModelRunner fp, ModelRunner quant, String inputName, String outputName, long[] sampleShape,
+                              List<Labelled> batch, List<String> layerTensors) {
+        List<float[]> values = new ArrayList<>(batch.size());
+        for (Labelled l : batch) values.add(l.values());
+        FloatTensor x = Batches.stack(inputName, values, sampleShape);
+        Map<String, FloatTensor> a = fp.run(Map.of(inputName, x));
+        Map<String, FloatTensor> b = quant.run(Map.of(inputName, x));
+        FloatTensor ya = a.get(outputName), yb = b.get(outputName);
+        int n = batch.size();
+        int k = ya.data().length / n;
+        long labelled = 0, fpHit = 0, qHit = 0, agree = 0;
+        double sig = 0, noise = 0, cos = 0;
+        for (int i = 0; i < n; i++) {
+            int ta = argmax(ya.data(), i * k, k), tb = argmax(yb.data(), i * k, k);
+            int label = batch.get(i).label();
+            if (label >= 0) {
+                labelled++;
+                if (ta == label) fpHit++;
+                if (tb == label) qHit++;
+            }
+            if (ta == tb) agree++;
+            double dot = 0, na = 0, nb = 0;
+            for (int j = i * k; j < (i + 1) * k; j++) {
+                double u = ya.data()[j], v = yb.data()[j];
+                dot += u * v;
+                na += u * u;
+                nb += v * v;
+                sig += u * u;
+                noise += (u - v) * (u - v);
+            }
+            cos += na == 0 && nb == 0 ? 1 : (na == 0 || nb == 0 ? 0 : dot / Math.sqrt(na * nb));
+        }
+        Map<String, double[]> layers = new LinkedHashMap<>();
+        for (String t : layerTensors) {
+            float[] u = a.get(t).data(), v = b.get(t).data();
+            double s = 0, e = 0;
+            for (int j = 0; j < u.length; j++) {
+                s += (double) u[j] * u[j];
+                e += (double) (u[j] - v[j]) * (u[j] - v[j]);
+            }
+            layers.put(t, new double[] {s, e});
+        }
+        return new Sums(n, labelled, fpHit, qHit, agree, sig, noise, cos, layers);
+    }
+
+    static int argmax(float[] v, int from, int len) {
+        int best = 0;
+        for (int j = 1; j < len; j++) if (v[from + j] > v[from + best]) best = j;
+        return best;
+    }
+}
