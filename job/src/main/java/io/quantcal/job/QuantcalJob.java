@@ -42,11 +42,12 @@ public final class QuantcalJob {
     public record Result(String runId, String output, List<ScaleRow> rows, Map<String, Object> summary) {}
 
     public static Result run(QuantcalConfig cfg, PrintStream out) {
+        boolean shared = Spark.sessionExists();
         SparkSession spark = Spark.forRun(cfg);
         try {
             return run(spark, cfg, out);
         } finally {
-            spark.stop();
+            if (!shared) spark.stop();
         }
     }
 

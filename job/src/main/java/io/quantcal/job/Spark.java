@@ -30,6 +30,11 @@ public final class Spark {
         return SparkSession.builder().config(conf).getOrCreate();
     }
 
+    /** True when this JVM already has a Spark session (a test, a notebook, spark-shell): then we must not stop it. */
+    public static boolean sessionExists() {
+        return SparkSession.getDefaultSession().isDefined() || SparkSession.getActiveSession().isDefined();
+    }
+
     private static void localDefaults(SparkConf conf) {
         conf.setIfMissing("spark.ui.enabled", "false");
         conf.setIfMissing("spark.ui.showConsoleProgress", "false");

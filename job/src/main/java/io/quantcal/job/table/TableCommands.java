@@ -32,6 +32,7 @@ public final class TableCommands {
             throw new UsageException("table export needs --format csv or --format json");
         }
         if (!cmd.equals("show") && !cmd.equals("export")) throw new UsageException("unknown table command '" + cmd + "'");
+        boolean shared = Spark.sessionExists();
         SparkSession spark = Spark.local("quantcal-table");
         try {
             List<ScaleRow> rows = ScaleTable.read(spark, path);
@@ -53,7 +54,7 @@ public final class TableCommands {
             }
             return 0;
         } finally {
-            spark.stop();
+            if (!shared) spark.stop();
         }
     }
 }

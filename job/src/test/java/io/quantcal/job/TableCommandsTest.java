@@ -1,0 +1,79 @@
+package io.quantcal.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import org.junit.jupiter.api.Assertions;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.holdenkarau.spark.testing.JavaDataFrameSuiteBase;
+import io.quantcal.job.table.ScaleRow;
+import io.quantcal.job.table.ScaleTable;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code table show} and {@code table export} on a table written by ScaleTable. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TableCommandsTest extends JavaDataFrameSuiteBase {
+
+    @TempDir
+    Path tmp;
+
+    @BeforeAll
+    void startSpark() {
+        runBefore();
+    }
+
+    @AfterAll
+    static void stopSpark() {
+        runAfterClass();
+    }
+
+    static final List<ScaleRow> ROWS = List.of(
+            new ScaleRow(1, "r1", "m.onnx", "abc", "x", "conv,1", "Conv", "activation", -1, -1, 8, false, false,
+                    0.0125, 3, 0, 255, -0.0375, 3.15, "minmax", null, null, null),
+            new ScaleRow(1, "r1", "m.onnx", "abc", "w", "conv,1", "Conv", "weight", 0, 0, 8, true, true,
+                    0.5, 0, -127, 127, -63.5, 63.5, "easyquant", "cosine", 0.99, 0.98));
+
+    String cli(String... args) {
+        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
+        int code = Cli.run(args, new PrintStream(o, true, StandardCharsets.UTF_8), new PrintStream(e, true, StandardCharsets.UTF_8));
+        assertEquals(0, code, e.toString(StandardCharsets.UTF_8));
+        return o.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void showCsvAndJson() throws Exception {
+        String path = tmp.resolve("t").toString();
+        ScaleTable.write(spark(), ROWS, path);
+
+        String shown = cli("table", "show", path);
+        List<String> lines = shown.lines().toList();
+        Assertions.assertTrue(lines.get(0).startsWith("schema_version  run_id  model   model_sha256  tensor  node    op_type"), lines.get(0));
+        assertEquals(lines.get(0).indexOf("scale "), lines.get(1).indexOf("0.0125"), "columns are aligned");
+        assertEquals("2 rows", lines.get(3));
+
+        String csv = cli("table", "export", path, "--format", "csv");
+        List<String> c = csv.lines().toList();
+        assertEquals(String.join(",", ScaleTable.COLUMNS), c.get(0));
+        assertEquals("1,r1,m.onnx,abc,x,\"conv,1\",Conv,activation,-1,-1,8,false,false,0.0125,3,0,255,-0.0375,3.15,minmax,,,",
+                c.get(1));
+
+        Path file = tmp.resolve("t.json");
+        cli("table", "export", path, "--format", "json", "--out", file.toString());
+        List<String> j = Files.readAllLines(file);
+        assertEquals(2, j.size());
+        JsonNode w = new ObjectMapper().readTree(j.get(1));
+        assertEquals(0.99, w.get("metric_value").asDouble());
+        assertEquals(-127, w.get("qmin").asInt());
+        Assertions.assertTrue(new ObjectMapper().readTree(j.get(0)).get("metric").isNull());
+    }
+}
