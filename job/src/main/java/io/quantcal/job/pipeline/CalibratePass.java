@@ -82,7 +82,7 @@ public final class CalibratePass implements Pass {
     }
 
     /** Merged statistics of the calibration data. */
-    record Collected(Map<String, TensorStats> stats, long samples, List<String> skipped, int passes) {}
+    public record Collected(Map<String, TensorStats> stats, long samples, List<String> skipped, int passes) {}
 
     static Collected collect(RunContext ctx, OnnxModel model, List<String> tensors, Calibrator calibrator) {
         QuantcalConfig cfg = ctx.config();
@@ -90,30 +90,36 @@ public final class CalibratePass implements Pass {
         JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions)
                 .persist(StorageLevel.MEMORY_AND_DISK());
         try {
-            ModelInput input = ModelInput.of(model, cfg);
-            Broadcast<byte[]> bytes = ctx.spark().sparkContext().broadcast(model.toByteArray(),
-                    scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
-            String sha = model.sha256();
-            RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
-            int batch = cfg.calibration().batchSize();
-            boolean skipBad = cfg.calibration().skipBadSamples();
-
-            Result first = run(samples, bytes, sha, input, tensors, opts, batch, skipBad, Map.of());
-            Map<String, HistogramSpec> specs = new LinkedHashMap<>();
-            for (String t : tensors) {
-                TensorStats s = first.partial().stats().get(t);
-                if (s == null) throw new IllegalStateException("no statistics for tensor " + t + " (no samples?)");
-                Optional<HistogramSpec> spec = calibrator.histogramSpec(s.minMax(), cfg.activations().symmetric());
-                spec.ifPresent(h -> specs.put(t, withBins(h, s, cfg.activations().histogramBins())));
-            }
-            if (specs.isEmpty()) {
-                return new Collected(first.partial().stats(), first.partial().samples(), first.skipped(), 1);
-            }
-            Result second = run(samples, bytes, sha, input, tensors, opts, batch, skipBad, specs);
-            return new Collected(second.partial().stats(), second.partial().samples(), second.skipped(), 2);
+            return collect(ctx.spark(), cfg, samples, model, tensors, calibrator);
         } finally {
             samples.unpersist(false);
         }
+    }
+
+    /** Statistics of {@code samples}: one pass (min/max) or two (then histograms over bins fixed by the first). */
+    public static Collected collect(org.apache.spark.sql.SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples,
+                                    OnnxModel model, List<String> tensors, Calibrator calibrator) {
+        ModelInput input = ModelInput.of(model, cfg);
+        Broadcast<byte[]> bytes = spark.sparkContext().broadcast(model.toByteArray(),
+                scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
+        String sha = model.sha256();
+        RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
+        int batch = cfg.calibration().batchSize();
+        boolean skipBad = cfg.calibration().skipBadSamples();
+
+        Result first = run(samples, bytes, sha, input, tensors, opts, batch, skipBad, Map.of());
+        Map<String, HistogramSpec> specs = new LinkedHashMap<>();
+        for (String t : tensors) {
+            TensorStats s = first.partial().stats().get(t);
+            if (s == null) throw new IllegalStateException("no statistics for tensor " + t + " (no samples?)");
+            Optional<HistogramSpec> spec = calibrator.histogramSpec(s.minMax(), cfg.activations().symmetric());
+            spec.ifPresent(h -> specs.put(t, withBins(h, s, cfg.activations().histogramBins())));
+        }
+        if (specs.isEmpty()) {
+            return new Collected(first.partial().stats(), first.partial().samples(), first.skipped(), 1);
+        }
+        Result second = run(samples, bytes, sha, input, tensors, opts, batch, skipBad, specs);
+        return new Collected(second.partial().stats(), second.partial().samples(), second.skipped(), 2);
     }
 
     private static HistogramSpec withBins(HistogramSpec h, TensorStats s, int bins) {
@@ -151,8 +157,8 @@ public final class CalibratePass implements Pass {
     }
 
     /** The model's single float input and one sample's shape, checked against the preprocessing config. */
-    record ModelInput(String name, long[] sampleShape) implements java.io.Serializable {
-        static ModelInput of(OnnxModel model, QuantcalConfig cfg) {
+    public record ModelInput(String name, long[] sampleShape) implements java.io.Serializable {
+        public static ModelInput of(OnnxModel model, QuantcalConfig cfg) {
             if (model.inputs().size() != 1) {
                 throw new io.quantcal.kernels.onnx.ModelException("model " + cfg.model() + " has "
                         + model.inputs().size() + " inputs " + model.inputs().stream().map(i -> i.name()).toList()

@@ -1,0 +1,127 @@
+package io.quantcal.job.bench;
+
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.Sample;
+import io.quantcal.job.data.SampleSets;
+import io.quantcal.job.pipeline.CalibratePass;
+import io.quantcal.kernels.bench.ThreadScaling;
+import io.quantcal.kernels.calib.Batches;
+import io.quantcal.kernels.onnx.BatchNormFolder;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QuantizableNode;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.RunnerOptions;
+import io.quantcal.kernels.runtime.SessionCache;
+import io.quantcal.kernels.stats.Calibrators;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+
+/**
+ * Calibration against plain inference, side by side in one run: the calibrate pass's Spark work (capture
+ * every quantizable input, fold into statistics) and plain ONNX Runtime inference of the same model over the
+ * same cached samples, same batching and partitions; then the calibration on local[1] and local[2] beside the
+ * machine's own two-thread speedup. Usage: CalibrationBenchmark [CONFIG] [reps=5] [copies=4].
+ */
+public final class CalibrationBenchmark {
+
+    public static void main(String[] args) throws Exception {
+        String conf = "conf/example.conf";
+        int r = 5, c = 4;
+        for (String a : args) {
+            if (a.startsWith("reps=")) r = Integer.parseInt(a.substring(5));
+            else if (a.startsWith("copies=")) c = Integer.parseInt(a.substring(7));
+            else conf = a;
+        }
+        final int reps = r, copies = c;
+        QuantcalConfig cfg = QuantcalConfig.parse(conf, java.nio.file.Files.readString(Path.of(conf)),
+                List.of("calibration.limit=0", "calibration.path=" + "examples/fashion-mnist/eval"));
+        OnnxModel model = BatchNormFolder.fold(OnnxModel.load(Path.of(cfg.model()))).model();
+        List<String> tensors = new ArrayList<>();
+        for (QuantizableNode n : model.quantizableNodes()) if (!tensors.contains(n.input())) tensors.add(n.input());
+
+        double machine = ThreadScaling.speedup(2, 400_000_000L);
+        System.out.printf("machine: pure compute loop, 2 threads vs 1: speedup %.2fx%n", machine);
+
+        double[] wall = new double[3];
+        for (int cores = 1; cores <= 2; cores++) {
+            SparkSession spark = SparkSession.builder().master("local[" + cores + "]").appName("quantcal-bench")
+                    .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+                    .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
+            spark.sparkContext().setLogLevel("WARN");
+            JavaRDD<Sample> once = SampleSets.load(spark, cfg, cfg.calibration(), 2);
+            JavaRDD<Sample> all = once;
+            for (int i = 1; i < copies; i++) all = all.union(once);
+            JavaRDD<Sample> samples = all.repartition(2).persist(StorageLevel.MEMORY_ONLY());
+            long n = samples.count();
+            if (cores == 2) {
+                System.out.printf("samples: %d (%d eval images x %d), 2 partitions, batch %d, ORT intra-op threads %d, median of %d%n",
+                        n, n / copies, copies, cfg.calibration().batchSize(), cfg.intraOpThreads(), reps);
+                double inf = median(reps, () -> inference(spark, cfg, samples, model));
+                double cal = median(reps, () -> CalibratePass.collect(spark, cfg, samples, model, tensors,
+                        Calibrators.byName("minmax", 99.99)));
+                System.out.printf("%-44s %10s %12s%n", "local[2]", "wall s", "samples/s");
+                System.out.printf("%-44s %10.3f %12.0f%n", "plain ONNX Runtime inference", inf, n / inf);
+                System.out.printf("%-44s %10.3f %12.0f%n", "calibrate (capture " + tensors.size() + " tensors, min/max)", cal, n / cal);
+                System.out.printf("calibration / inference wall time: %.2fx (goal <= 1.25x)%n", cal / inf);
+                double hist = median(reps, () -> CalibratePass.collect(spark, cfg, samples, model, tensors,
+                        Calibrators.byName("entropy", 99.99)));
+                System.out.printf("%-44s %10.3f %12.0f  (%.2fx inference: two passes over the data)%n",
+                        "calibrate (entropy: min/max + histograms)", hist, n / hist, hist / inf);
+            }
+            wall[cores] = median(reps, () -> CalibratePass.collect(spark, cfg, samples, model, tensors,
+                    Calibrators.byName("minmax", 99.99)));
+            samples.unpersist(true);
+            spark.stop();
+            SessionCache.clear();
+        }
+        System.out.printf("calibrate wall: local[1] %.3f s, local[2] %.3f s: speedup %.2fx (machine's own 2-thread speedup %.2fx)%n",
+                wall[1], wall[2], wall[1] / wall[2], machine);
+    }
+
+    /** Plain inference of the same model over the same samples, same batching, no captures. */
+    static long inference(SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples, OnnxModel model) {
+        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
+        Broadcast<byte[]> bytes = spark.sparkContext().broadcast(model.toByteArray(),
+                scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
+        String sha = model.sha256();
+        RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
+        int batch = cfg.calibration().batchSize();
+        return samples.mapPartitions(it -> {
+            ModelRunner r = SessionCache.runner(sha, () -> OnnxModel.parse("bench", bytes.value(), null), List.of(), opts);
+            long count = 0;
+            List<float[]> b = new ArrayList<>();
+            while (it.hasNext()) {
+                b.add(it.next().values());
+                if (b.size() == batch || !it.hasNext()) {
+                    r.run(Map.of(input.name(), Batches.stack(input.name(), b, input.sampleShape())));
+                    count += b.size();
+                    b.clear();
+                }
+            }
+            return List.of(count).iterator();
+        }).reduce(Long::sum);
+    }
+
+    interface Work {
+        Object run() throws Exception;
+    }
+
+    static double median(int reps, Work w) throws Exception {
+        w.run(); // warm-up: sessions created, JIT
+        double[] t = new double[reps];
+        for (int i = 0; i < reps; i++) {
+            long s = System.nanoTime();
+            w.run();
+            t[i] = (System.nanoTime() - s) / 1e9;
+        }
+        Arrays.sort(t);
+        return t[reps / 2];
+    }
+}
