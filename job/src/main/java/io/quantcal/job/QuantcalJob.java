@@ -54,7 +54,9 @@ public final class QuantcalJob {
     public static Pass pass(String name) {
         return switch (name) {
             case "fold-bn" -> new FoldBatchNormPass();
+            case "equalize" -> new io.quantcal.job.pipeline.EqualizePass();
             case "calibrate" -> new CalibratePass();
+            case "bias-correct" -> new io.quantcal.job.pipeline.BiasCorrectPass();
             case "export" -> new ExportPass();
             case "evaluate" -> new EvaluatePass();
             default -> throw new io.quantcal.job.config.ConfigException("quantcal.pipeline: unknown pass '" + name + "'");

@@ -36,9 +36,11 @@ public record QuantcalConfig(
         String sparkMaster,
         String appName,
         Map<String, String> sparkConf,
+        Dfq dfq,
         String rendered) implements Serializable {
 
-    public static final List<String> KNOWN_PASSES = List.of("fold-bn", "calibrate", "export", "evaluate");
+    public static final List<String> KNOWN_PASSES = List.of("fold-bn", "equalize", "calibrate", "bias-correct", "export",
+            "evaluate");
     public static final List<String> CALIBRATORS = List.of("minmax", "percentile", "entropy", "mse");
 
     /** Where samples come from and how many. */
@@ -71,6 +73,10 @@ public record QuantcalConfig(
 
     public record Export(boolean qdq, boolean qdqWeightsAsPair, boolean qdqPairPerConsumer, boolean tensorRtCache,
                          int tensorRtVersion, boolean aimet, String aimetVersion) implements Serializable {}
+
+    /** Data-free quantization: cross-layer equalization, high-bias absorption, bias correction. */
+    public record Dfq(boolean relu6AsRelu, int maxIterations, boolean absorbHighBias, String biasCorrection)
+            implements Serializable {}
 
     /** Parses {@code text} (HOCON) with {@code key=value} overrides on top, validated against reference.conf. */
     public static QuantcalConfig parse(String source, String text, List<String> overrides) {
@@ -212,11 +218,18 @@ public record QuantcalConfig(
             }
             sparkConf.put(k.replace("\"", ""), String.valueOf(v.unwrapped()));
         }
+        Config d = q.getConfig("dfq");
+        String bc = d.getString("bias-correction");
+        if (!bc.equals("empirical") && !bc.equals("analytic")) {
+            throw new ConfigException("quantcal.dfq.bias-correction: expected empirical or analytic, got " + bc);
+        }
+        Dfq dfq = new Dfq(d.getBoolean("relu6-as-relu"), positive("quantcal.dfq.max-iterations", d.getInt("max-iterations")),
+                d.getBoolean("absorb-high-bias"), bc);
         return new QuantcalConfig(model, q.getString("run-id"), List.copyOf(pipeline), calibration, preprocess,
                 weights, activations, q.getBoolean("quantization.bias"), evaluation, export, out,
                 q.getBoolean("output.overwrite"),
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
-                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf,
+                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()));
     }
 

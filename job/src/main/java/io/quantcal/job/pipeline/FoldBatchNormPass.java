@@ -2,6 +2,7 @@ package io.quantcal.job.pipeline;
 
 import io.quantcal.kernels.onnx.BatchNormFolder;
 import io.quantcal.kernels.onnx.BatchNormFolding;
+import io.quantcal.kernels.dfq.PreActivation;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -19,6 +20,8 @@ public final class FoldBatchNormPass implements Pass {
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("folded", f.folded().size());
         s.put("batch_norms", f.folded().stream().map(b -> b.batchNorm() + " -> " + b.conv()).toList());
-        return state.withModel(f.model(), f.folded()).withSummary(name(), s);
+        Map<String, PreActivation> pre = new LinkedHashMap<>();
+        for (var b : f.folded()) pre.put(b.conv(), PreActivation.of(b));
+        return state.withModel(f.model(), f.folded()).withPreActivations(pre).withSummary(name(), s);
     }
 }

@@ -20,10 +20,11 @@ public record PipelineState(
         List<FoldedBatchNorm> foldedBatchNorms,
         Map<String, TensorQuant> quant,
         OnnxModel qdqModel,
-        Map<String, Object> summary) {
+        Map<String, Object> summary,
+        Map<String, io.quantcal.kernels.dfq.PreActivation> preActivations) {
 
     public static PipelineState initial(String modelName, OnnxModel model) {
-        return new PipelineState(modelName, model.sha256(), model, List.of(), Map.of(), null, Map.of());
+        return new PipelineState(modelName, model.sha256(), model, List.of(), Map.of(), null, Map.of(), Map.of());
     }
 
     public List<QuantizableNode> nodes() {
@@ -31,23 +32,28 @@ public record PipelineState(
     }
 
     public PipelineState withModel(OnnxModel m, List<FoldedBatchNorm> folded) {
-        return new PipelineState(modelName, modelSha256, m, folded, quant, null, summary);
+        return new PipelineState(modelName, modelSha256, m, folded, quant, null, summary, preActivations);
     }
 
     public PipelineState withQuant(Map<String, TensorQuant> q) {
         return new PipelineState(modelName, modelSha256, model, foldedBatchNorms,
-                java.util.Collections.unmodifiableMap(new LinkedHashMap<>(q)), null, summary);
+                java.util.Collections.unmodifiableMap(new LinkedHashMap<>(q)), null, summary, preActivations);
+    }
+
+    /** Pre-activation statistics (β, γ of folded BatchNorms) per Conv, as equalization left them. */
+    public PipelineState withPreActivations(Map<String, io.quantcal.kernels.dfq.PreActivation> p) {
+        return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdqModel, summary, Map.copyOf(p));
     }
 
     public PipelineState withQdq(OnnxModel qdq) {
-        return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdq, summary);
+        return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdq, summary, preActivations);
     }
 
     public PipelineState withSummary(String key, Object value) {
         Map<String, Object> s = new LinkedHashMap<>(summary);
         s.put(key, value);
         return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdqModel,
-                java.util.Collections.unmodifiableMap(s));
+                java.util.Collections.unmodifiableMap(s), preActivations);
     }
 
     /** Activation parameters per activation tensor (shared by all its consumers). */

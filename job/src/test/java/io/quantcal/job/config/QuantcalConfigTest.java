@@ -28,6 +28,7 @@ class QuantcalConfigTest {
         QuantcalConfig c = parse(MINIMAL);
         assertEquals("m.onnx", c.model());
         assertEquals(List.of("fold-bn", "calibrate", "export", "evaluate"), c.pipeline());
+        assertEquals("empirical", c.dfq().biasCorrection());
         assertEquals(8, c.weights().bits());
         assertTrue(c.weights().perChannel());
         assertTrue(c.weights().symmetric());

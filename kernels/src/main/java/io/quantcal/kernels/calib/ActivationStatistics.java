@@ -60,4 +60,28 @@ public final class ActivationStatistics {
         }
         return new Partial(acc, n);
     }
+
+    /**
+     * Per-channel sums of each captured tensor (axis 1 of NCHW or [N, C]) over the samples: E[x] per input
+     * channel for empirical bias correction. Mergeable and order-free up to floating-point addition; callers
+     * merge partitions in key order.
+     */
+    public static Map<String, io.quantcal.kernels.dfq.ChannelMeans> channelMeans(ModelRunner runner, String inputName,
+            long[] sampleShape, Iterator<float[]> samples, int batchSize, List<String> tensors) {
+        Map<String, io.quantcal.kernels.dfq.ChannelMeans> acc = new LinkedHashMap<>();
+        List<float[]> batch = new ArrayList<>(batchSize);
+        while (samples.hasNext()) {
+            batch.add(samples.next());
+            if (batch.size() == batchSize || !samples.hasNext()) {
+                Map<String, FloatTensor> out = runner.run(Map.of(inputName, Batches.stack(inputName, batch, sampleShape)));
+                for (String t : tensors) {
+                    FloatTensor v = out.get(t);
+                    acc.merge(t, io.quantcal.kernels.dfq.ChannelMeans.of(v.data(), v.shape()),
+                            io.quantcal.kernels.dfq.ChannelMeans::merge);
+                }
+                batch.clear();
+            }
+        }
+        return acc;
+    }
 }

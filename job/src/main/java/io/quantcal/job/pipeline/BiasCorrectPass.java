@@ -1,0 +1,111 @@
+package io.quantcal.job.pipeline;
+
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.Sample;
+import io.quantcal.job.data.SampleSets;
+import io.quantcal.kernels.calib.ActivationStatistics;
+import io.quantcal.kernels.dfq.BiasCorrection;
+import io.quantcal.kernels.dfq.ChannelMeans;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QuantizableNode;
+import io.quantcal.kernels.quant.FakeQuant;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.RunnerOptions;
+import io.quantcal.kernels.runtime.SessionCache;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.broadcast.Broadcast;
+import scala.Tuple2;
+
+/**
+ * {@code bias-correct} (Nagel et al. 2019, §4.2): subtract the expected output error of weight quantization,
+ * E[W̃x] − E[Wx] = (W̃ − W)·E[x], from each Conv's bias. {@code empirical}: E[x] per input channel is
+ * gathered in Spark over the calibration data (FP network) — the same as the difference of the per-channel
+ * means of the quantized-weight and FP layer outputs on those inputs, by linearity; {@code analytic}: E[x]
+ * from the preceding layer's BatchNorm β, γ through its ReLU/ReLU6 (clipped normal), no data. Runs after
+ * {@code calibrate} (and after a scale search): it uses the chosen weight parameters.
+ */
+public final class BiasCorrectPass implements Pass {
+
+    @Override
+    public String name() {
+        return "bias-correct";
+    }
+
+    @Override
+    public PipelineState run(RunContext ctx, PipelineState state) {
+        if (!state.calibrated()) {
+            throw new IllegalStateException("pass bias-correct needs weight parameters: put calibrate before it in quantcal.pipeline");
+        }
+        QuantcalConfig cfg = ctx.config();
+        OnnxModel model = state.model();
+        Map<String, float[]> quantized = new LinkedHashMap<>();
+        List<QuantizableNode> convs = new ArrayList<>();
+        for (QuantizableNode n : state.nodes()) {
+            if (!n.opType().equals("Conv")) continue;
+            TensorQuant w = state.quant().get(n.name() + "/weight");
+            quantized.put(n.name(), FakeQuant.apply(model.initializerFloats(n.weight()), model.shape(n.weight()), w.params()));
+            convs.add(n);
+        }
+        Map<String, float[]> biases;
+        String variant = cfg.dfq().biasCorrection();
+        if (variant.equals("analytic")) {
+            biases = BiasCorrection.analytic(model, quantized, state.preActivations());
+        } else {
+            Map<String, ChannelMeans> means = inputMeans(ctx, model, convs);
+            biases = new LinkedHashMap<>();
+            for (QuantizableNode n : convs) {
+                double[] ex = means.get(n.input()).means();
+                double[] shift = BiasCorrection.outputShift(model.initializerFloats(n.weight()), quantized.get(n.name()),
+                        n.weightShape(), n.group(), ex);
+                float[] b = n.bias() == null ? new float[n.outputChannels()] : model.initializerFloats(n.bias());
+                biases.put(n.name(), BiasCorrection.corrected(b, shift));
+            }
+        }
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("variant", variant);
+        Map<String, Object> per = new LinkedHashMap<>();
+        for (var e : biases.entrySet()) {
+            QuantizableNode n = state.nodes().stream().filter(x -> x.name().equals(e.getKey())).findFirst().orElseThrow();
+            float[] old = n.bias() == null ? new float[n.outputChannels()] : model.initializerFloats(n.bias());
+            float[] corr = new float[old.length];
+            for (int i = 0; i < old.length; i++) corr[i] = e.getValue()[i] - old[i];
+            per.put(e.getKey(), corr);
+        }
+        s.put("corrections", per);
+        ctx.out().printf("bias-correct (%s): %d of %d Conv biases corrected%n", variant, biases.size(), convs.size());
+        OnnxModel corrected = BiasCorrection.withBiases(model, biases);
+        return state.withModel(corrected, state.foldedBatchNorms()).withQuant(state.quant()).withSummary(name(), s);
+    }
+
+    private static Map<String, ChannelMeans> inputMeans(RunContext ctx, OnnxModel model, List<QuantizableNode> convs) {
+        QuantcalConfig cfg = ctx.config();
+        List<String> tensors = new ArrayList<>();
+        for (QuantizableNode n : convs) if (!tensors.contains(n.input())) tensors.add(n.input());
+        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
+        int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
+        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions);
+        Broadcast<byte[]> bytes = ctx.spark().sparkContext().broadcast(model.toByteArray(),
+                scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
+        String sha = model.sha256();
+        RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
+        int batch = cfg.calibration().batchSize();
+        boolean skipBad = cfg.calibration().skipBadSamples();
+        List<Tuple2<Integer, Map<String, ChannelMeans>>> parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> {
+            SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
+            ModelRunner r = SessionCache.runner(sha, () -> OnnxModel.parse("model " + sha, bytes.value(),
+                    EvaluatePass.noExternal()), tensors, opts);
+            Map<String, ChannelMeans> m = ActivationStatistics.channelMeans(r, input.name(), input.sampleShape(),
+                    split.good().stream().map(Sample::values).iterator(), batch, tensors);
+            return List.of(new Tuple2<>(pid, m)).iterator();
+        }, true).collect());
+        parts.sort(Comparator.comparing(Tuple2::_1));
+        Map<String, ChannelMeans> merged = new LinkedHashMap<>();
+        for (var p : parts) p._2().forEach((k, v) -> merged.merge(k, v, ChannelMeans::merge));
+        return merged;
+    }
+}
