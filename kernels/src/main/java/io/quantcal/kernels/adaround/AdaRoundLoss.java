@@ -45,6 +45,7 @@ public final class AdaRoundLoss {
     private final INDArray[] wTilde, xb, yb, gy, gw;
     private final double[] dwdv;         // s ⊙ h'(V) ⊙ [inside clip], reused
     private final double[] yScratch, wScratch;
+    private final float[] floatScratch;  // bulk transfers to and from float32 buffers
     private final int[] selected;
     private int selectedCount;
 
@@ -91,6 +92,7 @@ public final class AdaRoundLoss {
         dwdv = new double[n];
         yScratch = new double[kg * batch];
         wScratch = new double[n];
+        floatScratch = new float[Math.max(kg * batch, kg * depth)];
         selected = new int[batch];
         targetT = problem.target() != null ? problem.target() : computeTarget();
     }
@@ -112,7 +114,7 @@ public final class AdaRoundLoss {
             if (dataType == DataType.FLOAT) {
                 FloatBuffer fb = xb[g].data().asNioFloat();
                 for (int j = 0; j < count; j++) fb.put(j * depth, x, columns[j] * stride + g * depth, depth);
-                for (int j = count * depth; j < batch * depth; j++) fb.put(j, 0f);
+                if (count < batch) fb.put(count * depth, new float[(batch - count) * depth]);
             } else {
                 DoubleBuffer db = xb[g].data().asNioDouble();
                 for (int j = 0; j < count; j++) {
@@ -236,8 +238,9 @@ public final class AdaRoundLoss {
 
     private void write(INDArray a, double[] src, int from, int length) {
         if (dataType == DataType.FLOAT) {
-            FloatBuffer b = a.data().asNioFloat();
-            for (int i = 0; i < length; i++) b.put(i, (float) src[from + i]);
+            // one bulk copy: per-element puts into the direct buffer cost more than the gemm's Java-side work
+            for (int i = 0; i < length; i++) floatScratch[i] = (float) src[from + i];
+            a.data().asNioFloat().put(0, floatScratch, 0, length);
         } else {
             a.data().asNioDouble().put(src, from, length).rewind();
         }
@@ -245,8 +248,8 @@ public final class AdaRoundLoss {
 
     private void read(INDArray a, double[] dst, int from, int length) {
         if (dataType == DataType.FLOAT) {
-            FloatBuffer b = a.data().asNioFloat();
-            for (int i = 0; i < length; i++) dst[from + i] = b.get(i);
+            a.data().asNioFloat().get(0, floatScratch, 0, length);
+            for (int i = 0; i < length; i++) dst[from + i] = floatScratch[i];
         } else {
             a.data().asNioDouble().get(dst, from, length);
         }
