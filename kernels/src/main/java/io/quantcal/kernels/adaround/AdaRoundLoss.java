@@ -1,0 +1,257 @@
+package io.quantcal.kernels.adaround;
+
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
+import org.nd4j.linalg.api.blas.params.MMulTranspose;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The AdaRound objective of one layer on a batch of columns, and its gradient with respect to V
+ * (Nagel et al. 2020, eq. 25):
+ * <pre>
+ *   L(V) = (1/B) Σ_columns Σ_channels (Ŷ − Y)²  +  λ f_reg(V)
+ *   Ŷ = act(W̃ X_B + b),  W̃ = s · clip(⌊W/s⌋ + h(V), qmin − Z, qmax − Z)   (eq. 22/23)
+ * </pre>
+ * The reconstruction term sums over output channels and averages over the B batch columns, as AIMET's
+ * {@code mse_loss(...).sum(1).mean()} does, so that λ = 0.01 weighs it as in the reference code.
+ *
+ * <p>Gradient: dL/dŶ = (2/B)(Ŷ − Y) ⊙ [pre-activation &gt; 0 under ReLU]; dL/dW̃ = (dL/dŶ) X_Bᵀ (one gemm);
+ * dL/dV = dL/dW̃ ⊙ s ⊙ h'(V) ⊙ [inside the grid clip] + λ df_reg/dV.
+ *
+ * <p>All buffers are allocated once: per group W̃ [K/G, D] 'c', X_B [D, B] 'f', Ŷ and dL/dŶ [K/G, B] 'f',
+ * dL/dW̃ [K/G, D] 'c'. The two gemms per group run ND4J's matmul op into them. Element-wise work is in
+ * Java, in double; the gemms in {@code dataType} (FLOAT for the optimizer, DOUBLE for gradient checks).
+ * Not thread-safe: one instance per task.
+ */
+public final class AdaRoundLoss {
+
+    /** The value of L at one V: reconstruction and f_reg (f_reg is 0 when not evaluated, λ = 0). */
+    public record Value(double reconstruction, double regularizer, double lambda) {
+        public double total() {
+            return reconstruction + lambda * regularizer;
+        }
+    }
+
+    private final AdaRoundProblem p;
+    private final DataType dataType;
+    private final int batch, groups, kg, depth, cout, stride;
+    private final float[] targetT;       // Yᵀ [columns, cout]
+    private final double[] floorW;       // ⌊W/s⌋, row-major [cout, depth]
+    private final double[] channelScale; // s per output channel
+    private final double[] lo, hi;       // qmin − Z, qmax − Z per output channel
+    private final INDArray[] wTilde, xb, yb, gy, gw;
+    private final double[] dwdv;         // s ⊙ h'(V) ⊙ [inside clip], reused
+    private final double[] yScratch, wScratch;
+    private final float[] floatScratch;  // bulk transfers to and from float32 buffers
+    private final int[] selected;
+    private int selectedCount;
+
+    /** Buffers for batches of up to {@code batchColumns} columns (clamped to the problem's column count). */
+    public AdaRoundLoss(AdaRoundProblem problem, int batchColumns, DataType dataType) {
+        if (batchColumns < 1) throw new IllegalArgumentException("batch of columns must be >= 1, got " + batchColumns);
+        if (dataType != DataType.FLOAT && dataType != DataType.DOUBLE) {
+            throw new IllegalArgumentException("AdaRound gemms run in FLOAT or DOUBLE, got " + dataType);
+        }
+        this.p = problem;
+        this.dataType = dataType;
+        this.batch = Math.min(batchColumns, problem.columns());
+        this.groups = problem.groups();
+        this.kg = problem.groupChannels();
+        this.depth = problem.depth();
+        this.cout = problem.outChannels();
+        this.stride = groups * depth;
+        int n = cout * depth;
+        floorW = new double[n];
+        channelScale = new double[cout];
+        lo = new double[cout];
+        hi = new double[cout];
+        float[] w = problem.weight();
+        for (int c = 0; c < cout; c++) {
+            float s = (float) problem.scale(c);
+            channelScale[c] = s;
+            lo[c] = problem.qmin() - problem.zeroPoint(c);
+            hi[c] = problem.qmax() - problem.zeroPoint(c);
+            // float division, as AffineQuantizer rounds: ⌊W/s⌋ and round-to-nearest then share one quotient
+            for (int d = 0; d < depth; d++) floorW[c * depth + d] = Math.floor(w[c * depth + d] / s);
+        }
+        wTilde = new INDArray[groups];
+        xb = new INDArray[groups];
+        yb = new INDArray[groups];
+        gy = new INDArray[groups];
+        gw = new INDArray[groups];
+        for (int g = 0; g < groups; g++) {
+            wTilde[g] = Nd4j.create(dataType, new long[] {kg, depth}, 'c');
+            xb[g] = Nd4j.create(dataType, new long[] {depth, batch}, 'f');
+            yb[g] = Nd4j.create(dataType, new long[] {kg, batch}, 'f');
+            gy[g] = Nd4j.create(dataType, new long[] {kg, batch}, 'f');
+            gw[g] = Nd4j.create(dataType, new long[] {kg, depth}, 'c');
+        }
+        dwdv = new double[n];
+        yScratch = new double[kg * batch];
+        wScratch = new double[n];
+        floatScratch = new float[Math.max(kg * batch, kg * depth)];
+        selected = new int[batch];
+        targetT = problem.target() != null ? problem.target() : computeTarget();
+    }
+
+    public int batchColumns() {
+        return batch;
+    }
+
+    /** ⌊W/s⌋ (row-major [outChannels, depth]), a copy. */
+    public double[] floorWeights() {
+        return floorW.clone();
+    }
+
+    /** Selects the columns the next evaluations use: {@code count} &lt;= batchColumns indices into X's columns. */
+    public void selectColumns(int[] columns, int count) {
+        if (count < 1 || count > batch) throw new IllegalArgumentException("column count " + count + " outside [1, " + batch + "]");
+        float[] x = p.inputs();
+        for (int g = 0; g < groups; g++) {
+            if (dataType == DataType.FLOAT) {
+                FloatBuffer fb = xb[g].data().asNioFloat();
+                for (int j = 0; j < count; j++) fb.put(j * depth, x, columns[j] * stride + g * depth, depth);
+                if (count < batch) fb.put(count * depth, new float[(batch - count) * depth]);
+            } else {
+                DoubleBuffer db = xb[g].data().asNioDouble();
+                for (int j = 0; j < count; j++) {
+                    int src = columns[j] * stride + g * depth;
+                    for (int d = 0; d < depth; d++) db.put(j * depth + d, x[src + d]);
+                }
+                for (int j = count * depth; j < batch * depth; j++) db.put(j, 0);
+            }
+        }
+        System.arraycopy(columns, 0, selected, 0, count);
+        selectedCount = count;
+    }
+
+    /**
+     * L(V) on the selected columns; fills {@code grad} (row-major like V, nullable) with dL/dV. The
+     * regularizer is evaluated only when λ ≠ 0 (it is off during the warm-up).
+     */
+    public Value evaluate(double[] v, double lambda, double beta, double[] grad) {
+        int n = cout * depth;
+        if (v.length != n) throw new IllegalArgumentException("V needs " + n + " values, got " + v.length);
+        // W̃ = s · clip(⌊W/s⌋ + h(V), qmin − Z, qmax − Z), eq. 22 with eq. 23
+        for (int k = 0; k < n; k++) {
+            int c = k / depth;
+            double s = channelScale[c];
+            double x = floorW[k] + RectifiedSigmoid.h(v[k]);
+            if (x < lo[c]) {
+                wScratch[k] = s * lo[c];
+                dwdv[k] = 0;
+            } else if (x > hi[c]) {
+                wScratch[k] = s * hi[c];
+                dwdv[k] = 0;
+            } else {
+                wScratch[k] = s * x;
+                dwdv[k] = s * RectifiedSigmoid.derivative(v[k]);
+            }
+        }
+        double rec = reconstruct(wScratch, grad != null);
+        double reg = 0;
+        if (lambda != 0) reg = RoundingRegularizer.value(v, beta);
+        if (grad != null) {
+            // dL/dV = dL/dW̃ ⊙ s h'(V) + λ df_reg/dV
+            for (int g = 0; g < groups; g++) read(gw[g], grad, g * kg * depth, kg * depth);
+            for (int k = 0; k < n; k++) {
+                double r = grad[k] * dwdv[k];
+                if (lambda != 0) r += lambda * RoundingRegularizer.derivative(v[k], beta);
+                grad[k] = r;
+            }
+        }
+        return new Value(rec, reg, lambda);
+    }
+
+    /**
+     * Σ over the selected columns and all channels of (act(Ŵ X + b) − Y)² for a given weight matrix Ŵ
+     * (row-major [outChannels, depth]): the squared error any rounding gives, e.g. round-to-nearest.
+     */
+    public double squaredError(double[] weights) {
+        return reconstruct(weights, false) * selectedCount;
+    }
+
+    /** Writes Ŵ, runs Ŷ = Ŵ X_B per group, returns (1/B)Σ(Ŷ − Y)²; with {@code gradient}, leaves dL/dŴ in gw. */
+    private double reconstruct(double[] weights, boolean gradient) {
+        double sum = 0;
+        double twoOverB = 2.0 / selectedCount;
+        float[] bias = p.bias();
+        boolean relu = p.reluOutput();
+        for (int g = 0; g < groups; g++) {
+            write(wTilde[g], weights, g * kg * depth, kg * depth);
+            Nd4j.exec(new Mmul(wTilde[g], xb[g], yb[g], 1.0, 0.0, MMulTranspose.allFalse()));
+            read(yb[g], yScratch, 0, kg * batch);
+            for (int j = 0; j < batch; j++) {
+                int o = j * kg;
+                if (j >= selectedCount) {
+                    for (int i = 0; i < kg; i++) yScratch[o + i] = 0;
+                    continue;
+                }
+                int t = selected[j] * cout + g * kg;
+                for (int i = 0; i < kg; i++) {
+                    double pre = yScratch[o + i] + (bias == null ? 0 : bias[g * kg + i]);
+                    double out = relu && pre < 0 ? 0 : pre;
+                    double e = out - targetT[t + i];
+                    sum += e * e;
+                    // dL/dŶ; ReLU passes the gradient where its input is positive
+                    yScratch[o + i] = relu && pre <= 0 ? 0 : twoOverB * e;
+                }
+            }
+            if (gradient) {
+                write(gy[g], yScratch, 0, kg * batch);
+                Nd4j.exec(new Mmul(gy[g], xb[g], gw[g], 1.0, 0.0, new MMulTranspose(false, true, false)));
+            }
+        }
+        return sum / selectedCount;
+    }
+
+    /** Y = act(W X + b) on every column, in this loss's precision: the default target. */
+    private float[] computeTarget() {
+        float[] t = new float[p.columns() * cout];
+        double[] w = new double[cout * depth];
+        float[] fw = p.weight();
+        for (int k = 0; k < w.length; k++) w[k] = fw[k];
+        int[] cols = new int[batch];
+        float[] bias = p.bias();
+        for (int start = 0; start < p.columns(); start += batch) {
+            int count = Math.min(batch, p.columns() - start);
+            for (int j = 0; j < count; j++) cols[j] = start + j;
+            selectColumns(cols, count);
+            for (int g = 0; g < groups; g++) {
+                write(wTilde[g], w, g * kg * depth, kg * depth);
+                Nd4j.exec(new Mmul(wTilde[g], xb[g], yb[g], 1.0, 0.0, MMulTranspose.allFalse()));
+                read(yb[g], yScratch, 0, kg * batch);
+                for (int j = 0; j < count; j++) {
+                    for (int i = 0; i < kg; i++) {
+                        int c = g * kg + i;
+                        double y = yScratch[j * kg + i] + (bias == null ? 0 : bias[c]);
+                        t[(start + j) * cout + c] = (float) (p.reluOutput() && y < 0 ? 0 : y);
+                    }
+                }
+            }
+        }
+        return t;
+    }
+
+    private void write(INDArray a, double[] src, int from, int length) {
+        if (dataType == DataType.FLOAT) {
+            // one bulk copy: per-element puts into the direct buffer cost more than the gemm's Java-side work
+            for (int i = 0; i < length; i++) floatScratch[i] = (float) src[from + i];
+            a.data().asNioFloat().put(0, floatScratch, 0, length);
+        } else {
+            a.data().asNioDouble().put(src, from, length).rewind();
+        }
+    }
+
+    private void read(INDArray a, double[] dst, int from, int length) {
+        if (dataType == DataType.FLOAT) {
+            a.data().asNioFloat().get(0, floatScratch, 0, length);
+            for (int i = 0; i < length; i++) dst[from + i] = floatScratch[i];
+        } else {
+            a.data().asNioDouble().get(dst, from, length);
+        }
+    }
+}

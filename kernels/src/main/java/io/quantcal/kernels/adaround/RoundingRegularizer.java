@@ -1,0 +1,35 @@
+package io.quantcal.kernels.adaround;
+
+/**
+ * AdaRound's rounding regularizer (Nagel et al. 2020, eq. 24): f_reg(V) = Σ_ij (1 − |2h(V_ij) − 1|^β). It is
+ * 0 when every h is 0 or 1 and pushes h towards those ends; a large β is flat around h = 0.5 (lets the
+ * reconstruction term decide), a small β pushes everywhere.
+ */
+public final class RoundingRegularizer {
+
+    private RoundingRegularizer() {}
+
+    /** One term of eq. 24: 1 − |2h(V) − 1|^β. */
+    public static double term(double v, double beta) {
+        return 1 - Math.pow(Math.abs(2 * RectifiedSigmoid.h(v) - 1), beta);
+    }
+
+    /** f_reg(V), eq. 24, over all elements. */
+    public static double value(double[] v, double beta) {
+        double sum = 0;
+        for (double x : v) sum += term(x, beta);
+        return sum;
+    }
+
+    /**
+     * d/dV of one term: −β |2h − 1|^(β−1) · sign(2h − 1) · 2 h'(V) (chain rule through eq. 23; 0 where h is
+     * clipped, since h' = 0 there).
+     */
+    public static double derivative(double v, double beta) {
+        double dh = RectifiedSigmoid.derivative(v);
+        if (dh == 0) return 0;
+        double a = 2 * RectifiedSigmoid.h(v) - 1;
+        if (a == 0) return 0;
+        return -beta * Math.pow(Math.abs(a), beta - 1) * Math.signum(a) * 2 * dh;
+    }
+}

@@ -1,0 +1,78 @@
+package io.quantcal.kernels.adaround;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/** dL/dV of {@link AdaRoundLoss} against central finite differences, in double. */
+class AdaRoundGradientTest {
+
+    static AdaRoundProblem problem(boolean relu, int groups, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int cout = 4, depth = 5, cols = 9;
+        float[] w = new float[cout * depth];
+        for (int i = 0; i < w.length; i++) w[i] = (float) (r.nextDouble() * 2 - 1);
+        float[] x = new float[cols * groups * depth];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextDouble() * 2 - 1);
+        float[] b = new float[cout];
+        for (int i = 0; i < cout; i++) b[i] = (float) (r.nextDouble() - 0.5);
+        double[] s = {0.2, 0.15, 0.25, 0.3};
+        int[] z = {0, 1, -1, 0};
+        return new AdaRoundProblem("fd", new long[] {cout, depth}, false, w, cout, depth, groups, b, s, z, -8, 7, x, cols,
+                null, relu);
+    }
+
+    static void check(AdaRoundProblem p, double lambda, double beta) {
+        AdaRoundLoss loss = new AdaRoundLoss(p, p.columns(), DataType.DOUBLE);
+        int[] all = new int[p.columns()];
+        for (int i = 0; i < all.length; i++) all[i] = i;
+        loss.selectColumns(all, all.length);
+        SplittableRandom r = new SplittableRandom(7);
+        int n = p.outChannels() * p.depth();
+        double[] v = new double[n];
+        for (int k = 0; k < n; k++) v[k] = r.nextDouble() * 4 - 2; // h strictly inside (0, 1)
+        double[] grad = new double[n];
+        double l0 = loss.evaluate(v, lambda, beta, grad).total();
+        assertTrue(l0 > 0);
+        double eps = 1e-6, maxErr = 0, maxGrad = 0;
+        for (int k = 0; k < n; k++) {
+            double keep = v[k];
+            v[k] = keep + eps;
+            double lp = loss.evaluate(v, lambda, beta, null).total();
+            v[k] = keep - eps;
+            double lm = loss.evaluate(v, lambda, beta, null).total();
+            v[k] = keep;
+            double fd = (lp - lm) / (2 * eps);
+            maxErr = Math.max(maxErr, Math.abs(fd - grad[k]));
+            maxGrad = Math.max(maxGrad, Math.abs(grad[k]));
+            assertEquals(fd, grad[k], 1e-7 + 1e-5 * Math.abs(fd), "dL/dV[" + k + "]");
+        }
+        assertTrue(maxGrad > 1e-3, "gradient should not be trivially zero");
+    }
+
+    @Test
+    void reconstructionOnly() {
+        check(problem(false, 1, 1), 0, 20);
+    }
+
+    @Test
+    void withTheRegularizerActive() {
+        check(problem(false, 1, 2), 0.01, 20);
+        check(problem(false, 1, 3), 1.0, 3.5);   // λ large enough that f_reg dominates
+    }
+
+    @Test
+    void withReluOutput() {
+        check(problem(true, 1, 4), 0, 20);
+        check(problem(true, 1, 5), 0.5, 2);
+    }
+
+    @Test
+    void blockDiagonalGroups() {
+        check(problem(true, 2, 6), 0.1, 8);
+        check(problem(false, 4, 7), 0.1, 8);
+    }
+}
