@@ -79,7 +79,7 @@ public final class BiasCorrectPass implements Pass {
         s.put("corrections", per);
         ctx.out().printf("bias-correct (%s): %d of %d Conv biases corrected%n", variant, biases.size(), convs.size());
         OnnxModel corrected = BiasCorrection.withBiases(model, biases);
-        return state.withModel(corrected, state.foldedBatchNorms()).withQuant(state.quant()).withSummary(name(), s);
+        return state.withCorrectedModel(corrected).withSummary(name(), s);
     }
 
     private static Map<String, ChannelMeans> inputMeans(RunContext ctx, OnnxModel model, List<QuantizableNode> convs) {

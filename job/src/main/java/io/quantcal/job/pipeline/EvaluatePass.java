@@ -35,7 +35,7 @@ public final class EvaluatePass implements Pass {
     @Override
     public PipelineState run(RunContext ctx, PipelineState state) {
         QuantcalConfig cfg = ctx.config();
-        OnnxModel fp = state.model();
+        OnnxModel fp = state.reference();
         OnnxModel qdq = state.qdqModel() != null ? state.qdqModel() : ExportPass.qdq(cfg, state);
         List<String> layers = new ArrayList<>();
         for (QuantizableNode n : state.nodes()) layers.add(n.output());
