@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import org.junit.jupiter.api.Assertions;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.holdenkarau.spark.testing.JavaDataFrameSuiteBase;
 import io.quantcal.job.config.QuantcalConfig;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
@@ -26,31 +25,14 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Bad input stops the run with the file, row or key named, exit code 1, and no output. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class BadInputTest extends JavaDataFrameSuiteBase {
+class BadInputTest extends SparkJobTest {
 
     @TempDir
     Path tmp;
-
-    final ByteArrayOutputStream console = new ByteArrayOutputStream();
-    final PrintStream out = new PrintStream(console, true, StandardCharsets.UTF_8);
-
-    @BeforeAll
-    void startSpark() {
-        runBefore();
-    }
-
-    @AfterAll
-    static void stopSpark() {
-        runAfterClass();
-    }
 
     /** A small images directory: 12 real calibration images in two classes, plus {@code extra} files. */
     Path images(String name) throws IOException {

@@ -6,42 +6,25 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.holdenkarau.spark.testing.JavaDataFrameSuiteBase;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assertions;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Data-free quantization on the unbalanced MobileNet fixture (depthwise channels rescaled by factors in
  * [1/64, 4], the next layer's inputs by the inverse: same FP32 function), 8-bit per-tensor weights.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class DfqPipelineTest extends JavaDataFrameSuiteBase {
+class DfqPipelineTest extends SparkJobTest {
 
     static final String UNBALANCED = EXAMPLE.resolve("models/mobilenet_small_unbalanced.onnx").toString();
 
     @TempDir
     Path tmp;
-
-    final PrintStream out = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-
-    @BeforeAll
-    void startSpark() {
-        runBefore();
-    }
-
-    @AfterAll
-    static void stopSpark() {
-        runAfterClass();
-    }
 
     JsonNode run(String name, String pipeline, String... more) throws Exception {
         String output = tmp.resolve(name).toString();

@@ -9,7 +9,6 @@ import org.junit.jupiter.api.Assertions;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.holdenkarau.spark.testing.JavaDataFrameSuiteBase;
 import io.quantcal.job.config.QuantcalConfig;
 import io.quantcal.job.export.TensorRtCache;
 import io.quantcal.job.table.ScaleRow;
@@ -30,31 +29,14 @@ import java.util.Set;
 import java.util.stream.Collectors;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The job end to end on the bundled Fashion-MNIST model, in local Spark (spark-testing-base). */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class QuantcalJobTest extends JavaDataFrameSuiteBase {
+class QuantcalJobTest extends SparkJobTest {
 
     @TempDir
     Path tmp;
-
-    final ByteArrayOutputStream console = new ByteArrayOutputStream();
-    final PrintStream out = new PrintStream(console, true, StandardCharsets.UTF_8);
-
-    @BeforeAll
-    void startSpark() {
-        runBefore();
-    }
-
-    @AfterAll
-    static void stopSpark() {
-        runAfterClass();
-    }
 
     QuantcalJob.Result run(QuantcalConfig cfg) {
         return QuantcalJob.run(spark(), cfg, out);

@@ -5,7 +5,6 @@ import org.junit.jupiter.api.Assertions;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.holdenkarau.spark.testing.JavaDataFrameSuiteBase;
 import io.quantcal.job.table.ScaleRow;
 import io.quantcal.job.table.ScaleTable;
 import java.io.ByteArrayOutputStream;
@@ -14,28 +13,14 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@code table show} and {@code table export} on a table written by ScaleTable. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class TableCommandsTest extends JavaDataFrameSuiteBase {
+class TableCommandsTest extends SparkJobTest {
 
     @TempDir
     Path tmp;
-
-    @BeforeAll
-    void startSpark() {
-        runBefore();
-    }
-
-    @AfterAll
-    static void stopSpark() {
-        runAfterClass();
-    }
 
     static final List<ScaleRow> ROWS = List.of(
             new ScaleRow(1, "r1", "m.onnx", "abc", "x", "conv,1", "Conv", "activation", -1, -1, 8, false, false,

@@ -17,9 +17,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.storage.StorageLevel;
 
@@ -88,23 +86,13 @@ public final class CalibrationBenchmark {
     /** Plain inference of the same model over the same samples, same batching, no captures. */
     static long inference(SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples, OnnxModel model) {
         CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
-        Broadcast<byte[]> bytes = spark.sparkContext().broadcast(model.toByteArray(),
-                scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
-        String sha = model.sha256();
+        io.quantcal.job.pipeline.BroadcastModel bm = io.quantcal.job.pipeline.BroadcastModel.of(spark, model, "bench");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
         return samples.mapPartitions(it -> {
-            ModelRunner r = SessionCache.runner(sha, () -> OnnxModel.parse("bench", bytes.value(), null), List.of(), opts);
-            long count = 0;
-            List<float[]> b = new ArrayList<>();
-            while (it.hasNext()) {
-                b.add(it.next().values());
-                if (b.size() == batch || !it.hasNext()) {
-                    r.run(Map.of(input.name(), Batches.stack(input.name(), b, input.sampleShape())));
-                    count += b.size();
-                    b.clear();
-                }
-            }
+            ModelRunner r = bm.runner(List.of(), opts);
+            long count = Batches.forEach(r, input.name(), input.sampleShape(),
+                    new io.quantcal.job.pipeline.SampleValues(it), batch, out -> { });
             return List.of(count).iterator();
         }).reduce(Long::sum);
     }

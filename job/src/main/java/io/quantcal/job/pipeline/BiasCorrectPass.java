@@ -11,14 +11,12 @@ import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.FakeQuant;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
-import io.quantcal.kernels.runtime.SessionCache;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.broadcast.Broadcast;
 import scala.Tuple2;
 
 /**
@@ -89,16 +87,13 @@ public final class BiasCorrectPass implements Pass {
         CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
         JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions);
-        Broadcast<byte[]> bytes = ctx.spark().sparkContext().broadcast(model.toByteArray(),
-                scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
-        String sha = model.sha256();
+        BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
         boolean skipBad = cfg.calibration().skipBadSamples();
         List<Tuple2<Integer, Map<String, ChannelMeans>>> parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> {
             SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
-            ModelRunner r = SessionCache.runner(sha, () -> OnnxModel.parse("model " + sha, bytes.value(),
-                    EvaluatePass.noExternal()), tensors, opts);
+            ModelRunner r = bm.runner(tensors, opts);
             Map<String, ChannelMeans> m = ActivationStatistics.channelMeans(r, input.name(), input.sampleShape(),
                     split.good().stream().map(Sample::values).iterator(), batch, tensors);
             return List.of(new Tuple2<>(pid, m)).iterator();

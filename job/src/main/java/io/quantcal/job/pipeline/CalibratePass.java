@@ -10,7 +10,6 @@ import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
-import io.quantcal.kernels.runtime.SessionCache;
 import io.quantcal.kernels.stats.Calibrator;
 import io.quantcal.kernels.stats.Calibrators;
 import io.quantcal.kernels.stats.HistogramSpec;
@@ -23,7 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
 import scala.Tuple2;
 
@@ -100,14 +98,12 @@ public final class CalibratePass implements Pass {
     public static Collected collect(org.apache.spark.sql.SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples,
                                     OnnxModel model, List<String> tensors, Calibrator calibrator) {
         ModelInput input = ModelInput.of(model, cfg);
-        Broadcast<byte[]> bytes = spark.sparkContext().broadcast(model.toByteArray(),
-                scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
-        String sha = model.sha256();
+        BroadcastModel bm = BroadcastModel.of(spark, model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
         boolean skipBad = cfg.calibration().skipBadSamples();
 
-        Result first = run(samples, bytes, sha, input, tensors, opts, batch, skipBad, Map.of());
+        Result first = run(samples, bm, input, tensors, opts, batch, skipBad, Map.of());
         Map<String, HistogramSpec> specs = new LinkedHashMap<>();
         for (String t : tensors) {
             TensorStats s = first.partial().stats().get(t);
@@ -118,7 +114,7 @@ public final class CalibratePass implements Pass {
         if (specs.isEmpty()) {
             return new Collected(first.partial().stats(), first.partial().samples(), first.skipped(), 1);
         }
-        Result second = run(samples, bytes, sha, input, tensors, opts, batch, skipBad, specs);
+        Result second = run(samples, bm, input, tensors, opts, batch, skipBad, specs);
         return new Collected(second.partial().stats(), second.partial().samples(), second.skipped(), 2);
     }
 
@@ -128,15 +124,13 @@ public final class CalibratePass implements Pass {
 
     record Result(ActivationStatistics.Partial partial, List<String> skipped) {}
 
-    private static Result run(JavaRDD<Sample> samples, Broadcast<byte[]> bytes, String sha, ModelInput input,
+    private static Result run(JavaRDD<Sample> samples, BroadcastModel bm, ModelInput input,
                               List<String> tensors, RunnerOptions opts, int batch, boolean skipBad,
                               Map<String, HistogramSpec> specs) {
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> parts = samples
                 .mapPartitionsWithIndex((pid, it) -> {
                     SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
-                    ModelRunner runner = SessionCache.runner(sha, () -> OnnxModel.parse("model " + sha, bytes.value(),
-                            EvaluatePass.noExternal()),
-                            tensors, opts);
+                    ModelRunner runner = bm.runner(tensors, opts);
                     ActivationStatistics.Partial p = ActivationStatistics.collect(runner, input.name(), input.sampleShape(),
                             split.good().stream().map(Sample::values).iterator(), batch, tensors, specs);
                     return List.of(new Tuple2<>(pid, new Tuple2<>(p, split.skipped()))).iterator();

@@ -10,14 +10,12 @@ import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
-import io.quantcal.kernels.runtime.SessionCache;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.broadcast.Broadcast;
 import scala.Tuple2;
 
 /**
@@ -44,20 +42,16 @@ public final class EvaluatePass implements Pass {
 
         int partitions = SampleSets.partitions(ctx.spark(), cfg.evaluation());
         JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), partitions);
-        var tag = scala.reflect.ClassTag$.MODULE$.<byte[]>apply(byte[].class);
-        Broadcast<byte[]> fpBytes = ctx.spark().sparkContext().broadcast(fp.toByteArray(), tag);
-        Broadcast<byte[]> qBytes = ctx.spark().sparkContext().broadcast(qdq.toByteArray(), tag);
-        String fpSha = fp.sha256(), qSha = qdq.sha256();
+        BroadcastModel fpModel = BroadcastModel.of(ctx.spark(), fp, "fp32 model");
+        BroadcastModel qModel = BroadcastModel.of(ctx.spark(), qdq, "qdq model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
         boolean skipBad = cfg.evaluation().skipBadSamples();
 
         List<Tuple2<Integer, Sums>> parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> {
             SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
-            ModelRunner a = SessionCache.runner(fpSha, () -> OnnxModel.parse("fp32 model", fpBytes.value(), noExternal()),
-                    layers, opts);
-            ModelRunner b = SessionCache.runner(qSha, () -> OnnxModel.parse("qdq model", qBytes.value(), noExternal()),
-                    layers, opts);
+            ModelRunner a = fpModel.runner(layers, opts);
+            ModelRunner b = qModel.runner(layers, opts);
             Sums s = ModelComparison.compare(a, b, input.name(), output, input.sampleShape(),
                     split.good().stream().map(x -> new Labelled(x.values(), x.label())).iterator(), batch, layers);
             return List.of(new Tuple2<>(pid, s)).iterator();
@@ -86,12 +80,6 @@ public final class EvaluatePass implements Pass {
                 sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), sums.sqnrDb(),
                 sums.meanCosine());
         return state.withQdq(qdq).withSummary(name(), s);
-    }
-
-    static io.quantcal.kernels.onnx.ExternalDataResolver noExternal() {
-        return loc -> {
-            throw new IllegalStateException("a serialized model refers to external data " + loc);
-        };
     }
 
     private static Object finite(double v) {

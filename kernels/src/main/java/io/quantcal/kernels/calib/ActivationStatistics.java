@@ -5,7 +5,6 @@ import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.stats.HistogramSpec;
 import io.quantcal.kernels.stats.TensorStats;
 import java.io.Serializable;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -42,22 +41,13 @@ public final class ActivationStatistics {
     public static Partial collect(ModelRunner runner, String inputName, long[] sampleShape, Iterator<float[]> samples,
                                   int batchSize, List<String> tensors, Map<String, HistogramSpec> specs) {
         Map<String, TensorStats> acc = new LinkedHashMap<>();
-        long n = 0;
-        List<float[]> batch = new ArrayList<>(batchSize);
-        while (samples.hasNext()) {
-            batch.add(samples.next());
-            if (batch.size() == batchSize || !samples.hasNext()) {
-                Map<String, FloatTensor> out = runner.run(Map.of(inputName, Batches.stack(inputName, batch, sampleShape)));
-                for (String t : tensors) {
-                    FloatTensor v = out.get(t);
-                    if (v == null) throw new IllegalStateException("tensor " + t + " was not captured by the runner");
-                    TensorStats s = TensorStats.of(t, v.data(), specs.get(t));
-                    acc.merge(t, s, TensorStats::merge);
-                }
-                n += batch.size();
-                batch.clear();
+        long n = Batches.forEach(runner, inputName, sampleShape, samples, batchSize, out -> {
+            for (String t : tensors) {
+                FloatTensor v = out.get(t);
+                if (v == null) throw new IllegalStateException("tensor " + t + " was not captured by the runner");
+                acc.merge(t, TensorStats.of(t, v.data(), specs.get(t)), TensorStats::merge);
             }
-        }
+        });
         return new Partial(acc, n);
     }
 
@@ -69,19 +59,13 @@ public final class ActivationStatistics {
     public static Map<String, io.quantcal.kernels.dfq.ChannelMeans> channelMeans(ModelRunner runner, String inputName,
             long[] sampleShape, Iterator<float[]> samples, int batchSize, List<String> tensors) {
         Map<String, io.quantcal.kernels.dfq.ChannelMeans> acc = new LinkedHashMap<>();
-        List<float[]> batch = new ArrayList<>(batchSize);
-        while (samples.hasNext()) {
-            batch.add(samples.next());
-            if (batch.size() == batchSize || !samples.hasNext()) {
-                Map<String, FloatTensor> out = runner.run(Map.of(inputName, Batches.stack(inputName, batch, sampleShape)));
-                for (String t : tensors) {
-                    FloatTensor v = out.get(t);
-                    acc.merge(t, io.quantcal.kernels.dfq.ChannelMeans.of(v.data(), v.shape()),
-                            io.quantcal.kernels.dfq.ChannelMeans::merge);
-                }
-                batch.clear();
+        Batches.forEach(runner, inputName, sampleShape, samples, batchSize, out -> {
+            for (String t : tensors) {
+                FloatTensor v = out.get(t);
+                acc.merge(t, io.quantcal.kernels.dfq.ChannelMeans.of(v.data(), v.shape()),
+                        io.quantcal.kernels.dfq.ChannelMeans::merge);
             }
-        }
+        });
         return acc;
     }
 }
