@@ -57,6 +57,7 @@ public final class QuantcalJob {
             case "equalize" -> new io.quantcal.job.pipeline.EqualizePass();
             case "calibrate" -> new CalibratePass();
             case "bias-correct" -> new io.quantcal.job.pipeline.BiasCorrectPass();
+            case "adaround" -> new io.quantcal.job.pipeline.AdaRoundPass();
             case "export" -> new ExportPass();
             case "evaluate" -> new EvaluatePass();
             default -> throw new io.quantcal.job.config.ConfigException("quantcal.pipeline: unknown pass '" + name + "'");

@@ -37,10 +37,11 @@ public record QuantcalConfig(
         String appName,
         Map<String, String> sparkConf,
         Dfq dfq,
+        AdaRound adaround,
         String rendered) implements Serializable {
 
     public static final List<String> KNOWN_PASSES = List.of("fold-bn", "equalize", "calibrate", "bias-correct", "export",
-            "evaluate");
+            "evaluate", "adaround");
     public static final List<String> CALIBRATORS = List.of("minmax", "percentile", "entropy", "mse");
 
     /** Where samples come from and how many. */
@@ -77,6 +78,14 @@ public record QuantcalConfig(
     /** Data-free quantization: cross-layer equalization, high-bias absorption, bias correction. */
     public record Dfq(boolean relu6AsRelu, int maxIterations, boolean absorbHighBias, String biasCorrection)
             implements Serializable {}
+
+    /**
+     * AdaRound (Nagel et al. 2020): calibration samples captured, Adam iterations, learning rate, λ, columns of X
+     * per iteration, whether the layer output is compared after its fused ReLU, resume from the per-layer cache,
+     * seed of the column sampling.
+     */
+    public record AdaRound(int samples, int iterations, double learningRate, double lambda, int batchColumns,
+                           boolean reluOutput, boolean resume, long seed) implements Serializable {}
 
     /** Parses {@code text} (HOCON) with {@code key=value} overrides on top, validated against reference.conf. */
     public static QuantcalConfig parse(String source, String text, List<String> overrides) {
@@ -225,11 +234,20 @@ public record QuantcalConfig(
         }
         Dfq dfq = new Dfq(d.getBoolean("relu6-as-relu"), positive("quantcal.dfq.max-iterations", d.getInt("max-iterations")),
                 d.getBoolean("absorb-high-bias"), bc);
+        Config ar = q.getConfig("adaround");
+        double lr = ar.getDouble("learning-rate");
+        if (!(lr > 0) || Double.isInfinite(lr)) throw new ConfigException("quantcal.adaround.learning-rate: expected > 0, got " + lr);
+        double lambda = ar.getDouble("lambda");
+        if (!(lambda >= 0) || Double.isInfinite(lambda)) throw new ConfigException("quantcal.adaround.lambda: expected >= 0, got " + lambda);
+        AdaRound adaround = new AdaRound(positive("quantcal.adaround.samples", ar.getInt("samples")),
+                positive("quantcal.adaround.iterations", ar.getInt("iterations")), lr, lambda,
+                positive("quantcal.adaround.batch-columns", ar.getInt("batch-columns")), ar.getBoolean("relu-output"),
+                ar.getBoolean("resume"), ar.getLong("seed"));
         return new QuantcalConfig(model, q.getString("run-id"), List.copyOf(pipeline), calibration, preprocess,
                 weights, activations, q.getBoolean("quantization.bias"), evaluation, export, out,
                 q.getBoolean("output.overwrite"),
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
-                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq,
+                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()));
     }
 

@@ -31,7 +31,7 @@ public final class ExportPass implements Pass {
             throw new IllegalStateException("pass export/evaluate needs quantization parameters: put calibrate before it in quantcal.pipeline");
         }
         QdqOptions o = new QdqOptions(cfg.quantizeBias(), cfg.export().qdqWeightsAsPair(), cfg.export().qdqPairPerConsumer());
-        return QdqExporter.export(st.model(), st.activationParams(), st.weightParams(), o);
+        return QdqExporter.export(st.model(), st.activationParams(), st.weightParams(), st.integerWeights(), o);
     }
 
     @Override

@@ -22,10 +22,11 @@ public record PipelineState(
         OnnxModel qdqModel,
         Map<String, Object> summary,
         Map<String, io.quantcal.kernels.dfq.PreActivation> preActivations,
-        OnnxModel reference) {
+        OnnxModel reference,
+        Map<String, int[]> integerWeights) {
 
     public static PipelineState initial(String modelName, OnnxModel model) {
-        return new PipelineState(modelName, model.sha256(), model, List.of(), Map.of(), null, Map.of(), Map.of(), model);
+        return new PipelineState(modelName, model.sha256(), model, List.of(), Map.of(), null, Map.of(), Map.of(), model, Map.of());
     }
 
     public List<QuantizableNode> nodes() {
@@ -33,7 +34,8 @@ public record PipelineState(
     }
 
     public PipelineState withModel(OnnxModel m, List<FoldedBatchNorm> folded) {
-        return new PipelineState(modelName, modelSha256, m, folded, quant, null, summary, preActivations, m);
+        return new PipelineState(modelName, modelSha256, m, folded, quant, null, summary, preActivations, m,
+                keptIntegerWeights(m, quant));
     }
 
     /**
@@ -42,28 +44,59 @@ public record PipelineState(
      * against the model from before.
      */
     public PipelineState withCorrectedModel(OnnxModel m) {
-        return new PipelineState(modelName, modelSha256, m, foldedBatchNorms, quant, null, summary, preActivations, reference);
+        return new PipelineState(modelName, modelSha256, m, foldedBatchNorms, quant, null, summary, preActivations,
+                reference, keptIntegerWeights(m, quant));
     }
 
     public PipelineState withQuant(Map<String, TensorQuant> q) {
         return new PipelineState(modelName, modelSha256, model, foldedBatchNorms,
-                java.util.Collections.unmodifiableMap(new LinkedHashMap<>(q)), null, summary, preActivations, reference);
+                java.util.Collections.unmodifiableMap(new LinkedHashMap<>(q)), null, summary, preActivations,
+                reference, keptIntegerWeights(model, q));
     }
 
     /** Pre-activation statistics (β, γ of folded BatchNorms) per Conv, as equalization left them. */
     public PipelineState withPreActivations(Map<String, io.quantcal.kernels.dfq.PreActivation> p) {
-        return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdqModel, summary, Map.copyOf(p), reference);
+        return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdqModel, summary, Map.copyOf(p),
+                reference, integerWeights);
     }
 
     public PipelineState withQdq(OnnxModel qdq) {
-        return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdq, summary, preActivations, reference);
+        return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdq, summary, preActivations,
+                reference, integerWeights);
     }
 
     public PipelineState withSummary(String key, Object value) {
         Map<String, Object> s = new LinkedHashMap<>(summary);
         s.put(key, value);
         return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdqModel,
-                java.util.Collections.unmodifiableMap(s), preActivations, reference);
+                java.util.Collections.unmodifiableMap(s), preActivations, reference, integerWeights);
+    }
+
+    /**
+     * Precomputed integer weights (AdaRound codes, by weight tensor name) that the QDQ model uses instead of
+     * rounding to nearest. The model's weights and the weight parameters must be the ones they were computed
+     * for: see {@link #keptIntegerWeights}.
+     */
+    public PipelineState withIntegerWeights(Map<String, int[]> w) {
+        return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdqModel, summary, preActivations,
+                reference, java.util.Collections.unmodifiableMap(new LinkedHashMap<>(w)));
+    }
+
+    /**
+     * The codes still valid for model {@code m} and parameters {@code q}: a code stays while its weight row still
+     * says method adaround (a later scale search replaces the row) and the weight initializer is the same
+     * (a pass that rewrites weights, e.g. equalize, invalidates it; bias-correct leaves it).
+     */
+    private Map<String, int[]> keptIntegerWeights(OnnxModel m, Map<String, TensorQuant> q) {
+        if (integerWeights == null || integerWeights.isEmpty()) return Map.of();
+        Map<String, int[]> kept = new LinkedHashMap<>();
+        for (TensorQuant t : q.values()) {
+            int[] codes = integerWeights.get(t.tensor());
+            if (codes == null || !t.role().equals("weight") || !"adaround".equals(t.method())) continue;
+            if (m != model && !java.util.Arrays.equals(m.initializerFloats(t.tensor()), model.initializerFloats(t.tensor()))) continue;
+            kept.put(t.tensor(), codes);
+        }
+        return java.util.Collections.unmodifiableMap(kept);
     }
 
     /** Activation parameters per activation tensor (shared by all its consumers). */
