@@ -59,6 +59,7 @@ public final class QuantcalJob {
             case "bias-correct" -> new io.quantcal.job.pipeline.BiasCorrectPass();
             case "export" -> new ExportPass();
             case "evaluate" -> new EvaluatePass();
+            case "easyquant" -> new io.quantcal.job.pipeline.EasyQuantPass();
             default -> throw new io.quantcal.job.config.ConfigException("quantcal.pipeline: unknown pass '" + name + "'");
         };
     }
