@@ -83,6 +83,13 @@ class EasyQuantPassTest extends JavaDataFrameSuiteBase {
             assertEquals("easyquant", row.method(), row.tensor());
             assertEquals("cosine", row.metric(), row.tensor());
         }
+        // a shared activation tensor ends with one scale (its first consumer's) in every row
+        Map<String, Double> activationScale = new java.util.HashMap<>();
+        for (ScaleRow row : three.rows()) {
+            if (!row.role().equals("activation")) continue;
+            Double prev = activationScale.putIfAbsent(row.tensor(), row.scale());
+            if (prev != null) assertEquals(prev, row.scale(), "one scale for activation tensor " + row.tensor());
+        }
         assertEquals(16, ((Number) pass(three, "easyquant").get("samples")).intValue());
         assertEquals(21L, ((Number) pass(three, "easyquant").get("chunks")).longValue(), "7 layers x 3 chunks");
 
