@@ -60,6 +60,7 @@ public final class QuantcalJob {
             case "adaround" -> new io.quantcal.job.pipeline.AdaRoundPass();
             case "export" -> new ExportPass();
             case "evaluate" -> new EvaluatePass();
+            case "easyquant" -> new io.quantcal.job.pipeline.EasyQuantPass();
             default -> throw new io.quantcal.job.config.ConfigException("quantcal.pipeline: unknown pass '" + name + "'");
         };
     }

@@ -38,10 +38,11 @@ public record QuantcalConfig(
         Map<String, String> sparkConf,
         Dfq dfq,
         AdaRound adaround,
+        EasyQuant easyquant,
         String rendered) implements Serializable {
 
     public static final List<String> KNOWN_PASSES = List.of("fold-bn", "equalize", "calibrate", "bias-correct", "export",
-            "evaluate", "adaround");
+            "evaluate", "adaround", "easyquant");
     public static final List<String> CALIBRATORS = List.of("minmax", "percentile", "entropy", "mse");
 
     /** Where samples come from and how many. */
@@ -86,6 +87,13 @@ public record QuantcalConfig(
      */
     public record AdaRound(int samples, int iterations, double learningRate, double lambda, int batchColumns,
                            boolean reluOutput, boolean resume, long seed) implements Serializable {}
+
+    /**
+     * EasyQuant scale search (parallel mode): grid [alpha·S, beta·S] in {@code segments} segments, at most
+     * {@code rounds} alternations stopping below a gain of {@code epsilon}; {@code layers} empty = all.
+     */
+    public record EasyQuant(int samples, double alpha, double beta, int segments, int rounds, double epsilon,
+                            boolean outputAfterActivation, int blockSize, List<String> layers) implements Serializable {}
 
     /** Parses {@code text} (HOCON) with {@code key=value} overrides on top, validated against reference.conf. */
     public static QuantcalConfig parse(String source, String text, List<String> overrides) {
@@ -243,12 +251,34 @@ public record QuantcalConfig(
                 positive("quantcal.adaround.iterations", ar.getInt("iterations")), lr, lambda,
                 positive("quantcal.adaround.batch-columns", ar.getInt("batch-columns")), ar.getBoolean("relu-output"),
                 ar.getBoolean("resume"), ar.getLong("seed"));
+        EasyQuant easyquant = easyquant(q.getConfig("easyquant"));
         return new QuantcalConfig(model, q.getString("run-id"), List.copyOf(pipeline), calibration, preprocess,
                 weights, activations, q.getBoolean("quantization.bias"), evaluation, export, out,
                 q.getBoolean("output.overwrite"),
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
-                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround,
+                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()));
+    }
+
+    private static EasyQuant easyquant(Config e) {
+        double alpha = e.getDouble("alpha");
+        double beta = e.getDouble("beta");
+        if (!(alpha > 0) || Double.isInfinite(alpha)) {
+            throw new ConfigException("quantcal.easyquant.alpha: expected a number > 0, got " + alpha);
+        }
+        if (!(beta >= alpha) || Double.isInfinite(beta)) {
+            throw new ConfigException("quantcal.easyquant.beta: expected a finite number >= quantcal.easyquant.alpha ("
+                    + alpha + "), got " + beta);
+        }
+        double epsilon = e.getDouble("epsilon");
+        if (!(epsilon >= 0) || Double.isInfinite(epsilon)) {
+            throw new ConfigException("quantcal.easyquant.epsilon: expected a finite number >= 0, got " + epsilon);
+        }
+        return new EasyQuant(positive("quantcal.easyquant.samples", e.getInt("samples")), alpha, beta,
+                positive("quantcal.easyquant.segments", e.getInt("segments")),
+                positive("quantcal.easyquant.rounds", e.getInt("rounds")), epsilon,
+                e.getBoolean("output-after-activation"),
+                positive("quantcal.easyquant.block-size", e.getInt("block-size")), List.copyOf(e.getStringList("layers")));
     }
 
     private static Samples samples(String prefix, Config c, String labels) {

@@ -1,0 +1,113 @@
+package io.quantcal.job;
+
+import static io.quantcal.job.JobFixtures.CALIB;
+import static io.quantcal.job.JobFixtures.RESNET;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.holdenkarau.spark.testing.JavaDataFrameSuiteBase;
+import io.quantcal.job.config.ConfigException;
+import io.quantcal.job.table.ScaleRow;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Map;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The easyquant pass on the bundled Fashion-MNIST model at W7A7, with a small search (16 samples, 20 segments,
+ * 2 rounds): cosines never drop, rows are marked, scales do not depend on the partitioning, and top-1 holds.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class EasyQuantPassTest extends JavaDataFrameSuiteBase {
+
+    @TempDir
+    Path tmp;
+
+    final ByteArrayOutputStream console = new ByteArrayOutputStream();
+    final PrintStream out = new PrintStream(console, true, StandardCharsets.UTF_8);
+
+    static final String[] W7A7 = {"quantization.weights.bits=7", "quantization.activations.bits=7",
+            "easyquant.samples=16", "easyquant.segments=20", "easyquant.rounds=2"};
+
+    @BeforeAll
+    void startSpark() {
+        runBefore();
+    }
+
+    @AfterAll
+    static void stopSpark() {
+        runAfterClass();
+    }
+
+    QuantcalJob.Result run(String name, String pipeline, String... overrides) {
+        String output = tmp.resolve(name).toString();
+        return QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output,
+                JobFixtures.concat(JobFixtures.concat(W7A7, overrides), "pipeline=" + pipeline)), out);
+    }
+
+    Dataset<Row> scales(QuantcalJob.Result r) {
+        return spark().read().parquet(r.output() + "/" + QuantcalJob.SCALE_TABLE)
+                .select("tensor", "node", "role", "channel", "scale", "zero_point", "method");
+    }
+
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> pass(QuantcalJob.Result r, String name) {
+        return (Map<String, Object>) ((Map<String, Object>) r.summary().get("passes")).get(name);
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void searchRaisesEveryCosineIsPartitionIndependentAndKeepsTop1AtW7A7() {
+        QuantcalJob.Result one = run("p1", "[fold-bn,calibrate,easyquant]", "calibration.partitions=1");
+        QuantcalJob.Result three = run("p3", "[fold-bn,calibrate,easyquant,export,evaluate]", "calibration.partitions=3");
+        QuantcalJob.Result minmax = run("mm", "[fold-bn,calibrate,export,evaluate]", "calibration.partitions=3");
+
+        Map<String, Object> layers = (Map<String, Object>) pass(three, "easyquant").get("layers");
+        assertEquals(7, layers.size(), "every quantizable layer searched");
+        for (var e : layers.entrySet()) {
+            Map<String, Object> m = (Map<String, Object>) e.getValue();
+            double initial = (double) m.get("initial_cosine");
+            double fin = (double) m.get("final_cosine");
+            Assertions.assertTrue(fin >= initial, e.getKey() + ": final cosine " + fin + " < initial " + initial);
+        }
+        for (ScaleRow row : three.rows()) {
+            if (row.role().equals("bias")) continue;
+            assertEquals("easyquant", row.method(), row.tensor());
+            assertEquals("cosine", row.metric(), row.tensor());
+        }
+        // a shared activation tensor ends with one scale (its first consumer's) in every row
+        Map<String, Double> activationScale = new java.util.HashMap<>();
+        for (ScaleRow row : three.rows()) {
+            if (!row.role().equals("activation")) continue;
+            Double prev = activationScale.putIfAbsent(row.tensor(), row.scale());
+            if (prev != null) assertEquals(prev, row.scale(), "one scale for activation tensor " + row.tensor());
+        }
+        assertEquals(16, ((Number) pass(three, "easyquant").get("samples")).intValue());
+        assertEquals(21L, ((Number) pass(three, "easyquant").get("chunks")).longValue(), "7 layers x 3 chunks");
+
+        assertDataFrameNoOrderEquals(scales(one), scales(three));
+
+        double eq = (double) pass(three, "evaluate").get("top1_quantized");
+        double mm = (double) pass(minmax, "evaluate").get("top1_quantized");
+        System.out.printf("W7A7 top-1: minmax %.4f, easyquant %.4f%n", mm, eq);
+        Assertions.assertTrue(eq >= mm - 0.005, "W7A7 top-1 easyquant " + eq + " vs minmax " + mm);
+    }
+
+    @Test
+    void rejectsBadSearchKeysNamingThem() {
+        ConfigException e = Assertions.assertThrows(ConfigException.class, () -> JobFixtures.config(RESNET, CALIB,
+                tmp.resolve("bad").toString(), "easyquant.alpha=2", "easyquant.beta=1"));
+        Assertions.assertTrue(e.getMessage().contains("quantcal.easyquant.beta"), e.getMessage());
+        e = Assertions.assertThrows(ConfigException.class, () -> JobFixtures.config(RESNET, CALIB,
+                tmp.resolve("bad").toString(), "easyquant.segments=0"));
+        Assertions.assertTrue(e.getMessage().contains("quantcal.easyquant.segments"), e.getMessage());
+    }
+}
