@@ -25,7 +25,8 @@ import scala.Tuple2;
  * gathered in Spark over the calibration data (FP network) — the same as the difference of the per-channel
  * means of the quantized-weight and FP layer outputs on those inputs, by linearity; {@code analytic}: E[x]
  * from the preceding layer's BatchNorm β, γ through its ReLU/ReLU6 (clipped normal), no data. Runs after
- * {@code calibrate} (and after a scale search): it uses the chosen weight parameters.
+ * {@code calibrate} (and after {@code easyquant} or {@code adaround}): it uses the chosen weight parameters and
+ * AdaRound's integer weights where present.
  */
 public final class BiasCorrectPass implements Pass {
 
@@ -46,7 +47,11 @@ public final class BiasCorrectPass implements Pass {
         for (QuantizableNode n : state.nodes()) {
             if (!n.opType().equals("Conv")) continue;
             TensorQuant w = state.quant().get(n.name() + "/weight");
-            quantized.put(n.name(), FakeQuant.apply(model.initializerFloats(n.weight()), model.shape(n.weight()), w.params()));
+            long[] shape = model.shape(n.weight());
+            // W̃ is what the QDQ model will hold: AdaRound's codes when that pass chose them, else round to nearest
+            int[] codes = state.integerWeights().get(n.weight());
+            quantized.put(n.name(), codes != null ? FakeQuant.dequantize(codes, shape, w.params())
+                    : FakeQuant.apply(model.initializerFloats(n.weight()), shape, w.params()));
             convs.add(n);
         }
         Map<String, float[]> biases;
