@@ -7,14 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.holdenkarau.spark.testing.JavaDataFrameSuiteBase;
 import io.quantcal.job.config.QuantcalConfig;
 import io.quantcal.job.pipeline.AdaRoundPass;
 import io.quantcal.job.table.ScaleRow;
 import io.quantcal.kernels.onnx.OnnxModel;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -23,11 +19,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.apache.spark.sql.Row;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assertions;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -35,8 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
  * (16 samples, 400 iterations): lower reconstruction MSE than round-to-nearest on every layer, the codes in the
  * QDQ model equal the weights table, resume skips finished layers, and top-1 is not below round-to-nearest.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class AdaRoundPassTest extends JavaDataFrameSuiteBase {
+class AdaRoundPassTest extends SparkJobTest {
 
     static final String[] AR = {"quantization.weights.bits=4", "pipeline=[fold-bn,calibrate,adaround,export,evaluate]",
             "adaround.samples=16", "adaround.iterations=400", "output.overwrite=true"};
@@ -44,19 +36,7 @@ class AdaRoundPassTest extends JavaDataFrameSuiteBase {
     @TempDir
     static Path tmp;
 
-    final ByteArrayOutputStream console = new ByteArrayOutputStream();
-    final PrintStream out = new PrintStream(console, true, StandardCharsets.UTF_8);
     QuantcalJob.Result first;
-
-    @BeforeAll
-    void startSpark() {
-        runBefore();
-    }
-
-    @AfterAll
-    static void stopSpark() {
-        runAfterClass();
-    }
 
     synchronized QuantcalJob.Result first() {
         if (first == null) first = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("ar"), AR), out);

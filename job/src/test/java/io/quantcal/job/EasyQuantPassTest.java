@@ -4,48 +4,28 @@ import static io.quantcal.job.JobFixtures.CALIB;
 import static io.quantcal.job.JobFixtures.RESNET;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.holdenkarau.spark.testing.JavaDataFrameSuiteBase;
 import io.quantcal.job.config.ConfigException;
 import io.quantcal.job.table.ScaleRow;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Map;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assertions;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The easyquant pass on the bundled Fashion-MNIST model at W7A7, with a small search (16 samples, 20 segments,
  * 2 rounds): cosines never drop, rows are marked, scales do not depend on the partitioning, and top-1 holds.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class EasyQuantPassTest extends JavaDataFrameSuiteBase {
+class EasyQuantPassTest extends SparkJobTest {
 
     @TempDir
     Path tmp;
 
-    final ByteArrayOutputStream console = new ByteArrayOutputStream();
-    final PrintStream out = new PrintStream(console, true, StandardCharsets.UTF_8);
 
     static final String[] W7A7 = {"quantization.weights.bits=7", "quantization.activations.bits=7",
             "easyquant.samples=16", "easyquant.segments=20", "easyquant.rounds=2"};
-
-    @BeforeAll
-    void startSpark() {
-        runBefore();
-    }
-
-    @AfterAll
-    static void stopSpark() {
-        runAfterClass();
-    }
 
     QuantcalJob.Result run(String name, String pipeline, String... overrides) {
         String output = tmp.resolve(name).toString();
