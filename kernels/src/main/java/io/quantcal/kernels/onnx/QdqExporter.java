@@ -73,7 +73,56 @@ public final class QdqExporter {
     public static OnnxModel export(OnnxModel model, Map<String, QuantParams> activations,
                                    Map<String, QuantParams> weights, Map<String, int[]> integerWeights,
                                    QdqOptions options) {
-        Plan plan = Plan.check(model, activations, weights, integerWeights);
+        return export(model, model.quantizableNodes(), activations, weights, integerWeights, options);
+    }
+
+    /**
+     * A partly quantized model: only the quantizable nodes named in {@code onlyNodes} get their weight,
+     * bias and input activation quantized; every other node stays FP32. Entries of the maps that belong to
+     * other nodes are ignored (an activation tensor shared with a named node is quantized for all its
+     * readers, as in the full export). Sequential EasyQuant and AdaRound's asymmetric reconstruction take
+     * a layer's input from such a model of the layers before it.
+     *
+     * @throws ModelException as the full export, and when a name in {@code onlyNodes} is not a quantizable
+     *     node of the model
+     */
+    public static OnnxModel export(OnnxModel model, Map<String, QuantParams> activations,
+                                   Map<String, QuantParams> weights, Map<String, int[]> integerWeights,
+                                   QdqOptions options, Set<String> onlyNodes) {
+        List<QuantizableNode> nodes = new ArrayList<>();
+        Set<String> known = new LinkedHashSet<>();
+        for (QuantizableNode n : model.quantizableNodes()) {
+            known.add(n.name());
+            if (onlyNodes.contains(n.name())) nodes.add(n);
+        }
+        for (String name : onlyNodes) {
+            if (!known.contains(name)) {
+                throw new ModelException(model.source() + ": partial QDQ export of node " + name
+                        + ", which is not a quantizable node; quantizable nodes are " + known);
+            }
+        }
+        Map<String, QuantParams> a = new LinkedHashMap<>();
+        Map<String, QuantParams> w = new LinkedHashMap<>();
+        Map<String, int[]> q = new LinkedHashMap<>();
+        for (QuantizableNode n : nodes) {
+            if (activations.containsKey(n.input())) a.put(n.input(), activations.get(n.input()));
+            if (weights.containsKey(n.weight())) w.put(n.weight(), weights.get(n.weight()));
+            if (integerWeights.containsKey(n.weight())) q.put(n.weight(), integerWeights.get(n.weight()));
+        }
+        // a weight shared with a node left in FP32 would be quantized for that node too: refuse rather than do so
+        for (QuantizableNode n : model.quantizableNodes()) {
+            if (!onlyNodes.contains(n.name()) && w.containsKey(n.weight())) {
+                throw new ModelException(model.source() + ": partial QDQ export: weight " + n.weight()
+                        + " is shared by node " + n.name() + ", which is not among the nodes to quantize");
+            }
+        }
+        return export(model, nodes, a, w, q, options);
+    }
+
+    private static OnnxModel export(OnnxModel model, List<QuantizableNode> nodes, Map<String, QuantParams> activations,
+                                    Map<String, QuantParams> weights, Map<String, int[]> integerWeights,
+                                    QdqOptions options) {
+        Plan plan = Plan.check(model, nodes, activations, weights, integerWeights);
         long opset = model.opset();
         long target = opset;
         String reason = null;
@@ -92,7 +141,7 @@ public final class QdqExporter {
             w.weight(e.getKey(), weights.get(e.getKey()), integerWeights.get(e.getKey()), e.getValue());
         }
         if (options.quantizeBias()) {
-            for (QuantizableNode n : model.quantizableNodes()) {
+            for (QuantizableNode n : nodes) {
                 if (n.bias() != null) w.bias(n, activations.get(n.input()), weights.get(n.weight()));
             }
         }
@@ -115,11 +164,11 @@ public final class QdqExporter {
         boolean perChannelWeights;
         boolean wide;
 
-        static Plan check(OnnxModel m, Map<String, QuantParams> activations, Map<String, QuantParams> weights,
-                          Map<String, int[]> integerWeights) {
+        static Plan check(OnnxModel m, List<QuantizableNode> nodes, Map<String, QuantParams> activations,
+                          Map<String, QuantParams> weights, Map<String, int[]> integerWeights) {
             Plan p = new Plan();
             String src = m.source();
-            for (QuantizableNode n : m.quantizableNodes()) {
+            for (QuantizableNode n : nodes) {
                 String where = src + ": node " + n.name() + " (" + n.opType() + ")";
                 if (!activations.containsKey(n.input())) {
                     throw new ModelException(where + ": no quantization parameters for its input activation " + n.input());
