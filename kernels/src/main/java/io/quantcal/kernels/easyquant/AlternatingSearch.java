@@ -106,70 +106,170 @@ public final class AlternatingSearch {
 
     /** The search for one layer, starting from (and with grids around) the initial parameters. */
     public static Result run(QuantParams initialWeight, QuantParams initialActivation, BlockEvaluator evaluator, Options o) {
-        if (initialActivation.perChannel()) {
-            throw new IllegalArgumentException("EasyQuant searches a per-tensor activation scale, got axis " + initialActivation.axis());
+        Stepper s = new Stepper(initialWeight, initialActivation, o);
+        while (!s.done()) {
+            List<CandidateBlock> blocks = s.pending();
+            List<CandidateScores> scores = new ArrayList<>(blocks.size());
+            for (CandidateBlock b : blocks) scores.add(evaluator.evaluate(b));
+            s.accept(scores);
         }
-        double[] w0 = initialWeight.scale();
-        double a0 = initialActivation.scale()[0];
-        ScaleGrid[] wGrids = new ScaleGrid[w0.length];
-        for (int c = 0; c < w0.length; c++) wGrids[c] = new ScaleGrid(w0[c], o.alpha(), o.beta(), o.segments());
-        ScaleGrid aGrid = new ScaleGrid(a0, o.alpha(), o.beta(), o.segments());
+        return s.result();
+    }
 
-        CandidateScores init = evaluator.evaluate(CandidateBlock.perTensor(SearchSide.ACTIVATION, w0, a0));
-        int count = init.count();
-        if (count == 0) throw new IllegalArgumentException("EasyQuant: no search samples");
-        double tie = o.tieTolerance() * count;
-        double[] w = w0.clone();
-        double a = a0;
-        double objective = init.sum(0, 0);     // Σ_i cos, the mean times count
-        double initial = objective;
-        List<Round> history = new ArrayList<>();
+    /**
+     * The search for one layer as a sequence of steps, so that a driver can score the pending blocks of many
+     * layers together (the job scores one step of every layer in one Spark job): {@link #pending()} lists the
+     * blocks of the current step, {@link #accept} takes their scores (merged over all samples) in that order
+     * and moves on. The steps: the initial scales; per round, the weight grid (per-channel weights: then the
+     * combined per-channel proposal, when it differs from the current scales), then the activation grid.
+     * {@link #run} drives it with one evaluator; the result is the same however the blocks are scored.
+     */
+    public static final class Stepper {
+        private enum Step { INITIAL, WEIGHT, PROPOSAL, ACTIVATION, DONE }
 
-        for (int round = 1; round <= o.rounds(); round++) {
-            double roundStart = objective;
-            // S_w with S_a fixed
-            if (!initialWeight.perChannel()) {
-                double[] cands = withCurrent(wGrids[0].candidates(), w[0]);
-                double[][] sums = evaluateAll(evaluator, SearchSide.WEIGHT, new double[] {a}, column(cands), o.blockSize());
-                int best = best(sums, 0, cands, w0[0], tie);
-                if (sums[best][0] > objective) {
-                    w = new double[] {cands[best]};
-                    objective = sums[best][0];
+        private final QuantParams initialWeight;
+        private final QuantParams initialActivation;
+        private final Options o;
+        private final double[] w0;
+        private final double a0;
+        private final ScaleGrid[] wGrids;
+        private final ScaleGrid aGrid;
+        private final List<Round> history = new ArrayList<>();
+        private Step step = Step.INITIAL;
+        private int round = 0;
+        private int count;
+        private double[] w;
+        private double a;
+        private double objective;      // Σ_i cos, the mean times count
+        private double initial;
+        private double roundStart;
+        private double afterWeight;
+        private double[][] cands;      // the current grid step's candidates, [candidate][channel or 0]
+        private double[] proposal;
+        private List<CandidateBlock> pending;
+
+        public Stepper(QuantParams initialWeight, QuantParams initialActivation, Options o) {
+            if (initialActivation.perChannel()) {
+                throw new IllegalArgumentException("EasyQuant searches a per-tensor activation scale, got axis " + initialActivation.axis());
+            }
+            this.initialWeight = initialWeight;
+            this.initialActivation = initialActivation;
+            this.o = o;
+            w0 = initialWeight.scale();
+            a0 = initialActivation.scale()[0];
+            wGrids = new ScaleGrid[w0.length];
+            for (int c = 0; c < w0.length; c++) wGrids[c] = new ScaleGrid(w0[c], o.alpha(), o.beta(), o.segments());
+            aGrid = new ScaleGrid(a0, o.alpha(), o.beta(), o.segments());
+            w = w0.clone();
+            a = a0;
+            pending = List.of(CandidateBlock.perTensor(SearchSide.ACTIVATION, w0, a0));
+        }
+
+        public boolean done() {
+            return step == Step.DONE;
+        }
+
+        /** The blocks to score now, in order; empty when done. */
+        public List<CandidateBlock> pending() {
+            return pending;
+        }
+
+        /** The scores of {@link #pending()}, in its order, each over all search samples. */
+        public void accept(List<CandidateScores> scores) {
+            if (done()) throw new IllegalStateException("AlternatingSearch: the search is done");
+            if (scores.size() != pending.size()) {
+                throw new IllegalArgumentException("AlternatingSearch: " + pending.size() + " blocks pending, got "
+                        + scores.size() + " scores");
+            }
+            switch (step) {
+                case INITIAL -> {
+                    count = scores.get(0).count();
+                    if (count == 0) throw new IllegalArgumentException("EasyQuant: no search samples");
+                    objective = scores.get(0).sum(0, 0);
+                    initial = objective;
+                    startRound();
                 }
-            } else {
-                int n = o.segments() + 1;
-                double[][] cands = new double[n + 1][w.length];
-                for (int k = 0; k < n; k++) for (int c = 0; c < w.length; c++) cands[k][c] = wGrids[c].candidate(k);
-                cands[n] = w.clone();
-                double[][] sums = evaluateAll(evaluator, SearchSide.WEIGHT, new double[] {a}, cands, o.blockSize());
-                double[] proposal = new double[w.length];
-                for (int c = 0; c < w.length; c++) {
-                    double[] channelCands = new double[n + 1];
-                    for (int k = 0; k <= n; k++) channelCands[k] = cands[k][c];
-                    proposal[c] = channelCands[best(sums, c, channelCands, w0[c], o.tieTolerance() * count)];
+                case WEIGHT -> {
+                    double[][] sums = concat(scores);
+                    double tie = o.tieTolerance() * count;
+                    if (!initialWeight.perChannel()) {
+                        double[] c = column0(cands);
+                        int best = best(sums, 0, c, w0[0], tie);
+                        if (sums[best][0] > objective) {
+                            w = new double[] {c[best]};
+                            objective = sums[best][0];
+                        }
+                        startActivation();
+                    } else {
+                        proposal = new double[w.length];
+                        for (int ch = 0; ch < w.length; ch++) {
+                            double[] channelCands = new double[cands.length];
+                            for (int k = 0; k < cands.length; k++) channelCands[k] = cands[k][ch];
+                            proposal[ch] = channelCands[best(sums, ch, channelCands, w0[ch], tie)];
+                        }
+                        if (Arrays.equals(proposal, w)) {
+                            startActivation();
+                        } else {
+                            step = Step.PROPOSAL;
+                            pending = List.of(CandidateBlock.perTensor(SearchSide.ACTIVATION, proposal, a));
+                        }
+                    }
                 }
-                if (!Arrays.equals(proposal, w)) {
-                    double whole = evaluator.evaluate(CandidateBlock.perTensor(SearchSide.ACTIVATION, proposal, a)).sum(0, 0);
+                case PROPOSAL -> {
+                    double whole = scores.get(0).sum(0, 0);
                     if (whole > objective) {
                         w = proposal;
                         objective = whole;
                     }
+                    startActivation();
                 }
+                case ACTIVATION -> {
+                    double[][] sums = concat(scores);
+                    double[] c = column0(cands);
+                    int best = best(sums, 0, c, a0, o.tieTolerance() * count);
+                    if (sums[best][0] > objective) {
+                        a = c[best];
+                        objective = sums[best][0];
+                    }
+                    history.add(new Round(round, w, afterWeight / count, a, objective / count));
+                    if ((objective - roundStart) / count < o.epsilon() || round == o.rounds()) {
+                        step = Step.DONE;
+                        pending = List.of();
+                    } else {
+                        startRound();
+                    }
+                }
+                default -> throw new IllegalStateException("AlternatingSearch: step " + step);
             }
-            double afterWeight = objective;
-            // S_a with S_w fixed
-            double[] cands = withCurrent(aGrid.candidates(), a);
-            double[][] sums = evaluateAll(evaluator, SearchSide.ACTIVATION, w, column(cands), o.blockSize());
-            int best = best(sums, 0, cands, a0, tie);
-            if (sums[best][0] > objective) {
-                a = cands[best];
-                objective = sums[best][0];
-            }
-            history.add(new Round(round, w, afterWeight / count, a, objective / count));
-            if ((objective - roundStart) / count < o.epsilon()) break;
         }
-        return new Result(initialWeight.withScales(w), initialActivation.withScales(new double[] {a}), initial / count,
-                objective / count, count, history);
+
+        public Result result() {
+            if (!done()) throw new IllegalStateException("AlternatingSearch: the search is not done");
+            return new Result(initialWeight.withScales(w), initialActivation.withScales(new double[] {a}), initial / count,
+                    objective / count, count, history);
+        }
+
+        private void startRound() {
+            round++;
+            roundStart = objective;
+            step = Step.WEIGHT;
+            if (!initialWeight.perChannel()) {
+                cands = column(withCurrent(wGrids[0].candidates(), w[0]));
+            } else {
+                int n = o.segments() + 1;
+                cands = new double[n + 1][w.length];
+                for (int k = 0; k < n; k++) for (int c = 0; c < w.length; c++) cands[k][c] = wGrids[c].candidate(k);
+                cands[n] = w.clone();
+            }
+            pending = blocks(SearchSide.WEIGHT, new double[] {a}, cands, o.blockSize());
+        }
+
+        private void startActivation() {
+            afterWeight = objective;
+            step = Step.ACTIVATION;
+            cands = column(withCurrent(aGrid.candidates(), a));
+            pending = blocks(SearchSide.ACTIVATION, w, cands, o.blockSize());
+        }
     }
 
     /**
@@ -192,15 +292,26 @@ public final class AlternatingSearch {
         }, o);
     }
 
-    /** Scores for all candidates, block by block, concatenated: [candidate][channel or 0]. */
-    static double[][] evaluateAll(BlockEvaluator evaluator, SearchSide side, double[] fixed, double[][] cands, int blockSize) {
-        double[][] out = new double[cands.length][];
+    /** The candidates cut into blocks of at most {@code blockSize}, in order. */
+    static List<CandidateBlock> blocks(SearchSide side, double[] fixed, double[][] cands, int blockSize) {
+        List<CandidateBlock> out = new ArrayList<>();
         for (int b0 = 0; b0 < cands.length; b0 += blockSize) {
-            double[][] block = Arrays.copyOfRange(cands, b0, Math.min(cands.length, b0 + blockSize));
-            CandidateScores s = evaluator.evaluate(new CandidateBlock(side, fixed, block));
-            for (int i = 0; i < block.length; i++) out[b0 + i] = s.cosineSums()[i].clone();
+            out.add(new CandidateBlock(side, fixed, Arrays.copyOfRange(cands, b0, Math.min(cands.length, b0 + blockSize))));
         }
         return out;
+    }
+
+    /** The blocks' scores concatenated: [candidate][channel or 0]. */
+    static double[][] concat(List<CandidateScores> scores) {
+        List<double[]> out = new ArrayList<>();
+        for (CandidateScores s : scores) for (double[] c : s.cosineSums()) out.add(c.clone());
+        return out.toArray(new double[0][]);
+    }
+
+    private static double[] column0(double[][] cands) {
+        double[] c = new double[cands.length];
+        for (int i = 0; i < c.length; i++) c[i] = cands[i][0];
+        return c;
     }
 
     /**

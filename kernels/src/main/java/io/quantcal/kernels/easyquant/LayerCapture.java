@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * EasyQuant's capture step (parallel mode): run the FP network on a chunk of search samples and keep, for
+ * EasyQuant's capture step: run the network on a chunk of search samples and keep, for
  * every searched layer, its input X_l and FP output O_l as a {@link LayerProblem} — one problem per
  * (layer, chunk), what the candidate tasks evaluate.
  */
@@ -40,18 +40,67 @@ public final class LayerCapture {
         return t;
     }
 
+    /** The layers' input tensors, each once, in first-use order. */
+    public static List<String> inputTensors(List<Layer> layers) {
+        List<String> t = new ArrayList<>();
+        for (Layer l : layers) if (!t.contains(l.inputTensor())) t.add(l.inputTensor());
+        return t;
+    }
+
+    /** The layers' output tensors (O), each once, in first-use order. */
+    public static List<String> outputTensors(List<Layer> layers) {
+        List<String> t = new ArrayList<>();
+        for (Layer l : layers) if (!t.contains(l.outputTensor())) t.add(l.outputTensor());
+        return t;
+    }
+
     /**
+     * Parallel mode, every position: X and O both from the FP network.
+     *
      * @param runner      a runner capturing {@link #tensors}(layers)
      * @param sampleIds   the chunk's sample ids, strictly increasing, matching {@code samples}
      * @return one problem per layer, in the order of {@code layers}; empty when the chunk has no samples
      */
     public static List<LayerProblem> capture(ModelRunner runner, String inputName, long[] sampleShape, long[] sampleIds,
                                              List<float[]> samples, int batchSize, List<Layer> layers) {
+        return capture(runner, null, inputName, sampleShape, sampleIds, samples, batchSize, layers, 0, 0);
+    }
+
+    /**
+     * @param fp          a runner of the FP network capturing the layers' outputs (and their inputs when
+     *                    {@code inputs} is null): {@link #tensors}(layers)
+     * @param inputs      null, or a runner of the network with the earlier layers quantized (sequential mode),
+     *                    capturing {@link #inputTensors}(layers): X comes from it, O still from {@code fp}
+     * @param sampleIds   the chunk's sample ids, strictly increasing, matching {@code samples}
+     * @param positions   Conv layers keep at most this many output positions per sample ({@link OutputPositions}); 0 = all
+     * @param seed        seeds the choice of positions (with the sample id)
+     * @return one problem per layer, in the order of {@code layers}; empty when the chunk has no samples
+     */
+    public static List<LayerProblem> capture(ModelRunner fp, ModelRunner inputs, String inputName, long[] sampleShape,
+                                             long[] sampleIds, List<float[]> samples, int batchSize, List<Layer> layers,
+                                             int positions, long seed) {
         if (sampleIds.length != samples.size()) {
             throw new IllegalArgumentException("LayerCapture: " + sampleIds.length + " ids for " + samples.size() + " samples");
         }
         if (samples.isEmpty()) return List.of();
-        List<String> tensors = tensors(layers);
+        Map<String, FloatTensor> fromFp = run(fp, inputs == null ? tensors(layers) : outputTensors(layers), inputName,
+                sampleShape, samples, batchSize);
+        Map<String, FloatTensor> fromInputs = inputs == null ? fromFp
+                : run(inputs, inputTensors(layers), inputName, sampleShape, samples, batchSize);
+        List<LayerProblem> problems = new ArrayList<>(layers.size());
+        for (Layer l : layers) {
+            FloatTensor x = fromInputs.get(l.inputTensor());
+            FloatTensor o = fromFp.get(l.outputTensor());
+            LayerProblem p = new LayerProblem(l.layer(), sampleIds, x.data(), x.shape(), o.data(), o.shape(),
+                    l.outputAfterActivation(), l.w(), l.wShape(), l.bias(), l.op(), l.activation(), l.weight());
+            problems.add(positions > 0 ? OutputPositions.subsample(p, positions, seed ^ l.layer().hashCode()) : p);
+        }
+        return problems;
+    }
+
+    /** The tensors over all samples, batch by batch, concatenated along axis 0. */
+    private static Map<String, FloatTensor> run(ModelRunner runner, List<String> tensors, String inputName,
+                                                long[] sampleShape, List<float[]> samples, int batchSize) {
         Map<String, List<FloatTensor>> parts = new LinkedHashMap<>();
         for (int b0 = 0; b0 < samples.size(); b0 += batchSize) {
             List<float[]> batch = samples.subList(b0, Math.min(samples.size(), b0 + batchSize));
@@ -64,13 +113,6 @@ public final class LayerCapture {
         }
         Map<String, FloatTensor> whole = new LinkedHashMap<>();
         for (var e : parts.entrySet()) whole.put(e.getKey(), FloatTensor.concat(e.getKey(), e.getValue()));
-        List<LayerProblem> problems = new ArrayList<>(layers.size());
-        for (Layer l : layers) {
-            FloatTensor x = whole.get(l.inputTensor());
-            FloatTensor o = whole.get(l.outputTensor());
-            problems.add(new LayerProblem(l.layer(), sampleIds, x.data(), x.shape(), o.data(), o.shape(),
-                    l.outputAfterActivation(), l.w(), l.wShape(), l.bias(), l.op(), l.activation(), l.weight()));
-        }
-        return problems;
+        return whole;
     }
 }

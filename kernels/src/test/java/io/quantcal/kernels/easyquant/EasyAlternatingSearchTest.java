@@ -120,4 +120,48 @@ class EasyAlternatingSearchTest {
         assertEquals(r.initialCosine(), r.finalCosine(), 0.0);
         assertEquals(1, r.history().size());
     }
+
+    /**
+     * The job's way: the steppers of several layers advanced together, every pending block of every layer
+     * scored in one batch (blocks in reverse order, chunks shuffled, as Spark may return them) gives each
+     * layer exactly the result of its own search.
+     */
+    @Test
+    void layersSteppedTogetherGiveEachLayersOwnSearch() {
+        LayerProblem perTensor = heavyTailedGemm(6, false), perChannel = heavyTailedGemm(7, true);
+        AlternatingSearch.Options o = AlternatingSearch.Options.defaults().withBlockSize(17);
+        List<List<LayerProblem>> chunks = List.of(
+                List.of(EasyFixtures.chunk(perTensor, 30, 48), EasyFixtures.chunk(perTensor, 0, 30)),
+                List.of(EasyFixtures.chunk(perChannel, 20, 48), EasyFixtures.chunk(perChannel, 0, 20)));
+        List<AlternatingSearch.Stepper> steppers = List.of(
+                new AlternatingSearch.Stepper(perTensor.weight(), perTensor.activation(), o),
+                new AlternatingSearch.Stepper(perChannel.weight(), perChannel.activation(), o));
+        int steps = 0;
+        while (steppers.stream().anyMatch(s -> !s.done())) {
+            steps++;
+            for (int l = 0; l < steppers.size(); l++) {
+                AlternatingSearch.Stepper s = steppers.get(l);
+                if (s.done()) continue;
+                List<CandidateBlock> blocks = s.pending();
+                CandidateScores[] scores = new CandidateScores[blocks.size()];
+                for (int b = blocks.size() - 1; b >= 0; b--) {
+                    List<CandidateScores> parts = new java.util.ArrayList<>();
+                    for (LayerProblem c : chunks.get(l)) parts.add(CandidateEvaluation.evaluate(c, blocks.get(b)));
+                    scores[b] = CandidateScores.merge(parts);
+                }
+                s.accept(List.of(scores));
+            }
+        }
+        assertTrue(steps >= 3, "initial, weight and activation steps at least");
+        for (int l = 0; l < 2; l++) {
+            LayerProblem p = l == 0 ? perTensor : perChannel;
+            AlternatingSearch.Result alone = AlternatingSearch.runLocal(List.of(p), o);
+            AlternatingSearch.Result together = steppers.get(l).result();
+            assertArrayEquals(alone.weight().scale(), together.weight().scale());
+            assertArrayEquals(alone.activation().scale(), together.activation().scale());
+            assertEquals(alone.finalCosine(), together.finalCosine(), 1e-12);
+            assertEquals(alone.history().size(), together.history().size());
+            assertMonotone(together);
+        }
+    }
 }
