@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.quantcal.job.config.ConfigException;
 import io.quantcal.job.table.ScaleRow;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -81,6 +82,58 @@ class EasyQuantPassTest extends SparkJobTest {
         Assertions.assertTrue(eq >= mm - 0.005, "W7A7 top-1 easyquant " + eq + " vs minmax " + mm);
     }
 
+    /** Node name to (activation scale, weight scales) as the run's table holds them. */
+    static Map<String, String> chosen(QuantcalJob.Result r) {
+        Map<String, String> m = new java.util.TreeMap<>();
+        for (ScaleRow row : r.rows()) {
+            if (row.role().equals("bias")) continue;
+            m.merge(row.node(), row.role() + "[" + row.channel() + "]=" + row.scale(), (a, b) -> a + " " + b);
+        }
+        return m;
+    }
+
+    /**
+     * Sequential mode: layers in dependency waves, later waves' inputs from the partial QDQ model. The first
+     * wave's layers see FP inputs in both modes, so they get exactly the parallel mode's scales; later layers see
+     * other inputs. With spatial subsampling, the table is still the same for 1 and 3 partitions.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void sequentialModeDiffersFromParallelOnlyThroughTheInputs() {
+        QuantcalJob.Result par = run("par", "[fold-bn,calibrate,easyquant]", "calibration.partitions=2");
+        QuantcalJob.Result seq = run("seq", "[fold-bn,calibrate,easyquant]", "calibration.partitions=2", "easyquant.mode=sequential");
+        Map<String, Object> s = pass(seq, "easyquant");
+        assertEquals("sequential", s.get("mode"));
+        List<Map<String, Object>> waves = (List<Map<String, Object>>) s.get("waves");
+        Assertions.assertTrue(waves.size() >= 4, "resnet_small's layers form a chain of waves: " + waves);
+        List<String> first = (List<String>) waves.get(0).get("layers");
+        assertEquals("fp32", waves.get(0).get("inputs_from"));
+        Assertions.assertTrue(waves.get(1).get("inputs_from").toString().startsWith("qdq of"), waves.toString());
+        Map<String, String> p = chosen(par), q = chosen(seq);
+        for (String layer : first) assertEquals(p.get(layer), q.get(layer), "first-wave layer " + layer);
+        Map<String, Object> pl = (Map<String, Object>) pass(par, "easyquant").get("layers");
+        Map<String, Object> sl = (Map<String, Object>) s.get("layers");
+        int differ = 0;
+        for (var e : sl.entrySet()) {
+            Map<String, Object> m = (Map<String, Object>) e.getValue();
+            double initial = (double) m.get("initial_cosine"), fin = (double) m.get("final_cosine");
+            Assertions.assertTrue(fin >= initial, e.getKey() + ": final cosine " + fin + " < initial " + initial);
+            double parallelInitial = (double) ((Map<String, Object>) pl.get(e.getKey())).get("initial_cosine");
+            if (first.contains(e.getKey())) assertEquals(parallelInitial, initial, 0.0, e.getKey());
+            else if (initial != parallelInitial) differ++;
+        }
+        // quantized inputs change the later layers' problems (the initial cosine is measured on them)
+        Assertions.assertTrue(differ >= sl.size() - first.size() - 1, differ + " later layers with other inputs");
+
+        QuantcalJob.Result sub1 = run("sub1", "[fold-bn,calibrate,easyquant]", "calibration.partitions=1",
+                "easyquant.mode=sequential", "easyquant.positions=12");
+        QuantcalJob.Result sub3 = run("sub3", "[fold-bn,calibrate,easyquant]", "calibration.partitions=3",
+                "easyquant.mode=sequential", "easyquant.positions=12");
+        assertEquals(12, ((Number) pass(sub3, "easyquant").get("positions")).intValue());
+        assertDataFrameNoOrderEquals(scales(sub1), scales(sub3));
+        Assertions.assertNotEquals(chosen(seq), chosen(sub1), "12 of up to 784 positions per sample give other scales");
+    }
+
     @Test
     void rejectsBadSearchKeysNamingThem() {
         ConfigException e = Assertions.assertThrows(ConfigException.class, () -> JobFixtures.config(RESNET, CALIB,
@@ -89,5 +142,11 @@ class EasyQuantPassTest extends SparkJobTest {
         e = Assertions.assertThrows(ConfigException.class, () -> JobFixtures.config(RESNET, CALIB,
                 tmp.resolve("bad").toString(), "easyquant.segments=0"));
         Assertions.assertTrue(e.getMessage().contains("quantcal.easyquant.segments"), e.getMessage());
+        e = Assertions.assertThrows(ConfigException.class, () -> JobFixtures.config(RESNET, CALIB,
+                tmp.resolve("bad").toString(), "easyquant.mode=greedy"));
+        Assertions.assertTrue(e.getMessage().contains("quantcal.easyquant.mode") && e.getMessage().contains("sequential"), e.getMessage());
+        e = Assertions.assertThrows(ConfigException.class, () -> JobFixtures.config(RESNET, CALIB,
+                tmp.resolve("bad").toString(), "easyquant.positions=-1"));
+        Assertions.assertTrue(e.getMessage().contains("quantcal.easyquant.positions"), e.getMessage());
     }
 }

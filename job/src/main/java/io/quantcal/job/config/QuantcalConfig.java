@@ -89,11 +89,18 @@ public record QuantcalConfig(
                            boolean reluOutput, boolean resume, long seed) implements Serializable {}
 
     /**
-     * EasyQuant scale search (parallel mode): grid [alpha·S, beta·S] in {@code segments} segments, at most
-     * {@code rounds} alternations stopping below a gain of {@code epsilon}; {@code layers} empty = all.
+     * EasyQuant scale search: grid [alpha·S, beta·S] in {@code segments} segments, at most {@code rounds}
+     * alternations stopping below a gain of {@code epsilon}; {@code layers} empty = all; {@code mode} parallel
+     * (FP inputs) or sequential (inputs from the network with the earlier layers quantized); {@code positions}
+     * output positions kept per sample of a Conv layer (0 = all).
      */
     public record EasyQuant(int samples, double alpha, double beta, int segments, int rounds, double epsilon,
-                            boolean outputAfterActivation, int blockSize, List<String> layers) implements Serializable {}
+                            boolean outputAfterActivation, int blockSize, List<String> layers, String mode,
+                            int positions) implements Serializable {
+        public boolean sequential() {
+            return mode.equals("sequential");
+        }
+    }
 
     /** Parses {@code text} (HOCON) with {@code key=value} overrides on top, validated against reference.conf. */
     public static QuantcalConfig parse(String source, String text, List<String> overrides) {
@@ -278,7 +285,9 @@ public record QuantcalConfig(
                 positive("quantcal.easyquant.segments", e.getInt("segments")),
                 positive("quantcal.easyquant.rounds", e.getInt("rounds")), epsilon,
                 e.getBoolean("output-after-activation"),
-                positive("quantcal.easyquant.block-size", e.getInt("block-size")), List.copyOf(e.getStringList("layers")));
+                positive("quantcal.easyquant.block-size", e.getInt("block-size")), List.copyOf(e.getStringList("layers")),
+                oneOf("quantcal.easyquant.mode", e.getString("mode"), List.of("parallel", "sequential")),
+                nonNegative("quantcal.easyquant.positions", e.getInt("positions")));
     }
 
     private static Samples samples(String prefix, Config c, String labels) {
@@ -313,6 +322,11 @@ public record QuantcalConfig(
 
     private static int positive(String key, int v) {
         if (v <= 0) throw new ConfigException(key + ": expected a positive integer, got " + v);
+        return v;
+    }
+
+    private static String oneOf(String key, String v, List<String> allowed) {
+        if (!allowed.contains(v)) throw new ConfigException(key + ": expected one of " + allowed + ", got '" + v + "'");
         return v;
     }
 

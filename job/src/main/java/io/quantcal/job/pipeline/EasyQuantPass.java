@@ -11,43 +11,59 @@ import io.quantcal.kernels.easyquant.CandidateScores;
 import io.quantcal.kernels.easyquant.Int16Accumulation;
 import io.quantcal.kernels.easyquant.LayerCapture;
 import io.quantcal.kernels.easyquant.LayerProblem;
+import io.quantcal.kernels.easyquant.OutputPositions;
 import io.quantcal.kernels.easyquant.SearchSide;
 import io.quantcal.kernels.layer.Activation;
 import io.quantcal.kernels.layer.ConvSpec;
 import io.quantcal.kernels.layer.LayerOp;
+import io.quantcal.kernels.onnx.LayerOrder;
 import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QdqExporter;
+import io.quantcal.kernels.onnx.QdqOptions;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
-import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.Set;
+import org.apache.spark.Partitioner;
+import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
+import scala.Tuple2;
+import scala.Tuple3;
 
 /**
- * {@code easyquant} (Wu et al. 2020), parallel mode: every searched layer starts from FP inputs.
+ * {@code easyquant} (Wu et al. 2020): per quantizable layer, the weight and input-activation scales that
+ * maximise the mean cosine of the layer's FP output and its quantized output.
  *
- * <p>Capture: the first {@code quantcal.easyquant.samples} calibration samples (by id) run through the FP
- * model in Spark; each partition returns one {@link LayerProblem} per (layer, chunk of its samples), kept as a
- * persisted RDD. Search: the driver runs {@link AlternatingSearch#run} for all layers at once, one driver
- * thread per layer (Spark runs concurrent jobs, so the tasks of all layers are in flight together); a layer's
- * evaluator is one Spark job over that layer's chunks whose partial scores the driver merges in sample order
- * ({@link CandidateScores#merge}), so the chosen scales do not depend on the partitioning or on thread timing.
+ * <p>Modes. {@code parallel}: every searched layer starts from the FP network's inputs, all at once.
+ * {@code sequential}: the paper's greedy order. The layers fall into dependency waves ({@link LayerOrder#waves});
+ * a wave's inputs X are captured from the partial QDQ model in which every layer of the earlier waves is quantized
+ * with its searched (or, if not searched, calibrated) parameters, while O stays the FP network's output. A layer
+ * of wave k so sees exactly the input it would see with all node-order-earlier layers quantized; the layers of a
+ * wave are searched together. In both modes a layer's problem is the same code, so the modes differ only
+ * through X.
+ *
+ * <p>Capture: the first {@code quantcal.easyquant.samples} calibration samples (by id) run through the model(s)
+ * in Spark; each partition returns one {@link LayerProblem} per (layer, chunk of its samples) (Conv layers
+ * optionally on a few output positions per sample, {@link OutputPositions}); the problems are spread one per
+ * Spark partition and persisted. Search: every layer's {@link AlternatingSearch.Stepper} advances together; each
+ * step (the initial scales, a weight grid, a per-channel proposal, an activation grid) of all unfinished layers
+ * is one Spark job whose tasks are the (layer, chunk) problems, each scoring all of its layer's pending candidate
+ * blocks. The driver merges each block's partial scores in sample order ({@link CandidateScores#merge}), so the
+ * chosen scales do not depend on the partitioning or on task order.
  *
  * <p>Shared activation tensors: the QDQ model holds one scale per activation tensor, and
  * {@link PipelineState#activationParams()} takes its first consumer's. Every consumer is searched, but a later
  * consumer of a tensor is then given the activation scale chosen for the tensor's first consumer (node order),
  * and its metric_value is re-scored in Spark at the scales the table actually holds (its own searched weight
- * scales, or its initial ones if those score better with the imposed activation scale).
+ * scales, or its initial ones if those score better with the imposed activation scale). Consumers of one tensor
+ * always fall in the same wave.
  */
 public final class EasyQuantPass implements Pass {
 
@@ -66,29 +82,64 @@ public final class EasyQuantPass implements Pass {
         QuantcalConfig.EasyQuant eq = cfg.easyquant();
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = selected(state.nodes(), eq.layers());
-        List<LayerCapture.Layer> layers = new ArrayList<>();
-        for (QuantizableNode n : nodes) layers.add(layer(model, n, state, eq.outputAfterActivation()));
+        Map<String, LayerCapture.Layer> layers = new LinkedHashMap<>();
+        for (QuantizableNode n : nodes) layers.put(n.name(), layer(model, n, state, eq.outputAfterActivation()));
+        AlternatingSearch.Options opts = new AlternatingSearch.Options(eq.alpha(), eq.beta(), eq.segments(), eq.rounds(),
+                eq.epsilon(), eq.blockSize(), 1e-9);
 
-        JavaRDD<LayerProblem> problems = capture(ctx, model, layers).persist(StorageLevel.MEMORY_AND_DISK());
-        try {
-            long chunks = problems.count();
-            if (chunks == 0) {
-                throw new io.quantcal.job.data.BadSampleException("easyquant: no usable search samples among the first "
-                        + eq.samples() + " calibration samples");
+        // waves over all quantizable nodes (an unsearched layer upstream is quantized with its calibrated scales)
+        List<List<QuantizableNode>> waves = eq.sequential() ? LayerOrder.waves(model, state.nodes()) : List.of(state.nodes());
+        Map<String, Final> finals = new LinkedHashMap<>();
+        Set<String> quantizedBefore = new LinkedHashSet<>();
+        long captureNs = 0, searchNs = 0, chunks = 0, jobs = 0;
+        List<Map<String, Object>> waveSummary = new ArrayList<>();
+        for (List<QuantizableNode> wave : waves) {
+            List<QuantizableNode> searchedHere = wave.stream().filter(n -> layers.containsKey(n.name())).toList();
+            if (!searchedHere.isEmpty()) {
+                long tc = System.nanoTime();
+                OnnxModel inputModel = quantizedBefore.isEmpty() ? null : partialQdq(cfg, state, finals, quantizedBefore);
+                List<LayerCapture.Layer> waveLayers = searchedHere.stream().map(n -> layers.get(n.name())).toList();
+                JavaRDD<LayerProblem> problems = capture(ctx, model, inputModel, waveLayers);
+                try {
+                    long waveChunks = problems.count();
+                    if (waveChunks == 0) {
+                        throw new io.quantcal.job.data.BadSampleException("easyquant: no usable search samples among the first "
+                                + eq.samples() + " calibration samples");
+                    }
+                    chunks += waveChunks;
+                    long ts = System.nanoTime();
+                    captureNs += ts - tc;
+                    Search search = searchAll(problems, waveLayers, opts);
+                    jobs += search.jobs();
+                    finals.putAll(finish(state, searchedHere, waveLayers, search.results(), problems));
+                    searchNs += System.nanoTime() - ts;
+                    Map<String, Object> w = new LinkedHashMap<>();
+                    w.put("layers", searchedHere.stream().map(QuantizableNode::name).toList());
+                    w.put("inputs_from", inputModel == null ? "fp32" : "qdq of " + quantizedBefore.size() + " earlier layers");
+                    w.put("spark_jobs", search.jobs());
+                    waveSummary.add(w);
+                    if (eq.sequential()) {
+                        ctx.out().printf("easyquant wave %d: %s (inputs %s), %d Spark jobs%n", waveSummary.size(),
+                                w.get("layers"), w.get("inputs_from"), search.jobs());
+                    }
+                } finally {
+                    problems.unpersist(false);
+                }
             }
-            long tCapture = System.nanoTime();
-            AlternatingSearch.Options opts = new AlternatingSearch.Options(eq.alpha(), eq.beta(), eq.segments(), eq.rounds(),
-                    eq.epsilon(), eq.blockSize(), 1e-9);
-            List<Searched> searched = searchAll(problems, layers, opts);
-            return results(ctx, state, nodes, layers, searched, problems, chunks,
-                    (tCapture - t0) / 1_000_000, (System.nanoTime() - tCapture) / 1_000_000);
-        } finally {
-            problems.unpersist(false);
+            for (QuantizableNode n : wave) quantizedBefore.add(n.name());
         }
+        return results(ctx, state, nodes, layers, finals, waveSummary, chunks, jobs, captureNs / 1_000_000, searchNs / 1_000_000,
+                (System.nanoTime() - t0) / 1_000_000);
     }
 
-    /** One layer's search: the result, how many candidates were scored, and its wall time. */
-    record Searched(AlternatingSearch.Result result, long candidates, long blocks, long wallMs) {}
+    /** One layer's search: the result and how many candidates it scored. */
+    record Searched(AlternatingSearch.Result result, long candidates, long steps) {}
+
+    /** A wave's searches and the Spark jobs they took. */
+    record Search(List<Searched> results, long jobs) {}
+
+    /** What the table gets for a layer: its parameters, the cosine at them, and where a shared Sa came from. */
+    record Final(QuantParams weight, QuantParams activation, double cosine, String sharedFrom, Searched searched) {}
 
     private static List<QuantizableNode> selected(List<QuantizableNode> all, List<String> names) {
         if (names.isEmpty()) return all;
@@ -121,10 +172,33 @@ public final class EasyQuantPass implements Pass {
                 n.bias() == null ? null : model.initializerFloats(n.bias()), op, a.params(), w.params());
     }
 
-    /** Per partition: its first-N samples through the FP model, one problem per (layer, chunk). */
-    private static JavaRDD<LayerProblem> capture(RunContext ctx, OnnxModel model, List<LayerCapture.Layer> layers) {
+    /**
+     * The model with only {@code done} quantized: searched layers at their chosen scales, the others at the
+     * table's. A later wave's inputs are captured from it (sequential mode).
+     */
+    private static OnnxModel partialQdq(QuantcalConfig cfg, PipelineState state, Map<String, Final> finals, Set<String> done) {
+        Map<String, QuantParams> activations = new LinkedHashMap<>(state.activationParams());
+        Map<String, QuantParams> weights = new LinkedHashMap<>(state.weightParams());
+        for (QuantizableNode n : state.nodes()) {
+            Final f = finals.get(n.name());
+            if (f == null) continue;
+            weights.put(n.weight(), f.weight());
+            if (f.sharedFrom() == null) activations.put(n.input(), f.activation());
+        }
+        QdqOptions o = new QdqOptions(cfg.quantizeBias(), false, false);
+        return QdqExporter.export(state.model(), activations, weights, Map.of(), o, done);
+    }
+
+    /**
+     * Per partition: its search samples through the FP model (and through {@code inputModel}, when given, for
+     * X); one problem per (layer, chunk), each then in a Spark partition of its own, persisted.
+     */
+    private static JavaRDD<LayerProblem> capture(RunContext ctx, OnnxModel model, OnnxModel inputModel,
+                                                 List<LayerCapture.Layer> layers) {
         QuantcalConfig cfg = ctx.config();
         long n = cfg.easyquant().samples();
+        int positions = cfg.easyquant().positions();
+        long seed = cfg.calibration().seed();
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
         // the search samples are re-spread over the partitions, so every partition holds a chunk
         JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions)
@@ -132,70 +206,102 @@ public final class EasyQuantPass implements Pass {
         CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
         var sc = ctx.spark().sparkContext();
         BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");
+        BroadcastModel qm = inputModel == null ? null : BroadcastModel.of(ctx.spark(), inputModel, "partial qdq model");
         Broadcast<List<LayerCapture.Layer>> templates = sc.broadcast(List.copyOf(layers),
                 scala.reflect.ClassTag$.MODULE$.apply(List.class));
-        List<String> tensors = LayerCapture.tensors(layers);
+        List<String> fpTensors = inputModel == null ? LayerCapture.tensors(layers) : LayerCapture.outputTensors(layers);
+        List<String> inTensors = LayerCapture.inputTensors(layers);
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
         boolean skipBad = cfg.calibration().skipBadSamples();
-        return samples.mapPartitions(it -> {
+        int perChunk = layers.size();
+        JavaPairRDD<Integer, LayerProblem> keyed = samples.mapPartitionsWithIndex((part, it) -> {
             SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
-            ModelRunner runner = bm.runner(tensors, opts);
             long[] ids = split.good().stream().mapToLong(Sample::id).toArray();
-            return LayerCapture.capture(runner, input.name(), input.sampleShape(), ids,
-                    split.good().stream().map(Sample::values).toList(), batch, templates.value()).iterator();
-        });
+            List<LayerProblem> ps = LayerCapture.capture(bm.runner(fpTensors, opts), qm == null ? null : qm.runner(inTensors, opts),
+                    input.name(), input.sampleShape(), ids, split.good().stream().map(Sample::values).toList(), batch,
+                    templates.value(), positions, seed);
+            List<Tuple2<Integer, LayerProblem>> out = new ArrayList<>();
+            for (int l = 0; l < ps.size(); l++) out.add(new Tuple2<>(part * perChunk + l, ps.get(l)));
+            return out.iterator();
+        }, true).mapToPair(t -> t);
+        return keyed.partitionBy(new IndexPartitioner(partitions * perChunk)).values().persist(StorageLevel.MEMORY_AND_DISK());
     }
 
-    /** Scores a block over one layer's chunks: one Spark job, partial scores merged in sample order. */
-    private static CandidateScores evaluate(JavaRDD<LayerProblem> problems, String layer, CandidateBlock block) {
-        List<CandidateScores> parts = problems.filter(p -> p.layer().equals(layer))
-                .map(p -> CandidateEvaluation.evaluate(p, block)).collect();
-        return CandidateScores.merge(parts);
-    }
+    /** Key i to partition i: one (layer, chunk) problem per task. */
+    static final class IndexPartitioner extends Partitioner {
+        private final int n;
 
-    private static List<Searched> searchAll(JavaRDD<LayerProblem> problems, List<LayerCapture.Layer> layers,
-                                            AlternatingSearch.Options opts) {
-        ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, layers.size()), r -> {
-            Thread t = new Thread(r, "easyquant-search");
-            t.setDaemon(true);
-            return t;
-        });
-        try {
-            List<Future<Searched>> futures = new ArrayList<>();
-            for (LayerCapture.Layer l : layers) {
-                futures.add(pool.submit(() -> {
-                    long t = System.nanoTime();
-                    AtomicLong candidates = new AtomicLong();
-                    AtomicLong blocks = new AtomicLong();
-                    AlternatingSearch.Result r = AlternatingSearch.run(l.weight(), l.activation(), block -> {
-                        candidates.addAndGet(block.size());
-                        blocks.incrementAndGet();
-                        return evaluate(problems, l.layer(), block);
-                    }, opts);
-                    return new Searched(r, candidates.get(), blocks.get(), (System.nanoTime() - t) / 1_000_000);
-                }));
-            }
-            List<Searched> out = new ArrayList<>();
-            for (Future<Searched> f : futures) out.add(f.get());
-            return out;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("easyquant: search interrupted", e);
-        } catch (ExecutionException e) {
-            Throwable c = e.getCause();
-            if (c instanceof RuntimeException re) throw re;
-            throw new IllegalStateException("easyquant: search failed: " + c.getMessage(), c);
-        } finally {
-            pool.shutdownNow();
+        IndexPartitioner(int n) {
+            this.n = n;
+        }
+
+        @Override
+        public int numPartitions() {
+            return n;
+        }
+
+        @Override
+        public int getPartition(Object key) {
+            return (Integer) key;
         }
     }
 
-    private PipelineState results(RunContext ctx, PipelineState state, List<QuantizableNode> nodes,
-                                  List<LayerCapture.Layer> layers, List<Searched> searched, JavaRDD<LayerProblem> problems,
-                                  long chunks, long captureMs, long searchMs) {
-        Map<String, TensorQuant> quant = new LinkedHashMap<>(state.quant());
-        // the tensor's first consumer in node order (among all quantizable nodes) fixes its one activation scale
+    /**
+     * All layers' searches, stepped together: each step of every unfinished layer is one Spark job over the
+     * (layer, chunk) problems; a task scores its layer's pending blocks on its chunk.
+     */
+    private static Search searchAll(JavaRDD<LayerProblem> problems, List<LayerCapture.Layer> layers,
+                                    AlternatingSearch.Options opts) {
+        List<AlternatingSearch.Stepper> steppers = new ArrayList<>();
+        for (LayerCapture.Layer l : layers) steppers.add(new AlternatingSearch.Stepper(l.weight(), l.activation(), opts));
+        long[] candidates = new long[layers.size()];
+        long[] steps = new long[layers.size()];
+        long jobs = 0;
+        while (steppers.stream().anyMatch(s -> !s.done())) {
+            Map<String, List<CandidateBlock>> pending = new LinkedHashMap<>();
+            for (int i = 0; i < layers.size(); i++) {
+                if (steppers.get(i).done()) continue;
+                pending.put(layers.get(i).layer(), steppers.get(i).pending());
+                steps[i]++;
+                for (CandidateBlock b : steppers.get(i).pending()) candidates[i] += b.size();
+            }
+            List<Tuple3<String, Integer, CandidateScores>> parts = problems.flatMap(p -> {
+                List<CandidateBlock> blocks = pending.get(p.layer());
+                List<Tuple3<String, Integer, CandidateScores>> out = new ArrayList<>();
+                if (blocks != null) {
+                    for (int b = 0; b < blocks.size(); b++) out.add(new Tuple3<>(p.layer(), b, CandidateEvaluation.evaluate(p, blocks.get(b))));
+                }
+                return out.iterator();
+            }).collect();
+            jobs++;
+            Map<String, List<List<CandidateScores>>> byBlock = new LinkedHashMap<>();
+            for (var e : pending.entrySet()) {
+                List<List<CandidateScores>> l = new ArrayList<>();
+                for (int b = 0; b < e.getValue().size(); b++) l.add(new ArrayList<>());
+                byBlock.put(e.getKey(), l);
+            }
+            for (var t : parts) byBlock.get(t._1()).get(t._2()).add(t._3());
+            for (int i = 0; i < layers.size(); i++) {
+                List<List<CandidateScores>> l = byBlock.get(layers.get(i).layer());
+                if (l == null) continue;
+                List<CandidateScores> merged = new ArrayList<>();
+                for (List<CandidateScores> blockParts : l) merged.add(CandidateScores.merge(blockParts));
+                steppers.get(i).accept(merged);
+            }
+        }
+        List<Searched> out = new ArrayList<>();
+        for (int i = 0; i < layers.size(); i++) out.add(new Searched(steppers.get(i).result(), candidates[i], steps[i]));
+        return new Search(out, jobs);
+    }
+
+    /**
+     * A wave's final parameters: each layer's search result, except that a later consumer of a shared activation
+     * tensor takes its first consumer's activation scale (re-scored, keeping its own searched or initial weight
+     * scales, whichever scores better with it).
+     */
+    private static Map<String, Final> finish(PipelineState state, List<QuantizableNode> nodes, List<LayerCapture.Layer> layers,
+                                             List<Searched> searched, JavaRDD<LayerProblem> problems) {
         Map<String, String> firstConsumer = new LinkedHashMap<>();
         for (QuantizableNode n : state.nodes()) firstConsumer.putIfAbsent(n.input(), n.name());
         Map<String, QuantParams> chosenActivation = new LinkedHashMap<>();
@@ -204,23 +310,18 @@ public final class EasyQuantPass implements Pass {
                 chosenActivation.put(nodes.get(i).input(), searched.get(i).result().activation());
             }
         }
-        Map<String, Object> perLayer = new LinkedHashMap<>();
-        long totalCandidates = 0;
-        int samples = 0;
+        Map<String, Final> out = new LinkedHashMap<>();
         for (int i = 0; i < nodes.size(); i++) {
             QuantizableNode n = nodes.get(i);
             LayerCapture.Layer l = layers.get(i);
-            Searched s = searched.get(i);
-            AlternatingSearch.Result r = s.result();
-            samples = r.samples();
+            AlternatingSearch.Result r = searched.get(i).result();
             QuantParams w = r.weight();
             QuantParams a = r.activation();
             double fin = r.finalCosine();
             String sharedFrom = null;
-            QuantParams imposed = chosenActivation.get(n.input());
             if (!firstConsumer.get(n.input()).equals(n.name())) {
-                // a later consumer: the activation scale is its first consumer's (searched, or as calibrated)
                 sharedFrom = firstConsumer.get(n.input());
+                QuantParams imposed = chosenActivation.get(n.input());
                 a = imposed != null ? imposed : state.quant().get(sharedFrom + "/activation").params();
                 double withOwn = meanCosine(problems, n.name(), w, a);
                 double withInitial = meanCosine(problems, n.name(), l.weight(), a);
@@ -231,18 +332,46 @@ public final class EasyQuantPass implements Pass {
                     fin = withOwn;
                 }
             }
+            out.put(n.name(), new Final(w, a, fin, sharedFrom, searched.get(i)));
+        }
+        return out;
+    }
+
+    /** Scores a block over one layer's chunks: one Spark job, partial scores merged in sample order. */
+    private static CandidateScores evaluate(JavaRDD<LayerProblem> problems, String layer, CandidateBlock block) {
+        List<CandidateScores> parts = problems.filter(p -> p.layer().equals(layer))
+                .map(p -> CandidateEvaluation.evaluate(p, block)).collect();
+        return CandidateScores.merge(parts);
+    }
+
+    private PipelineState results(RunContext ctx, PipelineState state, List<QuantizableNode> nodes,
+                                  Map<String, LayerCapture.Layer> layers, Map<String, Final> finals,
+                                  List<Map<String, Object>> waves, long chunks, long jobs, long captureMs, long searchMs,
+                                  long wallMs) {
+        QuantcalConfig.EasyQuant eq = ctx.config().easyquant();
+        Map<String, TensorQuant> quant = new LinkedHashMap<>(state.quant());
+        Map<String, Object> perLayer = new LinkedHashMap<>();
+        long totalCandidates = 0;
+        int samples = 0;
+        for (QuantizableNode n : nodes) {
+            LayerCapture.Layer l = layers.get(n.name());
+            Final f = finals.get(n.name());
+            AlternatingSearch.Result r = f.searched().result();
+            samples = r.samples();
+            QuantParams w = f.weight();
+            QuantParams a = f.activation();
             TensorQuant oa = quant.get(n.name() + "/activation");
             TensorQuant ow = quant.get(n.name() + "/weight");
             quant.put(n.name() + "/activation", new TensorQuant(oa.tensor(), oa.node(), oa.opType(), "activation", a,
-                    "easyquant", "cosine", fin, r.initialCosine()));
+                    "easyquant", "cosine", f.cosine(), r.initialCosine()));
             quant.put(n.name() + "/weight", new TensorQuant(ow.tensor(), ow.node(), ow.opType(), "weight", w,
-                    "easyquant", "cosine", fin, r.initialCosine()));
+                    "easyquant", "cosine", f.cosine(), r.initialCosine()));
             Int16Accumulation.Report acc = Int16Accumulation.report(w, a, reductionLength(l));
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("initial_cosine", r.initialCosine());
-            m.put("final_cosine", fin);
+            m.put("final_cosine", f.cosine());
             m.put("searched_cosine", r.finalCosine());
-            if (sharedFrom != null) m.put("activation_scale_from", sharedFrom);
+            if (f.sharedFrom() != null) m.put("activation_scale_from", f.sharedFrom());
             m.put("activation_scale_initial", l.activation().scale()[0]);
             m.put("activation_scale", a.scale()[0]);
             m.put("weight_scales_initial", l.weight().scale());
@@ -254,28 +383,32 @@ public final class EasyQuantPass implements Pass {
             ac.put("reduction_length", acc.reductionLength());
             ac.put("int16_partials", acc.int16Partials());
             m.put("int16_accumulation", ac);
-            m.put("candidate_evaluations", s.candidates());
-            m.put("spark_jobs", s.blocks());
-            m.put("wall_ms", s.wallMs());
+            m.put("candidate_evaluations", f.searched().candidates());
+            m.put("steps", f.searched().steps());
             perLayer.put(n.name(), m);
-            totalCandidates += s.candidates();
-            ctx.out().printf("easyquant %-24s cos %.6f -> %.6f  Sa %.6g -> %.6g%s  Sw[0] %.6g -> %.6g  int16 x%d  %d cands %.1f s%n",
-                    n.name(), r.initialCosine(), fin, l.activation().scale()[0], a.scale()[0],
-                    sharedFrom != null ? " (from " + sharedFrom + ")" : "", l.weight().scale()[0], w.scale()[0],
-                    acc.productsPerInt16(), s.candidates(), s.wallMs() / 1000.0);
+            totalCandidates += f.searched().candidates();
+            ctx.out().printf("easyquant %-24s cos %.6f -> %.6f  Sa %.6g -> %.6g%s  Sw[0] %.6g -> %.6g  int16 x%d  %d cands%n",
+                    n.name(), r.initialCosine(), f.cosine(), l.activation().scale()[0], a.scale()[0],
+                    f.sharedFrom() != null ? " (from " + f.sharedFrom() + ")" : "", l.weight().scale()[0], w.scale()[0],
+                    acc.productsPerInt16(), f.searched().candidates());
         }
         Map<String, Object> summary = new LinkedHashMap<>();
-        summary.put("mode", "parallel");
-        summary.put("concurrency", "one driver thread per layer, one Spark job per candidate block");
+        summary.put("mode", eq.mode());
+        summary.put("concurrency", "all layers of a wave stepped together, one Spark job per step, one task per (layer, chunk)");
         summary.put("samples", samples);
+        summary.put("positions", eq.positions());
         summary.put("chunks", chunks);
         summary.put("layers_searched", nodes.size());
+        summary.put("waves", waves);
+        summary.put("spark_jobs", jobs);
         summary.put("candidate_evaluations", totalCandidates);
         summary.put("capture_ms", captureMs);
         summary.put("search_ms", searchMs);
+        summary.put("wall_ms", wallMs);
         summary.put("layers", perLayer);
-        ctx.out().printf("easyquant: %d layers, %d samples in %d chunks, %d candidate evaluations, capture %.1f s, search %.1f s%n",
-                nodes.size(), samples, chunks, totalCandidates, captureMs / 1000.0, searchMs / 1000.0);
+        ctx.out().printf("easyquant (%s): %d layers in %d wave(s), %d samples, %d chunks, %d candidate evaluations in %d Spark jobs, "
+                        + "capture %.1f s, search %.1f s%n", eq.mode(), nodes.size(), waves.size(), samples, chunks, totalCandidates,
+                jobs, captureMs / 1000.0, searchMs / 1000.0);
         return state.withQuant(quant).withSummary(name(), summary);
     }
 
