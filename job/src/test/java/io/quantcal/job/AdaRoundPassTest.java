@@ -182,7 +182,10 @@ class AdaRoundPassTest extends SparkJobTest {
 
     @Test
     void oneAndThreeCalibrationPartitionsGiveTheSameCodes() throws Exception {
+        // calibration.limit = adaround.samples: the captured samples are the whole set, so with 3 partitions they
+        // are spread over all three (the images are sliced into contiguous partitions)
         String[] small = {"quantization.weights.bits=4", "pipeline=[fold-bn,calibrate,adaround]", "adaround.samples=12",
+                "calibration.limit=12",
                 "adaround.iterations=100", "adaround.resume=false", "output.overwrite=true"};
         Map<String, List<Integer>> one = weightsTable(QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("p1"),
                 JobFixtures.concat(small, "calibration.partitions=1")), out).output());
