@@ -26,7 +26,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The adaround pass end to end on the bundled model at W4A8 per-channel, with test-sized settings
  * (16 samples, 400 iterations): lower reconstruction MSE than round-to-nearest on every layer, the codes in the
- * QDQ model equal the weights table, resume skips finished layers, and top-1 is not below round-to-nearest.
+ * QDQ model equal the weights table, resume skips finished layers, and top-1 is not below round-to-nearest; with
+ * quantized inputs (eq. 26) every layer beats round-to-nearest on the same inputs and the first wave equals fp mode;
+ * 1 and 3 calibration partitions give the same codes; at W3A8 top-1 beats round-to-nearest.
  */
 class AdaRoundPassTest extends SparkJobTest {
 
@@ -123,6 +125,103 @@ class AdaRoundPassTest extends SparkJobTest {
         JsonNode s4 = runJson(QuantcalJob.run(spark(), other, out).output()).at("/passes/adaround");
         assertEquals(7, s4.get("layers_optimized").asInt());
         Assertions.assertNotEquals(cache, s4.get("cache").asText());
+    }
+
+    /** The wave of each layer, from run.json's passes.adaround.layers. */
+    static Map<String, Integer> waves(JsonNode layers) {
+        Map<String, Integer> m = new LinkedHashMap<>();
+        for (var it = layers.fields(); it.hasNext(); ) {
+            var e = it.next();
+            m.put(e.getKey(), e.getValue().get("wave").asInt());
+        }
+        return m;
+    }
+
+    @Test
+    void quantizedInputsBeatRoundToNearestOnTheSameInputsAndTheFirstWaveMatchesFpInputs() throws Exception {
+        QuantcalJob.Result fp = first();
+        QuantcalJob.Result q = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("arq"),
+                JobFixtures.concat(AR, "adaround.inputs=quantized")), out);
+        JsonNode sq = runJson(q.output()).at("/passes/adaround");
+        JsonNode sf = runJson(fp.output()).at("/passes/adaround");
+        assertEquals("quantized", sq.get("inputs").asText());
+        assertEquals("fp", sf.get("inputs").asText());
+        Assertions.assertNotEquals(sf.get("cache").asText().replaceAll(".*/", ""), sq.get("cache").asText().replaceAll(".*/", ""),
+                "the mode is part of the cache hash");
+        JsonNode lq = sq.get("layers"), lf = sf.get("layers");
+        assertEquals(7, lq.size());
+        Map<String, Integer> wave = waves(lq);
+        Assertions.assertTrue(sq.get("waves").asInt() > 1, "resnet_small has layers in more than one wave: " + wave);
+        Map<String, List<Integer>> tq = weightsTable(q.output()), tf = weightsTable(fp.output());
+        OnnxModel model = OnnxModel.load(Path.of(RESNET));
+        int later = 0;
+        for (var it = lq.fields(); it.hasNext(); ) {
+            var e = it.next();
+            String layer = e.getKey();
+            // both against the FP target, both on the same quantized inputs
+            double rtn = e.getValue().get("mse_round_to_nearest").asDouble();
+            double ar = e.getValue().get("mse_adaround").asDouble();
+            Assertions.assertTrue(ar < rtn, layer + ": adaround mse " + ar + " < round-to-nearest " + rtn + " (quantized inputs)");
+            String weight = model.quantizableNodes().stream().filter(n -> n.name().equals(layer)).findFirst().orElseThrow().weight();
+            if (wave.get(layer) == 0) {
+                // FP inputs in both modes: exactly the same result
+                assertEquals(tf.get(weight), tq.get(weight), layer + " (wave 0)");
+                assertEquals(lf.get(layer).get("mse_adaround").asDouble(), ar, 0.0, layer);
+                assertEquals(lf.get(layer).get("mse_round_to_nearest").asDouble(), rtn, 0.0, layer);
+            } else {
+                // quantized inputs: round-to-nearest's error against the FP target is larger than on FP inputs
+                later++;
+                Assertions.assertTrue(rtn > lf.get(layer).get("mse_round_to_nearest").asDouble(),
+                        layer + ": round-to-nearest mse on quantized inputs " + rtn + " > on FP inputs "
+                                + lf.get(layer).get("mse_round_to_nearest").asDouble());
+            }
+        }
+        Assertions.assertTrue(later > 0);
+        System.out.printf("W4A8 quantized inputs top-1: adaround %.4f (fp inputs %.4f)%n",
+                runJson(q.output()).at("/passes/evaluate/top1_quantized").asDouble(),
+                runJson(fp.output()).at("/passes/evaluate/top1_quantized").asDouble());
+    }
+
+    @Test
+    void oneAndThreeCalibrationPartitionsGiveTheSameCodes() throws Exception {
+        // calibration.limit = adaround.samples: the captured samples are the whole set, so with 3 partitions they
+        // are spread over all three (the images are sliced into contiguous partitions)
+        String[] small = {"quantization.weights.bits=4", "pipeline=[fold-bn,calibrate,adaround]", "adaround.samples=12",
+                "calibration.limit=12",
+                "adaround.iterations=100", "adaround.resume=false", "output.overwrite=true"};
+        Map<String, List<Integer>> one = weightsTable(QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("p1"),
+                JobFixtures.concat(small, "calibration.partitions=1")), out).output());
+        Map<String, List<Integer>> three = weightsTable(QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("p3"),
+                JobFixtures.concat(small, "calibration.partitions=3")), out).output());
+        assertEquals(7, one.size());
+        assertEquals(one, three);
+    }
+
+    @Test
+    void w3a8EveryLayerReconstructsBetterAndTop1BeatsRoundToNearestWithTheSameScales() throws Exception {
+        String[] w3 = {"quantization.weights.bits=3", "pipeline=[fold-bn,calibrate,adaround,export,evaluate]",
+                "adaround.samples=16", "adaround.iterations=400", "output.overwrite=true"};
+        QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("ar3"), w3), out);
+        QuantcalJob.Result rtn = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("rtn3"),
+                "quantization.weights.bits=3", "pipeline=[fold-bn,calibrate,export,evaluate]"), out);
+        JsonNode layers = runJson(r.output()).at("/passes/adaround/layers");
+        assertEquals(7, layers.size());
+        for (var it = layers.fields(); it.hasNext(); ) {
+            var e = it.next();
+            double m0 = e.getValue().get("mse_round_to_nearest").asDouble(), m1 = e.getValue().get("mse_adaround").asDouble();
+            Assertions.assertTrue(m1 < m0, e.getKey() + ": W3 adaround mse " + m1 + " < round-to-nearest " + m0);
+        }
+        List<ScaleRow> a = r.rows().stream().filter(x -> x.role().equals("weight")).toList();
+        List<ScaleRow> b = rtn.rows().stream().filter(x -> x.role().equals("weight")).toList();
+        assertEquals(b.size(), a.size());
+        for (int i = 0; i < a.size(); i++) {
+            assertEquals(3, a.get(i).bits(), a.get(i).tensor());
+            assertEquals(b.get(i).scale(), a.get(i).scale(), 0.0, a.get(i).tensor());
+        }
+        double ar = runJson(r.output()).at("/passes/evaluate/top1_quantized").asDouble();
+        double nearest = runJson(rtn.output()).at("/passes/evaluate/top1_quantized").asDouble();
+        System.out.printf("W3A8 top-1: round-to-nearest %.4f, adaround %.4f%n", nearest, ar);
+        Assertions.assertTrue(ar > nearest, "W3A8 adaround top-1 " + ar + " > round-to-nearest " + nearest);
     }
 
     @Test

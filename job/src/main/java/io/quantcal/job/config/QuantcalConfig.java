@@ -82,11 +82,25 @@ public record QuantcalConfig(
 
     /**
      * AdaRound (Nagel et al. 2020): calibration samples captured, Adam iterations, learning rate, λ, columns of X
-     * per iteration, whether the layer output is compared after its fused ReLU, resume from the per-layer cache,
-     * seed of the column sampling.
+     * per iteration, whether the layer output is compared after its fused ReLU / ReLU6 / Clip, resume from the
+     * per-layer cache, seed of the column sampling, and where X comes from: {@code fp} (the FP network, eq. 25) or
+     * {@code quantized} (the network with the earlier layers quantized, against the FP target: eq. 26).
      */
     public record AdaRound(int samples, int iterations, double learningRate, double lambda, int batchColumns,
-                           boolean reluOutput, boolean resume, long seed) implements Serializable {}
+                           boolean reluOutput, boolean resume, long seed, String inputs) implements Serializable {
+
+        public static final List<String> INPUTS = List.of("fp", "quantized");
+
+        /** The FP-input form with the given settings. */
+        public AdaRound(int samples, int iterations, double learningRate, double lambda, int batchColumns,
+                        boolean reluOutput, boolean resume, long seed) {
+            this(samples, iterations, learningRate, lambda, batchColumns, reluOutput, resume, seed, "fp");
+        }
+
+        public boolean quantizedInputs() {
+            return "quantized".equals(inputs);
+        }
+    }
 
     /**
      * EasyQuant scale search: grid [alpha·S, beta·S] in {@code segments} segments, at most {@code rounds}
@@ -254,10 +268,14 @@ public record QuantcalConfig(
         if (!(lr > 0) || Double.isInfinite(lr)) throw new ConfigException("quantcal.adaround.learning-rate: expected > 0, got " + lr);
         double lambda = ar.getDouble("lambda");
         if (!(lambda >= 0) || Double.isInfinite(lambda)) throw new ConfigException("quantcal.adaround.lambda: expected >= 0, got " + lambda);
+        String arInputs = ar.getString("inputs");
+        if (!AdaRound.INPUTS.contains(arInputs)) {
+            throw new ConfigException("quantcal.adaround.inputs: expected fp or quantized, got " + arInputs);
+        }
         AdaRound adaround = new AdaRound(positive("quantcal.adaround.samples", ar.getInt("samples")),
                 positive("quantcal.adaround.iterations", ar.getInt("iterations")), lr, lambda,
                 positive("quantcal.adaround.batch-columns", ar.getInt("batch-columns")), ar.getBoolean("relu-output"),
-                ar.getBoolean("resume"), ar.getLong("seed"));
+                ar.getBoolean("resume"), ar.getLong("seed"), arInputs);
         EasyQuant easyquant = easyquant(q.getConfig("easyquant"));
         return new QuantcalConfig(model, q.getString("run-id"), List.copyOf(pipeline), calibration, preprocess,
                 weights, activations, q.getBoolean("quantization.bias"), evaluation, export, out,

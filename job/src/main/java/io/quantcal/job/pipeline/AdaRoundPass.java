@@ -9,9 +9,11 @@ import io.quantcal.kernels.adaround.AdaRoundOptimizer;
 import io.quantcal.kernels.adaround.AdaRoundProblem;
 import io.quantcal.kernels.adaround.AdaRoundResult;
 import io.quantcal.kernels.adaround.BetaSchedule;
+import io.quantcal.kernels.adaround.LayerSampler;
 import io.quantcal.kernels.calib.Batches;
-import io.quantcal.kernels.layer.ConvSpec;
+import io.quantcal.kernels.onnx.LayerOrder;
 import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QdqExporter;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.FloatTensor;
@@ -32,9 +34,13 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
+import java.util.Set;
+import org.apache.spark.Partitioner;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Row;
@@ -43,22 +49,31 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.util.SerializableConfiguration;
-import org.nd4j.linalg.factory.Nd4j;
 import scala.Tuple2;
 
 /**
  * {@code adaround} (Nagel et al. 2020): chooses the rounding of every quantizable layer's weights with the
- * calibrated scales. Each layer's FP input X is captured in Spark over the first {@code adaround.samples}
- * calibration samples (by id); then every layer's problem is one Spark task, all in parallel, so the wall time
- * approaches the slowest layer. A task writes its result to {@code <output.path>.adaround-cache/<hash>/} as soon
- * as it ends (temporary file, then rename), outside the atomic output directory, so a rerun with
- * {@code adaround.resume} skips the layers a killed run finished. Weight rows get method adaround, metric mse
- * (after) and the round-to-nearest mse as baseline; the codes go to the QDQ model and to {@code adaround_weights/}.
+ * calibrated scales. The first {@code adaround.samples} calibration samples (by id) run through the model in
+ * Spark; each partition turns every sample's captured layer inputs into that sample's columns of X (conv:
+ * im2col patches, a per-sample seeded subsample), keyed by layer; a partitioner with one partition per layer
+ * brings each layer's columns to one task, which sorts them by sample id, builds the layer's problem and solves
+ * it. So every layer is one Spark task with its own data, all layers of a wave in parallel, the driver never
+ * holds the inputs, and the result does not depend on the partitioning.
+ *
+ * <p>{@code adaround.inputs = fp}: X from the FP network, one wave of all layers (eq. 25). {@code quantized}: the
+ * layers go in {@link LayerOrder#waves waves}; wave k takes X̃ from the partial QDQ model in which the layers of
+ * waves &lt; k are quantized (activation parameters from the state, weights as the AdaRound codes already found)
+ * and the target act(W X + b) from the FP network's X of the same samples and columns (eq. 26).
+ *
+ * <p>A task writes its result to {@code <output.path>.adaround-cache/<hash>/} as soon as it ends (temporary
+ * file, then rename), outside the atomic output directory, so a rerun with {@code adaround.resume} skips the
+ * layers a killed run finished. Weight rows get method adaround, metric mse (after) and the round-to-nearest
+ * mse as baseline, both against the target; the codes go to the QDQ model and to {@code adaround_weights/}.
  */
 public final class AdaRoundPass implements Pass {
 
     public static final String WEIGHTS_TABLE = "adaround_weights";
-    /** Conv layers keep at most this many im2col patch columns (a seeded subsample), bounding task memory. */
+    /** Conv layers keep at most this many im2col patch columns in all (MAX_COLUMNS / samples per sample), bounding task memory. */
     public static final int MAX_COLUMNS = 50_000;
 
     public static final StructType WEIGHTS_SCHEMA = new StructType(new StructField[] {
@@ -71,12 +86,44 @@ public final class AdaRoundPass implements Pass {
         return "adaround";
     }
 
-    /** One layer's inputs to a task: plain arrays, no model. */
+    /** One layer's inputs to a task: plain arrays, no model. {@code index} is the layer's place in the node list. */
     record LayerTask(int index, QuantizableNode node, float[] weight, float[] bias, QuantParams params, String cacheFile)
             implements Serializable {}
 
     /** One layer's outcome, as cached: the kernel's result and how many columns of X it used. */
     record Outcome(String layer, AdaRoundResult result, int columns) implements Serializable {}
+
+    /** One sample's columns for one layer: from the model whose input is reconstructed, and (asymmetric form) from the FP model. */
+    record Block(LayerSampler.Columns inputs, LayerSampler.Columns fpInputs) implements Serializable {}
+
+    /** Key k (a task's place in the wave's task list) goes to partition k: one partition, so one task, per layer. */
+    static final class LayerPartitioner extends Partitioner {
+        private final int layers;
+
+        LayerPartitioner(int layers) {
+            this.layers = layers;
+        }
+
+        @Override
+        public int numPartitions() {
+            return layers;
+        }
+
+        @Override
+        public int getPartition(Object key) {
+            return (Integer) key;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof LayerPartitioner p && p.layers == layers;
+        }
+
+        @Override
+        public int hashCode() {
+            return layers;
+        }
+    }
 
     @Override
     public PipelineState run(RunContext ctx, PipelineState state) {
@@ -88,45 +135,61 @@ public final class AdaRoundPass implements Pass {
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = state.nodes();
         String cacheDir = cfg.outputPath().replaceAll("/+$", "") + ".adaround-cache/" + configHash(cfg, state);
+        boolean quantized = ar.quantizedInputs();
+        List<List<QuantizableNode>> waves = quantized ? LayerOrder.waves(model, nodes) : List.of(nodes);
+        Map<String, Integer> index = new LinkedHashMap<>();
+        Map<String, Integer> waveOf = new LinkedHashMap<>();
+        for (int i = 0; i < nodes.size(); i++) index.put(nodes.get(i).name(), i);
+        for (int k = 0; k < waves.size(); k++) for (QuantizableNode n : waves.get(k)) waveOf.put(n.name(), k);
 
-        List<LayerTask> tasks = new ArrayList<>();
         Map<String, Outcome> outcomes = new LinkedHashMap<>();
+        List<String> optimized = new ArrayList<>();
         int resumed = 0;
-        for (int i = 0; i < nodes.size(); i++) {
-            QuantizableNode n = nodes.get(i);
-            String file = cacheDir + "/" + URLEncoder.encode(n.name(), StandardCharsets.UTF_8) + ".bin";
-            if (ar.resume() && ctx.files().exists(file)) {
-                outcomes.put(n.name(), read(file, ctx.files().readBytes(file)));
-                resumed++;
-                continue;
+        ctx.out().printf("adaround: %d layers, inputs %s%s, cache %s (%d iterations each)%n", nodes.size(), ar.inputs(),
+                quantized ? " in " + waves.size() + " waves" : "", cacheDir, ar.iterations());
+        JavaRDD<Sample> samples = null;
+        try {
+            List<QuantizableNode> earlier = new ArrayList<>();
+            for (int k = 0; k < waves.size(); k++) {
+                List<LayerTask> tasks = new ArrayList<>();
+                for (QuantizableNode n : waves.get(k)) {
+                    String file = cacheDir + "/" + URLEncoder.encode(n.name(), StandardCharsets.UTF_8) + ".bin";
+                    if (ar.resume() && ctx.files().exists(file)) {
+                        outcomes.put(n.name(), read(file, ctx.files().readBytes(file)));
+                        resumed++;
+                        continue;
+                    }
+                    TensorQuant w = state.quant().get(n.name() + "/weight");
+                    if (w == null) throw new IllegalStateException("adaround: no weight parameters for node " + n.name());
+                    tasks.add(new LayerTask(index.get(n.name()), n, model.initializerFloats(n.weight()),
+                            n.bias() == null ? null : model.initializerFloats(n.bias()), w.params(), file));
+                }
+                if (!tasks.isEmpty()) {
+                    if (samples == null) samples = selectSamples(ctx);
+                    // wave 0 reads the FP network in both forms; later waves the network with waves < k quantized
+                    OnnxModel inputModel = model;
+                    if (quantized && !earlier.isEmpty()) {
+                        Map<String, int[]> codes = new LinkedHashMap<>();
+                        Set<String> names = new LinkedHashSet<>();
+                        for (QuantizableNode e : earlier) {
+                            codes.put(e.weight(), outcomes.get(e.name()).result().integerWeights());
+                            names.add(e.name());
+                        }
+                        inputModel = QdqExporter.export(model, state.activationParams(), state.weightParams(), codes,
+                                ExportPass.options(cfg), names);
+                    }
+                    ctx.out().printf("adaround: wave %d: %d layers to optimize (%d resumed), inputs from the %s%n", k,
+                            tasks.size(), waves.get(k).size() - tasks.size(),
+                            inputModel == model ? "FP model" : "model with " + earlier.size() + " earlier layers quantized");
+                    for (Tuple2<Integer, Outcome> d : solve(ctx, samples, inputModel, quantized ? model : null, tasks, k)) {
+                        outcomes.put(d._2().layer(), d._2());
+                        optimized.add(d._2().layer());
+                    }
+                }
+                earlier.addAll(waves.get(k));
             }
-            TensorQuant w = state.quant().get(n.name() + "/weight");
-            if (w == null) throw new IllegalStateException("adaround: no weight parameters for node " + n.name());
-            tasks.add(new LayerTask(i, n, model.initializerFloats(n.weight()),
-                    n.bias() == null ? null : model.initializerFloats(n.bias()), w.params(), file));
-        }
-        ctx.out().printf("adaround: %d layers, %d resumed from %s, %d to optimize (%d iterations each)%n",
-                nodes.size(), resumed, cacheDir, tasks.size(), ar.iterations());
-
-        if (!tasks.isEmpty()) {
-            Map<String, FloatTensor> captured = capture(ctx, model,
-                    tasks.stream().map(t -> t.node().input()).distinct().toList());
-            JavaSparkContext jsc = JavaSparkContext.fromSparkContext(ctx.spark().sparkContext());
-            Broadcast<Map<String, FloatTensor>> inputs = jsc.broadcast(captured);
-            SerializableConfiguration hadoop = new SerializableConfiguration(ctx.spark().sparkContext().hadoopConfiguration());
-            AdaRoundConfig base = new AdaRoundConfig(ar.iterations(), ar.learningRate(), ar.lambda(), ar.batchColumns(),
-                    0.2, 20, 2, BetaSchedule.Decay.COSINE, ar.seed());
-            boolean relu = ar.reluOutput();
-            List<Tuple2<Integer, Outcome>> done = new ArrayList<>(jsc.parallelize(tasks, tasks.size()).map(t -> {
-                AdaRoundProblem p = problem(t, inputs.value().get(t.node().input()), relu, base.seed());
-                AdaRoundResult r = AdaRoundOptimizer.optimize(p, base.withSeed(base.seed() + t.index()));
-                Outcome o = new Outcome(t.node().name(), r, p.columns());
-                writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(), o);
-                return new Tuple2<>(t.index(), o);
-            }).collect());
-            inputs.destroy();
-            done.sort(Comparator.comparing(Tuple2::_1));
-            for (var d : done) outcomes.put(d._2().layer(), d._2());
+        } finally {
+            if (samples != null) samples.unpersist(false);
         }
 
         Map<String, TensorQuant> quant = new LinkedHashMap<>(state.quant());
@@ -146,7 +209,8 @@ public final class AdaRoundPass implements Pass {
             l.put("iterations", r.iterations());
             l.put("ms", r.nanos() / 1_000_000);
             l.put("columns", o.columns());
-            l.put("resumed", tasks.stream().noneMatch(t -> t.node().name().equals(n.name())));
+            if (quantized) l.put("wave", waveOf.get(n.name()));
+            l.put("resumed", !optimized.contains(n.name()));
             layers.put(n.name(), l);
             rows.add(RowFactory.create(n.weight(), Arrays.stream(r.shape()).boxed().toList(),
                     Arrays.stream(r.integerWeights()).boxed().toList()));
@@ -156,105 +220,114 @@ public final class AdaRoundPass implements Pass {
         ctx.spark().createDataFrame(rows, WEIGHTS_SCHEMA).coalesce(1).write().parquet(ctx.output().resolve(WEIGHTS_TABLE));
 
         Map<String, Object> s = new LinkedHashMap<>();
+        s.put("inputs", ar.inputs());
+        if (quantized) s.put("waves", waves.size());
         s.put("samples", ar.samples());
         s.put("iterations", ar.iterations());
         s.put("learning_rate", ar.learningRate());
         s.put("lambda", ar.lambda());
         s.put("cache", cacheDir);
-        s.put("layers_optimized", tasks.size());
+        s.put("layers_optimized", optimized.size());
         s.put("layers_resumed", resumed);
         s.put("weights_table", ctx.output().finalPath(WEIGHTS_TABLE));
         s.put("layers", layers);
         return state.withQuant(quant).withIntegerWeights(codes).withSummary(name(), s);
     }
 
-    /**
-     * Each listed tensor over the first {@code adaround.samples} good calibration samples, stacked in id order.
-     */
-    static Map<String, FloatTensor> capture(RunContext ctx, OnnxModel model, List<String> tensors) {
+    /** The first {@code adaround.samples} good calibration samples by id, cached (only ids reach the driver). */
+    static JavaRDD<Sample> selectSamples(RunContext ctx) {
         QuantcalConfig cfg = ctx.config();
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
-        var samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions).filter(Sample::ok).cache();
+        JavaRDD<Sample> all = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions).filter(Sample::ok).cache();
         try {
-            List<Long> ids = samples.map(Sample::id).takeOrdered(cfg.adaround().samples());
+            List<Long> ids = all.map(Sample::id).takeOrdered(cfg.adaround().samples());
             if (ids.isEmpty()) throw new io.quantcal.job.data.BadSampleException("adaround: no usable calibration samples");
             long last = ids.get(ids.size() - 1);
-            CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
-            BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");
-            boolean skipBad = cfg.calibration().skipBadSamples();
-            RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
-            int batch = cfg.calibration().batchSize();
-            List<Tuple2<Long, FloatTensor[]>> per = new ArrayList<>(samples.filter(x -> x.id() <= last)
-                    .mapPartitions(it -> {
-                        List<Sample> good = SamplePartitions.split(it, skipBad).good();
-                        ModelRunner runner = bm.runner(tensors, opts);
-                        List<Tuple2<Long, FloatTensor[]>> out = new ArrayList<>();
-                        for (int from = 0; from < good.size(); from += batch) {
-                            List<Sample> b = good.subList(from, Math.min(good.size(), from + batch));
-                            Map<String, FloatTensor> o = runner.run(Map.of(input.name(), Batches.stack(input.name(),
-                                    b.stream().map(Sample::values).toList(), input.sampleShape())));
-                            for (int k = 0; k < b.size(); k++) {
-                                FloatTensor[] one = new FloatTensor[tensors.size()];
-                                for (int t = 0; t < one.length; t++) one[t] = o.get(tensors.get(t)).batch(k, k + 1);
-                                out.add(new Tuple2<>(b.get(k).id(), one));
-                            }
-                        }
-                        return out.iterator();
-                    }).collect());
-            per.sort(Comparator.comparing(Tuple2::_1));
-            Map<String, FloatTensor> stacked = new LinkedHashMap<>();
-            for (int t = 0; t < tensors.size(); t++) {
-                final int ti = t;
-                stacked.put(tensors.get(t), FloatTensor.concat(tensors.get(t), per.stream().map(x -> x._2()[ti]).toList()));
-            }
-            ctx.out().printf("adaround: captured %d layer inputs over %d samples%n", tensors.size(), per.size());
-            return stacked;
+            JavaRDD<Sample> chosen = all.filter(x -> x.id() <= last).cache();
+            chosen.count();
+            return chosen;
         } finally {
-            samples.unpersist(false);
+            all.unpersist(false);
         }
     }
 
-    /** The layer's problem from its captured input; Conv patch columns beyond {@link #MAX_COLUMNS} are subsampled. */
-    static AdaRoundProblem problem(LayerTask t, FloatTensor x, boolean reluOutput, long seed) {
-        QuantizableNode n = t.node();
-        boolean relu = reluOutput && "Relu".equals(n.activation());
-        var xa = Nd4j.create(x.data(), x.shape());
-        var w = Nd4j.create(t.weight(), n.weightShape());
-        var b = t.bias() == null ? null : Nd4j.create(t.bias(), new long[] {t.bias().length});
-        AdaRoundProblem p = switch (n.opType()) {
-            case "Conv" -> AdaRoundProblem.conv(n.name(), xa, w, b,
-                    new ConvSpec(n.strides(), n.pads(), n.dilations(), n.group()), t.params(), relu);
-            case "Gemm" -> AdaRoundProblem.gemm(n.name(), xa, w, b, n.transB(), t.params(), relu);
-            case "MatMul" -> AdaRoundProblem.matmul(n.name(), xa, w, b, t.params(), relu);
-            default -> throw new IllegalArgumentException("adaround: node " + n.name() + " has unsupported op " + n.opType());
-        };
-        return p.columns() <= MAX_COLUMNS ? p : subsample(p, MAX_COLUMNS, seed ^ n.name().hashCode());
-    }
+    /**
+     * One wave's layers: capture in the partitions, group by layer, one task per layer solves its problem.
+     *
+     * @param inputModel the model whose layer inputs are X (FP, or partly quantized)
+     * @param fpModel    null for eq. 25 (target from X itself); the FP model for eq. 26 (target from its X)
+     */
+    static List<Tuple2<Integer, Outcome>> solve(RunContext ctx, JavaRDD<Sample> samples, OnnxModel inputModel,
+                                                 OnnxModel fpModel, List<LayerTask> tasks, int wave) {
+        QuantcalConfig cfg = ctx.config();
+        QuantcalConfig.AdaRound ar = cfg.adaround();
+        List<String> tensors = tasks.stream().map(t -> t.node().input()).distinct().toList();
+        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(inputModel, cfg);
+        BroadcastModel bx = BroadcastModel.of(ctx.spark(), inputModel, "adaround-wave-" + wave);
+        BroadcastModel bf = fpModel == null || fpModel == inputModel ? null : BroadcastModel.of(ctx.spark(), fpModel, "model");
+        boolean asymmetric = fpModel != null;
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(ctx.spark().sparkContext());
+        Broadcast<List<LayerTask>> bt = jsc.broadcast(tasks);
+        boolean skipBad = cfg.calibration().skipBadSamples();
+        RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
+        int batch = cfg.calibration().batchSize();
+        int perSample = Math.max(1, MAX_COLUMNS / ar.samples());
+        long seed = ar.seed();
+        SerializableConfiguration hadoop = new SerializableConfiguration(ctx.spark().sparkContext().hadoopConfiguration());
+        AdaRoundConfig base = new AdaRoundConfig(ar.iterations(), ar.learningRate(), ar.lambda(), ar.batchColumns(),
+                0.2, 20, 2, BetaSchedule.Decay.COSINE, ar.seed());
+        boolean clip = ar.reluOutput();
 
-    /** The same problem on {@code keep} columns of X chosen by a seeded shuffle, kept in their original order. */
-    static AdaRoundProblem subsample(AdaRoundProblem p, int keep, long seed) {
-        int[] idx = new int[p.columns()];
-        for (int i = 0; i < idx.length; i++) idx[i] = i;
-        Random rnd = new Random(seed);
-        for (int i = 0; i < keep; i++) {
-            int j = i + rnd.nextInt(idx.length - i);
-            int tmp = idx[i];
-            idx[i] = idx[j];
-            idx[j] = tmp;
-        }
-        int[] chosen = Arrays.copyOf(idx, keep);
-        Arrays.sort(chosen);
-        int row = p.groups() * p.depth();
-        float[] in = p.inputs();
-        float[] sub = new float[keep * row];
-        for (int i = 0; i < keep; i++) System.arraycopy(in, chosen[i] * row, sub, i * row, row);
-        float[] target = null;
-        if (p.target() != null) {
-            target = new float[keep * p.outChannels()];
-            for (int i = 0; i < keep; i++) System.arraycopy(p.target(), chosen[i] * p.outChannels(), target, i * p.outChannels(), p.outChannels());
-        }
-        return new AdaRoundProblem(p.layer(), p.weightShape(), p.transposedWeight(), p.weight(), p.outChannels(), p.depth(),
-                p.groups(), p.bias(), p.scale(), p.zeroPoint(), p.qmin(), p.qmax(), sub, keep, target, p.reluOutput());
+        JavaPairRDD<Integer, Block> blocks = samples.mapPartitionsToPair(it -> {
+            List<Sample> good = SamplePartitions.split(it, skipBad).good();
+            List<LayerTask> ts = bt.value();
+            ModelRunner rx = bx.runner(tensors, opts);
+            ModelRunner rf = bf == null ? null : bf.runner(tensors, opts);
+            List<Tuple2<Integer, Block>> out = new ArrayList<>();
+            for (int from = 0; from < good.size(); from += batch) {
+                List<Sample> b = good.subList(from, Math.min(good.size(), from + batch));
+                Map<String, FloatTensor> feed = Map.of(input.name(), Batches.stack(input.name(),
+                        b.stream().map(Sample::values).toList(), input.sampleShape()));
+                Map<String, FloatTensor> ox = rx.run(feed);
+                Map<String, FloatTensor> of = rf == null ? ox : rf.run(feed);
+                for (int k = 0; k < b.size(); k++) {
+                    long id = b.get(k).id();
+                    for (int t = 0; t < ts.size(); t++) {
+                        QuantizableNode n = ts.get(t).node();
+                        LayerSampler.Columns x = LayerSampler.columns(n, id, ox.get(n.input()).batch(k, k + 1), perSample, seed);
+                        LayerSampler.Columns xf = !asymmetric ? null : of == ox ? x
+                                : LayerSampler.columns(n, id, of.get(n.input()).batch(k, k + 1), perSample, seed);
+                        out.add(new Tuple2<>(t, new Block(x, xf)));
+                    }
+                }
+            }
+            return out.iterator();
+        }).partitionBy(new LayerPartitioner(tasks.size()));
+
+        List<Tuple2<Integer, Outcome>> done = new ArrayList<>(blocks.mapPartitionsWithIndex((part, it) -> {
+            List<Block> mine = new ArrayList<>();
+            while (it.hasNext()) {
+                Tuple2<Integer, Block> e = it.next();
+                if (e._1() != part.intValue()) throw new IllegalStateException("adaround: layer " + e._1() + " in partition " + part);
+                mine.add(e._2());
+            }
+            if (mine.isEmpty()) return java.util.Collections.emptyIterator();
+            // sample order: the problem is the same whatever the partitioning of the samples
+            mine.sort(Comparator.comparingLong(x -> x.inputs().sample()));
+            LayerTask t = bt.value().get(part);
+            AdaRoundProblem p = LayerSampler.problem(t.node(), t.weight(), t.bias(), t.params(),
+                    mine.stream().map(Block::inputs).toList(),
+                    asymmetric ? mine.stream().map(Block::fpInputs).toList() : null, clip, base.batchColumns());
+            mine.clear();
+            AdaRoundResult r = AdaRoundOptimizer.optimize(p, base.withSeed(base.seed() + t.index()));
+            Outcome o = new Outcome(t.node().name(), r, p.columns());
+            writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(), o);
+            return List.of(new Tuple2<>(t.index(), o)).iterator();
+        }, false).collect());
+        bt.destroy();
+        done.sort(Comparator.comparing(Tuple2::_1));
+        ctx.out().printf("adaround: wave %d: %d layers solved, one task each%n", wave, done.size());
+        return done;
     }
 
     /** Identifies what a cached layer result depends on: model, weight parameters, data selection, settings. */
@@ -271,6 +344,15 @@ public final class AdaRoundPass implements Pass {
             QuantParams q = t.params();
             b.append(t.key()).append(Arrays.toString(q.scale())).append(Arrays.toString(q.zeroPoint()))
                     .append(q.qmin()).append(',').append(q.qmax()).append(',').append(q.axis()).append('|');
+        }
+        if (cfg.adaround().quantizedInputs()) {
+            // X̃ comes from the partly quantized model: its activation parameters and export options count too
+            b.append("quantized-inputs|").append(ExportPass.options(cfg)).append('|');
+            for (var e : state.activationParams().entrySet()) {
+                QuantParams q = e.getValue();
+                b.append(e.getKey()).append(Arrays.toString(q.scale())).append(Arrays.toString(q.zeroPoint()))
+                        .append(q.qmin()).append(',').append(q.qmax()).append('|');
+            }
         }
         try {
             byte[] d = MessageDigest.getInstance("SHA-256").digest(b.toString().getBytes(StandardCharsets.UTF_8));

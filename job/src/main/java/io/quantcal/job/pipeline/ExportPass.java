@@ -26,12 +26,16 @@ public final class ExportPass implements Pass {
         return "export";
     }
 
+    /** The QDQ options of the export (also those of the partly quantized models AdaRound's quantized inputs come from). */
+    static QdqOptions options(QuantcalConfig cfg) {
+        return new QdqOptions(cfg.quantizeBias(), cfg.export().qdqWeightsAsPair(), cfg.export().qdqPairPerConsumer());
+    }
+
     static OnnxModel qdq(QuantcalConfig cfg, PipelineState st) {
         if (!st.calibrated()) {
             throw new IllegalStateException("pass export/evaluate needs quantization parameters: put calibrate before it in quantcal.pipeline");
         }
-        QdqOptions o = new QdqOptions(cfg.quantizeBias(), cfg.export().qdqWeightsAsPair(), cfg.export().qdqPairPerConsumer());
-        return QdqExporter.export(st.model(), st.activationParams(), st.weightParams(), st.integerWeights(), o);
+        return QdqExporter.export(st.model(), st.activationParams(), st.weightParams(), st.integerWeights(), options(cfg));
     }
 
     @Override

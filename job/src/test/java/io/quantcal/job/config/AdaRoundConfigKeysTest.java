@@ -17,7 +17,8 @@ class AdaRoundConfigKeysTest {
     @Test
     void defaults() {
         QuantcalConfig.AdaRound a = parse().adaround();
-        assertEquals(new QuantcalConfig.AdaRound(64, 2000, 1e-2, 0.01, 2048, true, true, 0L), a);
+        assertEquals(new QuantcalConfig.AdaRound(64, 2000, 1e-2, 0.01, 2048, true, true, 0L, "fp"), a);
+        assertTrue(parse("adaround.inputs=quantized").adaround().quantizedInputs());
         assertTrue(parse("pipeline=[fold-bn,calibrate,adaround,export]").pipeline().contains("adaround"));
     }
 
@@ -28,6 +29,7 @@ class AdaRoundConfigKeysTest {
                 {"adaround.learning-rate=0", "quantcal.adaround.learning-rate"},
                 {"adaround.lambda=-1", "quantcal.adaround.lambda"},
                 {"adaround.batch-columns=0", "quantcal.adaround.batch-columns"},
+                {"adaround.inputs=quantised", "quantcal.adaround.inputs"},
                 {"adaround.bogus=1", "quantcal.adaround.bogus"}}) {
             ConfigException e = assertThrows(ConfigException.class, () -> parse(c[0]));
             assertTrue(e.getMessage().contains(c[1]), e.getMessage());

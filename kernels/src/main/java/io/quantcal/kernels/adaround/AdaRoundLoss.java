@@ -18,7 +18,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * The reconstruction term sums over output channels and averages over the B batch columns, as AIMET's
  * {@code mse_loss(...).sum(1).mean()} does, so that λ = 0.01 weighs it as in the reference code.
  *
- * <p>Gradient: dL/dŶ = (2/B)(Ŷ − Y) ⊙ [pre-activation &gt; 0 under ReLU]; dL/dW̃ = (dL/dŶ) X_Bᵀ (one gemm);
+ * act clips to [outputMin, outputMax] (ReLU: [0, +∞), ReLU6/Clip: [min, max], none: unbounded).
+ *
+ * <p>Gradient: dL/dŶ = (2/B)(Ŷ − Y) ⊙ [outputMin &lt; pre-activation &lt; outputMax]; dL/dW̃ = (dL/dŶ) X_Bᵀ (one gemm);
  * dL/dV = dL/dW̃ ⊙ s ⊙ h'(V) ⊙ [inside the grid clip] + λ df_reg/dV.
  *
  * <p>All buffers are allocated once: per group W̃ [K/G, D] 'c', X_B [D, B] 'f', Ŷ and dL/dŶ [K/G, B] 'f',
@@ -95,6 +97,15 @@ public final class AdaRoundLoss {
         floatScratch = new float[Math.max(kg * batch, kg * depth)];
         selected = new int[batch];
         targetT = problem.target() != null ? problem.target() : computeTarget();
+    }
+
+    /**
+     * Y = act(W X + b) of {@code problem}'s own W and X on every column (Yᵀ [columns, outChannels]), computed as the
+     * optimizer computes its default target with the same column batch: bit for bit the target the problem would
+     * get without one. The asymmetric form (eq. 26) takes this from the FP input and pairs it with the quantized input.
+     */
+    public static float[] floatingPointTarget(AdaRoundProblem problem, int batchColumns) {
+        return new AdaRoundLoss(problem.withTarget(null), batchColumns, DataType.FLOAT).targetT;
     }
 
     public int batchColumns() {
@@ -179,7 +190,7 @@ public final class AdaRoundLoss {
         double sum = 0;
         double twoOverB = 2.0 / selectedCount;
         float[] bias = p.bias();
-        boolean relu = p.reluOutput();
+        double outMin = p.outputMin(), outMax = p.outputMax();
         for (int g = 0; g < groups; g++) {
             write(wTilde[g], weights, g * kg * depth, kg * depth);
             Nd4j.exec(new Mmul(wTilde[g], xb[g], yb[g], 1.0, 0.0, MMulTranspose.allFalse()));
@@ -193,11 +204,11 @@ public final class AdaRoundLoss {
                 int t = selected[j] * cout + g * kg;
                 for (int i = 0; i < kg; i++) {
                     double pre = yScratch[o + i] + (bias == null ? 0 : bias[g * kg + i]);
-                    double out = relu && pre < 0 ? 0 : pre;
+                    double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
                     double e = out - targetT[t + i];
                     sum += e * e;
-                    // dL/dŶ; ReLU passes the gradient where its input is positive
-                    yScratch[o + i] = relu && pre <= 0 ? 0 : twoOverB * e;
+                    // dL/dŶ; the clip passes the gradient strictly inside its bounds (ReLU: where its input is positive)
+                    yScratch[o + i] = pre <= outMin || pre >= outMax ? 0 : twoOverB * e;
                 }
             }
             if (gradient) {
@@ -228,7 +239,7 @@ public final class AdaRoundLoss {
                     for (int i = 0; i < kg; i++) {
                         int c = g * kg + i;
                         double y = yScratch[j * kg + i] + (bias == null ? 0 : bias[c]);
-                        t[(start + j) * cout + c] = (float) (p.reluOutput() && y < 0 ? 0 : y);
+                        t[(start + j) * cout + c] = (float) (y < p.outputMin() ? p.outputMin() : y > p.outputMax() ? p.outputMax() : y);
                     }
                 }
             }

@@ -20,7 +20,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * groups·depth rows. X is stored column by column ({@code inputs} is Xᵀ, [columns, groups·depth]
  * row-major): one column is one conv patch (im2col) or one Gemm/MatMul input row, and a batch of columns
  * is a gather of contiguous runs. {@code target}, when given, is Yᵀ [columns, outChannels] row-major, after
- * the ReLU if {@code reluOutput}; null means Y = act(W X + b) from this W and X.
+ * the output clip; null means Y = act(W X + b) from this W and X.
+ *
+ * <p>act is the fused activation as a clip to [{@code outputMin}, {@code outputMax}]: ReLU is [0, +∞),
+ * ReLU6 / Clip is [min, max], no activation (or outputs compared before it) is (−∞, +∞).
  *
  * @param weightShape      the weight tensor's ONNX shape, the shape of the result's integer weights
  * @param transposedWeight true when the ONNX weight is Wᵀ (Gemm transB = 0, MatMul): results are transposed back
@@ -30,8 +33,17 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public record AdaRoundProblem(String layer, long[] weightShape, boolean transposedWeight, float[] weight,
                               int outChannels, int depth, int groups, float[] bias, double[] scale, int[] zeroPoint,
-                              int qmin, int qmax, float[] inputs, int columns, float[] target, boolean reluOutput)
+                              int qmin, int qmax, float[] inputs, int columns, float[] target, double outputMin,
+                              double outputMax)
         implements Serializable {
+
+    /** Without an output clip, or with a ReLU ([0, +∞)) when {@code reluOutput}. */
+    public AdaRoundProblem(String layer, long[] weightShape, boolean transposedWeight, float[] weight, int outChannels,
+                           int depth, int groups, float[] bias, double[] scale, int[] zeroPoint, int qmin, int qmax,
+                           float[] inputs, int columns, float[] target, boolean reluOutput) {
+        this(layer, weightShape, transposedWeight, weight, outChannels, depth, groups, bias, scale, zeroPoint, qmin, qmax,
+                inputs, columns, target, reluOutput ? 0 : Double.NEGATIVE_INFINITY, Double.POSITIVE_INFINITY);
+    }
 
     public AdaRoundProblem {
         String what = "AdaRound problem of layer " + layer + ": ";
@@ -68,6 +80,10 @@ public record AdaRoundProblem(String layer, long[] weightShape, boolean transpos
                     + " (per output channel) values each, got " + scale.length + " and " + zeroPoint.length);
         }
         if (qmin >= qmax) throw new IllegalArgumentException(what + "qmin " + qmin + " must be < qmax " + qmax);
+        if (!(outputMin < outputMax) || outputMin == Double.POSITIVE_INFINITY || outputMax == Double.NEGATIVE_INFINITY) {
+            throw new IllegalArgumentException(what + "output clip [" + outputMin + ", " + outputMax
+                    + "] must have min < max (use -inf / +inf for no bound)");
+        }
         for (int c = 0; c < scale.length; c++) {
             if (!(scale[c] > 0) || Double.isInfinite(scale[c])) {
                 throw new IllegalArgumentException(what + "scale of channel " + c + " must be positive and finite, got " + scale[c]);
@@ -98,10 +114,15 @@ public record AdaRoundProblem(String layer, long[] weightShape, boolean transpos
         return zeroPoint[zeroPoint.length == 1 ? 0 : channel];
     }
 
+    /** True when the output is clipped (a fused ReLU, ReLU6 or Clip is part of the reconstructed output). */
+    public boolean clipsOutput() {
+        return outputMin > Double.NEGATIVE_INFINITY || outputMax < Double.POSITIVE_INFINITY;
+    }
+
     /** The same problem reconstructing another target Yᵀ [columns, outChannels] (e.g. FP outputs for quantized inputs). */
     public AdaRoundProblem withTarget(float[] newTarget) {
         return new AdaRoundProblem(layer, weightShape, transposedWeight, weight, outChannels, depth, groups, bias, scale,
-                zeroPoint, qmin, qmax, inputs, columns, newTarget, reluOutput);
+                zeroPoint, qmin, qmax, inputs, columns, newTarget, outputMin, outputMax);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -157,7 +178,7 @@ public record AdaRoundProblem(String layer, long[] weightShape, boolean transpos
         return gemm(layer, x.reshape('c', x.length() / k, k), w, b, false, wq, reluOutput);
     }
 
-    private static void checkAxis(String layer, QuantParams wq, int axis, String what) {
+    static void checkAxis(String layer, QuantParams wq, int axis, String what) {
         if (wq.perChannel() && wq.axis() != axis) {
             throw new IllegalArgumentException("AdaRound layer " + layer + ": per-channel weight parameters of a " + what
                     + " must be along axis " + axis + " (output channels), got axis " + wq.axis());
@@ -176,19 +197,19 @@ public record AdaRoundProblem(String layer, long[] weightShape, boolean transpos
                 && groups == p.groups && Arrays.equals(bias, p.bias) && Arrays.equals(scale, p.scale)
                 && Arrays.equals(zeroPoint, p.zeroPoint) && qmin == p.qmin && qmax == p.qmax
                 && Arrays.equals(inputs, p.inputs) && columns == p.columns && Arrays.equals(target, p.target)
-                && reluOutput == p.reluOutput;
+                && Double.compare(outputMin, p.outputMin) == 0 && Double.compare(outputMax, p.outputMax) == 0;
     }
 
     @Override
     public int hashCode() {
         return java.util.Objects.hash(layer, Arrays.hashCode(weightShape), Arrays.hashCode(weight), outChannels, depth,
-                groups, Arrays.hashCode(scale), Arrays.hashCode(zeroPoint), qmin, qmax, columns, reluOutput);
+                groups, Arrays.hashCode(scale), Arrays.hashCode(zeroPoint), qmin, qmax, columns, outputMin, outputMax);
     }
 
     @Override
     public String toString() {
         return "AdaRoundProblem[" + layer + ", W " + outChannels + "x" + depth + (groups > 1 ? " in " + groups + " groups" : "")
                 + ", " + columns + " columns, q=[" + qmin + "," + qmax + "], " + (scale.length == 1 ? "per tensor" : "per channel")
-                + (reluOutput ? ", ReLU output" : "") + (target != null ? ", given target" : "") + "]";
+                + (clipsOutput() ? ", output clipped to [" + outputMin + ", " + outputMax + "]" : "") + (target != null ? ", given target" : "") + "]";
     }
 }

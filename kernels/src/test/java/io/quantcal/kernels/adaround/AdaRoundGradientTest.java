@@ -11,6 +11,10 @@ import org.nd4j.linalg.api.buffer.DataType;
 class AdaRoundGradientTest {
 
     static AdaRoundProblem problem(boolean relu, int groups, long seed) {
+        return problem(relu ? 0 : Double.NEGATIVE_INFINITY, Double.POSITIVE_INFINITY, groups, seed);
+    }
+
+    static AdaRoundProblem problem(double outputMin, double outputMax, int groups, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         int cout = 4, depth = 5, cols = 9;
         float[] w = new float[cout * depth];
@@ -22,7 +26,15 @@ class AdaRoundGradientTest {
         double[] s = {0.2, 0.15, 0.25, 0.3};
         int[] z = {0, 1, -1, 0};
         return new AdaRoundProblem("fd", new long[] {cout, depth}, false, w, cout, depth, groups, b, s, z, -8, 7, x, cols,
-                null, relu);
+                null, outputMin, outputMax);
+    }
+
+    /** The V at which {@link #check} differentiates. */
+    static double[] checkPoint(int n) {
+        SplittableRandom r = new SplittableRandom(7);
+        double[] v = new double[n];
+        for (int k = 0; k < n; k++) v[k] = r.nextDouble() * 4 - 2; // h strictly inside (0, 1)
+        return v;
     }
 
     static void check(AdaRoundProblem p, double lambda, double beta) {
@@ -30,10 +42,8 @@ class AdaRoundGradientTest {
         int[] all = new int[p.columns()];
         for (int i = 0; i < all.length; i++) all[i] = i;
         loss.selectColumns(all, all.length);
-        SplittableRandom r = new SplittableRandom(7);
         int n = p.outChannels() * p.depth();
-        double[] v = new double[n];
-        for (int k = 0; k < n; k++) v[k] = r.nextDouble() * 4 - 2; // h strictly inside (0, 1)
+        double[] v = checkPoint(n);
         double[] grad = new double[n];
         double l0 = loss.evaluate(v, lambda, beta, grad).total();
         assertTrue(l0 > 0);
@@ -68,6 +78,46 @@ class AdaRoundGradientTest {
     void withReluOutput() {
         check(problem(true, 1, 4), 0, 20);
         check(problem(true, 1, 5), 0.5, 2);
+    }
+
+    /**
+     * Pre-activations W̃ X + b at {@link #checkPoint}, by plain loops from eq. 22/23 (independent of the loss):
+     * counts {below outputMin, inside, above outputMax}.
+     */
+    static int[] clipRegions(AdaRoundProblem p) {
+        double[] v = checkPoint(p.outChannels() * p.depth());
+        int kg = p.groupChannels(), depth = p.depth();
+        int[] counts = new int[3];
+        for (int col = 0; col < p.columns(); col++) {
+            for (int c = 0; c < p.outChannels(); c++) {
+                int g = c / kg;
+                double s = p.scale(c), pre = p.bias()[c];
+                for (int d = 0; d < depth; d++) {
+                    double q = Math.floor(p.weight()[c * depth + d] / (float) s) + RectifiedSigmoid.h(v[c * depth + d]);
+                    q = Math.max(p.qmin() - p.zeroPoint(c), Math.min(p.qmax() - p.zeroPoint(c), q));
+                    pre += s * q * p.inputs()[col * p.groups() * depth + g * depth + d];
+                }
+                counts[pre < p.outputMin() ? 0 : pre > p.outputMax() ? 2 : 1]++;
+            }
+        }
+        return counts;
+    }
+
+    @Test
+    void withClippedOutputLikeRelu6() {
+        // bounds that the pre-activations cross on both sides, so that both clipped regions and the inside occur
+        for (long seed : new long[] {8, 9}) {
+            AdaRoundProblem p = problem(-0.2, 0.3, 1, seed);
+            int[] regions = clipRegions(p);
+            assertTrue(regions[0] > 0 && regions[1] > 0 && regions[2] > 0,
+                    "pre-activations below / inside / above the clip: " + java.util.Arrays.toString(regions));
+            check(p, 0, 20);
+            check(p, 0.5, 2);
+        }
+        AdaRoundProblem grouped = problem(0, 0.25, 2, 10);
+        int[] regions = clipRegions(grouped);
+        assertTrue(regions[0] > 0 && regions[1] > 0 && regions[2] > 0, java.util.Arrays.toString(regions));
+        check(grouped, 0.1, 8);
     }
 
     @Test

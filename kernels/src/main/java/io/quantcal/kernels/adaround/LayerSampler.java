@@ -1,0 +1,174 @@
+package io.quantcal.kernels.adaround;
+
+import io.quantcal.kernels.layer.ConvForward;
+import io.quantcal.kernels.layer.ConvSpec;
+import io.quantcal.kernels.onnx.QuantizableNode;
+import io.quantcal.kernels.quant.QuantParams;
+import io.quantcal.kernels.runtime.FloatTensor;
+import java.io.Serializable;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The sampler of AdaRound's layer data (AIMET's {@code adaround_activation_sampler}): turns one sample's captured
+ * layer input into that sample's columns of X, and a layer's columns into its {@link AdaRoundProblem}.
+ *
+ * <p>A sample's columns depend on the sample alone: Conv patches beyond {@code maxColumns} per sample are a
+ * subsample seeded by (seed, layer, sample id), so the problem is the same however the samples were spread over
+ * partitions, as long as the blocks are put together in sample order. The FP and the quantized input of the
+ * same sample (asymmetric reconstruction, eq. 26) have the same shape and so get the same columns.
+ */
+public final class LayerSampler {
+
+    private LayerSampler() {}
+
+    /** One sample's columns of X: Xᵀ rows [count, groups·depth] row-major. */
+    public record Columns(long sample, int count, float[] values) implements Serializable {}
+
+    /**
+     * The columns sample {@code sample} contributes to layer {@code n}: its im2col patches (Conv; at most
+     * {@code maxColumns}, a seeded subsample in position order), or its rows (Gemm; MatMul with leading axes
+     * flattened).
+     *
+     * @param x the layer's input for this one sample (batch axis of size 1)
+     */
+    public static Columns columns(QuantizableNode n, long sample, FloatTensor x, int maxColumns, long seed) {
+        if (maxColumns < 1) throw new IllegalArgumentException("maxColumns must be >= 1, got " + maxColumns);
+        if (x.dim(0) != 1) {
+            throw new IllegalArgumentException("layer " + n.name() + ": the input " + x.name() + " of one sample needs batch 1, got "
+                    + Arrays.toString(x.shape()));
+        }
+        switch (n.opType()) {
+            case "Conv" -> {
+                ConvSpec spec = new ConvSpec(n.strides(), n.pads(), n.dilations(), n.group());
+                INDArray[] p = ConvForward.patches(Nd4j.create(x.data(), x.shape()), n.weightShape(), spec);
+                INDArray stacked = p.length == 1 ? p[0] : Nd4j.vstack(p);       // [group·depth, M]
+                int rows = (int) stacked.size(0), m = (int) stacked.size(1);
+                float[] all = stacked.castTo(DataType.FLOAT).dup('f').data().asFloat(); // column-major X = row-major Xᵀ
+                if (m <= maxColumns) return new Columns(sample, m, all);
+                int[] chosen = choose(m, maxColumns, mix(seed, n.name(), sample));
+                float[] sub = new float[maxColumns * rows];
+                for (int i = 0; i < maxColumns; i++) System.arraycopy(all, chosen[i] * rows, sub, i * rows, rows);
+                return new Columns(sample, maxColumns, sub);
+            }
+            case "Gemm", "MatMul" -> {
+                int k = (int) x.dim(x.rank() - 1);
+                return new Columns(sample, x.data().length / k, x.data().clone());
+            }
+            default -> throw new IllegalArgumentException("adaround: node " + n.name() + " has unsupported op " + n.opType());
+        }
+    }
+
+    /**
+     * Layer {@code n}'s problem on {@code inputs} (in the order given: sort by sample first). With {@code fpInputs}
+     * (the FP network's input, same samples, same columns) the target is Y = act(W X_fp + b) and X the given
+     * inputs: the asymmetric reconstruction of eq. 26. Without, Y = act(W X + b) on X itself (eq. 25).
+     *
+     * @param clipOutput reconstruct the output after the layer's fused Relu / Clip ({@link QuantizableNode#clipMin()},
+     *                   {@link QuantizableNode#clipMax()}); false: before it
+     * @param batchColumns the optimizer's column batch, with which the FP target is computed
+     */
+    public static AdaRoundProblem problem(QuantizableNode n, float[] weight, float[] bias, QuantParams wq, List<Columns> inputs,
+                                          List<Columns> fpInputs, boolean clipOutput, int batchColumns) {
+        if (inputs.isEmpty()) throw new IllegalArgumentException("layer " + n.name() + ": no captured columns");
+        double lo = Double.NEGATIVE_INFINITY, hi = Double.POSITIVE_INFINITY;
+        if (clipOutput && n.activation() != null) {
+            lo = n.clipMin();
+            hi = n.clipMax();
+        }
+        long[] ws = n.weightShape();
+        int outChannels, depth, groups;
+        boolean transposed;
+        float[] w;
+        switch (n.opType()) {
+            case "Conv" -> {
+                AdaRoundProblem.checkAxis(n.name(), wq, 0, "Conv weight [K, C/group, kh, kw]");
+                outChannels = (int) ws[0];
+                depth = (int) (ws[1] * ws[2] * ws[3]);
+                groups = (int) n.group();
+                transposed = false;
+                w = weight;
+            }
+            case "Gemm", "MatMul" -> {
+                boolean transB = n.opType().equals("Gemm") && n.transB();
+                AdaRoundProblem.checkAxis(n.name(), wq, transB ? 0 : 1,
+                        transB ? "Gemm weight [M, K] (transB)" : "Gemm/MatMul weight [K, M]");
+                outChannels = (int) (transB ? ws[0] : ws[1]);
+                depth = (int) (transB ? ws[1] : ws[0]);
+                groups = 1;
+                transposed = !transB;
+                w = transB ? weight : transpose(weight, depth, outChannels);
+            }
+            default -> throw new IllegalArgumentException("adaround: node " + n.name() + " has unsupported op " + n.opType());
+        }
+        float[] x = concat(n, inputs);
+        int columns = x.length / (groups * depth);
+        float[] target = null;
+        if (fpInputs != null) {
+            float[] xf = concat(n, fpInputs);
+            if (xf.length != x.length) {
+                throw new IllegalArgumentException("layer " + n.name() + ": FP and quantized inputs differ in size ("
+                        + xf.length + " vs " + x.length + " values)");
+            }
+            for (int i = 0; i < inputs.size(); i++) {
+                if (inputs.get(i).sample() != fpInputs.get(i).sample()) {
+                    throw new IllegalArgumentException("layer " + n.name() + ": FP and quantized inputs list different samples at "
+                            + i + " (" + fpInputs.get(i).sample() + " vs " + inputs.get(i).sample() + ")");
+                }
+            }
+            AdaRoundProblem fp = new AdaRoundProblem(n.name(), ws, transposed, w, outChannels, depth, groups, bias, wq.scale(),
+                    wq.zeroPoint(), wq.qmin(), wq.qmax(), xf, columns, null, lo, hi);
+            target = AdaRoundLoss.floatingPointTarget(fp, batchColumns);
+        }
+        return new AdaRoundProblem(n.name(), ws, transposed, w, outChannels, depth, groups, bias, wq.scale(), wq.zeroPoint(),
+                wq.qmin(), wq.qmax(), x, columns, target, lo, hi);
+    }
+
+    private static float[] concat(QuantizableNode n, List<Columns> blocks) {
+        long total = 0;
+        for (Columns c : blocks) total += c.values().length;
+        if (total > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("layer " + n.name() + ": " + total + " input values exceed 2^31; use fewer adaround.samples");
+        }
+        float[] x = new float[(int) total];
+        int at = 0;
+        for (Columns c : blocks) {
+            System.arraycopy(c.values(), 0, x, at, c.values().length);
+            at += c.values().length;
+        }
+        return x;
+    }
+
+    private static float[] transpose(float[] a, int rows, int cols) {
+        float[] t = new float[a.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
+        }
+        return t;
+    }
+
+    /** {@code keep} of {@code m} indices by a seeded partial Fisher–Yates shuffle, in increasing order. */
+    static int[] choose(int m, int keep, long seed) {
+        int[] idx = new int[m];
+        for (int i = 0; i < m; i++) idx[i] = i;
+        SplittableRandom rnd = new SplittableRandom(seed);
+        for (int i = 0; i < keep; i++) {
+            int j = i + rnd.nextInt(m - i);
+            int tmp = idx[i];
+            idx[i] = idx[j];
+            idx[j] = tmp;
+        }
+        int[] chosen = Arrays.copyOf(idx, keep);
+        Arrays.sort(chosen);
+        return chosen;
+    }
+
+    private static long mix(long seed, String layer, long sample) {
+        long h = seed * 0x9E3779B97F4A7C15L + layer.hashCode();
+        return h * 0xBF58476D1CE4E5B9L + sample;
+    }
+}
