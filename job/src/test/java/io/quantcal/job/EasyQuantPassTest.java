@@ -100,7 +100,7 @@ class EasyQuantPassTest extends SparkJobTest {
     @Test
     @SuppressWarnings("unchecked")
     void sequentialModeDiffersFromParallelOnlyThroughTheInputs() {
-        QuantcalJob.Result par = run("par", "[fold-bn,calibrate,easyquant]", "calibration.partitions=2");
+        QuantcalJob.Result par = run("par", "[fold-bn,calibrate,easyquant]", "calibration.partitions=2", "easyquant.mode=parallel");
         QuantcalJob.Result seq = run("seq", "[fold-bn,calibrate,easyquant]", "calibration.partitions=2", "easyquant.mode=sequential");
         Map<String, Object> s = pass(seq, "easyquant");
         assertEquals("sequential", s.get("mode"));

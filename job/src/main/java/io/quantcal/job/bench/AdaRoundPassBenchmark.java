@@ -18,8 +18,8 @@ import org.apache.spark.sql.SparkSession;
  * own two-thread speedup (two cores of this machine do not make 2x). Each run is the pipeline
  * [fold-bn, calibrate, adaround] with resume off; the adaround pass's own wall time comes from run.json's
  * timings. Usage: AdaRoundPassBenchmark [CONFIG] [key=value ...] (overrides, e.g. adaround.iterations=500,
- * adaround.inputs=quantized). Run with OMP_NUM_THREADS=1 (deploy/quantcal-bench does) so that one Spark task
- * is one core.
+ * adaround.inputs=quantized). A task's kernels use {@code runtime.kernel-threads} ND4J threads (default 1: one
+ * Spark task is one core).
  */
 public final class AdaRoundPassBenchmark {
 
@@ -33,7 +33,7 @@ public final class AdaRoundPassBenchmark {
         }
         double machine = ThreadScaling.speedup(2, 400_000_000L);
         System.out.printf("machine: pure compute loop, 2 threads vs 1: speedup %.2fx%n", machine);
-        System.out.printf("OMP_NUM_THREADS=%s, overrides %s%n", System.getenv("OMP_NUM_THREADS"), overrides);
+        System.out.printf("overrides %s%n", overrides);
         double[] wall = new double[3];
         for (int cores = 1; cores <= 2; cores++) {
             List<String> o = new ArrayList<>(overrides);

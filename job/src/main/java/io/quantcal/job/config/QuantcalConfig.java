@@ -33,6 +33,7 @@ public record QuantcalConfig(
         String outputPath,
         boolean overwrite,
         int intraOpThreads,
+        int kernelThreads,
         String sparkMaster,
         String appName,
         Map<String, String> sparkConf,
@@ -281,6 +282,7 @@ public record QuantcalConfig(
                 weights, activations, q.getBoolean("quantization.bias"), evaluation, export, out,
                 q.getBoolean("output.overwrite"),
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
+                nonNegative("quantcal.runtime.kernel-threads", q.getInt("runtime.kernel-threads")),
                 q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()));
     }

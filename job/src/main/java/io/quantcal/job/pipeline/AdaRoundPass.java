@@ -18,6 +18,7 @@ import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.FloatTensor;
 import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.KernelThreads;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -273,6 +274,7 @@ public final class AdaRoundPass implements Pass {
         int batch = cfg.calibration().batchSize();
         int perSample = Math.max(1, MAX_COLUMNS / ar.samples());
         long seed = ar.seed();
+        int threads = cfg.kernelThreads();
         SerializableConfiguration hadoop = new SerializableConfiguration(ctx.spark().sparkContext().hadoopConfiguration());
         AdaRoundConfig base = new AdaRoundConfig(ar.iterations(), ar.learningRate(), ar.lambda(), ar.batchColumns(),
                 0.2, 20, 2, BetaSchedule.Decay.COSINE, ar.seed());
@@ -312,6 +314,7 @@ public final class AdaRoundPass implements Pass {
                 mine.add(e._2());
             }
             if (mine.isEmpty()) return java.util.Collections.emptyIterator();
+            KernelThreads.limit(threads);
             // sample order: the problem is the same whatever the partitioning of the samples
             mine.sort(Comparator.comparingLong(x -> x.inputs().sample()));
             LayerTask t = bt.value().get(part);

@@ -19,9 +19,9 @@ import io.quantcal.kernels.layer.LayerOp;
 import io.quantcal.kernels.onnx.LayerOrder;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QdqExporter;
-import io.quantcal.kernels.onnx.QdqOptions;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
+import io.quantcal.kernels.runtime.KernelThreads;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -109,7 +109,7 @@ public final class EasyQuantPass implements Pass {
                     chunks += waveChunks;
                     long ts = System.nanoTime();
                     captureNs += ts - tc;
-                    Search search = searchAll(problems, waveLayers, opts);
+                    Search search = searchAll(problems, waveLayers, opts, cfg.kernelThreads());
                     jobs += search.jobs();
                     finals.putAll(finish(state, searchedHere, waveLayers, search.results(), problems));
                     searchNs += System.nanoTime() - ts;
@@ -185,8 +185,7 @@ public final class EasyQuantPass implements Pass {
             weights.put(n.weight(), f.weight());
             if (f.sharedFrom() == null) activations.put(n.input(), f.activation());
         }
-        QdqOptions o = new QdqOptions(cfg.quantizeBias(), false, false);
-        return QdqExporter.export(state.model(), activations, weights, Map.of(), o, done);
+        return QdqExporter.export(state.model(), activations, weights, Map.of(), ExportPass.options(cfg), done);
     }
 
     /**
@@ -215,7 +214,9 @@ public final class EasyQuantPass implements Pass {
         int batch = cfg.calibration().batchSize();
         boolean skipBad = cfg.calibration().skipBadSamples();
         int perChunk = layers.size();
+        int threads = cfg.kernelThreads();
         JavaPairRDD<Integer, LayerProblem> keyed = samples.mapPartitionsWithIndex((part, it) -> {
+            KernelThreads.limit(threads);
             SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
             long[] ids = split.good().stream().mapToLong(Sample::id).toArray();
             List<LayerProblem> ps = LayerCapture.capture(bm.runner(fpTensors, opts), qm == null ? null : qm.runner(inTensors, opts),
@@ -252,7 +253,7 @@ public final class EasyQuantPass implements Pass {
      * (layer, chunk) problems; a task scores its layer's pending blocks on its chunk.
      */
     private static Search searchAll(JavaRDD<LayerProblem> problems, List<LayerCapture.Layer> layers,
-                                    AlternatingSearch.Options opts) {
+                                    AlternatingSearch.Options opts, int threads) {
         List<AlternatingSearch.Stepper> steppers = new ArrayList<>();
         for (LayerCapture.Layer l : layers) steppers.add(new AlternatingSearch.Stepper(l.weight(), l.activation(), opts));
         long[] candidates = new long[layers.size()];
@@ -267,6 +268,7 @@ public final class EasyQuantPass implements Pass {
                 for (CandidateBlock b : steppers.get(i).pending()) candidates[i] += b.size();
             }
             List<Tuple3<String, Integer, CandidateScores>> parts = problems.flatMap(p -> {
+                KernelThreads.limit(threads);
                 List<CandidateBlock> blocks = pending.get(p.layer());
                 List<Tuple3<String, Integer, CandidateScores>> out = new ArrayList<>();
                 if (blocks != null) {

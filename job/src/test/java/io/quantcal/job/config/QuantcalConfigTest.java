@@ -76,6 +76,7 @@ class QuantcalConfigTest {
         assertMessage(() -> parse("quantcal.output.path=x\nquantcal.calibration.path=y"), "quantcal.model");
         assertMessage(() -> parse(MINIMAL, "export.aimet-version=2"), "quantcal.export.aimet-version");
         assertMessage(() -> parse(MINIMAL, "nonsense"), "expected key=value");
+        assertMessage(() -> parse(MINIMAL, "runtime.kernel-threads=-1"), "quantcal.runtime.kernel-threads: expected an integer >= 0, got -1");
         assertMessage(() -> parse("quantcal { model = "), "cannot parse config test.conf");
     }
 
