@@ -87,6 +87,32 @@ public final class EasyQuantPass implements Pass {
         AlternatingSearch.Options opts = new AlternatingSearch.Options(eq.alpha(), eq.beta(), eq.segments(), eq.rounds(),
                 eq.epsilon(), eq.blockSize(), 1e-9);
 
+        JavaRDD<Sample> samples = searchSamples(ctx);
+        try {
+            return search(ctx, state, nodes, layers, opts, samples, t0);
+        } finally {
+            samples.unpersist(false);
+        }
+    }
+
+    /**
+     * The first {@code easyquant.samples} calibration samples by id, decoded once for every wave's capture,
+     * re-spread over the partitions (sorted by id) so that every partition holds a chunk.
+     */
+    private static JavaRDD<Sample> searchSamples(RunContext ctx) {
+        QuantcalConfig cfg = ctx.config();
+        long n = cfg.easyquant().samples();
+        int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
+        return SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions)
+                .filter(s -> s.id() < n).sortBy(Sample::id, true, partitions).persist(StorageLevel.MEMORY_AND_DISK());
+    }
+
+    private PipelineState search(RunContext ctx, PipelineState state, List<QuantizableNode> nodes,
+                                 Map<String, LayerCapture.Layer> layers, AlternatingSearch.Options opts,
+                                 JavaRDD<Sample> samples, long t0) {
+        QuantcalConfig cfg = ctx.config();
+        QuantcalConfig.EasyQuant eq = cfg.easyquant();
+        OnnxModel model = state.model();
         // waves over all quantizable nodes (an unsearched layer upstream is quantized with its calibrated scales)
         List<List<QuantizableNode>> waves = eq.sequential() ? LayerOrder.waves(model, state.nodes()) : List.of(state.nodes());
         Map<String, Final> finals = new LinkedHashMap<>();
@@ -99,7 +125,7 @@ public final class EasyQuantPass implements Pass {
                 long tc = System.nanoTime();
                 OnnxModel inputModel = quantizedBefore.isEmpty() ? null : partialQdq(cfg, state, finals, quantizedBefore);
                 List<LayerCapture.Layer> waveLayers = searchedHere.stream().map(n -> layers.get(n.name())).toList();
-                JavaRDD<LayerProblem> problems = capture(ctx, model, inputModel, waveLayers);
+                JavaRDD<LayerProblem> problems = capture(ctx, samples, model, inputModel, waveLayers);
                 try {
                     long waveChunks = problems.count();
                     if (waveChunks == 0) {
@@ -192,16 +218,12 @@ public final class EasyQuantPass implements Pass {
      * Per partition: its search samples through the FP model (and through {@code inputModel}, when given, for
      * X); one problem per (layer, chunk), each then in a Spark partition of its own, persisted.
      */
-    private static JavaRDD<LayerProblem> capture(RunContext ctx, OnnxModel model, OnnxModel inputModel,
-                                                 List<LayerCapture.Layer> layers) {
+    private static JavaRDD<LayerProblem> capture(RunContext ctx, JavaRDD<Sample> samples, OnnxModel model,
+                                                 OnnxModel inputModel, List<LayerCapture.Layer> layers) {
         QuantcalConfig cfg = ctx.config();
-        long n = cfg.easyquant().samples();
         int positions = cfg.easyquant().positions();
         long seed = cfg.calibration().seed();
-        int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
-        // the search samples are re-spread over the partitions, so every partition holds a chunk
-        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions)
-                .filter(s -> s.id() < n).sortBy(Sample::id, true, partitions);
+        int partitions = samples.getNumPartitions();
         CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
         var sc = ctx.spark().sparkContext();
         BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");

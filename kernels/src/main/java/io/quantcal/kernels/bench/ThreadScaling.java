@@ -19,22 +19,29 @@ public final class ThreadScaling {
         return a + b;
     }
 
-    /** Speedup of {@code threads} threads over one, each thread doing {@code iterations}: threads·t1/tn. */
+    /**
+     * Speedup of {@code threads} threads over one, each thread doing {@code iterations}: threads·t1/tn, with t1
+     * and tn the best of three alternating runs each (after a full-length warm-up, so both are compiled code and
+     * a passing load on the machine does not decide the ratio).
+     */
     public static double speedup(int threads, long iterations) throws InterruptedException {
-        work(iterations / 10, 1); // warm-up / JIT
-        long t0 = System.nanoTime();
-        double sink = work(iterations, 1);
-        long t1 = System.nanoTime() - t0;
+        double sink = work(iterations, 1); // warm-up: JIT, including on-stack replacement of the loop
+        long t1 = Long.MAX_VALUE, tn = Long.MAX_VALUE;
         double[] out = new double[threads];
-        Thread[] ts = new Thread[threads];
-        long s = System.nanoTime();
-        for (int i = 0; i < threads; i++) {
-            int k = i;
-            ts[i] = new Thread(() -> out[k] = work(iterations, 1 + k));
-            ts[i].start();
+        for (int rep = 0; rep < 3; rep++) {
+            long t0 = System.nanoTime();
+            sink += work(iterations, 1);
+            t1 = Math.min(t1, System.nanoTime() - t0);
+            Thread[] ts = new Thread[threads];
+            long s = System.nanoTime();
+            for (int i = 0; i < threads; i++) {
+                int k = i;
+                ts[i] = new Thread(() -> out[k] = work(iterations, 1 + k));
+                ts[i].start();
+            }
+            for (Thread t : ts) t.join();
+            tn = Math.min(tn, System.nanoTime() - s);
         }
-        for (Thread t : ts) t.join();
-        long tn = System.nanoTime() - s;
         if (Double.isNaN(sink + out[0])) throw new IllegalStateException();
         return threads * (double) t1 / tn;
     }
