@@ -1,5 +1,6 @@
 package io.quantcal.kernels.adaround;
 
+import io.quantcal.kernels.calib.SeededSubset;
 import io.quantcal.kernels.layer.ConvForward;
 import io.quantcal.kernels.layer.ConvSpec;
 import io.quantcal.kernels.onnx.QuantizableNode;
@@ -8,7 +9,6 @@ import io.quantcal.kernels.runtime.FloatTensor;
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -50,7 +50,7 @@ public final class LayerSampler {
                 int rows = (int) stacked.size(0), m = (int) stacked.size(1);
                 float[] all = stacked.castTo(DataType.FLOAT).dup('f').data().asFloat(); // column-major X = row-major Xᵀ
                 if (m <= maxColumns) return new Columns(sample, m, all);
-                int[] chosen = choose(m, maxColumns, mix(seed, n.name(), sample));
+                int[] chosen = SeededSubset.choose(m, maxColumns, mix(seed, n.name(), sample));
                 float[] sub = new float[maxColumns * rows];
                 for (int i = 0; i < maxColumns; i++) System.arraycopy(all, chosen[i] * rows, sub, i * rows, rows);
                 return new Columns(sample, maxColumns, sub);
@@ -149,22 +149,6 @@ public final class LayerSampler {
             for (int c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
         }
         return t;
-    }
-
-    /** {@code keep} of {@code m} indices by a seeded partial Fisher–Yates shuffle, in increasing order. */
-    static int[] choose(int m, int keep, long seed) {
-        int[] idx = new int[m];
-        for (int i = 0; i < m; i++) idx[i] = i;
-        SplittableRandom rnd = new SplittableRandom(seed);
-        for (int i = 0; i < keep; i++) {
-            int j = i + rnd.nextInt(m - i);
-            int tmp = idx[i];
-            idx[i] = idx[j];
-            idx[j] = tmp;
-        }
-        int[] chosen = Arrays.copyOf(idx, keep);
-        Arrays.sort(chosen);
-        return chosen;
     }
 
     private static long mix(long seed, String layer, long sample) {

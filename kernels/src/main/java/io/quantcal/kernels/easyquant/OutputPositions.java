@@ -1,11 +1,11 @@
 package io.quantcal.kernels.easyquant;
 
+import io.quantcal.kernels.calib.SeededSubset;
 import io.quantcal.kernels.layer.ConvForward;
 import io.quantcal.kernels.layer.ConvSpec;
 import io.quantcal.kernels.layer.LayerOp;
 import io.quantcal.kernels.quant.QuantParams;
 import java.util.Arrays;
-import java.util.SplittableRandom;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -45,20 +45,9 @@ public final class OutputPositions {
         return asPatches(p, keep);
     }
 
-    /** {@code k} distinct positions of {@code n}, ascending: a partial Fisher–Yates shuffle seeded by (seed, id). */
+    /** {@code k} distinct positions of {@code n}, ascending, drawn by a generator seeded by (seed, sample id). */
     static int[] choose(int n, int k, long seed, long sampleId) {
-        SplittableRandom r = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + sampleId);
-        int[] idx = new int[n];
-        for (int i = 0; i < n; i++) idx[i] = i;
-        for (int i = 0; i < k; i++) {
-            int j = i + r.nextInt(n - i);
-            int t = idx[i];
-            idx[i] = idx[j];
-            idx[j] = t;
-        }
-        int[] out = Arrays.copyOf(idx, k);
-        Arrays.sort(out);
-        return out;
+        return SeededSubset.choose(n, k, seed * 0x9E3779B97F4A7C15L + sampleId);
     }
 
     /** The Conv problem as a MatMul problem over the given output positions (oy·OW + ox) of each sample. */
