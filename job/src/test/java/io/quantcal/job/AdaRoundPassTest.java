@@ -33,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 class AdaRoundPassTest extends SparkJobTest {
 
     static final String[] AR = {"quantization.weights.bits=4", "pipeline=[fold-bn,calibrate,adaround,export,evaluate]",
-            "adaround.samples=16", "adaround.iterations=400", "output.overwrite=true"};
+            "adaround.samples=16", "adaround.iterations=400", "output.overwrite=true", "adaround.inputs=fp"};
 
     @TempDir
     static Path tmp;
@@ -200,7 +200,7 @@ class AdaRoundPassTest extends SparkJobTest {
     @Test
     void w3a8EveryLayerReconstructsBetterAndTop1BeatsRoundToNearestWithTheSameScales() throws Exception {
         String[] w3 = {"quantization.weights.bits=3", "pipeline=[fold-bn,calibrate,adaround,export,evaluate]",
-                "adaround.samples=16", "adaround.iterations=400", "output.overwrite=true"};
+                "adaround.samples=16", "adaround.iterations=400", "output.overwrite=true", "adaround.inputs=fp"};
         QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("ar3"), w3), out);
         QuantcalJob.Result rtn = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("rtn3"),
                 "quantization.weights.bits=3", "pipeline=[fold-bn,calibrate,export,evaluate]"), out);

@@ -17,8 +17,9 @@ class AdaRoundConfigKeysTest {
     @Test
     void defaults() {
         QuantcalConfig.AdaRound a = parse().adaround();
-        assertEquals(new QuantcalConfig.AdaRound(64, 2000, 1e-2, 0.01, 2048, true, true, 0L, "fp"), a);
-        assertTrue(parse("adaround.inputs=quantized").adaround().quantizedInputs());
+        assertEquals(new QuantcalConfig.AdaRound(64, 2000, 1e-2, 0.01, 2048, true, true, 0L, "quantized"), a);
+        assertTrue(a.quantizedInputs());
+        assertTrue(!parse("adaround.inputs=fp").adaround().quantizedInputs());
         assertTrue(parse("pipeline=[fold-bn,calibrate,adaround,export]").pipeline().contains("adaround"));
     }
 
