@@ -94,8 +94,12 @@ public final class AdaRoundPass implements Pass {
     /** One layer's outcome, as cached: the kernel's result and how many columns of X it used. */
     record Outcome(String layer, AdaRoundResult result, int columns) implements Serializable {}
 
-    /** One sample's columns for one layer: from the model whose input is reconstructed, and (asymmetric form) from the FP model. */
-    record Block(LayerSampler.Columns inputs, LayerSampler.Columns fpInputs) implements Serializable {}
+    /**
+     * One sample's columns for one layer: X from the model whose input is reconstructed, and (asymmetric form, a wave
+     * after the first) the sample's FP target rows, computed where the sample was captured; null when the target is
+     * act(W X + b) of X itself (eq. 25, and the first wave, whose X is the FP input in both forms).
+     */
+    record Block(LayerSampler.Columns inputs, LayerSampler.Columns target) implements Serializable {}
 
     /** Key k (a task's place in the wave's task list) goes to partition k: one partition, so one task, per layer. */
     static final class LayerPartitioner extends Partitioner {
@@ -281,6 +285,7 @@ public final class AdaRoundPass implements Pass {
         boolean clip = ar.reluOutput();
 
         JavaPairRDD<Integer, Block> blocks = samples.mapPartitionsToPair(it -> {
+            KernelThreads.limit(threads);
             List<Sample> good = SamplePartitions.split(it, skipBad).good();
             List<LayerTask> ts = bt.value();
             ModelRunner rx = bx.runner(tensors, opts);
@@ -297,9 +302,14 @@ public final class AdaRoundPass implements Pass {
                     for (int t = 0; t < ts.size(); t++) {
                         QuantizableNode n = ts.get(t).node();
                         LayerSampler.Columns x = LayerSampler.columns(n, id, ox.get(n.input()).batch(k, k + 1), perSample, seed);
-                        LayerSampler.Columns xf = !asymmetric ? null : of == ox ? x
-                                : LayerSampler.columns(n, id, of.get(n.input()).batch(k, k + 1), perSample, seed);
-                        out.add(new Tuple2<>(t, new Block(x, xf)));
+                        LayerSampler.Columns y = null;
+                        if (asymmetric && of != ox) {
+                            LayerTask lt = ts.get(t);
+                            y = LayerSampler.target(n, lt.weight(), lt.bias(), lt.params(),
+                                    LayerSampler.columns(n, id, of.get(n.input()).batch(k, k + 1), perSample, seed), clip,
+                                    base.batchColumns());
+                        }
+                        out.add(new Tuple2<>(t, new Block(x, y)));
                     }
                 }
             }
@@ -318,9 +328,9 @@ public final class AdaRoundPass implements Pass {
             // sample order: the problem is the same whatever the partitioning of the samples
             mine.sort(Comparator.comparingLong(x -> x.inputs().sample()));
             LayerTask t = bt.value().get(part);
-            AdaRoundProblem p = LayerSampler.problem(t.node(), t.weight(), t.bias(), t.params(),
-                    mine.stream().map(Block::inputs).toList(),
-                    asymmetric ? mine.stream().map(Block::fpInputs).toList() : null, clip, base.batchColumns());
+            List<LayerSampler.Columns> xs = mine.stream().map(Block::inputs).toList();
+            AdaRoundProblem p = LayerSampler.problem(t.node(), t.weight(), t.bias(), t.params(), xs, null, clip, base.batchColumns());
+            if (mine.get(0).target() != null) p = LayerSampler.withTargets(p, xs, mine.stream().map(Block::target).toList());
             mine.clear();
             AdaRoundResult r = AdaRoundOptimizer.optimize(p, base.withSeed(base.seed() + t.index()));
             Outcome o = new Outcome(t.node().name(), r, p.columns());

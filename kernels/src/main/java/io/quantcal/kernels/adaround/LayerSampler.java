@@ -26,7 +26,10 @@ public final class LayerSampler {
 
     private LayerSampler() {}
 
-    /** One sample's columns of X: Xᵀ rows [count, groups·depth] row-major. */
+    /**
+     * One sample's columns of X: Xᵀ rows [count, groups·depth] row-major; or, from {@link #target}, that sample's
+     * rows of the FP target Yᵀ [count, outChannels].
+     */
     public record Columns(long sample, int count, float[] values) implements Serializable {}
 
     /**
@@ -126,6 +129,41 @@ public final class LayerSampler {
         }
         return new AdaRoundProblem(n.name(), ws, transposed, w, outChannels, depth, groups, bias, wq.scale(), wq.zeroPoint(),
                 wq.qmin(), wq.qmax(), x, columns, target, lo, hi);
+    }
+
+    /**
+     * One sample's rows of the FP target, Yᵀ = act(W X_fp + b)ᵀ [count, outChannels], computed where the sample was
+     * captured: for eq. 26 a layer's task then receives the target (outChannels values per column) instead of the
+     * FP input (groups·depth values per column, e.g. 9× more for a 3×3 conv with as many outputs as inputs). A
+     * sample's target rows depend on the sample alone.
+     */
+    public static Columns target(QuantizableNode n, float[] weight, float[] bias, QuantParams wq, Columns fpInput,
+                                 boolean clipOutput, int batchColumns) {
+        AdaRoundProblem fp = problem(n, weight, bias, wq, List.of(fpInput), null, clipOutput, batchColumns);
+        return new Columns(fpInput.sample(), fpInput.count(), AdaRoundLoss.floatingPointTarget(fp, batchColumns));
+    }
+
+    /** {@code p} (built from {@code inputs}, in that order) reconstructing the per-sample {@link #target} rows. */
+    public static AdaRoundProblem withTargets(AdaRoundProblem p, List<Columns> inputs, List<Columns> targets) {
+        if (inputs.size() != targets.size()) {
+            throw new IllegalArgumentException("layer " + p.layer() + ": " + inputs.size() + " input blocks but " + targets.size()
+                    + " target blocks");
+        }
+        for (int i = 0; i < inputs.size(); i++) {
+            Columns x = inputs.get(i), t = targets.get(i);
+            if (x.sample() != t.sample() || x.count() != t.count() || t.values().length != (long) t.count() * p.outChannels()) {
+                throw new IllegalArgumentException("layer " + p.layer() + ": target block " + i + " (sample " + t.sample() + ", "
+                        + t.count() + " columns) does not match input block (sample " + x.sample() + ", " + x.count() + " columns)");
+            }
+        }
+        long total = (long) p.columns() * p.outChannels();
+        float[] y = new float[(int) total];
+        int at = 0;
+        for (Columns t : targets) {
+            System.arraycopy(t.values(), 0, y, at, t.values().length);
+            at += t.values().length;
+        }
+        return p.withTarget(y);
     }
 
     private static float[] concat(QuantizableNode n, List<Columns> blocks) {

@@ -75,6 +75,14 @@ class LayerSamplerTest {
                 assertEquals(y, t[col * K + k], 1e-5, "target column " + col + " channel " + k);
             }
         }
+        // the same target computed sample by sample where each sample was captured (what the job ships)
+        List<LayerSampler.Columns> targets = new java.util.ArrayList<>();
+        for (LayerSampler.Columns c : perSample(n, x, 1000, 0)) targets.add(LayerSampler.target(n, w, b, q, c, true, 16));
+        AdaRoundProblem shipped = LayerSampler.withTargets(LayerSampler.problem(n, w, b, q, perSample(n, xq, 1000, 0), null, true, 16),
+                perSample(n, xq, 1000, 0), targets);
+        assertArrayEquals(asym.target(), shipped.target(), 1e-6f);
+        assertArrayEquals(asym.inputs(), shipped.inputs());
+        assertEquals(asym.outputMax(), shipped.outputMax());
         // with the FP inputs as X, the given target is bit for bit the optimizer's own default target
         AdaRoundProblem self = LayerSampler.problem(n, w, b, q, perSample(n, x, 1000, 0), perSample(n, x, 1000, 0), true, 16);
         AdaRoundConfig cfg = AdaRoundConfig.defaults(16).withIterations(200).withLearningRate(1e-2);
