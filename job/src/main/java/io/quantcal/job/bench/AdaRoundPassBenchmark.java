@@ -39,10 +39,7 @@ public final class AdaRoundPassBenchmark {
             List<String> o = new ArrayList<>(overrides);
             o.add("output.path=out/bench-adaround-pass-local" + cores);
             QuantcalConfig cfg = QuantcalConfig.parse(conf, Files.readString(Path.of(conf)), o);
-            SparkSession spark = SparkSession.builder().master("local[" + cores + "]").appName("quantcal-bench")
-                    .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-                    .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
-            spark.sparkContext().setLogLevel("WARN");
+            SparkSession spark = LocalSpark.start(cores);
             try {
                 QuantcalJob.Result r = QuantcalJob.run(spark, cfg, new PrintStream(OutputStream.nullOutputStream()));
                 @SuppressWarnings("unchecked")

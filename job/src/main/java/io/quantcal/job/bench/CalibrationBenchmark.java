@@ -49,10 +49,7 @@ public final class CalibrationBenchmark {
 
         double[] wall = new double[3];
         for (int cores = 1; cores <= 2; cores++) {
-            SparkSession spark = SparkSession.builder().master("local[" + cores + "]").appName("quantcal-bench")
-                    .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-                    .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
-            spark.sparkContext().setLogLevel("WARN");
+            SparkSession spark = LocalSpark.start(cores);
             JavaRDD<Sample> once = SampleSets.load(spark, cfg, cfg.calibration(), 2);
             JavaRDD<Sample> all = once;
             for (int i = 1; i < copies; i++) all = all.union(once);

@@ -46,10 +46,7 @@ public final class EasyQuantPassBenchmark {
         double[] search = new double[3];
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
         for (int cores = 1; cores <= 2; cores++) {
-            SparkSession spark = SparkSession.builder().master("local[" + cores + "]").appName("quantcal-bench")
-                    .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-                    .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
-            spark.sparkContext().setLogLevel("WARN");
+            SparkSession spark = LocalSpark.start(cores);
             QuantcalJob.run(spark, cfg, quiet); // warm-up: JIT, sessions
             double[] p = new double[reps], c = new double[reps], s = new double[reps];
             long candidates = 0, jobs = 0;

@@ -39,7 +39,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.apache.spark.Partitioner;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -101,35 +100,6 @@ public final class AdaRoundPass implements Pass {
      */
     record Block(LayerSampler.Columns inputs, LayerSampler.Columns target) implements Serializable {}
 
-    /** Key k (a task's place in the wave's task list) goes to partition k: one partition, so one task, per layer. */
-    static final class LayerPartitioner extends Partitioner {
-        private final int layers;
-
-        LayerPartitioner(int layers) {
-            this.layers = layers;
-        }
-
-        @Override
-        public int numPartitions() {
-            return layers;
-        }
-
-        @Override
-        public int getPartition(Object key) {
-            return (Integer) key;
-        }
-
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof LayerPartitioner p && p.layers == layers;
-        }
-
-        @Override
-        public int hashCode() {
-            return layers;
-        }
-    }
-
     @Override
     public PipelineState run(RunContext ctx, PipelineState state) {
         if (!state.calibrated()) {
@@ -153,6 +123,7 @@ public final class AdaRoundPass implements Pass {
         ctx.out().printf("adaround: %d layers, inputs %s%s, cache %s (%d iterations each)%n", nodes.size(), ar.inputs(),
                 quantized ? " in " + waves.size() + " waves" : "", cacheDir, ar.iterations());
         JavaRDD<Sample> samples = null;
+        BroadcastModel fp = null;
         try {
             List<QuantizableNode> earlier = new ArrayList<>();
             for (int k = 0; k < waves.size(); k++) {
@@ -171,8 +142,9 @@ public final class AdaRoundPass implements Pass {
                 }
                 if (!tasks.isEmpty()) {
                     if (samples == null) samples = selectSamples(ctx);
+                    if (fp == null) fp = BroadcastModel.of(ctx.spark(), model, "model"); // shipped once for every wave
                     // wave 0 reads the FP network in both forms; later waves the network with waves < k quantized
-                    OnnxModel inputModel = model;
+                    OnnxModel inputModel = null;
                     if (quantized && !earlier.isEmpty()) {
                         Map<String, int[]> codes = new LinkedHashMap<>();
                         Set<String> names = new LinkedHashSet<>();
@@ -185,8 +157,8 @@ public final class AdaRoundPass implements Pass {
                     }
                     ctx.out().printf("adaround: wave %d: %d layers to optimize (%d resumed), inputs from the %s%n", k,
                             tasks.size(), waves.get(k).size() - tasks.size(),
-                            inputModel == model ? "FP model" : "model with " + earlier.size() + " earlier layers quantized");
-                    for (Tuple2<Integer, Outcome> d : solve(ctx, samples, inputModel, quantized ? model : null, tasks, k)) {
+                            inputModel == null ? "FP model" : "model with " + earlier.size() + " earlier layers quantized");
+                    for (Tuple2<Integer, Outcome> d : solve(ctx, samples, model, fp, inputModel, tasks, k)) {
                         outcomes.put(d._2().layer(), d._2());
                         optimized.add(d._2().layer());
                     }
@@ -259,18 +231,18 @@ public final class AdaRoundPass implements Pass {
     /**
      * One wave's layers: capture in the partitions, group by layer, one task per layer solves its problem.
      *
-     * @param inputModel the model whose layer inputs are X (FP, or partly quantized)
-     * @param fpModel    null for eq. 25 (target from X itself); the FP model for eq. 26 (target from its X)
+     * @param model      the FP model, {@code fp} its broadcast
+     * @param quantized  null: X from the FP model, target act(W X + b) of X itself (eq. 25, and the first wave of
+     *                   eq. 26); else the partly quantized model whose inputs are X, against the FP target (eq. 26)
      */
-    static List<Tuple2<Integer, Outcome>> solve(RunContext ctx, JavaRDD<Sample> samples, OnnxModel inputModel,
-                                                 OnnxModel fpModel, List<LayerTask> tasks, int wave) {
+    static List<Tuple2<Integer, Outcome>> solve(RunContext ctx, JavaRDD<Sample> samples, OnnxModel model, BroadcastModel fp,
+                                                 OnnxModel quantized, List<LayerTask> tasks, int wave) {
         QuantcalConfig cfg = ctx.config();
         QuantcalConfig.AdaRound ar = cfg.adaround();
         List<String> tensors = tasks.stream().map(t -> t.node().input()).distinct().toList();
-        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(inputModel, cfg);
-        BroadcastModel bx = BroadcastModel.of(ctx.spark(), inputModel, "adaround-wave-" + wave);
-        BroadcastModel bf = fpModel == null || fpModel == inputModel ? null : BroadcastModel.of(ctx.spark(), fpModel, "model");
-        boolean asymmetric = fpModel != null;
+        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
+        BroadcastModel bx = quantized == null ? fp : BroadcastModel.of(ctx.spark(), quantized, "adaround-wave-" + wave);
+        BroadcastModel bf = quantized == null ? null : fp;
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(ctx.spark().sparkContext());
         Broadcast<List<LayerTask>> bt = jsc.broadcast(tasks);
         boolean skipBad = cfg.calibration().skipBadSamples();
@@ -296,14 +268,14 @@ public final class AdaRoundPass implements Pass {
                 Map<String, FloatTensor> feed = Map.of(input.name(), Batches.stack(input.name(),
                         b.stream().map(Sample::values).toList(), input.sampleShape()));
                 Map<String, FloatTensor> ox = rx.run(feed);
-                Map<String, FloatTensor> of = rf == null ? ox : rf.run(feed);
+                Map<String, FloatTensor> of = rf == null ? null : rf.run(feed);
                 for (int k = 0; k < b.size(); k++) {
                     long id = b.get(k).id();
                     for (int t = 0; t < ts.size(); t++) {
                         QuantizableNode n = ts.get(t).node();
                         LayerSampler.Columns x = LayerSampler.columns(n, id, ox.get(n.input()).batch(k, k + 1), perSample, seed);
                         LayerSampler.Columns y = null;
-                        if (asymmetric && of != ox) {
+                        if (rf != null) {
                             LayerTask lt = ts.get(t);
                             y = LayerSampler.target(n, lt.weight(), lt.bias(), lt.params(),
                                     LayerSampler.columns(n, id, of.get(n.input()).batch(k, k + 1), perSample, seed), clip,
@@ -314,7 +286,7 @@ public final class AdaRoundPass implements Pass {
                 }
             }
             return out.iterator();
-        }).partitionBy(new LayerPartitioner(tasks.size()));
+        }).partitionBy(new IndexPartitioner(tasks.size())); // one task per layer
 
         List<Tuple2<Integer, Outcome>> done = new ArrayList<>(blocks.mapPartitionsWithIndex((part, it) -> {
             List<Block> mine = new ArrayList<>();

@@ -29,7 +29,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.apache.spark.Partitioner;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.broadcast.Broadcast;
@@ -119,13 +118,14 @@ public final class EasyQuantPass implements Pass {
         Set<String> quantizedBefore = new LinkedHashSet<>();
         long captureNs = 0, searchNs = 0, chunks = 0, jobs = 0;
         List<Map<String, Object>> waveSummary = new ArrayList<>();
+        BroadcastModel fp = BroadcastModel.of(ctx.spark(), model, "model"); // shipped once for every wave
         for (List<QuantizableNode> wave : waves) {
             List<QuantizableNode> searchedHere = wave.stream().filter(n -> layers.containsKey(n.name())).toList();
             if (!searchedHere.isEmpty()) {
                 long tc = System.nanoTime();
                 OnnxModel inputModel = quantizedBefore.isEmpty() ? null : partialQdq(cfg, state, finals, quantizedBefore);
                 List<LayerCapture.Layer> waveLayers = searchedHere.stream().map(n -> layers.get(n.name())).toList();
-                JavaRDD<LayerProblem> problems = capture(ctx, samples, model, inputModel, waveLayers);
+                JavaRDD<LayerProblem> problems = capture(ctx, samples, model, fp, inputModel, waveLayers);
                 try {
                     long waveChunks = problems.count();
                     if (waveChunks == 0) {
@@ -218,7 +218,7 @@ public final class EasyQuantPass implements Pass {
      * Per partition: its search samples through the FP model (and through {@code inputModel}, when given, for
      * X); one problem per (layer, chunk), each then in a Spark partition of its own, persisted.
      */
-    private static JavaRDD<LayerProblem> capture(RunContext ctx, JavaRDD<Sample> samples, OnnxModel model,
+    private static JavaRDD<LayerProblem> capture(RunContext ctx, JavaRDD<Sample> samples, OnnxModel model, BroadcastModel bm,
                                                  OnnxModel inputModel, List<LayerCapture.Layer> layers) {
         QuantcalConfig cfg = ctx.config();
         int positions = cfg.easyquant().positions();
@@ -226,7 +226,6 @@ public final class EasyQuantPass implements Pass {
         int partitions = samples.getNumPartitions();
         CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
         var sc = ctx.spark().sparkContext();
-        BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");
         BroadcastModel qm = inputModel == null ? null : BroadcastModel.of(ctx.spark(), inputModel, "partial qdq model");
         Broadcast<List<LayerCapture.Layer>> templates = sc.broadcast(List.copyOf(layers),
                 scala.reflect.ClassTag$.MODULE$.apply(List.class));
@@ -249,25 +248,6 @@ public final class EasyQuantPass implements Pass {
             return out.iterator();
         }, true).mapToPair(t -> t);
         return keyed.partitionBy(new IndexPartitioner(partitions * perChunk)).values().persist(StorageLevel.MEMORY_AND_DISK());
-    }
-
-    /** Key i to partition i: one (layer, chunk) problem per task. */
-    static final class IndexPartitioner extends Partitioner {
-        private final int n;
-
-        IndexPartitioner(int n) {
-            this.n = n;
-        }
-
-        @Override
-        public int numPartitions() {
-            return n;
-        }
-
-        @Override
-        public int getPartition(Object key) {
-            return (Integer) key;
-        }
     }
 
     /**

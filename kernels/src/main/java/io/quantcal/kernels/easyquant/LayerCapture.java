@@ -55,18 +55,6 @@ public final class LayerCapture {
     }
 
     /**
-     * Parallel mode, every position: X and O both from the FP network.
-     *
-     * @param runner      a runner capturing {@link #tensors}(layers)
-     * @param sampleIds   the chunk's sample ids, strictly increasing, matching {@code samples}
-     * @return one problem per layer, in the order of {@code layers}; empty when the chunk has no samples
-     */
-    public static List<LayerProblem> capture(ModelRunner runner, String inputName, long[] sampleShape, long[] sampleIds,
-                                             List<float[]> samples, int batchSize, List<Layer> layers) {
-        return capture(runner, null, inputName, sampleShape, sampleIds, samples, batchSize, layers, 0, 0);
-    }
-
-    /**
      * @param fp          a runner of the FP network capturing the layers' outputs (and their inputs when
      *                    {@code inputs} is null): {@link #tensors}(layers)
      * @param inputs      null, or a runner of the network with the earlier layers quantized (sequential mode),
