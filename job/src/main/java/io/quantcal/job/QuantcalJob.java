@@ -72,11 +72,17 @@ public final class QuantcalJob {
         List<Pass> passes = cfg.pipeline().stream().map(QuantcalJob::pass).toList();
         String modelName = new Path(cfg.model()).getName();
         byte[] bytes = files.readBytes(cfg.model());
-        Path modelDir = new Path(cfg.model()).getParent();
-        OnnxModel model = OnnxModel.parse(cfg.model(), bytes,
-                loc -> files.readBytes(new Path(modelDir, loc).toString()));
+        Path modelDir = files.qualify(cfg.model()).getParent();
+        List<String> externalData = new java.util.ArrayList<>();
+        OnnxModel model = OnnxModel.parse(cfg.model(), bytes, loc -> {
+            String file = externalDataFile(modelDir, loc);
+            externalData.add(file);
+            return files.readBytes(file);
+        });
 
-        OutputDirectory output = OutputDirectory.begin(files, cfg.outputPath(), cfg.overwrite(), runId);
+        checkOutputApartFromInputs(files, cfg, externalData);
+        OutputDirectory output = OutputDirectory.begin(files, cfg.outputPath(), cfg.overwrite(), runId,
+                line -> out.println("output: " + line));
         try {
             RunContext ctx = new RunContext(spark, cfg, files, output, runId, out);
             PipelineState state = PipelineState.initial(modelName, model);
@@ -115,6 +121,49 @@ public final class QuantcalJob {
             output.abort();
             throw new IllegalStateException(e.getMessage(), e);
         }
+    }
+
+    /**
+     * Before any work: the output, and the AdaRound resume cache beside it, must not be, contain or lie inside
+     * anything the run reads (the model and its external data, the calibration and evaluation data, the config file).
+     */
+    static void checkOutputApartFromInputs(HadoopFiles files, QuantcalConfig cfg, List<String> externalData) {
+        io.quantcal.job.io.PathOverlap overlap = new io.quantcal.job.io.PathOverlap(files)
+                .input("the model (quantcal.model)", cfg.model());
+        for (String f : externalData) overlap.input("the model's external data file", f);
+        overlap.input("the calibration data (quantcal.calibration.path)", cfg.calibration().path());
+        if (cfg.pipeline().contains("evaluate")) {
+            overlap.input("the evaluation data (quantcal.evaluation.path)", cfg.evaluation().path());
+        }
+        if (cfg.source() != null && files.exists(cfg.source())) overlap.input("the config file", cfg.source());
+        overlap.check("quantcal.output.path", cfg.outputPath());
+        if (cfg.pipeline().contains("adaround")) {
+            overlap.checkApartFromInputs("the AdaRound resume cache beside quantcal.output.path,", adaroundCache(files, cfg));
+        }
+    }
+
+    /** The AdaRound resume cache beside the output, as a qualified path (the same on every executor). */
+    public static String adaroundCache(HadoopFiles files, QuantcalConfig cfg) {
+        Path p = files.qualify(cfg.outputPath());
+        return new Path(p.getParent(), p.getName() + io.quantcal.job.io.PathOverlap.CACHE_SUFFIX).toString();
+    }
+
+    /** An external data file, which the ONNX spec places relative to the model's directory and never outside it. */
+    static String externalDataFile(Path modelDir, String location) throws java.io.IOException {
+        java.net.URI base = modelDir.toUri();
+        String dir = base.getPath().endsWith("/") ? base.getPath() : base.getPath() + "/";
+        java.net.URI rel;
+        try {
+            rel = new java.net.URI(null, null, location, null);
+        } catch (java.net.URISyntaxException e) {
+            throw new java.io.IOException("external data location '" + location + "' is not a relative path", e);
+        }
+        String resolved = java.net.URI.create(dir).resolve(rel).normalize().getPath();
+        if (rel.isAbsolute() || location.startsWith("/") || !resolved.startsWith(dir)) {
+            throw new java.io.IOException("external data location '" + location + "' leaves the model directory " + modelDir
+                    + " (the ONNX spec places external data files relative to the model, inside its directory)");
+        }
+        return new Path(base.getScheme(), base.getAuthority(), resolved).toString();
     }
 
     static String newRunId() {

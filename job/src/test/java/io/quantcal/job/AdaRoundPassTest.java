@@ -109,7 +109,7 @@ class AdaRoundPassTest extends SparkJobTest {
         // a killed run: one layer's result missing, only that layer runs again, same table
         String cache = s2.get("cache").asText();
         List<Path> files;
-        try (Stream<Path> l = Files.list(Path.of(cache))) {
+        try (Stream<Path> l = Files.list(local(cache))) {
             files = new ArrayList<>(l.filter(p -> p.toString().endsWith(".bin")).sorted().toList());
         }
         assertEquals(7, files.size());

@@ -141,9 +141,10 @@ class BadInputTest extends SparkJobTest {
     @Test
     void existingOutputIsAnErrorAndStaysUntouchedUnlessOverwrite() throws Exception {
         Path dir = images("ow");
-        Path existing = Files.createDirectories(tmp.resolve("existing"));
-        Files.writeString(existing.resolve("keep.txt"), "mine");
+        Path existing = tmp.resolve("existing");
         QuantcalConfig cfg = JobFixtures.config(RESNET, dir.toString(), existing.toString(), "pipeline=[calibrate]");
+        QuantcalJob.run(spark(), cfg, out); // a quantcal output, which only overwrite replaces
+        Files.writeString(existing.resolve("keep.txt"), "mine");
         RuntimeException e = assertThrows(RuntimeException.class, () -> QuantcalJob.run(spark(), cfg, out));
         Assertions.assertTrue(e.getMessage().contains("already exists") && e.getMessage().contains("quantcal.output.overwrite"));
         assertEquals("mine", Files.readString(existing.resolve("keep.txt")));

@@ -61,4 +61,37 @@ class TableCommandsTest extends SparkJobTest {
         assertEquals(-127, w.get("qmin").asInt());
         Assertions.assertTrue(new ObjectMapper().readTree(j.get(0)).get("metric").isNull());
     }
+
+    int code(String... args) {
+        return Cli.run(args, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8), new PrintStream(console, true,
+                StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void exportReplacesOnlyARegularFileAndNeverTheTable() throws Exception {
+        Path run = Files.createDirectories(tmp.resolve("run"));
+        String path = run.resolve("scale_table").toString();
+        ScaleTable.write(spark(), ROWS, path);
+        Files.writeString(run.resolve("run.json"), "{}");
+
+        console.reset();
+        assertEquals(1, code("table", "export", path, "--format", "csv", "--out", run.toString()));
+        Assertions.assertTrue(console.toString(StandardCharsets.UTF_8).contains("--out " + run + " (file:" + run
+                + ") contains the scale table being exported"), console.toString(StandardCharsets.UTF_8));
+        assertEquals(1, code("table", "export", path, "--format", "csv", "--out", path + "/x.csv"));
+        Path other = Files.createDirectories(tmp.resolve("other"));
+        console.reset();
+        assertEquals(1, code("table", "export", path, "--format", "csv", "--out", other.toString()));
+        Assertions.assertTrue(console.toString(StandardCharsets.UTF_8).contains("is a directory; table export writes one file"),
+                console.toString(StandardCharsets.UTF_8));
+        Assertions.assertTrue(Files.exists(run.resolve("run.json")));
+        assertEquals(2, ScaleTable.read(spark(), path).size(), "the table is intact");
+
+        Path file = Files.writeString(tmp.resolve("t.csv"), "old");
+        assertEquals(0, code("table", "export", path, "--format", "csv", "--out", file.toString()));
+        Assertions.assertTrue(Files.readString(file).startsWith("schema_version,"));
+        try (var s = Files.list(tmp)) {
+            assertEquals(List.of("other", "run", "t.csv"), s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+    }
 }

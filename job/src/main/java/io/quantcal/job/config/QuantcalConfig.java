@@ -40,7 +40,8 @@ public record QuantcalConfig(
         Dfq dfq,
         AdaRound adaround,
         EasyQuant easyquant,
-        String rendered) implements Serializable {
+        String rendered,
+        String source) implements Serializable {
 
     public static final List<String> KNOWN_PASSES = List.of("fold-bn", "equalize", "calibrate", "bias-correct", "export",
             "evaluate", "adaround", "easyquant");
@@ -145,7 +146,7 @@ public record QuantcalConfig(
         rejectUnknownKeys(merged, reference);
         Config c = merged.withFallback(reference).resolve();
         try {
-            return fromConfig(c);
+            return fromConfig(c, source);
         } catch (com.typesafe.config.ConfigException e) {
             throw new ConfigException(e.getMessage(), e);
         }
@@ -165,7 +166,7 @@ public record QuantcalConfig(
         }
     }
 
-    private static QuantcalConfig fromConfig(Config root) {
+    private static QuantcalConfig fromConfig(Config root, String source) {
         Config q = root.getConfig("quantcal");
         String model = q.getString("model");
         if (model.isBlank()) throw new ConfigException("quantcal.model: expected the path of an ONNX model, got nothing");
@@ -284,7 +285,7 @@ public record QuantcalConfig(
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
                 nonNegative("quantcal.runtime.kernel-threads", q.getInt("runtime.kernel-threads")),
                 q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant,
-                root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()));
+                root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source);
     }
 
     private static EasyQuant easyquant(Config e) {

@@ -98,7 +98,10 @@ public final class HadoopFiles {
 
     public void writeBytes(String path, byte[] bytes) {
         Path p = new Path(path);
-        try (OutputStream out = fs(p).create(p, true)) {
+        FileSystem fs = fs(p);
+        // no .crc sidecar beside a file the user will see (the local file system's checksums protect nothing here)
+        if (fs instanceof org.apache.hadoop.fs.LocalFileSystem l) fs = l.getRawFileSystem();
+        try (OutputStream out = fs.create(p, true)) {
             out.write(bytes);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
@@ -109,31 +112,126 @@ public final class HadoopFiles {
         writeBytes(path, text.getBytes(StandardCharsets.UTF_8));
     }
 
+    /**
+     * Creates {@code path} and its missing parents. A failure names the path and why: the nearest existing
+     * ancestor is a regular file, or it is not writable, or the file system's own reason.
+     */
     public void mkdirs(String path) {
         Path p = new Path(path);
+        FileSystem fs = fs(p);
         try {
-            if (!fs(p).mkdirs(p)) throw new IOException("mkdirs returned false");
+            Path existing = p;
+            while (existing != null && !fs.exists(existing)) existing = existing.getParent();
+            if (existing != null) {
+                FileStatus st = fs.getFileStatus(existing);
+                if (!st.isDirectory()) {
+                    throw new IOException(existing + " is a regular file, not a directory");
+                }
+                if (!existing.equals(p)) requireWritable(fs, existing);
+            }
+            if (!fs.mkdirs(p)) throw new IOException("the file system refused (mkdirs returned false) with no reason");
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create directory " + path + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot create directory " + path + ": " + cause(e), e);
         }
     }
 
+    /** Fails, naming the directory and its permissions, unless this user may create entries in {@code dir}. */
+    public void requireWritable(String dir) {
+        Path p = new Path(dir);
+        try {
+            requireWritable(fs(p), p);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write in " + dir + ": " + cause(e), e);
+        }
+    }
+
+    private static void requireWritable(FileSystem fs, Path dir) throws IOException {
+        try {
+            fs.access(dir, org.apache.hadoop.fs.permission.FsAction.WRITE_EXECUTE);
+        } catch (org.apache.hadoop.security.AccessControlException e) {
+            FileStatus st = fs.getFileStatus(dir);
+            throw new java.nio.file.AccessDeniedException(dir.toString(), null, "permission denied: " + dir
+                    + " is not writable (owner " + st.getOwner() + ", mode " + st.getPermission() + ")");
+        } catch (UnsupportedOperationException e) {
+            // no permission model on this file system: the write itself will tell
+        }
+    }
+
+    /** The reason of a file system error in words: permission, missing file, not a directory, or its message. */
+    public static String cause(Throwable e) {
+        if (e instanceof java.nio.file.AccessDeniedException a && a.getReason() != null) return a.getReason();
+        if (e instanceof org.apache.hadoop.security.AccessControlException
+                || e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied (" + e.getMessage() + ")";
+        }
+        if (e instanceof FileNotFoundException || e instanceof java.nio.file.NoSuchFileException) {
+            return "no such file or directory (" + e.getMessage() + ")";
+        }
+        if (e instanceof org.apache.hadoop.fs.ParentNotDirectoryException
+                || e instanceof java.nio.file.NotDirectoryException) {
+            return "a parent is not a directory (" + e.getMessage() + ")";
+        }
+        String m = e.getMessage();
+        return m == null || m.isBlank() ? e.getClass().getSimpleName() : m;
+    }
+
+    /** Deletes {@code path} (recursively); fails, naming what was left, if the file system did not delete it all. */
     public void delete(String path) {
         Path p = new Path(path);
+        FileSystem fs = fs(p);
         try {
-            fs(p).delete(p, true);
+            if (!fs.delete(p, true) && fs.exists(p)) throw new IOException("the file system did not delete it");
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot delete " + path + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot delete " + path + ": " + cause(e), e);
+        }
+        try {
+            if (fs.exists(p)) throw new UncheckedIOException("cannot delete " + path + ": it is still there after deleting",
+                    new IOException("still present"));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot check " + path + ": " + cause(e), e);
         }
     }
 
+    /**
+     * Renames {@code from} to {@code to}, which must not exist (Hadoop's rename would move {@code from} into an
+     * existing directory instead). The caller holds the output lock, so nothing else creates {@code to} meanwhile.
+     */
     public void rename(String from, String to) {
         Path a = new Path(from);
         Path b = new Path(to);
+        FileSystem fs = fs(a);
         try {
-            if (!fs(a).rename(a, b)) throw new IOException("rename returned false");
+            if (fs.exists(b)) throw new IOException(to + " already exists");
+            if (!fs.rename(a, b)) {
+                if (!fs.exists(a)) throw new FileNotFoundException(from + " does not exist");
+                requireWritable(fs, a.getParent());
+                throw new IOException("the file system refused (rename returned false) with no reason");
+            }
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot rename " + from + " to " + to + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot rename " + from + " to " + to + ": " + cause(e), e);
+        }
+    }
+
+    /** The entries directly inside {@code dir}, as statuses sorted by name. */
+    public List<FileStatus> list(String dir) {
+        Path p = new Path(dir);
+        try {
+            List<FileStatus> l = new ArrayList<>(List.of(fs(p).listStatus(p)));
+            l.sort(java.util.Comparator.comparing(st -> st.getPath().getName()));
+            return l;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + dir + ": " + cause(e), e);
+        }
+    }
+
+    public FileStatus status(String path) {
+        Path p = new Path(path);
+        try {
+            return fs(p).getFileStatus(p);
+        } catch (FileNotFoundException e) {
+            return null;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot stat " + path + ": " + cause(e), e);
         }
     }
 

@@ -109,7 +109,16 @@ public final class AdaRoundPass implements Pass {
         QuantcalConfig.AdaRound ar = cfg.adaround();
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = state.nodes();
-        String cacheDir = cfg.outputPath().replaceAll("/+$", "") + ".adaround-cache/" + configHash(cfg, state);
+        // the samples come first: their content is part of the cache key, so a cache never returns stale layers
+        JavaRDD<Sample> samples = selectSamples(ctx);
+        CacheKey key = CacheKey.of(cfg, state, samplesDigest(samples));
+        String cacheRoot = io.quantcal.job.QuantcalJob.adaroundCache(ctx.files(), cfg);
+        String cacheDir = cacheRoot + "/" + key.hash();
+        List<String> ignored = ignoredCaches(ctx, cacheRoot, key);
+        if (!ctx.files().exists(cacheDir + "/" + CacheKey.FILE)) {
+            ctx.files().mkdirs(cacheDir);
+            ctx.files().writeText(cacheDir + "/" + CacheKey.FILE, key.json());
+        }
         boolean quantized = ar.quantizedInputs();
         List<List<QuantizableNode>> waves = quantized ? LayerOrder.waves(model, nodes) : List.of(nodes);
         Map<String, Integer> index = new LinkedHashMap<>();
@@ -122,7 +131,7 @@ public final class AdaRoundPass implements Pass {
         int resumed = 0;
         ctx.out().printf("adaround: %d layers, inputs %s%s, cache %s (%d iterations each)%n", nodes.size(), ar.inputs(),
                 quantized ? " in " + waves.size() + " waves" : "", cacheDir, ar.iterations());
-        JavaRDD<Sample> samples = null;
+        for (String line : ignored) ctx.out().println("adaround: " + line);
         BroadcastModel fp = null;
         try {
             List<QuantizableNode> earlier = new ArrayList<>();
@@ -141,7 +150,6 @@ public final class AdaRoundPass implements Pass {
                             n.bias() == null ? null : model.initializerFloats(n.bias()), w.params(), file));
                 }
                 if (!tasks.isEmpty()) {
-                    if (samples == null) samples = selectSamples(ctx);
                     if (fp == null) fp = BroadcastModel.of(ctx.spark(), model, "model"); // shipped once for every wave
                     // wave 0 reads the FP network in both forms; later waves the network with waves < k quantized
                     OnnxModel inputModel = null;
@@ -166,7 +174,7 @@ public final class AdaRoundPass implements Pass {
                 earlier.addAll(waves.get(k));
             }
         } finally {
-            if (samples != null) samples.unpersist(false);
+            samples.unpersist(false);
         }
 
         Map<String, TensorQuant> quant = new LinkedHashMap<>(state.quant());
@@ -204,6 +212,7 @@ public final class AdaRoundPass implements Pass {
         s.put("learning_rate", ar.learningRate());
         s.put("lambda", ar.lambda());
         s.put("cache", cacheDir);
+        s.put("caches_ignored", ignored);
         s.put("layers_optimized", optimized.size());
         s.put("layers_resumed", resumed);
         s.put("weights_table", ctx.output().finalPath(WEIGHTS_TABLE));
@@ -315,36 +324,105 @@ public final class AdaRoundPass implements Pass {
         return done;
     }
 
-    /** Identifies what a cached layer result depends on: model, weight parameters, data selection, settings. */
-    static String configHash(QuantcalConfig cfg, PipelineState state) {
-        StringBuilder b = new StringBuilder();
-        b.append(state.model().sha256()).append('|').append(cfg.adaround()).append('|');
-        var c = cfg.calibration();
-        b.append(c.path()).append('|').append(c.format()).append('|').append(c.limit()).append('|').append(c.seed()).append('|');
-        var pp = cfg.preprocess();
-        b.append(pp.channels()).append(pp.resize()).append(pp.width()).append(pp.height()).append(pp.scale())
-                .append(Arrays.toString(pp.mean())).append(Arrays.toString(pp.std())).append(pp.layout()).append('|');
-        for (TensorQuant t : state.quant().values()) {
-            if (!t.role().equals("weight")) continue;
-            QuantParams q = t.params();
-            b.append(t.key()).append(Arrays.toString(q.scale())).append(Arrays.toString(q.zeroPoint()))
-                    .append(q.qmin()).append(',').append(q.qmax()).append(',').append(q.axis()).append('|');
+    /**
+     * What a cached layer result depends on, in parts: the quantcal version, the model's content, the samples used
+     * (ids and content), and every setting that changes a layer's result. The cache directory is named by the hash
+     * of all parts; {@value #FILE} in it holds the parts, so a cache for other inputs can be reported by what differs.
+     */
+    record CacheKey(Map<String, String> parts) {
+        static final String FILE = "key.json";
+
+        static CacheKey of(QuantcalConfig cfg, PipelineState state, String samples) {
+            Map<String, String> parts = new LinkedHashMap<>();
+            parts.put("quantcal_version", io.quantcal.job.QuantcalJob.version());
+            parts.put("model_sha256", state.model().sha256());
+            parts.put("samples", samples);
+            StringBuilder b = new StringBuilder();
+            b.append(cfg.adaround()).append('|');
+            var pp = cfg.preprocess();
+            b.append(pp.channels()).append(pp.resize()).append(pp.width()).append(pp.height()).append(pp.scale())
+                    .append(Arrays.toString(pp.mean())).append(Arrays.toString(pp.std())).append(pp.layout()).append('|');
+            parts.put("adaround_settings", sha256(b.toString()));
+            b.setLength(0);
+            for (TensorQuant t : state.quant().values()) {
+                if (!t.role().equals("weight")) continue;
+                QuantParams q = t.params();
+                b.append(t.key()).append(Arrays.toString(q.scale())).append(Arrays.toString(q.zeroPoint()))
+                        .append(q.qmin()).append(',').append(q.qmax()).append(',').append(q.axis()).append('|');
+            }
+            parts.put("weight_parameters", sha256(b.toString()));
+            if (cfg.adaround().quantizedInputs()) {
+                // X̃ comes from the partly quantized model: its activation parameters and export options count too
+                b.setLength(0);
+                b.append(ExportPass.options(cfg)).append('|');
+                for (var e : state.activationParams().entrySet()) {
+                    QuantParams q = e.getValue();
+                    b.append(e.getKey()).append(Arrays.toString(q.scale())).append(Arrays.toString(q.zeroPoint()))
+                            .append(q.qmin()).append(',').append(q.qmax()).append('|');
+                }
+                parts.put("activation_parameters", sha256(b.toString()));
+            }
+            return new CacheKey(parts);
         }
-        if (cfg.adaround().quantizedInputs()) {
-            // X̃ comes from the partly quantized model: its activation parameters and export options count too
-            b.append("quantized-inputs|").append(ExportPass.options(cfg)).append('|');
-            for (var e : state.activationParams().entrySet()) {
-                QuantParams q = e.getValue();
-                b.append(e.getKey()).append(Arrays.toString(q.scale())).append(Arrays.toString(q.zeroPoint()))
-                        .append(q.qmin()).append(',').append(q.qmax()).append('|');
+
+        String hash() {
+            return sha256(parts.toString()).substring(0, 16);
+        }
+
+        String json() {
+            try {
+                return new com.fasterxml.jackson.databind.ObjectMapper()
+                        .enable(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(parts) + "\n";
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
             }
         }
+
+        @SuppressWarnings("unchecked")
+        static Map<String, String> parse(String json) {
+            try {
+                return new com.fasterxml.jackson.databind.ObjectMapper().readValue(json, LinkedHashMap.class);
+            } catch (IOException e) {
+                return Map.of();
+            }
+        }
+    }
+
+    static String sha256(String s) {
         try {
-            byte[] d = MessageDigest.getInstance("SHA-256").digest(b.toString().getBytes(StandardCharsets.UTF_8));
-            return HexFormat.of().formatHex(d, 0, 8);
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** The chosen samples' ids and values, hashed per sample where they are and combined in id order on the driver. */
+    static String samplesDigest(JavaRDD<Sample> samples) {
+        List<String> each = new ArrayList<>(samples.map(x -> {
+            MessageDigest d = MessageDigest.getInstance("SHA-256");
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(4 * x.values().length);
+            buf.asFloatBuffer().put(x.values());
+            d.update(buf.array());
+            return String.format("%012d:", x.id()) + HexFormat.of().formatHex(d.digest());
+        }).collect());
+        each.sort(null);
+        return each.size() + " samples, " + sha256(String.join(",", each));
+    }
+
+    /** Caches beside this one that were made for other inputs or settings: ignored, and said why. */
+    static List<String> ignoredCaches(RunContext ctx, String root, CacheKey key) {
+        List<String> out = new ArrayList<>();
+        if (!ctx.files().isDirectory(root)) return out;
+        for (var st : ctx.files().list(root)) {
+            if (!st.isDirectory() || st.getPath().getName().equals(key.hash())) continue;
+            String f = st.getPath() + "/" + CacheKey.FILE;
+            Map<String, String> other = ctx.files().exists(f) ? CacheKey.parse(ctx.files().readText(f)) : Map.of();
+            List<String> differ = new ArrayList<>();
+            for (String k : key.parts().keySet()) if (!key.parts().get(k).equals(other.get(k))) differ.add(k);
+            out.add("cache " + st.getPath() + " ignored: it was made for other inputs (" + (other.isEmpty()
+                    ? "no readable " + CacheKey.FILE : "differs in " + String.join(", ", differ)) + ")");
+        }
+        return out;
     }
 
     /** Temporary file, then rename: a reader never sees a partial result. */

@@ -45,7 +45,14 @@ public final class TableCommands {
                     out.print(text);
                 } else {
                     HadoopFiles files = new HadoopFiles(spark.sparkContext().hadoopConfiguration());
-                    String tmp = file + ".tmp";
+                    new io.quantcal.job.io.PathOverlap(files).input("the scale table being exported", path).check("--out", file);
+                    if (files.isDirectory(file)) {
+                        throw new IllegalStateException("--out " + file + " is a directory; table export writes one file"
+                                + " and replaces only a regular file");
+                    }
+                    org.apache.hadoop.fs.Path f = files.qualify(file);
+                    String tmp = new org.apache.hadoop.fs.Path(f.getParent(), "." + f.getName() + ".tmp-"
+                            + java.util.UUID.randomUUID().toString().substring(0, 8)).toString();
                     files.writeText(tmp, text);
                     if (files.exists(file)) files.delete(file);
                     files.rename(tmp, file);
