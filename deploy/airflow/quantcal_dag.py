@@ -26,7 +26,8 @@ with DAG(
             "--master yarn --deploy-mode cluster --conf spark.executor.cores=2 "
             "run {{ var.value.quantcal_config }} "
             "run-id=quantcal-{{ ds_nodash }} "
-            "output.path={{ var.value.quantcal_output_root }}/{{ ds_nodash }} "
+            # overrides are values (no HOCON parsing): a root ending in "/" still names <root>/<date>
+            "output.path={{ var.value.quantcal_output_root.rstrip('/') }}/{{ ds_nodash }} "
             "output.overwrite=true"
         ),
     )

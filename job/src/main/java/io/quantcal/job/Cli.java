@@ -20,7 +20,7 @@ public final class Cli {
     static final String USAGE = String.join("\n",
             "usage: quantcal run CONFIG [key=value ...]",
             "       quantcal table show PATH [--limit N]",
-            "       quantcal table export PATH --format csv|json [--out FILE]");
+            "       quantcal table export PATH --format csv|json [--out FILE [--replace]]");
 
     private Cli() {}
 

@@ -65,10 +65,12 @@ public final class QuantcalJob {
         };
     }
 
-    public static Result run(SparkSession spark, QuantcalConfig cfg, PrintStream out) {
+    public static Result run(SparkSession spark, QuantcalConfig given, PrintStream out) {
         long t0 = System.nanoTime();
-        String runId = cfg.runId().isBlank() ? newRunId() : cfg.runId();
+        String runId = given.runId().isBlank() ? newRunId() : given.runId();
         HadoopFiles files = new HadoopFiles(spark.sparkContext().hadoopConfiguration());
+        // every path once, here, to an absolute URI: tasks on other machines see the same files
+        QuantcalConfig cfg = given.resolvedPaths(p -> files.qualify(p).toString());
         List<Pass> passes = cfg.pipeline().stream().map(QuantcalJob::pass).toList();
         String modelName = new Path(cfg.model()).getName();
         byte[] bytes = files.readBytes(cfg.model());
@@ -80,7 +82,7 @@ public final class QuantcalJob {
             return files.readBytes(file);
         });
 
-        checkOutputApartFromInputs(files, cfg, externalData);
+        checkOutputApartFromInputs(files, given, externalData);
         OutputDirectory output = OutputDirectory.begin(files, cfg.outputPath(), cfg.overwrite(), runId,
                 line -> out.println("output: " + line));
         try {
@@ -109,10 +111,12 @@ public final class QuantcalJob {
             run.put("config", new ObjectMapper().readValue(cfg.rendered(), Map.class));
             long total = (System.nanoTime() - t0) / 1_000_000;
             run.put("wall_ms", total);
+            // credentials (spark.conf secrets, user:password in URIs) never reach the file
+            run = io.quantcal.job.config.Redaction.of(cfg.sparkConf()).redact(run);
             files.writeText(output.resolve(RUN_JSON),
                     new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(run) + "\n");
             output.commit();
-            printSummary(out, cfg, state, rows, output.finalPath(), total);
+            printSummary(out, given, state, rows, output.finalPath(), total);
             return new Result(runId, output.finalPath(), rows, run);
         } catch (RuntimeException e) {
             output.abort();
@@ -132,8 +136,10 @@ public final class QuantcalJob {
                 .input("the model (quantcal.model)", cfg.model());
         for (String f : externalData) overlap.input("the model's external data file", f);
         overlap.input("the calibration data (quantcal.calibration.path)", cfg.calibration().path());
+        overlap.input("the calibration labels file (quantcal.calibration.labels)", cfg.calibration().labelsFile());
         if (cfg.pipeline().contains("evaluate")) {
             overlap.input("the evaluation data (quantcal.evaluation.path)", cfg.evaluation().path());
+            overlap.input("the evaluation labels file (quantcal.evaluation.labels)", cfg.evaluation().labelsFile());
         }
         if (cfg.source() != null && files.exists(cfg.source())) overlap.input("the config file", cfg.source());
         overlap.check("quantcal.output.path", cfg.outputPath());
@@ -148,22 +154,22 @@ public final class QuantcalJob {
         return new Path(p.getParent(), p.getName() + io.quantcal.job.io.PathOverlap.CACHE_SUFFIX).toString();
     }
 
-    /** An external data file, which the ONNX spec places relative to the model's directory and never outside it. */
+    /**
+     * An external data file: the kernels' rule on the location's text (relative, inside the model's directory), then,
+     * on the local file system, the same check after resolving symbolic links.
+     */
     static String externalDataFile(Path modelDir, String location) throws java.io.IOException {
-        java.net.URI base = modelDir.toUri();
-        String dir = base.getPath().endsWith("/") ? base.getPath() : base.getPath() + "/";
-        java.net.URI rel;
-        try {
-            rel = new java.net.URI(null, null, location, null);
-        } catch (java.net.URISyntaxException e) {
-            throw new java.io.IOException("external data location '" + location + "' is not a relative path", e);
+        String rel = io.quantcal.kernels.onnx.ExternalDataResolver.insideModelDirectory(location);
+        Path file = new Path(modelDir, rel);
+        if ("file".equals(file.toUri().getScheme())) {
+            java.nio.file.Path dir = java.nio.file.Path.of(modelDir.toUri().getPath()).toRealPath();
+            java.nio.file.Path f = java.nio.file.Path.of(file.toUri().getPath());
+            if (java.nio.file.Files.exists(f) && !f.toRealPath().startsWith(dir)) {
+                throw new java.io.IOException("external data location " + location + " leaves the model directory " + dir
+                        + " through a symbolic link (it is " + f.toRealPath() + ")");
+            }
         }
-        String resolved = java.net.URI.create(dir).resolve(rel).normalize().getPath();
-        if (rel.isAbsolute() || location.startsWith("/") || !resolved.startsWith(dir)) {
-            throw new java.io.IOException("external data location '" + location + "' leaves the model directory " + modelDir
-                    + " (the ONNX spec places external data files relative to the model, inside its directory)");
-        }
-        return new Path(base.getScheme(), base.getAuthority(), resolved).toString();
+        return file.toString();
     }
 
     static String newRunId() {

@@ -96,7 +96,7 @@ class OutputSafetyTest extends SparkJobTest {
     void refused(String[] extra, String output, String... expected) throws IOException {
         Map<String, Integer> before = snapshot();
         List<String> args = new ArrayList<>(List.of(extra));
-        args.add("output.path=\"" + output + "\"");
+        args.add("output.path=" + output);
         args.add("output.overwrite=true");
         Exit x = cli(args.toArray(new String[0]));
         assertEquals(1, x.code(), output + ": " + x.err());
@@ -114,13 +114,13 @@ class OutputSafetyTest extends SparkJobTest {
         refused(data.resolve("0-tshirt") + "/../..", "contains the model");
         Path link = Files.createSymbolicLink(tmp.resolve("images-link"), data);
         refused(link.toString(), "is the calibration data");
-        refused(new String[] {"model=\"" + work.resolve("external.onnx") + "\""}, external.toString(),
+        refused(new String[] {"model=" + work.resolve("external.onnx")}, external.toString(),
                 "is the model's external data file " + "file:" + external);
         refused(new String[] {"pipeline=[calibrate, adaround]"}, data + ".adaround-cache/x", "lies inside the resume cache");
         // the AdaRound cache beside the output would land on the data: <out>.adaround-cache
         Path cacheLike = Files.createDirectories(work.resolve("x.adaround-cache"));
         Files.writeString(cacheLike.resolve("keep.txt"), "keep");
-        refused(new String[] {"pipeline=[calibrate, adaround]", "calibration.path=\"" + cacheLike + "\""},
+        refused(new String[] {"pipeline=[calibrate, adaround]", "calibration.path=" + cacheLike},
                 work.resolve("x").toString(), "the AdaRound resume cache beside quantcal.output.path, " + "file:" + cacheLike, "is the calibration data");
     }
 
@@ -171,5 +171,55 @@ class OutputSafetyTest extends SparkJobTest {
             List<String> names = s.map(p -> p.getFileName().toString()).sorted().toList();
             assertEquals(List.of("out", "work"), names, "no lock, temporary or old directory left");
         }
+    }
+
+    /** The external-data model of the workspace with every location replaced by {@code location}. */
+    Path externalModel(String name, String location) throws IOException {
+        onnx.Onnx.ModelProto.Builder m = onnx.Onnx.ModelProto.parseFrom(Files.readAllBytes(work.resolve("external.onnx"))).toBuilder();
+        for (onnx.Onnx.TensorProto.Builder t : m.getGraphBuilder().getInitializerBuilderList()) {
+            for (onnx.Onnx.StringStringEntryProto.Builder e : t.getExternalDataBuilderList()) {
+                if (e.getKey().equals("location")) e.setValue(location);
+            }
+        }
+        return Files.write(work.resolve(name), m.build().toByteArray());
+    }
+
+    @Test
+    void externalDataOutsideTheModelDirectoryIsRefusedNamingInitializerAndLocation() throws IOException {
+        Path secret = Files.copy(external, tmp.resolve("secret.bin"));
+        Files.createSymbolicLink(work.resolve("link.bin"), secret);
+        String[][] cases = {{"../secret.bin", "leaves the model directory"}, {secret.toString(), "is absolute"},
+                {"link.bin", "through a symbolic link"}};
+        for (String[] c : cases) {
+            Path m = externalModel("hostile.onnx", c[0]);
+            Exit x = cli("model=" + m, "output.path=" + tmp.resolve("out-hostile"));
+            assertEquals(1, x.code(), x.err());
+            Assertions.assertTrue(x.err().contains("hostile.onnx: initializer "), x.err());
+            Assertions.assertTrue(x.err().contains("cannot read external data file " + c[0]), x.err());
+            Assertions.assertTrue(x.err().contains(c[1]), x.err());
+            Assertions.assertFalse(Files.exists(tmp.resolve("out-hostile")));
+        }
+        // the same data inside the directory, under a normalized name, is read
+        Path ok = externalModel("fine.onnx", "./sub/../resnet_small_external.onnx.data");
+        assertEquals(0, cli("model=" + ok, "output.path=" + tmp.resolve("out-fine")).code());
+    }
+
+    @Test
+    void credentialsNeverReachRunJsonAndRelativePathsAreResolvedOnTheDriver() throws IOException {
+        Exit x = cli("spark.conf.\"spark.hadoop.fs.s3a.secret.key\"=AKIA-very-secret",
+                "spark.conf.\"spark.hadoop.fs.s3a.access.key\"=AKIA-access-id",
+                "spark.conf.\"spark.myapp.password\"=hunter2", "spark.conf.\"spark.executor.memory\"=2g",
+                "spark.conf.\"spark.eventLog.dir\"=s3a://user:pa55word@bucket/x");
+        assertEquals(0, x.code(), x.err());
+        String json = Files.readString(tmp.resolve("out/run.json"));
+        for (String secret : List.of("AKIA-very-secret", "AKIA-access-id", "hunter2", "pa55word")) {
+            Assertions.assertFalse(json.contains(secret), secret + " leaked into run.json");
+        }
+        Assertions.assertTrue(json.contains("*********(redacted)"), json);
+        Assertions.assertTrue(json.contains("\"spark.executor.memory\" : \"2g\""), "other settings are kept: " + json);
+        // a relative model path ends up as an absolute URI in run.json
+        Map<?, ?> run = new ObjectMapper().readValue(json, Map.class);
+        Assertions.assertTrue(run.get("model").toString().startsWith("file:/"), run.get("model").toString());
+        Assertions.assertTrue(run.get("output").toString().startsWith("file:/"), run.get("output").toString());
     }
 }

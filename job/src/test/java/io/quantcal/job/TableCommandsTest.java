@@ -88,7 +88,11 @@ class TableCommandsTest extends SparkJobTest {
         assertEquals(2, ScaleTable.read(spark(), path).size(), "the table is intact");
 
         Path file = Files.writeString(tmp.resolve("t.csv"), "old");
-        assertEquals(0, code("table", "export", path, "--format", "csv", "--out", file.toString()));
+        console.reset();
+        assertEquals(1, code("table", "export", path, "--format", "csv", "--out", file.toString()));
+        Assertions.assertTrue(console.toString(StandardCharsets.UTF_8).contains("already exists (add --replace to replace it)"));
+        assertEquals("old", Files.readString(file));
+        assertEquals(0, code("table", "export", path, "--format", "csv", "--out", file.toString(), "--replace"));
         Assertions.assertTrue(Files.readString(file).startsWith("schema_version,"));
         try (var s = Files.list(tmp)) {
             assertEquals(List.of("other", "run", "t.csv"), s.map(p -> p.getFileName().toString()).sorted().toList());

@@ -32,7 +32,7 @@ public final class EasyQuantPassBenchmark {
             else conf = a;
         }
         Path out = Files.createTempDirectory("quantcal-bench-easyquant");
-        overrides.add("output.path=\"" + out.resolve("run").toUri() + "\"");
+        overrides.add("output.path=" + out.resolve("run").toUri());
         QuantcalConfig cfg = QuantcalConfig.parse(conf, Files.readString(Path.of(conf)), overrides);
         QuantcalConfig.EasyQuant eq = cfg.easyquant();
         double machine = ThreadScaling.speedup(2, 400_000_000L);

@@ -50,7 +50,27 @@ public record QuantcalConfig(
     /** Where samples come from and how many. */
     public record Samples(String path, String format, int limit, long seed, int batchSize, int partitions,
                           boolean skipBadSamples, String labels, String parquetColumn, String parquetLabelColumn)
-            implements Serializable {}
+            implements Serializable {
+        /** A labels file (not the "directories" rule), or null. */
+        public String labelsFile() {
+            return labels.equals("directories") || labels.isBlank() ? null : labels;
+        }
+
+        Samples resolved(java.util.function.UnaryOperator<String> q) {
+            return new Samples(path.isBlank() ? path : q.apply(path), format, limit, seed, batchSize, partitions,
+                    skipBadSamples, labelsFile() == null ? labels : q.apply(labels), parquetColumn, parquetLabelColumn);
+        }
+    }
+
+    /**
+     * The same configuration with every path resolved once, on the driver, to an absolute URI ({@code q}), so that a
+     * relative path means the same thing on every executor.
+     */
+    public QuantcalConfig resolvedPaths(java.util.function.UnaryOperator<String> q) {
+        return new QuantcalConfig(q.apply(model), runId, pipeline, calibration.resolved(q), preprocess, weights,
+                activations, quantizeBias, evaluation.resolved(q), export, q.apply(outputPath), overwrite, intraOpThreads,
+                kernelThreads, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, rendered, source);
+    }
 
     /** Image decoding: x = (pixel·scale − mean[c]) / std[c], center-cropped to width × height. */
     public record Preprocess(int channels, int resize, int width, int height, double scale, double[] mean,
@@ -126,22 +146,9 @@ public record QuantcalConfig(
         } catch (com.typesafe.config.ConfigException e) {
             throw new ConfigException("cannot parse config " + source + ": " + e.getMessage(), e);
         }
-        Config over = ConfigFactory.empty();
-        for (String o : overrides) {
-            int eq = o.indexOf('=');
-            if (eq <= 0) {
-                throw new ConfigException("override '" + o + "': expected key=value");
-            }
-            String key = o.substring(0, eq).trim();
-            if (!key.startsWith("quantcal.")) key = "quantcal." + key;
-            try {
-                over = ConfigFactory.parseString(key + " = " + o.substring(eq + 1),
-                        ConfigParseOptions.defaults().setOriginDescription("override " + key)).withFallback(over);
-            } catch (com.typesafe.config.ConfigException e) {
-                throw new ConfigException("override '" + o + "': " + e.getMessage(), e);
-            }
-        }
         Config reference = ConfigFactory.parseResources(QuantcalConfig.class, "/reference.conf");
+        Config over = ConfigFactory.empty();
+        for (String o : overrides) over = override(reference, o).withFallback(over);
         Config merged = over.withFallback(user);
         rejectUnknownKeys(merged, reference);
         Config c = merged.withFallback(reference).resolve();
@@ -152,11 +159,113 @@ public record QuantcalConfig(
         }
     }
 
+    /**
+     * One {@code key=value} override as a value, not a HOCON fragment: the key (the root {@code quantcal.} may be
+     * omitted) must be in reference.conf or under {@code spark.conf}; the value is taken as written, converted only
+     * where the key's type says so (number, boolean, list). So {@code //}, {@code #}, quotes, {@code :}, {@code $},
+     * newlines and URIs arrive unchanged.
+     */
+    static Config override(Config reference, String o) {
+        int eq = o.indexOf('=');
+        if (eq <= 0) throw new ConfigException("override '" + firstLine(o) + "': expected key=value");
+        String key = o.substring(0, eq).trim();
+        String value = o.substring(eq + 1);
+        if (!key.startsWith("quantcal.")) key = "quantcal." + key;
+        try {
+            com.typesafe.config.ConfigUtil.splitPath(key);
+        } catch (com.typesafe.config.ConfigException e) {
+            throw new ConfigException("override '" + firstLine(o) + "': " + key + " is not a config key");
+        }
+        Object v;
+        if (key.startsWith("quantcal.spark.conf.")) {
+            v = value;
+        } else if (!reference.hasPathOrNull(key)) {
+            throw new ConfigException("unknown config key " + key + " (override '" + firstLine(o)
+                    + "'; every key is listed in reference.conf)");
+        } else if (reference.getIsNull(key)) {
+            v = value;
+        } else {
+            ConfigValue ref = reference.getValue(key);
+            v = switch (ref.valueType()) {
+                case STRING -> value;
+                case NUMBER -> number(key, value.trim());
+                case BOOLEAN -> bool(key, value.trim());
+                case LIST -> list(key, value, (List<?>) ref.unwrapped());
+                default -> throw new ConfigException(key + " is a section, not a value: override its keys (" + key
+                        + ".<key>=...)");
+            };
+        }
+        return ConfigFactory.empty().withValue(key, com.typesafe.config.ConfigValueFactory.fromAnyRef(v,
+                "override " + key));
+    }
+
+    private static String firstLine(String s) {
+        return s.lines().findFirst().orElse("");
+    }
+
+    private static Number number(String key, String value) {
+        try {
+            return Long.parseLong(value);
+        } catch (NumberFormatException e) {
+            try {
+                double d = Double.parseDouble(value);
+                if (!Double.isNaN(d) && !value.toLowerCase(Locale.ROOT).contains("x")) return d;
+            } catch (NumberFormatException ignored) {
+                // fall through
+            }
+            throw new ConfigException(key + ": expected a number, got '" + firstLine(value) + "'");
+        }
+    }
+
+    private static Boolean bool(String key, String value) {
+        return switch (value.toLowerCase(Locale.ROOT)) {
+            case "true", "yes", "on" -> true;
+            case "false", "no", "off" -> false;
+            default -> throw new ConfigException(key + ": expected true or false, got '" + firstLine(value) + "'");
+        };
+    }
+
+    /**
+     * A list override: {@code [a, b]} or {@code a,b}; items are trimmed, may be double-quoted (to hold a comma), and
+     * are numbers where the key's default list holds numbers.
+     */
+    private static List<Object> list(String key, String value, List<?> reference) {
+        String v = value.trim();
+        if (v.startsWith("[")) {
+            if (!v.endsWith("]")) throw new ConfigException(key + ": expected a list [a, b, ...], got '" + firstLine(value) + "'");
+            v = v.substring(1, v.length() - 1);
+        }
+        boolean numeric = !reference.isEmpty() && reference.get(0) instanceof Number;
+        List<Object> out = new ArrayList<>();
+        if (v.isBlank()) return out;
+        StringBuilder item = new StringBuilder();
+        boolean quoted = false;
+        for (int i = 0; i <= v.length(); i++) {
+            char c = i < v.length() ? v.charAt(i) : ',';
+            if (c == '"') {
+                quoted = !quoted;
+            } else if (c == ',' && !quoted) {
+                String it = item.toString().trim();
+                out.add(numeric ? number(key, it) : it);
+                item.setLength(0);
+            } else {
+                item.append(c);
+            }
+        }
+        if (quoted) throw new ConfigException(key + ": unbalanced quote in '" + firstLine(value) + "'");
+        return out;
+    }
+
     private static void rejectUnknownKeys(Config user, Config reference) {
         Set<String> unknown = new TreeSet<>();
         for (Map.Entry<String, ConfigValue> e : user.entrySet()) {
             String key = e.getKey();
-            if (!key.startsWith("quantcal.")) continue;
+            if (!key.startsWith("quantcal.")) {
+                String root = com.typesafe.config.ConfigUtil.splitPath(key).get(0);
+                throw new ConfigException("config key " + key + " is outside the quantcal { } block"
+                        + (distance(root, "quantcal") <= 2 ? " (is '" + root + "' a misspelling of 'quantcal'?)" : "")
+                        + ": every key lives under quantcal, as listed in reference.conf");
+            }
             if (key.startsWith("quantcal.spark.conf.")) continue;
             if (!reference.hasPathOrNull(key)) unknown.add(key);
         }
@@ -164,6 +273,68 @@ public record QuantcalConfig(
             throw new ConfigException("unknown config key" + (unknown.size() > 1 ? "s " : " ") + String.join(", ", unknown)
                     + " (every key is listed in reference.conf)");
         }
+    }
+
+    /** Passes that read or change quantization parameters, so they need calibrate before them. */
+    static final List<String> NEED_CALIBRATE = List.of("easyquant", "adaround", "bias-correct", "export", "evaluate");
+
+    /**
+     * The order rules of the passes, checked before Spark starts: each pass at most once; fold-bn and equalize change
+     * the weights, so they come before calibrate (and fold-bn before equalize, which needs BatchNorm folded); the
+     * parameter passes need calibrate before them; export and evaluate come after every pass that changes parameters,
+     * or they would export and measure a model the table does not describe.
+     */
+    static void checkPassOrder(List<String> pipeline) {
+        String shown = "quantcal.pipeline " + pipeline;
+        Set<String> seen = new java.util.HashSet<>();
+        for (String p : pipeline) {
+            if (!seen.add(p)) throw new ConfigException(shown + ": pass " + p + " appears twice; each pass runs at most once");
+        }
+        String[][] before = {
+                {"fold-bn", "calibrate", "folding BatchNorm changes the weights calibrate measures"},
+                {"equalize", "calibrate", "equalization changes the weights calibrate measures"},
+                {"fold-bn", "equalize", "equalization works on the folded convolutions"},
+                {"adaround", "bias-correct", "bias correction corrects the error of the final integer weights"},
+                {"easyquant", "bias-correct", "bias correction corrects the error of the final weight scales"},
+                {"easyquant", "export", "export writes the parameters easyquant searches"},
+                {"adaround", "export", "export writes the integer weights adaround learns"},
+                {"bias-correct", "export", "export writes the corrected biases"},
+                {"easyquant", "evaluate", "evaluate measures the parameters easyquant searches"},
+                {"adaround", "evaluate", "evaluate measures the integer weights adaround learns"},
+                {"bias-correct", "evaluate", "evaluate measures the corrected biases"},
+                {"calibrate", "export", "export needs quantization parameters"},
+                {"calibrate", "evaluate", "evaluate needs quantization parameters"}};
+        for (String[] r : before) {
+            int a = pipeline.indexOf(r[0]);
+            int b = pipeline.indexOf(r[1]);
+            if (a >= 0 && b >= 0 && a > b) {
+                throw new ConfigException(shown + ": " + r[0] + " must come before " + r[1] + " (" + r[2] + ")");
+            }
+        }
+        for (String p : NEED_CALIBRATE) {
+            int i = pipeline.indexOf(p);
+            if (i >= 0 && (pipeline.indexOf("calibrate") < 0 || pipeline.indexOf("calibrate") > i)) {
+                throw new ConfigException(shown + ": " + p + " needs calibrate before it (it starts from the calibrated"
+                        + " parameters)");
+            }
+        }
+    }
+
+    /** Levenshtein distance, for "did you mean". */
+    static int distance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) prev[j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                cur[j] = Math.min(Math.min(cur[j - 1], prev[j]) + 1, prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1));
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
     }
 
     private static QuantcalConfig fromConfig(Config root, String source) {
@@ -175,6 +346,12 @@ public record QuantcalConfig(
             if (!KNOWN_PASSES.contains(p)) {
                 throw new ConfigException("quantcal.pipeline: unknown pass '" + p + "', expected one of " + KNOWN_PASSES);
             }
+        }
+        checkPassOrder(pipeline);
+        String runId = q.getString("run-id");
+        if (!runId.matches("[A-Za-z0-9._-]*") || runId.startsWith(".")) {
+            throw new ConfigException("quantcal.run-id: expected letters, digits, '.', '_' or '-' (it names files), got '"
+                    + runId.lines().findFirst().orElse("") + "'");
         }
         Config cal = q.getConfig("calibration");
         Samples calibration = samples("quantcal.calibration", cal, cal.getString("labels"));
@@ -279,7 +456,7 @@ public record QuantcalConfig(
                 positive("quantcal.adaround.batch-columns", ar.getInt("batch-columns")), ar.getBoolean("relu-output"),
                 ar.getBoolean("resume"), ar.getLong("seed"), arInputs);
         EasyQuant easyquant = easyquant(q.getConfig("easyquant"));
-        return new QuantcalConfig(model, q.getString("run-id"), List.copyOf(pipeline), calibration, preprocess,
+        return new QuantcalConfig(model, runId, List.copyOf(pipeline), calibration, preprocess,
                 weights, activations, q.getBoolean("quantization.bias"), evaluation, export, out,
                 q.getBoolean("output.overwrite"),
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),

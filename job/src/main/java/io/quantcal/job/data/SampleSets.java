@@ -49,7 +49,33 @@ public final class SampleSets {
         return p.endsWith(".png") || p.endsWith(".jpg") || p.endsWith(".jpeg");
     }
 
+    /** The class directories (top-level sub-directories) of an images set labelled by directories; empty otherwise. */
+    public static List<String> classDirectories(HadoopFiles files, Samples s) {
+        if (!s.format().equals("images") || !s.labels().equals("directories") || s.path().isBlank()
+                || !files.isDirectory(s.path())) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        for (var st : files.list(s.path())) if (st.isDirectory()) out.add(st.getPath().getName());
+        return out;
+    }
+
+    /**
+     * The class index of a run: the sorted union of the calibration and evaluation sets' class directories, so an
+     * evaluation set that lacks a class keeps every other class's label (its own sorted list would shift them).
+     */
+    public static List<String> classIndex(HadoopFiles files, QuantcalConfig cfg) {
+        TreeSet<String> all = new TreeSet<>(classDirectories(files, cfg.calibration()));
+        all.addAll(classDirectories(files, cfg.evaluation()));
+        return List.copyOf(all);
+    }
+
     public static ImageListing listImages(HadoopFiles files, Samples s) {
+        return listImages(files, s, null);
+    }
+
+    /** @param classIndex the label order for directory labels; null: this set's own sorted class directories */
+    public static ImageListing listImages(HadoopFiles files, Samples s, List<String> classIndex) {
         String root = files.qualify(s.path()).toString();
         if (!files.isDirectory(root)) {
             throw new BadSampleException("calibration data " + s.path() + " (quantcal.*.path) is not a directory of images");
@@ -69,7 +95,8 @@ public final class SampleSets {
                 int slash = rel.indexOf('/');
                 if (slash > 0) dirs.add(rel.substring(0, slash));
             }
-            classes.addAll(dirs);
+            if (classIndex != null && classIndex.containsAll(dirs)) classes.addAll(classIndex);
+            else classes.addAll(dirs);
             for (String f : all) {
                 String rel = f.substring(prefix.length());
                 int slash = rel.indexOf('/');
@@ -108,7 +135,8 @@ public final class SampleSets {
 
     private static JavaRDD<Sample> images(SparkSession spark, QuantcalConfig cfg, Samples s, int partitions) {
         Configuration hadoop = spark.sparkContext().hadoopConfiguration();
-        ImageListing listing = listImages(new HadoopFiles(hadoop), s);
+        HadoopFiles driverFiles = new HadoopFiles(hadoop);
+        ImageListing listing = listImages(driverFiles, s, classIndex(driverFiles, cfg));
         SerializableConfiguration conf = new SerializableConfiguration(hadoop);
         ImagePreprocessor pre = new ImagePreprocessor(cfg.preprocess());
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());

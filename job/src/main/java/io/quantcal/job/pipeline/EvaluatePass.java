@@ -76,10 +76,45 @@ public final class EvaluatePass implements Pass {
             perLayer.put(n.name(), finite(Sums.sqnr(e[0], e[1])));
         }
         s.put("layer_sqnr_db", perLayer);
+        List<String> warnings = classWarnings(ctx, fp);
+        for (String w : warnings) ctx.out().println("evaluate: warning: " + w);
+        if (!warnings.isEmpty()) s.put("warnings", warnings);
         ctx.out().printf("evaluate: %d samples; top-1 FP32 %s, quantized %s; agreement %.2f%%; output SQNR %.2f dB, cosine %.5f%n",
                 sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), sums.sqnrDb(),
                 sums.meanCosine());
         return state.withQdq(qdq).withSummary(name(), s);
+    }
+
+    /**
+     * Classes that do not line up: an evaluation set missing classes the calibration set has (or the reverse), or a
+     * class count other than the model's output width. Labels follow the union of both sets' class directories, so
+     * the accuracy stays right; the warning says the set is not the one the model was trained for.
+     */
+    static List<String> classWarnings(RunContext ctx, OnnxModel fp) {
+        QuantcalConfig cfg = ctx.config();
+        List<String> cal = SampleSets.classDirectories(ctx.files(), cfg.calibration());
+        List<String> ev = SampleSets.classDirectories(ctx.files(), cfg.evaluation());
+        List<String> out = new ArrayList<>();
+        if (ev.isEmpty()) return out;
+        if (!cal.isEmpty()) {
+            List<String> missing = cal.stream().filter(c -> !ev.contains(c)).toList();
+            List<String> extra = ev.stream().filter(c -> !cal.contains(c)).toList();
+            if (!missing.isEmpty()) {
+                out.add("the evaluation data " + cfg.evaluation().path() + " has no class directory for " + missing
+                        + " (present in the calibration data); labels follow the union of both sets' classes");
+            }
+            if (!extra.isEmpty()) {
+                out.add("the evaluation data has classes " + extra + " that the calibration data " + cfg.calibration().path()
+                        + " lacks");
+            }
+        }
+        long[] shape = fp.outputs().get(0).shape();
+        int classes = SampleSets.classIndex(ctx.files(), cfg).size();
+        if (shape != null && shape.length == 2 && shape[1] > 0 && shape[1] != classes) {
+            out.add("the model's output " + fp.outputs().get(0).name() + " has " + shape[1] + " classes, the data's class"
+                    + " directories " + classes);
+        }
+        return out;
     }
 
     private static Object finite(double v) {

@@ -18,8 +18,13 @@ public final class TableCommands {
         String cmd = args[0], path = args[1];
         String format = null, file = null;
         int limit = Integer.MAX_VALUE;
+        boolean replace = false;
         for (int i = 2; i < args.length; i++) {
             String a = args[i];
+            if (a.equals("--replace")) {
+                replace = true;
+                continue;
+            }
             if (i + 1 >= args.length) throw new UsageException("option " + a + " needs a value");
             switch (a) {
                 case "--format" -> format = args[++i].toLowerCase(Locale.ROOT);
@@ -49,6 +54,9 @@ public final class TableCommands {
                     if (files.isDirectory(file)) {
                         throw new IllegalStateException("--out " + file + " is a directory; table export writes one file"
                                 + " and replaces only a regular file");
+                    }
+                    if (!replace && files.exists(file)) {
+                        throw new IllegalStateException("--out " + file + " already exists (add --replace to replace it)");
                     }
                     org.apache.hadoop.fs.Path f = files.qualify(file);
                     String tmp = new org.apache.hadoop.fs.Path(f.getParent(), "." + f.getName() + ".tmp-"

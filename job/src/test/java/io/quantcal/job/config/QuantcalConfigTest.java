@@ -90,4 +90,61 @@ class QuantcalConfigTest {
         ConfigException ex = assertThrows(ConfigException.class, e);
         assertTrue(ex.getMessage().contains(expected), "'" + ex.getMessage() + "' should contain '" + expected + "'");
     }
+
+    @Test
+    void overridesAreValuesNotHoconFragments() {
+        // a root ending in '/' (as a DAG builds it), comments, quotes, URIs, '$', newlines arrive unchanged
+        for (String v : List.of("root//20260101", "keep#2", "a \"quoted\" name", "hdfs://nn:8020/q/out",
+                "s3a://bucket/a b/c", "file:///tmp/x", "${HOME}/out", "two\nlines", "x = y, z: w")) {
+            QuantcalConfig c = parse(MINIMAL, "output.path=" + v, "spark.app-name=" + v);
+            assertEquals(v, c.outputPath());
+            assertEquals(v, c.appName());
+        }
+        // a newline cannot inject a second key
+        QuantcalConfig c = parse(MINIMAL, "output.path=out\nquantcal.output.overwrite=true");
+        assertFalse(c.overwrite());
+        assertEquals("out\nquantcal.output.overwrite=true", c.outputPath());
+        // numbers, booleans and lists where the key's type says so
+        c = parse(MINIMAL, "quantization.weights.bits= 4 ", "output.overwrite=true", "calibration.preprocess.mean=0.5",
+                "pipeline=[fold-bn,calibrate]", "easyquant.layers=[\"conv,1\", b]", "easyquant.alpha=0.25");
+        assertEquals(4, c.weights().bits());
+        assertTrue(c.overwrite());
+        assertArrayEquals(new double[] {0.5}, c.preprocess().mean());
+        assertEquals(List.of("fold-bn", "calibrate"), c.pipeline());
+        assertEquals(List.of("conv,1", "b"), c.easyquant().layers());
+        assertEquals(0.25, c.easyquant().alpha());
+        assertEquals("x//y#z", parse(MINIMAL, "spark.conf.\"spark.app.tag\"=x//y#z").sparkConf().get("spark.app.tag"));
+        assertMessage(() -> parse(MINIMAL, "output.overwrite=maybe"), "quantcal.output.overwrite: expected true or false, got 'maybe'");
+        assertMessage(() -> parse(MINIMAL, "quantization.weights.bits=4 // four"),
+                "quantcal.quantization.weights.bits: expected a number, got '4 // four'");
+        assertMessage(() -> parse(MINIMAL, "calibration.preprocess.mean=[0.5, x]"),
+                "quantcal.calibration.preprocess.mean: expected a number, got 'x'");
+        assertMessage(() -> parse(MINIMAL, "output=x"), "quantcal.output is a section, not a value");
+        assertMessage(() -> parse(MINIMAL, "run-id=a/b"), "quantcal.run-id: expected letters, digits");
+        assertMessage(() -> parse(MINIMAL, "outptu.path=x"), "unknown config key quantcal.outptu.path");
+    }
+
+    @Test
+    void keysOutsideTheRootAndAMisspeltRootAreErrors() {
+        assertMessage(() -> parse(MINIMAL + "quantcl.quantization.weights.bits = 4\n"),
+                "config key quantcl.quantization.weights.bits is outside the quantcal { } block (is 'quantcl' a misspelling of 'quantcal'?)");
+        assertMessage(() -> parse(MINIMAL + "output.path = elsewhere\n"), "config key output.path is outside the quantcal { } block");
+    }
+
+    @Test
+    void passOrderIsCheckedBeforeSparkStarts() {
+        assertMessage(() -> parse(MINIMAL, "pipeline=[calibrate, fold-bn, export, evaluate]"),
+                "quantcal.pipeline [calibrate, fold-bn, export, evaluate]: fold-bn must come before calibrate (folding BatchNorm"
+                        + " changes the weights calibrate measures)");
+        assertMessage(() -> parse(MINIMAL, "pipeline=[fold-bn, calibrate, export, adaround]"),
+                "adaround must come before export");
+        assertMessage(() -> parse(MINIMAL, "pipeline=[fold-bn, calibrate, bias-correct, adaround]"),
+                "adaround must come before bias-correct");
+        assertMessage(() -> parse(MINIMAL, "pipeline=[fold-bn, easyquant, calibrate]"), "easyquant needs calibrate before it");
+        assertMessage(() -> parse(MINIMAL, "pipeline=[export]"), "export needs calibrate before it");
+        assertMessage(() -> parse(MINIMAL, "pipeline=[calibrate, calibrate]"), "pass calibrate appears twice");
+        assertMessage(() -> parse(MINIMAL, "pipeline=[calibrate, equalize]"), "equalize must come before calibrate");
+        parse(MINIMAL, "pipeline=[fold-bn, equalize, calibrate, easyquant, adaround, bias-correct, export, evaluate]");
+        parse(MINIMAL, "pipeline=[]");
+    }
 }

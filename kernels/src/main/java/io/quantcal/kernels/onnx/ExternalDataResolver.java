@@ -24,17 +24,48 @@ public interface ExternalDataResolver {
     }
 
     /**
-     * Files relative to {@code directory}, as the ONNX spec places them. A location that leaves the
-     * directory (absolute, or through "..") is refused, as the ONNX checker does.
+     * The ONNX rule for a location, on its text: a relative path that stays inside the model's directory after
+     * {@code .} and {@code ..}. Returns it normalized ("a/./b" is "a/b"); an absolute path, a URI, a drive letter,
+     * or one that climbs out is refused. Both resolvers (this module's and the job's, on any file system) apply it,
+     * then check symbolic links where the file system has them.
+     */
+    static String insideModelDirectory(String location) throws IOException {
+        if (location == null || location.isBlank()) throw new IOException("external data location is empty");
+        String l = location.replace('\\', '/');
+        if (l.startsWith("/") || l.matches("^[A-Za-z][A-Za-z0-9+.-]*:.*")) {
+            throw new IOException("external data location " + location
+                    + " is absolute; ONNX places external data relative to the model's directory");
+        }
+        java.util.ArrayDeque<String> parts = new java.util.ArrayDeque<>();
+        for (String p : l.split("/")) {
+            if (p.isEmpty() || p.equals(".")) continue;
+            if (p.equals("..")) {
+                if (parts.isEmpty()) {
+                    throw new IOException("external data location " + location + " leaves the model directory");
+                }
+                parts.removeLast();
+            } else {
+                parts.addLast(p);
+            }
+        }
+        if (parts.isEmpty()) throw new IOException("external data location " + location + " names the model directory itself");
+        return String.join("/", parts);
+    }
+
+    /**
+     * Files relative to {@code directory}, as the ONNX spec places them. A location that leaves the directory
+     * (absolute, through "..", or through a symbolic link that points outside) is refused, as the ONNX checker does.
      */
     static ExternalDataResolver directory(Path directory) {
         Path base = directory.toAbsolutePath().normalize();
         return location -> {
-            Path file = base.resolve(location).normalize();
-            if (!file.startsWith(base)) {
-                throw new IOException("external data location " + location + " leaves the model directory " + base);
+            Path file = base.resolve(insideModelDirectory(location));
+            Path real = file.toRealPath();
+            if (!real.startsWith(base.toRealPath())) {
+                throw new IOException("external data location " + location + " leaves the model directory " + base
+                        + " through a symbolic link (it is " + real + ")");
             }
-            return Files.readAllBytes(file);
+            return Files.readAllBytes(real);
         };
     }
 }

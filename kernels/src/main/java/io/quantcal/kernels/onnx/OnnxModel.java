@@ -475,7 +475,7 @@ public final class OnnxModel implements Serializable {
                     file = resolver.read(location);
                 } catch (IOException | RuntimeException e) {
                     throw new ModelException(source + ": " + what + ": cannot read external data file " + location
-                            + " (" + e + ")", e);
+                            + ": " + (e instanceof IOException && e.getMessage() != null ? e.getMessage() : e.toString()), e);
                 }
                 files.put(location, file);
             }

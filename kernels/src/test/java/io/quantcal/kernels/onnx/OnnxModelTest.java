@@ -184,7 +184,32 @@ class OnnxModelTest {
         ModelProto escaping = gemmModel(external("W", W, "../outside.bin", 0, 2, 3), Graphs.floatTensor("B", B, 3));
         Files.write(modelFile, escaping.toByteArray());
         e = assertThrows(ModelException.class, () -> OnnxModel.load(modelFile));
-        assertTrue(e.getMessage().contains("leaves the model directory"), e.getMessage());
+        assertTrue(e.getMessage().contains("initializer W: cannot read external data file ../outside.bin: external data"
+                + " location ../outside.bin leaves the model directory"), e.getMessage());
+
+        Path secret = Files.write(dir.getParent().resolve("secret-" + dir.getFileName() + ".bin"), new byte[24]);
+        ModelProto absolute = gemmModel(external("W", W, secret.toString(), 0, 2, 3), Graphs.floatTensor("B", B, 3));
+        Files.write(modelFile, absolute.toByteArray());
+        e = assertThrows(ModelException.class, () -> OnnxModel.load(modelFile));
+        assertTrue(e.getMessage().contains("is absolute; ONNX places external data relative to the model's directory"), e.getMessage());
+
+        // a symbolic link inside the directory that points outside it
+        Files.createSymbolicLink(dir.resolve("link.bin"), secret);
+        Files.write(modelFile, gemmModel(external("W", W, "link.bin", 0, 2, 3), Graphs.floatTensor("B", B, 3)).toByteArray());
+        e = assertThrows(ModelException.class, () -> OnnxModel.load(modelFile));
+        assertTrue(e.getMessage().contains("leaves the model directory " + dir.toAbsolutePath().normalize()
+                + " through a symbolic link"), e.getMessage());
+        Files.delete(secret);
+    }
+
+    @Test
+    void externalDataLocationsAreCheckedOnTheirText() throws Exception {
+        assertEquals("a/b.bin", ExternalDataResolver.insideModelDirectory("./a/x/../b.bin"));
+        assertEquals("w.bin", ExternalDataResolver.insideModelDirectory("w.bin"));
+        for (String bad : List.of("../w.bin", "a/../../w.bin", "/etc/passwd", "file:/etc/passwd", "hdfs://nn/w.bin",
+                "C:\\w.bin", "..\\w.bin", "", ".")) {
+            assertThrows(java.io.IOException.class, () -> ExternalDataResolver.insideModelDirectory(bad), bad);
+        }
     }
 
     // ---------------------------------------------------------------- accessors
