@@ -30,9 +30,11 @@ import onnx.Onnx.ValueInfoProto;
  *       back to exactly q.</li>
  *   <li><b>Activations</b> (every tensor in {@code activations}; at least the input of each quantizable
  *       node): a QuantizeLinear → DequantizeLinear pair that all readers share, or one pair per reader.
- *       QuantizeLinear saturates to its container type, not to the grid: an activation grid narrower
- *       than int8/uint8 (fewer than 8 bits, or the narrow symmetric int8 range) clips less than
- *       fake-quant for values beyond the grid; within the grid the two agree exactly.</li>
+ *       QuantizeLinear saturates to its container type, not to the grid, so an activation grid narrower
+ *       than int8/uint8 (2–7 bits, or the narrow symmetric int8 range) gets a Clip after the
+ *       DequantizeLinear to the grid's end points (Clip-11 inputs, or Clip-6 attributes below opset 11):
+ *       the model then equals fake-quant at every bit width. (Opset 21's int4/uint4 would cover 4 bits
+ *       only and force an opset upgrade; the Clip covers 2–7 bits at any opset.)</li>
  *   <li><b>Bias</b> ({@link QdqOptions#quantizeBias()}): int32 {@code <b>_quantized} with scale =
  *       input scale × weight scale (float32 product, per channel when the weight is per channel), zero
  *       point 0, values round-half-even and clipped to the int32 range, then a DequantizeLinear.</li>
@@ -136,7 +138,7 @@ public final class QdqExporter {
         }
         if (target != opset) OpsetUpgrade.check(model, target, reason);
 
-        Writer w = new Writer(model, options);
+        Writer w = new Writer(model, options, target);
         for (var e : plan.weightNodes.entrySet()) {
             w.weight(e.getKey(), weights.get(e.getKey()), integerWeights.get(e.getKey()), e.getValue());
         }
@@ -261,9 +263,12 @@ public final class QdqExporter {
         private final QdqOptions options;
         private final GraphEditor edit;
         private final List<String> maybeUnused = new ArrayList<>();
+        /** The opset the written model declares (Clip takes its bounds as inputs from opset 11). */
+        private final long opset;
 
-        Writer(OnnxModel m, QdqOptions options) {
+        Writer(OnnxModel m, QdqOptions options, long opset) {
             this.m = m;
+            this.opset = opset;
             this.options = options;
             this.edit = new GraphEditor(m.graph());
         }
@@ -352,7 +357,48 @@ public final class QdqExporter {
             String dqOut = edit.uniqueName(t + "_DequantizeLinear_Output" + sfx);
             add.accept(qdqNode("QuantizeLinear", edit.uniqueName(t + "_QuantizeLinear" + sfx), t, sz, qOut, p));
             add.accept(qdqNode("DequantizeLinear", edit.uniqueName(t + "_DequantizeLinear" + sfx), qOut, sz, dqOut, p));
-            return dqOut;
+            if (!narrowerThanContainer(p)) return dqOut;
+            // QuantizeLinear saturates to its container, not to the grid: a Clip to the grid's end points makes the
+            // model the table describes. The bounds are the float32 products DequantizeLinear itself computes, so
+            // values inside the grid pass unchanged and values beyond it land exactly on (qmin|qmax − Z)·s.
+            if (p.perChannel()) {
+                throw new IllegalArgumentException("activation " + t + ": a per-channel " + p.grid().bits() + "-bit grid is narrower"
+                        + " than its 8-bit container and cannot be clipped by one Clip; use per-tensor activations");
+            }
+            float s = (float) p.scale(0);
+            float lo = (float) (p.qmin() - p.zeroPoint(0)) * s;
+            float hi = (float) (p.qmax() - p.zeroPoint(0)) * s;
+            String clipOut = edit.uniqueName(t + "_grid_clip_Output" + sfx);
+            String name = edit.uniqueName(t + "_grid_clip" + sfx);
+            if (opset >= 11) {
+                String loName = edit.uniqueName(t + "_grid_min");
+                String hiName = edit.uniqueName(t + "_grid_max");
+                edit.putInitializer(Graphs.floatTensor(loName, new float[] {lo}));
+                edit.putInitializer(Graphs.floatTensor(hiName, new float[] {hi}));
+                add.accept(Graphs.node("Clip", name, List.of(dqOut, loName, hiName), List.of(clipOut), Map.of()));
+            } else {
+                add.accept(Graphs.node("Clip", name, List.of(dqOut), List.of(clipOut), Map.of("min", lo, "max", hi)));
+            }
+            return clipOut;
+        }
+
+        /** A grid with fewer levels than its container type (2–7 bits, or int8's narrow range −127..127). */
+        static boolean narrowerThanContainer(QuantParams p) {
+            DataType c = container(p.grid());
+            int cmin = switch (c) {
+                case INT8 -> -128;
+                case UINT8, UINT16 -> 0;
+                case INT16 -> -32768;
+                default -> throw new IllegalStateException("container " + c);
+            };
+            int cmax = switch (c) {
+                case INT8 -> 127;
+                case UINT8 -> 255;
+                case INT16 -> 32767;
+                case UINT16 -> 65535;
+                default -> throw new IllegalStateException("container " + c);
+            };
+            return p.qmin() > cmin || p.qmax() < cmax;
         }
 
         /** Scale (float32) and zero point (container type) initializers: scalars per tensor, 1-D per channel. */

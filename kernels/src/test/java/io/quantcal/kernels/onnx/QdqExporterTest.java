@@ -165,6 +165,65 @@ class QdqExporterTest {
                 Arguments.of("Gemm", true, false), Arguments.of("MatMul", false, true), Arguments.of("MatMul", false, false));
     }
 
+    /**
+     * Below 8 bits the QDQ model is the model the table describes: activations beyond the grid are clipped to its end
+     * points as fake-quant does (QuantizeLinear alone would saturate at the int8/uint8 container). The calibrated range
+     * is narrower than the data, so many inputs lie beyond the grid; at 8 bits no Clip is added.
+     */
+    @ParameterizedTest
+    @MethodSource("narrowCases")
+    void narrowGridsClipLikeFakeQuantAtEveryBitWidth(int bits, boolean signedActivations, long opset) {
+        int k = 16, n = 6;
+        TestModels.Builder b = new TestModels.Builder(77);
+        b.gemm("fc", "x", "y", k, n, true, true);
+        long[] xs = {8, k};
+        OnnxModel m = b.build(opset, List.of(Graphs.floatValue("x", xs)), List.of(Graphs.floatValue("y", new long[] {8, n})));
+        float[] x = TestModels.gaussian(new Random(bits), TestModels.count(xs), 2.0);
+        QuantParams xp = signedActivations ? SymmetricQuantizer.fromClip(bits, true, 1.5)
+                : AffineQuantizer.fromRange(QuantGrid.of(bits, false), -1.0, 2.5);
+        float[] w = m.initializerFloats("fc.weight");
+        long[] ws = m.shape("fc.weight");
+        QuantParams wp = weightParams(w, ws, opset < 13 ? -1 : 0, bits); // per-tensor keeps an old opset
+
+        OnnxModel q = QdqExporter.export(m, Map.of("x", xp), Map.of("fc.weight", wp), ORT);
+        assertEquals(opset, q.opset());
+        float[] actual = run(q, FloatTensor.of("x", x, xs), "y");
+        float[] fq = FakeQuant.apply(x, xs, xp);
+        float[] expected = TestModels.gemm(fq, 8, k, FakeQuant.apply(w, ws, wp), n, true,
+                quantizedBias(m.initializerFloats("fc.bias"), xp, wp));
+        double err = TestModels.relativeError(actual, expected);
+        assertTrue(err < 1e-5, bits + " bits: relative error " + err + " against fake-quant");
+        int beyond = 0;
+        for (int i = 0; i < x.length; i++) {
+            if (x[i] > xp.scale(0) * (xp.qmax() - xp.zeroPoint(0)) || x[i] < xp.scale(0) * (xp.qmin() - xp.zeroPoint(0))) beyond++;
+        }
+        assertTrue(beyond > 10, "the test has inputs beyond the grid: " + beyond);
+        boolean narrow = bits < 8 || (signedActivations && xp.qmin() == -127);
+        assertEquals(narrow ? 1 : 0, nodes(q, "Clip").size(), bits + " bits");
+        if (narrow) assertEquals(opset < 11 ? 2 : 0, nodes(q, "Clip").get(0).getAttributeCount(), "Clip-6 bounds are attributes");
+        if (narrow) {
+            // without the clip the container's saturation would differ from the grid: the check above can fail
+            float[] unclipped = x.clone();
+            for (int i = 0; i < x.length; i++) {
+                int code = (int) Math.rint(x[i] / (float) xp.scale(0)) + xp.zeroPoint(0);
+                int lo = signedActivations ? -128 : 0, hi = signedActivations ? 127 : 255;
+                unclipped[i] = (Math.max(lo, Math.min(hi, code)) - xp.zeroPoint(0)) * (float) xp.scale(0);
+            }
+            float[] wrong = TestModels.gemm(unclipped, 8, k, FakeQuant.apply(w, ws, wp), n, true,
+                    quantizedBias(m.initializerFloats("fc.bias"), xp, wp));
+            assertTrue(TestModels.relativeError(actual, wrong) > 1e-3, bits + " bits: the clip changes the result");
+        }
+    }
+
+    static Stream<Arguments> narrowCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (int bits : new int[] {2, 3, 4, 7, 8}) cases.add(Arguments.of(bits, false, 13L));
+        cases.add(Arguments.of(4, true, 13L));
+        cases.add(Arguments.of(8, true, 13L)); // int8 narrow symmetric range -127..127
+        cases.add(Arguments.of(3, false, 10L)); // Clip-6 form: bounds as attributes
+        return cases.stream();
+    }
+
     @Test
     void sixteenBitGridsUseInt16AndRaiseTheOpsetTo21() {
         TestModels.Builder b = new TestModels.Builder(51);
