@@ -87,7 +87,20 @@ public final class QuantcalJob {
                 line -> out.println("output: " + line));
         try {
             RunContext ctx = new RunContext(spark, cfg, files, output, runId, out);
-            PipelineState state = PipelineState.initial(modelName, model);
+            // the front end: weights behind Identity/Constant/Cast/Reshape/... become initializers, shared ones are
+            // copied per consumer; then every Conv/Gemm/MatMul is either quantized or reported with its reason
+            io.quantcal.kernels.onnx.ConstantFolder.Result folded = io.quantcal.kernels.onnx.ConstantFolder.fold(model);
+            if (folded.foldedNodes() > 0 || !folded.unshared().isEmpty()) {
+                out.printf("model: %d constant nodes folded into initializers %s; %d shared weights copied per consumer%n",
+                        folded.foldedNodes(), folded.foldedByOp(), folded.unshared().size());
+            }
+            List<io.quantcal.kernels.onnx.Coverage.Entry> coverage = io.quantcal.kernels.onnx.Coverage.of(folded.model());
+            long covered = coverage.stream().filter(io.quantcal.kernels.onnx.Coverage.Entry::quantized).count();
+            out.printf("coverage: %d of %d Conv/Gemm/MatMul nodes quantized%n", covered, coverage.size());
+            for (var e : coverage) {
+                if (!e.quantized()) out.printf("  FP32 %s %s: %s%n", e.opType(), e.node(), e.reason());
+            }
+            PipelineState state = PipelineState.initial(modelName, model.sha256(), folded.model());
             Map<String, Object> timings = new LinkedHashMap<>();
             for (Pass p : passes) {
                 long t = System.nanoTime();
@@ -104,6 +117,25 @@ public final class QuantcalJob {
             run.put("model_sha256", state.modelSha256());
             run.put("output", output.finalPath());
             run.put("quantizable_layers", state.nodes().size());
+            Map<String, Object> front = new LinkedHashMap<>();
+            front.put("folded_nodes", folded.foldedNodes());
+            front.put("folded_by_op", folded.foldedByOp());
+            front.put("weights_copied_per_consumer", folded.unshared());
+            run.put("front_end", front);
+            Map<String, Object> cov = new LinkedHashMap<>();
+            cov.put("nodes", coverage.size());
+            cov.put("quantized", covered);
+            List<Map<String, Object>> fp32 = new java.util.ArrayList<>();
+            for (var e : coverage) {
+                if (e.quantized()) continue;
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("node", e.node());
+                m.put("op_type", e.opType());
+                m.put("reason", e.reason());
+                fp32.add(m);
+            }
+            cov.put("fp32", fp32);
+            run.put("coverage", cov);
             run.put("scale_table_rows", rows.size());
             run.put("versions", versions(spark));
             run.put("timings_ms", timings);

@@ -26,7 +26,12 @@ public record PipelineState(
         Map<String, int[]> integerWeights) {
 
     public static PipelineState initial(String modelName, OnnxModel model) {
-        return new PipelineState(modelName, model.sha256(), model, List.of(), Map.of(), null, Map.of(), Map.of(), model, Map.of());
+        return initial(modelName, model.sha256(), model);
+    }
+
+    /** @param sha256 the model as given (before the front end folded constants), which names it in the table */
+    public static PipelineState initial(String modelName, String sha256, OnnxModel model) {
+        return new PipelineState(modelName, sha256, model, List.of(), Map.of(), null, Map.of(), Map.of(), model, Map.of());
     }
 
     public List<QuantizableNode> nodes() {

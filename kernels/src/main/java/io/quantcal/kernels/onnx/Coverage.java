@@ -1,0 +1,54 @@
+package io.quantcal.kernels.onnx;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import onnx.Onnx.NodeProto;
+
+/**
+ * Which Conv, Gemm and MatMul nodes of a model are quantized and, for each one left in FP32, why: nothing is left
+ * out silently.
+ */
+public final class Coverage {
+
+    private Coverage() {}
+
+    /** One Conv/Gemm/MatMul node: quantized, or the reason it stays FP32. */
+    public record Entry(String node, String opType, boolean quantized, String reason) {}
+
+    static final Set<String> OPS = Set.of("Conv", "Gemm", "MatMul");
+
+    public static List<Entry> of(OnnxModel m) {
+        Set<String> q = new java.util.HashSet<>();
+        for (QuantizableNode n : m.quantizableNodes()) q.add(n.name());
+        List<Entry> out = new ArrayList<>();
+        for (NodeProto n : m.nodes()) {
+            if (!OPS.contains(n.getOpType())) continue;
+            if (!Nodes.defaultDomain(n.getDomain())) continue;
+            if (q.contains(n.getName())) {
+                out.add(new Entry(n.getName(), n.getOpType(), true, null));
+                continue;
+            }
+            out.add(new Entry(n.getName(), n.getOpType(), false, reason(m, n)));
+        }
+        return out;
+    }
+
+    private static String reason(OnnxModel m, NodeProto n) {
+        String x = Nodes.input(n, 0);
+        String w = Nodes.input(n, 1);
+        if (x != null && m.isInitializer(x)) return "input " + x + " is a constant: no activation to calibrate";
+        if (w == null) return "no weight input";
+        if (!m.isInitializer(w)) {
+            if (n.getOpType().equals("MatMul")) {
+                return "both inputs are activations (" + x + " x " + w + ", e.g. attention): MatMul of two activations"
+                        + " is not quantized yet";
+            }
+            return "weight " + w + " is computed at run time (not a constant, even after folding)";
+        }
+        if (n.getOpType().equals("MatMul")) {
+            return "weight " + w + " has rank " + m.initializer(w).getDimsCount() + ", expected 2 (a batched constant)";
+        }
+        return "not quantizable";
+    }
+}
