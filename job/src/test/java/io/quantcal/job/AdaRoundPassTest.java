@@ -28,7 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
  * (16 samples, 400 iterations): lower reconstruction MSE than round-to-nearest on every layer, the codes in the
  * QDQ model equal the weights table, resume skips finished layers, and top-1 is not below round-to-nearest; with
  * quantized inputs (eq. 26) every layer beats round-to-nearest on the same inputs and the first wave equals fp mode;
- * 1 and 3 calibration partitions give the same codes; at W3A8 top-1 beats round-to-nearest.
+ * at W3A8 top-1 beats round-to-nearest. That the codes and the table do not depend on the partitioning is
+ * {@link PartitionInvarianceTest}'s.
  */
 class AdaRoundPassTest extends SparkJobTest {
 
@@ -180,21 +181,6 @@ class AdaRoundPassTest extends SparkJobTest {
         System.out.printf("W4A8 quantized inputs top-1: adaround %.4f (fp inputs %.4f)%n",
                 runJson(q.output()).at("/passes/evaluate/top1_quantized").asDouble(),
                 runJson(fp.output()).at("/passes/evaluate/top1_quantized").asDouble());
-    }
-
-    @Test
-    void oneAndThreeCalibrationPartitionsGiveTheSameCodes() throws Exception {
-        // calibration.limit = adaround.samples: the captured samples are the whole set, so with 3 partitions they
-        // are spread over all three (the images are sliced into contiguous partitions)
-        String[] small = {"quantization.weights.bits=4", "pipeline=[fold-bn,calibrate,adaround]", "adaround.samples=12",
-                "calibration.limit=12",
-                "adaround.iterations=100", "adaround.resume=false", "output.overwrite=true"};
-        Map<String, List<Integer>> one = weightsTable(QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("p1"),
-                JobFixtures.concat(small, "calibration.partitions=1")), out).output());
-        Map<String, List<Integer>> three = weightsTable(QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output("p3"),
-                JobFixtures.concat(small, "calibration.partitions=3")), out).output());
-        assertEquals(7, one.size());
-        assertEquals(one, three);
     }
 
     @Test

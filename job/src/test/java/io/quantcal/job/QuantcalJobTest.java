@@ -27,8 +27,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
-import org.apache.spark.sql.Dataset;
-import org.apache.spark.sql.Row;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -94,26 +92,5 @@ class QuantcalJobTest extends SparkJobTest {
         JsonNode aimet = new ObjectMapper().readTree(Path.of(output, "encodings.json").toFile());
         assertEquals(acts.size(), aimet.get("activation_encodings").size());
         assertFalse(Files.exists(tmp.resolve(".e2e.tmp-test-run")), "no temporary directory left behind");
-    }
-
-    Dataset<Row> calibrateOnly(String name, int partitions) {
-        String output = tmp.resolve(name).toString();
-        run(JobFixtures.config(RESNET, CALIB, output, "pipeline=[fold-bn, calibrate]",
-                "calibration.partitions=" + partitions, "quantization.activations.calibrator=percentile",
-                "quantization.activations.percentile=99.9", "calibration.batch-size=16"));
-        return spark().read().parquet(output + "/" + QuantcalJob.SCALE_TABLE);
-    }
-
-    @Test
-    void sameTableForOneTwoAndSevenPartitions() {
-        Dataset<Row> one = calibrateOnly("p1", 1);
-        Dataset<Row> two = calibrateOnly("p2", 2);
-        Dataset<Row> seven = calibrateOnly("p7", 7);
-        assertEquals(one.count(), seven.count());
-        Assertions.assertTrue(one.count() > 100);
-        // exact equality, not approximate: statistics merge exactly (min/max, histogram counts)
-        assertDataFrameNoOrderEquals(one, two);
-        assertDataFrameNoOrderEquals(one, seven);
-        assertDataFrameEquals(one, seven, assertDataFrameEquals$default$3());
     }
 }

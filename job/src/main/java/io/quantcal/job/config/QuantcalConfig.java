@@ -128,11 +128,13 @@ public record QuantcalConfig(
      * EasyQuant scale search: grid [alpha·S, beta·S] in {@code segments} segments, at most {@code rounds}
      * alternations stopping below a gain of {@code epsilon}; {@code layers} empty = all; {@code mode} parallel
      * (FP inputs) or sequential (inputs from the network with the earlier layers quantized); {@code positions}
-     * output positions kept per sample of a Conv layer (0 = all).
+     * output positions kept per sample of a Conv layer (0 = all); {@code chunkSamples} consecutive sample ids per
+     * (layer, chunk) problem, the unit whose cosine sums are added (a fixed chunking, not the partitions', so the
+     * sums do not depend on the partitioning).
      */
     public record EasyQuant(int samples, double alpha, double beta, int segments, int rounds, double epsilon,
                             boolean outputAfterActivation, int blockSize, List<String> layers, String mode,
-                            int positions) implements Serializable {
+                            int positions, int chunkSamples) implements Serializable {
         public boolean sequential() {
             return mode.equals("sequential");
         }
@@ -485,7 +487,8 @@ public record QuantcalConfig(
                 e.getBoolean("output-after-activation"),
                 positive("quantcal.easyquant.block-size", e.getInt("block-size")), List.copyOf(e.getStringList("layers")),
                 oneOf("quantcal.easyquant.mode", e.getString("mode"), List.of("parallel", "sequential")),
-                nonNegative("quantcal.easyquant.positions", e.getInt("positions")));
+                nonNegative("quantcal.easyquant.positions", e.getInt("positions")),
+                positive("quantcal.easyquant.chunk-samples", e.getInt("chunk-samples")));
     }
 
     private static Samples samples(String prefix, Config c, String labels) {

@@ -12,10 +12,10 @@ import io.quantcal.kernels.quant.FakeQuant;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import scala.Tuple2;
 
@@ -23,7 +23,8 @@ import scala.Tuple2;
  * {@code bias-correct} (Nagel et al. 2019, §4.2): subtract the expected output error of weight quantization,
  * E[W̃x] − E[Wx] = (W̃ − W)·E[x], from each Conv's bias. {@code empirical}: E[x] per input channel is
  * gathered in Spark over the calibration data (FP network) — the same as the difference of the per-channel
- * means of the quantized-weight and FP layer outputs on those inputs, by linearity; {@code analytic}: E[x]
+ * means of the quantized-weight and FP layer outputs on those inputs, by linearity; per-sample sums are added
+ * in sample order ({@link SampleOrder}), so the corrected biases do not depend on the partitioning. {@code analytic}: E[x]
  * from the preceding layer's BatchNorm β, γ through its ReLU/ReLU6 (clipped normal), no data. Runs after
  * {@code calibrate} (and after {@code easyquant} or {@code adaround}): it uses the chosen weight parameters and
  * AdaRound's integer weights where present.
@@ -89,6 +90,7 @@ public final class BiasCorrectPass implements Pass {
         QuantcalConfig cfg = ctx.config();
         List<String> tensors = new ArrayList<>();
         for (QuantizableNode n : convs) if (!tensors.contains(n.input())) tensors.add(n.input());
+        if (tensors.isEmpty()) return Map.of();
         CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
         JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions);
@@ -96,16 +98,22 @@ public final class BiasCorrectPass implements Pass {
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
         boolean skipBad = cfg.calibration().skipBadSamples();
-        List<Tuple2<Integer, Map<String, ChannelMeans>>> parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> {
+        // per-sample sums keyed by sample id, added in sample order: the means do not depend on the partitioning
+        JavaPairRDD<Long, LinkedHashMap<String, ChannelMeans>> perSample = samples.mapPartitionsToPair(it -> {
             SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
             ModelRunner r = bm.runner(tensors, opts);
-            Map<String, ChannelMeans> m = ActivationStatistics.channelMeans(r, input.name(), input.sampleShape(),
+            List<Map<String, ChannelMeans>> sums = ActivationStatistics.channelSums(r, input.name(), input.sampleShape(),
                     split.good().stream().map(Sample::values).iterator(), batch, tensors);
-            return List.of(new Tuple2<>(pid, m)).iterator();
-        }, true).collect());
-        parts.sort(Comparator.comparing(Tuple2::_1));
-        Map<String, ChannelMeans> merged = new LinkedHashMap<>();
-        for (var p : parts) p._2().forEach((k, v) -> merged.merge(k, v, ChannelMeans::merge));
+            List<Tuple2<Long, LinkedHashMap<String, ChannelMeans>>> out = new ArrayList<>();
+            for (int i = 0; i < sums.size(); i++) out.add(new Tuple2<>(split.good().get(i).id(), new LinkedHashMap<>(sums.get(i))));
+            return out.iterator();
+        });
+        Map<String, ChannelMeans> merged = SampleOrder.reduce(perSample, (a, b) -> {
+            LinkedHashMap<String, ChannelMeans> m = new LinkedHashMap<>(a);
+            b.forEach((k, v) -> m.merge(k, v, ChannelMeans::merge));
+            return m;
+        });
+        if (merged == null) throw new io.quantcal.job.data.BadSampleException("bias-correct: no usable calibration samples");
         return merged;
     }
 }

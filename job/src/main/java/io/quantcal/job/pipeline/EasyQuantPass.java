@@ -49,13 +49,16 @@ import scala.Tuple3;
  * through X.
  *
  * <p>Capture: the first {@code quantcal.easyquant.samples} calibration samples (by id) run through the model(s)
- * in Spark; each partition returns one {@link LayerProblem} per (layer, chunk of its samples) (Conv layers
- * optionally on a few output positions per sample, {@link OutputPositions}); the problems are spread one per
- * Spark partition and persisted. Search: every layer's {@link AlternatingSearch.Stepper} advances together; each
- * step (the initial scales, a weight grid, a per-channel proposal, an activation grid) of all unfinished layers
- * is one Spark job whose tasks are the (layer, chunk) problems, each scoring all of its layer's pending candidate
- * blocks. The driver merges each block's partial scores in sample order ({@link CandidateScores#merge}), so the
- * chosen scales do not depend on the partitioning or on task order.
+ * in Spark. The samples are cut into chunks of {@code easyquant.chunk-samples} consecutive ids — a chunking fixed
+ * by the ids, not by the partitions, and every chunk is captured whole in one partition — and each chunk gives
+ * one {@link LayerProblem} per layer (Conv layers optionally on a few output positions per sample,
+ * {@link OutputPositions}); the problems are spread one per Spark partition and persisted. Search: every layer's
+ * {@link AlternatingSearch.Stepper} advances together; each step (the initial scales, a weight grid, a
+ * per-channel proposal, an activation grid) of all unfinished layers is one Spark job whose tasks are the
+ * (layer, chunk) problems, each scoring all of its layer's pending candidate blocks. A task sums its chunk's
+ * per-sample cosines in sample order and the driver adds the chunks' sums in sample order
+ * ({@link CandidateScores#merge}); since the chunks are the same for any partitioning, so is every sum, bit for
+ * bit: the chosen scales and the cosines in the table do not depend on the partitioning or on task order.
  *
  * <p>Shared activation tensors: the QDQ model holds one scale per activation tensor, and
  * {@link PipelineState#activationParams()} takes its first consumer's. Every consumer is searched, but a later
@@ -94,16 +97,27 @@ public final class EasyQuantPass implements Pass {
         }
     }
 
+    /** How many chunks of {@code easyquant.chunk-samples} ids the first {@code easyquant.samples} ids make. */
+    static int chunks(QuantcalConfig.EasyQuant eq) {
+        return (eq.samples() + eq.chunkSamples() - 1) / eq.chunkSamples();
+    }
+
     /**
      * The first {@code easyquant.samples} calibration samples by id, decoded once for every wave's capture,
-     * re-spread over the partitions (sorted by id) so that every partition holds a chunk.
+     * re-spread over the partitions by chunk (consecutive chunks to one partition, at most one partition per
+     * chunk), so that every partition holds whole chunks.
      */
     private static JavaRDD<Sample> searchSamples(RunContext ctx) {
         QuantcalConfig cfg = ctx.config();
         long n = cfg.easyquant().samples();
+        int perChunk = cfg.easyquant().chunkSamples();
+        int chunks = chunks(cfg.easyquant());
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
+        int spread = Math.min(partitions, chunks);
         return SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions)
-                .filter(s -> s.id() < n).sortBy(Sample::id, true, partitions).persist(StorageLevel.MEMORY_AND_DISK());
+                .filter(s -> s.id() < n)
+                .mapToPair(s -> new Tuple2<>((int) (s.id() / perChunk * spread / chunks), s))
+                .partitionBy(new IndexPartitioner(spread)).values().persist(StorageLevel.MEMORY_AND_DISK());
     }
 
     private PipelineState search(RunContext ctx, PipelineState state, List<QuantizableNode> nodes,
@@ -216,14 +230,16 @@ public final class EasyQuantPass implements Pass {
 
     /**
      * Per partition: its search samples through the FP model (and through {@code inputModel}, when given, for
-     * X); one problem per (layer, chunk), each then in a Spark partition of its own, persisted.
+     * X), chunk by chunk ({@link #searchSamples}); one problem per (layer, chunk), each then in a Spark partition of
+     * its own, persisted.
      */
     private static JavaRDD<LayerProblem> capture(RunContext ctx, JavaRDD<Sample> samples, OnnxModel model, BroadcastModel bm,
                                                  OnnxModel inputModel, List<LayerCapture.Layer> layers) {
         QuantcalConfig cfg = ctx.config();
         int positions = cfg.easyquant().positions();
         long seed = cfg.calibration().seed();
-        int partitions = samples.getNumPartitions();
+        int perChunk = cfg.easyquant().chunkSamples();
+        int chunks = chunks(cfg.easyquant());
         CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
         var sc = ctx.spark().sparkContext();
         BroadcastModel qm = inputModel == null ? null : BroadcastModel.of(ctx.spark(), inputModel, "partial qdq model");
@@ -234,20 +250,26 @@ public final class EasyQuantPass implements Pass {
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
         boolean skipBad = cfg.calibration().skipBadSamples();
-        int perChunk = layers.size();
         int threads = cfg.kernelThreads();
-        JavaPairRDD<Integer, LayerProblem> keyed = samples.mapPartitionsWithIndex((part, it) -> {
+        JavaPairRDD<Integer, LayerProblem> keyed = samples.mapPartitions(it -> {
             KernelThreads.limit(threads);
-            SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
-            long[] ids = split.good().stream().mapToLong(Sample::id).toArray();
-            List<LayerProblem> ps = LayerCapture.capture(bm.runner(fpTensors, opts), qm == null ? null : qm.runner(inTensors, opts),
-                    input.name(), input.sampleShape(), ids, split.good().stream().map(Sample::values).toList(), batch,
-                    templates.value(), positions, seed);
+            List<Sample> good = SamplePartitions.split(it, skipBad).good(); // sorted by id
             List<Tuple2<Integer, LayerProblem>> out = new ArrayList<>();
-            for (int l = 0; l < ps.size(); l++) out.add(new Tuple2<>(part * perChunk + l, ps.get(l)));
+            for (int from = 0; from < good.size(); ) {
+                long chunk = good.get(from).id() / perChunk;
+                int to = from;
+                while (to < good.size() && good.get(to).id() / perChunk == chunk) to++;
+                List<Sample> c = good.subList(from, to);
+                List<LayerProblem> ps = LayerCapture.capture(bm.runner(fpTensors, opts),
+                        qm == null ? null : qm.runner(inTensors, opts), input.name(), input.sampleShape(),
+                        c.stream().mapToLong(Sample::id).toArray(), c.stream().map(Sample::values).toList(), batch,
+                        templates.value(), positions, seed);
+                for (int l = 0; l < ps.size(); l++) out.add(new Tuple2<>(l * chunks + (int) chunk, ps.get(l)));
+                from = to;
+            }
             return out.iterator();
-        }, true).mapToPair(t -> t);
-        return keyed.partitionBy(new IndexPartitioner(partitions * perChunk)).values().persist(StorageLevel.MEMORY_AND_DISK());
+        }).mapToPair(t -> t);
+        return keyed.partitionBy(new IndexPartitioner(layers.size() * chunks)).values().persist(StorageLevel.MEMORY_AND_DISK());
     }
 
     /**
@@ -401,6 +423,7 @@ public final class EasyQuantPass implements Pass {
         summary.put("concurrency", "all layers of a wave stepped together, one Spark job per step, one task per (layer, chunk)");
         summary.put("samples", samples);
         summary.put("positions", eq.positions());
+        summary.put("chunk_samples", eq.chunkSamples());
         summary.put("chunks", chunks);
         summary.put("layers_searched", nodes.size());
         summary.put("waves", waves);

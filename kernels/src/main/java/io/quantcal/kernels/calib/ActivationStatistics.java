@@ -5,6 +5,7 @@ import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.stats.HistogramSpec;
 import io.quantcal.kernels.stats.TensorStats;
 import java.io.Serializable;
+import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -52,20 +53,29 @@ public final class ActivationStatistics {
     }
 
     /**
-     * Per-channel sums of each captured tensor (axis 1 of NCHW or [N, C]) over the samples: E[x] per input
-     * channel for empirical bias correction. Mergeable and order-free up to floating-point addition; callers
-     * merge partitions in key order.
+     * Per-channel sums of each captured tensor (axis 1 of NCHW or [N, C]), one map per sample in the order of
+     * {@code samples}: E[x] per input channel for empirical bias correction. Per sample, not per batch, so that the
+     * caller can add them in sample order: how the samples were batched or partitioned then changes no bit of the sum.
      */
-    public static Map<String, io.quantcal.kernels.dfq.ChannelMeans> channelMeans(ModelRunner runner, String inputName,
+    public static List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> channelSums(ModelRunner runner, String inputName,
             long[] sampleShape, Iterator<float[]> samples, int batchSize, List<String> tensors) {
-        Map<String, io.quantcal.kernels.dfq.ChannelMeans> acc = new LinkedHashMap<>();
-        Batches.forEach(runner, inputName, sampleShape, samples, batchSize, out -> {
+        List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> out = new ArrayList<>();
+        Batches.forEach(runner, inputName, sampleShape, samples, batchSize, batch -> {
+            int n = -1;
             for (String t : tensors) {
-                FloatTensor v = out.get(t);
-                acc.merge(t, io.quantcal.kernels.dfq.ChannelMeans.of(v.data(), v.shape()),
-                        io.quantcal.kernels.dfq.ChannelMeans::merge);
+                FloatTensor v = batch.get(t);
+                if (v == null) throw new IllegalStateException("tensor " + t + " was not captured by the runner");
+                n = (int) v.shape()[0];
+            }
+            for (int k = 0; k < n; k++) {
+                Map<String, io.quantcal.kernels.dfq.ChannelMeans> m = new LinkedHashMap<>();
+                for (String t : tensors) {
+                    FloatTensor v = batch.get(t).batch(k, k + 1);
+                    m.put(t, io.quantcal.kernels.dfq.ChannelMeans.of(v.data(), v.shape()));
+                }
+                out.add(m);
             }
         });
-        return acc;
+        return out;
     }
 }

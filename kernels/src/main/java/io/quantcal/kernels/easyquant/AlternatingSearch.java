@@ -19,8 +19,9 @@ import java.util.List;
  * objective.
  *
  * <p>Ties: scores within {@link Options#tieTolerance()} (in mean cosine) of the best count as equal and go
- * to the candidate nearest the initial scale — so rounding differences between partitionings of the data
- * (chunk sums added in another grouping) do not flip the choice between equally good scales.
+ * to the candidate nearest the initial scale — so rounding differences between chunkings of the data
+ * (chunk sums added in another grouping, e.g. another {@code easyquant.chunk-samples}) do not flip the choice
+ * between equally good scales. The job's chunks are fixed by sample id, so the partitioning changes no sum.
  *
  * <p>The data never passes through here: a {@link BlockEvaluator} scores a candidate block over all search
  * samples — a Spark job (tasks per data chunk, {@link CandidateScores#merge}) or {@link #runLocal}.

@@ -40,7 +40,9 @@ public record CandidateScores(long[] sampleIds, double[][] cosineSums) implement
 
     /**
      * Adds partial results of the same block over disjoint sample chunks, chunk by chunk in order of their
-     * first sample id (the driver's reduce), so the same data gives the same sums whatever the task order.
+     * first sample id (the driver's reduce), so the same chunks give the same sums whatever the task order.
+     * Other chunks of the same samples can differ in the last bits (floating-point addition does not
+     * associate): for sums that do not depend on the partitioning, the chunks must not either.
      */
     public static CandidateScores merge(List<CandidateScores> parts) {
         if (parts.isEmpty()) throw new IllegalArgumentException("CandidateScores.merge: nothing to merge");
