@@ -90,17 +90,21 @@ public final class QuantcalJob {
             // the front end: weights behind Identity/Constant/Cast/Reshape/... become initializers, shared ones are
             // copied per consumer; then every Conv/Gemm/MatMul is either quantized or reported with its reason
             io.quantcal.kernels.onnx.ConstantFolder.Result folded = io.quantcal.kernels.onnx.ConstantFolder.fold(model);
+            if (model.upgradedFrom() > 0) {
+                out.printf("model: opset %d raised to %d (ONNX version-converter rules)%n", model.upgradedFrom(), model.opset());
+            }
             if (folded.foldedNodes() > 0 || !folded.unshared().isEmpty()) {
                 out.printf("model: %d constant nodes folded into initializers %s; %d shared weights copied per consumer%n",
                         folded.foldedNodes(), folded.foldedByOp(), folded.unshared().size());
             }
-            List<io.quantcal.kernels.onnx.Coverage.Entry> coverage = io.quantcal.kernels.onnx.Coverage.of(folded.model());
+            OnnxModel front = excluded(folded.model(), cfg.exclude());
+            List<io.quantcal.kernels.onnx.Coverage.Entry> coverage = io.quantcal.kernels.onnx.Coverage.of(front);
             long covered = coverage.stream().filter(io.quantcal.kernels.onnx.Coverage.Entry::quantized).count();
-            out.printf("coverage: %d of %d Conv/Gemm/MatMul nodes quantized%n", covered, coverage.size());
+            out.printf("coverage: %d of %d Conv/ConvTranspose/Gemm/MatMul nodes quantized%n", covered, coverage.size());
             for (var e : coverage) {
                 if (!e.quantized()) out.printf("  FP32 %s %s: %s%n", e.opType(), e.node(), e.reason());
             }
-            PipelineState state = PipelineState.initial(modelName, model.sha256(), folded.model());
+            PipelineState state = PipelineState.initial(modelName, model.sha256(), front);
             Map<String, Object> timings = new LinkedHashMap<>();
             for (Pass p : passes) {
                 long t = System.nanoTime();
@@ -117,11 +121,12 @@ public final class QuantcalJob {
             run.put("model_sha256", state.modelSha256());
             run.put("output", output.finalPath());
             run.put("quantizable_layers", state.nodes().size());
-            Map<String, Object> front = new LinkedHashMap<>();
-            front.put("folded_nodes", folded.foldedNodes());
-            front.put("folded_by_op", folded.foldedByOp());
-            front.put("weights_copied_per_consumer", folded.unshared());
-            run.put("front_end", front);
+            Map<String, Object> frontEnd = new LinkedHashMap<>();
+            if (model.upgradedFrom() > 0) frontEnd.put("opset_upgraded_from", model.upgradedFrom());
+            frontEnd.put("folded_nodes", folded.foldedNodes());
+            frontEnd.put("folded_by_op", folded.foldedByOp());
+            frontEnd.put("weights_copied_per_consumer", folded.unshared());
+            run.put("front_end", frontEnd);
             Map<String, Object> cov = new LinkedHashMap<>();
             cov.put("nodes", coverage.size());
             cov.put("quantized", covered);
@@ -178,6 +183,26 @@ public final class QuantcalJob {
         if (cfg.pipeline().contains("adaround")) {
             overlap.checkApartFromInputs("the AdaRound resume cache beside quantcal.output.path,", adaroundCache(files, cfg));
         }
+    }
+
+    /** The model with the configured nodes and op types left in FP32; a name that is no Conv/Gemm/MatMul is an error. */
+    static OnnxModel excluded(OnnxModel m, QuantcalConfig.Exclude ex) {
+        if (ex.nodes().isEmpty() && ex.opTypes().isEmpty()) return m;
+        java.util.Set<String> names = new java.util.TreeSet<>();
+        java.util.Set<String> candidates = new java.util.LinkedHashSet<>();
+        for (var n : m.nodes()) {
+            if (!List.of("Conv", "Gemm", "MatMul").contains(n.getOpType())) continue;
+            candidates.add(n.getName());
+            if (ex.opTypes().contains(n.getOpType())) names.add(n.getName());
+        }
+        for (String n : ex.nodes()) {
+            if (!candidates.contains(n)) {
+                throw new io.quantcal.job.config.ConfigException("quantcal.quantization.exclude.nodes: " + n
+                        + " is not a Conv, Gemm or MatMul node of " + m.source() + " (those are " + candidates + ")");
+            }
+            names.add(n);
+        }
+        return m.withExcluded(names);
     }
 
     /** The AdaRound resume cache beside the output, as a qualified path (the same on every executor). */

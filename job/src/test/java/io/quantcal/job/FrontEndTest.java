@@ -67,7 +67,7 @@ class FrontEndTest extends SparkJobTest {
         Map<String, Object> front = (Map<String, Object>) folded.summary().get("front_end");
         assertEquals(2, front.get("folded_nodes"));
         Assertions.assertTrue(console.toString(java.nio.charset.StandardCharsets.UTF_8)
-                .contains("coverage: 7 of 7 Conv/Gemm/MatMul nodes quantized"));
+                .contains("coverage: 7 of 7 Conv/ConvTranspose/Gemm/MatMul nodes quantized"));
         // the same scales for every tensor (the table names the weight tensors the model uses)
         assertEquals(plain.rows().size(), folded.rows().size());
         for (int i = 0; i < plain.rows().size(); i++) {
@@ -78,5 +78,27 @@ class FrontEndTest extends SparkJobTest {
         Map<String, Object> b = (Map<String, Object>) ((Map<String, Object>) folded.summary().get("passes")).get("evaluate");
         assertEquals(a.get("top1_quantized"), b.get("top1_quantized"));
         assertEquals(a.get("output_sqnr_db"), b.get("output_sqnr_db"));
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void excludedNodesAndOpTypesStayFp32AndAreListedInCoverage() {
+        List<io.quantcal.kernels.onnx.QuantizableNode> all = io.quantcal.kernels.onnx.OnnxModel.load(Path.of(RESNET)).quantizableNodes();
+        String firstConv = all.get(0).name();
+        long gemms = all.stream().filter(n -> n.opType().equals("Gemm")).count();
+        QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, tmp.resolve("x").toString(),
+                "pipeline=[calibrate, export]", "calibration.limit=20", "quantization.exclude.nodes=[" + firstConv + "]",
+                "quantization.exclude.op-types=Gemm"), out);
+        assertEquals((int) (all.size() - 1 - gemms), r.summary().get("quantizable_layers"));
+        List<Map<String, Object>> fp32 = (List<Map<String, Object>>) ((Map<String, Object>) r.summary().get("coverage")).get("fp32");
+        assertEquals(1 + gemms, fp32.size());
+        Assertions.assertTrue(gemms >= 1, "the example has a Gemm head");
+        for (Map<String, Object> e : fp32) assertEquals("excluded by config (quantcal.quantization.exclude)", e.get("reason"));
+        Assertions.assertTrue(r.rows().stream().noneMatch(row -> row.node().equals(firstConv)), "no rows for an excluded node");
+        io.quantcal.job.config.ConfigException e = org.junit.jupiter.api.Assertions.assertThrows(
+                io.quantcal.job.config.ConfigException.class, () -> QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB,
+                        tmp.resolve("y").toString(), "pipeline=[calibrate]", "quantization.exclude.nodes=[nope]"), out));
+        Assertions.assertTrue(e.getMessage().startsWith("quantcal.quantization.exclude.nodes: nope is not a Conv, Gemm or MatMul node"),
+                e.getMessage());
     }
 }

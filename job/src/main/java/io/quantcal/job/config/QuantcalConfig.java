@@ -41,7 +41,11 @@ public record QuantcalConfig(
         AdaRound adaround,
         EasyQuant easyquant,
         String rendered,
-        String source) implements Serializable {
+        String source,
+        Exclude exclude) implements Serializable {
+
+    /** Quantizable nodes left in FP32 on purpose: by name, or every node of an op type. */
+    public record Exclude(List<String> nodes, List<String> opTypes) implements Serializable {}
 
     public static final List<String> KNOWN_PASSES = List.of("fold-bn", "equalize", "calibrate", "bias-correct", "export",
             "evaluate", "adaround", "easyquant");
@@ -69,7 +73,7 @@ public record QuantcalConfig(
     public QuantcalConfig resolvedPaths(java.util.function.UnaryOperator<String> q) {
         return new QuantcalConfig(q.apply(model), runId, pipeline, calibration.resolved(q), preprocess, weights,
                 activations, quantizeBias, evaluation.resolved(q), export, q.apply(outputPath), overwrite, intraOpThreads,
-                kernelThreads, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, rendered, source);
+                kernelThreads, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, rendered, source, exclude);
     }
 
     /** Image decoding: x = (pixel·scale − mean[c]) / std[c], center-cropped to width × height. */
@@ -464,7 +468,18 @@ public record QuantcalConfig(
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
                 nonNegative("quantcal.runtime.kernel-threads", q.getInt("runtime.kernel-threads")),
                 q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant,
-                root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source);
+                root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source,
+                exclude(q.getConfig("quantization.exclude")));
+    }
+
+    private static Exclude exclude(Config e) {
+        List<String> ops = List.copyOf(e.getStringList("op-types"));
+        for (String op : ops) {
+            if (!List.of("Conv", "Gemm", "MatMul").contains(op)) {
+                throw new ConfigException("quantcal.quantization.exclude.op-types: expected Conv, Gemm or MatMul, got " + op);
+            }
+        }
+        return new Exclude(List.copyOf(e.getStringList("nodes")), ops);
     }
 
     private static EasyQuant easyquant(Config e) {

@@ -16,7 +16,7 @@ public final class Coverage {
     /** One Conv/Gemm/MatMul node: quantized, or the reason it stays FP32. */
     public record Entry(String node, String opType, boolean quantized, String reason) {}
 
-    static final Set<String> OPS = Set.of("Conv", "Gemm", "MatMul");
+    static final Set<String> OPS = Set.of("Conv", "ConvTranspose", "Gemm", "MatMul");
 
     public static List<Entry> of(OnnxModel m) {
         Set<String> q = new java.util.HashSet<>();
@@ -35,6 +35,8 @@ public final class Coverage {
     }
 
     private static String reason(OnnxModel m, NodeProto n) {
+        if (m.excluded().contains(n.getName())) return "excluded by config (quantcal.quantization.exclude)";
+        if (n.getOpType().equals("ConvTranspose")) return "ConvTranspose is not quantized yet";
         String x = Nodes.input(n, 0);
         String w = Nodes.input(n, 1);
         if (x != null && m.isInitializer(x)) return "input " + x + " is a constant: no activation to calibrate";

@@ -141,9 +141,26 @@ public final class OnnxModel implements Serializable {
             throw new ModelException(source + ": unsupported ONNX IR version " + proto.getIrVersion()
                     + ": quantcal reads IR versions 3.." + MAX_IR_VERSION);
         }
+        long declared = declaredOpset(source, proto);
+        if (declared < MIN_OPSET) proto = OldOpsetUpgrade.toTen(source, proto, declared);
         defaultOpset(source, proto);
         proto = ExternalData.inline(source, proto, resolver != null ? resolver : ExternalDataResolver.none());
         return new OnnxModel(source, named(source, proto));
+    }
+
+    private static long declaredOpset(String source, ModelProto proto) {
+        for (OperatorSetIdProto o : proto.getOpsetImportList()) {
+            if (Nodes.defaultDomain(o.getDomain())) return o.getVersion();
+        }
+        throw new ModelException(source + ": no opset import for the default ONNX domain");
+    }
+
+    /** The opset the file declared, when quantcal raised it to 10 on reading (see {@code OldOpsetUpgrade}); else 0. */
+    public long upgradedFrom() {
+        for (var e : proto.getMetadataPropsList()) {
+            if (e.getKey().equals(OldOpsetUpgrade.UPGRADED_KEY)) return Long.parseLong(e.getValue());
+        }
+        return 0;
     }
 
     private static long defaultOpset(String source, ModelProto proto) {
@@ -197,6 +214,33 @@ public final class OnnxModel implements Serializable {
     /** The same model (source, opset, metadata) with another graph; unnamed new nodes get names. */
     public OnnxModel withGraph(GraphProto graph) {
         return new OnnxModel(source, named(source, proto.toBuilder().setGraph(graph).build()));
+    }
+
+    /** Metadata key that lists the nodes left in FP32 on purpose, one name per line; it travels with the model. */
+    public static final String EXCLUDED_KEY = "quantcal.excluded_nodes";
+
+    /**
+     * The same model with {@code nodes} left in FP32 on purpose: {@link #quantizableNodes()} skips them, everywhere
+     * the model goes (the list is stored in the model's metadata, so it survives rewriting and serialization).
+     */
+    public OnnxModel withExcluded(Set<String> nodes) {
+        ModelProto.Builder b = proto.toBuilder();
+        for (int i = b.getMetadataPropsCount() - 1; i >= 0; i--) {
+            if (b.getMetadataProps(i).getKey().equals(EXCLUDED_KEY)) b.removeMetadataProps(i);
+        }
+        if (!nodes.isEmpty()) {
+            b.addMetadataProps(onnx.Onnx.StringStringEntryProto.newBuilder().setKey(EXCLUDED_KEY)
+                    .setValue(String.join("\n", new java.util.TreeSet<>(nodes))));
+        }
+        return new OnnxModel(source, b.build());
+    }
+
+    /** The nodes left in FP32 on purpose (see {@link #withExcluded}). */
+    public Set<String> excluded() {
+        for (var e : proto.getMetadataPropsList()) {
+            if (e.getKey().equals(EXCLUDED_KEY)) return Set.of(e.getValue().split("\n"));
+        }
+        return Set.of();
     }
 
     /** The same model with the default-domain opset import set to {@code version}. */

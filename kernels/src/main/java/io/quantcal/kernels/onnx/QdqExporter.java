@@ -136,7 +136,11 @@ public final class QdqExporter {
             target = 21;
             reason = "16-bit QuantizeLinear/DequantizeLinear needs opset 21";
         }
-        if (target != opset) OpsetUpgrade.check(model, target, reason);
+        if (target != opset) {
+            // forms that only moved from attributes to inputs are rewritten; anything else is named
+            model = OpsetUpgrade.rewrite(model, target);
+            OpsetUpgrade.check(model, target, reason);
+        }
 
         Writer w = new Writer(model, options, target);
         for (var e : plan.weightNodes.entrySet()) {

@@ -15,8 +15,9 @@ final class QuantizableNodeFinder {
 
     static List<QuantizableNode> find(OnnxModel m) {
         List<QuantizableNode> out = new ArrayList<>();
+        java.util.Set<String> excluded = m.excluded();
         for (NodeProto n : m.nodes()) {
-            if (!Nodes.defaultDomain(n.getDomain()) || n.getOutputCount() < 1) continue;
+            if (!Nodes.defaultDomain(n.getDomain()) || n.getOutputCount() < 1 || excluded.contains(n.getName())) continue;
             QuantizableNode q = switch (n.getOpType()) {
                 case "Conv" -> conv(m, n);
                 case "Gemm" -> gemm(m, n);

@@ -450,13 +450,36 @@ class QdqExporterTest {
     }
 
     @Test
-    void raisingTheOpsetPastANodesOldFormIsAnErrorNamingTheNode() {
-        OnnxModel m = opset11Model(true);
+    void raisingTheOpsetRewritesAttributesThatBecameInputsAndNamesANodeItCannotRewrite() {
+        // Unsqueeze's axes (an input since 13) and Clip-6 bounds (inputs since 11) are rewritten; outputs unchanged
+        TestModels.Builder b = new TestModels.Builder(71);
+        b.gemm("fc", "x", "h", 4, 3, true, true);
+        b.node(Graphs.node("Clip", "clip", List.of("h"), List.of("c"), Map.of("min", -0.5f, "max", 0.75f)));
+        b.node(Graphs.node("Unsqueeze", "unsq", List.of("c"), List.of("y"), Map.of("axes", new long[] {1})));
+        OnnxModel m = b.build(10, List.of(Graphs.floatValue("x", 2, 4)), List.of(Graphs.floatValue("y", 2, 1, 3)));
+        float[] x = {1, -2, 0.5f, 3, -1, 2, 0, 0.25f};
         float[] w = m.initializerFloats("fc.weight");
-        ModelException e = assertThrows(ModelException.class, () -> QdqExporter.export(m,
+        QuantParams xp = activationParams(x, 8);
+        QuantParams wp = weightParams(w, m.shape("fc.weight"), 0, 8);
+        OnnxModel q = QdqExporter.export(m, Map.of("x", xp), Map.of("fc.weight", wp), ORT);
+        assertEquals(13, q.opset());
+        assertEquals(0, q.node("clip").getAttributeCount());
+        assertEquals(3, q.node("clip").getInputCount());
+        assertEquals(2, q.node("unsq").getInputCount());
+        float[] gemm = TestModels.gemm(FakeQuant.apply(x, new long[] {2, 4}, xp), 2, 4, FakeQuant.apply(w, m.shape("fc.weight"), wp),
+                3, true, quantizedBias(m.initializerFloats("fc.bias"), xp, wp));
+        for (int i = 0; i < gemm.length; i++) gemm[i] = Math.max(-0.5f, Math.min(0.75f, gemm[i]));
+        assertTrue(TestModels.relativeError(run(q, FloatTensor.of("x", x, 2, 4), "y"), gemm) < 1e-5);
+
+        // Upsample was removed at opset 10's successors: named, not guessed
+        TestModels.Builder u = new TestModels.Builder(72);
+        u.gemm("fc", "x", "h", 4, 3, true, true);
+        u.node(Graphs.node("Upsample", "up", List.of("h", "sc"), List.of("y"), Map.of("mode", "nearest")));
+        u.init("sc", new float[] {1, 2}, 2);
+        OnnxModel mu = u.build(10, List.of(Graphs.floatValue("x", 2, 4)), List.of(Graphs.floatValue("y", 2, 6)));
+        ModelException e = assertThrows(ModelException.class, () -> QdqExporter.export(mu,
                 Map.of("x", SymmetricQuantizer.fromClip(8, true, 3)),
-                Map.of("fc.weight", weightParams(w, m.shape("fc.weight"), 0, 8)), ORT));
-        assertTrue(e.getMessage().contains("node unsq (Unsqueeze)") && e.getMessage().contains("axes")
-                && e.getMessage().contains("opset 13"), e.getMessage());
+                Map.of("fc.weight", weightParams(mu.initializerFloats("fc.weight"), mu.shape("fc.weight"), 0, 8)), ORT));
+        assertTrue(e.getMessage().contains("node up (Upsample)") && e.getMessage().contains("opset 13"), e.getMessage());
     }
 }
