@@ -108,11 +108,13 @@ public final class QuantcalJob {
             Map<String, Object> timings = new LinkedHashMap<>();
             for (Pass p : passes) {
                 long t = System.nanoTime();
+                ctx.describe(p.name(), p.name());
                 state = p.run(ctx, state);
                 timings.put(p.name(), (System.nanoTime() - t) / 1_000_000);
             }
             List<ScaleRow> rows = ScaleRows.of(state, runId, cfg.quantizeBias()).stream()
                     .sorted(ScaleTable.order(state.nodes().stream().map(n -> n.name()).toList())).toList();
+            ctx.describe("write", "write scale_table (" + rows.size() + " rows)");
             if (!rows.isEmpty()) ScaleTable.write(spark, rows, output.resolve(SCALE_TABLE));
 
             Map<String, Object> run = new LinkedHashMap<>();
@@ -161,6 +163,9 @@ public final class QuantcalJob {
         } catch (Exception e) {
             output.abort();
             throw new IllegalStateException(e.getMessage(), e);
+        } finally {
+            spark.sparkContext().clearJobGroup();
+            spark.sparkContext().setJobDescription(null);
         }
     }
 

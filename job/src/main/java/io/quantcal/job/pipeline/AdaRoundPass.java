@@ -110,6 +110,7 @@ public final class AdaRoundPass implements Pass {
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = state.nodes();
         // the samples come first: their content is part of the cache key, so a cache never returns stale layers
+        ctx.spark().sparkContext().setJobDescription("adaround: choose and hash the first " + ar.samples() + " calibration samples");
         JavaRDD<Sample> samples = selectSamples(ctx);
         CacheKey key = CacheKey.of(cfg, state, samplesDigest(samples));
         String cacheRoot = io.quantcal.job.QuantcalJob.adaroundCache(ctx.files(), cfg);
@@ -166,6 +167,8 @@ public final class AdaRoundPass implements Pass {
                     ctx.out().printf("adaround: wave %d: %d layers to optimize (%d resumed), inputs from the %s%n", k,
                             tasks.size(), waves.get(k).size() - tasks.size(),
                             inputModel == null ? "FP model" : "model with " + earlier.size() + " earlier layers quantized");
+                    ctx.spark().sparkContext().setJobDescription("adaround wave " + (k + 1) + "/" + waves.size() + ": capture and solve "
+                            + tasks.size() + " layers, " + ar.iterations() + " iterations each");
                     for (Tuple2<Integer, Outcome> d : solve(ctx, samples, model, fp, inputModel, tasks, k)) {
                         outcomes.put(d._2().layer(), d._2());
                         optimized.add(d._2().layer());

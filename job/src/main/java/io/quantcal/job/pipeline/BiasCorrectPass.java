@@ -93,6 +93,7 @@ public final class BiasCorrectPass implements Pass {
         if (tensors.isEmpty()) return Map.of();
         CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
+        ctx.spark().sparkContext().setJobDescription("bias-correct: E[x] of every corrected layer's input, per sample");
         JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions);
         BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);

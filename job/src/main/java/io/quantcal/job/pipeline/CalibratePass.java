@@ -103,6 +103,8 @@ public final class CalibratePass implements Pass {
         int batch = cfg.calibration().batchSize();
         boolean skipBad = cfg.calibration().skipBadSamples();
 
+        var sc = spark.sparkContext();
+        sc.setJobDescription("activation statistics, pass 1: min/max of " + tensors.size() + " tensors");
         Result first = run(samples, bm, input, tensors, opts, batch, skipBad, Map.of());
         Map<String, HistogramSpec> specs = new LinkedHashMap<>();
         for (String t : tensors) {
@@ -114,6 +116,7 @@ public final class CalibratePass implements Pass {
         if (specs.isEmpty()) {
             return new Collected(first.partial().stats(), first.partial().samples(), first.skipped(), 1);
         }
+        sc.setJobDescription("activation statistics, pass 2: histograms of " + specs.size() + " tensors (" + calibrator.name() + ")");
         Result second = run(samples, bm, input, tensors, opts, batch, skipBad, specs);
         return new Collected(second.partial().stats(), second.partial().samples(), second.skipped(), 2);
     }

@@ -133,10 +133,15 @@ public final class EasyQuantPass implements Pass {
         long captureNs = 0, searchNs = 0, chunks = 0, jobs = 0;
         List<Map<String, Object>> waveSummary = new ArrayList<>();
         BroadcastModel fp = BroadcastModel.of(ctx.spark(), model, "model"); // shipped once for every wave
+        int waveNo = 0;
         for (List<QuantizableNode> wave : waves) {
+            waveNo++;
             List<QuantizableNode> searchedHere = wave.stream().filter(n -> layers.containsKey(n.name())).toList();
             if (!searchedHere.isEmpty()) {
                 long tc = System.nanoTime();
+                String label = "easyquant wave " + waveNo + "/" + waves.size();
+                ctx.spark().sparkContext().setJobDescription(label + ": capture the search data of " + searchedHere.size()
+                        + " layers");
                 OnnxModel inputModel = quantizedBefore.isEmpty() ? null : partialQdq(cfg, state, finals, quantizedBefore);
                 List<LayerCapture.Layer> waveLayers = searchedHere.stream().map(n -> layers.get(n.name())).toList();
                 JavaRDD<LayerProblem> problems = capture(ctx, samples, model, fp, inputModel, waveLayers);
@@ -149,7 +154,7 @@ public final class EasyQuantPass implements Pass {
                     chunks += waveChunks;
                     long ts = System.nanoTime();
                     captureNs += ts - tc;
-                    Search search = searchAll(problems, waveLayers, opts, cfg.kernelThreads());
+                    Search search = searchAll(ctx, label, problems, waveLayers, opts, cfg.kernelThreads());
                     jobs += search.jobs();
                     finals.putAll(finish(state, searchedHere, waveLayers, search.results(), problems));
                     searchNs += System.nanoTime() - ts;
@@ -276,8 +281,8 @@ public final class EasyQuantPass implements Pass {
      * All layers' searches, stepped together: each step of every unfinished layer is one Spark job over the
      * (layer, chunk) problems; a task scores its layer's pending blocks on its chunk.
      */
-    private static Search searchAll(JavaRDD<LayerProblem> problems, List<LayerCapture.Layer> layers,
-                                    AlternatingSearch.Options opts, int threads) {
+    private static Search searchAll(RunContext ctx, String label, JavaRDD<LayerProblem> problems,
+                                    List<LayerCapture.Layer> layers, AlternatingSearch.Options opts, int threads) {
         List<AlternatingSearch.Stepper> steppers = new ArrayList<>();
         for (LayerCapture.Layer l : layers) steppers.add(new AlternatingSearch.Stepper(l.weight(), l.activation(), opts));
         long[] candidates = new long[layers.size()];
@@ -291,6 +296,9 @@ public final class EasyQuantPass implements Pass {
                 steps[i]++;
                 for (CandidateBlock b : steppers.get(i).pending()) candidates[i] += b.size();
             }
+            long stepCandidates = pending.values().stream().flatMap(List::stream).mapToLong(CandidateBlock::size).sum();
+            ctx.spark().sparkContext().setJobDescription(label + ", step " + (jobs + 1) + ": " + pending.size()
+                    + " layers, " + stepCandidates + " candidates");
             List<Tuple3<String, Integer, CandidateScores>> parts = problems.flatMap(p -> {
                 KernelThreads.limit(threads);
                 List<CandidateBlock> blocks = pending.get(p.layer());

@@ -41,6 +41,7 @@ public final class EvaluatePass implements Pass {
         CalibratePass.ModelInput input = CalibratePass.ModelInput.of(fp, cfg);
 
         int partitions = SampleSets.partitions(ctx.spark(), cfg.evaluation());
+        ctx.spark().sparkContext().setJobDescription("evaluate: FP32 and QDQ models over the evaluation data");
         JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), partitions);
         BroadcastModel fpModel = BroadcastModel.of(ctx.spark(), fp, "fp32 model");
         BroadcastModel qModel = BroadcastModel.of(ctx.spark(), qdq, "qdq model");

@@ -8,4 +8,15 @@ import org.apache.spark.sql.SparkSession;
 
 /** What every pass may use: Spark, the config, file access, the (temporary) output and the console. */
 public record RunContext(SparkSession spark, QuantcalConfig config, HadoopFiles files, OutputDirectory output,
-                         String runId, PrintStream out) {}
+                         String runId, PrintStream out) {
+
+    /**
+     * Runs the following Spark jobs of this thread under the pass's job group ({@code quantcal-<run id>-<pass>},
+     * cancellable as one in the Spark UI) and says what they do ("easyquant wave 3/6, weight grid, ...").
+     */
+    public void describe(String pass, String what) {
+        var sc = spark.sparkContext();
+        sc.setJobGroup("quantcal-" + runId + "-" + pass, pass + " (run " + runId + ")", false);
+        sc.setJobDescription(what);
+    }
+}
