@@ -90,6 +90,7 @@ class QuantcalJobTest extends SparkJobTest {
         ScaleRow a0 = rows.stream().filter(x -> x.tensor().equals(kv[0])).findFirst().orElseThrow();
         assertEquals((float) (Math.max(-a0.rangeMin(), a0.rangeMax()) / 127), TensorRtCache.parse(kv[1]));
         JsonNode aimet = new ObjectMapper().readTree(Path.of(output, "encodings.json").toFile());
+        assertEquals("1.0.0", aimet.get("version").asText(), "AIMET's current format by default");
         assertEquals(acts.size(), aimet.get("activation_encodings").size());
         assertFalse(Files.exists(tmp.resolve(".e2e.tmp-test-run")), "no temporary directory left behind");
     }
