@@ -71,4 +71,22 @@ class ResumeCacheTest extends SparkJobTest {
         String console = this.console.toString(java.nio.charset.StandardCharsets.UTF_8);
         Assertions.assertTrue(console.contains("adaround: cache "), "ignored caches are reported on the console");
     }
+
+    /** A relative output path is resolved once on the driver: the cache every executor writes to is the same absolute path. */
+    @Test
+    void aRelativeOutputGivesAnAbsoluteCachePath() throws Exception {
+        String rel = "target/resume-rel-" + Long.toHexString(System.nanoTime());
+        Path model = Files.copy(EXAMPLE.resolve("models/mobilenet_small.onnx"), tmp.resolve("m.onnx"));
+        try {
+            QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(model.toString(), CALIB, rel, AR), out);
+            JsonNode s = new ObjectMapper().readTree(AdaRoundPassTest.local(r.output()).resolve(QuantcalJob.RUN_JSON).toFile())
+                    .at("/passes/adaround");
+            String expected = "file:" + Path.of(rel).toAbsolutePath() + ".adaround-cache/";
+            Assertions.assertTrue(s.get("cache").asText().startsWith(expected), s.get("cache").asText() + " vs " + expected);
+            Assertions.assertTrue(r.output().startsWith("file:/"), r.output());
+        } finally {
+            org.apache.commons.io.FileUtils.deleteDirectory(Path.of(rel).toFile());
+            org.apache.commons.io.FileUtils.deleteDirectory(Path.of(rel + ".adaround-cache").toFile());
+        }
+    }
 }
