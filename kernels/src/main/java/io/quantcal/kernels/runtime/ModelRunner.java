@@ -17,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import onnx.Onnx.GraphProto;
 import onnx.Onnx.TensorProto;
@@ -27,7 +28,8 @@ import onnx.Onnx.TensorProto;
  *
  * <p>{@link #run} is thread-safe (ONNX Runtime sessions are); {@link #close} waits for runs in flight.
  * Runners handed out by {@link SessionCache} are shared: their {@code close()} does nothing, the cache
- * closes them on eviction.
+ * closes them on eviction. Every session, shared or not, is known to {@link SessionCache}, whose
+ * {@link SessionCache#shutdown} closes them all before the JVM exits.
  */
 public final class ModelRunner implements AutoCloseable {
 
@@ -38,7 +40,7 @@ public final class ModelRunner implements AutoCloseable {
     private final List<String> outputNames;
     private final boolean shared;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
-    private boolean closed;
+    private volatile boolean closed;
 
     private ModelRunner(String source, OrtSession session, OrtSession.SessionOptions options,
                         List<String> inputNames, List<String> outputNames, boolean shared) {
@@ -68,8 +70,14 @@ public final class ModelRunner implements AutoCloseable {
 
     static ModelRunner open(OnnxModel model, List<String> captureTensors, RunnerOptions options, boolean shared) {
         OnnxModel withCaptures = withOutputs(model, captureTensors);
+        return SessionCache.opened(model.source(), () -> openSession(model, withCaptures, options, shared));
+    }
+
+    private static ModelRunner openSession(OnnxModel model, OnnxModel withCaptures, RunnerOptions options,
+                                           boolean shared) {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         OrtSession.SessionOptions so = new OrtSession.SessionOptions();
+        OrtSession session = null;
         try {
             so.setIntraOpNumThreads(options.intraOpThreads());
             so.setInterOpNumThreads(options.interOpThreads());
@@ -78,7 +86,7 @@ public final class ModelRunner implements AutoCloseable {
             // other tasks are using.
             so.addConfigEntry("session.intra_op.allow_spinning", "0");
             so.addConfigEntry("session.inter_op.allow_spinning", "0");
-            OrtSession session = env.createSession(withCaptures.toByteArray(), so);
+            session = env.createSession(withCaptures.toByteArray(), so);
             List<String> outputs = new ArrayList<>();
             for (var o : withCaptures.outputs()) outputs.add(o.name());
             // Real inputs in the model's order; initializers that IR < 4 models list as inputs keep their values.
@@ -86,6 +94,13 @@ public final class ModelRunner implements AutoCloseable {
             for (var i : model.inputs()) inputs.add(i.name());
             return new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs), shared);
         } catch (OrtException e) {
+            if (session != null) {
+                try {
+                    session.close();
+                } catch (OrtException ignored) {
+                    // the load error is the one to report
+                }
+            }
             so.close();
             throw new ModelException(model.source() + ": ONNX Runtime cannot load the model: " + e.getMessage(), e);
         }
@@ -194,10 +209,26 @@ public final class ModelRunner implements AutoCloseable {
     }
 
     void closeNow() {
-        lock.writeLock().lock();
+        closeNow(Long.MAX_VALUE);
+    }
+
+    /**
+     * Closes the session once the runs in flight are done, waiting at most {@code waitSeconds}; true when the
+     * session is closed (now or before), false when a run was still in flight.
+     */
+    boolean closeNow(long waitSeconds) {
+        boolean locked;
         try {
-            if (closed) return;
+            locked = waitSeconds == Long.MAX_VALUE ? lockNow() : lock.writeLock().tryLock(waitSeconds, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+        if (!locked) return false;
+        try {
+            if (closed) return true;
             closed = true;
+            SessionCache.closed(this);
             try {
                 session.close();
             } catch (OrtException e) {
@@ -205,8 +236,24 @@ public final class ModelRunner implements AutoCloseable {
             } finally {
                 sessionOptions.close();
             }
+            return true;
         } finally {
             lock.writeLock().unlock();
         }
+    }
+
+    private boolean lockNow() {
+        lock.writeLock().lock();
+        return true;
+    }
+
+    /** True once the session is closed. */
+    boolean isClosed() {
+        return closed;
+    }
+
+    /** The model file this runner's session was opened from, for messages. */
+    String source() {
+        return source;
     }
 }
