@@ -2,6 +2,7 @@ package io.quantcal.kernels.runtime;
 
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
@@ -30,6 +31,9 @@ import onnx.Onnx.TensorProto;
  * Runners handed out by {@link SessionCache} are shared: their {@code close()} does nothing, the cache
  * closes them on eviction. Every session, shared or not, is known to {@link SessionCache}, whose
  * {@link SessionCache#shutdown} closes them all before the JVM exits.
+ *
+ * <p>Errors name the model file ({@link OnnxModel#source}) and, where ONNX Runtime names one, the node, on one
+ * line.
  */
 public final class ModelRunner implements AutoCloseable {
 
@@ -38,17 +42,23 @@ public final class ModelRunner implements AutoCloseable {
     private final OrtSession.SessionOptions sessionOptions;
     private final List<String> inputNames;
     private final List<String> outputNames;
+    /** Graph inputs that are not float tensors (what {@link #run} feeds), with what they are. */
+    private final Map<String, String> nonFloatInputs;
+    private final OrtErrors errors;
     private final boolean shared;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private volatile boolean closed;
 
     private ModelRunner(String source, OrtSession session, OrtSession.SessionOptions options,
-                        List<String> inputNames, List<String> outputNames, boolean shared) {
+                        List<String> inputNames, List<String> outputNames, Map<String, String> nonFloatInputs,
+                        OrtErrors errors, boolean shared) {
         this.source = source;
         this.session = session;
         this.sessionOptions = options;
         this.inputNames = inputNames;
         this.outputNames = outputNames;
+        this.nonFloatInputs = nonFloatInputs;
+        this.errors = errors;
         this.shared = shared;
     }
 
@@ -75,6 +85,7 @@ public final class ModelRunner implements AutoCloseable {
 
     private static ModelRunner openSession(OnnxModel model, OnnxModel withCaptures, RunnerOptions options,
                                            boolean shared) {
+        OrtErrors errors = new OrtErrors(model);
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         OrtSession.SessionOptions so = new OrtSession.SessionOptions();
         OrtSession session = null;
@@ -92,7 +103,13 @@ public final class ModelRunner implements AutoCloseable {
             // Real inputs in the model's order; initializers that IR < 4 models list as inputs keep their values.
             List<String> inputs = new ArrayList<>();
             for (var i : model.inputs()) inputs.add(i.name());
-            return new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs), shared);
+            Map<String, String> nonFloat = new HashMap<>();
+            for (Map.Entry<String, NodeInfo> e : session.getInputInfo().entrySet()) {
+                String kind = nonFloatKind(e.getValue());
+                if (kind != null) nonFloat.put(e.getKey(), kind);
+            }
+            return new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs),
+                    Map.copyOf(nonFloat), errors, shared);
         } catch (OrtException e) {
             if (session != null) {
                 try {
@@ -102,8 +119,18 @@ public final class ModelRunner implements AutoCloseable {
                 }
             }
             so.close();
-            throw new ModelException(model.source() + ": ONNX Runtime cannot load the model: " + e.getMessage(), e);
+            throw new ModelException(errors.message(model.source(), "cannot load the model", e), e);
         }
+    }
+
+    /** What a graph input that is not a float tensor is ("an int64 tensor"), or null for a float tensor. */
+    private static String nonFloatKind(NodeInfo input) {
+        if (input.getInfo() instanceof TensorInfo t) {
+            if (t.type == OnnxJavaType.FLOAT) return null;
+            String type = t.onnxType.name().replace("ONNX_TENSOR_ELEMENT_DATA_TYPE_", "").toLowerCase(java.util.Locale.ROOT);
+            return (type.startsWith("int") ? "an " : "a ") + type + " tensor";
+        }
+        return "not a tensor (" + input.getInfo() + ")";
     }
 
     /**
@@ -150,6 +177,11 @@ public final class ModelRunner implements AutoCloseable {
             if (!inputs.containsKey(name)) {
                 throw new ModelException(source + ": graph input " + name + " not given; inputs are " + inputNames);
             }
+            String kind = nonFloatInputs.get(name);
+            if (kind != null) {
+                throw new ModelException(source + ": graph input " + name + " is " + kind
+                        + ", but quantcal feeds float32 tensors (an image or a Parquet float array per sample)");
+            }
         }
         lock.readLock().lock();
         try {
@@ -184,7 +216,7 @@ public final class ModelRunner implements AutoCloseable {
                 return out;
             }
         } catch (OrtException e) {
-            throw new ModelException(source + ": ONNX Runtime run failed: " + e.getMessage(), e);
+            throw new ModelException(errors.message(source, "run failed", e), e);
         } finally {
             for (OnnxTensor t : feeds.values()) t.close();
         }
