@@ -26,6 +26,9 @@ public final class Cli {
 
     public static void main(String[] args) {
         int code = run(args, System.out, System.err);
+        // Tasks of a failed job may still be inside ONNX Runtime: close every session (waiting for those runs)
+        // before exit, or ORT's shutdown hook releases its environment under them (SIGSEGV, exit 134).
+        io.quantcal.kernels.runtime.SessionCache.shutdown();
         System.exit(code);
     }
 

@@ -152,51 +152,48 @@ public final class SampleSets {
     }
 
     private static JavaRDD<Sample> parquet(SparkSession spark, QuantcalConfig cfg, Samples s, int partitions) {
+        String role = s == cfg.evaluation() && s != cfg.calibration() ? "evaluation" : "calibration";
+        String what = "Parquet " + role + " data " + s.path() + " (quantcal." + role + ".path)";
         Dataset<Row> df;
         try {
             df = spark.read().parquet(s.path());
         } catch (Exception e) {
-            throw new BadSampleException("cannot read Parquet samples " + s.path() + ": " + e.getMessage());
+            throw new BadSampleException("cannot read " + what + ": " + firstLine(e));
         }
-        List<String> cols = Arrays.asList(df.columns());
-        if (!cols.contains(s.parquetColumn())) {
-            throw new BadSampleException("Parquet samples " + s.path() + " have no column '" + s.parquetColumn()
-                    + "' (quantcal.calibration.parquet.column); columns: " + cols);
+        String root = new HadoopFiles(spark.sparkContext().hadoopConfiguration()).qualify(s.path()).toString();
+        // the schema on the driver, before any task: a wrong column type fails here, naming column and type
+        ParquetSamples reader = ParquetSamples.check(role, s, root, df, cfg.preprocess().size());
+        JavaRDD<Row> rows = reader.select(df).javaRDD();
+        long n;
+        try {
+            n = rows.count();
+        } catch (Exception e) {
+            throw new BadSampleException("cannot read " + what + ": " + firstLine(e));
         }
-        String labelCol = s.parquetLabelColumn();
-        boolean hasLabel = !labelCol.isBlank() && cols.contains(labelCol);
-        Dataset<Row> sel = hasLabel ? df.select(s.parquetColumn(), labelCol) : df.select(s.parquetColumn());
-        JavaRDD<Row> rows = sel.javaRDD();
-        long n = rows.count();
         long[] chosen = null;
         if (s.limit() > 0 && s.limit() < n) {
-            if (n > Integer.MAX_VALUE) throw new BadSampleException("Parquet samples " + s.path() + ": too many rows to sample");
+            if (n > Integer.MAX_VALUE) throw new BadSampleException(what + ": too many rows to sample");
             List<Integer> order = new ArrayList<>();
             for (int i = 0; i < n; i++) order.add(i);
             Collections.shuffle(order, new Random(s.seed()));
             chosen = order.subList(0, s.limit()).stream().mapToLong(Integer::longValue).sorted().toArray();
         }
         final long[] pick = chosen;
-        int size = cfg.preprocess().size();
-        String path = s.path();
         JavaRDD<Sample> samples = rows.zipWithIndex().filter(t -> pick == null || Arrays.binarySearch(pick, t._2()) >= 0)
                 .map(t -> {
                     long row = t._2();
                     long id = pick == null ? row : Arrays.binarySearch(pick, row);
-                    String source = path + " row " + row;
-                    Row r = t._1();
-                    int label = hasLabel && !r.isNullAt(1) ? ((Number) r.get(1)).intValue() : -1;
-                    if (r.isNullAt(0)) return Sample.bad(id, source, label, source + ": column is null");
-                    List<Object> list = r.getList(0);
-                    float[] v = new float[list.size()];
-                    for (int i = 0; i < v.length; i++) {
-                        Object o = list.get(i);
-                        if (o == null) return Sample.bad(id, source, label, source + ": null value at index " + i);
-                        v[i] = ((Number) o).floatValue();
-                    }
-                    return check(new Sample(id, source, label, v, null), size);
+                    return reader.sample(id, t._1());
                 });
         return samples.repartition(partitions).sortBy(Sample::id, true, partitions);
+    }
+
+    /** The first line of the innermost message: Spark's wrappers repeat the stage and the task. */
+    private static String firstLine(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+        String m = root.getMessage() != null ? root.getMessage() : root.toString();
+        return m.lines().findFirst().orElse(m);
     }
 
     /** Size and finiteness checks shared by every source. */

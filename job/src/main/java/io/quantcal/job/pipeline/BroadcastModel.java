@@ -12,29 +12,46 @@ import org.apache.spark.sql.SparkSession;
 /**
  * A model shipped to executors once (a broadcast of its self-contained bytes) and opened there at most
  * once per executor JVM and capture list (the per-executor session cache), whatever the number of tasks.
+ *
+ * <p>The bytes travel with the name of the model file they came from ({@link OnnxModel#source}, the job's
+ * {@code quantcal.model}) and what this copy is ("qdq model", ...), so that an error an executor raises, ONNX
+ * Runtime's included, names the file, not the hash that keys the session cache.
  */
 public final class BroadcastModel implements Serializable {
 
     private final Broadcast<byte[]> bytes;
     private final String sha256;
-    private final String label;
+    private final String displayName;
 
-    private BroadcastModel(Broadcast<byte[]> bytes, String sha256, String label) {
+    private BroadcastModel(Broadcast<byte[]> bytes, String sha256, String displayName) {
         this.bytes = bytes;
         this.sha256 = sha256;
-        this.label = label;
+        this.displayName = displayName;
     }
 
+    /** {@code label} says which form of the model this is; "model" is the model file itself. */
     public static BroadcastModel of(SparkSession spark, OnnxModel model, String label) {
         Broadcast<byte[]> b = spark.sparkContext().broadcast(model.toByteArray(),
                 scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
-        return new BroadcastModel(b, model.sha256(), label);
+        return new BroadcastModel(b, model.sha256(), displayName(model.source(), label));
+    }
+
+    /** {@code /models/resnet.onnx}, or {@code /models/resnet.onnx (qdq model)} for a form the job derived from it. */
+    static String displayName(String source, String label) {
+        String file = source == null || source.isBlank() ? "the model" : source;
+        return label == null || label.isBlank() || label.equals("model") ? file : file + " (" + label + ")";
+    }
+
+    /** What error messages call this model. */
+    public String displayName() {
+        return displayName;
     }
 
     /** Inside a task: this executor's runner for the model with these captures. */
     public ModelRunner runner(List<String> captures, RunnerOptions options) {
-        return SessionCache.runner(sha256, () -> OnnxModel.parse(label + " " + sha256, bytes.value(), loc -> {
-            throw new IllegalStateException("a serialized model refers to external data " + loc);
+        return SessionCache.runner(sha256, () -> OnnxModel.parse(displayName, bytes.value(), loc -> {
+            throw new IllegalStateException(displayName + ": the broadcast model refers to external data " + loc
+                    + " (the driver inlines external data before broadcasting)");
         }), captures, options);
     }
 }

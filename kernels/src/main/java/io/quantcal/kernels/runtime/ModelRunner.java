@@ -2,6 +2,7 @@ package io.quantcal.kernels.runtime;
 
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
@@ -17,6 +18,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import onnx.Onnx.GraphProto;
 import onnx.Onnx.TensorProto;
@@ -27,7 +29,11 @@ import onnx.Onnx.TensorProto;
  *
  * <p>{@link #run} is thread-safe (ONNX Runtime sessions are); {@link #close} waits for runs in flight.
  * Runners handed out by {@link SessionCache} are shared: their {@code close()} does nothing, the cache
- * closes them on eviction.
+ * closes them on eviction. Every session, shared or not, is known to {@link SessionCache}, whose
+ * {@link SessionCache#shutdown} closes them all before the JVM exits.
+ *
+ * <p>Errors name the model file ({@link OnnxModel#source}) and, where ONNX Runtime names one, the node, on one
+ * line.
  */
 public final class ModelRunner implements AutoCloseable {
 
@@ -36,17 +42,23 @@ public final class ModelRunner implements AutoCloseable {
     private final OrtSession.SessionOptions sessionOptions;
     private final List<String> inputNames;
     private final List<String> outputNames;
+    /** Graph inputs that are not float tensors (what {@link #run} feeds), with what they are. */
+    private final Map<String, String> nonFloatInputs;
+    private final OrtErrors errors;
     private final boolean shared;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
-    private boolean closed;
+    private volatile boolean closed;
 
     private ModelRunner(String source, OrtSession session, OrtSession.SessionOptions options,
-                        List<String> inputNames, List<String> outputNames, boolean shared) {
+                        List<String> inputNames, List<String> outputNames, Map<String, String> nonFloatInputs,
+                        OrtErrors errors, boolean shared) {
         this.source = source;
         this.session = session;
         this.sessionOptions = options;
         this.inputNames = inputNames;
         this.outputNames = outputNames;
+        this.nonFloatInputs = nonFloatInputs;
+        this.errors = errors;
         this.shared = shared;
     }
 
@@ -68,8 +80,15 @@ public final class ModelRunner implements AutoCloseable {
 
     static ModelRunner open(OnnxModel model, List<String> captureTensors, RunnerOptions options, boolean shared) {
         OnnxModel withCaptures = withOutputs(model, captureTensors);
+        return SessionCache.opened(model.source(), () -> openSession(model, withCaptures, options, shared));
+    }
+
+    private static ModelRunner openSession(OnnxModel model, OnnxModel withCaptures, RunnerOptions options,
+                                           boolean shared) {
+        OrtErrors errors = new OrtErrors(model);
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         OrtSession.SessionOptions so = new OrtSession.SessionOptions();
+        OrtSession session = null;
         try {
             so.setIntraOpNumThreads(options.intraOpThreads());
             so.setInterOpNumThreads(options.interOpThreads());
@@ -78,17 +97,40 @@ public final class ModelRunner implements AutoCloseable {
             // other tasks are using.
             so.addConfigEntry("session.intra_op.allow_spinning", "0");
             so.addConfigEntry("session.inter_op.allow_spinning", "0");
-            OrtSession session = env.createSession(withCaptures.toByteArray(), so);
+            session = env.createSession(withCaptures.toByteArray(), so);
             List<String> outputs = new ArrayList<>();
             for (var o : withCaptures.outputs()) outputs.add(o.name());
             // Real inputs in the model's order; initializers that IR < 4 models list as inputs keep their values.
             List<String> inputs = new ArrayList<>();
             for (var i : model.inputs()) inputs.add(i.name());
-            return new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs), shared);
+            Map<String, String> nonFloat = new HashMap<>();
+            for (Map.Entry<String, NodeInfo> e : session.getInputInfo().entrySet()) {
+                String kind = nonFloatKind(e.getValue());
+                if (kind != null) nonFloat.put(e.getKey(), kind);
+            }
+            return new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs),
+                    Map.copyOf(nonFloat), errors, shared);
         } catch (OrtException e) {
+            if (session != null) {
+                try {
+                    session.close();
+                } catch (OrtException ignored) {
+                    // the load error is the one to report
+                }
+            }
             so.close();
-            throw new ModelException(model.source() + ": ONNX Runtime cannot load the model: " + e.getMessage(), e);
+            throw new ModelException(errors.message(model.source(), "cannot load the model", e), e);
         }
+    }
+
+    /** What a graph input that is not a float tensor is ("an int64 tensor"), or null for a float tensor. */
+    private static String nonFloatKind(NodeInfo input) {
+        if (input.getInfo() instanceof TensorInfo t) {
+            if (t.type == OnnxJavaType.FLOAT) return null;
+            String type = t.onnxType.name().replace("ONNX_TENSOR_ELEMENT_DATA_TYPE_", "").toLowerCase(java.util.Locale.ROOT);
+            return (type.startsWith("int") ? "an " : "a ") + type + " tensor";
+        }
+        return "not a tensor (" + input.getInfo() + ")";
     }
 
     /**
@@ -135,6 +177,11 @@ public final class ModelRunner implements AutoCloseable {
             if (!inputs.containsKey(name)) {
                 throw new ModelException(source + ": graph input " + name + " not given; inputs are " + inputNames);
             }
+            String kind = nonFloatInputs.get(name);
+            if (kind != null) {
+                throw new ModelException(source + ": graph input " + name + " is " + kind
+                        + ", but quantcal feeds float32 tensors (an image or a Parquet float array per sample)");
+            }
         }
         lock.readLock().lock();
         try {
@@ -169,7 +216,7 @@ public final class ModelRunner implements AutoCloseable {
                 return out;
             }
         } catch (OrtException e) {
-            throw new ModelException(source + ": ONNX Runtime run failed: " + e.getMessage(), e);
+            throw new ModelException(errors.message(source, "run failed", e), e);
         } finally {
             for (OnnxTensor t : feeds.values()) t.close();
         }
@@ -194,10 +241,26 @@ public final class ModelRunner implements AutoCloseable {
     }
 
     void closeNow() {
-        lock.writeLock().lock();
+        closeNow(Long.MAX_VALUE);
+    }
+
+    /**
+     * Closes the session once the runs in flight are done, waiting at most {@code waitSeconds}; true when the
+     * session is closed (now or before), false when a run was still in flight.
+     */
+    boolean closeNow(long waitSeconds) {
+        boolean locked;
         try {
-            if (closed) return;
+            locked = waitSeconds == Long.MAX_VALUE ? lockNow() : lock.writeLock().tryLock(waitSeconds, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+        if (!locked) return false;
+        try {
+            if (closed) return true;
             closed = true;
+            SessionCache.closed(this);
             try {
                 session.close();
             } catch (OrtException e) {
@@ -205,8 +268,24 @@ public final class ModelRunner implements AutoCloseable {
             } finally {
                 sessionOptions.close();
             }
+            return true;
         } finally {
             lock.writeLock().unlock();
         }
+    }
+
+    private boolean lockNow() {
+        lock.writeLock().lock();
+        return true;
+    }
+
+    /** True once the session is closed. */
+    boolean isClosed() {
+        return closed;
+    }
+
+    /** The model file this runner's session was opened from, for messages. */
+    String source() {
+        return source;
     }
 }
