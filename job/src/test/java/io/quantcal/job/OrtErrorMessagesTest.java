@@ -47,7 +47,7 @@ class OrtErrorMessagesTest extends SparkJobTest {
         String e = err.toString(StandardCharsets.UTF_8).strip();
         Assertions.assertEquals(1, code, e);
         Assertions.assertEquals(1, e.lines().count(), "one-line reason: " + e);
-        Assertions.assertTrue(e.startsWith("quantcal: error: " + model + ": ONNX Runtime run failed at node conv_bad (Conv"), e);
+        Assertions.assertTrue(e.startsWith("quantcal: error: file:" + model + ": ONNX Runtime run failed at node conv_bad (Conv"), e);
         Assertions.assertTrue(e.contains("Input channels C is not equal to kernel channels * group"), e);
         Assertions.assertFalse(e.contains(sha) || e.contains(sha.substring(0, 12)), "names the file, not the hash: " + e);
         Assertions.assertFalse(Files.exists(tmp.resolve("out")));

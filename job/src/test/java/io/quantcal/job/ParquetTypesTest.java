@@ -68,7 +68,7 @@ class ParquetTypesTest extends SparkJobTest {
     void aColumnOfStringsIsNamedWithItsTypeAndAnExampleBeforeAnyTask() {
         Path p = write("strings.parquet", DataTypes.StringType, i -> "0.5,0.25,0.125", DataTypes.IntegerType, i -> i);
         String msg = fail(config(p, "o1"));
-        Assertions.assertTrue(msg.contains("Parquet calibration data " + p) && msg.contains("column 'features'")
+        Assertions.assertTrue(msg.contains("Parquet calibration data file:" + p) && msg.contains("column 'features'")
                 && msg.contains("quantcal.calibration.parquet.column") && msg.contains("is of type string"), msg);
         Assertions.assertTrue(msg.contains("row 0 holds \"0.5,0.25,0.125\"") && msg.contains("part file part-00000-"), msg);
         Assertions.assertTrue(msg.contains("expected an array of numbers") && msg.contains("784 values per row"), msg);
@@ -101,7 +101,7 @@ class ParquetTypesTest extends SparkJobTest {
         String e = err.toString(StandardCharsets.UTF_8).strip();
         Assertions.assertEquals(1, code, e);
         Assertions.assertEquals(1, e.lines().count(), "one-line reason: " + e);
-        Assertions.assertTrue(e.startsWith("quantcal: error: Parquet calibration data " + p), e);
+        Assertions.assertTrue(e.startsWith("quantcal: error: Parquet calibration data file:" + p), e);
         Assertions.assertTrue(e.contains("label column 'label' (quantcal.calibration.parquet.label-column) is of type string")
                 && e.contains("row 0 holds \"class-0\"") && e.contains("expected an integer column"), e);
         Assertions.assertFalse(Files.exists(tmp.resolve("o4")));
@@ -112,7 +112,7 @@ class ParquetTypesTest extends SparkJobTest {
         Path p = write("short-row.parquet", DataTypes.createArrayType(DataTypes.FloatType),
                 i -> i == 5 ? List.of(1f, 2f, 3f) : pixels(i, x -> (float) x), DataTypes.IntegerType, i -> i);
         String msg = fail(config(p, "o5"));
-        Assertions.assertTrue(msg.startsWith("Parquet calibration data " + p + ", column 'features', part file part-00000-"), msg);
+        Assertions.assertTrue(msg.startsWith("Parquet calibration data file:" + p + ", column 'features', part file part-00000-"), msg);
         Assertions.assertTrue(msg.contains(".parquet row 5 has 3 values, expected 784"), msg);
     }
 
@@ -139,7 +139,7 @@ class ParquetTypesTest extends SparkJobTest {
                 i -> pixels(i, x -> (double) x), DataTypes.DoubleType, i -> (double) i);
         String msg = fail(config(good, "o6", "pipeline=[calibrate, evaluate]", "evaluation.format=parquet",
                 "evaluation.path=" + bad));
-        Assertions.assertTrue(msg.startsWith("Parquet evaluation data " + bad + ": label column 'label'"), msg);
+        Assertions.assertTrue(msg.startsWith("Parquet evaluation data file:" + bad + ": label column 'label'"), msg);
         Assertions.assertTrue(msg.contains("is of type double") && msg.contains("expected an integer column"), msg);
     }
 }
