@@ -99,27 +99,32 @@ final class ParquetSamples implements Serializable {
     Sample sample(long id, Row r) {
         String where = where(r);
         String source = "Parquet " + role + " data " + path + ", column '" + valuesColumn + "', " + where;
-        int label = -1;
-        if (labelColumn != null && !r.isNullAt(1)) {
-            long l = ((Number) r.get(1)).longValue();
-            if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) {
-                return Sample.bad(id, source, -1, "Parquet " + role + " data " + path + ", label column '" + labelColumn
-                        + "', " + where + ": label " + l + " is outside the int range of class indices");
+        try {
+            int label = -1;
+            if (labelColumn != null && !r.isNullAt(1)) {
+                long l = ((Number) r.get(1)).longValue();
+                if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) {
+                    return Sample.bad(id, source, -1, "Parquet " + role + " data " + path + ", label column '"
+                            + labelColumn + "', " + where + ": label " + l + " is outside the int range of class indices");
+                }
+                label = (int) l;
             }
-            label = (int) l;
+            if (r.isNullAt(0)) {
+                return Sample.bad(id, source, label, source + " is null, expected an array of " + size + " numbers");
+            }
+            List<Object> list = r.getList(0);
+            float[] v = new float[list.size()];
+            for (int i = 0; i < v.length; i++) {
+                Object o = list.get(i);
+                if (o == null) return Sample.bad(id, source, label, source + " has a null at index " + i + ", expected a number");
+                // every element type the schema check lets through is a Number (Byte ... Long, Float, Double, BigDecimal)
+                v[i] = ((Number) o).floatValue();
+            }
+            return SampleSets.check(new Sample(id, source, label, v, null), size);
+        } catch (RuntimeException e) {
+            // whatever else a row throws is still that row's problem, named like the others
+            return Sample.bad(id, source, -1, source + " cannot be read as an array of " + size + " numbers: " + e);
         }
-        if (r.isNullAt(0)) {
-            return Sample.bad(id, source, label, source + " is null, expected an array of " + size + " numbers");
-        }
-        List<Object> list = r.getList(0);
-        float[] v = new float[list.size()];
-        for (int i = 0; i < v.length; i++) {
-            Object o = list.get(i);
-            if (o == null) return Sample.bad(id, source, label, source + " has a null at index " + i + ", expected a number");
-            // every element type the schema check lets through is a Number (Byte ... Long, Float, Double, BigDecimal)
-            v[i] = ((Number) o).floatValue();
-        }
-        return SampleSets.check(new Sample(id, source, label, v, null), size);
     }
 
     private String where(Row r) {
