@@ -196,7 +196,7 @@ public final class QuantcalJob {
         java.util.Set<String> names = new java.util.TreeSet<>();
         java.util.Set<String> candidates = new java.util.LinkedHashSet<>();
         for (var n : m.nodes()) {
-            if (!List.of("Conv", "Gemm", "MatMul").contains(n.getOpType())) continue;
+            if (!io.quantcal.kernels.onnx.QuantizableNode.OP_TYPES.contains(n.getOpType())) continue;
             candidates.add(n.getName());
             if (ex.opTypes().contains(n.getOpType())) names.add(n.getName());
         }

@@ -210,17 +210,18 @@ public record QuantcalConfig(
     }
 
     private static Number number(String key, String value) {
-        try {
-            return Long.parseLong(value);
-        } catch (NumberFormatException e) {
+        // plain decimal notation only: Double.parseDouble would also take "4d", "NaN", "Infinity" and hex floats
+        if (value.matches("[-+]?\\d+")) {
             try {
-                double d = Double.parseDouble(value);
-                if (!Double.isNaN(d) && !value.toLowerCase(Locale.ROOT).contains("x")) return d;
-            } catch (NumberFormatException ignored) {
-                // fall through
+                return Long.parseLong(value);
+            } catch (NumberFormatException e) {
+                // too large for a long: a double below
             }
+        }
+        if (!value.matches("[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?")) {
             throw new ConfigException(key + ": expected a number, got '" + firstLine(value) + "'");
         }
+        return Double.parseDouble(value);
     }
 
     private static Boolean bool(String key, String value) {
@@ -475,7 +476,7 @@ public record QuantcalConfig(
     private static Exclude exclude(Config e) {
         List<String> ops = List.copyOf(e.getStringList("op-types"));
         for (String op : ops) {
-            if (!List.of("Conv", "Gemm", "MatMul").contains(op)) {
+            if (!io.quantcal.kernels.onnx.QuantizableNode.OP_TYPES.contains(op)) {
                 throw new ConfigException("quantcal.quantization.exclude.op-types: expected Conv, Gemm or MatMul, got " + op);
             }
         }

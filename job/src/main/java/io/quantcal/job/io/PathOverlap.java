@@ -39,8 +39,8 @@ public final class PathOverlap {
      * output's resume cache.
      */
     public void check(String key, String output) {
-        checkApartFromInputs(key, output);
         String out = canonical(output);
+        apartFromInputs(key, output, out);
         for (Path p = new Path(out); p != null; p = p.getParent()) {
             if (p.getName().endsWith(CACHE_SUFFIX)) {
                 throw new ConfigException(key + " " + output + " lies inside the resume cache " + p
@@ -51,13 +51,15 @@ public final class PathOverlap {
 
     /** Refuses {@code path} (named by {@code key}) if it is, contains or lies inside a registered input. */
     public void checkApartFromInputs(String key, String path) {
-        String out = canonical(path);
-        String output = path;
+        apartFromInputs(key, path, canonical(path));
+    }
+
+    private void apartFromInputs(String key, String path, String out) {
         for (Map.Entry<String, String> e : inputs.entrySet()) {
             String in = e.getKey();
             String relation = out.equals(in) ? "is" : inside(out, in) ? "lies inside" : inside(in, out) ? "contains" : null;
             if (relation != null) {
-                throw new ConfigException(key + " " + output + " (" + out + ") " + relation + " " + e.getValue()
+                throw new ConfigException(key + " " + path + " (" + out + ") " + relation + " " + e.getValue()
                         + (out.equals(in) ? "" : " (" + in + ")")
                         + ": a run must not write where it reads; choose an output path apart from its inputs");
             }

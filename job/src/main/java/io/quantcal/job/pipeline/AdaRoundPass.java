@@ -340,13 +340,9 @@ public final class AdaRoundPass implements Pass {
             parts.put("quantcal_version", io.quantcal.job.QuantcalJob.version());
             parts.put("model_sha256", state.model().sha256());
             parts.put("samples", samples);
+            // preprocessing needs no part of its own: the samples' digest is of the decoded, preprocessed values
+            parts.put("adaround_settings", sha256(cfg.adaround().toString()));
             StringBuilder b = new StringBuilder();
-            b.append(cfg.adaround()).append('|');
-            var pp = cfg.preprocess();
-            b.append(pp.channels()).append(pp.resize()).append(pp.width()).append(pp.height()).append(pp.scale())
-                    .append(Arrays.toString(pp.mean())).append(Arrays.toString(pp.std())).append(pp.layout()).append('|');
-            parts.put("adaround_settings", sha256(b.toString()));
-            b.setLength(0);
             for (TensorQuant t : state.quant().values()) {
                 if (!t.role().equals("weight")) continue;
                 QuantParams q = t.params();

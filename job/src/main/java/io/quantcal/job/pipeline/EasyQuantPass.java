@@ -290,13 +290,16 @@ public final class EasyQuantPass implements Pass {
         long jobs = 0;
         while (steppers.stream().anyMatch(s -> !s.done())) {
             Map<String, List<CandidateBlock>> pending = new LinkedHashMap<>();
+            long stepCandidates = 0;
             for (int i = 0; i < layers.size(); i++) {
                 if (steppers.get(i).done()) continue;
                 pending.put(layers.get(i).layer(), steppers.get(i).pending());
                 steps[i]++;
-                for (CandidateBlock b : steppers.get(i).pending()) candidates[i] += b.size();
+                for (CandidateBlock b : steppers.get(i).pending()) {
+                    candidates[i] += b.size();
+                    stepCandidates += b.size();
+                }
             }
-            long stepCandidates = pending.values().stream().flatMap(List::stream).mapToLong(CandidateBlock::size).sum();
             ctx.spark().sparkContext().setJobDescription(label + ", step " + (jobs + 1) + ": " + pending.size()
                     + " layers, " + stepCandidates + " candidates");
             List<Tuple3<String, Integer, CandidateScores>> parts = problems.flatMap(p -> {

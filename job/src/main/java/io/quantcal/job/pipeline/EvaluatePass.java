@@ -110,7 +110,9 @@ public final class EvaluatePass implements Pass {
             }
         }
         long[] shape = fp.outputs().get(0).shape();
-        int classes = SampleSets.classIndex(ctx.files(), cfg).size();
+        java.util.Set<String> union = new java.util.TreeSet<>(cal);
+        union.addAll(ev);
+        int classes = union.size(); // the class index SampleSets labels by, without listing the directories again
         if (shape != null && shape.length == 2 && shape[1] > 0 && shape[1] != classes) {
             out.add("the model's output " + fp.outputs().get(0).name() + " has " + shape[1] + " classes, the data's class"
                     + " directories " + classes);

@@ -6,6 +6,7 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -40,46 +41,36 @@ public final class ConstantFolder {
 
     public static Result fold(OnnxModel m) {
         GraphProto g = m.graph();
+        GraphEditor edit = new GraphEditor(g);
         Map<String, TensorProto> consts = new LinkedHashMap<>();
         for (TensorProto t : g.getInitializerList()) consts.put(t.getName(), t);
-        Set<String> graphOutputs = new java.util.HashSet<>();
+        Set<String> graphOutputs = new HashSet<>();
         for (var o : g.getOutputList()) graphOutputs.add(o.getName());
-        List<NodeProto> kept = new ArrayList<>();
         Map<String, Integer> byOp = new LinkedHashMap<>();
+        Set<String> readOrMadeByFolded = new HashSet<>();
         int folded = 0;
-        for (NodeProto n : g.getNodeList()) {
-            TensorProto out = null;
-            if (Nodes.defaultDomain(n.getDomain()) && FOLDABLE.contains(n.getOpType()) && n.getOutputCount() == 1
-                    && !graphOutputs.contains(n.getOutput(0)) && allConstant(n, consts)) {
-                out = evaluate(m, n, consts);
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            NodeProto n = g.getNode(i);
+            if (!Nodes.defaultDomain(n.getDomain()) || !FOLDABLE.contains(n.getOpType()) || n.getOutputCount() != 1
+                    || graphOutputs.contains(n.getOutput(0)) || !allConstant(n, consts)) {
+                continue;
             }
-            if (out == null) {
-                kept.add(n);
-            } else {
-                consts.put(n.getOutput(0), out.toBuilder().setName(n.getOutput(0)).build());
-                byOp.merge(n.getOpType(), 1, Integer::sum);
-                folded++;
-            }
+            TensorProto out = evaluate(m, n, consts);
+            if (out == null) continue;
+            TensorProto t = out.toBuilder().setName(n.getOutput(0)).build();
+            consts.put(t.getName(), t);
+            edit.putInitializer(t);
+            edit.remove(i);
+            readOrMadeByFolded.addAll(n.getInputList());
+            readOrMadeByFolded.add(t.getName());
+            byOp.merge(n.getOpType(), 1, Integer::sum);
+            folded++;
         }
-        if (folded == 0 && !hasShared(m)) return new Result(m, 0, byOp, List.of());
-        // keep the constants something still reads; drop those only folded nodes read (an initializer the exporter
-        // left unused, or a graph input's default, stays as it was)
-        Set<String> read = new java.util.HashSet<>(graphOutputs);
-        for (NodeProto n : kept) read.addAll(n.getInputList());
-        Set<String> readBefore = new java.util.HashSet<>();
-        for (NodeProto n : g.getNodeList()) readBefore.addAll(n.getInputList());
-        for (var i : g.getInputList()) read.add(i.getName());
-        Set<String> original = new java.util.HashSet<>();
-        for (TensorProto t : g.getInitializerList()) original.add(t.getName());
-        GraphProto.Builder b = g.toBuilder().clearNode().addAllNode(kept).clearInitializer();
-        for (TensorProto t : consts.values()) {
-            boolean keep = read.contains(t.getName()) || (original.contains(t.getName()) && !readBefore.contains(t.getName()));
-            if (keep) b.addInitializer(t);
-        }
-        OnnxModel f = m.withGraph(b.build());
-        List<String> unshared = new ArrayList<>();
-        f = unshare(f, unshared);
-        return new Result(f, folded, byOp, unshared);
+        List<String> unshared = unshare(g, edit, consts);
+        if (folded == 0 && unshared.isEmpty()) return new Result(m, 0, byOp, List.of());
+        // constants that only folded nodes read go; an initializer the exporter left unused stays as it was
+        edit.dropUnused(readOrMadeByFolded);
+        return new Result(m.withGraph(edit.build()), folded, byOp, unshared);
     }
 
     private static boolean allConstant(NodeProto n, Map<String, TensorProto> consts) {
@@ -87,49 +78,33 @@ public final class ConstantFolder {
         return true;
     }
 
-    private static boolean hasShared(OnnxModel m) {
-        Map<String, Integer> uses = new HashMap<>();
-        for (NodeProto n : m.nodes()) {
-            if (!isQuantizableOp(n)) continue;
-            for (int i = 1; i < n.getInputCount(); i++) {
-                if (m.isInitializer(n.getInput(i))) uses.merge(n.getInput(i), 1, Integer::sum);
-            }
-        }
-        return uses.values().stream().anyMatch(c -> c > 1);
-    }
-
     private static boolean isQuantizableOp(NodeProto n) {
-        return Nodes.defaultDomain(n.getDomain()) && Set.of("Conv", "Gemm", "MatMul").contains(n.getOpType());
+        return Nodes.defaultDomain(n.getDomain()) && QuantizableNode.OP_TYPES.contains(n.getOpType());
     }
 
-    /** Gives each quantizable node its own copy of a weight or bias initializer it shares with another such node. */
-    private static OnnxModel unshare(OnnxModel m, List<String> unshared) {
+    /**
+     * Gives each quantizable node its own copy of a weight or bias constant it shares with an earlier such node;
+     * returns "original -> copy" for each copy made.
+     */
+    private static List<String> unshare(GraphProto g, GraphEditor edit, Map<String, TensorProto> consts) {
         Map<String, Integer> seen = new HashMap<>();
-        GraphProto g = m.graph();
-        GraphProto.Builder b = g.toBuilder();
-        Set<String> names = new java.util.HashSet<>();
-        for (TensorProto t : g.getInitializerList()) names.add(t.getName());
-        for (NodeProto n : g.getNodeList()) for (String o : n.getOutputList()) names.add(o);
+        List<String> unshared = new ArrayList<>();
         for (int k = 0; k < g.getNodeCount(); k++) {
-            NodeProto n = g.getNode(k);
-            if (!isQuantizableOp(n)) continue;
+            NodeProto n = edit.node(k);
+            if (n == null || !isQuantizableOp(n)) continue;
             NodeProto.Builder nb = null;
             for (int i = 1; i < n.getInputCount(); i++) {
                 String in = n.getInput(i);
-                if (!m.isInitializer(in)) continue;
-                int uses = seen.merge(in, 1, Integer::sum);
-                if (uses == 1) continue;
-                String copy = in + "__" + (n.getName().isEmpty() ? "node" + k : n.getName());
-                while (names.contains(copy)) copy = copy + "_";
-                names.add(copy);
-                b.addInitializer(m.initializer(in).toBuilder().setName(copy));
+                if (!consts.containsKey(in) || seen.merge(in, 1, Integer::sum) == 1) continue;
+                String copy = edit.uniqueName(in + "__" + n.getName());
+                edit.putInitializer(consts.get(in).toBuilder().setName(copy).build());
                 if (nb == null) nb = n.toBuilder();
                 nb.setInput(i, copy);
                 unshared.add(in + " -> " + copy);
             }
-            if (nb != null) b.setNode(k, nb);
+            if (nb != null) edit.replace(k, nb.build());
         }
-        return unshared.isEmpty() ? m : m.withGraph(b.build());
+        return unshared;
     }
 
     /** The node's output as a constant, or null when it is not a form folded here (the node then stays). */

@@ -16,7 +16,9 @@ public final class Coverage {
     /** One Conv/Gemm/MatMul node: quantized, or the reason it stays FP32. */
     public record Entry(String node, String opType, boolean quantized, String reason) {}
 
-    static final Set<String> OPS = Set.of("Conv", "ConvTranspose", "Gemm", "MatMul");
+    /** The quantizable op types, and ConvTranspose, which is reported though not quantized yet. */
+    static final Set<String> OPS = java.util.stream.Stream.concat(QuantizableNode.OP_TYPES.stream(),
+            java.util.stream.Stream.of("ConvTranspose")).collect(java.util.stream.Collectors.toUnmodifiableSet());
 
     public static List<Entry> of(OnnxModel m) {
         Set<String> q = new java.util.HashSet<>();

@@ -1,13 +1,10 @@
 package io.quantcal.kernels.onnx;
 
-import java.util.ArrayList;
-import java.util.List;
 import onnx.Onnx.AttributeProto;
 import onnx.Onnx.GraphProto;
 import onnx.Onnx.ModelProto;
 import onnx.Onnx.NodeProto;
 import onnx.Onnx.OperatorSetIdProto;
-import onnx.Onnx.TensorProto;
 
 /**
  * Raises a model of opset 7, 8 or 9 to opset 10, the lowest quantcal works on (QuantizeLinear exists from 10),
@@ -35,16 +32,10 @@ final class OldOpsetUpgrade {
                     + " the broadcasting attributes of Add/Mul/... changed (re-export, or run onnx.version_converter)");
         }
         GraphProto g = proto.getGraph();
-        GraphProto.Builder gb = g.toBuilder().clearNode();
-        List<TensorProto> added = new ArrayList<>();
-        java.util.Set<String> names = new java.util.HashSet<>();
-        for (TensorProto t : g.getInitializerList()) names.add(t.getName());
-        for (NodeProto n : g.getNodeList()) for (String o : n.getOutputList()) names.add(o);
-        for (NodeProto n : g.getNodeList()) {
-            if (!Nodes.defaultDomain(n.getDomain())) {
-                gb.addNode(n);
-                continue;
-            }
+        GraphEditor edit = new GraphEditor(g);
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            NodeProto n = g.getNode(i);
+            if (!Nodes.defaultDomain(n.getDomain())) continue;
             String where = source + ": " + Nodes.describe(n);
             NodeProto.Builder b = n.toBuilder();
             switch (n.getOpType()) {
@@ -54,54 +45,45 @@ final class OldOpsetUpgrade {
                             throw new ModelException(where + " has spatial = 0, which opset 9 and later cannot express;"
                                     + " quantcal must raise opset " + from + " to 10");
                         }
-                        removeAttr(b, "spatial");
+                        OpsetUpgrade.removeAttribute(b, "spatial");
                     }
                     // consumed_inputs of opset < 6 cannot appear at 7+; is_test was removed at 7
                 }
                 case "Upsample" -> {
                     if (from < 9 && Nodes.has(n, "scales")) {
-                        float[] scales = floats(Nodes.attribute(n, "scales"));
-                        String name = unique(names, n.getName() + "_scales");
-                        added.add(Graphs.floatTensor(name, scales, scales.length));
-                        removeAttr(b, "scales");
+                        AttributeProto a = Nodes.attribute(n, "scales");
+                        float[] scales = new float[a.getFloatsCount()];
+                        for (int k = 0; k < scales.length; k++) scales[k] = a.getFloats(k);
+                        String name = edit.uniqueName(n.getName() + "_scales");
+                        edit.putInitializer(Graphs.floatTensor(name, scales, scales.length));
+                        OpsetUpgrade.removeAttribute(b, "scales");
                         b.addInput(name);
                     }
                     b.setOpType("Resize"); // Resize-10: X, scales; mode nearest | linear, as Upsample-9
                 }
                 case "Slice" -> {
-                    long[] starts = Nodes.intsAttr(n, "starts");
-                    long[] ends = Nodes.intsAttr(n, "ends");
-                    long[] axes = Nodes.intsAttr(n, "axes");
-                    if (starts == null || ends == null) throw new ModelException(where + " has no starts/ends attributes");
-                    String s = unique(names, n.getName() + "_starts");
-                    String e = unique(names, n.getName() + "_ends");
-                    added.add(Graphs.int64Tensor(s, starts, starts.length));
-                    added.add(Graphs.int64Tensor(e, ends, ends.length));
-                    removeAttr(b, "starts");
-                    removeAttr(b, "ends");
-                    b.addInput(s).addInput(e);
-                    if (axes != null) {
-                        String a = unique(names, n.getName() + "_axes");
-                        added.add(Graphs.int64Tensor(a, axes, axes.length));
-                        removeAttr(b, "axes");
-                        b.addInput(a);
+                    if (!Nodes.has(n, "starts") || !Nodes.has(n, "ends")) {
+                        throw new ModelException(where + " has no starts/ends attributes");
                     }
+                    b.addInput(OpsetUpgrade.intsToInput(edit, b, n, "starts"));
+                    b.addInput(OpsetUpgrade.intsToInput(edit, b, n, "ends"));
+                    if (Nodes.has(n, "axes")) b.addInput(OpsetUpgrade.intsToInput(edit, b, n, "axes"));
                 }
                 case "TopK" -> {
                     long k = Nodes.intAttr(n, "k", -1);
                     if (k < 0) throw new ModelException(where + " has no k attribute");
-                    String kn = unique(names, n.getName() + "_k");
-                    added.add(Graphs.int64Tensor(kn, new long[] {k}, 1));
-                    removeAttr(b, "k");
+                    String kn = edit.uniqueName(n.getName() + "_k");
+                    edit.putInitializer(Graphs.int64Tensor(kn, new long[] {k}, 1));
+                    OpsetUpgrade.removeAttribute(b, "k");
                     b.addInput(kn);
                 }
                 default -> {
-                    // same meaning at opset 10
+                    continue; // same meaning at opset 10
                 }
             }
-            gb.addNode(b);
+            edit.replace(i, b.build());
         }
-        gb.addAllInitializer(added);
+        GraphProto gb = edit.build();
         ModelProto.Builder mb = proto.toBuilder().setGraph(gb);
         for (int i = 0; i < mb.getOpsetImportCount(); i++) {
             OperatorSetIdProto o = mb.getOpsetImport(i);
@@ -113,20 +95,4 @@ final class OldOpsetUpgrade {
 
     /** Metadata key recording the opset a model was upgraded from. */
     static final String UPGRADED_KEY = "quantcal.opset_upgraded_from";
-
-    private static String unique(java.util.Set<String> names, String base) {
-        String n = base;
-        for (int k = 1; !names.add(n); k++) n = base + "_" + k;
-        return n;
-    }
-
-    private static void removeAttr(NodeProto.Builder b, String name) {
-        for (int i = b.getAttributeCount() - 1; i >= 0; i--) if (b.getAttribute(i).getName().equals(name)) b.removeAttribute(i);
-    }
-
-    private static float[] floats(AttributeProto a) {
-        float[] f = new float[a.getFloatsCount()];
-        for (int i = 0; i < f.length; i++) f[i] = a.getFloats(i);
-        return f;
-    }
 }

@@ -1,9 +1,7 @@
 package io.quantcal.kernels.onnx;
 
 import java.util.Set;
-import onnx.Onnx.GraphProto;
 import onnx.Onnx.NodeProto;
-import onnx.Onnx.TensorProto;
 
 /**
  * Whether a model's nodes still mean the same after its default-domain opset import is raised (the
@@ -32,94 +30,81 @@ final class OpsetUpgrade {
      */
     static OnnxModel rewrite(OnnxModel m, long to) {
         long from = m.opset();
-        GraphProto g = m.graph();
-        GraphProto.Builder gb = g.toBuilder().clearNode();
-        java.util.Set<String> names = new java.util.HashSet<>();
-        for (TensorProto t : g.getInitializerList()) names.add(t.getName());
-        for (NodeProto n : g.getNodeList()) for (String o : n.getOutputList()) names.add(o);
+        GraphEditor edit = new GraphEditor(m.graph());
         boolean changed = false;
-        for (NodeProto n : g.getNodeList()) {
-            NodeProto r = Nodes.defaultDomain(n.getDomain()) ? rewrite(n, from, to, names, gb) : n;
-            changed |= r != n;
-            gb.addNode(r);
+        for (int i = 0; i < m.graph().getNodeCount(); i++) {
+            NodeProto n = edit.node(i);
+            if (!Nodes.defaultDomain(n.getDomain())) continue;
+            NodeProto r = rewrite(n, from, to, edit);
+            if (r != n) {
+                edit.replace(i, r);
+                changed = true;
+            }
         }
-        return changed ? m.withGraph(gb.build()) : m;
+        return changed ? m.withGraph(edit.build()) : m;
     }
 
-    private static NodeProto rewrite(NodeProto n, long from, long to, java.util.Set<String> names, GraphProto.Builder gb) {
+    private static NodeProto rewrite(NodeProto n, long from, long to, GraphEditor edit) {
         String op = n.getOpType();
         NodeProto.Builder b = n.toBuilder();
-        boolean changed = false;
         if (crosses(from, to, 11)) {
             if (op.equals("Clip") && (Nodes.has(n, "min") || Nodes.has(n, "max"))) {
-                String lo = Nodes.has(n, "min") ? scalar(gb, names, n.getName() + "_min", (float) Nodes.floatAttr(n, "min", 0)) : "";
-                String hi = Nodes.has(n, "max") ? scalar(gb, names, n.getName() + "_max", (float) Nodes.floatAttr(n, "max", 0)) : "";
-                drop(b, "min");
-                drop(b, "max");
+                // an absent min stays an absent (empty) input; an absent max is simply not given
+                String lo = Nodes.has(n, "min") ? floatToInput(edit, b, n, "min") : "";
+                boolean hasMax = Nodes.has(n, "max");
                 b.addInput(lo);
-                if (!hi.isEmpty()) b.addInput(hi);
-                changed = true;
-            } else if (op.equals("Pad") && Nodes.has(n, "pads")) {
-                long[] pads = Nodes.intsAttr(n, "pads");
-                String p = unique(names, n.getName() + "_pads");
-                gb.addInitializer(Graphs.int64Tensor(p, pads, pads.length));
-                b.addInput(p);
-                if (Nodes.has(n, "value")) b.addInput(scalar(gb, names, n.getName() + "_value", (float) Nodes.floatAttr(n, "value", 0)));
-                drop(b, "pads");
-                drop(b, "value");
-                changed = true;
-            } else if (op.equals("Resize") && from < 11) {
-                String roi = unique(names, n.getName() + "_roi");
-                gb.addInitializer(Graphs.floatTensor(roi, new float[0], 0));
+                if (hasMax) b.addInput(floatToInput(edit, b, n, "max"));
+                return b.build();
+            }
+            if (op.equals("Pad") && Nodes.has(n, "pads")) {
+                b.addInput(intsToInput(edit, b, n, "pads"));
+                if (Nodes.has(n, "value")) b.addInput(floatToInput(edit, b, n, "value"));
+                return b.build();
+            }
+            if (op.equals("Resize") && from < 11) {
+                String roi = edit.uniqueName(n.getName() + "_roi");
+                edit.putInitializer(Graphs.floatTensor(roi, new float[0], 0));
                 String scales = n.getInput(1);
-                b.setInput(1, roi);
-                b.addInput(scales);
+                b.setInput(1, roi).addInput(scales);
                 b.addAttribute(Graphs.attribute("coordinate_transformation_mode", "asymmetric"));
                 if (Nodes.stringAttr(n, "mode", "nearest").equals("nearest")) b.addAttribute(Graphs.attribute("nearest_mode", "floor"));
-                changed = true;
+                return b.build();
             }
         }
         if (crosses(from, to, 12) && op.equals("Dropout") && Nodes.has(n, "ratio")) {
             // inference: Dropout is the identity whatever the ratio; keep it as an input for the record
-            String r = scalar(gb, names, n.getName() + "_ratio", (float) Nodes.floatAttr(n, "ratio", 0.5));
-            drop(b, "ratio");
-            b.addInput(r);
-            changed = true;
+            b.addInput(floatToInput(edit, b, n, "ratio"));
+            return b.build();
         }
         if (crosses(from, to, 13)) {
             boolean axesOp = op.equals("Squeeze") || op.equals("Unsqueeze") || op.equals("ReduceSum");
-            if (axesOp && Nodes.has(n, "axes")) {
-                long[] axes = Nodes.intsAttr(n, "axes");
-                String a = unique(names, n.getName() + "_axes");
-                gb.addInitializer(Graphs.int64Tensor(a, axes, axes.length));
-                drop(b, "axes");
-                b.addInput(a);
-                changed = true;
-            } else if (op.equals("Split") && Nodes.has(n, "split")) {
-                long[] split = Nodes.intsAttr(n, "split");
-                String sp = unique(names, n.getName() + "_split");
-                gb.addInitializer(Graphs.int64Tensor(sp, split, split.length));
-                drop(b, "split");
-                b.addInput(sp);
-                changed = true;
+            String attr = axesOp && Nodes.has(n, "axes") ? "axes" : op.equals("Split") && Nodes.has(n, "split") ? "split" : null;
+            if (attr != null) {
+                b.addInput(intsToInput(edit, b, n, attr));
+                return b.build();
             }
         }
-        return changed ? b.build() : n;
-    }
-
-    private static String scalar(GraphProto.Builder gb, java.util.Set<String> names, String base, float v) {
-        String n = unique(names, base);
-        gb.addInitializer(Graphs.floatTensor(n, new float[] {v}));
         return n;
     }
 
-    private static String unique(java.util.Set<String> names, String base) {
-        String n = base;
-        for (int k = 1; !names.add(n); k++) n = base + "_" + k;
-        return n;
+    /** Moves float attribute {@code attr} of {@code n} into a scalar initializer; returns its name. */
+    static String floatToInput(GraphEditor edit, NodeProto.Builder b, NodeProto n, String attr) {
+        String name = edit.uniqueName(n.getName() + "_" + attr);
+        edit.putInitializer(Graphs.floatTensor(name, new float[] {(float) Nodes.floatAttr(n, attr, 0)}));
+        removeAttribute(b, attr);
+        return name;
     }
 
-    private static void drop(NodeProto.Builder b, String name) {
+    /** Moves ints attribute {@code attr} of {@code n} into a 1-D INT64 initializer; returns its name. */
+    static String intsToInput(GraphEditor edit, NodeProto.Builder b, NodeProto n, String attr) {
+        long[] v = Nodes.intsAttr(n, attr);
+        String name = edit.uniqueName(n.getName() + "_" + attr);
+        edit.putInitializer(Graphs.int64Tensor(name, v, v.length));
+        removeAttribute(b, attr);
+        return name;
+    }
+
+    static void removeAttribute(NodeProto.Builder b, String name) {
         for (int i = b.getAttributeCount() - 1; i >= 0; i--) if (b.getAttribute(i).getName().equals(name)) b.removeAttribute(i);
     }
 

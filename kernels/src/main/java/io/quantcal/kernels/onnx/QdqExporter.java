@@ -388,21 +388,8 @@ public final class QdqExporter {
 
         /** A grid with fewer levels than its container type (2–7 bits, or int8's narrow range −127..127). */
         static boolean narrowerThanContainer(QuantParams p) {
-            DataType c = container(p.grid());
-            int cmin = switch (c) {
-                case INT8 -> -128;
-                case UINT8, UINT16 -> 0;
-                case INT16 -> -32768;
-                default -> throw new IllegalStateException("container " + c);
-            };
-            int cmax = switch (c) {
-                case INT8 -> 127;
-                case UINT8 -> 255;
-                case INT16 -> 32767;
-                case UINT16 -> 65535;
-                default -> throw new IllegalStateException("container " + c);
-            };
-            return p.qmin() > cmin || p.qmax() < cmax;
+            QuantGrid container = QuantGrid.of(p.grid().bits() <= 8 ? 8 : 16, p.grid().signed()); // see container()
+            return p.qmin() > container.qmin() || p.qmax() < container.qmax();
         }
 
         /** Scale (float32) and zero point (container type) initializers: scalars per tensor, 1-D per channel. */

@@ -32,6 +32,9 @@ public record QuantizableNode(String name, String opType, String input, String w
                               int group, long[] strides, long[] pads, long[] dilations, boolean transB,
                               int weightAxis, double clipMin, double clipMax) implements Serializable {
 
+    /** The operator types quantcal quantizes (with a constant weight, see {@code QuantizableNodeFinder}). */
+    public static final java.util.Set<String> OP_TYPES = java.util.Set.of("Conv", "Gemm", "MatMul");
+
     public QuantizableNode {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(opType, "opType");
