@@ -103,6 +103,7 @@ public final class QuantcalJob {
             out.printf("coverage: %d of %d Conv/ConvTranspose/Gemm/MatMul nodes quantized%n", covered, coverage.size());
             for (var e : coverage) {
                 if (!e.quantized()) out.printf("  FP32 %s %s: %s%n", e.opType(), e.node(), e.reason());
+                else if (e.reason() != null) out.printf("  activations only %s %s: %s%n", e.opType(), e.node(), e.reason());
             }
             PipelineState state = PipelineState.initial(modelName, model.sha256(), front);
             Map<String, Object> timings = new LinkedHashMap<>();
@@ -112,8 +113,8 @@ public final class QuantcalJob {
                 state = p.run(ctx, state);
                 timings.put(p.name(), (System.nanoTime() - t) / 1_000_000);
             }
-            List<ScaleRow> rows = ScaleRows.of(state, runId, cfg.quantizeBias()).stream()
-                    .sorted(ScaleTable.order(state.nodes().stream().map(n -> n.name()).toList())).toList();
+            List<ScaleRow> rows = ScaleRows.of(state, runId, ExportPass.options(cfg).quantizeBias()).stream()
+                    .sorted(ScaleTable.order(state.model().nodes().stream().map(n -> n.getName()).toList())).toList();
             ctx.describe("write", "write scale_table (" + rows.size() + " rows)");
             if (!rows.isEmpty()) ScaleTable.write(spark, rows, output.resolve(SCALE_TABLE));
 
@@ -263,10 +264,11 @@ public final class QuantcalJob {
                                      String output, long ms) {
         out.printf("%nquantcal run done in %.1f s%n", ms / 1000.0);
         out.printf("  model     %s: %d quantizable layers%n", cfg.model(), st.nodes().size());
-        out.printf("  method    W%d %s %s / A%d %s, calibrator %s / %s%n", cfg.weights().bits(),
+        out.printf("  method    W%d %s %s / A%d %s, calibrator %s / %s, export profile %s%n", cfg.weights().bits(),
                 cfg.weights().perChannel() ? "per-channel" : "per-tensor", cfg.weights().symmetric() ? "symmetric" : "affine",
-                cfg.activations().bits(), cfg.activations().symmetric() ? "symmetric" : "affine",
-                cfg.weights().calibrator(), cfg.activations().calibrator());
+                cfg.activations().bits(), cfg.activations().symmetric()
+                        || cfg.export().profile().signedSymmetricActivations() ? "symmetric" : "affine",
+                cfg.weights().calibrator(), cfg.activations().calibrator(), cfg.export().profile().id());
         Object ev = st.summary().get("evaluate");
         if (ev instanceof Map<?, ?> m && m.containsKey("top1_fp32")) {
             out.printf("  accuracy  top-1 FP32 %.2f%%, quantized %.2f%% (%d samples, agreement %.2f%%)%n",
@@ -277,7 +279,9 @@ public final class QuantcalJob {
         if (!rows.isEmpty()) out.printf("            %s/ (%d rows)%n", SCALE_TABLE, rows.size());
         Object ex = st.summary().get("export");
         if (ex instanceof Map<?, ?> m) {
-            for (Object v : m.values()) out.printf("            %s%n", new Path(v.toString()).getName());
+            for (String k : List.of("qdq_model", "tensorrt_cache", "aimet_encodings")) {
+                if (m.containsKey(k)) out.printf("            %s%n", new Path(m.get(k).toString()).getName());
+            }
         }
         out.printf("            %s%n", RUN_JSON);
     }

@@ -99,8 +99,13 @@ public record QuantcalConfig(
         }
     }
 
-    public record Export(boolean qdq, boolean qdqWeightsAsPair, boolean qdqPairPerConsumer, boolean tensorRtCache,
-                         int tensorRtVersion, boolean aimet, String aimetVersion) implements Serializable {}
+    /**
+     * @param profile the deployment target whose placement and rules the QDQ model follows (ort, tensorrt); it
+     *                also decides which activation tensors calibrate gathers statistics of
+     */
+    public record Export(io.quantcal.kernels.onnx.QdqProfile profile, boolean qdq, boolean qdqWeightsAsPair,
+                         boolean qdqPairPerConsumer, boolean tensorRtCache, int tensorRtVersion, boolean aimet,
+                         String aimetVersion) implements Serializable {}
 
     /** Data-free quantization: cross-layer equalization, high-bias absorption, bias correction. */
     public record Dfq(boolean relu6AsRelu, int maxIterations, boolean absorbHighBias, String biasCorrection)
@@ -423,7 +428,23 @@ public record QuantcalConfig(
         if (!aimetVersion.equals("0.6.1") && !aimetVersion.equals("1.0.0")) {
             throw new ConfigException("quantcal.export.aimet-version: expected 0.6.1 or 1.0.0, got " + aimetVersion);
         }
-        Export export = new Export(ex.getBoolean("qdq"), ex.getBoolean("qdq-weights-as-pair"),
+        io.quantcal.kernels.onnx.QdqProfile profile = io.quantcal.kernels.onnx.QdqProfile.byId(ex.getString("profile"));
+        if (profile == null) {
+            throw new ConfigException("quantcal.export.profile: expected ort or tensorrt, got " + ex.getString("profile"));
+        }
+        if (profile == io.quantcal.kernels.onnx.QdqProfile.TENSORRT) {
+            // TensorRT's explicit quantization runs signed int8 with zero point 0 only
+            if (activations.bits() != 8) {
+                throw new ConfigException("quantcal.quantization.activations.bits: export.profile = tensorrt takes 8-bit"
+                        + " activations (TensorRT's int8), got " + activations.bits());
+            }
+            if (weights.bits() != 8 || !weights.symmetric()) {
+                throw new ConfigException("quantcal.quantization.weights: export.profile = tensorrt takes 8-bit symmetric"
+                        + " weights (TensorRT's int8, zero point 0), got bits = " + weights.bits() + ", symmetric = "
+                        + weights.symmetric());
+            }
+        }
+        Export export = new Export(profile, ex.getBoolean("qdq"), ex.getBoolean("qdq-weights-as-pair"),
                 ex.getBoolean("qdq-pair-per-consumer"), ex.getBoolean("tensorrt-cache"),
                 positive("quantcal.export.tensorrt-version", ex.getInt("tensorrt-version")), ex.getBoolean("aimet"), aimetVersion);
 

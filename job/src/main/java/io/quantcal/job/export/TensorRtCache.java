@@ -18,14 +18,18 @@ public final class TensorRtCache {
     private TensorRtCache() {}
 
     public static String write(List<ScaleRow> rows, int tensorRtVersion) {
-        Map<String, Double> amax = new LinkedHashMap<>();
+        Map<String, Double> scale = new LinkedHashMap<>();
         for (ScaleRow r : rows) {
             if (!r.role().equals("activation")) continue;
-            amax.merge(r.tensor(), Math.max(Math.abs(r.rangeMin()), Math.abs(r.rangeMax())), Math::max);
+            // a row already on TensorRT's grid (int8 [-127, 127], zero point 0: export.profile = tensorrt) is written
+            // as it is, so the cache and the QDQ model hold the same float32 scale; others get amax / 127
+            double s = r.signed() && r.zeroPoint() == 0 && r.bits() == 8 && r.qmin() == -127 && r.qmax() == 127
+                    ? r.scale() : Math.max(Math.abs(r.rangeMin()), Math.abs(r.rangeMax())) / 127.0;
+            scale.merge(r.tensor(), s, Math::max);
         }
         StringBuilder sb = new StringBuilder("TRT-").append(tensorRtVersion).append("-EntropyCalibration2\n");
-        for (Map.Entry<String, Double> e : amax.entrySet()) {
-            sb.append(e.getKey()).append(": ").append(hex(e.getValue() / 127.0)).append('\n');
+        for (Map.Entry<String, Double> e : scale.entrySet()) {
+            sb.append(e.getKey()).append(": ").append(hex(e.getValue())).append('\n');
         }
         return sb.toString();
     }

@@ -6,6 +6,8 @@ import io.quantcal.job.data.SampleSets;
 import io.quantcal.kernels.calib.ActivationStatistics;
 import io.quantcal.kernels.calib.LayerCalibration;
 import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QdqPlacement;
+import io.quantcal.kernels.onnx.QdqProfile;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.ModelRunner;
@@ -28,7 +30,7 @@ import scala.Tuple2;
 /**
  * {@code calibrate}: weights on the driver (per tensor or per channel), activations over the calibration
  * data in Spark. Each partition runs the model in ONNX Runtime (one cached session per executor JVM),
- * capturing the input activation of every quantizable node, and returns its partial statistics keyed by
+ * capturing every activation the export profile's placement quantizes ({@link QdqPlacement}), and returns its partial statistics keyed by
  * partition; the driver merges them in partition order. Histogram calibrators take a second pass whose bins
  * are fixed by the merged min/max of the first, so partial histograms merge by adding counts.
  */
@@ -52,30 +54,55 @@ public final class CalibratePass implements Pass {
         Calibrator wCal = Calibrators.byName(cfg.weights().calibrator(), cfg.weights().percentile());
         Calibrator aCal = Calibrators.byName(cfg.activations().calibrator(), cfg.activations().percentile());
 
-        List<String> tensors = new ArrayList<>();
-        for (QuantizableNode n : nodes) if (!tensors.contains(n.input())) tensors.add(n.input());
+        // The profile's placement says which activations the QDQ model quantizes; each tensor that owns its
+        // parameters is measured in the same pass over the data (a shape-only op's output takes its input's).
+        QdqProfile profile = cfg.export().profile();
+        QdqPlacement placement = QdqPlacement.plan(model, profile);
+        List<String> tensors = placement.ownedTensors();
         Collected c = collect(ctx, model, tensors, aCal);
+        Map<String, QuantParams> owned = new LinkedHashMap<>();
+        for (String t : tensors) {
+            owned.put(t, LayerCalibration.activation(c.stats().get(t), cfg.activations().bits(),
+                    cfg.activations().symmetric() || profile.signedSymmetricActivations(),
+                    profile.signedSymmetricActivations(), aCal));
+        }
+        Map<String, QuantParams> params = new LinkedHashMap<>();
+        for (QdqPlacement.Site s : placement.sites()) params.put(s.tensor(), owned.get(s.owner()));
 
         for (QuantizableNode n : nodes) {
-            TensorStats s = c.stats().get(n.input());
-            QuantParams a = LayerCalibration.activation(s, cfg.activations().bits(), cfg.activations().symmetric(), aCal);
-            quant.put(n.name() + "/activation", new TensorQuant(n.input(), n.name(), n.opType(), "activation", a,
-                    aCal.name(), null, null, null));
+            quant.put(n.name() + "/activation", new TensorQuant(n.input(), n.name(), n.opType(), "activation",
+                    params.get(n.input()), aCal.name(), null, null, null));
             QuantParams w = LayerCalibration.weight(n.weight(), model.initializerFloats(n.weight()), model.shape(n.weight()),
                     n.weightAxis(), cfg.weights().perChannel(), cfg.weights().bits(), cfg.weights().symmetric(), wCal);
             quant.put(n.name() + "/weight", new TensorQuant(n.weight(), n.name(), n.opType(), "weight", w, wCal.name(),
                     null, null, null));
         }
+        // the profile's further activations: one row per planned reader, or under the node that computes a tensor
+        // no planned node reads (a quantized output)
+        java.util.Set<String> quantizableInputs = new java.util.HashSet<>();
+        for (QuantizableNode n : nodes) quantizableInputs.add(n.name() + "|" + n.input());
+        for (QdqPlacement.Site s : placement.sites()) {
+            QuantParams p = params.get(s.tensor());
+            List<QdqPlacement.Reader> readers = s.readers().isEmpty() && s.producer() != null
+                    ? List.of(new QdqPlacement.Reader(s.producer(), s.producerOp())) : s.readers();
+            for (QdqPlacement.Reader r : readers) {
+                if (quantizableInputs.contains(r.node() + "|" + s.tensor())) continue;
+                quant.put(TensorQuant.extraKey(r.node(), s.tensor()), new TensorQuant(s.tensor(), r.node(), r.opType(),
+                        "activation", p, aCal.name(), null, null, null));
+            }
+        }
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("samples", c.samples());
         summary.put("skipped_samples", c.skipped().size());
         if (!c.skipped().isEmpty()) summary.put("skipped", c.skipped());
-        summary.put("activation_tensors", tensors.size());
+        summary.put("profile", profile.id());
+        summary.put("activation_tensors", placement.sites().size());
+        summary.put("activation_tensors_measured", tensors.size());
         summary.put("passes_over_data", c.passes());
         summary.put("weights_calibrator", wCal.name());
         summary.put("activations_calibrator", aCal.name());
-        ctx.out().printf("calibrate: %d samples (%d skipped), %d activation tensors, %d layers, %d pass(es) over the data%n",
-                c.samples(), c.skipped().size(), tensors.size(), nodes.size(), c.passes());
+        ctx.out().printf("calibrate: %d samples (%d skipped), %d activation tensors (profile %s), %d layers, %d pass(es) over the data%n",
+                c.samples(), c.skipped().size(), placement.sites().size(), profile.id(), nodes.size(), c.passes());
         return state.withQuant(quant).withSummary(name(), summary);
     }
 

@@ -36,7 +36,13 @@ public final class EvaluatePass implements Pass {
         OnnxModel fp = state.reference();
         OnnxModel qdq = state.qdqModel() != null ? state.qdqModel() : ExportPass.qdq(cfg, state);
         List<String> layers = new ArrayList<>();
-        for (QuantizableNode n : state.nodes()) layers.add(n.output());
+        // a layer's output before its activation; where the export folded the activation into the output's
+        // quantization, the quantized model's layer writes the activation's tensor name instead
+        List<String> qLayers = new ArrayList<>();
+        for (QuantizableNode n : state.nodes()) {
+            layers.add(n.output());
+            qLayers.add(qdq.hasTensor(n.output()) || n.activationOutput() == null ? n.output() : n.activationOutput());
+        }
         String output = fp.outputs().get(0).name();
         CalibratePass.ModelInput input = CalibratePass.ModelInput.of(fp, cfg);
 
@@ -52,9 +58,9 @@ public final class EvaluatePass implements Pass {
         List<Tuple2<Integer, Sums>> parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> {
             SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
             ModelRunner a = fpModel.runner(layers, opts);
-            ModelRunner b = qModel.runner(layers, opts);
+            ModelRunner b = qModel.runner(qLayers, opts);
             Sums s = ModelComparison.compare(a, b, input.name(), output, input.sampleShape(),
-                    split.good().stream().map(x -> new Labelled(x.values(), x.label())).iterator(), batch, layers);
+                    split.good().stream().map(x -> new Labelled(x.values(), x.label())).iterator(), batch, layers, qLayers);
             return List.of(new Tuple2<>(pid, s)).iterator();
         }, true).collect());
         parts.sort(Comparator.comparing(Tuple2::_1));

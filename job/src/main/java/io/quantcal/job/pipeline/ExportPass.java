@@ -7,6 +7,7 @@ import io.quantcal.job.table.ScaleRow;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QdqExporter;
 import io.quantcal.kernels.onnx.QdqOptions;
+import io.quantcal.kernels.onnx.QdqPlacement;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -27,15 +28,17 @@ public final class ExportPass implements Pass {
     }
 
     /** The QDQ options of the export (also those of the partly quantized models AdaRound's quantized inputs come from). */
-    static QdqOptions options(QuantcalConfig cfg) {
-        return new QdqOptions(cfg.quantizeBias(), cfg.export().qdqWeightsAsPair(), cfg.export().qdqPairPerConsumer());
+    public static QdqOptions options(QuantcalConfig cfg) {
+        return cfg.export().profile().options(new QdqOptions(cfg.quantizeBias(), cfg.export().qdqWeightsAsPair(),
+                cfg.export().qdqPairPerConsumer()));
     }
 
     static OnnxModel qdq(QuantcalConfig cfg, PipelineState st) {
         if (!st.calibrated()) {
             throw new IllegalStateException("pass export/evaluate needs quantization parameters: put calibrate before it in quantcal.pipeline");
         }
-        return QdqExporter.export(st.model(), st.activationParams(), st.weightParams(), st.integerWeights(), options(cfg));
+        return QdqExporter.export(st.model(), st.activationParams(), st.weightParams(), st.integerWeights(), options(cfg),
+                QdqPlacement.plan(st.model(), cfg.export().profile()));
     }
 
     @Override
@@ -43,6 +46,11 @@ public final class ExportPass implements Pass {
         QuantcalConfig cfg = ctx.config();
         OnnxModel qdq = qdq(cfg, state);
         Map<String, Object> s = new LinkedHashMap<>();
+        s.put("profile", cfg.export().profile().id());
+        s.put("quantize_linear_nodes", qdq.nodes().stream().filter(n -> n.getOpType().equals("QuantizeLinear")).count());
+        var acts = state.activationParams();
+        s.put("activations_folded", QdqPlacement.plan(state.model(), cfg.export().profile()).folded().values().stream()
+                .filter(f -> acts.containsKey(f.output()) && QdqPlacement.removable(f, acts.get(f.output()))).count());
         List<ScaleRow> rows = ScaleRows.of(state, ctx.runId(), false);
         if (cfg.export().qdq()) {
             ctx.files().writeBytes(ctx.output().resolve(QDQ_MODEL), qdq.toByteArray());

@@ -54,9 +54,35 @@ public record PipelineState(
     }
 
     public PipelineState withQuant(Map<String, TensorQuant> q) {
+        Map<String, TensorQuant> agreeing = agreeing(q);
         return new PipelineState(modelName, modelSha256, model, foldedBatchNorms,
-                java.util.Collections.unmodifiableMap(new LinkedHashMap<>(q)), null, summary, preActivations,
-                reference, keptIntegerWeights(model, q));
+                java.util.Collections.unmodifiableMap(agreeing), null, summary, preActivations,
+                reference, keptIntegerWeights(model, agreeing));
+    }
+
+    /**
+     * One tensor, one quantization: the QDQ model has one Q/DQ pair per activation tensor, so every activation row
+     * of a tensor takes the parameters (and method) of its first row. Calibrate puts the quantizable nodes' own
+     * input rows first, and a scale search replaces those rows in place, so a searched scale reaches the rows of
+     * the tensor's other readers (an Add, a pooling op) and the table stays the model that is exported.
+     */
+    private static Map<String, TensorQuant> agreeing(Map<String, TensorQuant> q) {
+        Map<String, TensorQuant> first = new LinkedHashMap<>();
+        Map<String, TensorQuant> out = new LinkedHashMap<>();
+        for (var e : q.entrySet()) {
+            TensorQuant t = e.getValue();
+            TensorQuant f = t.role().equals("activation") ? first.putIfAbsent(t.tensor(), t) : null;
+            if (f != null && !sameParams(f.params(), t.params())) {
+                t = new TensorQuant(t.tensor(), t.node(), t.opType(), t.role(), f.params(), f.method(), null, null, null);
+            }
+            out.put(e.getKey(), t);
+        }
+        return out;
+    }
+
+    private static boolean sameParams(QuantParams a, QuantParams b) {
+        return a.grid().equals(b.grid()) && a.symmetric() == b.symmetric() && a.axis() == b.axis()
+                && java.util.Arrays.equals(a.scale(), b.scale()) && java.util.Arrays.equals(a.zeroPoint(), b.zeroPoint());
     }
 
     /** Pre-activation statistics (β, γ of folded BatchNorms) per Conv, as equalization left them. */

@@ -20,7 +20,10 @@ public final class ScaleRows {
     public static List<ScaleRow> of(PipelineState st, String runId, boolean withBias) {
         List<ScaleRow> rows = new ArrayList<>();
         Map<String, TensorQuant> q = st.quant();
+        java.util.Set<String> own = new java.util.HashSet<>();
         for (QuantizableNode n : st.nodes()) {
+            own.add(n.name() + "/activation");
+            own.add(n.name() + "/weight");
             TensorQuant a = q.get(n.name() + "/activation");
             TensorQuant w = q.get(n.name() + "/weight");
             if (a != null) add(rows, st, runId, a);
@@ -36,6 +39,10 @@ public final class ScaleRows {
                             (double) Integer.MAX_VALUE * s, w.method(), null, null, null));
                 }
             }
+        }
+        // the export profile's further activation rows (readers such as Add and pooling ops, quantized outputs)
+        for (var e : q.entrySet()) {
+            if (!own.contains(e.getKey()) && e.getValue().role().equals("activation")) add(rows, st, runId, e.getValue());
         }
         return rows;
     }

@@ -13,4 +13,12 @@ public record TensorQuant(String tensor, String node, String opType, String role
     public String key() {
         return node + "/" + role;
     }
+
+    /**
+     * The key of an activation row that is not a quantizable node's own input (an Add's operand, a quantized
+     * output, ...): a node may read several such tensors, so the tensor is part of the key.
+     */
+    public static String extraKey(String node, String tensor) {
+        return node + "/activation:" + tensor;
+    }
 }

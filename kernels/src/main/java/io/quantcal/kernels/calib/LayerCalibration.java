@@ -35,8 +35,17 @@ public final class LayerCalibration {
 
     /** Activation parameters from merged statistics. */
     public static QuantParams activation(TensorStats stats, int bits, boolean symmetric, Calibrator calibrator) {
+        return activation(stats, bits, symmetric, false, calibrator);
+    }
+
+    /**
+     * Activation parameters from merged statistics; {@code signedOnly} keeps a never-negative tensor on the
+     * signed symmetric grid too (TensorRT takes int8 with zero point 0 only, never uint8).
+     */
+    public static QuantParams activation(TensorStats stats, int bits, boolean symmetric, boolean signedOnly,
+                                         Calibrator calibrator) {
         MinMaxStats mm = stats.requireValues(calibrator.name());
-        QuantGrid grid = activationGrid(bits, symmetric, mm);
+        QuantGrid grid = signedOnly && symmetric ? SymmetricQuantizer.grid(bits, true) : activationGrid(bits, symmetric, mm);
         Range r = calibrator.calibrate(stats, grid, symmetric);
         return r.toParams(grid, symmetric);
     }

@@ -69,12 +69,23 @@ public final class ModelComparison {
      */
     public static Sums compare(ModelRunner fp, ModelRunner quant, String inputName, String outputName,
                                long[] sampleShape, Iterator<Labelled> samples, int batchSize, List<String> layerTensors) {
+        return compare(fp, quant, inputName, outputName, sampleShape, samples, batchSize, layerTensors, layerTensors);
+    }
+
+    /**
+     * @param layerTensors      layer outputs of the FP model whose SQNR to measure (the keys of the result)
+     * @param quantLayerTensors the same layers' outputs in the quantized model, position by position (a name
+     *                          differs where the export folded the layer's Relu/Clip into its output quantization)
+     */
+    public static Sums compare(ModelRunner fp, ModelRunner quant, String inputName, String outputName,
+                               long[] sampleShape, Iterator<Labelled> samples, int batchSize, List<String> layerTensors,
+                               List<String> quantLayerTensors) {
         Sums acc = Sums.empty();
         List<Labelled> batch = new ArrayList<>(batchSize);
         while (samples.hasNext()) {
             batch.add(samples.next());
             if (batch.size() == batchSize || !samples.hasNext()) {
-                acc = acc.merge(batch(fp, quant, inputName, outputName, sampleShape, batch, layerTensors));
+                acc = acc.merge(batch(fp, quant, inputName, outputName, sampleShape, batch, layerTensors, quantLayerTensors));
                 batch.clear();
             }
         }
@@ -82,7 +93,7 @@ public final class ModelComparison {
     }
 
     private static Sums batch(ModelRunner fp, ModelRunner quant, String inputName, String outputName, long[] sampleShape,
-                              List<Labelled> batch, List<String> layerTensors) {
+                              List<Labelled> batch, List<String> layerTensors, List<String> quantLayerTensors) {
         List<float[]> values = new ArrayList<>(batch.size());
         for (Labelled l : batch) values.add(l.values());
         FloatTensor x = Batches.stack(inputName, values, sampleShape);
@@ -114,8 +125,9 @@ public final class ModelComparison {
             cos += na == 0 && nb == 0 ? 1 : (na == 0 || nb == 0 ? 0 : dot / Math.sqrt(na * nb));
         }
         Map<String, double[]> layers = new LinkedHashMap<>();
-        for (String t : layerTensors) {
-            float[] u = a.get(t).data(), v = b.get(t).data();
+        for (int l = 0; l < layerTensors.size(); l++) {
+            String t = layerTensors.get(l);
+            float[] u = a.get(t).data(), v = b.get(quantLayerTensors.get(l)).data();
             double s = 0, e = 0;
             for (int j = 0; j < u.length; j++) {
                 s += (double) u[j] * u[j];

@@ -13,8 +13,15 @@ public final class Coverage {
 
     private Coverage() {}
 
-    /** One Conv/Gemm/MatMul node: quantized, or the reason it stays FP32. */
+    /**
+     * One Conv/Gemm/MatMul node: quantized, or the reason it stays FP32; a quantized node with a reason is quantized
+     * on its activations only (a MatMul of two activations).
+     */
     public record Entry(String node, String opType, boolean quantized, String reason) {}
+
+    /** What the job says of a MatMul of two activations. */
+    public static final String ACTIVATIONS_ONLY = "MatMul of two activations (e.g. attention): both inputs quantized, no"
+            + " weight; easyquant and adaround leave it as calibrated";
 
     /** The quantizable op types, and ConvTranspose, which is reported though not quantized yet. */
     static final Set<String> OPS = java.util.stream.Stream.concat(QuantizableNode.OP_TYPES.stream(),
@@ -24,12 +31,20 @@ public final class Coverage {
         Set<String> q = new java.util.HashSet<>();
         for (QuantizableNode n : m.quantizableNodes()) q.add(n.name());
         List<Entry> out = new ArrayList<>();
+        java.util.Map<String, Integer> types = null;
         for (NodeProto n : m.nodes()) {
             if (!OPS.contains(n.getOpType())) continue;
             if (!Nodes.defaultDomain(n.getDomain())) continue;
             if (q.contains(n.getName())) {
                 out.add(new Entry(n.getName(), n.getOpType(), true, null));
                 continue;
+            }
+            if (n.getOpType().equals("MatMul")) {
+                if (types == null) types = ElementTypes.infer(m);
+                if (QdqPlacement.activationMatMul(m, n, types)) {
+                    out.add(new Entry(n.getName(), n.getOpType(), true, ACTIVATIONS_ONLY));
+                    continue;
+                }
             }
             out.add(new Entry(n.getName(), n.getOpType(), false, reason(m, n)));
         }
@@ -45,8 +60,8 @@ public final class Coverage {
         if (w == null) return "no weight input";
         if (!m.isInitializer(w)) {
             if (n.getOpType().equals("MatMul")) {
-                return "both inputs are activations (" + x + " x " + w + ", e.g. attention): MatMul of two activations"
-                        + " is not quantized yet";
+                return "both inputs are computed at run time (" + x + " x " + w + ") but are not both float activations"
+                        + " (an integer operand?)";
             }
             return "weight " + w + " is computed at run time (not a constant, even after folding)";
         }

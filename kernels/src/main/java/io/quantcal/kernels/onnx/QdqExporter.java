@@ -79,6 +79,78 @@ public final class QdqExporter {
     }
 
     /**
+     * The QDQ model of a deployment profile: the activations of {@code placement} (their parameters in
+     * {@code activations}, one per tensor), and each Relu/Clip of {@link QdqPlacement#folded()} removed where
+     * its output quantization already clips to its bounds ({@link QdqPlacement#removable}): the compute op then
+     * writes the activation's output tensor directly and its Q/DQ pair follows it. The profile's rules are
+     * checked first ({@link #checkProfile}).
+     *
+     * @throws ModelException as {@link #export(OnnxModel, Map, Map, Map, QdqOptions)}, and naming the tensor
+     *     whose parameters the profile's target cannot run
+     */
+    public static OnnxModel export(OnnxModel model, Map<String, QuantParams> activations,
+                                   Map<String, QuantParams> weights, Map<String, int[]> integerWeights,
+                                   QdqOptions options, QdqPlacement placement) {
+        checkProfile(model, placement.profile(), activations, weights);
+        List<QuantizableNode> nodes = model.quantizableNodes();
+        return export(removeFoldedActivations(model, placement, activations), nodes, activations, weights,
+                integerWeights, options);
+    }
+
+    /**
+     * The rules of the profile's consumer. TensorRT (explicit quantization) takes only signed int8 with zero
+     * point 0 for activations and weights; ONNX Runtime runs every grid quantcal writes (8-bit ones on its
+     * integer kernels), so it has no further rule here.
+     *
+     * @throws ModelException naming the first tensor that breaks a rule, the rule and the configuration to change
+     */
+    public static void checkProfile(OnnxModel model, QdqProfile profile, Map<String, QuantParams> activations,
+                                    Map<String, QuantParams> weights) {
+        if (profile != QdqProfile.TENSORRT) return;
+        for (var e : activations.entrySet()) tensorRtRule(model, "activation", e.getKey(), e.getValue());
+        for (var e : weights.entrySet()) tensorRtRule(model, "weight", e.getKey(), e.getValue());
+    }
+
+    private static void tensorRtRule(OnnxModel m, String role, String t, QuantParams p) {
+        String why = null;
+        if (p.grid().bits() != 8) {
+            why = p.grid().bits() + "-bit grid; TensorRT's explicit quantization takes int8 only";
+        } else if (!p.grid().signed()) {
+            why = "unsigned grid [" + p.qmin() + ", " + p.qmax() + "]; TensorRT rejects uint8";
+        } else {
+            for (int c = 0; c < p.channels(); c++) {
+                if (p.zeroPoint(c) != 0) {
+                    why = "zero point " + p.zeroPoint(c) + (p.perChannel() ? " (channel " + c + ")" : "")
+                            + "; TensorRT takes zero point 0 only (symmetric)";
+                    break;
+                }
+            }
+        }
+        if (why != null) {
+            throw new ModelException(m.source() + ": export.profile = tensorrt: " + role + " " + t + ": " + why
+                    + (role.equals("weight") ? " (set quantization.weights.bits = 8, symmetric = true)"
+                            : " (set quantization.activations.bits = 8)"));
+        }
+    }
+
+    /** The model with every removable Relu/Clip of the placement gone (see {@link QdqPlacement#removable}). */
+    static OnnxModel removeFoldedActivations(OnnxModel m, QdqPlacement placement, Map<String, QuantParams> activations) {
+        GraphEditor e = null;
+        for (QdqPlacement.FoldedActivation f : placement.folded().values()) {
+            QuantParams p = activations.get(f.output());
+            NodeProto producer = m.producer(f.input());
+            if (p == null || producer == null || !QdqPlacement.removable(f, p)) continue;
+            if (e == null) e = new GraphEditor(m.graph());
+            int at = e.position(producer.getName());
+            NodeProto.Builder b = e.node(at).toBuilder();
+            for (int k = 0; k < b.getOutputCount(); k++) if (b.getOutput(k).equals(f.input())) b.setOutput(k, f.output());
+            e.replace(at, b.build());
+            e.remove(e.position(f.node()));
+        }
+        return e == null ? m : m.withGraph(e.build());
+    }
+
+    /**
      * A partly quantized model: only the quantizable nodes named in {@code onlyNodes} get their weight,
      * bias and input activation quantized; every other node stays FP32. Entries of the maps that belong to
      * other nodes are ignored (an activation tensor shared with a named node is quantized for all its

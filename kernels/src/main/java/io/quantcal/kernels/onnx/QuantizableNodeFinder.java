@@ -220,7 +220,7 @@ final class QuantizableNodeFinder {
     }
 
     /** Clip's [min, max]: attributes before opset 11, constant inputs since; null if computed at run time. */
-    private static double[] clipBounds(OnnxModel m, NodeProto clip) {
+    static double[] clipBounds(OnnxModel m, NodeProto clip) {
         if (m.opset() < 11) {
             return new double[] {Nodes.floatAttr(clip, "min", Double.NEGATIVE_INFINITY),
                                  Nodes.floatAttr(clip, "max", Double.POSITIVE_INFINITY)};

@@ -132,16 +132,21 @@ class ConstantFolderTest {
         List<NodeProto> nodes = List.of(
                 Graphs.node("MatMul", "scores", List.of("q", "k"), List.of("s")),
                 Graphs.node("MatMul", "proj", List.of("s", "w"), List.of("p")),
-                Graphs.node("Conv", "dyn", List.of("img", "kernel"), List.of("c")));
+                Graphs.node("Conv", "dyn", List.of("img", "kernel"), List.of("c")),
+                Graphs.node("MatMul", "counts", List.of("ia", "ib"), List.of("ic")));
         OnnxModel m = OnnxModel.parse("attn.onnx", Graphs.model(13, nodes,
                 List.of(Graphs.floatTensor("w", new float[16], 4, 4)),
                 List.of(Graphs.floatValue("q", 2, 4), Graphs.floatValue("k", 4, 4), Graphs.floatValue("img", 1, 1, 4, 4),
-                        Graphs.floatValue("kernel", 1, 1, 3, 3)),
-                List.of(Graphs.floatValue("p", 2, 4), Graphs.floatValue("c", 1, 1, 2, 2))).toByteArray(), null);
+                        Graphs.floatValue("kernel", 1, 1, 3, 3), Graphs.value("ia", onnx.Onnx.TensorProto.DataType.INT64, 2, 2),
+                        Graphs.value("ib", onnx.Onnx.TensorProto.DataType.INT64, 2, 2)),
+                List.of(Graphs.floatValue("p", 2, 4), Graphs.floatValue("c", 1, 1, 2, 2),
+                        Graphs.value("ic", onnx.Onnx.TensorProto.DataType.INT64, 2, 2))).toByteArray(), null);
         List<Coverage.Entry> c = Coverage.of(m);
-        assertEquals(3, c.size());
-        assertEquals(new Coverage.Entry("scores", "MatMul", false, "both inputs are activations (q x k, e.g. attention):"
-                + " MatMul of two activations is not quantized yet"), c.get(0));
+        assertEquals(4, c.size());
+        // attention's Q·Kᵀ: quantized on both inputs, no weight
+        assertEquals(new Coverage.Entry("scores", "MatMul", true, Coverage.ACTIVATIONS_ONLY), c.get(0));
+        assertEquals(new Coverage.Entry("counts", "MatMul", false, "both inputs are computed at run time (ia x ib) but are"
+                + " not both float activations (an integer operand?)"), c.get(3));
         assertEquals(new Coverage.Entry("proj", "MatMul", true, null), c.get(1));
         assertEquals(new Coverage.Entry("dyn", "Conv", false, "weight kernel is computed at run time (not a constant, even"
                 + " after folding)"), c.get(2));

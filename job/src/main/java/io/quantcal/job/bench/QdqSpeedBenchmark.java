@@ -1,0 +1,133 @@
+package io.quantcal.job.bench;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import io.quantcal.job.QuantcalJob;
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.kernels.runtime.SessionCache;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * Inference speed of the exported QDQ models against their FP32 model, side by side in one run (the best of the runs
+ * is printed beside the median: on a machine shared with other work it is the steadier figure): for each model,
+ * quantcal calibrates and exports once per deployment profile (W8A8 per-channel, minmax), then ONNX Runtime's Java
+ * API runs the FP32 model and each profile's {@code model_qdq.onnx} on the same batch (CPU provider, all graph
+ * optimizations, intra-op threads as given) and the median time per batch and the speed-up over FP32 are printed.
+ * Usage: QdqSpeedBenchmark [batch=32] [threads=2] [reps=40] [MODEL.onnx ...] (default: the bundled models).
+ */
+public final class QdqSpeedBenchmark {
+
+    public static void main(String[] args) throws Exception {
+        int batch = 32, threads = 2, reps = 40;
+        List<String> models = new ArrayList<>();
+        for (String a : args) {
+            if (a.startsWith("batch=")) batch = Integer.parseInt(a.substring(6));
+            else if (a.startsWith("threads=")) threads = Integer.parseInt(a.substring(8));
+            else if (a.startsWith("reps=")) reps = Integer.parseInt(a.substring(5));
+            else models.add(a);
+        }
+        if (models.isEmpty()) {
+            models = List.of("examples/fashion-mnist/models/resnet_small.onnx",
+                    "examples/fashion-mnist/models/mobilenet_small.onnx");
+        }
+        String conf = "conf/example.conf";
+        Path out = Files.createTempDirectory("quantcal-bench-qdq");
+        PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+        String[] profiles = {"ort", "tensorrt"};
+        Map<String, Map<String, Path>> qdq = new LinkedHashMap<>();
+        SparkSession spark = LocalSpark.start(2);
+        try {
+            for (String model : models) {
+                Map<String, Path> byProfile = new LinkedHashMap<>();
+                for (String p : profiles) {
+                    Path dir = out.resolve(Path.of(model).getFileName() + "-" + p);
+                    QuantcalConfig cfg = QuantcalConfig.parse(conf, Files.readString(Path.of(conf)), List.of(
+                            "model=" + model, "export.profile=" + p, "pipeline=[fold-bn,calibrate,export]",
+                            "calibration.limit=256", "output.path=" + dir.toUri()));
+                    QuantcalJob.run(spark, cfg, quiet);
+                    byProfile.put(p, dir.resolve("model_qdq.onnx"));
+                }
+                qdq.put(model, byProfile);
+            }
+        } finally {
+            spark.stop();
+            SessionCache.clear();
+        }
+
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        System.out.printf("ONNX Runtime %s CPU, batch %d, intra-op threads %d, all graph optimizations, %d runs after 5 warm-up%n",
+                env.getVersion(), batch, threads, reps);
+        System.out.printf("%-24s %-9s %10s %10s %9s %9s   %s%n", "model", "variant", "median ms", "best ms", "speed-up",
+                "(best)", "ops after ORT's optimization");
+        for (var e : qdq.entrySet()) {
+            String name = Path.of(e.getKey()).getFileName().toString();
+            double[] fp = time(env, Path.of(e.getKey()), batch, threads, reps, null);
+            System.out.printf("%-24s %-9s %10.3f %10.3f %9s %9s%n", name, "fp32", fp[0], fp[1], "1.00x", "1.00x");
+            for (var q : e.getValue().entrySet()) {
+                Path optimized = q.getValue().resolveSibling("model_qdq.ort-optimized.onnx");
+                double[] t = time(env, q.getValue(), batch, threads, reps, optimized);
+                System.out.printf("%-24s %-9s %10.3f %10.3f %8.2fx %8.2fx   %s%n", name, q.getKey(), t[0], t[1], fp[0] / t[0],
+                        fp[1] / t[1], fusedOps(optimized));
+            }
+        }
+    }
+
+    /** [median, best] ms per batch of {@code reps} runs after 5 warm-up runs; writes ORT's optimized graph if asked. */
+    static double[] time(OrtEnvironment env, Path model, int batch, int threads, int reps, Path optimized) throws Exception {
+        try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
+            o.setIntraOpNumThreads(threads);
+            o.setInterOpNumThreads(1);
+            o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            if (optimized != null) o.setOptimizedModelFilePath(optimized.toString());
+            try (OrtSession s = env.createSession(model.toString(), o)) {
+                var info = (ai.onnxruntime.TensorInfo) s.getInputInfo().values().iterator().next().getInfo();
+                long[] shape = info.getShape().clone();
+                shape[0] = batch;
+                long n = 1;
+                for (long d : shape) n *= d;
+                float[] x = new float[(int) n];
+                SplittableRandom r = new SplittableRandom(7);
+                for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextDouble() * 2 - 0.8);
+                String input = s.getInputNames().iterator().next();
+                try (OnnxTensor t = OnnxTensor.createTensor(env, FloatBuffer.wrap(x), shape)) {
+                    for (int i = 0; i < 5; i++) s.run(Map.of(input, t)).close();
+                    double[] ms = new double[reps];
+                    for (int i = 0; i < reps; i++) {
+                        long t0 = System.nanoTime();
+                        s.run(Map.of(input, t)).close();
+                        ms[i] = (System.nanoTime() - t0) / 1e6;
+                    }
+                    Arrays.sort(ms);
+                    return new double[] {ms[reps / 2], ms[0]};
+                }
+            }
+        }
+    }
+
+    /** Counts of the integer ops in ORT's optimized graph (QLinearConv, QGemm, ...), and the float Convs left. */
+    static String fusedOps(Path optimized) throws Exception {
+        onnx.Onnx.ModelProto m = onnx.Onnx.ModelProto.parseFrom(Files.readAllBytes(optimized));
+        Map<String, Integer> count = new java.util.TreeMap<>();
+        for (onnx.Onnx.NodeProto n : m.getGraph().getNodeList()) {
+            String op = (n.getDomain().isEmpty() ? "" : n.getDomain() + ":") + n.getOpType();
+            if (op.contains("QLinear") || op.contains("QGemm") || op.contains("Integer") || op.endsWith("Conv")
+                    || op.endsWith("Gemm") || op.endsWith("MatMul") || op.endsWith("QuantizeLinear") || op.endsWith("Transpose")
+                    || op.endsWith("ReorderInput") || op.endsWith("ReorderOutput")) {
+                count.merge(op, 1, Integer::sum);
+            }
+        }
+        return count.toString();
+    }
+}
