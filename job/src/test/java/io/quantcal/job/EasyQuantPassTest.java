@@ -52,10 +52,18 @@ class EasyQuantPassTest extends SparkJobTest {
             double fin = (double) m.get("final_cosine");
             Assertions.assertTrue(fin >= initial, e.getKey() + ": final cosine " + fin + " < initial " + initial);
         }
+        java.util.Set<String> searched = new java.util.HashSet<>();
         for (ScaleRow row : three.rows()) {
-            if (row.role().equals("bias")) continue;
+            if (row.role().equals("bias") || !layers.containsKey(row.node())) continue;
             assertEquals("easyquant", row.method(), row.tensor());
             assertEquals("cosine", row.metric(), row.tensor());
+            if (row.role().equals("activation")) searched.add(row.tensor());
+        }
+        // the export profile's further rows (the residual Adds' operands, the pooled tensor): a tensor a layer also
+        // reads carries the searched scale, the others keep the calibrator's
+        for (ScaleRow row : three.rows()) {
+            if (layers.containsKey(row.node())) continue;
+            assertEquals(searched.contains(row.tensor()) ? "easyquant" : "minmax", row.method(), row.node() + " " + row.tensor());
         }
         // a shared activation tensor ends with one scale (its first consumer's) in every row
         Map<String, Double> activationScale = new java.util.HashMap<>();

@@ -53,7 +53,7 @@ class SparkJobNamesTest extends SparkJobTest {
         assertEquals(List.of("adaround", "bias-correct", "calibrate", "easyquant", "evaluate", "write"),
                 new ArrayList<>(perGroup.keySet()), perGroup.toString());
         Assertions.assertTrue(jobs.stream().anyMatch(j -> j[1].startsWith("easyquant wave 1/") && j[1].contains(" candidates")));
-        Assertions.assertTrue(jobs.stream().anyMatch(j -> j[1].equals("activation statistics, pass 2: histograms of 6 tensors (percentile)")),
+        Assertions.assertTrue(jobs.stream().anyMatch(j -> j[1].equals("activation statistics, pass 2: histograms of 10 tensors (percentile)")),
                 jobs.stream().map(j -> j[1]).distinct().toList().toString());
         Assertions.assertTrue(jobs.stream().anyMatch(j -> j[1].startsWith("adaround wave 1/") && j[1].contains("10 iterations each")));
         Assertions.assertNull(spark().sparkContext().getLocalProperty("spark.jobGroup.id"), "the group is cleared after the run");
