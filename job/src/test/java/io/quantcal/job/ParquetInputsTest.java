@@ -279,7 +279,10 @@ class ParquetInputsTest extends SparkJobTest {
         assertActivation(r.rows(), "proj", "h", range[0], range[1]);
         Assertions.assertTrue(r.rows().stream().noneMatch(x -> x.tensor().equals("ids") || x.tensor().equals("mask")),
                 "integer inputs are never quantized");
-        JsonNode ev = runJson(r).get("passes").get("evaluate");
+        JsonNode passes = runJson(r).get("passes");
+        Assertions.assertEquals("[\"ids int64 [N, 5]\",\"mask int64 [N, 5]\"]", passes.get("calibrate").get("inputs").toString());
+        Assertions.assertEquals(50, passes.get("calibrate").get("batch_per_run").asInt());
+        JsonNode ev = passes.get("evaluate");
         Assertions.assertEquals(24, ev.get("samples").asInt());
         Assertions.assertEquals(24, ev.get("labelled").asInt());
 
@@ -375,6 +378,22 @@ class ParquetInputsTest extends SparkJobTest {
                 + " fixed to 4; quantcal runs batches of any size, or one sample at a time"), msg);
     }
 
+    @Test
+    void easyQuantAdaRoundAndBiasCorrectionTakeTokenInputsToo() throws Exception {
+        Path model = tokenModel("seq");
+        List<long[][]> rows = tokenRows(16);
+        Path data = tokenData("search.parquet", rows);
+        QuantcalJob.Result r = QuantcalJob.run(spark(), config(model, data, data, "out-search", JobFixtures.concat(SHAPES,
+                "pipeline=[calibrate, easyquant, adaround, bias-correct, export, evaluate]", "easyquant.samples=8",
+                "easyquant.segments=10", "adaround.samples=8", "adaround.iterations=20")), out);
+        ScaleRow a = r.rows().stream().filter(x -> x.node().equals("proj") && x.role().equals("activation")).findFirst()
+                .orElseThrow();
+        Assertions.assertEquals("easyquant", a.method());
+        Assertions.assertTrue(a.metricValue() >= a.metricBaseline(), "EasyQuant keeps or raises the layer's cosine");
+        Assertions.assertTrue(r.rows().stream().anyMatch(x -> x.role().equals("weight") && x.method().equals("adaround")));
+        Assertions.assertEquals(16, runJson(r).get("passes").get("evaluate").get("samples").asInt());
+    }
+
     // ------------------------------------------------------------------ (c) batch dimension fixed to 1
 
     @Test
@@ -394,7 +413,10 @@ class ParquetInputsTest extends SparkJobTest {
         QuantcalJob.Result r = QuantcalJob.run(spark(), config(model, data, data, "out-c", "calibration.parquet.column=frames",
                 "calibration.batch-size=4"), out);
         assertActivation(r.rows(), "frames", "x", lo, hi);
-        JsonNode ev = runJson(r).get("passes").get("evaluate");
+        JsonNode passes = runJson(r).get("passes");
+        Assertions.assertEquals("[\"x float32 [N, 25, 96]\"]", passes.get("calibrate").get("inputs").toString());
+        Assertions.assertEquals(1, passes.get("calibrate").get("batch_per_run").asInt(), "the model's batch of 1");
+        JsonNode ev = passes.get("evaluate");
         Assertions.assertEquals(11, ev.get("samples").asInt());
     }
 }

@@ -71,6 +71,9 @@ public final class CalibratePass implements Pass {
         summary.put("samples", c.samples());
         summary.put("skipped_samples", c.skipped().size());
         if (!c.skipped().isEmpty()) summary.put("skipped", c.skipped());
+        ModelInputs inputs = InputBinding.of(model, cfg, cfg.calibration());
+        summary.put("inputs", inputs.inputs().stream().map(ModelInputs.Input::describe).toList());
+        summary.put("batch_per_run", inputs.runBatch(cfg.calibration().batchSize()));
         summary.put("activation_tensors", tensors.size());
         summary.put("passes_over_data", c.passes());
         summary.put("weights_calibrator", wCal.name());
