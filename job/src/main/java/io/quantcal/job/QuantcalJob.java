@@ -83,6 +83,8 @@ public final class QuantcalJob {
         });
 
         checkOutputApartFromInputs(files, given, externalData);
+        // the model's inputs against the data config (names, element types, shapes, fixed batch): before any work
+        io.quantcal.job.data.InputBinding.check(model, cfg);
         OutputDirectory output = OutputDirectory.begin(files, cfg.outputPath(), cfg.overwrite(), runId,
                 line -> out.println("output: " + line));
         try {

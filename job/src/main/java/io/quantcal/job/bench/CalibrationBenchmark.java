@@ -1,6 +1,7 @@
 package io.quantcal.job.bench;
 
 import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
 import io.quantcal.job.data.SampleSets;
 import io.quantcal.job.pipeline.CalibratePass;
@@ -9,6 +10,7 @@ import io.quantcal.kernels.calib.Batches;
 import io.quantcal.kernels.onnx.BatchNormFolder;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QuantizableNode;
+import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import io.quantcal.kernels.runtime.SessionCache;
@@ -50,7 +52,8 @@ public final class CalibrationBenchmark {
         double[] wall = new double[3];
         for (int cores = 1; cores <= 2; cores++) {
             SparkSession spark = LocalSpark.start(cores);
-            JavaRDD<Sample> once = SampleSets.load(spark, cfg, cfg.calibration(), 2);
+            JavaRDD<Sample> once = SampleSets.load(spark, cfg, cfg.calibration(),
+                    InputBinding.of(model, cfg, cfg.calibration()), 2);
             JavaRDD<Sample> all = once;
             for (int i = 1; i < copies; i++) all = all.union(once);
             JavaRDD<Sample> samples = all.repartition(2).persist(StorageLevel.MEMORY_ONLY());
@@ -82,14 +85,13 @@ public final class CalibrationBenchmark {
 
     /** Plain inference of the same model over the same samples, same batching, no captures. */
     static long inference(SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples, OnnxModel model) {
-        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
+        ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         io.quantcal.job.pipeline.BroadcastModel bm = io.quantcal.job.pipeline.BroadcastModel.of(spark, model, "bench");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
         return samples.mapPartitions(it -> {
             ModelRunner r = bm.runner(List.of(), opts);
-            long count = Batches.forEach(r, input.name(), input.sampleShape(),
-                    new io.quantcal.job.pipeline.SampleValues(it), batch, out -> { });
+            long count = Batches.forEach(r, input, new io.quantcal.job.pipeline.SampleValues(it), batch, out -> { });
             return List.of(count).iterator();
         }).reduce(Long::sum);
     }

@@ -42,7 +42,29 @@ public record QuantcalConfig(
         EasyQuant easyquant,
         String rendered,
         String source,
-        Exclude exclude) implements Serializable {
+        Exclude exclude,
+        Inputs inputs) implements Serializable {
+
+    /**
+     * How Parquet columns and declared shapes map to the model's inputs: {@code parquetColumns} input name → column
+     * ({@code quantcal.calibration.parquet.inputs}, also used for the evaluation data; empty: {@code parquet.column}
+     * for a single-input model, else a column named like each input), and {@code shapes} input name → full shape,
+     * batch first, -1 where the model's dimension is kept or varies ({@code quantcal.input-shapes}).
+     */
+    public record Inputs(Map<String, String> parquetColumns, Map<String, List<Long>> shapes) implements Serializable {
+
+        public static final String COLUMNS_KEY = "quantcal.calibration.parquet.inputs";
+        public static final String SHAPES_KEY = "quantcal.input-shapes";
+
+        public Inputs {
+            parquetColumns = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(parquetColumns));
+            shapes = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(shapes));
+        }
+
+        public static Inputs none() {
+            return new Inputs(Map.of(), Map.of());
+        }
+    }
 
     /** Quantizable nodes left in FP32 on purpose: by name, or every node of an op type. */
     public record Exclude(List<String> nodes, List<String> opTypes) implements Serializable {}
@@ -73,7 +95,7 @@ public record QuantcalConfig(
     public QuantcalConfig resolvedPaths(java.util.function.UnaryOperator<String> q) {
         return new QuantcalConfig(q.apply(model), runId, pipeline, calibration.resolved(q), preprocess, weights,
                 activations, quantizeBias, evaluation.resolved(q), export, q.apply(outputPath), overwrite, intraOpThreads,
-                kernelThreads, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, rendered, source, exclude);
+                kernelThreads, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, rendered, source, exclude, inputs);
     }
 
     /** Image decoding: x = (pixel·scale − mean[c]) / std[c], center-cropped to width × height. */
@@ -188,8 +210,10 @@ public record QuantcalConfig(
             throw new ConfigException("override '" + firstLine(o) + "': " + key + " is not a config key");
         }
         Object v;
-        if (key.startsWith("quantcal.spark.conf.")) {
+        if (key.startsWith("quantcal.spark.conf.") || key.startsWith(Inputs.COLUMNS_KEY + ".")) {
             v = value;
+        } else if (key.startsWith(Inputs.SHAPES_KEY + ".")) {
+            v = list(key, value, List.of(1L));
         } else if (!reference.hasPathOrNull(key)) {
             throw new ConfigException("unknown config key " + key + " (override '" + firstLine(o)
                     + "'; every key is listed in reference.conf)");
@@ -278,7 +302,10 @@ public record QuantcalConfig(
                         + (distance(root, "quantcal") <= 2 ? " (is '" + root + "' a misspelling of 'quantcal'?)" : "")
                         + ": every key lives under quantcal, as listed in reference.conf");
             }
-            if (key.startsWith("quantcal.spark.conf.")) continue;
+            if (key.startsWith("quantcal.spark.conf.") || key.startsWith(Inputs.COLUMNS_KEY + ".")
+                    || key.startsWith(Inputs.SHAPES_KEY + ".")) {
+                continue; // maps keyed by the model's input names, checked against the model before any work
+            }
             if (!reference.hasPathOrNull(key)) unknown.add(key);
         }
         if (!unknown.isEmpty()) {
@@ -491,7 +518,45 @@ public record QuantcalConfig(
                 nonNegative("quantcal.runtime.kernel-threads", q.getInt("runtime.kernel-threads")),
                 q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source,
-                exclude(q.getConfig("quantization.exclude")));
+                exclude(q.getConfig("quantization.exclude")), inputs(q));
+    }
+
+    /** The input maps: each column a non-empty string, each shape a non-empty list of integers -1 or >= 1. */
+    private static Inputs inputs(Config q) {
+        Map<String, String> columns = new LinkedHashMap<>();
+        com.typesafe.config.ConfigObject co = q.getObject("calibration.parquet.inputs");
+        for (String name : new TreeSet<>(co.keySet())) {
+            ConfigValue v = co.get(name);
+            String key = com.typesafe.config.ConfigUtil.joinPath("quantcal", "calibration", "parquet", "inputs", name);
+            if (v.valueType() != ConfigValueType.STRING || String.valueOf(v.unwrapped()).isBlank()) {
+                throw new ConfigException(key + ": expected the name of a Parquet column (model input " + name
+                        + " = column), got " + v.render(com.typesafe.config.ConfigRenderOptions.concise()));
+            }
+            columns.put(name, (String) v.unwrapped());
+        }
+        Map<String, List<Long>> shapes = new LinkedHashMap<>();
+        com.typesafe.config.ConfigObject so = q.getObject("input-shapes");
+        for (String name : new TreeSet<>(so.keySet())) {
+            ConfigValue v = so.get(name);
+            String key = com.typesafe.config.ConfigUtil.joinPath("quantcal", "input-shapes", name);
+            String shown = v.render(com.typesafe.config.ConfigRenderOptions.concise());
+            List<Long> dims = new ArrayList<>();
+            if (v.valueType() == ConfigValueType.LIST) {
+                for (Object d : (List<?>) v.unwrapped()) {
+                    if (!(d instanceof Number n) || n.doubleValue() != n.longValue() || (n.longValue() < 1 && n.longValue() != -1)) {
+                        dims = null;
+                        break;
+                    }
+                    dims.add(n.longValue());
+                }
+            }
+            if (v.valueType() != ConfigValueType.LIST || dims == null || dims.isEmpty()) {
+                throw new ConfigException(key + ": expected the input's full shape, batch first, as a list of integers"
+                        + " (-1 for a dimension that varies or is the model's, e.g. [-1, 128]), got " + shown);
+            }
+            shapes.put(name, List.copyOf(dims));
+        }
+        return new Inputs(columns, shapes);
     }
 
     private static Exclude exclude(Config e) {

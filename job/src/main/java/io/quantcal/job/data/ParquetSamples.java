@@ -1,7 +1,10 @@
 package io.quantcal.job.data;
 
 import io.quantcal.job.config.QuantcalConfig.Samples;
+import io.quantcal.kernels.runtime.ModelInputs;
+import io.quantcal.kernels.runtime.SampleInputs;
 import java.io.Serializable;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.apache.spark.sql.Column;
@@ -21,9 +24,14 @@ import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * Parquet samples: the schema checked on the driver before any task (the values column an array of numbers, the
- * label column an integer), then one row at a time in the tasks, every problem named by the data set, the part
- * file and the row in it, the column, what was found and what was expected.
+ * Parquet samples: the schema checked on the driver before any task (one column per model input, each an array of
+ * numbers its input's element type can take; the label column an integer), then one row at a time in the tasks,
+ * every problem named by the data set, the part file and the row in it, the column, the model input, what was found
+ * and what was expected.
+ *
+ * <p>Each column's values are one sample of its input, flattened row-major, converted to the input's element type:
+ * float32/float64 inputs take any numbers; int64/int32 inputs take integer columns only (a float column there would
+ * have to be rounded: it is refused instead), an int32 input's values must fit 32 bits.
  *
  * <p>Rows come with the part file and the row's index in it from Spark's file metadata ({@code _metadata.file_path},
  * {@code _metadata.row_index}), so that "row 5" is the row a Parquet reader shows for that file.
@@ -35,45 +43,75 @@ final class ParquetSamples implements Serializable {
     static final String VALUES_KEY = "quantcal.calibration.parquet.column";
     static final String LABEL_KEY = "quantcal.calibration.parquet.label-column";
 
+    /** A values column and the model input it feeds. */
+    private record Feed(String column, String key, ModelInputs.Input input) implements Serializable {
+        String expected() {
+            return input.size() + " values per row (model input '" + input.name() + "' " + input.type() + " "
+                    + shape(input) + ")";
+        }
+    }
+
     /** "calibration" or "evaluation": which data set, for messages. */
     private final String role;
     private final String path;
     /** The data set's root as Spark qualifies it, to show part files relative to it. */
     private final String root;
-    private final String valuesColumn;
+    private final List<Feed> feeds;
     /** null: no label column. */
     private final String labelColumn;
-    private final int size;
 
-    private ParquetSamples(String role, String path, String root, String valuesColumn, String labelColumn, int size) {
+    private ParquetSamples(String role, String path, String root, List<Feed> feeds, String labelColumn) {
         this.role = role;
         this.path = path;
         this.root = root;
-        this.valuesColumn = valuesColumn;
+        this.feeds = feeds;
         this.labelColumn = labelColumn;
-        this.size = size;
+    }
+
+    /** "[N, 1, 28, 28]". */
+    static String shape(ModelInputs.Input in) {
+        StringBuilder b = new StringBuilder("[N");
+        for (long d : in.sampleShape()) b.append(", ").append(d);
+        return b.append(']').toString();
     }
 
     /**
      * Checks {@code schema} against what the samples need.
      *
-     * @param root the data set's qualified path
-     * @param size values per sample (channels x height x width of quantcal.calibration.preprocess)
-     * @throws BadSampleException naming the data set, the column, its type and what was expected
+     * @param root    the data set's qualified path
+     * @param inputs  the model inputs, in the model's order
+     * @param columns the column of each input ({@link InputBinding#columns})
+     * @throws BadSampleException naming the data set, the column, the model input, both types and what was expected
      */
-    static ParquetSamples check(String role, Samples s, String root, Dataset<Row> df, int size) {
+    static ParquetSamples check(String role, Samples s, String root, Dataset<Row> df, ModelInputs inputs,
+                                List<InputBinding.Column> columns) {
         StructType schema = df.schema();
         String what = "Parquet " + role + " data " + s.path();
         List<String> cols = Arrays.asList(schema.fieldNames());
-        if (!cols.contains(s.parquetColumn())) {
-            throw new BadSampleException(what + " have no column '" + s.parquetColumn() + "' (" + VALUES_KEY
-                    + "); columns: " + cols);
-        }
-        DataType values = field(schema, s.parquetColumn()).dataType();
-        if (!(values instanceof ArrayType a) || !isNumber(a.elementType())) {
-            throw new BadSampleException(what + ": column '" + s.parquetColumn() + "' (" + VALUES_KEY + ") is "
-                    + describe(values) + example(df, s.parquetColumn(), root) + "; expected an array of numbers (float, double, int, long, ...) with " + size
-                    + " values per row (channels x height x width of quantcal.calibration.preprocess)");
+        List<Feed> feeds = new ArrayList<>();
+        for (int i = 0; i < inputs.inputs().size(); i++) {
+            ModelInputs.Input in = inputs.inputs().get(i);
+            InputBinding.Column c = columns.get(i);
+            Feed f = new Feed(c.name(), c.key(), in);
+            if (!cols.contains(c.name())) {
+                throw new BadSampleException(what + " have no column '" + c.name() + "' for model input '" + in.name()
+                        + "' (" + in.type() + " " + shape(in) + "; " + c.key() + "); columns: " + cols);
+            }
+            DataType values = field(schema, c.name()).dataType();
+            if (!(values instanceof ArrayType a) || !isNumber(a.elementType())) {
+                boolean nested = values instanceof ArrayType a && a.elementType() instanceof ArrayType;
+                throw new BadSampleException(what + ": column '" + c.name() + "' (" + c.key() + ") is "
+                        + describe(values) + example(df, c.name(), root) + "; expected an array of numbers (float, double,"
+                        + " int, long, ...) with " + f.expected() + (nested ? ", flattened row-major" : ""));
+            }
+            DataType element = ((ArrayType) values).elementType();
+            if (in.type().isInteger() && !isInteger(element)) {
+                throw new BadSampleException(what + ": column '" + c.name() + "' (" + c.key() + ") is " + describe(values)
+                        + ", model input '" + in.name() + "' is " + in.type() + " " + shape(in)
+                        + ": expected an array of integers (int or long) with " + in.size() + " values per row"
+                        + " (token ids and masks are not rounded from floats)");
+            }
+            feeds.add(f);
         }
         String label = s.parquetLabelColumn().isBlank() || !cols.contains(s.parquetLabelColumn()) ? null : s.parquetLabelColumn();
         if (label != null) {
@@ -84,51 +122,113 @@ final class ParquetSamples implements Serializable {
                         + " = \"\" for unlabelled samples");
             }
         }
-        return new ParquetSamples(role, s.path(), root, s.parquetColumn(), label, size);
+        return new ParquetSamples(role, s.path(), root, List.copyOf(feeds), label);
     }
 
-    /** The columns a task reads: values, label (if any), part file, row index in the part file. */
+    /** The columns a task reads: the values of each input, label (if any), part file, row index in the part file. */
     Dataset<Row> select(Dataset<Row> df) {
-        Column file = functions.col("_metadata.file_path");
-        Column row = functions.col("_metadata.row_index");
-        Column label = labelColumn == null ? functions.lit(null).cast("long") : quoted(labelColumn);
-        return df.select(quoted(valuesColumn), label, file, row);
+        List<Column> out = new ArrayList<>();
+        for (Feed f : feeds) out.add(quoted(f.column()));
+        out.add(labelColumn == null ? functions.lit(null).cast("long") : quoted(labelColumn));
+        out.add(functions.col("_metadata.file_path"));
+        out.add(functions.col("_metadata.row_index"));
+        return df.select(out.toArray(new Column[0]));
     }
 
     /** Row {@code r} of {@link #select} as sample {@code id}; problems with the row give a bad sample naming it. */
     Sample sample(long id, Row r) {
-        String where = where(r);
-        String source = "Parquet " + role + " data " + path + ", column '" + valuesColumn + "', " + where;
+        int n = feeds.size();
+        String where = where(r, n);
+        String data = "Parquet " + role + " data " + path;
+        String source = n == 1 ? data + ", column '" + feeds.get(0).column() + "', " + where : data + ", " + where;
+        String at = source;
         try {
             int label = -1;
-            if (labelColumn != null && !r.isNullAt(1)) {
-                long l = ((Number) r.get(1)).longValue();
+            if (labelColumn != null && !r.isNullAt(n)) {
+                long l = ((Number) r.get(n)).longValue();
                 if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) {
-                    return Sample.bad(id, source, -1, "Parquet " + role + " data " + path + ", label column '"
-                            + labelColumn + "', " + where + ": label " + l + " is outside the int range of class indices");
+                    return Sample.bad(id, source, -1, data + ", label column '" + labelColumn + "', " + where + ": label "
+                            + l + " is outside the int range of class indices");
                 }
                 label = (int) l;
             }
-            if (r.isNullAt(0)) {
-                return Sample.bad(id, source, label, source + " is null, expected an array of " + size + " numbers");
+            Object[] values = new Object[n];
+            for (int i = 0; i < n; i++) {
+                Feed f = feeds.get(i);
+                at = data + ", column '" + f.column() + "', " + where;
+                if (r.isNullAt(i)) {
+                    return Sample.bad(id, source, label, at + " is null, expected an array of " + f.expected());
+                }
+                List<Object> list = r.getList(i);
+                if (list.size() != f.input().size()) {
+                    return Sample.bad(id, source, label, at + " has " + list.size() + " values, expected "
+                            + f.input().size() + " (model input '" + f.input().name() + "' " + f.input().type() + " "
+                            + shape(f.input()) + ")");
+                }
+                String bad = convert(f, list, values, i);
+                if (bad != null) return Sample.bad(id, source, label, at + bad);
             }
-            List<Object> list = r.getList(0);
-            float[] v = new float[list.size()];
-            for (int i = 0; i < v.length; i++) {
-                Object o = list.get(i);
-                if (o == null) return Sample.bad(id, source, label, source + " has a null at index " + i + ", expected a number");
-                // every element type the schema check lets through is a Number (Byte ... Long, Float, Double, BigDecimal)
-                v[i] = ((Number) o).floatValue();
-            }
-            return SampleSets.check(new Sample(id, source, label, v, null), size);
+            return new Sample(id, source, label, SampleInputs.of(values), null);
         } catch (RuntimeException e) {
             // whatever else a row throws is still that row's problem, named like the others
-            return Sample.bad(id, source, -1, source + " cannot be read as an array of " + size + " numbers: " + e);
+            return Sample.bad(id, source, -1, at + " cannot be read as model input values: " + e);
         }
     }
 
-    private String where(Row r) {
-        return where(root, r.isNullAt(2) ? "" : r.getString(2), r.isNullAt(3) ? -1 : r.getLong(3));
+    /** Converts one column's list into {@code out[i]} of the input's element type; what is wrong, or null. */
+    private static String convert(Feed f, List<Object> list, Object[] out, int i) {
+        int size = list.size();
+        switch (f.input().type()) {
+            case FLOAT -> {
+                float[] v = new float[size];
+                for (int j = 0; j < size; j++) {
+                    Object o = list.get(j);
+                    if (o == null) return " has a null at index " + j + ", expected a number";
+                    // every element type the schema check lets through is a Number (Byte ... Long, Float, Double, BigDecimal)
+                    v[j] = ((Number) o).floatValue();
+                    if (!Float.isFinite(v[j])) return " has a non-finite value (" + v[j] + ") at index " + j;
+                }
+                out[i] = v;
+            }
+            case DOUBLE -> {
+                double[] v = new double[size];
+                for (int j = 0; j < size; j++) {
+                    Object o = list.get(j);
+                    if (o == null) return " has a null at index " + j + ", expected a number";
+                    v[j] = ((Number) o).doubleValue();
+                    if (!Double.isFinite(v[j])) return " has a non-finite value (" + v[j] + ") at index " + j;
+                }
+                out[i] = v;
+            }
+            case INT64 -> {
+                long[] v = new long[size];
+                for (int j = 0; j < size; j++) {
+                    Object o = list.get(j);
+                    if (o == null) return " has a null at index " + j + ", expected an integer";
+                    v[j] = ((Number) o).longValue();
+                }
+                out[i] = v;
+            }
+            case INT32 -> {
+                int[] v = new int[size];
+                for (int j = 0; j < size; j++) {
+                    Object o = list.get(j);
+                    if (o == null) return " has a null at index " + j + ", expected an integer";
+                    long l = ((Number) o).longValue();
+                    if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) {
+                        return " has " + l + " at index " + j + ", outside the int32 range of model input '"
+                                + f.input().name() + "'";
+                    }
+                    v[j] = (int) l;
+                }
+                out[i] = v;
+            }
+        }
+        return null;
+    }
+
+    private String where(Row r, int n) {
+        return where(root, r.isNullAt(n + 1) ? "" : r.getString(n + 1), r.isNullAt(n + 2) ? -1 : r.getLong(n + 2));
     }
 
     /** "part file part-00000-….parquet row 5", or "row 5" when the data set is a single file. */

@@ -3,6 +3,8 @@ package io.quantcal.job.data;
 import io.quantcal.job.config.QuantcalConfig;
 import io.quantcal.job.config.QuantcalConfig.Samples;
 import io.quantcal.job.io.HadoopFiles;
+import io.quantcal.kernels.runtime.ModelInputs;
+import io.quantcal.kernels.runtime.SampleInputs;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -36,8 +38,13 @@ public final class SampleSets {
     /** The result of listing: the chosen images and the class names (label index order). */
     public record ImageListing(List<ImageRef> images, List<String> classes) implements Serializable {}
 
-    public static JavaRDD<Sample> load(SparkSession spark, QuantcalConfig cfg, Samples s, int partitions) {
-        return s.format().equals("parquet") ? parquet(spark, cfg, s, partitions) : images(spark, cfg, s, partitions);
+    /**
+     * The samples of {@code s} for a model whose inputs are {@code inputs} ({@link InputBinding#of}): images feed the
+     * single float input; Parquet rows feed every input from its column.
+     */
+    public static JavaRDD<Sample> load(SparkSession spark, QuantcalConfig cfg, Samples s, ModelInputs inputs, int partitions) {
+        return s.format().equals("parquet") ? parquet(spark, cfg, s, inputs, partitions)
+                : images(spark, cfg, s, inputs, partitions);
     }
 
     public static int partitions(SparkSession spark, Samples s) {
@@ -133,25 +140,28 @@ public final class SampleSets {
         return new ImageListing(refs, classes);
     }
 
-    private static JavaRDD<Sample> images(SparkSession spark, QuantcalConfig cfg, Samples s, int partitions) {
+    private static JavaRDD<Sample> images(SparkSession spark, QuantcalConfig cfg, Samples s, ModelInputs inputs,
+                                          int partitions) {
         Configuration hadoop = spark.sparkContext().hadoopConfiguration();
         HadoopFiles driverFiles = new HadoopFiles(hadoop);
         ImageListing listing = listImages(driverFiles, s, classIndex(driverFiles, cfg));
         SerializableConfiguration conf = new SerializableConfiguration(hadoop);
         ImagePreprocessor pre = new ImagePreprocessor(cfg.preprocess());
+        int size = inputs.inputs().get(0).size();
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         return jsc.parallelize(listing.images(), Math.min(partitions, listing.images().size())).map(ref -> {
             HadoopFiles files = new HadoopFiles(conf.value());
             try {
                 float[] v = pre.apply(ref.path(), files.readBytes(ref.path()));
-                return check(new Sample(ref.id(), ref.path(), ref.label(), v, null), cfg.preprocess().size());
+                return check(ref.id(), ref.path(), ref.label(), v, size);
             } catch (BadSampleException | java.io.UncheckedIOException e) {
                 return Sample.bad(ref.id(), ref.path(), ref.label(), e.getMessage());
             }
         });
     }
 
-    private static JavaRDD<Sample> parquet(SparkSession spark, QuantcalConfig cfg, Samples s, int partitions) {
+    private static JavaRDD<Sample> parquet(SparkSession spark, QuantcalConfig cfg, Samples s, ModelInputs inputs,
+                                           int partitions) {
         String role = s == cfg.evaluation() && s != cfg.calibration() ? "evaluation" : "calibration";
         String what = "Parquet " + role + " data " + s.path() + " (quantcal." + role + ".path)";
         Dataset<Row> df;
@@ -162,7 +172,7 @@ public final class SampleSets {
         }
         String root = new HadoopFiles(spark.sparkContext().hadoopConfiguration()).qualify(s.path()).toString();
         // the schema on the driver, before any task: a wrong column type fails here, naming column and type
-        ParquetSamples reader = ParquetSamples.check(role, s, root, df, cfg.preprocess().size());
+        ParquetSamples reader = ParquetSamples.check(role, s, root, df, inputs, InputBinding.columns(inputs, cfg, s));
         JavaRDD<Row> rows = reader.select(df).javaRDD();
         long n;
         try {
@@ -196,18 +206,17 @@ public final class SampleSets {
         return m.lines().findFirst().orElse(m);
     }
 
-    /** Size and finiteness checks shared by every source. */
-    static Sample check(Sample s, int expectedSize) {
-        if (s.values().length != expectedSize) {
-            return Sample.bad(s.id(), s.source(), s.label(), s.source() + " has " + s.values().length
+    /** An image's values as a sample of the single float input, after the size and finiteness checks. */
+    static Sample check(long id, String source, int label, float[] values, int expectedSize) {
+        if (values.length != expectedSize) {
+            return Sample.bad(id, source, label, source + " has " + values.length
                     + " values, expected " + expectedSize + " (channels x height x width of quantcal.calibration.preprocess)");
         }
-        for (int i = 0; i < s.values().length; i++) {
-            if (!Float.isFinite(s.values()[i])) {
-                return Sample.bad(s.id(), s.source(), s.label(), s.source() + " has a non-finite value ("
-                        + s.values()[i] + ") at index " + i);
+        for (int i = 0; i < values.length; i++) {
+            if (!Float.isFinite(values[i])) {
+                return Sample.bad(id, source, label, source + " has a non-finite value (" + values[i] + ") at index " + i);
             }
         }
-        return s;
+        return new Sample(id, source, label, SampleInputs.of(values), null);
     }
 }

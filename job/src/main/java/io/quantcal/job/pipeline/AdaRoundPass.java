@@ -1,6 +1,7 @@
 package io.quantcal.job.pipeline;
 
 import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
 import io.quantcal.job.data.SampleSets;
 import io.quantcal.job.io.HadoopFiles;
@@ -10,13 +11,14 @@ import io.quantcal.kernels.adaround.AdaRoundProblem;
 import io.quantcal.kernels.adaround.AdaRoundResult;
 import io.quantcal.kernels.adaround.BetaSchedule;
 import io.quantcal.kernels.adaround.LayerSampler;
-import io.quantcal.kernels.calib.Batches;
 import io.quantcal.kernels.onnx.LayerOrder;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QdqExporter;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.InputTensor;
+import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.KernelThreads;
 import io.quantcal.kernels.runtime.RunnerOptions;
@@ -111,7 +113,7 @@ public final class AdaRoundPass implements Pass {
         List<QuantizableNode> nodes = state.nodes();
         // the samples come first: their content is part of the cache key, so a cache never returns stale layers
         ctx.spark().sparkContext().setJobDescription("adaround: choose and hash the first " + ar.samples() + " calibration samples");
-        JavaRDD<Sample> samples = selectSamples(ctx);
+        JavaRDD<Sample> samples = selectSamples(ctx, model);
         CacheKey key = CacheKey.of(cfg, state, samplesDigest(samples));
         String cacheRoot = io.quantcal.job.QuantcalJob.adaroundCache(ctx.files(), cfg);
         String cacheDir = cacheRoot + "/" + key.hash();
@@ -224,10 +226,11 @@ public final class AdaRoundPass implements Pass {
     }
 
     /** The first {@code adaround.samples} good calibration samples by id, cached (only ids reach the driver). */
-    static JavaRDD<Sample> selectSamples(RunContext ctx) {
+    static JavaRDD<Sample> selectSamples(RunContext ctx, OnnxModel model) {
         QuantcalConfig cfg = ctx.config();
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
-        JavaRDD<Sample> all = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions).filter(Sample::ok).cache();
+        JavaRDD<Sample> all = SampleSets.load(ctx.spark(), cfg, cfg.calibration(),
+                InputBinding.of(model, cfg, cfg.calibration()), partitions).filter(Sample::ok).cache();
         try {
             List<Long> ids = all.map(Sample::id).takeOrdered(cfg.adaround().samples());
             if (ids.isEmpty()) throw new io.quantcal.job.data.BadSampleException("adaround: no usable calibration samples");
@@ -252,14 +255,14 @@ public final class AdaRoundPass implements Pass {
         QuantcalConfig cfg = ctx.config();
         QuantcalConfig.AdaRound ar = cfg.adaround();
         List<String> tensors = tasks.stream().map(t -> t.node().input()).distinct().toList();
-        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
+        ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         BroadcastModel bx = quantized == null ? fp : BroadcastModel.of(ctx.spark(), quantized, "adaround-wave-" + wave);
         BroadcastModel bf = quantized == null ? null : fp;
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(ctx.spark().sparkContext());
         Broadcast<List<LayerTask>> bt = jsc.broadcast(tasks);
         boolean skipBad = cfg.calibration().skipBadSamples();
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
-        int batch = cfg.calibration().batchSize();
+        int batch = input.runBatch(cfg.calibration().batchSize());
         int perSample = Math.max(1, MAX_COLUMNS / ar.samples());
         long seed = ar.seed();
         int threads = cfg.kernelThreads();
@@ -277,10 +280,9 @@ public final class AdaRoundPass implements Pass {
             List<Tuple2<Integer, Block>> out = new ArrayList<>();
             for (int from = 0; from < good.size(); from += batch) {
                 List<Sample> b = good.subList(from, Math.min(good.size(), from + batch));
-                Map<String, FloatTensor> feed = Map.of(input.name(), Batches.stack(input.name(),
-                        b.stream().map(Sample::values).toList(), input.sampleShape()));
-                Map<String, FloatTensor> ox = rx.run(feed);
-                Map<String, FloatTensor> of = rf == null ? null : rf.run(feed);
+                Map<String, InputTensor> feed = input.stack(b.stream().map(Sample::inputs).toList());
+                Map<String, FloatTensor> ox = rx.runInputs(feed);
+                Map<String, FloatTensor> of = rf == null ? null : rf.runInputs(feed);
                 for (int k = 0; k < b.size(); k++) {
                     long id = b.get(k).id();
                     for (int t = 0; t < ts.size(); t++) {
@@ -395,13 +397,14 @@ public final class AdaRoundPass implements Pass {
         }
     }
 
-    /** The chosen samples' ids and values, hashed per sample where they are and combined in id order on the driver. */
+    /**
+     * The chosen samples' ids and values (every model input's), hashed per sample where they are and combined in id
+     * order on the driver.
+     */
     static String samplesDigest(JavaRDD<Sample> samples) {
         List<String> each = new ArrayList<>(samples.map(x -> {
             MessageDigest d = MessageDigest.getInstance("SHA-256");
-            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(4 * x.values().length);
-            buf.asFloatBuffer().put(x.values());
-            d.update(buf.array());
+            x.inputs().digest(d);
             return String.format("%012d:", x.id()) + HexFormat.of().formatHex(d.digest());
         }).collect());
         each.sort(null);

@@ -1,6 +1,7 @@
 package io.quantcal.job.pipeline;
 
 import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
 import io.quantcal.job.data.SampleSets;
 import io.quantcal.kernels.calib.ActivationStatistics;
@@ -9,6 +10,7 @@ import io.quantcal.kernels.dfq.ChannelMeans;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.FakeQuant;
+import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import java.util.ArrayList;
@@ -91,10 +93,10 @@ public final class BiasCorrectPass implements Pass {
         List<String> tensors = new ArrayList<>();
         for (QuantizableNode n : convs) if (!tensors.contains(n.input())) tensors.add(n.input());
         if (tensors.isEmpty()) return Map.of();
-        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
+        ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
         ctx.spark().sparkContext().setJobDescription("bias-correct: E[x] of every corrected layer's input, per sample");
-        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions);
+        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), input, partitions);
         BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
@@ -103,8 +105,8 @@ public final class BiasCorrectPass implements Pass {
         JavaPairRDD<Long, LinkedHashMap<String, ChannelMeans>> perSample = samples.mapPartitionsToPair(it -> {
             SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
             ModelRunner r = bm.runner(tensors, opts);
-            List<Map<String, ChannelMeans>> sums = ActivationStatistics.channelSums(r, input.name(), input.sampleShape(),
-                    split.good().stream().map(Sample::values).iterator(), batch, tensors);
+            List<Map<String, ChannelMeans>> sums = ActivationStatistics.channelSums(r, input,
+                    split.good().stream().map(Sample::inputs).iterator(), batch, tensors);
             List<Tuple2<Long, LinkedHashMap<String, ChannelMeans>>> out = new ArrayList<>();
             for (int i = 0; i < sums.size(); i++) out.add(new Tuple2<>(split.good().get(i).id(), new LinkedHashMap<>(sums.get(i))));
             return out.iterator();

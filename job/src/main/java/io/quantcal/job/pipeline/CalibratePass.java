@@ -1,6 +1,7 @@
 package io.quantcal.job.pipeline;
 
 import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
 import io.quantcal.job.data.SampleSets;
 import io.quantcal.kernels.calib.ActivationStatistics;
@@ -10,6 +11,7 @@ import io.quantcal.kernels.onnx.QdqPlacement;
 import io.quantcal.kernels.onnx.QdqProfile;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
+import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import io.quantcal.kernels.stats.Calibrator;
@@ -17,7 +19,6 @@ import io.quantcal.kernels.stats.Calibrators;
 import io.quantcal.kernels.stats.HistogramSpec;
 import io.quantcal.kernels.stats.TensorStats;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -95,6 +96,9 @@ public final class CalibratePass implements Pass {
         summary.put("samples", c.samples());
         summary.put("skipped_samples", c.skipped().size());
         if (!c.skipped().isEmpty()) summary.put("skipped", c.skipped());
+        ModelInputs inputs = InputBinding.of(model, cfg, cfg.calibration());
+        summary.put("inputs", inputs.inputs().stream().map(ModelInputs.Input::describe).toList());
+        summary.put("batch_per_run", inputs.runBatch(cfg.calibration().batchSize()));
         summary.put("profile", profile.id());
         summary.put("activation_tensors", placement.sites().size());
         summary.put("activation_tensors_measured", tensors.size());
@@ -112,7 +116,8 @@ public final class CalibratePass implements Pass {
     static Collected collect(RunContext ctx, OnnxModel model, List<String> tensors, Calibrator calibrator) {
         QuantcalConfig cfg = ctx.config();
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
-        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions)
+        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(),
+                        InputBinding.of(model, cfg, cfg.calibration()), partitions)
                 .persist(StorageLevel.MEMORY_AND_DISK());
         try {
             return collect(ctx.spark(), cfg, samples, model, tensors, calibrator);
@@ -124,7 +129,7 @@ public final class CalibratePass implements Pass {
     /** Statistics of {@code samples}: one pass (min/max) or two (then histograms over bins fixed by the first). */
     public static Collected collect(org.apache.spark.sql.SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples,
                                     OnnxModel model, List<String> tensors, Calibrator calibrator) {
-        ModelInput input = ModelInput.of(model, cfg);
+        ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         BroadcastModel bm = BroadcastModel.of(spark, model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
@@ -154,15 +159,15 @@ public final class CalibratePass implements Pass {
 
     record Result(ActivationStatistics.Partial partial, List<String> skipped) {}
 
-    private static Result run(JavaRDD<Sample> samples, BroadcastModel bm, ModelInput input,
+    private static Result run(JavaRDD<Sample> samples, BroadcastModel bm, ModelInputs input,
                               List<String> tensors, RunnerOptions opts, int batch, boolean skipBad,
                               Map<String, HistogramSpec> specs) {
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> parts = samples
                 .mapPartitionsWithIndex((pid, it) -> {
                     SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
                     ModelRunner runner = bm.runner(tensors, opts);
-                    ActivationStatistics.Partial p = ActivationStatistics.collect(runner, input.name(), input.sampleShape(),
-                            split.good().stream().map(Sample::values).iterator(), batch, tensors, specs);
+                    ActivationStatistics.Partial p = ActivationStatistics.collect(runner, input,
+                            split.good().stream().map(Sample::inputs).iterator(), batch, tensors, specs);
                     return List.of(new Tuple2<>(pid, new Tuple2<>(p, split.skipped()))).iterator();
                 }, true).collect();
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> sorted = new ArrayList<>(parts);
@@ -178,31 +183,5 @@ public final class CalibratePass implements Pass {
                     + (skipped.isEmpty() ? "" : " (" + skipped.size() + " skipped: " + skipped.get(0) + ")"));
         }
         return new Result(merged, skipped);
-    }
-
-    /** The model's single float input and one sample's shape, checked against the preprocessing config. */
-    public record ModelInput(String name, long[] sampleShape) implements java.io.Serializable {
-        public static ModelInput of(OnnxModel model, QuantcalConfig cfg) {
-            if (model.inputs().size() != 1) {
-                throw new io.quantcal.kernels.onnx.ModelException("model " + cfg.model() + " has "
-                        + model.inputs().size() + " inputs " + model.inputs().stream().map(i -> i.name()).toList()
-                        + ", quantcal feeds exactly one image input");
-            }
-            var in = model.inputs().get(0);
-            long[] want = cfg.preprocess().shape(1);
-            long[] have = in.shape();
-            if (have.length != want.length) {
-                throw new io.quantcal.kernels.onnx.ModelException("model input " + in.name() + " has rank " + have.length
-                        + ", the preprocessing (quantcal.calibration.preprocess) gives " + Arrays.toString(want));
-            }
-            for (int d = 1; d < have.length; d++) {
-                if (have[d] > 0 && have[d] != want[d]) {
-                    throw new io.quantcal.kernels.onnx.ModelException("model input " + in.name() + " has shape "
-                            + Arrays.toString(have) + ", the preprocessing (quantcal.calibration.preprocess) gives "
-                            + Arrays.toString(want));
-                }
-            }
-            return new ModelInput(in.name(), Arrays.copyOfRange(want, 1, want.length));
-        }
     }
 }

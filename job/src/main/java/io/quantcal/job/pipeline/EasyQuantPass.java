@@ -2,6 +2,7 @@ package io.quantcal.job.pipeline;
 
 import io.quantcal.job.config.ConfigException;
 import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
 import io.quantcal.job.data.SampleSets;
 import io.quantcal.kernels.easyquant.AlternatingSearch;
@@ -22,6 +23,7 @@ import io.quantcal.kernels.onnx.QdqExporter;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.KernelThreads;
+import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -89,7 +91,7 @@ public final class EasyQuantPass implements Pass {
         AlternatingSearch.Options opts = new AlternatingSearch.Options(eq.alpha(), eq.beta(), eq.segments(), eq.rounds(),
                 eq.epsilon(), eq.blockSize(), 1e-9);
 
-        JavaRDD<Sample> samples = searchSamples(ctx);
+        JavaRDD<Sample> samples = searchSamples(ctx, model);
         try {
             return search(ctx, state, nodes, layers, opts, samples, t0);
         } finally {
@@ -107,14 +109,14 @@ public final class EasyQuantPass implements Pass {
      * re-spread over the partitions by chunk (consecutive chunks to one partition, at most one partition per
      * chunk), so that every partition holds whole chunks.
      */
-    private static JavaRDD<Sample> searchSamples(RunContext ctx) {
+    private static JavaRDD<Sample> searchSamples(RunContext ctx, OnnxModel model) {
         QuantcalConfig cfg = ctx.config();
         long n = cfg.easyquant().samples();
         int perChunk = cfg.easyquant().chunkSamples();
         int chunks = chunks(cfg.easyquant());
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
         int spread = Math.min(partitions, chunks);
-        return SampleSets.load(ctx.spark(), cfg, cfg.calibration(), partitions)
+        return SampleSets.load(ctx.spark(), cfg, cfg.calibration(), InputBinding.of(model, cfg, cfg.calibration()), partitions)
                 .filter(s -> s.id() < n)
                 .mapToPair(s -> new Tuple2<>((int) (s.id() / perChunk * spread / chunks), s))
                 .partitionBy(new IndexPartitioner(spread)).values().persist(StorageLevel.MEMORY_AND_DISK());
@@ -245,7 +247,7 @@ public final class EasyQuantPass implements Pass {
         long seed = cfg.calibration().seed();
         int perChunk = cfg.easyquant().chunkSamples();
         int chunks = chunks(cfg.easyquant());
-        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(model, cfg);
+        ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         var sc = ctx.spark().sparkContext();
         BroadcastModel qm = inputModel == null ? null : BroadcastModel.of(ctx.spark(), inputModel, "partial qdq model");
         Broadcast<List<LayerCapture.Layer>> templates = sc.broadcast(List.copyOf(layers),
@@ -266,8 +268,8 @@ public final class EasyQuantPass implements Pass {
                 while (to < good.size() && good.get(to).id() / perChunk == chunk) to++;
                 List<Sample> c = good.subList(from, to);
                 List<LayerProblem> ps = LayerCapture.capture(bm.runner(fpTensors, opts),
-                        qm == null ? null : qm.runner(inTensors, opts), input.name(), input.sampleShape(),
-                        c.stream().mapToLong(Sample::id).toArray(), c.stream().map(Sample::values).toList(), batch,
+                        qm == null ? null : qm.runner(inTensors, opts), input,
+                        c.stream().mapToLong(Sample::id).toArray(), c.stream().map(Sample::inputs).toList(), batch,
                         templates.value(), positions, seed);
                 for (int l = 0; l < ps.size(); l++) out.add(new Tuple2<>(l * chunks + (int) chunk, ps.get(l)));
                 from = to;

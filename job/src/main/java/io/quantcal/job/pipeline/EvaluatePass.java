@@ -1,6 +1,7 @@
 package io.quantcal.job.pipeline;
 
 import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
 import io.quantcal.job.data.SampleSets;
 import io.quantcal.kernels.calib.ModelComparison;
@@ -8,6 +9,7 @@ import io.quantcal.kernels.calib.ModelComparison.Labelled;
 import io.quantcal.kernels.calib.ModelComparison.Sums;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QuantizableNode;
+import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import java.util.ArrayList;
@@ -44,11 +46,11 @@ public final class EvaluatePass implements Pass {
             qLayers.add(qdq.hasTensor(n.output()) || n.activationOutput() == null ? n.output() : n.activationOutput());
         }
         String output = fp.outputs().get(0).name();
-        CalibratePass.ModelInput input = CalibratePass.ModelInput.of(fp, cfg);
+        ModelInputs input = InputBinding.of(fp, cfg, cfg.evaluation());
 
         int partitions = SampleSets.partitions(ctx.spark(), cfg.evaluation());
         ctx.spark().sparkContext().setJobDescription("evaluate: FP32 and QDQ models over the evaluation data");
-        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), partitions);
+        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), input, partitions);
         BroadcastModel fpModel = BroadcastModel.of(ctx.spark(), fp, "fp32 model");
         BroadcastModel qModel = BroadcastModel.of(ctx.spark(), qdq, "qdq model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
@@ -59,8 +61,8 @@ public final class EvaluatePass implements Pass {
             SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
             ModelRunner a = fpModel.runner(layers, opts);
             ModelRunner b = qModel.runner(qLayers, opts);
-            Sums s = ModelComparison.compare(a, b, input.name(), output, input.sampleShape(),
-                    split.good().stream().map(x -> new Labelled(x.values(), x.label())).iterator(), batch, layers, qLayers);
+            Sums s = ModelComparison.compare(a, b, input, output,
+                    split.good().stream().map(x -> new Labelled(x.inputs(), x.label())).iterator(), batch, layers, qLayers);
             return List.of(new Tuple2<>(pid, s)).iterator();
         }, true).collect());
         parts.sort(Comparator.comparing(Tuple2::_1));

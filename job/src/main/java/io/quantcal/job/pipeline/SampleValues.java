@@ -1,10 +1,11 @@
 package io.quantcal.job.pipeline;
 
 import io.quantcal.job.data.Sample;
+import io.quantcal.kernels.runtime.SampleInputs;
 import java.util.Iterator;
 
-/** The values of a stream of samples (what the kernels' batch loops take). */
-public record SampleValues(Iterator<Sample> samples) implements Iterator<float[]> {
+/** The values of a stream of samples, every model input's (what the kernels' batch loops take). */
+public record SampleValues(Iterator<Sample> samples) implements Iterator<SampleInputs> {
 
     @Override
     public boolean hasNext() {
@@ -12,7 +13,7 @@ public record SampleValues(Iterator<Sample> samples) implements Iterator<float[]
     }
 
     @Override
-    public float[] next() {
-        return samples.next().values();
+    public SampleInputs next() {
+        return samples.next().inputs();
     }
 }

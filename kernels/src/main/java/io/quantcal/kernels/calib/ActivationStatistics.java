@@ -1,7 +1,9 @@
 package io.quantcal.kernels.calib;
 
 import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.SampleInputs;
 import io.quantcal.kernels.stats.HistogramSpec;
 import io.quantcal.kernels.stats.TensorStats;
 import java.io.Serializable;
@@ -41,8 +43,20 @@ public final class ActivationStatistics {
      */
     public static Partial collect(ModelRunner runner, String inputName, long[] sampleShape, Iterator<float[]> samples,
                                   int batchSize, List<String> tensors, Map<String, HistogramSpec> specs) {
+        return collect(runner, ModelInputs.singleFloat(inputName, sampleShape), Batches.floats(samples), batchSize, tensors,
+                specs);
+    }
+
+    /**
+     * @param inputs    the model inputs every sample feeds (names, element types, shapes, fixed batch)
+     * @param samples   each sample's values for every input
+     * @param batchSize samples per ONNX Runtime call (1 when the model fixes its batch dimension to 1)
+     * @param specs     histogram bins per tensor; tensors without an entry get min/max only
+     */
+    public static Partial collect(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples, int batchSize,
+                                  List<String> tensors, Map<String, HistogramSpec> specs) {
         Map<String, TensorStats> acc = new LinkedHashMap<>();
-        long n = Batches.forEach(runner, inputName, sampleShape, samples, batchSize, out -> {
+        long n = Batches.forEach(runner, inputs, samples, batchSize, out -> {
             for (String t : tensors) {
                 FloatTensor v = out.get(t);
                 if (v == null) throw new IllegalStateException("tensor " + t + " was not captured by the runner");
@@ -59,8 +73,15 @@ public final class ActivationStatistics {
      */
     public static List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> channelSums(ModelRunner runner, String inputName,
             long[] sampleShape, Iterator<float[]> samples, int batchSize, List<String> tensors) {
+        return channelSums(runner, ModelInputs.singleFloat(inputName, sampleShape), Batches.floats(samples), batchSize,
+                tensors);
+    }
+
+    /** {@link #channelSums(ModelRunner, String, long[], Iterator, int, List)} for samples of any model inputs. */
+    public static List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> channelSums(ModelRunner runner,
+            ModelInputs inputs, Iterator<SampleInputs> samples, int batchSize, List<String> tensors) {
         List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> out = new ArrayList<>();
-        Batches.forEach(runner, inputName, sampleShape, samples, batchSize, batch -> {
+        Batches.forEach(runner, inputs, samples, batchSize, batch -> {
             int n = -1;
             for (String t : tensors) {
                 FloatTensor v = batch.get(t);

@@ -1,7 +1,10 @@
 package io.quantcal.kernels.calib;
 
 import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.InputTensor;
+import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.SampleInputs;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -18,8 +21,14 @@ public final class ModelComparison {
 
     private ModelComparison() {}
 
-    /** A sample with its label (−1 when unknown). */
-    public record Labelled(float[] values, int label) implements Serializable {}
+    /** A sample (its values for every model input) with its label (−1 when unknown). */
+    public record Labelled(SampleInputs inputs, int label) implements Serializable {
+
+        /** A sample of a single float input. */
+        public Labelled(float[] values, int label) {
+            this(SampleInputs.of(values), label);
+        }
+    }
 
     /** Sums over samples; merge adds them. {@code layers} maps tensor → {Σ signal², Σ noise²}. */
     public record Sums(long samples, long labelled, long fpCorrect, long quantCorrect, long agree, double signal,
@@ -69,36 +78,47 @@ public final class ModelComparison {
      */
     public static Sums compare(ModelRunner fp, ModelRunner quant, String inputName, String outputName,
                                long[] sampleShape, Iterator<Labelled> samples, int batchSize, List<String> layerTensors) {
-        return compare(fp, quant, inputName, outputName, sampleShape, samples, batchSize, layerTensors, layerTensors);
+        return compare(fp, quant, ModelInputs.singleFloat(inputName, sampleShape), outputName, samples, batchSize,
+                layerTensors, layerTensors);
+    }
+
+    /** {@link #compare(ModelRunner, ModelRunner, ModelInputs, String, Iterator, int, List, List)} with the same layer
+     * tensor names in both models. */
+    public static Sums compare(ModelRunner fp, ModelRunner quant, ModelInputs inputs, String outputName,
+                               Iterator<Labelled> samples, int batchSize, List<String> layerTensors) {
+        return compare(fp, quant, inputs, outputName, samples, batchSize, layerTensors, layerTensors);
     }
 
     /**
+     * @param inputs            the model inputs every sample feeds; {@code batchSize} becomes 1 when the model fixes
+     *                          its batch dimension to 1
      * @param layerTensors      layer outputs of the FP model whose SQNR to measure (the keys of the result)
      * @param quantLayerTensors the same layers' outputs in the quantized model, position by position (a name
      *                          differs where the export folded the layer's Relu/Clip into its output quantization)
      */
-    public static Sums compare(ModelRunner fp, ModelRunner quant, String inputName, String outputName,
-                               long[] sampleShape, Iterator<Labelled> samples, int batchSize, List<String> layerTensors,
+    public static Sums compare(ModelRunner fp, ModelRunner quant, ModelInputs inputs, String outputName,
+                               Iterator<Labelled> samples, int batchSize, List<String> layerTensors,
                                List<String> quantLayerTensors) {
+        batchSize = inputs.runBatch(batchSize);
         Sums acc = Sums.empty();
         List<Labelled> batch = new ArrayList<>(batchSize);
         while (samples.hasNext()) {
             batch.add(samples.next());
             if (batch.size() == batchSize || !samples.hasNext()) {
-                acc = acc.merge(batch(fp, quant, inputName, outputName, sampleShape, batch, layerTensors, quantLayerTensors));
+                acc = acc.merge(batch(fp, quant, inputs, outputName, batch, layerTensors, quantLayerTensors));
                 batch.clear();
             }
         }
         return acc;
     }
 
-    private static Sums batch(ModelRunner fp, ModelRunner quant, String inputName, String outputName, long[] sampleShape,
+    private static Sums batch(ModelRunner fp, ModelRunner quant, ModelInputs inputs, String outputName,
                               List<Labelled> batch, List<String> layerTensors, List<String> quantLayerTensors) {
-        List<float[]> values = new ArrayList<>(batch.size());
-        for (Labelled l : batch) values.add(l.values());
-        FloatTensor x = Batches.stack(inputName, values, sampleShape);
-        Map<String, FloatTensor> a = fp.run(Map.of(inputName, x));
-        Map<String, FloatTensor> b = quant.run(Map.of(inputName, x));
+        List<SampleInputs> values = new ArrayList<>(batch.size());
+        for (Labelled l : batch) values.add(l.inputs());
+        Map<String, InputTensor> x = inputs.stack(values);
+        Map<String, FloatTensor> a = fp.runInputs(x);
+        Map<String, FloatTensor> b = quant.runInputs(x);
         FloatTensor ya = a.get(outputName), yb = b.get(outputName);
         int n = batch.size();
         int k = ya.data().length / n;

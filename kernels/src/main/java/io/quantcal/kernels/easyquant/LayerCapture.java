@@ -1,10 +1,11 @@
 package io.quantcal.kernels.easyquant;
 
-import io.quantcal.kernels.calib.Batches;
 import io.quantcal.kernels.layer.LayerOp;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.SampleInputs;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -67,14 +68,27 @@ public final class LayerCapture {
     public static List<LayerProblem> capture(ModelRunner fp, ModelRunner inputs, String inputName, long[] sampleShape,
                                              long[] sampleIds, List<float[]> samples, int batchSize, List<Layer> layers,
                                              int positions, long seed) {
+        return capture(fp, inputs, ModelInputs.singleFloat(inputName, sampleShape), sampleIds,
+                samples.stream().map(SampleInputs::of).toList(), batchSize, layers, positions, seed);
+    }
+
+    /**
+     * {@link #capture(ModelRunner, ModelRunner, String, long[], long[], List, int, List, int, long)} for samples of any
+     * model inputs ({@code modelInputs}: names, element types, shapes; batches of 1 when the model fixes its batch
+     * dimension to 1).
+     */
+    public static List<LayerProblem> capture(ModelRunner fp, ModelRunner inputs, ModelInputs modelInputs,
+                                             long[] sampleIds, List<SampleInputs> samples, int batchSize,
+                                             List<Layer> layers, int positions, long seed) {
         if (sampleIds.length != samples.size()) {
             throw new IllegalArgumentException("LayerCapture: " + sampleIds.length + " ids for " + samples.size() + " samples");
         }
         if (samples.isEmpty()) return List.of();
-        Map<String, FloatTensor> fromFp = run(fp, inputs == null ? tensors(layers) : outputTensors(layers), inputName,
-                sampleShape, samples, batchSize);
+        int batch = modelInputs.runBatch(batchSize);
+        Map<String, FloatTensor> fromFp = run(fp, inputs == null ? tensors(layers) : outputTensors(layers), modelInputs,
+                samples, batch);
         Map<String, FloatTensor> fromInputs = inputs == null ? fromFp
-                : run(inputs, inputTensors(layers), inputName, sampleShape, samples, batchSize);
+                : run(inputs, inputTensors(layers), modelInputs, samples, batch);
         List<LayerProblem> problems = new ArrayList<>(layers.size());
         for (Layer l : layers) {
             FloatTensor x = fromInputs.get(l.inputTensor());
@@ -87,12 +101,12 @@ public final class LayerCapture {
     }
 
     /** The tensors over all samples, batch by batch, concatenated along axis 0. */
-    private static Map<String, FloatTensor> run(ModelRunner runner, List<String> tensors, String inputName,
-                                                long[] sampleShape, List<float[]> samples, int batchSize) {
+    private static Map<String, FloatTensor> run(ModelRunner runner, List<String> tensors, ModelInputs inputs,
+                                                List<SampleInputs> samples, int batchSize) {
         Map<String, List<FloatTensor>> parts = new LinkedHashMap<>();
         for (int b0 = 0; b0 < samples.size(); b0 += batchSize) {
-            List<float[]> batch = samples.subList(b0, Math.min(samples.size(), b0 + batchSize));
-            Map<String, FloatTensor> out = runner.run(Map.of(inputName, Batches.stack(inputName, batch, sampleShape)));
+            List<SampleInputs> batch = samples.subList(b0, Math.min(samples.size(), b0 + batchSize));
+            Map<String, FloatTensor> out = runner.runInputs(inputs.stack(batch));
             for (String t : tensors) {
                 FloatTensor v = out.get(t);
                 if (v == null) throw new IllegalStateException("tensor " + t + " was not captured by the runner");

@@ -42,22 +42,25 @@ public final class ModelRunner implements AutoCloseable {
     private final OrtSession.SessionOptions sessionOptions;
     private final List<String> inputNames;
     private final List<String> outputNames;
-    /** Graph inputs that are not float tensors (what {@link #run} feeds), with what they are. */
-    private final Map<String, String> nonFloatInputs;
+    /** Every graph input: its element type, or null for an input quantcal cannot feed (see {@link #inputKinds}). */
+    private final Map<String, ElementType> inputTypes;
+    /** What each graph input is, for messages ("an int64 tensor"). */
+    private final Map<String, String> inputKinds;
     private final OrtErrors errors;
     private final boolean shared;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private volatile boolean closed;
 
     private ModelRunner(String source, OrtSession session, OrtSession.SessionOptions options,
-                        List<String> inputNames, List<String> outputNames, Map<String, String> nonFloatInputs,
-                        OrtErrors errors, boolean shared) {
+                        List<String> inputNames, List<String> outputNames, Map<String, ElementType> inputTypes,
+                        Map<String, String> inputKinds, OrtErrors errors, boolean shared) {
         this.source = source;
         this.session = session;
         this.sessionOptions = options;
         this.inputNames = inputNames;
         this.outputNames = outputNames;
-        this.nonFloatInputs = nonFloatInputs;
+        this.inputTypes = inputTypes;
+        this.inputKinds = inputKinds;
         this.errors = errors;
         this.shared = shared;
     }
@@ -103,13 +106,17 @@ public final class ModelRunner implements AutoCloseable {
             // Real inputs in the model's order; initializers that IR < 4 models list as inputs keep their values.
             List<String> inputs = new ArrayList<>();
             for (var i : model.inputs()) inputs.add(i.name());
-            Map<String, String> nonFloat = new HashMap<>();
+            Map<String, ElementType> types = new HashMap<>();
+            Map<String, String> kinds = new HashMap<>();
             for (Map.Entry<String, NodeInfo> e : session.getInputInfo().entrySet()) {
-                String kind = nonFloatKind(e.getValue());
-                if (kind != null) nonFloat.put(e.getKey(), kind);
+                kinds.put(e.getKey(), kind(e.getValue()));
+                if (e.getValue().getInfo() instanceof TensorInfo t) {
+                    ElementType et = ElementType.ofOnnx(onnxNumber(t));
+                    if (et != null) types.put(e.getKey(), et);
+                }
             }
             return new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs),
-                    Map.copyOf(nonFloat), errors, shared);
+                    Map.copyOf(types), Map.copyOf(kinds), errors, shared);
         } catch (OrtException e) {
             if (session != null) {
                 try {
@@ -123,11 +130,23 @@ public final class ModelRunner implements AutoCloseable {
         }
     }
 
-    /** What a graph input that is not a float tensor is ("an int64 tensor"), or null for a float tensor. */
-    private static String nonFloatKind(NodeInfo input) {
+    /**
+     * The ONNX TensorProto.DataType number of an ONNX Runtime tensor type (ORT Java's {@code OnnxTensorType.value}
+     * follows its own enum order, not ONNX's numbers: the names agree).
+     */
+    private static int onnxNumber(TensorInfo t) {
+        String name = t.onnxType.name().replace("ONNX_TENSOR_ELEMENT_DATA_TYPE_", "");
+        try {
+            return TensorProto.DataType.valueOf(name).getNumber();
+        } catch (IllegalArgumentException e) {
+            return 0;
+        }
+    }
+
+    /** What a graph input is ("a float32 tensor", "an int64 tensor", "not a tensor (...)"). */
+    private static String kind(NodeInfo input) {
         if (input.getInfo() instanceof TensorInfo t) {
-            if (t.type == OnnxJavaType.FLOAT) return null;
-            String type = t.onnxType.name().replace("ONNX_TENSOR_ELEMENT_DATA_TYPE_", "").toLowerCase(java.util.Locale.ROOT);
+            String type = ElementType.onnxName(onnxNumber(t));
             return (type.startsWith("int") ? "an " : "a ") + type + " tensor";
         }
         return "not a tensor (" + input.getInfo() + ")";
@@ -166,8 +185,20 @@ public final class ModelRunner implements AutoCloseable {
         return outputNames;
     }
 
-    /** Runs a batch; inputs are keyed by the graph input name. */
+    /** Runs a batch of float inputs, keyed by the graph input name. */
     public Map<String, FloatTensor> run(Map<String, FloatTensor> inputs) {
+        Map<String, InputTensor> typed = new LinkedHashMap<>();
+        for (var e : inputs.entrySet()) typed.put(e.getKey(), InputTensor.of(e.getValue()));
+        return runInputs(typed);
+    }
+
+    /**
+     * Runs a batch; inputs of any supported element type, keyed by the graph input name.
+     *
+     * @throws ModelException naming the input when one is missing, unknown, or of another element type than the
+     *     model's
+     */
+    public Map<String, FloatTensor> runInputs(Map<String, InputTensor> inputs) {
         for (String name : inputs.keySet()) {
             if (!inputNames.contains(name)) {
                 throw new ModelException(source + ": no graph input named " + name + "; inputs are " + inputNames);
@@ -177,10 +208,11 @@ public final class ModelRunner implements AutoCloseable {
             if (!inputs.containsKey(name)) {
                 throw new ModelException(source + ": graph input " + name + " not given; inputs are " + inputNames);
             }
-            String kind = nonFloatInputs.get(name);
-            if (kind != null) {
-                throw new ModelException(source + ": graph input " + name + " is " + kind
-                        + ", but quantcal feeds float32 tensors (an image or a Parquet float array per sample)");
+            ElementType want = inputTypes.get(name);
+            ElementType given = inputs.get(name).type();
+            if (want != given) {
+                throw new ModelException(source + ": graph input " + name + " is " + inputKinds.get(name) + ", given "
+                        + (given.isInteger() ? "an " : "a ") + given + " tensor" + (want == null ? " (quantcal feeds float32, float64, int64 and int32 inputs)" : ""));
             }
         }
         lock.readLock().lock();
@@ -199,14 +231,11 @@ public final class ModelRunner implements AutoCloseable {
         return run(m);
     }
 
-    private Map<String, FloatTensor> runOpen(Map<String, FloatTensor> inputs) {
+    private Map<String, FloatTensor> runOpen(Map<String, InputTensor> inputs) {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         Map<String, OnnxTensor> feeds = new HashMap<>();
         try {
-            for (var e : inputs.entrySet()) {
-                FloatTensor t = e.getValue();
-                feeds.put(e.getKey(), OnnxTensor.createTensor(env, FloatBuffer.wrap(t.data()), t.shape()));
-            }
+            for (var e : inputs.entrySet()) feeds.put(e.getKey(), e.getValue().toOnnx(env));
             try (OrtSession.Result r = session.run(feeds)) {
                 Map<String, FloatTensor> out = new LinkedHashMap<>();
                 for (String name : outputNames) {
