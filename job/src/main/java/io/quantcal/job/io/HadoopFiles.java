@@ -13,9 +13,7 @@ import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.LocatedFileStatus;
 import org.apache.hadoop.fs.Path;
-import org.apache.hadoop.fs.RemoteIterator;
 
 /** File access on any Hadoop file system (file:, hdfs:, s3a: ...), with errors that name the path. */
 public final class HadoopFiles {
@@ -77,15 +75,25 @@ public final class HadoopFiles {
         }
     }
 
-    /** All files below {@code dir} (recursively), as qualified path strings, sorted. */
+    /**
+     * All files below {@code dir} (recursively), as qualified path strings, sorted.
+     *
+     * <p>A walk with {@code listStatus}, not {@code FileSystem.listFiles}: the latter makes a LocatedFileStatus of every
+     * file, which asks for its permission and owner, and the local file system without Hadoop's native library answers
+     * that by running {@code ls -ld} once per file (25 s for the 1000 example images on a loaded 2-core machine,
+     * against 0.2 s for the walk).
+     */
     public List<String> listFilesRecursively(String dir) {
         Path p = new Path(dir);
         List<String> out = new ArrayList<>();
         try {
-            RemoteIterator<LocatedFileStatus> it = fs(p).listFiles(p, true);
-            while (it.hasNext()) {
-                LocatedFileStatus st = it.next();
-                if (st.isFile()) out.add(st.getPath().toString());
+            FileSystem fs = fs(p);
+            java.util.ArrayDeque<Path> todo = new java.util.ArrayDeque<>(List.of(p));
+            while (!todo.isEmpty()) {
+                for (FileStatus st : fs.listStatus(todo.pop())) {
+                    if (st.isDirectory()) todo.push(st.getPath());
+                    else if (st.isFile()) out.add(st.getPath().toString());
+                }
             }
         } catch (FileNotFoundException e) {
             throw new UncheckedIOException("directory not found: " + dir, e);

@@ -189,8 +189,10 @@ public final class ConvForward {
                             Arrays.fill(row, o, o + lo, 0f);
                             Arrays.fill(row, o + hi, o + ow, 0f);
                             int src = s * hw + iy * w + off;
+                            // a tap that reads only padding (hi == lo, e.g. a 5x5 kernel's outer column on a 1x1
+                            // map) copies nothing; its src + lo may be negative, which arraycopy refuses even for 0
                             if (sw == 1) {
-                                System.arraycopy(planes, src + lo, row, o + lo, hi - lo);
+                                if (hi > lo) System.arraycopy(planes, src + lo, row, o + lo, hi - lo);
                             } else {
                                 for (int ox = lo; ox < hi; ox++) row[o + ox] = planes[src + ox * sw];
                             }

@@ -187,6 +187,18 @@ class ConvForwardTest {
         checkPatches(new long[] {1, 8, 6, 6}, new long[] {4, 8, 1, 1}, ConvSpec.of(2, 0, 1, 1));
     }
 
+    /**
+     * Kernels wider than the feature map with their padding (MobileNetV3's 5x5 and ConvNeXt's 7x7 depthwise Convs on
+     * the last 1x1 and 2x2 maps): some taps read only padding. EasyQuant and AdaRound stopped here with
+     * "arraycopy: source index -1".
+     */
+    @Test
+    void patchesOfKernelsWiderThanTheMap() {
+        checkPatches(new long[] {2, 3, 1, 1}, new long[] {3, 1, 5, 5}, ConvSpec.of(1, 2, 1, 3));
+        checkPatches(new long[] {2, 4, 2, 2}, new long[] {4, 1, 7, 7}, ConvSpec.of(1, 3, 1, 4));
+        checkPatches(new long[] {1, 2, 1, 3}, new long[] {2, 2, 5, 5}, ConvSpec.of(1, 2, 1, 1));
+    }
+
     @Test
     void patchesShapeAndPaddingZeros() {
         // one channel 2x2, 3x3 kernel pad 1: the centre tap row is the input, corners mostly padding
