@@ -25,17 +25,20 @@ import org.apache.spark.sql.SparkSession;
  * quantcal calibrates and exports once per deployment profile (W8A8 per-channel, minmax), then ONNX Runtime's Java
  * API runs the FP32 model and each profile's {@code model_qdq.onnx} on the same batch (CPU provider, all graph
  * optimizations, intra-op threads as given) and the median time per batch and the speed-up over FP32 are printed.
- * Usage: QdqSpeedBenchmark [batch=32] [threads=2] [reps=40] [MODEL.onnx ...] (default: the bundled models).
+ * Usage: QdqSpeedBenchmark [batch=32] [threads=2] [reps=40] [key=value ...] [MODEL.onnx ...] (default: the bundled
+ * models; overrides of conf/example.conf, e.g. the zoo's 3-channel 32x32 preprocess).
  */
 public final class QdqSpeedBenchmark {
 
     public static void main(String[] args) throws Exception {
         int batch = 32, threads = 2, reps = 40;
         List<String> models = new ArrayList<>();
+        List<String> overrides = new ArrayList<>();
         for (String a : args) {
             if (a.startsWith("batch=")) batch = Integer.parseInt(a.substring(6));
             else if (a.startsWith("threads=")) threads = Integer.parseInt(a.substring(8));
             else if (a.startsWith("reps=")) reps = Integer.parseInt(a.substring(5));
+            else if (a.contains("=")) overrides.add(a);
             else models.add(a);
         }
         if (models.isEmpty()) {
@@ -53,9 +56,10 @@ public final class QdqSpeedBenchmark {
                 Map<String, Path> byProfile = new LinkedHashMap<>();
                 for (String p : profiles) {
                     Path dir = out.resolve(Path.of(model).getFileName() + "-" + p);
-                    QuantcalConfig cfg = QuantcalConfig.parse(conf, Files.readString(Path.of(conf)), List.of(
-                            "model=" + model, "export.profile=" + p, "pipeline=[fold-bn,calibrate,export]",
-                            "calibration.limit=256", "output.path=" + dir.toUri()));
+                    List<String> o = new ArrayList<>(List.of("model=" + model, "export.profile=" + p,
+                            "pipeline=[fold-bn,calibrate,export]", "calibration.limit=256", "output.path=" + dir.toUri()));
+                    o.addAll(overrides);
+                    QuantcalConfig cfg = QuantcalConfig.parse(conf, Files.readString(Path.of(conf)), o);
                     QuantcalJob.run(spark, cfg, quiet);
                     byProfile.put(p, dir.resolve("model_qdq.onnx"));
                 }
