@@ -41,8 +41,17 @@ public final class ActivationStatistics {
      */
     public static Partial collect(ModelRunner runner, String inputName, long[] sampleShape, Iterator<float[]> samples,
                                   int batchSize, List<String> tensors, Map<String, HistogramSpec> specs) {
+        return collect(runner, inputName, sampleShape, samples, BatchBudget.fixed(batchSize), "", tensors, specs);
+    }
+
+    /**
+     * As {@link #collect(ModelRunner, String, long[], Iterator, int, List, Map)}, with batches sized by a memory
+     * budget (see {@link BatchBudget}); {@code what} names the run in a memory error.
+     */
+    public static Partial collect(ModelRunner runner, String inputName, long[] sampleShape, Iterator<float[]> samples,
+                                  BatchBudget budget, String what, List<String> tensors, Map<String, HistogramSpec> specs) {
         Map<String, TensorStats> acc = new LinkedHashMap<>();
-        long n = Batches.forEach(runner, inputName, sampleShape, samples, batchSize, out -> {
+        long n = Batches.forEach(runner, inputName, sampleShape, samples, budget, what, out -> {
             for (String t : tensors) {
                 FloatTensor v = out.get(t);
                 if (v == null) throw new IllegalStateException("tensor " + t + " was not captured by the runner");
@@ -59,8 +68,14 @@ public final class ActivationStatistics {
      */
     public static List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> channelSums(ModelRunner runner, String inputName,
             long[] sampleShape, Iterator<float[]> samples, int batchSize, List<String> tensors) {
+        return channelSums(runner, inputName, sampleShape, samples, BatchBudget.fixed(batchSize), "", tensors);
+    }
+
+    /** As above, with batches sized by a memory budget ({@link BatchBudget}); {@code what} names the run in an error. */
+    public static List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> channelSums(ModelRunner runner, String inputName,
+            long[] sampleShape, Iterator<float[]> samples, BatchBudget budget, String what, List<String> tensors) {
         List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> out = new ArrayList<>();
-        Batches.forEach(runner, inputName, sampleShape, samples, batchSize, batch -> {
+        Batches.forEach(runner, inputName, sampleShape, samples, budget, what, batch -> {
             int n = -1;
             for (String t : tensors) {
                 FloatTensor v = batch.get(t);

@@ -19,14 +19,36 @@ public final class Batches {
      */
     public static long forEach(ModelRunner runner, String inputName, long[] sampleShape, Iterator<float[]> samples,
                                int batchSize, Consumer<Map<String, FloatTensor>> sink) {
+        return forEach(runner, inputName, sampleShape, samples, BatchBudget.fixed(batchSize), "", sink);
+    }
+
+    /**
+     * Runs {@code runner} over {@code samples} in batches sized by {@code budget}, feeding {@code inputName}, and hands
+     * each batch's outputs to {@code sink}. Under a memory limit the first run takes one sample and measures what it
+     * returns; the following runs take as many samples as the budget allows (at most its batch size). Returns the
+     * number of samples.
+     *
+     * @param what names the run in a memory error
+     */
+    public static long forEach(ModelRunner runner, String inputName, long[] sampleShape, Iterator<float[]> samples,
+                               BatchBudget budget, String what, Consumer<Map<String, FloatTensor>> sink) {
         long n = 0;
-        List<float[]> batch = new ArrayList<>(batchSize);
+        boolean measured = budget.unlimited();
+        int size = measured ? budget.maxBatch() : 1;
+        List<float[]> batch = new ArrayList<>(size);
         while (samples.hasNext()) {
             batch.add(samples.next());
-            if (batch.size() == batchSize || !samples.hasNext()) {
-                sink.accept(runner.run(Map.of(inputName, stack(inputName, batch, sampleShape))));
-                n += batch.size();
+            if (batch.size() == size || !samples.hasNext()) {
+                FloatTensor x = stack(inputName, batch, sampleShape);
+                Map<String, FloatTensor> out = runner.run(Map.of(inputName, x));
+                int k = batch.size();
+                n += k;
                 batch.clear();
+                if (!measured) {
+                    size = budget.batchSize((BatchBudget.bytes(out) + 4L * x.data().length) / k, what);
+                    measured = true;
+                }
+                sink.accept(out);
             }
         }
         return n;

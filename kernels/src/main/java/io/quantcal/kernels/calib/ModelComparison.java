@@ -69,25 +69,45 @@ public final class ModelComparison {
      */
     public static Sums compare(ModelRunner fp, ModelRunner quant, String inputName, String outputName,
                                long[] sampleShape, Iterator<Labelled> samples, int batchSize, List<String> layerTensors) {
+        return compare(fp, quant, inputName, outputName, sampleShape, samples, BatchBudget.fixed(batchSize), "",
+                layerTensors);
+    }
+
+    /**
+     * As above, with batches sized by a memory budget ({@link BatchBudget}): one sample's bytes are what both models
+     * return for it (output and layer outputs) plus its input, measured on a first run of one sample.
+     *
+     * @param what names the run in a memory error
+     */
+    public static Sums compare(ModelRunner fp, ModelRunner quant, String inputName, String outputName,
+                               long[] sampleShape, Iterator<Labelled> samples, BatchBudget budget, String what,
+                               List<String> layerTensors) {
         Sums acc = Sums.empty();
-        List<Labelled> batch = new ArrayList<>(batchSize);
+        boolean measured = budget.unlimited();
+        int size = measured ? budget.maxBatch() : 1;
+        List<Labelled> batch = new ArrayList<>(size);
         while (samples.hasNext()) {
             batch.add(samples.next());
-            if (batch.size() == batchSize || !samples.hasNext()) {
-                acc = acc.merge(batch(fp, quant, inputName, outputName, sampleShape, batch, layerTensors));
+            if (batch.size() == size || !samples.hasNext()) {
+                List<float[]> values = new ArrayList<>(batch.size());
+                for (Labelled l : batch) values.add(l.values());
+                FloatTensor x = Batches.stack(inputName, values, sampleShape);
+                Map<String, FloatTensor> a = fp.run(Map.of(inputName, x));
+                Map<String, FloatTensor> b = quant.run(Map.of(inputName, x));
+                if (!measured) {
+                    long bytes = BatchBudget.bytes(a) + BatchBudget.bytes(b) + 4L * x.data().length;
+                    size = budget.batchSize(bytes / batch.size(), what);
+                    measured = true;
+                }
+                acc = acc.merge(sums(a, b, outputName, batch, layerTensors));
                 batch.clear();
             }
         }
         return acc;
     }
 
-    private static Sums batch(ModelRunner fp, ModelRunner quant, String inputName, String outputName, long[] sampleShape,
-                              List<Labelled> batch, List<String> layerTensors) {
-        List<float[]> values = new ArrayList<>(batch.size());
-        for (Labelled l : batch) values.add(l.values());
-        FloatTensor x = Batches.stack(inputName, values, sampleShape);
-        Map<String, FloatTensor> a = fp.run(Map.of(inputName, x));
-        Map<String, FloatTensor> b = quant.run(Map.of(inputName, x));
+    private static Sums sums(Map<String, FloatTensor> a, Map<String, FloatTensor> b, String outputName,
+                             List<Labelled> batch, List<String> layerTensors) {
         FloatTensor ya = a.get(outputName), yb = b.get(outputName);
         int n = batch.size();
         int k = ya.data().length / n;

@@ -216,10 +216,25 @@ public final class ModelRunner implements AutoCloseable {
                 return out;
             }
         } catch (OrtException e) {
+            if (isAllocationFailure(e)) {
+                long n = inputs.values().stream().findFirst().map(t -> t.shape().length > 0 ? t.shape()[0] : 1).orElse(1L);
+                throw new MemoryException(source + ": ONNX Runtime could not allocate memory for a batch of " + n
+                        + " (" + firstLine(e.getMessage()) + "); " + MemoryException.ADVICE, e);
+            }
             throw new ModelException(errors.message(source, "run failed", e), e);
         } finally {
             for (OnnxTensor t : feeds.values()) t.close();
         }
+    }
+
+    /** ONNX Runtime's CPU allocator failing (its BFCArena or the system allocator), as opposed to a model error. */
+    static boolean isAllocationFailure(OrtException e) {
+        String m = e.getMessage() == null ? "" : e.getMessage();
+        return m.contains("Failed to allocate memory") || m.contains("bad_alloc") || m.contains("Available memory of");
+    }
+
+    private static String firstLine(String m) {
+        return m == null ? "" : m.lines().findFirst().orElse(m);
     }
 
     private FloatTensor toFloat(String name, OnnxValue v) {
