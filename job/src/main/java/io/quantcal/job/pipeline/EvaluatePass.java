@@ -3,6 +3,7 @@ package io.quantcal.job.pipeline;
 import io.quantcal.job.config.QuantcalConfig;
 import io.quantcal.job.data.Sample;
 import io.quantcal.job.data.SampleSets;
+import io.quantcal.kernels.calib.BatchBudget;
 import io.quantcal.kernels.calib.ModelComparison;
 import io.quantcal.kernels.calib.ModelComparison.Labelled;
 import io.quantcal.kernels.calib.ModelComparison.Sums;
@@ -46,17 +47,28 @@ public final class EvaluatePass implements Pass {
         BroadcastModel fpModel = BroadcastModel.of(ctx.spark(), fp, "fp32 model");
         BroadcastModel qModel = BroadcastModel.of(ctx.spark(), qdq, "qdq model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
-        int batch = cfg.calibration().batchSize();
+        BatchBudget batch = TaskMemory.budget(ctx.spark().sparkContext(), cfg);
         boolean skipBad = cfg.evaluation().skipBadSamples();
+        String doing = "running " + fpModel.displayName() + " and its QDQ model with " + layers.size()
+                + " layer outputs captured (batches of at most " + batch.maxBatch() + " samples, "
+                + BatchBudget.mib(batch.budgetBytes()) + " per task)";
 
-        List<Tuple2<Integer, Sums>> parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> {
-            SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
-            ModelRunner a = fpModel.runner(layers, opts);
-            ModelRunner b = qModel.runner(layers, opts);
-            Sums s = ModelComparison.compare(a, b, input.name(), output, input.sampleShape(),
-                    split.good().stream().map(x -> new Labelled(x.values(), x.label())).iterator(), batch, layers);
-            return List.of(new Tuple2<>(pid, s)).iterator();
-        }, true).collect());
+        List<Tuple2<Integer, Sums>> parts;
+        try {
+            parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("evaluate", doing, () -> {
+                SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
+                ModelRunner a = fpModel.runner(layers, opts);
+                ModelRunner b = qModel.runner(layers, opts);
+                Sums s = ModelComparison.compare(a, b, input.name(), output, input.sampleShape(),
+                        split.good().stream().map(x -> new Labelled(x.values(), x.label())).iterator(), batch,
+                        fpModel.displayName() + " and its QDQ model, " + layers.size() + " layer outputs each", layers);
+                return List.of(new Tuple2<>(pid, s)).iterator();
+            }), true).collect());
+        } finally {
+            // local mode runs the tasks in this JVM: release both sessions' ONNX Runtime arenas now
+            io.quantcal.kernels.runtime.SessionCache.evict(fp.sha256());
+            io.quantcal.kernels.runtime.SessionCache.evict(qdq.sha256());
+        }
         parts.sort(Comparator.comparing(Tuple2::_1));
         Sums sums = Sums.empty();
         for (Tuple2<Integer, Sums> p : parts) sums = sums.merge(p._2());
