@@ -243,9 +243,16 @@ public final class ModelRunner implements AutoCloseable {
                     + ", expected a float tensor");
         }
         TensorInfo info = t.getInfo();
+        // getFloatBuffer() already copies the native tensor into a new heap buffer: take its array rather than copy
+        // it a second time (a capture of a 224x224 model is hundreds of MB per batch)
         FloatBuffer b = t.getFloatBuffer();
-        float[] data = new float[b.remaining()];
-        b.get(data);
+        float[] data;
+        if (b.hasArray() && b.arrayOffset() == 0 && b.position() == 0 && b.array().length == b.remaining()) {
+            data = b.array();
+        } else {
+            data = new float[b.remaining()];
+            b.get(data);
+        }
         return new FloatTensor(name, info.getShape(), data);
     }
 
