@@ -137,12 +137,12 @@ public final class CalibratePass implements Pass {
                 .mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("calibrate", "capturing " + tensors.size()
                         + " activation tensors of " + bm.displayName() + " (batches of at most " + batch.maxBatch()
                         + " samples, " + io.quantcal.kernels.calib.BatchBudget.mib(batch.budgetBytes()) + " per task)", () -> {
-                    SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
+                    SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
                     ModelRunner runner = bm.runner(tensors, opts);
                     ActivationStatistics.Partial p = ActivationStatistics.collect(runner, input.name(), input.sampleShape(),
-                            split.good().stream().map(Sample::values).iterator(), batch,
-                            bm.displayName() + ", " + tensors.size() + " captured tensors", tensors, specs);
-                    return List.of(new Tuple2<>(pid, new Tuple2<>(p, split.skipped()))).iterator();
+                            new SampleValues(good), batch, bm.displayName() + ", " + tensors.size() + " captured tensors",
+                            tensors, specs);
+                    return List.of(new Tuple2<>(pid, new Tuple2<>(p, good.skipped()))).iterator();
                 }), true).collect();
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> sorted = new ArrayList<>(parts);
         sorted.sort(Comparator.comparing(Tuple2::_1));

@@ -56,11 +56,10 @@ public final class EvaluatePass implements Pass {
         List<Tuple2<Integer, Sums>> parts;
         try {
             parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("evaluate", doing, () -> {
-                SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
+                SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
                 ModelRunner a = fpModel.runner(layers, opts);
                 ModelRunner b = qModel.runner(layers, opts);
-                Sums s = ModelComparison.compare(a, b, input.name(), output, input.sampleShape(),
-                        split.good().stream().map(x -> new Labelled(x.values(), x.label())).iterator(), batch,
+                Sums s = ModelComparison.compare(a, b, input.name(), output, input.sampleShape(), labelled(good), batch,
                         fpModel.displayName() + " and its QDQ model, " + layers.size() + " layer outputs each", layers);
                 return List.of(new Tuple2<>(pid, s)).iterator();
             }), true).collect());
@@ -96,6 +95,22 @@ public final class EvaluatePass implements Pass {
                 sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), sums.sqnrDb(),
                 sums.meanCosine());
         return state.withQdq(qdq).withSummary(name(), s);
+    }
+
+    /** The samples with their labels, one at a time (a static method: a class made here would capture the pass). */
+    private static java.util.Iterator<Labelled> labelled(java.util.Iterator<Sample> good) {
+        return new java.util.Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                return good.hasNext();
+            }
+
+            @Override
+            public Labelled next() {
+                Sample x = good.next();
+                return new Labelled(x.values(), x.label());
+            }
+        };
     }
 
     /**
