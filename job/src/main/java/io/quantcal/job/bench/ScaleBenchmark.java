@@ -118,7 +118,7 @@ public final class ScaleBenchmark {
             System.out.printf("%s, %d partitions, ORT intra-op threads %d, batch %d (calibrate: memory budget %s per task)%n",
                     master, partitions, cfg.intraOpThreads(),
                     cfg.calibration().batchSize(), BatchBudget.mib(budget.budgetBytes()));
-            System.out.printf("%-13s %9s %6s %10s %11s %11s %6s %10s %9s %9s%n", "model", "layers", "images", "capture/s",
+            System.out.printf("%-13s %9s %6s %10s %11s %11s %6s %10s %10s %9s%n", "model", "layers", "images", "per sample",
                     "inference s", "calibrate s", "ratio", "cal batch", "evaluate s", "peak RSS");
         }
         System.out.printf("%-13s %9s %6d %10s %11.1f %11.1f %5.2fx %10d %10.1f %9s%n", name, found + "/" + coverage.size(),
