@@ -57,10 +57,15 @@ public final class Cli {
         } catch (UsageException e) {
             return usage(err, e.getMessage());
         } catch (Throwable e) {
-            err.println("quantcal: error: " + reason(e));
-            if (System.getenv("QUANTCAL_DEBUG") != null) e.printStackTrace(err);
-            return 1;
+            return fail(err, e);
         }
+    }
+
+    /** A failed command: one line {@code quantcal: error: <reason>} (and the stack trace with QUANTCAL_DEBUG), exit code 1. */
+    static int fail(PrintStream err, Throwable e) {
+        err.println("quantcal: error: " + reason(e));
+        if (System.getenv("QUANTCAL_DEBUG") != null) e.printStackTrace(err);
+        return 1;
     }
 
     static int usage(PrintStream err, String message) {
@@ -73,8 +78,15 @@ public final class Cli {
     static String reason(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof ConfigException || t instanceof BadSampleException
-                    || t instanceof io.quantcal.kernels.onnx.ModelException) {
+                    || t instanceof io.quantcal.kernels.onnx.ModelException
+                    || t instanceof io.quantcal.kernels.runtime.MemoryException) {
                 return t.getMessage();
+            }
+        }
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof OutOfMemoryError) {
+                return "ran out of memory" + (t.getMessage() == null ? "" : " (" + t.getMessage() + ")") + "; "
+                        + io.quantcal.kernels.runtime.MemoryException.ADVICE;
             }
         }
         Throwable root = e;

@@ -16,6 +16,7 @@ import io.quantcal.job.pipeline.ScaleRows;
 import io.quantcal.job.table.ScaleRow;
 import io.quantcal.job.table.ScaleTable;
 import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.runtime.MemoryException;
 import java.io.PrintStream;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -65,6 +66,28 @@ public final class QuantcalJob {
         };
     }
 
+    /**
+     * Runs one pass; running out of memory in it (on the driver, or in a task whose error comes back through Spark)
+     * becomes a {@link MemoryException} naming the pass and what to lower, which the command line reports with exit
+     * code 1.
+     */
+    static PipelineState runPass(Pass p, RunContext ctx, PipelineState state) {
+        try {
+            return p.run(ctx, state);
+        } catch (OutOfMemoryError e) {
+            throw MemoryException.ranOutOfMemory(p.name(), "on the driver", e);
+        } catch (MemoryException e) {
+            throw e.inPass(p.name());
+        } catch (Exception e) {
+            // a task's memory error arrives wrapped by Spark (SparkException: Job aborted ..., thrown undeclared)
+            for (Throwable t = e.getCause(); t != null && t != t.getCause(); t = t.getCause()) {
+                if (t instanceof MemoryException m) throw m.inPass(p.name());
+                if (t instanceof OutOfMemoryError oom) throw MemoryException.ranOutOfMemory(p.name(), "in a Spark task", oom);
+            }
+            throw e;
+        }
+    }
+
     public static Result run(SparkSession spark, QuantcalConfig given, PrintStream out) {
         long t0 = System.nanoTime();
         String runId = given.runId().isBlank() ? newRunId() : given.runId();
@@ -112,7 +135,7 @@ public final class QuantcalJob {
             for (Pass p : passes) {
                 long t = System.nanoTime();
                 ctx.describe(p.name(), p.name());
-                state = p.run(ctx, state);
+                state = runPass(p, ctx, state);
                 timings.put(p.name(), (System.nanoTime() - t) / 1_000_000);
             }
             List<ScaleRow> rows = ScaleRows.of(state, runId, ExportPass.options(cfg).quantizeBias()).stream()

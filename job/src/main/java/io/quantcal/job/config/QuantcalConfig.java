@@ -34,6 +34,7 @@ public record QuantcalConfig(
         boolean overwrite,
         int intraOpThreads,
         int kernelThreads,
+        long memoryBudget,
         String sparkMaster,
         String appName,
         Map<String, String> sparkConf,
@@ -95,7 +96,8 @@ public record QuantcalConfig(
     public QuantcalConfig resolvedPaths(java.util.function.UnaryOperator<String> q) {
         return new QuantcalConfig(q.apply(model), runId, pipeline, calibration.resolved(q), preprocess, weights,
                 activations, quantizeBias, evaluation.resolved(q), export, q.apply(outputPath), overwrite, intraOpThreads,
-                kernelThreads, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, rendered, source, exclude, inputs);
+                kernelThreads, memoryBudget, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, rendered, source,
+                exclude, inputs);
     }
 
     /** Image decoding: x = (pixel·scale − mean[c]) / std[c], center-cropped to width × height. */
@@ -516,6 +518,7 @@ public record QuantcalConfig(
                 q.getBoolean("output.overwrite"),
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
                 nonNegative("quantcal.runtime.kernel-threads", q.getInt("runtime.kernel-threads")),
+                memoryBudget(q),
                 q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source,
                 exclude(q.getConfig("quantization.exclude")), inputs(q));
@@ -557,6 +560,24 @@ public record QuantcalConfig(
             shapes.put(name, List.copyOf(dims));
         }
         return new Inputs(columns, shapes);
+    }
+
+    /** {@link #AUTO_MEMORY_BUDGET} marks "auto": the budget is derived from the JVM's memory when the run starts. */
+    public static final long AUTO_MEMORY_BUDGET = -1;
+
+    /** quantcal.runtime.memory-budget: "auto" or a size ("768m", "2g", bytes), at least 1 MiB. */
+    private static long memoryBudget(Config q) {
+        String key = "quantcal.runtime.memory-budget";
+        String text = q.getString("runtime.memory-budget").strip();
+        if (text.equalsIgnoreCase("auto")) return AUTO_MEMORY_BUDGET;
+        long bytes;
+        try {
+            bytes = q.getBytes("runtime.memory-budget");
+        } catch (com.typesafe.config.ConfigException e) {
+            throw new ConfigException(key + ": expected auto or a size such as 768m or 2g, got '" + text + "'");
+        }
+        if (bytes < 1L << 20) throw new ConfigException(key + ": expected at least 1m (1 MiB), got '" + text + "'");
+        return bytes;
     }
 
     private static Exclude exclude(Config e) {

@@ -99,18 +99,21 @@ public final class BiasCorrectPass implements Pass {
         JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), input, partitions);
         BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
-        int batch = cfg.calibration().batchSize();
+        io.quantcal.kernels.calib.BatchBudget batch = TaskMemory.budget(ctx.spark().sparkContext(), cfg);
         boolean skipBad = cfg.calibration().skipBadSamples();
+        String doing = "capturing " + tensors.size() + " layer inputs of " + bm.displayName();
         // per-sample sums keyed by sample id, added in sample order: the means do not depend on the partitioning
-        JavaPairRDD<Long, LinkedHashMap<String, ChannelMeans>> perSample = samples.mapPartitionsToPair(it -> {
+        JavaPairRDD<Long, LinkedHashMap<String, ChannelMeans>> perSample = samples.mapPartitionsToPair(it ->
+                TaskMemory.guard("bias-correct", doing, () -> {
             SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
             ModelRunner r = bm.runner(tensors, opts);
             List<Map<String, ChannelMeans>> sums = ActivationStatistics.channelSums(r, input,
-                    split.good().stream().map(Sample::inputs).iterator(), batch, tensors);
+                    split.good().stream().map(Sample::inputs).iterator(), batch,
+                    bm.displayName() + ", " + tensors.size() + " captured tensors", tensors);
             List<Tuple2<Long, LinkedHashMap<String, ChannelMeans>>> out = new ArrayList<>();
             for (int i = 0; i < sums.size(); i++) out.add(new Tuple2<>(split.good().get(i).id(), new LinkedHashMap<>(sums.get(i))));
             return out.iterator();
-        });
+        }));
         Map<String, ChannelMeans> merged = SampleOrder.reduce(perSample, (a, b) -> {
             LinkedHashMap<String, ChannelMeans> m = new LinkedHashMap<>(a);
             b.forEach((k, v) -> m.merge(k, v, ChannelMeans::merge));

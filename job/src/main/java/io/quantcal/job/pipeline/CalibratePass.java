@@ -123,6 +123,8 @@ public final class CalibratePass implements Pass {
             return collect(ctx.spark(), cfg, samples, model, tensors, calibrator);
         } finally {
             samples.unpersist(false);
+            // local mode runs the tasks in this JVM: release the capture session's ONNX Runtime arena now, not at exit
+            io.quantcal.kernels.runtime.SessionCache.evict(model.sha256());
         }
     }
 
@@ -132,7 +134,7 @@ public final class CalibratePass implements Pass {
         ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         BroadcastModel bm = BroadcastModel.of(spark, model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
-        int batch = cfg.calibration().batchSize();
+        io.quantcal.kernels.calib.BatchBudget batch = TaskMemory.budget(spark.sparkContext(), cfg);
         boolean skipBad = cfg.calibration().skipBadSamples();
 
         var sc = spark.sparkContext();
@@ -160,16 +162,19 @@ public final class CalibratePass implements Pass {
     record Result(ActivationStatistics.Partial partial, List<String> skipped) {}
 
     private static Result run(JavaRDD<Sample> samples, BroadcastModel bm, ModelInputs input,
-                              List<String> tensors, RunnerOptions opts, int batch, boolean skipBad,
+                              List<String> tensors, RunnerOptions opts, io.quantcal.kernels.calib.BatchBudget batch,
+                              boolean skipBad,
                               Map<String, HistogramSpec> specs) {
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> parts = samples
-                .mapPartitionsWithIndex((pid, it) -> {
-                    SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
+                .mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("calibrate", "capturing " + tensors.size()
+                        + " activation tensors of " + bm.displayName() + " (batches of at most " + batch.maxBatch()
+                        + " samples, " + io.quantcal.kernels.calib.BatchBudget.mib(batch.budgetBytes()) + " per task)", () -> {
+                    SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
                     ModelRunner runner = bm.runner(tensors, opts);
-                    ActivationStatistics.Partial p = ActivationStatistics.collect(runner, input,
-                            split.good().stream().map(Sample::inputs).iterator(), batch, tensors, specs);
-                    return List.of(new Tuple2<>(pid, new Tuple2<>(p, split.skipped()))).iterator();
-                }, true).collect();
+                    ActivationStatistics.Partial p = ActivationStatistics.collect(runner, input, new SampleValues(good), batch,
+                            bm.displayName() + ", " + tensors.size() + " captured tensors", tensors, specs);
+                    return List.of(new Tuple2<>(pid, new Tuple2<>(p, good.skipped()))).iterator();
+                }), true).collect();
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> sorted = new ArrayList<>(parts);
         sorted.sort(Comparator.comparing(Tuple2::_1));
         ActivationStatistics.Partial merged = new ActivationStatistics.Partial(new LinkedHashMap<>(), 0);

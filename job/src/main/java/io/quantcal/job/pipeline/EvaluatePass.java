@@ -4,6 +4,7 @@ import io.quantcal.job.config.QuantcalConfig;
 import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
 import io.quantcal.job.data.SampleSets;
+import io.quantcal.kernels.calib.BatchBudget;
 import io.quantcal.kernels.calib.ModelComparison;
 import io.quantcal.kernels.calib.ModelComparison.Labelled;
 import io.quantcal.kernels.calib.ModelComparison.Sums;
@@ -54,17 +55,28 @@ public final class EvaluatePass implements Pass {
         BroadcastModel fpModel = BroadcastModel.of(ctx.spark(), fp, "fp32 model");
         BroadcastModel qModel = BroadcastModel.of(ctx.spark(), qdq, "qdq model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
-        int batch = cfg.calibration().batchSize();
+        BatchBudget batch = TaskMemory.budget(ctx.spark().sparkContext(), cfg);
         boolean skipBad = cfg.evaluation().skipBadSamples();
+        String doing = "running " + fpModel.displayName() + " and its QDQ model with " + layers.size()
+                + " layer outputs captured (batches of at most " + batch.maxBatch() + " samples, "
+                + BatchBudget.mib(batch.budgetBytes()) + " per task)";
 
-        List<Tuple2<Integer, Sums>> parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> {
-            SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
-            ModelRunner a = fpModel.runner(layers, opts);
-            ModelRunner b = qModel.runner(qLayers, opts);
-            Sums s = ModelComparison.compare(a, b, input, output,
-                    split.good().stream().map(x -> new Labelled(x.inputs(), x.label())).iterator(), batch, layers, qLayers);
-            return List.of(new Tuple2<>(pid, s)).iterator();
-        }, true).collect());
+        List<Tuple2<Integer, Sums>> parts;
+        try {
+            parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("evaluate", doing, () -> {
+                SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
+                ModelRunner a = fpModel.runner(layers, opts);
+                ModelRunner b = qModel.runner(qLayers, opts);
+                Sums s = ModelComparison.compare(a, b, input, output, labelled(good), batch,
+                        fpModel.displayName() + " and its QDQ model, " + layers.size() + " layer outputs each", layers,
+                        qLayers);
+                return List.of(new Tuple2<>(pid, s)).iterator();
+            }), true).collect());
+        } finally {
+            // local mode runs the tasks in this JVM: release both sessions' ONNX Runtime arenas now
+            io.quantcal.kernels.runtime.SessionCache.evict(fp.sha256());
+            io.quantcal.kernels.runtime.SessionCache.evict(qdq.sha256());
+        }
         parts.sort(Comparator.comparing(Tuple2::_1));
         Sums sums = Sums.empty();
         for (Tuple2<Integer, Sums> p : parts) sums = sums.merge(p._2());
@@ -92,6 +104,22 @@ public final class EvaluatePass implements Pass {
                 sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), sums.sqnrDb(),
                 sums.meanCosine());
         return state.withQdq(qdq).withSummary(name(), s);
+    }
+
+    /** The samples with their labels, one at a time (a static method: a class made here would capture the pass). */
+    private static java.util.Iterator<Labelled> labelled(java.util.Iterator<Sample> good) {
+        return new java.util.Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                return good.hasNext();
+            }
+
+            @Override
+            public Labelled next() {
+                Sample x = good.next();
+                return new Labelled(x.inputs(), x.label());
+            }
+        };
     }
 
     /**

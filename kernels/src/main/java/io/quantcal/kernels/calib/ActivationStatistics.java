@@ -55,8 +55,17 @@ public final class ActivationStatistics {
      */
     public static Partial collect(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples, int batchSize,
                                   List<String> tensors, Map<String, HistogramSpec> specs) {
+        return collect(runner, inputs, samples, BatchBudget.fixed(batchSize), "", tensors, specs);
+    }
+
+    /**
+     * As {@link #collect(ModelRunner, ModelInputs, Iterator, int, List, Map)}, with batches sized by a memory budget
+     * (see {@link BatchBudget}); {@code what} names the run in a memory error.
+     */
+    public static Partial collect(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
+                                  BatchBudget budget, String what, List<String> tensors, Map<String, HistogramSpec> specs) {
         Map<String, TensorStats> acc = new LinkedHashMap<>();
-        long n = Batches.forEach(runner, inputs, samples, batchSize, out -> {
+        long n = Batches.forEach(runner, inputs, samples, budget, what, out -> {
             for (String t : tensors) {
                 FloatTensor v = out.get(t);
                 if (v == null) throw new IllegalStateException("tensor " + t + " was not captured by the runner");
@@ -80,8 +89,14 @@ public final class ActivationStatistics {
     /** {@link #channelSums(ModelRunner, String, long[], Iterator, int, List)} for samples of any model inputs. */
     public static List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> channelSums(ModelRunner runner,
             ModelInputs inputs, Iterator<SampleInputs> samples, int batchSize, List<String> tensors) {
+        return channelSums(runner, inputs, samples, BatchBudget.fixed(batchSize), "", tensors);
+    }
+
+    /** As above, with batches sized by a memory budget ({@link BatchBudget}); {@code what} names the run in an error. */
+    public static List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> channelSums(ModelRunner runner,
+            ModelInputs inputs, Iterator<SampleInputs> samples, BatchBudget budget, String what, List<String> tensors) {
         List<Map<String, io.quantcal.kernels.dfq.ChannelMeans>> out = new ArrayList<>();
-        Batches.forEach(runner, inputs, samples, batchSize, batch -> {
+        Batches.forEach(runner, inputs, samples, budget, what, batch -> {
             int n = -1;
             for (String t : tensors) {
                 FloatTensor v = batch.get(t);

@@ -1,6 +1,7 @@
 package io.quantcal.kernels.calib;
 
 import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.InputTensor;
 import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.SampleInputs;
@@ -22,24 +23,66 @@ public final class Batches {
      */
     public static long forEach(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples, int batchSize,
                                Consumer<Map<String, FloatTensor>> sink) {
-        int size = inputs.runBatch(batchSize);
+        return forEach(runner, inputs, samples, BatchBudget.fixed(batchSize), "", sink);
+    }
+
+    /**
+     * Runs {@code runner} over {@code samples} in batches sized by {@code budget} (and 1 when the model fixes its batch
+     * dimension to 1), feeding every model input, and hands each batch's outputs to {@code sink}. Under a memory limit
+     * the first run takes one sample and measures what it returns; the following runs take as many samples as the
+     * budget allows (at most its batch size). Returns the number of samples.
+     *
+     * @param what names the run in a memory error
+     */
+    public static long forEach(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples, BatchBudget budget,
+                               String what, Consumer<Map<String, FloatTensor>> sink) {
+        int cap = inputs.runBatch(budget.maxBatch());
         long n = 0;
+        boolean measured = budget.unlimited() || cap == 1;
+        int size = measured ? cap : 1;
         List<SampleInputs> batch = new ArrayList<>(size);
         while (samples.hasNext()) {
             batch.add(samples.next());
             if (batch.size() == size || !samples.hasNext()) {
-                sink.accept(runner.runInputs(inputs.stack(batch)));
-                n += batch.size();
+                Map<String, InputTensor> x = inputs.stack(batch);
+                Map<String, FloatTensor> out = runner.runInputs(x);
+                int k = batch.size();
+                n += k;
                 batch.clear();
+                if (!measured) {
+                    size = Math.min(cap, budget.batchSize((BatchBudget.bytes(out) + inputBytes(x)) / k, what));
+                    measured = true;
+                }
+                sink.accept(out);
             }
         }
         return n;
+    }
+
+    /** Bytes of the fed tensors (their element counts times the element sizes). */
+    public static long inputBytes(Map<String, InputTensor> x) {
+        long b = 0;
+        for (InputTensor t : x.values()) {
+            long count = 1;
+            for (long d : t.shape()) count *= d;
+            b += count * switch (t.type()) {
+                case FLOAT, INT32 -> 4L;
+                default -> 8L;
+            };
+        }
+        return b;
     }
 
     /** {@link #forEach(ModelRunner, ModelInputs, Iterator, int, Consumer)} for a model with one float input. */
     public static long forEach(ModelRunner runner, String inputName, long[] sampleShape, Iterator<float[]> samples,
                                int batchSize, Consumer<Map<String, FloatTensor>> sink) {
         return forEach(runner, ModelInputs.singleFloat(inputName, sampleShape), floats(samples), batchSize, sink);
+    }
+
+    /** {@link #forEach(ModelRunner, ModelInputs, Iterator, BatchBudget, String, Consumer)} for one float input. */
+    public static long forEach(ModelRunner runner, String inputName, long[] sampleShape, Iterator<float[]> samples,
+                               BatchBudget budget, String what, Consumer<Map<String, FloatTensor>> sink) {
+        return forEach(runner, ModelInputs.singleFloat(inputName, sampleShape), floats(samples), budget, what, sink);
     }
 
     /** Single-input float samples as {@link SampleInputs}. */

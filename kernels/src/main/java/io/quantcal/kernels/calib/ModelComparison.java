@@ -78,47 +78,59 @@ public final class ModelComparison {
      */
     public static Sums compare(ModelRunner fp, ModelRunner quant, String inputName, String outputName,
                                long[] sampleShape, Iterator<Labelled> samples, int batchSize, List<String> layerTensors) {
-        return compare(fp, quant, ModelInputs.singleFloat(inputName, sampleShape), outputName, samples, batchSize,
-                layerTensors, layerTensors);
+        return compare(fp, quant, ModelInputs.singleFloat(inputName, sampleShape), outputName, samples,
+                BatchBudget.fixed(batchSize), "", layerTensors, layerTensors);
     }
 
-    /** {@link #compare(ModelRunner, ModelRunner, ModelInputs, String, Iterator, int, List, List)} with the same layer
-     * tensor names in both models. */
+    /** {@link #compare(ModelRunner, ModelRunner, ModelInputs, String, Iterator, BatchBudget, String, List, List)} with
+     * a fixed batch size and the same layer tensor names in both models. */
     public static Sums compare(ModelRunner fp, ModelRunner quant, ModelInputs inputs, String outputName,
                                Iterator<Labelled> samples, int batchSize, List<String> layerTensors) {
-        return compare(fp, quant, inputs, outputName, samples, batchSize, layerTensors, layerTensors);
+        return compare(fp, quant, inputs, outputName, samples, BatchBudget.fixed(batchSize), "", layerTensors,
+                layerTensors);
     }
 
     /**
-     * @param inputs            the model inputs every sample feeds; {@code batchSize} becomes 1 when the model fixes
-     *                          its batch dimension to 1
+     * Batches sized by a memory budget ({@link BatchBudget}): one sample's bytes are what both models return for it
+     * (output and layer outputs) plus its input, measured on a first run of one sample; 1 when the model fixes its
+     * batch dimension to 1.
+     *
+     * @param inputs            the model inputs every sample feeds
+     * @param what              names the run in a memory error
      * @param layerTensors      layer outputs of the FP model whose SQNR to measure (the keys of the result)
      * @param quantLayerTensors the same layers' outputs in the quantized model, position by position (a name
      *                          differs where the export folded the layer's Relu/Clip into its output quantization)
      */
     public static Sums compare(ModelRunner fp, ModelRunner quant, ModelInputs inputs, String outputName,
-                               Iterator<Labelled> samples, int batchSize, List<String> layerTensors,
+                               Iterator<Labelled> samples, BatchBudget budget, String what, List<String> layerTensors,
                                List<String> quantLayerTensors) {
-        batchSize = inputs.runBatch(batchSize);
+        int cap = inputs.runBatch(budget.maxBatch());
         Sums acc = Sums.empty();
-        List<Labelled> batch = new ArrayList<>(batchSize);
+        boolean measured = budget.unlimited() || cap == 1;
+        int size = measured ? cap : 1;
+        List<Labelled> batch = new ArrayList<>(size);
         while (samples.hasNext()) {
             batch.add(samples.next());
-            if (batch.size() == batchSize || !samples.hasNext()) {
-                acc = acc.merge(batch(fp, quant, inputs, outputName, batch, layerTensors, quantLayerTensors));
+            if (batch.size() == size || !samples.hasNext()) {
+                List<SampleInputs> values = new ArrayList<>(batch.size());
+                for (Labelled l : batch) values.add(l.inputs());
+                Map<String, InputTensor> x = inputs.stack(values);
+                Map<String, FloatTensor> a = fp.runInputs(x);
+                Map<String, FloatTensor> b = quant.runInputs(x);
+                if (!measured) {
+                    long bytes = BatchBudget.bytes(a) + BatchBudget.bytes(b) + Batches.inputBytes(x);
+                    size = Math.min(cap, budget.batchSize(bytes / batch.size(), what));
+                    measured = true;
+                }
+                acc = acc.merge(sums(a, b, outputName, batch, layerTensors, quantLayerTensors));
                 batch.clear();
             }
         }
         return acc;
     }
 
-    private static Sums batch(ModelRunner fp, ModelRunner quant, ModelInputs inputs, String outputName,
-                              List<Labelled> batch, List<String> layerTensors, List<String> quantLayerTensors) {
-        List<SampleInputs> values = new ArrayList<>(batch.size());
-        for (Labelled l : batch) values.add(l.inputs());
-        Map<String, InputTensor> x = inputs.stack(values);
-        Map<String, FloatTensor> a = fp.runInputs(x);
-        Map<String, FloatTensor> b = quant.runInputs(x);
+    private static Sums sums(Map<String, FloatTensor> a, Map<String, FloatTensor> b, String outputName,
+                             List<Labelled> batch, List<String> layerTensors, List<String> quantLayerTensors) {
         FloatTensor ya = a.get(outputName), yb = b.get(outputName);
         int n = batch.size();
         int k = ya.data().length / n;

@@ -245,10 +245,25 @@ public final class ModelRunner implements AutoCloseable {
                 return out;
             }
         } catch (OrtException e) {
+            if (isAllocationFailure(e)) {
+                long n = inputs.values().stream().findFirst().map(t -> t.shape().length > 0 ? t.shape()[0] : 1).orElse(1L);
+                throw new MemoryException(source + ": ONNX Runtime could not allocate memory for a batch of " + n
+                        + " (" + firstLine(e.getMessage()) + "); " + MemoryException.ADVICE, e);
+            }
             throw new ModelException(errors.message(source, "run failed", e), e);
         } finally {
             for (OnnxTensor t : feeds.values()) t.close();
         }
+    }
+
+    /** ONNX Runtime's CPU allocator failing (its BFCArena or the system allocator), as opposed to a model error. */
+    static boolean isAllocationFailure(OrtException e) {
+        String m = e.getMessage() == null ? "" : e.getMessage();
+        return m.contains("Failed to allocate memory") || m.contains("bad_alloc") || m.contains("Available memory of");
+    }
+
+    private static String firstLine(String m) {
+        return m == null ? "" : m.lines().findFirst().orElse(m);
     }
 
     private FloatTensor toFloat(String name, OnnxValue v) {
@@ -257,9 +272,16 @@ public final class ModelRunner implements AutoCloseable {
                     + ", expected a float tensor");
         }
         TensorInfo info = t.getInfo();
+        // getFloatBuffer() already copies the native tensor into a new heap buffer: take its array rather than copy
+        // it a second time (a capture of a 224x224 model is hundreds of MB per batch)
         FloatBuffer b = t.getFloatBuffer();
-        float[] data = new float[b.remaining()];
-        b.get(data);
+        float[] data;
+        if (b.hasArray() && b.arrayOffset() == 0 && b.position() == 0 && b.array().length == b.remaining()) {
+            data = b.array();
+        } else {
+            data = new float[b.remaining()];
+            b.get(data);
+        }
         return new FloatTensor(name, info.getShape(), data);
     }
 

@@ -1,0 +1,154 @@
+package io.quantcal.job.bench;
+
+import io.quantcal.job.QuantcalJob;
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.Sample;
+import io.quantcal.job.data.SampleSets;
+import io.quantcal.job.pipeline.BroadcastModel;
+import io.quantcal.job.pipeline.CalibratePass;
+import io.quantcal.job.pipeline.TaskMemory;
+import io.quantcal.kernels.calib.BatchBudget;
+import io.quantcal.kernels.calib.Batches;
+import io.quantcal.kernels.onnx.BatchNormFolder;
+import io.quantcal.kernels.onnx.ConstantFolder;
+import io.quantcal.kernels.onnx.Coverage;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QuantizableNode;
+import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.RunnerOptions;
+import io.quantcal.kernels.runtime.SessionCache;
+import io.quantcal.kernels.stats.Calibrators;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+
+/**
+ * Scale check at real size, one model per JVM (deploy/quantcal-bench scale runs one JVM per model, so that the peak
+ * RSS is that model's): layers found against the graph's Conv/Gemm/MatMul nodes; the calibrate pass's Spark work
+ * against plain ONNX Runtime inference of the same model over the same cached samples and partitions (the ratio;
+ * goal at 224x224 ≤ 1.25x); the evaluate pass's time in a whole run (fold-bn, calibrate, export, evaluate) over the
+ * same images; and the JVM's peak resident memory (VmHWM). Calibration images: the bundled Fashion-MNIST evaluation
+ * images, gray replicated to 3 channels, resized and center-cropped to the model's input size.
+ *
+ * <p>Usage: ScaleBenchmark model=PATH [images=256] [size=224] [reps=1] [header=true] [master=local[2]] [key=value ...]
+ * (other key=value pairs are config overrides, e.g. runtime.memory-budget=1g).
+ */
+public final class ScaleBenchmark {
+
+    public static void main(String[] args) throws Exception {
+        String modelPath = null, master = "local[2]";
+        int images = 256, size = 224, reps = 1;
+        boolean header = false;
+        List<String> overrides = new ArrayList<>();
+        for (String a : args) {
+            if (a.startsWith("model=")) modelPath = a.substring(6);
+            else if (a.startsWith("images=")) images = Integer.parseInt(a.substring(7));
+            else if (a.startsWith("size=")) size = Integer.parseInt(a.substring(5));
+            else if (a.startsWith("reps=")) reps = Integer.parseInt(a.substring(5));
+            else if (a.startsWith("header=")) header = Boolean.parseBoolean(a.substring(7));
+            else if (a.startsWith("master=")) master = a.substring(7);
+            else overrides.add(a);
+        }
+        if (modelPath == null) throw new IllegalArgumentException("usage: ScaleBenchmark model=PATH [images=N] [size=N] [reps=N]");
+        String name = Path.of(modelPath).getFileName().toString().replaceFirst("\\.onnx$", "");
+        Path out = Path.of("target", "scale-bench", name).toAbsolutePath();
+        List<String> keys = new ArrayList<>(List.of("model=" + modelPath,
+                "calibration.path=examples/fashion-mnist/eval", "calibration.limit=" + images,
+                "evaluation.path=examples/fashion-mnist/eval", "evaluation.limit=" + images,
+                "calibration.preprocess.channels=3", "calibration.preprocess.resize=" + size,
+                "calibration.preprocess.width=" + size, "calibration.preprocess.height=" + size,
+                "pipeline=[fold-bn,calibrate,export,evaluate]", "output.path=" + out, "output.overwrite=true",
+                "spark.master=" + master));
+        keys.addAll(overrides);
+        QuantcalConfig cfg = QuantcalConfig.parse("conf/example.conf", Files.readString(Path.of("conf/example.conf")), keys);
+
+        OnnxModel front = ConstantFolder.fold(OnnxModel.load(Path.of(cfg.model()))).model();
+        List<Coverage.Entry> coverage = Coverage.of(front);
+        long found = coverage.stream().filter(Coverage.Entry::quantized).count();
+        OnnxModel model = BatchNormFolder.fold(front).model();
+        List<String> tensors = new ArrayList<>();
+        for (QuantizableNode n : model.quantizableNodes()) if (!tensors.contains(n.input())) tensors.add(n.input());
+
+        SparkSession spark = LocalSpark.start(master);
+        int partitions = SampleSets.partitions(spark, cfg.calibration());
+        io.quantcal.kernels.runtime.ModelInputs input = io.quantcal.job.data.InputBinding.of(model, cfg, cfg.calibration());
+        JavaRDD<Sample> samples = SampleSets.load(spark, cfg, cfg.calibration(), input, partitions)
+                .persist(StorageLevel.MEMORY_AND_DISK());
+        long n = samples.count();
+
+        // what the memory budget makes of this model: one sample's captured bytes, the calibrate batch
+        BatchBudget budget = TaskMemory.budget(spark.sparkContext(), cfg);
+        ModelRunner capture = SessionCache.runner(model, tensors, new RunnerOptions(cfg.intraOpThreads(), 1));
+        var one = input.stack(List.of(samples.first().inputs()));
+        Map<String, FloatTensor> o = capture.runInputs(one);
+        long perSample = BatchBudget.bytes(o) + io.quantcal.kernels.calib.Batches.inputBytes(one);
+        int calBatch = budget.batchSize(perSample, name);
+
+        double inf = Double.MAX_VALUE, cal = Double.MAX_VALUE;
+        for (int r = 0; r < reps; r++) { // alternate, best of reps: the machine is shared
+            inf = Math.min(inf, time(() -> inference(spark, cfg, samples, model)));
+            cal = Math.min(cal, time(() -> CalibratePass.collect(spark, cfg, samples, model, tensors,
+                    Calibrators.byName("minmax", 99.99))));
+        }
+        samples.unpersist(true);
+        SessionCache.clear();
+
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        QuantcalJob.Result result = QuantcalJob.run(spark, cfg, new PrintStream(console, true, StandardCharsets.UTF_8));
+        @SuppressWarnings("unchecked")
+        Map<String, Object> timings = (Map<String, Object>) result.summary().get("timings_ms");
+        double evalS = ((Number) timings.get("evaluate")).doubleValue() / 1000;
+        String evalLine = console.toString(StandardCharsets.UTF_8).lines().filter(l -> l.startsWith("evaluate: ") && !l.startsWith("evaluate: warning"))
+                .findFirst().orElse("");
+        spark.stop();
+
+        if (header) {
+            System.out.printf("%s, %d partitions, ORT intra-op threads %d, batch %d (calibrate: memory budget %s per task)%n",
+                    master, partitions, cfg.intraOpThreads(),
+                    cfg.calibration().batchSize(), BatchBudget.mib(budget.budgetBytes()));
+            System.out.printf("%-13s %9s %6s %10s %11s %11s %6s %10s %10s %9s%n", "model", "layers", "images", "per sample",
+                    "inference s", "calibrate s", "ratio", "cal batch", "evaluate s", "peak RSS");
+        }
+        System.out.printf("%-13s %9s %6d %10s %11.1f %11.1f %5.2fx %10d %10.1f %9s%n", name, found + "/" + coverage.size(),
+                n, BatchBudget.mib(perSample), inf, cal, cal / inf, calBatch, evalS, peakRss());
+        System.out.println("              " + evalLine);
+    }
+
+    static long inference(SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples, OnnxModel model) {
+        return CalibrationBenchmark.inference(spark, cfg, samples, model);
+    }
+
+    interface Work {
+        Object run() throws Exception;
+    }
+
+    static double time(Work w) throws Exception {
+        long s = System.nanoTime();
+        w.run();
+        return (System.nanoTime() - s) / 1e9;
+    }
+
+    /** This JVM's peak resident set (VmHWM of /proc/self/status), e.g. "3.41 GiB". */
+    static String peakRss() {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (l.startsWith("VmHWM:")) {
+                    long kb = Long.parseLong(l.replaceAll("[^0-9]", ""));
+                    return String.format("%.2f GiB", kb / 1048576.0);
+                }
+            }
+        } catch (java.io.IOException | NumberFormatException e) {
+            // not Linux
+        }
+        return "n/a";
+    }
+}

@@ -1,0 +1,113 @@
+package io.quantcal.kernels.calib;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantcal.kernels.onnx.Graphs;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.TestModels;
+import io.quantcal.kernels.runtime.MemoryException;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.RunnerOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The batch-size rule: B = floor(budget / (bytes per sample x 2)), at most the configured batch, at least 1. */
+class BatchBudgetTest {
+
+    private static final long MIB = 1L << 20;
+
+    @Test
+    void batchIsTheBudgetOverTwiceOneSamplesBytes() {
+        // ResNet-50-like: 37 MiB captured per sample, 768 MiB per task: 768 / 74 = 10.4 -> 10 samples
+        assertEquals(10, new BatchBudget(768 * MIB, 32).batchSize(37 * MIB, "run"));
+        // exactly fitting: 100 MiB / (25 MiB x 2) = 2
+        assertEquals(2, new BatchBudget(100 * MIB, 32).batchSize(25 * MIB, "run"));
+        // one byte less and only one fits
+        assertEquals(1, new BatchBudget(100 * MIB - 1, 32).batchSize(25 * MIB, "run"));
+        // a small model is held to the configured batch size
+        assertEquals(32, new BatchBudget(768 * MIB, 32).batchSize(3176, "run"));
+        assertEquals(8, new BatchBudget(768 * MIB, 8).batchSize(MIB, "run"));
+        // no limit: always the configured batch
+        assertEquals(32, BatchBudget.fixed(32).batchSize(Long.MAX_VALUE / 2, "run"));
+    }
+
+    @Test
+    void aSampleLargerThanTheBudgetIsAnErrorNamingTheSizesAndTheKey() {
+        MemoryException e = assertThrows(MemoryException.class,
+                () -> new BatchBudget(768 * MIB, 32).batchSize(400 * MIB, "calibrate: det.onnx, 120 captured tensors"));
+        String m = e.getMessage();
+        assertTrue(m.startsWith("calibrate: det.onnx, 120 captured tensors: one sample's inputs and returned tensors take"
+                + " 400.0 MiB (x2: ONNX Runtime's buffers and their Java copy, 800.0 MiB), more than the memory budget of"
+                + " 768.0 MiB per task (quantcal.runtime.memory-budget)"), m);
+    }
+
+    /** x [N,2,6,6] -> Conv c [N,4,6,6] -> Relu -> Flatten [N,144] -> Gemm logits [N,5]. */
+    private static OnnxModel model() {
+        TestModels.Builder b = new TestModels.Builder(7);
+        b.conv("conv", "x", "c", 2, 4, 3, 1, 1, 1, true);
+        b.relu("relu", "c", "r");
+        b.node(Graphs.node("Flatten", "flatten", List.of("r"), List.of("f"), Map.of("axis", 1L)));
+        b.gemm("fc", "f", "logits", 144, 5, false, true);
+        return b.build(13, List.of(Graphs.floatValue("x", -1, 2, 6, 6)), List.of(Graphs.floatValue("logits", -1, 5)));
+    }
+
+    private static List<float[]> samples(int n) {
+        Random r = new Random(3);
+        List<float[]> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(TestModels.gaussian(r, 72, 1.0));
+        return out;
+    }
+
+    @Test
+    void batchesFollowTheBudgetAfterAOneSampleMeasurement() {
+        // one sample: input 72 floats + logits 5 + captured c 4x6x6 = 144: 221 floats = 884 bytes, x2 = 1768 bytes.
+        // A budget of 6000 bytes holds 3 samples (5304), not 4 (7072).
+        try (ModelRunner r = ModelRunner.open(model(), List.of("c"), RunnerOptions.singleThreaded())) {
+            List<Integer> sizes = new ArrayList<>();
+            long n = Batches.forEach(r, "x", new long[] {2, 6, 6}, samples(10).iterator(), new BatchBudget(6000, 32), "test",
+                    out -> sizes.add((int) out.get("c").shape()[0]));
+            assertEquals(10, n);
+            assertEquals(List.of(1, 3, 3, 3), sizes);
+            // the configured batch size still caps it
+            sizes.clear();
+            Batches.forEach(r, "x", new long[] {2, 6, 6}, samples(10).iterator(), new BatchBudget(6000, 2), "test",
+                    out -> sizes.add((int) out.get("c").shape()[0]));
+            assertEquals(List.of(1, 2, 2, 2, 2, 1), sizes);
+        }
+    }
+
+    @Test
+    void aModelWhoseSingleSampleExceedsTheBudgetStopsOnItsFirstRun() {
+        try (ModelRunner r = ModelRunner.open(model(), List.of("c"), RunnerOptions.singleThreaded())) {
+            List<Integer> sizes = new ArrayList<>();
+            MemoryException e = assertThrows(MemoryException.class, () -> Batches.forEach(r, "x", new long[] {2, 6, 6},
+                    samples(10).iterator(), new BatchBudget(1700, 32), "calibrate: tiny.onnx, 1 captured tensor",
+                    out -> sizes.add(1)));
+            assertTrue(e.getMessage().contains("tiny.onnx, 1 captured tensor: one sample's inputs and returned tensors take"
+                    + " 0.0 MiB (x2"), e.getMessage());
+            assertEquals(List.of(), sizes, "no batch reached the statistics");
+        }
+    }
+
+    @Test
+    void statisticsDoNotDependOnTheBudget() {
+        try (ModelRunner r = ModelRunner.open(model(), List.of("c"), RunnerOptions.singleThreaded())) {
+            var fixed = ActivationStatistics.collect(r, "x", new long[] {2, 6, 6}, samples(10).iterator(), 32,
+                    List.of("c"), Map.of());
+            var budgeted = ActivationStatistics.collect(r,
+                    io.quantcal.kernels.runtime.ModelInputs.singleFloat("x", new long[] {2, 6, 6}),
+                    Batches.floats(samples(10).iterator()), new BatchBudget(6000, 32), "test", List.of("c"), Map.of());
+            assertEquals(fixed.samples(), budgeted.samples());
+            var a = fixed.stats().get("c").minMax();
+            var b = budgeted.stats().get("c").minMax();
+            assertEquals(a.count(), b.count());
+            assertEquals(a.min(), b.min());
+            assertEquals(a.max(), b.max());
+        }
+    }
+}
