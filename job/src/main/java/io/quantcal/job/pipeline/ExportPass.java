@@ -34,23 +34,26 @@ public final class ExportPass implements Pass {
     }
 
     static OnnxModel qdq(QuantcalConfig cfg, PipelineState st) {
+        return qdq(cfg, st, QdqPlacement.plan(st.model(), cfg.export().profile()));
+    }
+
+    private static OnnxModel qdq(QuantcalConfig cfg, PipelineState st, QdqPlacement placement) {
         if (!st.calibrated()) {
             throw new IllegalStateException("pass export/evaluate needs quantization parameters: put calibrate before it in quantcal.pipeline");
         }
         return QdqExporter.export(st.model(), st.activationParams(), st.weightParams(), st.integerWeights(), options(cfg),
-                QdqPlacement.plan(st.model(), cfg.export().profile()));
+                placement);
     }
 
     @Override
     public PipelineState run(RunContext ctx, PipelineState state) {
         QuantcalConfig cfg = ctx.config();
-        OnnxModel qdq = qdq(cfg, state);
+        QdqPlacement placement = QdqPlacement.plan(state.model(), cfg.export().profile());
+        OnnxModel qdq = qdq(cfg, state, placement);
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("profile", cfg.export().profile().id());
         s.put("quantize_linear_nodes", qdq.nodes().stream().filter(n -> n.getOpType().equals("QuantizeLinear")).count());
-        var acts = state.activationParams();
-        s.put("activations_folded", QdqPlacement.plan(state.model(), cfg.export().profile()).folded().values().stream()
-                .filter(f -> acts.containsKey(f.output()) && QdqPlacement.removable(f, acts.get(f.output()))).count());
+        s.put("activations_folded", placement.removed(state.activationParams()).size());
         List<ScaleRow> rows = ScaleRows.of(state, ctx.runId(), false);
         if (cfg.export().qdq()) {
             ctx.files().writeBytes(ctx.output().resolve(QDQ_MODEL), qdq.toByteArray());

@@ -136,10 +136,9 @@ public final class QdqExporter {
     /** The model with every removable Relu/Clip of the placement gone (see {@link QdqPlacement#removable}). */
     static OnnxModel removeFoldedActivations(OnnxModel m, QdqPlacement placement, Map<String, QuantParams> activations) {
         GraphEditor e = null;
-        for (QdqPlacement.FoldedActivation f : placement.folded().values()) {
-            QuantParams p = activations.get(f.output());
+        for (QdqPlacement.FoldedActivation f : placement.removed(activations)) {
             NodeProto producer = m.producer(f.input());
-            if (p == null || producer == null || !QdqPlacement.removable(f, p)) continue;
+            if (producer == null) continue;
             if (e == null) e = new GraphEditor(m.graph());
             int at = e.position(producer.getName());
             NodeProto.Builder b = e.node(at).toBuilder();

@@ -85,6 +85,16 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
         return new QdqPlacement(profile, sites, Map.of());
     }
 
+    /** The folded activations the export removes with these activation parameters ({@link #removable}), in order. */
+    public List<FoldedActivation> removed(Map<String, QuantParams> activations) {
+        List<FoldedActivation> out = new ArrayList<>();
+        for (FoldedActivation f : folded.values()) {
+            QuantParams p = activations.get(f.output());
+            if (p != null && removable(f, p)) out.add(f);
+        }
+        return out;
+    }
+
     /** The tensors that need their own statistics (each site's owner), in order. */
     public List<String> ownedTensors() {
         List<String> out = new ArrayList<>();
