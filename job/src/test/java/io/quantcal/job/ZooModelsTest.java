@@ -136,6 +136,29 @@ class ZooModelsTest extends SparkJobTest {
     }
 
     /**
+     * torch's MultiheadAttention runs its projections sequence-first ([T, N, D]): EasyQuant finds the batch on axis 1,
+     * searches those layers like any other, and AdaRound solves them; every constant-weight layer of the ViT gets a row
+     * from each method.
+     */
+    @Test
+    void vitSearchesSequenceFirstAttentionProjections() throws Exception {
+        String output = tmp.resolve("vit_search").toString();
+        QuantcalConfig cfg = JobFixtures.config(ZOO.resolve("vit_tiny.onnx").toString(), CALIB, output, imageOverrides(
+                "pipeline=[calibrate, easyquant, adaround, export]", "calibration.limit=16", "calibration.batch-size=8",
+                "easyquant.samples=16", "easyquant.segments=10", "easyquant.rounds=1", "adaround.samples=16",
+                "adaround.iterations=20", "export.tensorrt-cache=false", "export.aimet=false"));
+        QuantcalJob.run(spark(), cfg, out);
+        var rows = spark().read().parquet(Path.of(output, "scale_table").toString());
+        // AdaRound replaces the weight rows EasyQuant wrote; EasyQuant's activation scales stay
+        long easyquant = rows.filter("method = 'easyquant' AND role = 'activation'").select("node").distinct().count();
+        long adaround = rows.filter("method = 'adaround' AND role = 'weight'").select("tensor").distinct().count();
+        assertEquals(10, easyquant, "ViT layers with an EasyQuant activation scale");
+        assertEquals(10, adaround, "ViT weights rounded by AdaRound");
+        JsonNode run = new ObjectMapper().readTree(Path.of(output, "run.json").toFile());
+        assertEquals(10, run.path("passes").path("easyquant").path("layers_searched").asInt(), "layers EasyQuant searched");
+    }
+
+    /**
      * The images preprocess with the zoo's settings gives what the models were trained on: the FP32 model in ONNX
      * Runtime, fed the first evaluation images as quantcal decodes them, gives PyTorch's logits (expected/*.csv).
      */

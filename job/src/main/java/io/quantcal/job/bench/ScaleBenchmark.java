@@ -13,9 +13,6 @@ import io.quantcal.kernels.onnx.BatchNormFolder;
 import io.quantcal.kernels.onnx.ConstantFolder;
 import io.quantcal.kernels.onnx.Coverage;
 import io.quantcal.kernels.onnx.OnnxModel;
-import io.quantcal.kernels.onnx.QuantizableNode;
-import io.quantcal.kernels.runtime.FloatTensor;
-import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import io.quantcal.kernels.runtime.SessionCache;
 import io.quantcal.kernels.stats.Calibrators;
@@ -75,8 +72,8 @@ public final class ScaleBenchmark {
         List<Coverage.Entry> coverage = Coverage.of(front);
         long found = coverage.stream().filter(Coverage.Entry::quantized).count();
         OnnxModel model = BatchNormFolder.fold(front).model();
-        List<String> tensors = new ArrayList<>();
-        for (QuantizableNode n : model.quantizableNodes()) if (!tensors.contains(n.input())) tensors.add(n.input());
+        // what calibrate measures: the export profile's activation tensors
+        List<String> tensors = io.quantcal.kernels.onnx.QdqPlacement.plan(model, cfg.export().profile()).ownedTensors();
 
         SparkSession spark = LocalSpark.start(master);
         int partitions = SampleSets.partitions(spark, cfg.calibration());
@@ -85,13 +82,19 @@ public final class ScaleBenchmark {
                 .persist(StorageLevel.MEMORY_AND_DISK());
         long n = samples.count();
 
-        // what the memory budget makes of this model: one sample's captured bytes, the calibrate batch
+        // what the memory budget makes of this model: one sample's bytes when all its tensors are captured (what
+        // evaluate and the histogram pass return), and the batch of calibrate's min/max pass, which keeps them in ORT
         BatchBudget budget = TaskMemory.budget(spark.sparkContext(), cfg);
-        ModelRunner capture = SessionCache.runner(model, tensors, new RunnerOptions(cfg.intraOpThreads(), 1));
+        RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         var one = input.stack(List.of(samples.first().inputs()));
-        Map<String, FloatTensor> o = capture.runInputs(one);
-        long perSample = BatchBudget.bytes(o) + io.quantcal.kernels.calib.Batches.inputBytes(one);
-        int calBatch = budget.batchSize(perSample, name);
+        long perSample = BatchBudget.bytes(SessionCache.runner(model, tensors, opts).runInputs(one))
+                + io.quantcal.kernels.calib.Batches.inputBytes(one);
+        long perSampleMinMax = BatchBudget.bytes(SessionCache.runner(
+                io.quantcal.kernels.calib.StatisticsCapture.withStatisticsOutputs(model, tensors),
+                io.quantcal.kernels.calib.StatisticsCapture.outputs(tensors), opts).runInputs(one))
+                + io.quantcal.kernels.calib.Batches.inputBytes(one);
+        int calBatch = budget.batchSize(perSampleMinMax, name);
+        SessionCache.clear();
 
         double inf = Double.MAX_VALUE, cal = Double.MAX_VALUE;
         for (int r = 0; r < reps; r++) { // alternate, best of reps: the machine is shared

@@ -47,6 +47,18 @@ public final class BroadcastModel implements Serializable {
         return displayName;
     }
 
+    /**
+     * Inside a task: this executor's runner for the model with the min, max and shape of {@code tensors} reduced in
+     * the session ({@link io.quantcal.kernels.calib.StatisticsCapture}).
+     */
+    public ModelRunner minMaxRunner(List<String> tensors, RunnerOptions options) {
+        return SessionCache.runner(sha256, () -> io.quantcal.kernels.calib.StatisticsCapture.withStatisticsOutputs(
+                OnnxModel.parse(displayName, bytes.value(), loc -> {
+                    throw new IllegalStateException(displayName + ": the broadcast model refers to external data " + loc
+                            + " (the driver inlines external data before broadcasting)");
+                }), tensors), io.quantcal.kernels.calib.StatisticsCapture.outputs(tensors), options);
+    }
+
     /** Inside a task: this executor's runner for the model with these captures. */
     public ModelRunner runner(List<String> captures, RunnerOptions options) {
         return SessionCache.runner(sha256, () -> OnnxModel.parse(displayName, bytes.value(), loc -> {

@@ -170,9 +170,13 @@ public final class CalibratePass implements Pass {
                         + " activation tensors of " + bm.displayName() + " (batches of at most " + batch.maxBatch()
                         + " samples, " + io.quantcal.kernels.calib.BatchBudget.mib(batch.budgetBytes()) + " per task)", () -> {
                     SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
-                    ModelRunner runner = bm.runner(tensors, opts);
-                    ActivationStatistics.Partial p = ActivationStatistics.collect(runner, input, new SampleValues(good), batch,
-                            bm.displayName() + ", " + tensors.size() + " captured tensors", tensors, specs);
+                    String what = bm.displayName() + ", " + tensors.size() + " captured tensors";
+                    // min/max alone is reduced inside the session; histograms need the values in the JVM
+                    ActivationStatistics.Partial p = specs.isEmpty()
+                            ? ActivationStatistics.collectMinMax(bm.minMaxRunner(tensors, opts), input,
+                                    new SampleValues(good), batch, what, tensors)
+                            : ActivationStatistics.collect(bm.runner(tensors, opts), input, new SampleValues(good), batch,
+                                    what, tensors, specs);
                     return List.of(new Tuple2<>(pid, new Tuple2<>(p, good.skipped()))).iterator();
                 }), true).collect();
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> sorted = new ArrayList<>(parts);

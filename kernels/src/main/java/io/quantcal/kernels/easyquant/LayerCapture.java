@@ -93,14 +93,29 @@ public final class LayerCapture {
         for (Layer l : layers) {
             FloatTensor x = fromInputs.get(l.inputTensor());
             FloatTensor o = fromFp.get(l.outputTensor());
-            LayerProblem p = new LayerProblem(l.layer(), sampleIds, x.data(), x.shape(), o.data(), o.shape(),
+            LayerProblem p = new LayerProblem(l.layer(), ids(sampleIds, x), x.data(), x.shape(), o.data(), o.shape(),
                     l.outputAfterActivation(), l.w(), l.wShape(), l.bias(), l.op(), l.activation(), l.weight());
             problems.add(positions > 0 ? OutputPositions.subsample(p, positions, seed ^ l.layer().hashCode()) : p);
         }
         return problems;
     }
 
-    /** The tensors over all samples, batch by batch, concatenated along axis 0. */
+    /**
+     * The ids of the rows of {@code x}: the sample ids, or, when x is [k·N, D] (a sequence flattened into rows, as
+     * torch's MultiheadAttention feeds its projection Gemms, sequence-first), one id per row: each row (token) is
+     * scored on its own. Whether rows run sample-major or sequence-major is not in the tensor, so rows are not
+     * assigned to samples. Row ids {@code first·k + r} never overlap another chunk's (chunks are consecutive ids).
+     */
+    static long[] ids(long[] sampleIds, FloatTensor x) {
+        long n = sampleIds.length;
+        if (x.rank() != 2 || x.dim(0) == n || n == 0 || x.dim(0) % n != 0) return sampleIds;
+        long k = x.dim(0) / n;
+        long[] rows = new long[(int) x.dim(0)];
+        for (int r = 0; r < rows.length; r++) rows[r] = sampleIds[0] * k + r;
+        return rows;
+    }
+
+    /** The tensors over all samples, batch by batch, each batch's samples moved to axis 0, concatenated along it. */
     private static Map<String, FloatTensor> run(ModelRunner runner, List<String> tensors, ModelInputs inputs,
                                                 List<SampleInputs> samples, int batchSize) {
         Map<String, List<FloatTensor>> parts = new LinkedHashMap<>();
@@ -110,7 +125,9 @@ public final class LayerCapture {
             for (String t : tensors) {
                 FloatTensor v = out.get(t);
                 if (v == null) throw new IllegalStateException("tensor " + t + " was not captured by the runner");
-                parts.computeIfAbsent(t, k -> new ArrayList<>()).add(v);
+                // a rank-2 tensor with a multiple of the batch as rows is a flattened sequence: rows stay as they are
+                boolean rows = v.rank() == 2 && v.dim(0) != batch.size() && v.dim(0) % batch.size() == 0;
+                parts.computeIfAbsent(t, k -> new ArrayList<>()).add(rows ? v : v.batchFirst(batch.size()));
             }
         }
         Map<String, FloatTensor> whole = new LinkedHashMap<>();

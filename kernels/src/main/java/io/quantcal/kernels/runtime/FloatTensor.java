@@ -68,6 +68,46 @@ public record FloatTensor(String name, long[] shape, float[] data) implements Se
         return new FloatTensor(name, s, Arrays.copyOfRange(data, from * per, to * per));
     }
 
+    /**
+     * This tensor with its batch axis first. A network may carry a batch of {@code batch} samples on another axis:
+     * torch's MultiheadAttention runs its projections sequence-first ([T, N, D]). The batch axis is axis 0 when its
+     * size is {@code batch}, else the one axis before the last whose size is {@code batch} (a MatMul or Gemm acts on
+     * the last axis, so moving a leading axis commutes with the layer). Anything else is an error naming the tensor.
+     */
+    public FloatTensor batchFirst(int batch) {
+        if (shape.length == 0) throw new IllegalStateException("tensor " + name + " is a scalar: no batch dimension");
+        if (shape[0] == batch) return this;
+        int axis = -1;
+        for (int k = 1; k < shape.length - 1; k++) {
+            if (shape[k] == batch) {
+                if (axis >= 0) {
+                    throw new IllegalStateException("tensor " + name + " " + Arrays.toString(shape) + ": the batch of "
+                            + batch + " could be axis " + axis + " or " + k + ", expected it on axis 0");
+                }
+                axis = k;
+            }
+        }
+        if (axis < 0) {
+            throw new IllegalStateException("tensor " + name + " " + Arrays.toString(shape) + " has no axis of the batch size "
+                    + batch + " before its last: its samples cannot be told apart");
+        }
+        // [A, N, B] -> [N, A, B] with A = dims before the batch axis, B = dims after it.
+        long outer = 1, inner = 1;
+        for (int k = 0; k < axis; k++) outer *= shape[k];
+        for (int k = axis + 1; k < shape.length; k++) inner *= shape[k];
+        float[] out = new float[data.length];
+        int in = (int) inner;
+        for (int a = 0; a < outer; a++) {
+            for (int n = 0; n < batch; n++) {
+                System.arraycopy(data, (int) ((a * batch + n) * inner), out, (int) ((n * outer + a) * inner), in);
+            }
+        }
+        long[] s = new long[shape.length];
+        s[0] = batch;
+        for (int k = 0, j = 1; k < shape.length; k++) if (k != axis) s[j++] = shape[k];
+        return new FloatTensor(name, s, out);
+    }
+
     /** Tensors of equal sample shape stacked along the batch dimension, in list order. */
     public static FloatTensor concat(String name, List<FloatTensor> parts) {
         if (parts.isEmpty()) throw new IllegalArgumentException("tensor " + name + ": nothing to concatenate");

@@ -27,6 +27,23 @@ class FloatTensorTest {
     }
 
     @Test
+    void aSequenceFirstBatchIsMovedToAxisZero() {
+        // [T=3, N=2, D=2], value = 100 t + 10 n + d
+        float[] v = new float[12];
+        for (int t = 0; t < 3; t++) for (int n = 0; n < 2; n++) for (int d = 0; d < 2; d++) v[(t * 2 + n) * 2 + d] = 100 * t + 10 * n + d;
+        FloatTensor moved = FloatTensor.of("q", v, 3, 2, 2).batchFirst(2);
+        assertArrayEquals(new long[] {2, 3, 2}, moved.shape());
+        for (int n = 0; n < 2; n++) for (int t = 0; t < 3; t++) for (int d = 0; d < 2; d++) {
+            assertEquals(100 * t + 10 * n + d, moved.data()[(n * 3 + t) * 2 + d]);
+        }
+        FloatTensor first = FloatTensor.of("x", new float[6], 2, 3);
+        assertEquals(first, first.batchFirst(2));
+        // no axis of the batch's size before the last, or two of them: the samples cannot be told apart
+        assertThrows(IllegalStateException.class, () -> FloatTensor.of("x", new float[12], 3, 4).batchFirst(2));
+        assertThrows(IllegalStateException.class, () -> FloatTensor.of("x", new float[36], 3, 2, 2, 3).batchFirst(2));
+    }
+
+    @Test
     void batchesSliceAndConcatenateAlongTheFirstDimension() {
         FloatTensor t = FloatTensor.of("t", new float[] {0, 1, 2, 3, 4, 5}, 3, 2);
         assertEquals(FloatTensor.of("t", new float[] {2, 3, 4, 5}, 2, 2), t.batch(1, 3));

@@ -1,0 +1,93 @@
+package io.quantcal.kernels.calib;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantcal.kernels.onnx.Graphs;
+import io.quantcal.kernels.onnx.ModelException;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.TestModels;
+import io.quantcal.kernels.runtime.ModelInputs;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.RunnerOptions;
+import io.quantcal.kernels.stats.MinMaxStats;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/** Min/max reduced inside the session equal the JVM's scan of the captured tensors, at any batching and opset. */
+class StatisticsCaptureTest {
+
+    private static final List<String> TENSORS = List.of("x", "c", "r", "f");
+
+    /** x [N,2,6,6] -> Conv c [N,4,6,6] -> Relu r -> Flatten f [N,144] -> Gemm logits [N,5]. */
+    private static OnnxModel model(long opset) {
+        TestModels.Builder b = new TestModels.Builder(11);
+        b.conv("conv", "x", "c", 2, 4, 3, 1, 1, 1, true);
+        b.relu("relu", "c", "r");
+        b.node(Graphs.node("Flatten", "flatten", List.of("r"), List.of("f"), Map.of("axis", 1L)));
+        b.gemm("fc", "f", "logits", 144, 5, false, true);
+        return b.build(opset, List.of(Graphs.floatValue("x", -1, 2, 6, 6)), List.of(Graphs.floatValue("logits", -1, 5)));
+    }
+
+    private static List<float[]> samples(int n, long seed) {
+        Random r = new Random(seed);
+        List<float[]> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(TestModels.gaussian(r, 72, 1.0 + i % 3));
+        return out;
+    }
+
+    @ParameterizedTest(name = "opset {0}")
+    @ValueSource(longs = {10, 13, 18, 21})
+    void minMaxInTheSessionEqualTheScanOfTheCapturedTensors(long opset) {
+        OnnxModel m = model(opset);
+        ModelInputs in = ModelInputs.singleFloat("x", new long[] {2, 6, 6});
+        try (ModelRunner full = ModelRunner.open(m, TENSORS, RunnerOptions.singleThreaded());
+             ModelRunner reduced = ModelRunner.open(StatisticsCapture.withStatisticsOutputs(m, TENSORS),
+                     StatisticsCapture.outputs(TENSORS), RunnerOptions.singleThreaded())) {
+            var scanned = ActivationStatistics.collect(full, in, Batches.floats(samples(11, 5).iterator()),
+                    BatchBudget.fixed(4), "test", TENSORS, Map.of());
+            // another batching: min and max are exact whatever the batches
+            var inSession = ActivationStatistics.collectMinMax(reduced, in, Batches.floats(samples(11, 5).iterator()),
+                    BatchBudget.fixed(3), "test", TENSORS);
+            assertEquals(11, inSession.samples());
+            for (String t : TENSORS) {
+                MinMaxStats a = scanned.stats().get(t).minMax(), b = inSession.stats().get(t).minMax();
+                assertEquals(a.count(), b.count(), t);
+                assertEquals(a.min(), b.min(), 0.0, t);
+                assertEquals(a.max(), b.max(), 0.0, t);
+                assertTrue(Double.isNaN(b.sum()), t + ": sums are not measured in the session");
+            }
+            // the relu output's minimum is 0 exactly, its count 11 x 144
+            assertEquals(0.0, inSession.stats().get("r").minMax().min(), 0.0);
+            assertEquals(11 * 144, inSession.stats().get("f").minMax().count());
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(floats = {Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN})
+    void aNonFiniteValueIsAnErrorNamingTheTensor(float value) {
+        OnnxModel m = model(13);
+        try (ModelRunner reduced = ModelRunner.open(StatisticsCapture.withStatisticsOutputs(m, List.of("x", "c")),
+                StatisticsCapture.outputs(List.of("x", "c")), RunnerOptions.singleThreaded())) {
+            float[] bad = samples(1, 2).get(0);
+            bad[7] = value;
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> ActivationStatistics.collectMinMax(reduced, ModelInputs.singleFloat("x", new long[] {2, 6, 6}),
+                            Batches.floats(List.of(bad).iterator()), BatchBudget.fixed(1), "test", List.of("x", "c")));
+            assertTrue(e.getMessage().startsWith("tensor x: a batch holds a value that is not finite"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aTensorNothingProducesIsAModelError() {
+        ModelException e = assertThrows(ModelException.class,
+                () -> StatisticsCapture.withStatisticsOutputs(model(13), List.of("nowhere")));
+        assertTrue(e.getMessage().contains("cannot measure tensor nowhere"), e.getMessage());
+    }
+}
