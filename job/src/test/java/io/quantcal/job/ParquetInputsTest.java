@@ -116,6 +116,51 @@ class ParquetInputsTest extends SparkJobTest {
                 List.of(value("x", F, batch, 25, 96)), List.of(value("y", F, batch, 25, 8))));
     }
 
+    /**
+     * (d) an audio-style Conv1d network: x [N, 4, 24] --Conv1d(8, k 3, pad 1)--> Relu --Conv1d(8, k 3, stride 2,
+     * dilation 2, pads [2, 1], group 2)--> [N, 8, 11] --ReduceMean(axis 2)--> [N, 8] --Gemm--> y [N, 3].
+     */
+    Path conv1dModel() throws Exception {
+        return save("conv1d.onnx", Graphs.model(13, List.of(
+                        Graphs.node("Conv", "c1", List.of("x", "w1", "b1"), List.of("h1"), Map.of("kernel_shape", new long[] {3},
+                                "pads", new long[] {1, 1})),
+                        Graphs.node("Relu", "r1", List.of("h1"), List.of("a1")),
+                        Graphs.node("Conv", "c2", List.of("a1", "w2", "b2"), List.of("h2"), Map.of("kernel_shape", new long[] {3},
+                                "strides", new long[] {2}, "dilations", new long[] {2}, "pads", new long[] {2, 1}, "group", 2L)),
+                        Graphs.node("ReduceMean", "pool", List.of("h2"), List.of("p"), Map.of("axes", new long[] {2}, "keepdims", 0L)),
+                        Graphs.node("Gemm", "fc", List.of("p", "w3", "b3"), List.of("y"), Map.of("transB", 1L))),
+                List.of(Graphs.floatTensor("w1", ramp(8 * 4 * 3, 0.11f, 0.02f), 8, 4, 3), Graphs.floatTensor("b1", ramp(8, 0.1f, 0), 8),
+                        Graphs.floatTensor("w2", ramp(8 * 4 * 3, 0.13f, -0.03f), 8, 4, 3), Graphs.floatTensor("b2", ramp(8, 0.05f, 0), 8),
+                        Graphs.floatTensor("w3", ramp(3 * 8, 0.2f, 0), 3, 8), Graphs.floatTensor("b3", ramp(3, 0.1f, 0), 3)),
+                List.of(value("x", F, "batch", 4, 24)), List.of(value("y", F, "batch", 3))));
+    }
+
+    @Test
+    void conv1dLayersAreSearchedRoundedAndCorrectedAsTheirConv2dOfHeightOne() throws Exception {
+        Path model = conv1dModel();
+        StructType schema = new StructType().add("x", array(DataTypes.FloatType));
+        Random rnd = new Random(21);
+        List<Row> rows = new ArrayList<>();
+        for (int k = 0; k < 24; k++) rows.add(RowFactory.create(floats(gaussian(rnd, 4 * 24, 1.0))));
+        Path data = write("audio.parquet", schema, rows);
+        QuantcalJob.Result r = QuantcalJob.run(spark(), config(model, data, data, "out-conv1d", "calibration.parquet.column=x",
+                "input-shapes.x=[-1, 4, 24]", "pipeline=[calibrate, easyquant, adaround, bias-correct, export, evaluate]",
+                "easyquant.samples=16", "easyquant.segments=20", "adaround.samples=16", "adaround.iterations=200"), out);
+        for (String node : List.of("c1", "c2")) {
+            ScaleRow a = r.rows().stream().filter(x -> x.node().equals(node) && x.role().equals("activation")).findFirst()
+                    .orElseThrow();
+            Assertions.assertEquals("easyquant", a.method(), node);
+            Assertions.assertTrue(a.metricValue() >= a.metricBaseline(), node + ": EasyQuant keeps or raises the layer's cosine");
+            List<ScaleRow> w = r.rows().stream().filter(x -> x.node().equals(node) && x.role().equals("weight")).toList();
+            Assertions.assertEquals(8, w.size(), node + ": one weight row per output channel");
+            Assertions.assertTrue(w.stream().allMatch(x -> x.method().equals("adaround")), node + ": " + w);
+        }
+        // the searched and rounded Conv1d layers still compute the FP network: the QDQ model's output tracks FP32
+        JsonNode ev = runJson(r).get("passes").get("evaluate");
+        Assertions.assertEquals(24, ev.get("samples").asInt());
+        Assertions.assertTrue(ev.get("output_sqnr_db").asDouble() > 25, "output SQNR " + ev.get("output_sqnr_db"));
+    }
+
     // ------------------------------------------------------------------ data
 
     /** Writes {@code rows} with {@code schema} as Parquet (two part files, so rows are named by part file). */

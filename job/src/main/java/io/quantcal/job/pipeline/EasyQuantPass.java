@@ -199,7 +199,8 @@ public final class EasyQuantPass implements Pass {
         return all.stream().filter(n -> names.contains(n.name())).toList();
     }
 
-    private static LayerCapture.Layer layer(OnnxModel model, QuantizableNode n, PipelineState state, boolean afterActivation) {
+    private static LayerCapture.Layer layer(OnnxModel model, QuantizableNode node, PipelineState state, boolean afterActivation) {
+        QuantizableNode n = node.as2d(); // a Conv1d searched as its Conv2d of height 1; LayerCapture lifts its tensors
         Activation act = n.activation() == null ? Activation.NONE
                 : n.activation().equals("Relu") ? Activation.RELU
                 : Activation.clip((float) n.clipMin(), (float) n.clipMax());
@@ -215,7 +216,7 @@ public final class EasyQuantPass implements Pass {
             throw new IllegalStateException("easyquant: node " + n.name() + " has no calibrated parameters");
         }
         return new LayerCapture.Layer(n.name(), n.input(), afterActivation ? n.finalOutput() : n.output(), afterActivation,
-                model.initializerFloats(n.weight()), model.shape(n.weight()),
+                model.initializerFloats(n.weight()), n.weightShape(),
                 n.bias() == null ? null : model.initializerFloats(n.bias()), op, a.params(), w.params());
     }
 

@@ -41,6 +41,8 @@ public final class LayerSampler {
      */
     public static Columns columns(QuantizableNode n, long sample, FloatTensor x, int maxColumns, long seed) {
         if (maxColumns < 1) throw new IllegalArgumentException("maxColumns must be >= 1, got " + maxColumns);
+        x = FloatTensor.of(x.name(), x.data(), n.as2dTensorShape(x.shape())); // a Conv1d as its Conv2d of height 1
+        n = n.as2d();
         if (x.dim(0) != 1) {
             throw new IllegalArgumentException("layer " + n.name() + ": the input " + x.name() + " of one sample needs batch 1, got "
                     + Arrays.toString(x.shape()));
@@ -77,6 +79,7 @@ public final class LayerSampler {
      */
     public static AdaRoundProblem problem(QuantizableNode n, float[] weight, float[] bias, QuantParams wq, List<Columns> inputs,
                                           List<Columns> fpInputs, boolean clipOutput, int batchColumns) {
+        n = n.as2d();
         if (inputs.isEmpty()) throw new IllegalArgumentException("layer " + n.name() + ": no captured columns");
         double lo = Double.NEGATIVE_INFINITY, hi = Double.POSITIVE_INFINITY;
         if (clipOutput && n.activation() != null) {

@@ -91,13 +91,20 @@ public final class LayerCapture {
                 : run(inputs, inputTensors(layers), modelInputs, samples, batch);
         List<LayerProblem> problems = new ArrayList<>(layers.size());
         for (Layer l : layers) {
-            FloatTensor x = fromInputs.get(l.inputTensor());
-            FloatTensor o = fromFp.get(l.outputTensor());
+            FloatTensor x = conv2d(l, fromInputs.get(l.inputTensor()));
+            FloatTensor o = conv2d(l, fromFp.get(l.outputTensor()));
             LayerProblem p = new LayerProblem(l.layer(), ids(sampleIds, x), x.data(), x.shape(), o.data(), o.shape(),
                     l.outputAfterActivation(), l.w(), l.wShape(), l.bias(), l.op(), l.activation(), l.weight());
             problems.add(positions > 0 ? OutputPositions.subsample(p, positions, seed ^ l.layer().hashCode()) : p);
         }
         return problems;
+    }
+
+    /** A Conv1d layer's [N, C, L] tensor as its lifted Conv2d's [N, C, 1, L] (the layer's weight is [K, C/g, 1, k]). */
+    static FloatTensor conv2d(Layer l, FloatTensor t) {
+        if (!(l.op() instanceof io.quantcal.kernels.layer.LayerOp.Conv) || t.rank() != 3) return t;
+        long[] s = t.shape();
+        return FloatTensor.of(t.name(), t.data(), s[0], s[1], 1, s[2]);
     }
 
     /**

@@ -51,6 +51,33 @@ public record QuantizableNode(String name, String opType, String input, String w
         }
     }
 
+    /** True for a Conv over one spatial axis (audio and sequence models): x [N, C, L], w [K, C/group, k]. */
+    public boolean isConv1d() {
+        return opType.equals("Conv") && weightShape.length == 3;
+    }
+
+    /**
+     * This node as the layer kernels compute it. A Conv1d is the Conv2d of height 1 that computes the same thing:
+     * strides [1, s], pads [0, b, 0, e], dilations [1, d], weight [K, C/group, 1, k], x [N, C, 1, L]
+     * ({@link #as2dTensorShape}). The weight's values and their order do not change, so integer weights and
+     * per-channel scales found on the lifted layer are the Conv1d's. Any other node is returned as it is.
+     */
+    public QuantizableNode as2d() {
+        if (!isConv1d()) return this;
+        long[] w = {weightShape[0], weightShape[1], 1, weightShape[2]};
+        long[] st = {1, strides.length == 1 ? strides[0] : 1};
+        long[] dl = {1, dilations.length == 1 ? dilations[0] : 1};
+        long[] pd = pads.length == 2 ? new long[] {0, pads[0], 0, pads[1]} : new long[] {0, 0, 0, 0};
+        return new QuantizableNode(name, opType, input, weight, bias, output, activation, activationOutput, w, group,
+                st, pd, dl, transB, weightAxis, clipMin, clipMax);
+    }
+
+    /** A Conv1d's input or output shape [N, C, L] as its lifted Conv2d's [N, C, 1, L] ({@link #as2d}); else unchanged. */
+    public long[] as2dTensorShape(long[] shape) {
+        if (!isConv1d() || shape.length != 3) return shape.clone();
+        return new long[] {shape[0], shape[1], 1, shape[2]};
+    }
+
     @Override
     public long[] weightShape() {
         return weightShape.clone();

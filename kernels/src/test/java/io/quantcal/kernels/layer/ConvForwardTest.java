@@ -50,6 +50,37 @@ class ConvForwardTest {
         return new ConvSpec(strides, pads, dilations, group);
     }
 
+    /**
+     * A Conv1d (x [N, C, L], w [K, C/g, k]) computed as its lifted Conv2d of height 1 ({@code QuantizableNode.as2d})
+     * gives ONNX Runtime's Conv1d output: strided, dilated, asymmetrically padded, grouped.
+     */
+    @Test
+    void conv1dAsItsLiftedConv2dOfHeightOne() throws Exception {
+        io.quantcal.kernels.onnx.QuantizableNode n = new io.quantcal.kernels.onnx.QuantizableNode("c1", "Conv", "x", "w", "b",
+                "y", null, null, new long[] {6, 2, 3}, 2, new long[] {2}, new long[] {1, 2}, new long[] {2}, false, 0,
+                Double.NEGATIVE_INFINITY, Double.POSITIVE_INFINITY);
+        INDArray x = uniform(1, 2, 4, 11);
+        INDArray w = uniform(2, 6, 2, 3);
+        INDArray b = uniform(3, 6);
+        Map<String, Object> a = new HashMap<>();
+        a.put("strides", new long[] {2});
+        a.put("pads", new long[] {1, 2});
+        a.put("dilations", new long[] {2});
+        a.put("group", 2L);
+        a.put("kernel_shape", new long[] {3});
+        Map<String, INDArray> inits = new LinkedHashMap<>();
+        inits.put("w", w);
+        inits.put("b", b);
+        INDArray expected = OrtReference.runNode("Conv", a, x, inits);       // [2, 6, (11 + 3 - 5) / 2 + 1 = 5]
+        io.quantcal.kernels.onnx.QuantizableNode l = n.as2d();
+        ConvSpec spec = new ConvSpec(l.strides(), l.pads(), l.dilations(), l.group());
+        INDArray actual = ConvForward.conv2d(x.reshape(n.as2dTensorShape(x.shape())), w.reshape(l.weightShape()), b, spec);
+        assertArrayEquals(new long[] {2, 6, 1, 5}, actual.shape());
+        assertClose(expected, actual.reshape(expected.shape()), TOL);
+        assertArrayEquals(new long[] {6, 2, 1, 3}, l.weightShape());
+        assertArrayEquals(new long[] {0, 1, 0, 2}, l.pads());
+    }
+
     @Test
     void strideTwoWithAsymmetricPads() throws Exception {
         // ONNX order [top, left, bottom, right]: pad bottom and left only
