@@ -110,7 +110,7 @@ public final class AdaRoundPass implements Pass {
         QuantcalConfig cfg = ctx.config();
         QuantcalConfig.AdaRound ar = cfg.adaround();
         OnnxModel model = state.model();
-        List<QuantizableNode> nodes = state.nodes();
+        List<QuantizableNode> nodes = state.searchableNodes(); // ConvTranspose keeps its calibrated weights
         // the samples come first: their content is part of the cache key, so a cache never returns stale layers
         ctx.spark().sparkContext().setJobDescription("adaround: choose and hash the first " + ar.samples() + " calibration samples");
         JavaRDD<Sample> samples = selectSamples(ctx, model);
@@ -219,6 +219,7 @@ public final class AdaRoundPass implements Pass {
         s.put("cache", cacheDir);
         s.put("caches_ignored", ignored);
         s.put("layers_optimized", optimized.size());
+        s.put("kept_as_calibrated", state.keptAsCalibrated());
         s.put("layers_resumed", resumed);
         s.put("weights_table", ctx.output().finalPath(WEIGHTS_TABLE));
         s.put("layers", layers);

@@ -85,7 +85,11 @@ public final class EasyQuantPass implements Pass {
         QuantcalConfig cfg = ctx.config();
         QuantcalConfig.EasyQuant eq = cfg.easyquant();
         OnnxModel model = state.model();
-        List<QuantizableNode> nodes = selected(state.nodes(), eq.layers());
+        List<QuantizableNode> nodes = selected(state.searchableNodes(), eq.layers());
+        if (!state.keptAsCalibrated().isEmpty()) {
+            ctx.out().printf("easyquant: keeps %s at the calibrated parameters (no layer search for this op)%n",
+                    String.join(", ", state.keptAsCalibrated()));
+        }
         Map<String, LayerCapture.Layer> layers = new LinkedHashMap<>();
         for (QuantizableNode n : nodes) layers.put(n.name(), layer(model, n, state, eq.outputAfterActivation()));
         AlternatingSearch.Options opts = new AlternatingSearch.Options(eq.alpha(), eq.beta(), eq.segments(), eq.rounds(),
@@ -129,7 +133,7 @@ public final class EasyQuantPass implements Pass {
         QuantcalConfig.EasyQuant eq = cfg.easyquant();
         OnnxModel model = state.model();
         // waves over all quantizable nodes (an unsearched layer upstream is quantized with its calibrated scales)
-        List<List<QuantizableNode>> waves = eq.sequential() ? LayerOrder.waves(model, state.nodes()) : List.of(state.nodes());
+        List<List<QuantizableNode>> waves = eq.sequential() ? LayerOrder.waves(model, state.searchableNodes()) : List.of(state.searchableNodes());
         Map<String, Final> finals = new LinkedHashMap<>();
         Set<String> quantizedBefore = new LinkedHashSet<>();
         long captureNs = 0, searchNs = 0, chunks = 0, jobs = 0;
@@ -343,7 +347,7 @@ public final class EasyQuantPass implements Pass {
     private static Map<String, Final> finish(PipelineState state, List<QuantizableNode> nodes, List<LayerCapture.Layer> layers,
                                              List<Searched> searched, JavaRDD<LayerProblem> problems) {
         Map<String, String> firstConsumer = new LinkedHashMap<>();
-        for (QuantizableNode n : state.nodes()) firstConsumer.putIfAbsent(n.input(), n.name());
+        for (QuantizableNode n : state.searchableNodes()) firstConsumer.putIfAbsent(n.input(), n.name());
         Map<String, QuantParams> chosenActivation = new LinkedHashMap<>();
         for (int i = 0; i < nodes.size(); i++) {
             if (firstConsumer.get(nodes.get(i).input()).equals(nodes.get(i).name())) {
@@ -440,6 +444,7 @@ public final class EasyQuantPass implements Pass {
         summary.put("chunk_samples", eq.chunkSamples());
         summary.put("chunks", chunks);
         summary.put("layers_searched", nodes.size());
+        summary.put("kept_as_calibrated", state.keptAsCalibrated());
         summary.put("waves", waves);
         summary.put("spark_jobs", jobs);
         summary.put("candidate_evaluations", totalCandidates);

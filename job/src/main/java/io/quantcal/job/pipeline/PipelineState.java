@@ -38,6 +38,16 @@ public record PipelineState(
         return model.quantizableNodes();
     }
 
+    /** The nodes the per-layer search and DFQ passes take ({@link QuantizableNode#searchable}). */
+    public List<QuantizableNode> searchableNodes() {
+        return nodes().stream().filter(QuantizableNode::searchable).toList();
+    }
+
+    /** "node (op)" of each quantized node those passes keep at its calibrated parameters (ConvTranspose). */
+    public List<String> keptAsCalibrated() {
+        return nodes().stream().filter(n -> !n.searchable()).map(n -> n.name() + " (" + n.opType() + ")").toList();
+    }
+
     public PipelineState withModel(OnnxModel m, List<FoldedBatchNorm> folded) {
         return new PipelineState(modelName, modelSha256, m, folded, quant, null, summary, preActivations, m,
                 keptIntegerWeights(m, quant));

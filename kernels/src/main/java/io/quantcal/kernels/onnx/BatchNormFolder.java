@@ -6,9 +6,10 @@ import onnx.Onnx.NodeProto;
 import onnx.Onnx.TensorProto;
 
 /**
- * Folds inference-mode BatchNormalization into the Conv that feeds it, so that quantization sees the
- * weights the deployed (fused) layer really uses. With k_c = γ_c / √(var_c + ε):
- * W'_c = W_c · k_c and b'_c = (b_c − mean_c) · k_c + β_c (Jacob et al. 2018, §3.2; b = 0 without bias).
+ * Folds inference-mode BatchNormalization into the Conv (or group-1 ConvTranspose) that feeds it, so that
+ * quantization sees the weights the deployed (fused) layer really uses. With k_c = γ_c / √(var_c + ε):
+ * W'_c = W_c · k_c and b'_c = (b_c − mean_c) · k_c + β_c (Jacob et al. 2018, §3.2; b = 0 without bias), W_c being
+ * the weights of output channel c: axis 0 of a Conv weight, axis 1 of a ConvTranspose weight [C_in, C_out, k...].
  *
  * <p>A BN is folded only when its input is the output of a Conv that nothing else reads (and that is
  * not a graph output), its parameters are constants, and it runs in inference mode with a single
@@ -32,7 +33,9 @@ public final class BatchNormFolder {
             String w = conv.getInput(1);
             String b = Nodes.input(conv, 2);
             long[] wShape = model.shape(w);
-            int c = (int) wShape[0];
+            // Conv weight [C_out, C_in/g, k...]; ConvTranspose (group 1) [C_in, C_out, k...]: the output channel's axis
+            boolean transposed = conv.getOpType().equals("ConvTranspose");
+            int c = (int) wShape[transposed ? 1 : 0];
             float[][] p = new float[4][];
             for (int i = 0; i < 4; i++) {
                 p[i] = model.constantFloats(bn.getInput(i + 1));
@@ -51,11 +54,19 @@ public final class BatchNormFolder {
                         + bias.length + " values, expected " + c);
             }
             int inner = weight.length / c;
+            int taps = transposed ? (int) (weight.length / (wShape[0] * wShape[1])) : inner;
             float[] w2 = new float[weight.length];
             float[] b2 = new float[c];
             for (int ch = 0; ch < c; ch++) {
                 double k = gamma[ch] / Math.sqrt((double) var[ch] + eps);
-                for (int i = ch * inner; i < (ch + 1) * inner; i++) w2[i] = (float) (weight[i] * k);
+                if (transposed) {
+                    for (int ci = 0; ci < wShape[0]; ci++) {
+                        int from = (ci * c + ch) * taps;
+                        for (int i = from; i < from + taps; i++) w2[i] = (float) (weight[i] * k);
+                    }
+                } else {
+                    for (int i = ch * inner; i < (ch + 1) * inner; i++) w2[i] = (float) (weight[i] * k);
+                }
                 b2[ch] = (float) ((bias[ch] - (double) mean[ch]) * k + beta[ch]);
             }
             // A weight or bias read by another node too must keep its old values for that node.
@@ -86,7 +97,9 @@ public final class BatchNormFolder {
         }
         String x = bn.getInput(0);
         NodeProto conv = m.producer(x);
-        if (conv == null || !conv.getOpType().equals("Conv") || !Nodes.defaultDomain(conv.getDomain())) return null;
+        if (conv == null || !Nodes.defaultDomain(conv.getDomain())) return null;
+        boolean transposed = conv.getOpType().equals("ConvTranspose");
+        if (!conv.getOpType().equals("Conv") && !(transposed && Nodes.intAttr(conv, "group", 1) == 1)) return null;
         if (m.consumers(x).size() != 1 || m.isGraphOutput(x)) return null;
         String w = Nodes.input(conv, 1);
         if (w == null || !m.isInitializer(w)

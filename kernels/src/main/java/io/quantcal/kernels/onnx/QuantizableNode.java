@@ -22,8 +22,8 @@ import java.util.Objects;
  * @param pads             Conv pads [begin..., end...], auto_pad resolved (empty for Gemm and MatMul)
  * @param dilations        Conv dilations per spatial axis (empty for Gemm and MatMul)
  * @param transB           Gemm transB (false for Conv and MatMul)
- * @param weightAxis       the weight's output-channel axis, for per-channel parameters: Conv 0,
- *                         Gemm 0 if transB else 1, MatMul 1
+ * @param weightAxis       the weight's output-channel axis, for per-channel parameters: Conv 0, ConvTranspose 1
+ *                         ([C_in, C_out, k...]), Gemm 0 if transB else 1, MatMul 1
  * @param clipMin          lower bound of the activation: Clip's min, 0 for Relu, −∞ without activation
  * @param clipMax          upper bound of the activation: Clip's max, +∞ for Relu or no activation
  */
@@ -33,7 +33,16 @@ public record QuantizableNode(String name, String opType, String input, String w
                               int weightAxis, double clipMin, double clipMax) implements Serializable {
 
     /** The operator types quantcal quantizes (with a constant weight, see {@code QuantizableNodeFinder}). */
-    public static final java.util.Set<String> OP_TYPES = java.util.Set.of("Conv", "Gemm", "MatMul");
+    public static final java.util.Set<String> OP_TYPES = java.util.Set.of("Conv", "ConvTranspose", "Gemm", "MatMul");
+
+    /**
+     * Whether the layer passes that search or solve per layer (EasyQuant, AdaRound) and the DFQ passes take this node:
+     * Conv (1-D and 2-D), Gemm and MatMul. A ConvTranspose is calibrated and exported; those passes keep it at its
+     * calibrated parameters and say so.
+     */
+    public boolean searchable() {
+        return !opType.equals("ConvTranspose") && (!opType.equals("Conv") || weightShape.length <= 4);
+    }
 
     public QuantizableNode {
         Objects.requireNonNull(name, "name");

@@ -6,7 +6,7 @@ import java.util.List;
 import onnx.Onnx.NodeProto;
 import onnx.Onnx.TensorProto;
 
-/** Finds the Conv, Gemm and MatMul nodes of a model that quantcal quantizes; see {@link QuantizableNode}. */
+/** Finds the Conv, ConvTranspose, Gemm and MatMul nodes of a model that quantcal quantizes; see {@link QuantizableNode}. */
 final class QuantizableNodeFinder {
 
     private static final long[] NONE = new long[0];
@@ -20,6 +20,7 @@ final class QuantizableNodeFinder {
             if (!Nodes.defaultDomain(n.getDomain()) || n.getOutputCount() < 1 || excluded.contains(n.getName())) continue;
             QuantizableNode q = switch (n.getOpType()) {
                 case "Conv" -> conv(m, n);
+                case "ConvTranspose" -> convTranspose(m, n);
                 case "Gemm" -> gemm(m, n);
                 case "MatMul" -> matMul(m, n);
                 default -> null;
@@ -58,6 +59,33 @@ final class QuantizableNodeFinder {
         String b = Nodes.input(n, 2);
         if (b != null) checkBias(m, where, b, ws[0]);
         return withActivation(m, n, x, w, b, ws, (int) group, strides, pads, dilations, false, 0);
+    }
+
+    /**
+     * ConvTranspose with weight [C_in, C_out/group, k...]: the output channels are on axis 1, where ONNX Runtime's
+     * quantizer puts a ConvTranspose's per-channel weight scales. Only group 1: with groups, one axis-1 scale would
+     * serve an output channel of every group (see {@link Coverage}). The search passes (EasyQuant, AdaRound) and the
+     * DFQ passes keep it at its calibrated parameters; strides, pads and dilations are recorded as written.
+     */
+    private static QuantizableNode convTranspose(OnnxModel m, NodeProto n) {
+        String x = Nodes.input(n, 0);
+        String w = Nodes.input(n, 1);
+        if (x == null || w == null || !m.isInitializer(w) || m.isInitializer(x) || Nodes.intAttr(n, "group", 1) != 1) {
+            return null;
+        }
+        String where = m.source() + ": " + Nodes.describe(n);
+        long[] ws = floatWeightShape(m, n, w);
+        if (ws.length < 3) {
+            throw new ModelException(where + ": weight " + w + " has shape " + Arrays.toString(ws)
+                    + ", expected [C_in, C_out/group, kernel...]");
+        }
+        int r = ws.length - 2;
+        long[] strides = perAxis(where, "strides", Nodes.intsAttr(n, "strides"), r, 1);
+        long[] dilations = perAxis(where, "dilations", Nodes.intsAttr(n, "dilations"), r, 1);
+        long[] pads = Nodes.intsAttr(n, "pads");
+        String b = Nodes.input(n, 2);
+        if (b != null) checkBias(m, where, b, ws[1]);
+        return withActivation(m, n, x, w, b, ws, 1, strides, pads == null ? new long[2 * r] : pads, dilations, false, 1);
     }
 
     private static QuantizableNode gemm(OnnxModel m, NodeProto n) {

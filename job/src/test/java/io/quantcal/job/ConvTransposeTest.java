@@ -1,0 +1,121 @@
+package io.quantcal.job;
+
+import static io.quantcal.job.ParquetInputsTest.F;
+import static io.quantcal.job.ParquetInputsTest.array;
+import static io.quantcal.job.ParquetInputsTest.floats;
+import static io.quantcal.job.ParquetInputsTest.gaussian;
+import static io.quantcal.job.ParquetInputsTest.ramp;
+import static io.quantcal.job.ParquetInputsTest.runJson;
+import static io.quantcal.job.ParquetInputsTest.value;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.quantcal.job.table.ScaleRow;
+import io.quantcal.kernels.onnx.Graphs;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.RunnerOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import onnx.Onnx.NodeProto;
+import onnx.Onnx.TensorProto;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A decoder's upsampling ConvTranspose (weight [C_in, C_out, k, k]) followed by BatchNormalization and Relu, as
+ * segmentation and text-detection models (PaddleOCR det) write it: BN folded along the weight's axis 1, weights
+ * quantized per output channel on axis 1 (ONNX Runtime's quantizer's axis for ConvTranspose), exported with
+ * Q/DQ, kept at the calibrated parameters by EasyQuant and AdaRound (said in run.json), and the QDQ model tracks FP32.
+ */
+class ConvTransposeTest extends SparkJobTest {
+
+    @TempDir
+    Path tmp;
+
+    /** x [N,3,6,6] -> Conv(8, 3x3, pad 1) -> Relu -> ConvTranspose(8->4, k 2, s 2) -> BN -> Relu -> Conv(2, 1x1) -> y [N,2,12,12]. */
+    Path decoder() throws Exception {
+        float[] gamma = {1.2f, 0.8f, 1.0f, 0.5f}, beta = {0.1f, -0.2f, 0.05f, 0f}, mean = {0.3f, -0.1f, 0.2f, 0f},
+                var = {1.5f, 0.7f, 1.1f, 2.0f};
+        Path p = tmp.resolve("decoder.onnx");
+        Files.write(p, Graphs.model(13, List.of(
+                        Graphs.node("Conv", "enc", List.of("x", "w1", "b1"), List.of("h1"), Map.of("pads", new long[] {1, 1, 1, 1})),
+                        Graphs.node("Relu", "r1", List.of("h1"), List.of("a1")),
+                        Graphs.node("ConvTranspose", "up", List.of("a1", "wt", "bt"), List.of("u"),
+                                Map.of("strides", new long[] {2, 2}, "kernel_shape", new long[] {2, 2})),
+                        Graphs.node("BatchNormalization", "bn", List.of("u", "g", "be", "m", "v"), List.of("ub")),
+                        Graphs.node("Relu", "r2", List.of("ub"), List.of("a2")),
+                        Graphs.node("Conv", "head", List.of("a2", "w3", "b3"), List.of("y"))),
+                List.of(Graphs.floatTensor("w1", ramp(8 * 3 * 9, 0.09f, 0.01f), 8, 3, 3, 3), Graphs.floatTensor("b1", ramp(8, 0.1f, 0.05f), 8),
+                        Graphs.floatTensor("wt", ramp(8 * 4 * 4, 0.12f, 0.02f), 8, 4, 2, 2), Graphs.floatTensor("bt", ramp(4, 0.1f, 0), 4),
+                        Graphs.floatTensor("g", gamma, 4), Graphs.floatTensor("be", beta, 4), Graphs.floatTensor("m", mean, 4),
+                        Graphs.floatTensor("v", var, 4),
+                        Graphs.floatTensor("w3", ramp(2 * 4, 0.3f, 0), 2, 4, 1, 1), Graphs.floatTensor("b3", ramp(2, 0.1f, 0), 2)),
+                List.of(value("x", F, "batch", 3, 6, 6)), List.of(value("y", F, "batch", 2, 12, 12))).toByteArray());
+        return p;
+    }
+
+    @Test
+    void convTransposeIsFoldedCalibratedPerOutputChannelExportedAndKeptBySearches() throws Exception {
+        Path model = decoder();
+        StructType schema = new StructType().add("x", array(DataTypes.FloatType));
+        Random rnd = new Random(5);
+        List<Row> rows = new ArrayList<>();
+        for (int k = 0; k < 24; k++) rows.add(RowFactory.create(floats(gaussian(rnd, 3 * 36, 1.0))));
+        Path data = tmp.resolve("x.parquet");
+        spark().createDataFrame(rows, schema).repartition(2).write().parquet(data.toString());
+        String output = tmp.resolve("out").toString();
+        QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(model.toString(), data.toString(), output,
+                "calibration.format=parquet", "calibration.parquet.column=x", "calibration.parquet.label-column=",
+                "evaluation.format=parquet", "evaluation.path=" + data, "input-shapes.x=[-1, 3, 6, 6]",
+                "pipeline=[fold-bn, calibrate, easyquant, adaround, export, evaluate]", "easyquant.samples=16",
+                "easyquant.segments=10", "adaround.samples=16", "adaround.iterations=50"), out);
+        JsonNode run = runJson(r);
+        Assertions.assertEquals(3, run.get("coverage").get("quantized").asInt(), run.get("coverage").toString());
+        Assertions.assertEquals("[\"up (ConvTranspose)\"]", run.get("passes").get("easyquant").get("kept_as_calibrated").toString());
+        Assertions.assertEquals("[\"up (ConvTranspose)\"]", run.get("passes").get("adaround").get("kept_as_calibrated").toString());
+
+        // weight rows: one per output channel on axis 1, from the calibrator, of the BN-folded weight
+        List<ScaleRow> w = r.rows().stream().filter(x -> x.node().equals("up") && x.role().equals("weight"))
+                .sorted(Comparator.comparingInt(ScaleRow::channel)).toList();
+        Assertions.assertEquals(4, w.size());
+        float[] wt = ramp(8 * 4 * 4, 0.12f, 0.02f);
+        float[] gamma = {1.2f, 0.8f, 1.0f, 0.5f}, var = {1.5f, 0.7f, 1.1f, 2.0f};
+        for (ScaleRow row : w) {
+            int co = row.channel();
+            Assertions.assertEquals(1, row.axis());
+            Assertions.assertEquals("minmax", row.method());
+            double k = gamma[co] / Math.sqrt(var[co] + 1e-5), maxAbs = 0;
+            for (int ci = 0; ci < 8; ci++) for (int t = 0; t < 4; t++) maxAbs = Math.max(maxAbs, Math.abs(wt[(ci * 4 + co) * 4 + t] * k));
+            // symmetric int8 [-127, 127]: the step is max|W'_c| / 127, W'_c the folded weights of output channel c
+            Assertions.assertEquals(maxAbs / 127, row.scale(), 1e-6 * maxAbs, "channel " + co);
+        }
+
+        // the exported weight is DequantizeLinear(axis 1) of int8 codes, and the QDQ model tracks the FP32 model
+        OnnxModel qdq = OnnxModel.load(Path.of(output, "model_qdq.onnx"));
+        NodeProto ct = qdq.nodes().stream().filter(n -> n.getOpType().equals("ConvTranspose")).findFirst().orElseThrow();
+        NodeProto dq = qdq.producer(ct.getInput(1));
+        Assertions.assertEquals("DequantizeLinear", dq.getOpType());
+        Assertions.assertEquals(1, dq.getAttributeList().stream().filter(a -> a.getName().equals("axis")).findFirst()
+                .orElseThrow().getI());
+        Assertions.assertEquals(TensorProto.DataType.INT8_VALUE, qdq.initializer(dq.getInput(0)).getDataType());
+        Assertions.assertFalse(qdq.nodes().stream().anyMatch(n -> n.getOpType().equals("BatchNormalization")), "BN folded");
+        try (ModelRunner q = ModelRunner.open(qdq, RunnerOptions.singleThreaded())) {
+            float[] y = q.run(FloatTensor.of("x", gaussian(new Random(1), 2 * 3 * 36, 1.0), 2, 3, 6, 6)).get("y").data();
+            Assertions.assertEquals(2 * 2 * 144, y.length);
+        }
+        JsonNode ev = run.get("passes").get("evaluate");
+        Assertions.assertTrue(ev.get("output_sqnr_db").asDouble() > 30, "output SQNR " + ev.get("output_sqnr_db"));
+        Assertions.assertEquals(4, qdq.initializer(dq.getInput(0)).getDimsCount());
+    }
+}
