@@ -14,8 +14,6 @@ import io.quantcal.kernels.easyquant.LayerCapture;
 import io.quantcal.kernels.easyquant.LayerProblem;
 import io.quantcal.kernels.easyquant.OutputPositions;
 import io.quantcal.kernels.easyquant.SearchSide;
-import io.quantcal.kernels.layer.Activation;
-import io.quantcal.kernels.layer.ConvSpec;
 import io.quantcal.kernels.layer.LayerOp;
 import io.quantcal.kernels.onnx.LayerOrder;
 import io.quantcal.kernels.onnx.OnnxModel;
@@ -205,15 +203,7 @@ public final class EasyQuantPass implements Pass {
 
     private static LayerCapture.Layer layer(OnnxModel model, QuantizableNode node, PipelineState state, boolean afterActivation) {
         QuantizableNode n = node.as2d(); // a Conv1d searched as its Conv2d of height 1; LayerCapture lifts its tensors
-        Activation act = n.activation() == null ? Activation.NONE
-                : n.activation().equals("Relu") ? Activation.RELU
-                : Activation.clip((float) n.clipMin(), (float) n.clipMax());
-        LayerOp op = switch (n.opType()) {
-            case "Conv" -> new LayerOp.Conv(new ConvSpec(n.strides(), n.pads(), n.dilations(), n.group()), act);
-            case "Gemm" -> new LayerOp.Gemm(n.transB(), act);
-            case "MatMul" -> new LayerOp.MatMul(act);
-            default -> throw new IllegalStateException("easyquant: node " + n.name() + " has op " + n.opType());
-        };
+        LayerOp op = LayerOp.of(n);
         TensorQuant a = state.quant().get(n.name() + "/activation");
         TensorQuant w = state.quant().get(n.name() + "/weight");
         if (a == null || w == null) {
@@ -272,10 +262,12 @@ public final class EasyQuantPass implements Pass {
                 int to = from;
                 while (to < good.size() && good.get(to).id() / perChunk == chunk) to++;
                 List<Sample> c = good.subList(from, to);
-                List<LayerProblem> ps = LayerCapture.capture(bm.runner(fpTensors, opts),
+                List<LayerProblem> ps = TaskMemory.guard("easyquant", "capturing the inputs and outputs of "
+                        + layers.size() + " layers for a chunk of " + c.size() + " samples (quantcal.easyquant.chunk-samples = "
+                        + perChunk + ", positions = " + positions + ")", () -> LayerCapture.capture(bm.runner(fpTensors, opts),
                         qm == null ? null : qm.runner(inTensors, opts), input,
                         c.stream().mapToLong(Sample::id).toArray(), c.stream().map(Sample::inputs).toList(), batch,
-                        templates.value(), positions, seed);
+                        templates.value(), positions, seed));
                 for (int l = 0; l < ps.size(); l++) out.add(new Tuple2<>(l * chunks + (int) chunk, ps.get(l)));
                 from = to;
             }

@@ -38,6 +38,28 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
         @Override public String opType() { return "MatMul"; }
     }
 
+    /**
+     * What quantizable node {@code n} computes, with its fused Relu/Clip: the one place that maps an ONNX node to a
+     * layer forward. A Conv1d becomes its Conv2d of height 1 ({@link io.quantcal.kernels.onnx.QuantizableNode#as2d});
+     * a node no layer forward computes ({@link io.quantcal.kernels.onnx.QuantizableNode#searchable}) is an error.
+     */
+    static LayerOp of(io.quantcal.kernels.onnx.QuantizableNode node) {
+        io.quantcal.kernels.onnx.QuantizableNode n = node.as2d();
+        Activation act = n.activation() == null ? Activation.NONE
+                : n.activation().equals("Relu") ? Activation.RELU
+                : Activation.clip((float) n.clipMin(), (float) n.clipMax());
+        if (!n.searchable()) {
+            throw new IllegalArgumentException("node " + n.name() + ": no layer forward for " + n.opType()
+                    + " (it is calibrated and exported, not searched)");
+        }
+        return switch (n.opType()) {
+            case "Conv" -> new Conv(new ConvSpec(n.strides(), n.pads(), n.dilations(), n.group()), act);
+            case "Gemm" -> new Gemm(n.transB(), act);
+            case "MatMul" -> new MatMul(act);
+            default -> throw new IllegalArgumentException("node " + n.name() + ": no layer forward for " + n.opType());
+        };
+    }
+
     static Conv conv(ConvSpec spec) { return new Conv(spec, Activation.NONE); }
 
     static Gemm gemm(boolean transB) { return new Gemm(transB, Activation.NONE); }
