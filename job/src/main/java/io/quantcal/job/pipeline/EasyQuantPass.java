@@ -306,7 +306,9 @@ public final class EasyQuantPass implements Pass {
                 List<CandidateBlock> blocks = pending.get(p.layer());
                 List<Tuple3<String, Integer, CandidateScores>> out = new ArrayList<>();
                 if (blocks != null) {
-                    for (int b = 0; b < blocks.size(); b++) out.add(new Tuple3<>(p.layer(), b, CandidateEvaluation.evaluate(p, blocks.get(b))));
+                    // the step's blocks share their fixed side: prepared once for all of them
+                    List<CandidateScores> scores = CandidateEvaluation.evaluate(p, blocks);
+                    for (int b = 0; b < blocks.size(); b++) out.add(new Tuple3<>(p.layer(), b, scores.get(b)));
                 }
                 return out.iterator();
             }).collect();

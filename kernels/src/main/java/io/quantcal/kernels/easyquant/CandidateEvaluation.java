@@ -7,6 +7,8 @@ import io.quantcal.kernels.layer.LayerOp;
 import io.quantcal.kernels.quant.FakeQuant;
 import io.quantcal.kernels.quant.QuantParams;
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -19,7 +21,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>How the work is shared between candidates:
  * <ul>
- *   <li>the fixed side is fake-quantized once per call; each candidate's side once per candidate;</li>
+ *   <li>the fixed side is fake-quantized once per task and step (all blocks of a step share it), and a Conv's
+ *       im2col patch matrices of the fixed input with it; each candidate's side once per candidate;</li>
  *   <li>several candidates go through one gemm. Conv runs as im2col (Y_g = W_g·P_g, as
  *       {@link ConvForward#patches}): weight candidates stack their weight matrices into [B·K/g, C/g·kh·kw]
  *       against one patch matrix; activation candidates stack their quantized inputs into one [B·N, C, H, W]
@@ -43,35 +46,118 @@ public final class CandidateEvaluation {
     private CandidateEvaluation() {}
 
     public static CandidateScores evaluate(LayerProblem p, CandidateBlock block) {
-        return evaluate(p, block, MAX_GEMM_OUTPUT);
+        return evaluate(p, List.of(block), MAX_GEMM_OUTPUT).get(0);
     }
 
-    /** {@link #evaluate(LayerProblem, CandidateBlock)} with another sub-block limit (tests use a small one). */
-    static CandidateScores evaluate(LayerProblem p, CandidateBlock block, long maxGemmOutput) {
+    /**
+     * One task's blocks of a step, in order: the same scores as evaluating each block alone, with the fixed side
+     * prepared once for consecutive blocks that share it (the fake-quantized fixed input or weight and, for a Conv's
+     * weight side, its im2col patch matrices while they fit in {@link #MAX_GEMM_OUTPUT} floats together): a step's
+     * blocks all search one side against the same fixed scales, so im2col runs once per step, not once per block.
+     */
+    public static List<CandidateScores> evaluate(LayerProblem p, List<CandidateBlock> blocks) {
+        return evaluate(p, blocks, MAX_GEMM_OUTPUT);
+    }
+
+    /** {@link #evaluate(LayerProblem, List)} with another sub-block limit (tests use a small one). */
+    static List<CandidateScores> evaluate(LayerProblem p, List<CandidateBlock> blocks, long maxGemmOutput) {
+        List<CandidateScores> out = new ArrayList<>(blocks.size());
+        Prepared prepared = null;
+        try {
+            for (CandidateBlock b : blocks) {
+                check(p, b);
+                if (prepared == null || !prepared.serves(b)) {
+                    if (prepared != null) prepared.close();
+                    prepared = new Prepared(p, b, maxGemmOutput);
+                }
+                out.add(evaluate(p, b, maxGemmOutput, prepared));
+            }
+        } finally {
+            if (prepared != null) prepared.close();
+        }
+        return out;
+    }
+
+    private static void check(LayerProblem p, CandidateBlock block) {
         boolean weightSide = block.side() == SearchSide.WEIGHT;
-        QuantParams wTemplate = p.weight(), aTemplate = p.activation();
-        int expectFixed = weightSide ? 1 : wTemplate.channels();
-        int expectCand = weightSide ? wTemplate.channels() : 1;
+        int expectFixed = weightSide ? 1 : p.weight().channels();
+        int expectCand = weightSide ? p.weight().channels() : 1;
         if (block.fixed().length != expectFixed || block.candidate(0).length != expectCand) {
             throw new IllegalArgumentException("layer " + p.layer() + ": a " + block.side() + " block needs " + expectFixed
                     + " fixed scale(s) and " + expectCand + " scale(s) per candidate, got " + block.fixed().length
                     + " and " + block.candidate(0).length);
         }
+    }
+
+    /** The fixed side of a block, fake-quantized (and for a Conv's weight side, its patch matrices) once. */
+    static final class Prepared implements AutoCloseable {
+        final SearchSide side;
+        final double[] fixed;
+        final float[] xh, wh;      // weight side: the quantized input; activation side: the quantized weight
+        private final INDArray x;  // xh as [N, C, H, W] (Conv weight side)
+        private final INDArray[] patches;
+        private final boolean keep;
+
+        Prepared(LayerProblem p, CandidateBlock b, long maxGemmOutput) {
+            side = b.side();
+            fixed = b.fixed().clone();
+            if (side == SearchSide.WEIGHT) {
+                xh = FakeQuant.apply(p.x(), p.xs(), p.activation().withScales(fixed));
+                wh = null;
+                Shapes s = new Shapes(p);
+                x = s.conv ? Nd4j.create(xh, s.xShape, 'c') : null;
+                patches = s.conv ? new INDArray[s.groups] : null;
+                keep = s.conv && (long) s.groups * s.r * s.n * s.positions <= maxGemmOutput;
+            } else {
+                wh = FakeQuant.apply(p.w(), p.ws(), p.weight().withScales(fixed));
+                xh = null;
+                x = null;
+                patches = null;
+                keep = false;
+            }
+        }
+
+        boolean serves(CandidateBlock b) {
+            return b.side() == side && java.util.Arrays.equals(b.fixed(), fixed);
+        }
+
+        /** Group g's patch matrix of the quantized input; the caller closes it unless {@link #kept}. */
+        INDArray patches(Shapes s, int g) {
+            if (patches[g] != null) return patches[g];
+            INDArray pm = ConvForward.patches(x, s.wShape, s.spec, g);
+            if (keep) patches[g] = pm;
+            return pm;
+        }
+
+        boolean kept() {
+            return keep;
+        }
+
+        @Override
+        public void close() {
+            if (patches != null) for (INDArray a : patches) if (a != null) a.close();
+            if (x != null) x.close();
+        }
+    }
+
+    private static CandidateScores evaluate(LayerProblem p, CandidateBlock block, long maxGemmOutput, Prepared prepared) {
+        boolean weightSide = block.side() == SearchSide.WEIGHT;
+        QuantParams wTemplate = p.weight(), aTemplate = p.activation();
         Shapes s = new Shapes(p);
         boolean perChannel = weightSide && wTemplate.perChannel();
         Accumulator acc = new Accumulator(block.size(), s.n, perChannel ? s.channels : 1, p, s);
         if (weightSide) {
-            float[] xh = FakeQuant.apply(p.x(), p.xs(), aTemplate.withScales(block.fixed()));
+            float[] xh = prepared.xh;
             int sub = (int) Math.max(1, Math.min(block.size(), maxGemmOutput / Math.max(1, s.weightSideOutputPerCandidate())));
             for (int b0 = 0; b0 < block.size(); b0 += sub) {
                 int bs = Math.min(sub, block.size() - b0);
                 float[][] wh = new float[bs][];
                 for (int i = 0; i < bs; i++) wh[i] = FakeQuant.apply(p.w(), p.ws(), wTemplate.withScales(block.candidate(b0 + i)));
-                if (s.conv) convWeightCandidates(s, xh, wh, acc, b0);
+                if (s.conv) convWeightCandidates(s, prepared, wh, acc, b0);
                 else gemmWeightCandidates(s, xh, wh, acc, b0);
             }
         } else {
-            float[] wh = FakeQuant.apply(p.w(), p.ws(), wTemplate.withScales(block.fixed()));
+            float[] wh = prepared.wh;
             int sub = (int) Math.max(1, Math.min(block.size(), maxGemmOutput / Math.max(1, s.activationSidePerCandidate())));
             for (int b0 = 0; b0 < block.size(); b0 += sub) {
                 int bs = Math.min(sub, block.size() - b0);
@@ -90,31 +176,27 @@ public final class CandidateEvaluation {
     // ---------------------------------------------------------------------------------------------
     // Conv: Y_g = W_g · P_g, W_g [K/g, R], P_g [R, N·P], R = C/g·kh·kw, P = OH·OW
 
-    private static void convWeightCandidates(Shapes s, float[] xh, float[][] wh, Accumulator acc, int b0) {
+    private static void convWeightCandidates(Shapes s, Prepared prepared, float[][] wh, Accumulator acc, int b0) {
         int bs = wh.length;
-        INDArray x = Nd4j.create(xh, s.xShape, 'c');
-        try {
-            for (int g = 0; g < s.groups; g++) {
-                INDArray patches = ConvForward.patches(x, s.wShape, s.spec, g);
-                float[] stack = new float[bs * s.kg * s.r];
-                for (int i = 0; i < bs; i++) System.arraycopy(wh[i], g * s.kg * s.r, stack, i * s.kg * s.r, s.kg * s.r);
-                INDArray w = Nd4j.create(stack, new long[] {(long) bs * s.kg, s.r}, 'c');
-                INDArray y = mmul(w, patches, false, (long) bs * s.kg, (long) s.n * s.positions);
-                FloatBuffer yb = y.data().asNioFloat();
-                long cols = (long) s.n * s.positions;
-                for (int i = 0; i < bs; i++) {
-                    for (int kk = 0; kk < s.kg; kk++) {
-                        int ch = g * s.kg + kk;
-                        for (int n = 0; n < s.n; n++) {
-                            acc.addRun(b0 + i, n, ch, yb, (int) ((i * s.kg + kk) * cols + (long) n * s.positions),
-                                    (n * s.channels + ch) * s.positions);
-                        }
+        for (int g = 0; g < s.groups; g++) {
+            INDArray patches = prepared.patches(s, g);
+            float[] stack = new float[bs * s.kg * s.r];
+            for (int i = 0; i < bs; i++) System.arraycopy(wh[i], g * s.kg * s.r, stack, i * s.kg * s.r, s.kg * s.r);
+            INDArray w = Nd4j.create(stack, new long[] {(long) bs * s.kg, s.r}, 'c');
+            INDArray y = mmul(w, patches, false, (long) bs * s.kg, (long) s.n * s.positions);
+            FloatBuffer yb = y.data().asNioFloat();
+            long cols = (long) s.n * s.positions;
+            for (int i = 0; i < bs; i++) {
+                for (int kk = 0; kk < s.kg; kk++) {
+                    int ch = g * s.kg + kk;
+                    for (int n = 0; n < s.n; n++) {
+                        acc.addRun(b0 + i, n, ch, yb, (int) ((i * s.kg + kk) * cols + (long) n * s.positions),
+                                (n * s.channels + ch) * s.positions);
                     }
                 }
-                close(patches, w, y);
             }
-        } finally {
-            x.close();
+            close(w, y);
+            if (!prepared.kept()) patches.close();
         }
     }
 

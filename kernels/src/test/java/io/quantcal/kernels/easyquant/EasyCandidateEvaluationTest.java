@@ -71,12 +71,23 @@ class EasyCandidateEvaluationTest {
         double[][] cands = new double[factors.length][w0.length];
         for (int i = 0; i < factors.length; i++) for (int c = 0; c < w0.length; c++) cands[i][c] = w0[c] * factors[i];
         double[] aScale = {p.activation().scale()[0] * 0.8};
-        CandidateScores s = CandidateEvaluation.evaluate(p, new CandidateBlock(SearchSide.WEIGHT, aScale, cands), maxGemmOutput);
+        CandidateScores s = CandidateEvaluation.evaluate(p, List.of(new CandidateBlock(SearchSide.WEIGHT, aScale, cands)),
+                maxGemmOutput).get(0);
         assertArrayEquals(p.sampleIds(), s.sampleIds());
         assertEquals(factors.length, s.candidates());
         for (int i = 0; i < factors.length; i++) {
             double[] ref = direct(p, x, w, b, p.activation().withScales(aScale), p.weight().withScales(cands[i]), p.weight().perChannel());
             assertArrayEquals(ref, s.cosineSums()[i], TOL, "candidate " + i);
+        }
+        // a step's blocks in one call: the fixed side (and a Conv's patches) prepared once, the same scores bit for bit
+        int half = factors.length / 2;
+        List<CandidateScores> two = CandidateEvaluation.evaluate(p, List.of(
+                new CandidateBlock(SearchSide.WEIGHT, aScale, java.util.Arrays.copyOfRange(cands, 0, half)),
+                new CandidateBlock(SearchSide.WEIGHT, aScale, java.util.Arrays.copyOfRange(cands, half, factors.length))),
+                maxGemmOutput);
+        for (int i = 0; i < factors.length; i++) {
+            double[] got = i < half ? two.get(0).cosineSums()[i] : two.get(1).cosineSums()[i - half];
+            assertArrayEquals(s.cosineSums()[i], got, 0.0, "candidate " + i + " in a two-block step");
         }
     }
 
@@ -86,8 +97,8 @@ class EasyCandidateEvaluationTest {
         for (int c = 0; c < wScales.length; c++) wScales[c] *= 0.9;
         double[] aCands = new double[factors.length];
         for (int i = 0; i < factors.length; i++) aCands[i] = a0 * factors[i];
-        CandidateScores s = CandidateEvaluation.evaluate(p, CandidateBlock.perTensor(SearchSide.ACTIVATION, wScales, aCands),
-                maxGemmOutput);
+        CandidateScores s = CandidateEvaluation.evaluate(p, List.of(CandidateBlock.perTensor(SearchSide.ACTIVATION, wScales, aCands)),
+                maxGemmOutput).get(0);
         for (int i = 0; i < factors.length; i++) {
             double[] ref = direct(p, x, w, b, p.activation().withScales(new double[] {aCands[i]}), p.weight().withScales(wScales), false);
             assertEquals(1, s.cosineSums()[i].length);
