@@ -80,9 +80,33 @@ public final class EasyQuantBenchmark {
         INDArray xgs = random(10, (long) block * 256, 1024);
         double gemmGA = median(() -> CandidateEvaluation.mmul(xgs, wg, true, (long) block * 256, 512));
         row("gemm transB 256x1024 -> 512", pg, block, gemmFlop, gemmGW, gemmGA, peak);
+        // a weight step at the defaults (segments 100, blocks of 16: 7 blocks) block by block against one call that
+        // prepares the fixed side (quantized input, im2col patches) once for the step
+        INDArray xd = random(11, 16, 96, 28, 28), wd = random(12, 96, 1, 3, 3);
+        LayerProblem pd = problem(new LayerOp.Conv(ConvSpec.of(1, 1, 1, 96), Activation.RELU), xd, wd);
+        System.out.printf(Locale.ROOT, "%-38s %14s %14s %8s%n", "weight step, 7 blocks of " + block, "block by block",
+                "one call", "ratio");
+        step("conv 3x3 16x64x28x28 -> 64", pc, block);
+        step("depthwise 3x3 16x96x28x28", pd, block);
         // the machine is shared: measure the peak again, so a busy moment at the start does not flatter the ratios
         System.out.printf(Locale.ROOT, "ND4J matmul peak again, after the layers: %.1f GFLOP/s (\"of peak\" used %.1f)%n",
                 peak(), peak);
+    }
+
+    static void step(String name, LayerProblem p, int block) {
+        double s0 = p.weight().scale()[0];
+        java.util.List<CandidateBlock> blocks = new java.util.ArrayList<>();
+        for (int b = 0; b < 7; b++) {
+            double[] c = new double[block];
+            for (int i = 0; i < block; i++) c[i] = s0 * (0.5 + 1.5 * (b * block + i) / (7.0 * block));
+            blocks.add(CandidateBlock.perTensor(SearchSide.WEIGHT, p.activation().scale(), c));
+        }
+        double each = median(() -> {
+            for (CandidateBlock b : blocks) CandidateEvaluation.evaluate(p, b);
+            return null;
+        });
+        double once = median(() -> CandidateEvaluation.evaluate(p, blocks));
+        System.out.printf(Locale.ROOT, "%-38s %11.1f ms %11.1f ms %7.2fx%n", name, each, once, each / once);
     }
 
     static double peak() {
