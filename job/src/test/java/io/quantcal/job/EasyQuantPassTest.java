@@ -103,6 +103,8 @@ class EasyQuantPassTest extends SparkJobTest {
     void sequentialModeDiffersFromParallelOnlyThroughTheInputs() {
         QuantcalJob.Result par = run("par", "[fold-bn,calibrate,easyquant]", "calibration.partitions=2", "easyquant.mode=parallel");
         QuantcalJob.Result seq = run("seq", "[fold-bn,calibrate,easyquant]", "calibration.partitions=2", "easyquant.mode=sequential");
+        // each wave released its partial QDQ model and capture sessions, the pass its FP model (local mode: this JVM)
+        assertEquals(0, io.quantcal.kernels.runtime.SessionCache.size(), "sessions left in the cache after the pass");
         Map<String, Object> s = pass(seq, "easyquant");
         assertEquals("sequential", s.get("mode"));
         List<Map<String, Object>> waves = (List<Map<String, Object>>) s.get("waves");

@@ -36,6 +36,16 @@ public final class BroadcastModel implements Serializable {
         return new BroadcastModel(b, model.sha256(), displayName(model.source(), label));
     }
 
+    /**
+     * Releases what this copy holds once a pass (or wave) is done with it: the broadcast's executor copies, and the
+     * ONNX Runtime sessions of this model in this JVM (all of them in local mode; an executor JVM of a cluster keeps
+     * its cached sessions until it ends).
+     */
+    public void release() {
+        bytes.unpersist(false);
+        SessionCache.evict(sha256);
+    }
+
     /** {@code /models/resnet.onnx}, or {@code /models/resnet.onnx (qdq model)} for a form the job derived from it. */
     static String displayName(String source, String label) {
         String file = source == null || source.isBlank() ? "the model" : source;

@@ -148,9 +148,14 @@ public final class EasyQuantPass implements Pass {
                         + " layers");
                 OnnxModel inputModel = quantizedBefore.isEmpty() ? null : partialQdq(cfg, state, finals, quantizedBefore);
                 List<LayerCapture.Layer> waveLayers = searchedHere.stream().map(n -> layers.get(n.name())).toList();
-                JavaRDD<LayerProblem> problems = capture(ctx, samples, model, fp, inputModel, waveLayers);
+                BroadcastModel qm = inputModel == null ? null : BroadcastModel.of(ctx.spark(), inputModel, "partial qdq model");
+                JavaRDD<LayerProblem> problems = capture(ctx, samples, model, fp, qm, waveLayers);
                 try {
                     long waveChunks = problems.count();
+                    // the wave's data are captured (and persisted): its partial QDQ model and the FP model's
+                    // sessions for this capture list are done with
+                    if (qm != null) qm.release();
+                    io.quantcal.kernels.runtime.SessionCache.evict(model.sha256());
                     if (waveChunks == 0) {
                         throw new io.quantcal.job.data.BadSampleException("easyquant: no usable search samples among the first "
                                 + eq.samples() + " calibration samples");
@@ -177,6 +182,7 @@ public final class EasyQuantPass implements Pass {
             }
             for (QuantizableNode n : wave) quantizedBefore.add(n.name());
         }
+        fp.release();
         return results(ctx, state, nodes, layers, finals, waveSummary, chunks, jobs, captureNs / 1_000_000, searchNs / 1_000_000,
                 (System.nanoTime() - t0) / 1_000_000);
     }
@@ -231,12 +237,12 @@ public final class EasyQuantPass implements Pass {
     }
 
     /**
-     * Per partition: its search samples through the FP model (and through {@code inputModel}, when given, for
+     * Per partition: its search samples through the FP model (and through {@code qm}, the partial QDQ model, when given, for
      * X), chunk by chunk ({@link #searchSamples}); one problem per (layer, chunk), each then in a Spark partition of
      * its own, persisted.
      */
     private static JavaRDD<LayerProblem> capture(RunContext ctx, JavaRDD<Sample> samples, OnnxModel model, BroadcastModel bm,
-                                                 OnnxModel inputModel, List<LayerCapture.Layer> layers) {
+                                                 BroadcastModel qm, List<LayerCapture.Layer> layers) {
         QuantcalConfig cfg = ctx.config();
         int positions = cfg.easyquant().positions();
         long seed = cfg.calibration().seed();
@@ -244,10 +250,9 @@ public final class EasyQuantPass implements Pass {
         int chunks = chunks(cfg.easyquant());
         ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         var sc = ctx.spark().sparkContext();
-        BroadcastModel qm = inputModel == null ? null : BroadcastModel.of(ctx.spark(), inputModel, "partial qdq model");
         Broadcast<List<LayerCapture.Layer>> templates = sc.broadcast(List.copyOf(layers),
                 scala.reflect.ClassTag$.MODULE$.apply(List.class));
-        List<String> fpTensors = inputModel == null ? LayerCapture.tensors(layers) : LayerCapture.outputTensors(layers);
+        List<String> fpTensors = qm == null ? LayerCapture.tensors(layers) : LayerCapture.outputTensors(layers);
         List<String> inTensors = LayerCapture.inputTensors(layers);
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
