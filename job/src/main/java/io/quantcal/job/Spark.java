@@ -41,5 +41,10 @@ public final class Spark {
         conf.setIfMissing("spark.sql.shuffle.partitions", "4");
         conf.setIfMissing("spark.driver.host", "127.0.0.1");
         conf.setIfMissing("spark.driver.bindAddress", "127.0.0.1");
+        // In local mode the executor is this JVM: a fatal error in a task (an OutOfMemoryError raised inside Spark's
+        // own code, where no pass can catch it) would make Spark's handler exit with 52. Depth 0 lets the task fail
+        // like any other; the job fails and the command line reports "ran out of memory" with exit code 1 (the
+        // memory the failed task held is unreachable once its stack unwinds).
+        conf.setIfMissing("spark.executor.killOnFatalError.depth", "0");
     }
 }

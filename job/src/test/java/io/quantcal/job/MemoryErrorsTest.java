@@ -95,6 +95,35 @@ class MemoryErrorsTest extends SparkJobTest {
         Assertions.assertEquals(4, jsc.parallelize(List.of(1, 2, 3, 4), 2).count());
     }
 
+    /**
+     * An OutOfMemoryError no pass catches (inside Spark's own code of a task) in the session a run makes: the task
+     * fails, not the JVM (Spark's fatal-error handler would exit with 52), and the command line says so with exit 1.
+     * In a child JVM, since the handler's exit would end this one.
+     */
+    @Test
+    void anUnguardedOutOfMemoryErrorInATaskOfARunsSessionExitsOneNot52(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp)
+            throws Exception {
+        java.nio.file.Path args = tmp.resolve("java.args");
+        java.nio.file.Files.writeString(args, "-cp\n\"" + System.getProperty("java.class.path").replace("\\", "\\\\") + "\"\n");
+        List<String> cmd = new java.util.ArrayList<>();
+        cmd.add(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(NativeShutdownTest.SPARK_JAVA17_FLAGS);
+        cmd.addAll(List.of("-Xmx1g", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "@" + args,
+                OutOfMemoryInTaskMain.class.getName(), tmp.resolve("out").toString()));
+        java.nio.file.Path err = tmp.resolve("stderr.txt");
+        Process p = new ProcessBuilder(cmd).redirectOutput(tmp.resolve("stdout.txt").toFile()).redirectError(err.toFile()).start();
+        if (!p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)) {
+            p.destroyForcibly().waitFor();
+            Assertions.fail("the child JVM did not end within 120 s");
+        }
+        String stderr = java.nio.file.Files.readString(err);
+        String line = stderr.lines().filter(l -> l.startsWith("quantcal: error: ")).findFirst().orElse("(no error line)");
+        Assertions.assertEquals(1, p.exitValue(), line + "\n" + stderr.lines().filter(l -> l.contains("Exception") || l.contains("Error"))
+                .limit(5).toList());
+        Assertions.assertEquals("quantcal: error: ran out of memory (Java heap space); " + io.quantcal.kernels.runtime.MemoryException.ADVICE,
+                line);
+    }
+
     @Test
     void autoBudgetIsAQuarterOfTheHeapPerConcurrentTask() {
         // 6 GiB heap (deploy/quantcal's default), local[2]: 6 GiB / 4 / 2 = 768 MiB per task
