@@ -102,6 +102,7 @@ class EasyQuantPassTest extends SparkJobTest {
     @SuppressWarnings("unchecked")
     void sequentialModeDiffersFromParallelOnlyThroughTheInputs() {
         QuantcalJob.Result par = run("par", "[fold-bn,calibrate,easyquant]", "calibration.partitions=2", "easyquant.mode=parallel");
+        io.quantcal.kernels.runtime.SessionCache.clear(); // what earlier tests of this JVM left
         QuantcalJob.Result seq = run("seq", "[fold-bn,calibrate,easyquant]", "calibration.partitions=2", "easyquant.mode=sequential");
         // each wave released its partial QDQ model and capture sessions, the pass its FP model (local mode: this JVM)
         assertEquals(0, io.quantcal.kernels.runtime.SessionCache.size(), "sessions left in the cache after the pass");
