@@ -104,7 +104,7 @@ public final class AdaRoundOptimizer {
     }
 
     /** Row-major [outChannels, depth] codes in the ONNX weight's layout: transposed back for Gemm transB = 0 and MatMul. */
-    static int[] toWeightLayout(int[] codes, AdaRoundProblem problem) {
+    public static int[] toWeightLayout(int[] codes, AdaRoundProblem problem) {
         if (!problem.transposedWeight()) return codes;
         int rows = problem.outChannels(), cols = problem.depth();
         int[] t = new int[codes.length];
