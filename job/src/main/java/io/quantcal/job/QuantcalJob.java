@@ -62,6 +62,7 @@ public final class QuantcalJob {
             case "export" -> new ExportPass();
             case "evaluate" -> new EvaluatePass();
             case "easyquant" -> new io.quantcal.job.pipeline.EasyQuantPass();
+            case "learn" -> new io.quantcal.job.pipeline.LearnPass();
             default -> throw new io.quantcal.job.config.ConfigException("quantcal.pipeline: unknown pass '" + name + "'");
         };
     }

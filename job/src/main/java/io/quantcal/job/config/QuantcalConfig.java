@@ -41,6 +41,7 @@ public record QuantcalConfig(
         Dfq dfq,
         AdaRound adaround,
         EasyQuant easyquant,
+        Learn learn,
         String rendered,
         String source,
         Exclude exclude,
@@ -71,7 +72,7 @@ public record QuantcalConfig(
     public record Exclude(List<String> nodes, List<String> opTypes) implements Serializable {}
 
     public static final List<String> KNOWN_PASSES = List.of("fold-bn", "equalize", "calibrate", "bias-correct", "export",
-            "evaluate", "adaround", "easyquant");
+            "evaluate", "adaround", "easyquant", "learn");
     public static final List<String> CALIBRATORS = List.of("minmax", "percentile", "entropy", "mse");
 
     /** Where samples come from and how many. */
@@ -96,7 +97,7 @@ public record QuantcalConfig(
     public QuantcalConfig resolvedPaths(java.util.function.UnaryOperator<String> q) {
         return new QuantcalConfig(q.apply(model), runId, pipeline, calibration.resolved(q), preprocess, weights,
                 activations, quantizeBias, evaluation.resolved(q), export, q.apply(outputPath), overwrite, intraOpThreads,
-                kernelThreads, memoryBudget, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, rendered, source,
+                kernelThreads, memoryBudget, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, learn, rendered, source,
                 exclude, inputs);
     }
 
@@ -170,6 +171,23 @@ public record QuantcalConfig(
                             int positions, int chunkSamples) implements Serializable {
         public boolean sequential() {
             return mode.equals("sequential");
+        }
+    }
+
+    /**
+     * The learn pass: per quantizable layer, a learned quantizer ({@code method}: lsq) on the layer's reconstruction
+     * problem, captured as AdaRound's ({@code samples}, {@code inputs} fp | quantized, {@code reluOutput},
+     * {@code batchColumns}, {@code seed}): Adam for {@code iterations} steps with {@code learningRate} relative to each
+     * step size, and with {@code updateWeights} also W ({@code weightLearningRate}, in units of the channel's step).
+     */
+    public record Learn(String method, int samples, String inputs, int iterations, double learningRate,
+                        boolean updateWeights, double weightLearningRate, int batchColumns, boolean reluOutput, long seed)
+            implements Serializable {
+
+        public static final List<String> METHODS = List.of("lsq");
+
+        public boolean quantizedInputs() {
+            return "quantized".equals(inputs);
         }
     }
 
@@ -317,7 +335,7 @@ public record QuantcalConfig(
     }
 
     /** Passes that read or change quantization parameters, so they need calibrate before them. */
-    static final List<String> NEED_CALIBRATE = List.of("easyquant", "adaround", "bias-correct", "export", "evaluate");
+    static final List<String> NEED_CALIBRATE = List.of("easyquant", "adaround", "learn", "bias-correct", "export", "evaluate");
 
     /**
      * The order rules of the passes, checked before Spark starts: each pass at most once; fold-bn and equalize change
@@ -340,6 +358,9 @@ public record QuantcalConfig(
                 {"easyquant", "export", "export writes the parameters easyquant searches"},
                 {"adaround", "export", "export writes the integer weights adaround learns"},
                 {"bias-correct", "export", "export writes the corrected biases"},
+                {"learn", "bias-correct", "bias correction corrects the error of the final integer weights"},
+                {"learn", "export", "export writes the steps and integer weights learn learns"},
+                {"learn", "evaluate", "evaluate measures the steps and integer weights learn learns"},
                 {"easyquant", "evaluate", "evaluate measures the parameters easyquant searches"},
                 {"adaround", "evaluate", "evaluate measures the integer weights adaround learns"},
                 {"bias-correct", "evaluate", "evaluate measures the corrected biases"},
@@ -351,6 +372,10 @@ public record QuantcalConfig(
             if (a >= 0 && b >= 0 && a > b) {
                 throw new ConfigException(shown + ": " + r[0] + " must come before " + r[1] + " (" + r[2] + ")");
             }
+        }
+        if (pipeline.contains("adaround") && pipeline.contains("learn")) {
+            throw new ConfigException(shown + ": adaround and learn both choose the integer weights of every layer (learn"
+                    + " rounds to nearest with its learned steps); use one of them");
         }
         for (String p : NEED_CALIBRATE) {
             int i = pipeline.indexOf(p);
@@ -513,13 +538,14 @@ public record QuantcalConfig(
                 positive("quantcal.adaround.batch-columns", ar.getInt("batch-columns")), ar.getBoolean("relu-output"),
                 ar.getBoolean("resume"), ar.getLong("seed"), arInputs);
         EasyQuant easyquant = easyquant(q.getConfig("easyquant"));
+        Learn learn = learn(q.getConfig("learn"));
         return new QuantcalConfig(model, runId, List.copyOf(pipeline), calibration, preprocess,
                 weights, activations, q.getBoolean("quantization.bias"), evaluation, export, out,
                 q.getBoolean("output.overwrite"),
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
                 nonNegative("quantcal.runtime.kernel-threads", q.getInt("runtime.kernel-threads")),
                 memoryBudget(q),
-                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant,
+                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant, learn,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source,
                 exclude(q.getConfig("quantization.exclude")), inputs(q));
     }
@@ -588,6 +614,20 @@ public record QuantcalConfig(
             }
         }
         return new Exclude(List.copyOf(e.getStringList("nodes")), ops);
+    }
+
+    private static Learn learn(Config l) {
+        String k = "quantcal.learn.";
+        double lr = l.getDouble("learning-rate");
+        if (!(lr > 0) || Double.isInfinite(lr)) throw new ConfigException(k + "learning-rate: expected a finite number > 0, got " + lr);
+        double wlr = l.getDouble("weight-learning-rate");
+        if (!(wlr > 0) || Double.isInfinite(wlr)) {
+            throw new ConfigException(k + "weight-learning-rate: expected a finite number > 0, got " + wlr);
+        }
+        return new Learn(oneOf(k + "method", l.getString("method"), Learn.METHODS), positive(k + "samples", l.getInt("samples")),
+                oneOf(k + "inputs", l.getString("inputs"), AdaRound.INPUTS), positive(k + "iterations", l.getInt("iterations")),
+                lr, l.getBoolean("update-weights"), wlr, positive(k + "batch-columns", l.getInt("batch-columns")),
+                l.getBoolean("relu-output"), l.getLong("seed"));
     }
 
     private static EasyQuant easyquant(Config e) {

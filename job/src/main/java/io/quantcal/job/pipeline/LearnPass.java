@@ -1,0 +1,176 @@
+package io.quantcal.job.pipeline;
+
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.Sample;
+import io.quantcal.job.pipeline.LayerReconstruction.LayerTask;
+import io.quantcal.kernels.learned.LearnConfig;
+import io.quantcal.kernels.learned.LearnResult;
+import io.quantcal.kernels.learned.LsqOptimizer;
+import io.quantcal.kernels.onnx.LayerOrder;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QdqExporter;
+import io.quantcal.kernels.onnx.QuantizableNode;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+
+/**
+ * {@code learn}: per quantizable layer, a learned quantizer on the layer's reconstruction problem
+ * ({@link LayerReconstruction}, the capture AdaRound uses: one Spark task per layer, the layers of a wave in
+ * parallel). {@code learn.method = lsq}: LSQ (Esser et al. 2020) learns the weight steps (per channel when the weights
+ * are) and the input-activation step from calibrate's, and with {@code learn.update-weights} fine-tunes W through the
+ * straight-through estimator ({@link LsqOptimizer}).
+ *
+ * <p>{@code learn.inputs = quantized}: wave k's X comes from the partial QDQ model in which the layers of waves
+ * &lt; k are quantized with their learned steps and codes, against the FP network's output. Weight and input rows get
+ * method lsq, metric mse (after) and the calibrated parameters' mse as baseline; the integer weights go to the QDQ
+ * model (as AdaRound's) and to {@code learn_weights/}. An activation tensor read by several layers keeps the step of
+ * its first reader (one Q/DQ pair per tensor).
+ */
+public final class LearnPass implements Pass {
+
+    public static final String WEIGHTS_TABLE = "learn_weights";
+
+    /** One layer's outcome: the kernel's result and how many columns of X it used. */
+    record Learned(LearnResult result, int columns) implements java.io.Serializable {}
+
+    @Override
+    public String name() {
+        return "learn";
+    }
+
+    @Override
+    public PipelineState run(RunContext ctx, PipelineState state) {
+        if (!state.calibrated()) {
+            throw new IllegalStateException("pass learn needs calibrated parameters: put calibrate before it in quantcal.pipeline");
+        }
+        QuantcalConfig cfg = ctx.config();
+        QuantcalConfig.Learn l = cfg.learn();
+        String method = l.method();
+        OnnxModel model = state.model();
+        List<QuantizableNode> nodes = state.nodes();
+        ctx.spark().sparkContext().setJobDescription("learn: choose the first " + l.samples() + " calibration samples");
+        JavaRDD<Sample> samples = LayerReconstruction.selectSamples(ctx, model, l.samples(), name());
+        boolean quantized = l.quantizedInputs();
+        List<List<QuantizableNode>> waves = quantized ? LayerOrder.waves(model, nodes) : List.of(nodes);
+        Map<String, Integer> index = new LinkedHashMap<>();
+        Map<String, Integer> waveOf = new LinkedHashMap<>();
+        for (int i = 0; i < nodes.size(); i++) index.put(nodes.get(i).name(), i);
+        for (int k = 0; k < waves.size(); k++) for (QuantizableNode n : waves.get(k)) waveOf.put(n.name(), k);
+        LearnConfig base = new LearnConfig(l.iterations(), l.learningRate(), l.weightLearningRate(), l.updateWeights(),
+                l.batchColumns(), l.seed());
+        LayerReconstruction.Capture capture = new LayerReconstruction.Capture(name(), l.samples(), l.seed(), l.reluOutput(),
+                l.batchColumns(), 1);
+        ctx.out().printf("learn: %s on %d layers, inputs %s%s (%d iterations each%s)%n", method, nodes.size(), l.inputs(),
+                quantized ? " in " + waves.size() + " waves" : "", l.iterations(), l.updateWeights() ? ", weights updated" : "");
+
+        PipelineState current = state;   // the learned parameters so far: the partial models of later waves use them
+        Map<String, int[]> codes = new LinkedHashMap<>();
+        Map<String, LearnResult> results = new LinkedHashMap<>();
+        Map<String, Integer> columns = new LinkedHashMap<>();
+        BroadcastModel fp = null;
+        try {
+            List<QuantizableNode> earlier = new ArrayList<>();
+            for (int k = 0; k < waves.size(); k++) {
+                List<LayerTask> tasks = new ArrayList<>();
+                for (QuantizableNode n : waves.get(k)) {
+                    TensorQuant w = current.quant().get(n.name() + "/weight");
+                    if (w == null) throw new IllegalStateException("learn: no weight parameters for node " + n.name());
+                    TensorQuant a = current.quant().get(n.name() + "/activation");
+                    tasks.add(new LayerTask(index.get(n.name()), n, model.initializerFloats(n.weight()),
+                            n.bias() == null ? null : model.initializerFloats(n.bias()), w.params(),
+                            a == null ? null : a.params(), null));
+                }
+                if (fp == null) fp = BroadcastModel.of(ctx.spark(), model, "model");
+                OnnxModel inputModel = null;
+                if (quantized && !earlier.isEmpty()) {
+                    Set<String> names = new LinkedHashSet<>();
+                    for (QuantizableNode e : earlier) names.add(e.name());
+                    inputModel = QdqExporter.export(model, current.activationParams(), current.weightParams(), codes,
+                            ExportPass.options(cfg), names);
+                }
+                ctx.spark().sparkContext().setJobDescription("learn wave " + (k + 1) + "/" + waves.size() + ": capture and "
+                        + method + " on " + tasks.size() + " layers, " + l.iterations() + " iterations each");
+                List<LayerReconstruction.Solved<Learned>> solved = LayerReconstruction.solve(ctx, samples, model, fp,
+                        inputModel, tasks, k, capture, (t, copy, p) -> new Learned(
+                                LsqOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index())), p.columns()));
+                Map<String, TensorQuant> quant = new LinkedHashMap<>(current.quant());
+                for (LayerReconstruction.Solved<Learned> s : solved) {
+                    QuantizableNode n = nodes.get(s.index());
+                    LearnResult r = s.result().result();
+                    columns.put(n.name(), s.result().columns());
+                    results.put(n.name(), r);
+                    codes.put(n.weight(), r.integerWeights());
+                    TensorQuant w = quant.get(n.name() + "/weight");
+                    quant.put(n.name() + "/weight", new TensorQuant(w.tensor(), w.node(), w.opType(), w.role(),
+                            w.params().withScales(r.weightScales()), method, "mse", r.mseLearned(), r.mseBaseline()));
+                    TensorQuant a = quant.get(n.name() + "/activation");
+                    if (a != null && !Double.isNaN(r.inputScale())) {
+                        quant.put(n.name() + "/activation", new TensorQuant(a.tensor(), a.node(), a.opType(), a.role(),
+                                a.params().withScales(new double[] {r.inputScale()}), method, "mse", r.mseLearned(),
+                                r.mseBaseline()));
+                    }
+                }
+                current = current.withQuant(quant).withIntegerWeights(codes);
+                ctx.out().printf("learn: wave %d: %d layers, inputs from the %s%n", k, tasks.size(),
+                        inputModel == null ? "FP model" : "model with " + earlier.size() + " earlier layers quantized");
+                earlier.addAll(waves.get(k));
+            }
+        } finally {
+            samples.unpersist(false);
+        }
+
+        Map<String, Object> layers = new LinkedHashMap<>();
+        List<Row> rows = new ArrayList<>();
+        for (QuantizableNode n : nodes) {
+            LearnResult r = results.get(n.name());
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("mse_calibrated", r.mseBaseline());
+            m.put("mse_learned", r.mseLearned());
+            m.put("kept_calibrated", r.keptInitial());
+            TensorQuant w0 = state.quant().get(n.name() + "/weight");
+            m.put("weight_step_ratio", ratios(r.weightScales(), w0.params().scale()));
+            TensorQuant a0 = state.quant().get(n.name() + "/activation");
+            if (a0 != null && !Double.isNaN(r.inputScale())) m.put("input_step_ratio", r.inputScale() / a0.params().scale(0));
+            m.put("iterations", r.iterations());
+            m.put("ms", r.nanos() / 1_000_000);
+            m.put("columns", columns.get(n.name()));
+            if (quantized) m.put("wave", waveOf.get(n.name()));
+            layers.put(n.name(), m);
+            rows.add(RowFactory.create(n.weight(), Arrays.stream(r.shape()).boxed().toList(),
+                    Arrays.stream(r.integerWeights()).boxed().toList()));
+            ctx.out().printf("  %-24s mse calibrated %.4g -> %s %.4g%s (%d columns, %d ms)%n", n.name(), r.mseBaseline(),
+                    method, r.mseLearned(), r.keptInitial() ? " (calibrated kept)" : "", columns.get(n.name()),
+                    r.nanos() / 1_000_000);
+        }
+        ctx.spark().createDataFrame(rows, AdaRoundPass.WEIGHTS_SCHEMA).coalesce(1).write()
+                .parquet(ctx.output().resolve(WEIGHTS_TABLE));
+
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("method", method);
+        s.put("inputs", l.inputs());
+        if (quantized) s.put("waves", waves.size());
+        s.put("samples", l.samples());
+        s.put("iterations", l.iterations());
+        s.put("learning_rate", l.learningRate());
+        s.put("update_weights", l.updateWeights());
+        if (l.updateWeights()) s.put("weight_learning_rate", l.weightLearningRate());
+        s.put("weights_table", ctx.output().finalPath(WEIGHTS_TABLE));
+        s.put("layers", layers);
+        return current.withSummary(name(), s);
+    }
+
+    /** Learned / calibrated step, per channel, rounded for reading. */
+    private static List<Double> ratios(double[] learned, double[] calibrated) {
+        List<Double> out = new ArrayList<>();
+        for (int c = 0; c < learned.length; c++) out.add(Math.round(learned[c] / calibrated[c] * 1e4) / 1e4);
+        return out;
+    }
+}
