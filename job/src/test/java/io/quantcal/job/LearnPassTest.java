@@ -1,0 +1,120 @@
+package io.quantcal.job;
+
+import static io.quantcal.job.JobFixtures.CALIB;
+import static io.quantcal.job.JobFixtures.RESNET;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.quantcal.job.pipeline.LearnPass;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QuantizableNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The learn pass (LSQ) end to end on the bundled ResNet at W4A4 per-channel with test-sized settings: the same scale
+ * table (every column, bit for bit), QDQ model and learn_weights for 1 and 3 partitions with
+ * {@code pipeline = [calibrate, learn, export]}; every layer's weight and input rows say lsq with the layer's MSE
+ * no higher than with the calibrated parameters (lower on most layers); the QDQ model holds the table's codes and
+ * the learned steps.
+ */
+class LearnPassTest extends SparkJobTest {
+
+    static final String[] LSQ = {"quantization.weights.bits=4", "quantization.activations.bits=4",
+            "pipeline=[calibrate,learn,export]", "calibration.limit=40", "calibration.batch-size=6", "learn.samples=16",
+            "learn.iterations=100"};
+
+    @TempDir
+    Path tmp;
+
+    record Run(QuantcalJob.Result result, List<Row> table, byte[] qdq, Map<String, List<Integer>> codes) {}
+
+    Run run(String name, int partitions, String... more) throws Exception {
+        String output = tmp.resolve(name + "-p" + partitions).toString();
+        QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output,
+                JobFixtures.concat(JobFixtures.concat(LSQ, more), "calibration.partitions=" + partitions)), out);
+        Path dir = AdaRoundPassTest.local(r.output());
+        List<Row> table = spark().read().parquet(r.output() + "/" + QuantcalJob.SCALE_TABLE).collectAsList();
+        Map<String, List<Integer>> codes = new LinkedHashMap<>();
+        for (Row w : spark().read().parquet(r.output() + "/" + LearnPass.WEIGHTS_TABLE).orderBy("tensor").collectAsList()) {
+            codes.put(w.getString(0), w.getList(2));
+        }
+        return new Run(r, table, Files.readAllBytes(dir.resolve("model_qdq.onnx")), codes);
+    }
+
+    static int column(String name) {
+        return PartitionInvarianceTest.column(name);
+    }
+
+    @Test
+    void sameTableForOneAndThreePartitionsAndEveryLayerLearned() throws Exception {
+        Run one = run("lsq", 1);
+        Run three = run("lsq", 3);
+        PartitionInvarianceTest.assertSameTable("learn lsq: 1 vs 3 partitions", one.table(), three.table());
+        assertArrayEquals(one.qdq(), three.qdq(), "QDQ model, 1 vs 3 partitions");
+        assertEquals(one.codes(), three.codes(), "learn_weights, 1 vs 3 partitions");
+
+        OnnxModel qdq = OnnxModel.load(Path.of(java.net.URI.create(one.result().output())).resolve("model_qdq.onnx"));
+        List<QuantizableNode> nodes = OnnxModel.load(Path.of(RESNET)).quantizableNodes();
+        assertEquals(7, one.codes().size());
+        int lower = 0, shared = 0;
+        for (QuantizableNode n : nodes) {
+            int weights = 0, inputs = 0;
+            for (Row r : one.table()) {
+                if (!r.getString(column("node")).equals(n.name())) continue;
+                String role = r.getString(column("role"));
+                boolean own = role.equals("weight") || role.equals("activation") && r.getString(column("tensor")).equals(n.input());
+                if (!own) continue;
+                assertEquals("lsq", r.getString(column("method")), n.name() + " " + role);
+                if (role.equals("activation") && r.get(column("metric")) == null) {
+                    // a tensor read by several layers (block2/conv1 and block2/proj) has one Q/DQ pair: its first
+                    // reader's learned step, and that reader's row carries the metric
+                    shared++;
+                    inputs++;
+                    continue;
+                }
+                assertEquals("mse", r.getString(column("metric")), n.name() + " " + role);
+                double after = r.getDouble(column("metric_value")), before = r.getDouble(column("metric_baseline"));
+                Assertions.assertTrue(after <= before, n.name() + ": lsq mse " + after + " <= calibrated " + before);
+                if (role.equals("weight")) {
+                    weights++;
+                    if (r.getInt(column("channel")) == 0 && after < before) lower++;
+                    // the QDQ model's weight scale is the table's
+                    float[] s = qdq.initializerFloats(n.weight() + "_scale");
+                    assertEquals((float) r.getDouble(column("scale")), s[r.getInt(column("channel"))], n.name());
+                } else {
+                    inputs++;
+                }
+            }
+            Assertions.assertTrue(weights > 1, n.name() + ": per-channel weight rows");
+            assertEquals(1, inputs, n.name() + ": its input row");
+            int[] want = one.codes().get(n.weight()).stream().mapToInt(Integer::intValue).toArray();
+            assertArrayEquals(want, qdq.initializerInts(n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
+        }
+        Assertions.assertTrue(lower >= 5, lower + " of 7 layers reconstruct better with LSQ than with minmax");
+        assertEquals(1, shared, "block2/proj shares its input with block2/conv1");
+    }
+
+    @Test
+    void updatedWeightsStayOnTheGridAndInTheQdqModel() throws Exception {
+        Run steps = run("lsq-fp", 1, "learn.inputs=fp");
+        Run w = run("lsq-w", 1, "learn.inputs=fp", "learn.update-weights=true", "learn.weight-learning-rate=1e-2");
+        OnnxModel qdq = OnnxModel.load(Path.of(java.net.URI.create(w.result().output())).resolve("model_qdq.onnx"));
+        int changed = 0;
+        for (var e : w.codes().entrySet()) {
+            int[] want = e.getValue().stream().mapToInt(Integer::intValue).toArray();
+            assertArrayEquals(want, qdq.initializerInts(e.getKey() + "_quantized"), e.getKey());
+            for (int q : want) Assertions.assertTrue(q >= -7 && q <= 7, e.getKey() + ": code " + q + " on the W4 grid");
+            if (!e.getValue().equals(steps.codes().get(e.getKey()))) changed++;
+        }
+        Assertions.assertTrue(changed > 0, "fine-tuned weights change some codes");
+        Assertions.assertTrue(w.result().summary().toString().contains("update_weights=true"));
+    }
+}
