@@ -114,8 +114,25 @@ public record QuantcalConfig(
         }
     }
 
-    public record WeightQuant(int bits, boolean perChannel, boolean symmetric, String calibrator, double percentile)
-            implements Serializable {}
+    /**
+     * @param rounding how calibrate rounds the weights to their integer codes: nearest (QuantizeLinear's rule) or
+     *                 stochastic (seeded; the best of {@link Rounding#draws} draws per layer by layer-output error)
+     */
+    public record WeightQuant(int bits, boolean perChannel, boolean symmetric, String calibrator, double percentile,
+                              Rounding rounding) implements Serializable {}
+
+    /**
+     * Weight rounding: {@code mode} nearest | stochastic; for stochastic, {@code draws} seeded draws per layer (one
+     * Spark task each) scored by the layer output's MSE on the first {@code samples} calibration samples, the lowest
+     * kept; {@code seed} with the layer and the draw number fixes each draw.
+     */
+    public record Rounding(String mode, int draws, int samples, long seed) implements Serializable {
+        public static final List<String> MODES = List.of("nearest", "stochastic");
+
+        public boolean stochastic() {
+            return "stochastic".equals(mode);
+        }
+    }
 
     public record ActivationQuant(int bits, boolean symmetric, String calibrator, double percentile, int histogramBins)
             implements Serializable {
@@ -466,7 +483,19 @@ public record QuantcalConfig(
         WeightQuant weights = new WeightQuant(bits("quantcal.quantization.weights.bits", w.getInt("bits")),
                 gran.equals("per-channel"), w.getBoolean("symmetric"),
                 calibrator("quantcal.quantization.weights.calibrator", w.getString("calibrator")),
-                percentile("quantcal.quantization.weights.percentile", w.getDouble("percentile")));
+                percentile("quantcal.quantization.weights.percentile", w.getDouble("percentile")),
+                new Rounding(oneOf("quantcal.quantization.weights.rounding", w.getString("rounding"), Rounding.MODES),
+                        positive("quantcal.quantization.weights.rounding-draws", w.getInt("rounding-draws")),
+                        positive("quantcal.quantization.weights.rounding-samples", w.getInt("rounding-samples")),
+                        w.getLong("rounding-seed")));
+        if (weights.rounding().stochastic()) {
+            for (String p : List.of("adaround", "learn")) {
+                if (pipeline.contains(p)) {
+                    throw new ConfigException("quantcal.quantization.weights.rounding: stochastic chooses the integer weights"
+                            + " in calibrate, and pass " + p + " in quantcal.pipeline would replace them; use nearest with " + p);
+                }
+            }
+        }
         Config a = q.getConfig("quantization.activations");
         int bins = a.getInt("histogram-bins");
         if (bins < 128 || bins > 1 << 16) {

@@ -90,7 +90,7 @@ public final class AdaRoundOptimizer {
     }
 
     /** Mean over all columns and output channels of (act(Ŵ X + b) − Y)², in batches of the loss's width. */
-    static double meanSquaredError(AdaRoundLoss loss, double[] weights, AdaRoundProblem problem) {
+    public static double meanSquaredError(AdaRoundLoss loss, double[] weights, AdaRoundProblem problem) {
         int batch = loss.batchColumns();
         int[] cols = new int[batch];
         double sum = 0;
