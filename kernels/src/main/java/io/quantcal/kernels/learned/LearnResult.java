@@ -16,10 +16,21 @@ import java.util.Arrays;
  * @param mseLearned     the same with the returned steps and codes
  * @param keptInitial    true when learning did not lower the MSE on all columns, so the initial steps were kept
  * @param lossHistory    the batch loss at iterations 0, 100, 200, …
+ * @param qil            QIL's learned intervals and pruning ratios; null for LSQ
  */
 public record LearnResult(int[] integerWeights, long[] shape, double[] weightScales, double inputScale,
                           double mseBaseline, double mseLearned, boolean keptInitial, double[] lossHistory,
-                          int iterations, long nanos) implements Serializable {
+                          int iterations, long nanos, QilIntervals qil) implements Serializable {
+
+    /**
+     * What QIL learned for one layer: per weight step c_W, d_W, γ_W; the input's c_X, d_X (NaN when the input's interval
+     * is not learned); the fractions of weights pruned (|w| &lt; c_W − d_W, code 0) and clipped (|w| &gt; c_W + d_W), and of
+     * the captured input values pruned and clipped; the MSE of QIL's own quantizers ({@code mseQil}) beside the
+     * deployed one ({@link LearnResult#mseLearned}: the input through the uniform grid [0, c_X + d_X]).
+     */
+    public record QilIntervals(double[] c, double[] d, double[] gamma, double inputC, double inputD, double weightsPruned,
+                               double weightsClipped, double inputsPruned, double inputsClipped, double mseQil)
+            implements Serializable {}
 
     public LearnResult {
         integerWeights = integerWeights.clone();

@@ -105,6 +105,6 @@ public final class LsqOptimizer {
                     problem.qmin(), problem.qmax());
         }
         return new LearnResult(AdaRoundOptimizer.toWeightLayout(codes, problem), problem.weightShape(), swFinal, saFinal,
-                mseBase, mseLearned, kept, history, iterations, System.nanoTime() - t0);
+                mseBase, mseLearned, kept, history, iterations, System.nanoTime() - t0, null);
     }
 }

@@ -194,7 +194,7 @@ class LsqTest {
         assertEquals(r.mseLearned(), deployedMse(p, params[1], r), 1e-4 * r.mseLearned());
         assertEquals(r.mseBaseline(), deployedMse(p, params[1], new LearnResult(
                 FakeQuant.quantize(p.weight(), new long[] {16, 64}, params[0]), new long[] {16, 64}, params[0].scale(),
-                params[1].scale(0), 0, 0, true, new double[0], 0, 0)), 1e-4 * r.mseBaseline());
+                params[1].scale(0), 0, 0, true, new double[0], 0, 0, null)), 1e-4 * r.mseBaseline());
 
         // fine-tuning W through the straight-through estimator lowers it further, and stays on the grid
         LearnResult u = LsqOptimizer.optimize(p, params[1], new LearnConfig(600, 1e-2, 1e-3, true, 256, 3));
