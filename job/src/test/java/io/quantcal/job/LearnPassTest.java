@@ -117,4 +117,35 @@ class LearnPassTest extends SparkJobTest {
         Assertions.assertTrue(changed > 0, "fine-tuned weights change some codes");
         Assertions.assertTrue(w.result().summary().toString().contains("update_weights=true"));
     }
+
+    @Test
+    void qilRowsPruningRatiosAndCodes() throws Exception {
+        Run q = run("qil", 1, "learn.method=qil", "learn.inputs=fp");
+        OnnxModel qdq = OnnxModel.load(Path.of(java.net.URI.create(q.result().output())).resolve("model_qdq.onnx"));
+        com.fasterxml.jackson.databind.JsonNode layers = AdaRoundPassTest.runJson(q.result().output()).at("/passes/learn/layers");
+        assertEquals("qil", AdaRoundPassTest.runJson(q.result().output()).at("/passes/learn/method").asText());
+        assertEquals(7, layers.size());
+        int lower = 0;
+        for (QuantizableNode n : OnnxModel.load(Path.of(RESNET)).quantizableNodes()) {
+            com.fasterxml.jackson.databind.JsonNode l = layers.get(n.name());
+            double pruned = l.get("weights_pruned").asDouble(), clipped = l.get("weights_clipped").asDouble();
+            Assertions.assertTrue(pruned >= 0 && pruned < 1 && clipped >= 0 && clipped < 1, n.name() + ": " + l);
+            Assertions.assertTrue(l.get("mse_learned").asDouble() <= l.get("mse_calibrated").asDouble(), n.name());
+            if (l.get("mse_learned").asDouble() < l.get("mse_calibrated").asDouble()) lower++;
+            int[] want = q.codes().get(n.weight()).stream().mapToInt(Integer::intValue).toArray();
+            assertArrayEquals(want, qdq.initializerInts(n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
+            long zeros = java.util.Arrays.stream(want).filter(x -> x == 0).count();
+            Assertions.assertTrue(zeros >= Math.round(pruned * want.length), n.name() + ": pruned weights have code 0");
+        }
+        Assertions.assertTrue(lower >= 5, lower + " of 7 layers reconstruct better with QIL than with minmax");
+        for (Row r : q.table()) {
+            if (r.getString(column("role")).equals("weight")) assertEquals("qil", r.getString(column("method")));
+        }
+        // the inputs after ReLU (unsigned, zero point 0) get an interval, so the pruning ratio of inputs is reported
+        Assertions.assertTrue(layers.get("/block1/conv1/Conv").has("inputs_pruned"), layers.get("/block1/conv1/Conv").toString());
+        io.quantcal.job.config.ConfigException e = org.junit.jupiter.api.Assertions.assertThrows(
+                io.quantcal.job.config.ConfigException.class, () -> JobFixtures.config(RESNET, JobFixtures.CALIB, "out",
+                        JobFixtures.concat(LSQ, "learn.method=qil", "quantization.weights.symmetric=false")));
+        Assertions.assertTrue(e.getMessage().contains("quantcal.learn.method"), e.getMessage());
+    }
 }

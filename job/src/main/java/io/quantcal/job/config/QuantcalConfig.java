@@ -192,7 +192,7 @@ public record QuantcalConfig(
     }
 
     /**
-     * The learn pass: per quantizable layer, a learned quantizer ({@code method}: lsq) on the layer's reconstruction
+     * The learn pass: per quantizable layer, a learned quantizer ({@code method}: lsq, qil) on the layer's reconstruction
      * problem, captured as AdaRound's ({@code samples}, {@code inputs} fp | quantized, {@code reluOutput},
      * {@code batchColumns}, {@code seed}): Adam for {@code iterations} steps with {@code learningRate} relative to each
      * step size, and with {@code updateWeights} also W ({@code weightLearningRate}, in units of the channel's step).
@@ -201,7 +201,7 @@ public record QuantcalConfig(
                         boolean updateWeights, double weightLearningRate, int batchColumns, boolean reluOutput, long seed)
             implements Serializable {
 
-        public static final List<String> METHODS = List.of("lsq");
+        public static final List<String> METHODS = List.of("lsq", "qil");
 
         public boolean quantizedInputs() {
             return "quantized".equals(inputs);
@@ -568,6 +568,10 @@ public record QuantcalConfig(
                 ar.getBoolean("resume"), ar.getLong("seed"), arInputs);
         EasyQuant easyquant = easyquant(q.getConfig("easyquant"));
         Learn learn = learn(q.getConfig("learn"));
+        if (pipeline.contains("learn") && learn.method().equals("qil") && !weights.symmetric()) {
+            throw new ConfigException("quantcal.learn.method: qil quantizes weights symmetrically (sign(w) times the"
+                    + " interval transform of |w|); set quantcal.quantization.weights.symmetric = true");
+        }
         return new QuantcalConfig(model, runId, List.copyOf(pipeline), calibration, preprocess,
                 weights, activations, q.getBoolean("quantization.bias"), evaluation, export, out,
                 q.getBoolean("output.overwrite"),

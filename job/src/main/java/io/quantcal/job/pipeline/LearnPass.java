@@ -6,6 +6,7 @@ import io.quantcal.job.pipeline.LayerReconstruction.LayerTask;
 import io.quantcal.kernels.learned.LearnConfig;
 import io.quantcal.kernels.learned.LearnResult;
 import io.quantcal.kernels.learned.LsqOptimizer;
+import io.quantcal.kernels.learned.QilOptimizer;
 import io.quantcal.kernels.onnx.LayerOrder;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QdqExporter;
@@ -26,7 +27,10 @@ import org.apache.spark.sql.RowFactory;
  * ({@link LayerReconstruction}, the capture AdaRound uses: one Spark task per layer, the layers of a wave in
  * parallel). {@code learn.method = lsq}: LSQ (Esser et al. 2020) learns the weight steps (per channel when the weights
  * are) and the input-activation step from calibrate's, and with {@code learn.update-weights} fine-tunes W through the
- * straight-through estimator ({@link LsqOptimizer}).
+ * straight-through estimator ({@link LsqOptimizer}). {@code learn.method = qil}: QIL (Jung et al. 2019) learns the
+ * weights' intervals (c, d, γ) and a non-negative input's (c, d, γ = 1) ({@link QilOptimizer}); run.json reports each
+ * layer's pruning and clipping ratios, and the table's MSE is the deployed layer's (see QilOptimizer for where the
+ * exported input grid differs from QIL's own).
  *
  * <p>{@code learn.inputs = quantized}: wave k's X comes from the partial QDQ model in which the layers of waves
  * &lt; k are quantized with their learned steps and codes, against the FP network's output. Weight and input rows get
@@ -54,6 +58,7 @@ public final class LearnPass implements Pass {
         QuantcalConfig cfg = ctx.config();
         QuantcalConfig.Learn l = cfg.learn();
         String method = l.method();
+        boolean qil = method.equals("qil");
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = state.nodes();
         ctx.spark().sparkContext().setJobDescription("learn: choose the first " + l.samples() + " calibration samples");
@@ -99,8 +104,9 @@ public final class LearnPass implements Pass {
                 ctx.spark().sparkContext().setJobDescription("learn wave " + (k + 1) + "/" + waves.size() + ": capture and "
                         + method + " on " + tasks.size() + " layers, " + l.iterations() + " iterations each");
                 List<LayerReconstruction.Solved<Learned>> solved = LayerReconstruction.solve(ctx, samples, model, fp,
-                        inputModel, tasks, k, capture, (t, copy, p) -> new Learned(
-                                LsqOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index())), p.columns()));
+                        inputModel, tasks, k, capture, (t, copy, p) -> new Learned(qil
+                                ? QilOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index()))
+                                : LsqOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index())), p.columns()));
                 Map<String, TensorQuant> quant = new LinkedHashMap<>(current.quant());
                 for (LayerReconstruction.Solved<Learned> s : solved) {
                     QuantizableNode n = nodes.get(s.index());
@@ -139,6 +145,19 @@ public final class LearnPass implements Pass {
             m.put("weight_step_ratio", ratios(r.weightScales(), w0.params().scale()));
             TensorQuant a0 = state.quant().get(n.name() + "/activation");
             if (a0 != null && !Double.isNaN(r.inputScale())) m.put("input_step_ratio", r.inputScale() / a0.params().scale(0));
+            if (r.qil() != null) {
+                LearnResult.QilIntervals q = r.qil();
+                m.put("weights_pruned", q.weightsPruned());
+                m.put("weights_clipped", q.weightsClipped());
+                m.put("gamma", Arrays.stream(q.gamma()).boxed().toList());
+                if (!Double.isNaN(q.inputC())) {
+                    m.put("inputs_pruned", q.inputsPruned());
+                    m.put("inputs_clipped", q.inputsClipped());
+                    m.put("input_prune_threshold", q.inputC() - q.inputD());
+                    m.put("input_clip_threshold", q.inputC() + q.inputD());
+                }
+                m.put("mse_qil", q.mseQil());
+            }
             m.put("iterations", r.iterations());
             m.put("ms", r.nanos() / 1_000_000);
             m.put("columns", columns.get(n.name()));

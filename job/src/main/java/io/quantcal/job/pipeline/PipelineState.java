@@ -114,7 +114,7 @@ public record PipelineState(
     }
 
     /** Methods whose weight rows come with integer weights of their own (not the rounding to nearest of the table's scales). */
-    public static final java.util.Set<String> INTEGER_WEIGHT_METHODS = java.util.Set.of("adaround", "lsq", "stochastic");
+    public static final java.util.Set<String> INTEGER_WEIGHT_METHODS = java.util.Set.of("adaround", "lsq", "qil", "stochastic");
 
     /**
      * The codes still valid for model {@code m} and parameters {@code q}: a code stays while its weight row still
