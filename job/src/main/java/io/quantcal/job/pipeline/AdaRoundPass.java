@@ -1,27 +1,18 @@
 package io.quantcal.job.pipeline;
 
 import io.quantcal.job.config.QuantcalConfig;
-import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
-import io.quantcal.job.data.SampleSets;
 import io.quantcal.job.io.HadoopFiles;
+import io.quantcal.job.pipeline.LayerReconstruction.LayerTask;
 import io.quantcal.kernels.adaround.AdaRoundConfig;
 import io.quantcal.kernels.adaround.AdaRoundOptimizer;
-import io.quantcal.kernels.adaround.AdaRoundProblem;
 import io.quantcal.kernels.adaround.AdaRoundResult;
 import io.quantcal.kernels.adaround.BetaSchedule;
-import io.quantcal.kernels.adaround.LayerSampler;
 import io.quantcal.kernels.onnx.LayerOrder;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QdqExporter;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
-import io.quantcal.kernels.runtime.FloatTensor;
-import io.quantcal.kernels.runtime.InputTensor;
-import io.quantcal.kernels.runtime.ModelInputs;
-import io.quantcal.kernels.runtime.ModelRunner;
-import io.quantcal.kernels.runtime.KernelThreads;
-import io.quantcal.kernels.runtime.RunnerOptions;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -34,17 +25,13 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.DataTypes;
@@ -52,7 +39,6 @@ import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.util.SerializableConfiguration;
 import scala.Tuple2;
-import io.quantcal.job.pipeline.LayerReconstruction.LayerTask;
 
 /**
  * {@code adaround} (Nagel et al. 2020): chooses the rounding of every quantizable layer's weights with the
@@ -61,7 +47,8 @@ import io.quantcal.job.pipeline.LayerReconstruction.LayerTask;
  * im2col patches, a per-sample seeded subsample), keyed by layer; a partitioner with one partition per layer
  * brings each layer's columns to one task, which sorts them by sample id, builds the layer's problem and solves
  * it. So every layer is one Spark task with its own data, all layers of a wave in parallel, the driver never
- * holds the inputs, and the result does not depend on the partitioning.
+ * holds the inputs, and the result does not depend on the partitioning. That capture is {@link LayerReconstruction}'s,
+ * shared with the learn pass and stochastic rounding.
  *
  * <p>{@code adaround.inputs = fp}: X from the FP network, one wave of all layers (eq. 25). {@code quantized}: the
  * layers go in {@link LayerOrder#waves waves}; wave k takes X̃ from the partial QDQ model in which the layers of
