@@ -214,6 +214,8 @@ public final class QuantcalJob {
         overlap.check("quantcal.output.path", cfg.outputPath());
         if (cfg.pipeline().contains("adaround")) {
             overlap.checkApartFromInputs("the AdaRound resume cache beside quantcal.output.path,", adaroundCache(files, cfg));
+        } else if (cfg.pipeline().contains("learn")) {
+            overlap.checkApartFromInputs("the learn resume cache beside quantcal.output.path,", adaroundCache(files, cfg));
         }
     }
 

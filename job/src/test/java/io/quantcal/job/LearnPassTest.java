@@ -29,7 +29,7 @@ class LearnPassTest extends SparkJobTest {
 
     static final String[] LSQ = {"quantization.weights.bits=4", "quantization.activations.bits=4",
             "pipeline=[calibrate,learn,export]", "calibration.limit=40", "calibration.batch-size=6", "learn.samples=16",
-            "learn.iterations=100"};
+            "learn.iterations=100", "output.overwrite=true"};
 
     @TempDir
     Path tmp;
@@ -147,5 +147,43 @@ class LearnPassTest extends SparkJobTest {
                 io.quantcal.job.config.ConfigException.class, () -> JobFixtures.config(RESNET, JobFixtures.CALIB, "out",
                         JobFixtures.concat(LSQ, "learn.method=qil", "quantization.weights.symmetric=false")));
         Assertions.assertTrue(e.getMessage().contains("quantcal.learn.method"), e.getMessage());
+    }
+
+    @Test
+    void resumeSkipsFinishedLayersFromJsonAndGivesTheSameTable() throws Exception {
+        Run first = run("resume", 1);
+        com.fasterxml.jackson.databind.JsonNode s1 = AdaRoundPassTest.runJson(first.result().output()).at("/passes/learn");
+        assertEquals(7, s1.get("layers_learned").asInt());
+        Run again = run("resume", 1);
+        com.fasterxml.jackson.databind.JsonNode s2 = AdaRoundPassTest.runJson(again.result().output()).at("/passes/learn");
+        assertEquals(0, s2.get("layers_learned").asInt());
+        assertEquals(7, s2.get("layers_resumed").asInt());
+        PartitionInvarianceTest.assertSameTable("learn: resumed vs learned", first.table(), again.table());
+        assertArrayEquals(first.qdq(), again.qdq());
+
+        // a killed run: one layer's file missing, only that layer is learned again; the files are JSON
+        Path cache = AdaRoundPassTest.local(s2.get("cache").asText());
+        List<Path> files;
+        try (var l = Files.list(cache)) {
+            files = l.filter(p -> p.toString().endsWith(".json") && !p.getFileName().toString().equals("key.json")).sorted().toList();
+        }
+        assertEquals(7, files.size());
+        com.fasterxml.jackson.databind.JsonNode layer = new com.fasterxml.jackson.databind.ObjectMapper()
+                .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS.mappedFeature())
+                .readTree(files.get(0).toFile());
+        Assertions.assertTrue(layer.at("/result/integerWeights").isArray() && layer.at("/result/weightScales").isArray(),
+                layer.toString().substring(0, 200));
+        Files.delete(files.get(files.size() - 1));
+        Run third = run("resume", 1);
+        com.fasterxml.jackson.databind.JsonNode s3 = AdaRoundPassTest.runJson(third.result().output()).at("/passes/learn");
+        assertEquals(1, s3.get("layers_learned").asInt());
+        assertEquals(6, s3.get("layers_resumed").asInt());
+        PartitionInvarianceTest.assertSameTable("learn: one layer learned again", first.table(), third.table());
+
+        // another setting: another cache directory, everything learned
+        Run other = run("resume", 1, "learn.iterations=60");
+        com.fasterxml.jackson.databind.JsonNode s4 = AdaRoundPassTest.runJson(other.result().output()).at("/passes/learn");
+        assertEquals(7, s4.get("layers_learned").asInt());
+        Assertions.assertNotEquals(s2.get("cache").asText(), s4.get("cache").asText());
     }
 }

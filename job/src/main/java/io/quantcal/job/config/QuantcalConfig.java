@@ -194,12 +194,12 @@ public record QuantcalConfig(
     /**
      * The learn pass: per quantizable layer, a learned quantizer ({@code method}: lsq, qil) on the layer's reconstruction
      * problem, captured as AdaRound's ({@code samples}, {@code inputs} fp | quantized, {@code reluOutput},
-     * {@code batchColumns}, {@code seed}): Adam for {@code iterations} steps with {@code learningRate} relative to each
+     * {@code batchColumns}, {@code seed}; finished layers cached for {@code resume}): Adam for {@code iterations} steps with {@code learningRate} relative to each
      * step size, and with {@code updateWeights} also W ({@code weightLearningRate}, in units of the channel's step).
      */
     public record Learn(String method, int samples, String inputs, int iterations, double learningRate,
-                        boolean updateWeights, double weightLearningRate, int batchColumns, boolean reluOutput, long seed)
-            implements Serializable {
+                        boolean updateWeights, double weightLearningRate, int batchColumns, boolean reluOutput, long seed,
+                        boolean resume) implements Serializable {
 
         public static final List<String> METHODS = List.of("lsq", "qil");
 
@@ -660,7 +660,7 @@ public record QuantcalConfig(
         return new Learn(oneOf(k + "method", l.getString("method"), Learn.METHODS), positive(k + "samples", l.getInt("samples")),
                 oneOf(k + "inputs", l.getString("inputs"), AdaRound.INPUTS), positive(k + "iterations", l.getInt("iterations")),
                 lr, l.getBoolean("update-weights"), wlr, positive(k + "batch-columns", l.getInt("batch-columns")),
-                l.getBoolean("relu-output"), l.getLong("seed"));
+                l.getBoolean("relu-output"), l.getLong("seed"), l.getBoolean("resume"));
     }
 
     private static EasyQuant easyquant(Config e) {

@@ -11,6 +11,10 @@ import io.quantcal.kernels.onnx.LayerOrder;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QdqExporter;
 import io.quantcal.kernels.onnx.QuantizableNode;
+import io.quantcal.job.io.HadoopFiles;
+import io.quantcal.kernels.quant.QuantParams;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -21,6 +25,7 @@ import java.util.Set;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.util.SerializableConfiguration;
 
 /**
  * {@code learn}: per quantizable layer, a learned quantizer on the layer's reconstruction problem
@@ -64,6 +69,19 @@ public final class LearnPass implements Pass {
         ctx.spark().sparkContext().setJobDescription("learn: choose the first " + l.samples() + " calibration samples");
         JavaRDD<Sample> samples = LayerReconstruction.selectSamples(ctx, model, l.samples(), name());
         boolean quantized = l.quantizedInputs();
+        // the resume cache: the adaround cache's root and key rules (the samples' content is part of the key)
+        AdaRoundPass.CacheKey key = cacheKey(cfg, state, AdaRoundPass.samplesDigest(samples));
+        String cacheRoot = io.quantcal.job.QuantcalJob.adaroundCache(ctx.files(), cfg);
+        String cacheDir = cacheRoot + "/" + key.hash();
+        // adaround's caches in the same root are not learn's to report
+        List<String> ignored = AdaRoundPass.ignoredCaches(ctx, cacheRoot, key).stream()
+                .filter(x -> !x.matches(".*differs in .*\\bpass\\b.*")).toList();
+        if (!ctx.files().exists(cacheDir + "/" + AdaRoundPass.CacheKey.FILE)) {
+            ctx.files().mkdirs(cacheDir);
+            ctx.files().writeText(cacheDir + "/" + AdaRoundPass.CacheKey.FILE, key.json());
+        }
+        SerializableConfiguration hadoop = new SerializableConfiguration(ctx.spark().sparkContext().hadoopConfiguration());
+        List<String> resumed = new ArrayList<>();
         List<List<QuantizableNode>> waves = quantized ? LayerOrder.waves(model, nodes) : List.of(nodes);
         Map<String, Integer> index = new LinkedHashMap<>();
         Map<String, Integer> waveOf = new LinkedHashMap<>();
@@ -85,28 +103,41 @@ public final class LearnPass implements Pass {
             List<QuantizableNode> earlier = new ArrayList<>();
             for (int k = 0; k < waves.size(); k++) {
                 List<LayerTask> tasks = new ArrayList<>();
+                List<LayerReconstruction.Solved<Learned>> solved = new ArrayList<>();
                 for (QuantizableNode n : waves.get(k)) {
+                    String file = cacheDir + "/" + URLEncoder.encode(n.name(), StandardCharsets.UTF_8) + ".json";
+                    if (l.resume() && ctx.files().exists(file)) {
+                        solved.add(new LayerReconstruction.Solved<>(index.get(n.name()), 0, readJson(file, ctx.files().readText(file))));
+                        resumed.add(n.name());
+                        continue;
+                    }
                     TensorQuant w = current.quant().get(n.name() + "/weight");
                     if (w == null) throw new IllegalStateException("learn: no weight parameters for node " + n.name());
                     TensorQuant a = current.quant().get(n.name() + "/activation");
                     tasks.add(new LayerTask(index.get(n.name()), n, model.initializerFloats(n.weight()),
                             n.bias() == null ? null : model.initializerFloats(n.bias()), w.params(),
-                            a == null ? null : a.params(), null));
+                            a == null ? null : a.params(), file));
                 }
-                if (fp == null) fp = BroadcastModel.of(ctx.spark(), model, "model");
+                if (!tasks.isEmpty() && fp == null) fp = BroadcastModel.of(ctx.spark(), model, "model");
                 OnnxModel inputModel = null;
-                if (quantized && !earlier.isEmpty()) {
+                if (!tasks.isEmpty() && quantized && !earlier.isEmpty()) {
                     Set<String> names = new LinkedHashSet<>();
                     for (QuantizableNode e : earlier) names.add(e.name());
                     inputModel = QdqExporter.export(model, current.activationParams(), current.weightParams(), codes,
                             ExportPass.options(cfg), names);
                 }
-                ctx.spark().sparkContext().setJobDescription("learn wave " + (k + 1) + "/" + waves.size() + ": capture and "
-                        + method + " on " + tasks.size() + " layers, " + l.iterations() + " iterations each");
-                List<LayerReconstruction.Solved<Learned>> solved = LayerReconstruction.solve(ctx, samples, model, fp,
-                        inputModel, tasks, k, capture, (t, copy, p) -> new Learned(qil
+                if (!tasks.isEmpty()) {
+                    ctx.spark().sparkContext().setJobDescription("learn wave " + (k + 1) + "/" + waves.size() + ": capture and "
+                            + method + " on " + tasks.size() + " layers, " + l.iterations() + " iterations each");
+                    solved.addAll(LayerReconstruction.solve(ctx, samples, model, fp, inputModel, tasks, k, capture, (t, copy, p) -> {
+                        Learned out = new Learned(qil
                                 ? QilOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index()))
-                                : LsqOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index())), p.columns()));
+                                : LsqOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index())), p.columns());
+                        writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(), json(out));
+                        return out;
+                    }));
+                    solved.sort(java.util.Comparator.comparingInt(LayerReconstruction.Solved::index));
+                }
                 Map<String, TensorQuant> quant = new LinkedHashMap<>(current.quant());
                 for (LayerReconstruction.Solved<Learned> s : solved) {
                     QuantizableNode n = nodes.get(s.index());
@@ -125,7 +156,8 @@ public final class LearnPass implements Pass {
                     }
                 }
                 current = current.withQuant(quant).withIntegerWeights(codes);
-                ctx.out().printf("learn: wave %d: %d layers, inputs from the %s%n", k, tasks.size(),
+                ctx.out().printf("learn: wave %d: %d layers learned, %d resumed, inputs from the %s%n", k, tasks.size(),
+                        waves.get(k).size() - tasks.size(),
                         inputModel == null ? "FP model" : "model with " + earlier.size() + " earlier layers quantized");
                 earlier.addAll(waves.get(k));
             }
@@ -162,6 +194,7 @@ public final class LearnPass implements Pass {
             m.put("ms", r.nanos() / 1_000_000);
             m.put("columns", columns.get(n.name()));
             if (quantized) m.put("wave", waveOf.get(n.name()));
+            m.put("resumed", resumed.contains(n.name()));
             layers.put(n.name(), m);
             rows.add(RowFactory.create(n.weight(), Arrays.stream(r.shape()).boxed().toList(),
                     Arrays.stream(r.integerWeights()).boxed().toList()));
@@ -181,9 +214,66 @@ public final class LearnPass implements Pass {
         s.put("learning_rate", l.learningRate());
         s.put("update_weights", l.updateWeights());
         if (l.updateWeights()) s.put("weight_learning_rate", l.weightLearningRate());
+        s.put("cache", cacheDir);
+        s.put("caches_ignored", ignored);
+        s.put("layers_learned", nodes.size() - resumed.size());
+        s.put("layers_resumed", resumed.size());
         s.put("weights_table", ctx.output().finalPath(WEIGHTS_TABLE));
         s.put("layers", layers);
         return current.withSummary(name(), s);
+    }
+
+    /**
+     * The cache key: the quantcal version, the model's content, the samples (ids and content), every learn setting,
+     * every weight and activation parameter the layers start from, and the export options (the partial models of
+     * quantized inputs are exported with them). "pass = learn" keeps it apart from adaround's keys in the same root.
+     */
+    static AdaRoundPass.CacheKey cacheKey(QuantcalConfig cfg, PipelineState state, String samples) {
+        Map<String, String> parts = new LinkedHashMap<>();
+        parts.put("quantcal_version", io.quantcal.job.QuantcalJob.version());
+        parts.put("pass", "learn");
+        parts.put("cache_format", "learn-json-1");
+        parts.put("model_sha256", state.model().sha256());
+        parts.put("samples", samples);
+        parts.put("learn_settings", AdaRoundPass.sha256(cfg.learn().toString()));
+        StringBuilder b = new StringBuilder(ExportPass.options(cfg).toString()).append('|');
+        for (TensorQuant t : state.quant().values()) {
+            QuantParams q = t.params();
+            b.append(t.key()).append(':').append(t.tensor()).append(Arrays.toString(q.scale()))
+                    .append(Arrays.toString(q.zeroPoint())).append(q.qmin()).append(',').append(q.qmax()).append(',')
+                    .append(q.axis()).append('|');
+        }
+        parts.put("parameters", AdaRoundPass.sha256(b.toString()));
+        return new AdaRoundPass.CacheKey(parts);
+    }
+
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper()
+            .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS.mappedFeature());
+
+    /** A layer's outcome as JSON (NaN written as NaN): a stable format, readable without quantcal's classes. */
+    static String json(Learned l) {
+        try {
+            return JSON.writeValueAsString(l);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot write the learn result of a layer", e);
+        }
+    }
+
+    static Learned readJson(String path, String text) {
+        try {
+            return JSON.readValue(text, Learned.class);
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("cannot read the cached learn result " + path
+                    + " (delete it, or set quantcal.learn.resume = false): " + e.getMessage(), e);
+        }
+    }
+
+    /** Temporary file, then rename: a reader never sees a partial result. */
+    static void writeAtomically(HadoopFiles files, String path, String text) {
+        String tmp = path + ".tmp-" + Long.toHexString(System.nanoTime());
+        files.writeText(tmp, text);
+        if (files.exists(path)) files.delete(path);
+        files.rename(tmp, path);
     }
 
     /** Learned / calibrated step, per channel, rounded for reading. */

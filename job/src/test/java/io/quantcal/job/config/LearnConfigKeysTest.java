@@ -17,8 +17,9 @@ class LearnConfigKeysTest {
     @Test
     void defaults() {
         QuantcalConfig.Learn l = parse().learn();
-        assertEquals(new QuantcalConfig.Learn("lsq", 64, "quantized", 2000, 1e-2, false, 1e-4, 2048, true, 0L), l);
+        assertEquals(new QuantcalConfig.Learn("lsq", 64, "quantized", 2000, 1e-2, false, 1e-4, 2048, true, 0L, true), l);
         assertTrue(l.quantizedInputs());
+        assertEquals("qil", parse("learn.method=qil").learn().method());
         QuantcalConfig c = parse("pipeline=[calibrate,learn,export]", "learn.update-weights=true", "learn.inputs=fp");
         assertEquals(List.of("calibrate", "learn", "export"), c.pipeline());
         assertTrue(c.learn().updateWeights());
