@@ -62,6 +62,7 @@ public final class QuantcalJob {
             case "export" -> new ExportPass();
             case "evaluate" -> new EvaluatePass();
             case "easyquant" -> new io.quantcal.job.pipeline.EasyQuantPass();
+            case "learn" -> new io.quantcal.job.pipeline.LearnPass();
             default -> throw new io.quantcal.job.config.ConfigException("quantcal.pipeline: unknown pass '" + name + "'");
         };
     }
@@ -213,6 +214,8 @@ public final class QuantcalJob {
         overlap.check("quantcal.output.path", cfg.outputPath());
         if (cfg.pipeline().contains("adaround")) {
             overlap.checkApartFromInputs("the AdaRound resume cache beside quantcal.output.path,", adaroundCache(files, cfg));
+        } else if (cfg.pipeline().contains("learn")) {
+            overlap.checkApartFromInputs("the learn resume cache beside quantcal.output.path,", adaroundCache(files, cfg));
         }
     }
 

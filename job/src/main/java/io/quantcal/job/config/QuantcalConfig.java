@@ -41,6 +41,7 @@ public record QuantcalConfig(
         Dfq dfq,
         AdaRound adaround,
         EasyQuant easyquant,
+        Learn learn,
         String rendered,
         String source,
         Exclude exclude,
@@ -71,7 +72,7 @@ public record QuantcalConfig(
     public record Exclude(List<String> nodes, List<String> opTypes) implements Serializable {}
 
     public static final List<String> KNOWN_PASSES = List.of("fold-bn", "equalize", "calibrate", "bias-correct", "export",
-            "evaluate", "adaround", "easyquant");
+            "evaluate", "adaround", "easyquant", "learn");
     public static final List<String> CALIBRATORS = List.of("minmax", "percentile", "entropy", "mse");
 
     /** Where samples come from and how many. */
@@ -96,7 +97,7 @@ public record QuantcalConfig(
     public QuantcalConfig resolvedPaths(java.util.function.UnaryOperator<String> q) {
         return new QuantcalConfig(q.apply(model), runId, pipeline, calibration.resolved(q), preprocess, weights,
                 activations, quantizeBias, evaluation.resolved(q), export, q.apply(outputPath), overwrite, intraOpThreads,
-                kernelThreads, memoryBudget, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, rendered, source,
+                kernelThreads, memoryBudget, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, learn, rendered, source,
                 exclude, inputs);
     }
 
@@ -113,8 +114,25 @@ public record QuantcalConfig(
         }
     }
 
-    public record WeightQuant(int bits, boolean perChannel, boolean symmetric, String calibrator, double percentile)
-            implements Serializable {}
+    /**
+     * @param rounding how calibrate rounds the weights to their integer codes: nearest (QuantizeLinear's rule) or
+     *                 stochastic (seeded; the best of {@link Rounding#draws} draws per layer by layer-output error)
+     */
+    public record WeightQuant(int bits, boolean perChannel, boolean symmetric, String calibrator, double percentile,
+                              Rounding rounding) implements Serializable {}
+
+    /**
+     * Weight rounding: {@code mode} nearest | stochastic; for stochastic, {@code draws} seeded draws per layer (one
+     * Spark task each) scored by the layer output's MSE on the first {@code samples} calibration samples, the lowest
+     * kept; {@code seed} with the layer and the draw number fixes each draw.
+     */
+    public record Rounding(String mode, int draws, int samples, long seed) implements Serializable {
+        public static final List<String> MODES = List.of("nearest", "stochastic");
+
+        public boolean stochastic() {
+            return "stochastic".equals(mode);
+        }
+    }
 
     public record ActivationQuant(int bits, boolean symmetric, String calibrator, double percentile, int histogramBins)
             implements Serializable {
@@ -170,6 +188,23 @@ public record QuantcalConfig(
                             int positions, int chunkSamples) implements Serializable {
         public boolean sequential() {
             return mode.equals("sequential");
+        }
+    }
+
+    /**
+     * The learn pass: per quantizable layer, a learned quantizer ({@code method}: lsq, qil) on the layer's reconstruction
+     * problem, captured as AdaRound's ({@code samples}, {@code inputs} fp | quantized, {@code reluOutput},
+     * {@code batchColumns}, {@code seed}; finished layers cached for {@code resume}): Adam for {@code iterations} steps with {@code learningRate} relative to each
+     * step size, and with {@code updateWeights} also W ({@code weightLearningRate}, in units of the channel's step).
+     */
+    public record Learn(String method, int samples, String inputs, int iterations, double learningRate,
+                        boolean updateWeights, double weightLearningRate, int batchColumns, boolean reluOutput, long seed,
+                        boolean resume) implements Serializable {
+
+        public static final List<String> METHODS = List.of("lsq", "qil");
+
+        public boolean quantizedInputs() {
+            return "quantized".equals(inputs);
         }
     }
 
@@ -317,7 +352,7 @@ public record QuantcalConfig(
     }
 
     /** Passes that read or change quantization parameters, so they need calibrate before them. */
-    static final List<String> NEED_CALIBRATE = List.of("easyquant", "adaround", "bias-correct", "export", "evaluate");
+    static final List<String> NEED_CALIBRATE = List.of("easyquant", "adaround", "learn", "bias-correct", "export", "evaluate");
 
     /**
      * The order rules of the passes, checked before Spark starts: each pass at most once; fold-bn and equalize change
@@ -340,6 +375,9 @@ public record QuantcalConfig(
                 {"easyquant", "export", "export writes the parameters easyquant searches"},
                 {"adaround", "export", "export writes the integer weights adaround learns"},
                 {"bias-correct", "export", "export writes the corrected biases"},
+                {"learn", "bias-correct", "bias correction corrects the error of the final integer weights"},
+                {"learn", "export", "export writes the steps and integer weights learn learns"},
+                {"learn", "evaluate", "evaluate measures the steps and integer weights learn learns"},
                 {"easyquant", "evaluate", "evaluate measures the parameters easyquant searches"},
                 {"adaround", "evaluate", "evaluate measures the integer weights adaround learns"},
                 {"bias-correct", "evaluate", "evaluate measures the corrected biases"},
@@ -351,6 +389,10 @@ public record QuantcalConfig(
             if (a >= 0 && b >= 0 && a > b) {
                 throw new ConfigException(shown + ": " + r[0] + " must come before " + r[1] + " (" + r[2] + ")");
             }
+        }
+        if (pipeline.contains("adaround") && pipeline.contains("learn")) {
+            throw new ConfigException(shown + ": adaround and learn both choose the integer weights of every layer (learn"
+                    + " rounds to nearest with its learned steps); use one of them");
         }
         for (String p : NEED_CALIBRATE) {
             int i = pipeline.indexOf(p);
@@ -441,7 +483,19 @@ public record QuantcalConfig(
         WeightQuant weights = new WeightQuant(bits("quantcal.quantization.weights.bits", w.getInt("bits")),
                 gran.equals("per-channel"), w.getBoolean("symmetric"),
                 calibrator("quantcal.quantization.weights.calibrator", w.getString("calibrator")),
-                percentile("quantcal.quantization.weights.percentile", w.getDouble("percentile")));
+                percentile("quantcal.quantization.weights.percentile", w.getDouble("percentile")),
+                new Rounding(oneOf("quantcal.quantization.weights.rounding", w.getString("rounding"), Rounding.MODES),
+                        positive("quantcal.quantization.weights.rounding-draws", w.getInt("rounding-draws")),
+                        positive("quantcal.quantization.weights.rounding-samples", w.getInt("rounding-samples")),
+                        w.getLong("rounding-seed")));
+        if (weights.rounding().stochastic()) {
+            for (String p : List.of("adaround", "learn")) {
+                if (pipeline.contains(p)) {
+                    throw new ConfigException("quantcal.quantization.weights.rounding: stochastic chooses the integer weights"
+                            + " in calibrate, and pass " + p + " in quantcal.pipeline would replace them; use nearest with " + p);
+                }
+            }
+        }
         Config a = q.getConfig("quantization.activations");
         int bins = a.getInt("histogram-bins");
         if (bins < 128 || bins > 1 << 16) {
@@ -513,13 +567,18 @@ public record QuantcalConfig(
                 positive("quantcal.adaround.batch-columns", ar.getInt("batch-columns")), ar.getBoolean("relu-output"),
                 ar.getBoolean("resume"), ar.getLong("seed"), arInputs);
         EasyQuant easyquant = easyquant(q.getConfig("easyquant"));
+        Learn learn = learn(q.getConfig("learn"));
+        if (pipeline.contains("learn") && learn.method().equals("qil") && !weights.symmetric()) {
+            throw new ConfigException("quantcal.learn.method: qil quantizes weights symmetrically (sign(w) times the"
+                    + " interval transform of |w|); set quantcal.quantization.weights.symmetric = true");
+        }
         return new QuantcalConfig(model, runId, List.copyOf(pipeline), calibration, preprocess,
                 weights, activations, q.getBoolean("quantization.bias"), evaluation, export, out,
                 q.getBoolean("output.overwrite"),
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
                 nonNegative("quantcal.runtime.kernel-threads", q.getInt("runtime.kernel-threads")),
                 memoryBudget(q),
-                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant,
+                q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant, learn,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source,
                 exclude(q.getConfig("quantization.exclude")), inputs(q));
     }
@@ -588,6 +647,20 @@ public record QuantcalConfig(
             }
         }
         return new Exclude(List.copyOf(e.getStringList("nodes")), ops);
+    }
+
+    private static Learn learn(Config l) {
+        String k = "quantcal.learn.";
+        double lr = l.getDouble("learning-rate");
+        if (!(lr > 0) || Double.isInfinite(lr)) throw new ConfigException(k + "learning-rate: expected a finite number > 0, got " + lr);
+        double wlr = l.getDouble("weight-learning-rate");
+        if (!(wlr > 0) || Double.isInfinite(wlr)) {
+            throw new ConfigException(k + "weight-learning-rate: expected a finite number > 0, got " + wlr);
+        }
+        return new Learn(oneOf(k + "method", l.getString("method"), Learn.METHODS), positive(k + "samples", l.getInt("samples")),
+                oneOf(k + "inputs", l.getString("inputs"), AdaRound.INPUTS), positive(k + "iterations", l.getInt("iterations")),
+                lr, l.getBoolean("update-weights"), wlr, positive(k + "batch-columns", l.getInt("batch-columns")),
+                l.getBoolean("relu-output"), l.getLong("seed"), l.getBoolean("resume"));
     }
 
     private static EasyQuant easyquant(Config e) {

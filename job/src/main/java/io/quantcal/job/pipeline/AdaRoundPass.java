@@ -1,27 +1,18 @@
 package io.quantcal.job.pipeline;
 
 import io.quantcal.job.config.QuantcalConfig;
-import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
-import io.quantcal.job.data.SampleSets;
 import io.quantcal.job.io.HadoopFiles;
+import io.quantcal.job.pipeline.LayerReconstruction.LayerTask;
 import io.quantcal.kernels.adaround.AdaRoundConfig;
 import io.quantcal.kernels.adaround.AdaRoundOptimizer;
-import io.quantcal.kernels.adaround.AdaRoundProblem;
 import io.quantcal.kernels.adaround.AdaRoundResult;
 import io.quantcal.kernels.adaround.BetaSchedule;
-import io.quantcal.kernels.adaround.LayerSampler;
 import io.quantcal.kernels.onnx.LayerOrder;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QdqExporter;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
-import io.quantcal.kernels.runtime.FloatTensor;
-import io.quantcal.kernels.runtime.InputTensor;
-import io.quantcal.kernels.runtime.ModelInputs;
-import io.quantcal.kernels.runtime.ModelRunner;
-import io.quantcal.kernels.runtime.KernelThreads;
-import io.quantcal.kernels.runtime.RunnerOptions;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -34,17 +25,13 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.DataTypes;
@@ -60,7 +47,8 @@ import scala.Tuple2;
  * im2col patches, a per-sample seeded subsample), keyed by layer; a partitioner with one partition per layer
  * brings each layer's columns to one task, which sorts them by sample id, builds the layer's problem and solves
  * it. So every layer is one Spark task with its own data, all layers of a wave in parallel, the driver never
- * holds the inputs, and the result does not depend on the partitioning.
+ * holds the inputs, and the result does not depend on the partitioning. That capture is {@link LayerReconstruction}'s,
+ * shared with the learn pass and stochastic rounding.
  *
  * <p>{@code adaround.inputs = fp}: X from the FP network, one wave of all layers (eq. 25). {@code quantized}: the
  * layers go in {@link LayerOrder#waves waves}; wave k takes X̃ from the partial QDQ model in which the layers of
@@ -76,7 +64,7 @@ public final class AdaRoundPass implements Pass {
 
     public static final String WEIGHTS_TABLE = "adaround_weights";
     /** Conv layers keep at most this many im2col patch columns in all (MAX_COLUMNS / samples per sample), bounding task memory. */
-    public static final int MAX_COLUMNS = 50_000;
+    public static final int MAX_COLUMNS = LayerReconstruction.MAX_COLUMNS;
 
     public static final StructType WEIGHTS_SCHEMA = new StructType(new StructField[] {
             DataTypes.createStructField("tensor", DataTypes.StringType, false),
@@ -88,19 +76,8 @@ public final class AdaRoundPass implements Pass {
         return "adaround";
     }
 
-    /** One layer's inputs to a task: plain arrays, no model. {@code index} is the layer's place in the node list. */
-    record LayerTask(int index, QuantizableNode node, float[] weight, float[] bias, QuantParams params, String cacheFile)
-            implements Serializable {}
-
     /** One layer's outcome, as cached: the kernel's result and how many columns of X it used. */
     record Outcome(String layer, AdaRoundResult result, int columns) implements Serializable {}
-
-    /**
-     * One sample's columns for one layer: X from the model whose input is reconstructed, and (asymmetric form, a wave
-     * after the first) the sample's FP target rows, computed where the sample was captured; null when the target is
-     * act(W X + b) of X itself (eq. 25, and the first wave, whose X is the FP input in both forms).
-     */
-    record Block(LayerSampler.Columns inputs, LayerSampler.Columns target) implements Serializable {}
 
     @Override
     public PipelineState run(RunContext ctx, PipelineState state) {
@@ -150,7 +127,7 @@ public final class AdaRoundPass implements Pass {
                     TensorQuant w = state.quant().get(n.name() + "/weight");
                     if (w == null) throw new IllegalStateException("adaround: no weight parameters for node " + n.name());
                     tasks.add(new LayerTask(index.get(n.name()), n, model.initializerFloats(n.weight()),
-                            n.bias() == null ? null : model.initializerFloats(n.bias()), w.params(), file));
+                            n.bias() == null ? null : model.initializerFloats(n.bias()), w.params(), null, file));
                 }
                 if (!tasks.isEmpty()) {
                     if (fp == null) fp = BroadcastModel.of(ctx.spark(), model, "model"); // shipped once for every wave
@@ -228,24 +205,12 @@ public final class AdaRoundPass implements Pass {
 
     /** The first {@code adaround.samples} good calibration samples by id, cached (only ids reach the driver). */
     static JavaRDD<Sample> selectSamples(RunContext ctx, OnnxModel model) {
-        QuantcalConfig cfg = ctx.config();
-        int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
-        JavaRDD<Sample> all = SampleSets.load(ctx.spark(), cfg, cfg.calibration(),
-                InputBinding.of(model, cfg, cfg.calibration()), partitions).filter(Sample::ok).cache();
-        try {
-            List<Long> ids = all.map(Sample::id).takeOrdered(cfg.adaround().samples());
-            if (ids.isEmpty()) throw new io.quantcal.job.data.BadSampleException("adaround: no usable calibration samples");
-            long last = ids.get(ids.size() - 1);
-            JavaRDD<Sample> chosen = all.filter(x -> x.id() <= last).cache();
-            chosen.count();
-            return chosen;
-        } finally {
-            all.unpersist(false);
-        }
+        return LayerReconstruction.selectSamples(ctx, model, ctx.config().adaround().samples(), "adaround");
     }
 
     /**
-     * One wave's layers: capture in the partitions, group by layer, one task per layer solves its problem.
+     * One wave's layers through {@link LayerReconstruction}: one task per layer runs the AdaRound optimizer and
+     * writes its result to the cache as soon as it ends.
      *
      * @param model      the FP model, {@code fp} its broadcast
      * @param quantized  null: X from the FP model, target act(W X + b) of X itself (eq. 25, and the first wave of
@@ -253,79 +218,22 @@ public final class AdaRoundPass implements Pass {
      */
     static List<Tuple2<Integer, Outcome>> solve(RunContext ctx, JavaRDD<Sample> samples, OnnxModel model, BroadcastModel fp,
                                                  OnnxModel quantized, List<LayerTask> tasks, int wave) {
-        QuantcalConfig cfg = ctx.config();
-        QuantcalConfig.AdaRound ar = cfg.adaround();
-        List<String> tensors = tasks.stream().map(t -> t.node().input()).distinct().toList();
-        ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
-        BroadcastModel bx = quantized == null ? fp : BroadcastModel.of(ctx.spark(), quantized, "adaround-wave-" + wave);
-        BroadcastModel bf = quantized == null ? null : fp;
-        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(ctx.spark().sparkContext());
-        Broadcast<List<LayerTask>> bt = jsc.broadcast(tasks);
-        boolean skipBad = cfg.calibration().skipBadSamples();
-        RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
-        int batch = input.runBatch(cfg.calibration().batchSize());
-        int perSample = Math.max(1, MAX_COLUMNS / ar.samples());
-        long seed = ar.seed();
-        int threads = cfg.kernelThreads();
+        QuantcalConfig.AdaRound ar = ctx.config().adaround();
         SerializableConfiguration hadoop = new SerializableConfiguration(ctx.spark().sparkContext().hadoopConfiguration());
         AdaRoundConfig base = new AdaRoundConfig(ar.iterations(), ar.learningRate(), ar.lambda(), ar.batchColumns(),
                 0.2, 20, 2, BetaSchedule.Decay.COSINE, ar.seed());
-        boolean clip = ar.reluOutput();
-
-        JavaPairRDD<Integer, Block> blocks = samples.mapPartitionsToPair(it -> {
-            KernelThreads.limit(threads);
-            List<Sample> good = SamplePartitions.split(it, skipBad).good();
-            List<LayerTask> ts = bt.value();
-            ModelRunner rx = bx.runner(tensors, opts);
-            ModelRunner rf = bf == null ? null : bf.runner(tensors, opts);
-            List<Tuple2<Integer, Block>> out = new ArrayList<>();
-            for (int from = 0; from < good.size(); from += batch) {
-                List<Sample> b = good.subList(from, Math.min(good.size(), from + batch));
-                Map<String, InputTensor> feed = input.stack(b.stream().map(Sample::inputs).toList());
-                Map<String, FloatTensor> ox = rx.runInputs(feed);
-                Map<String, FloatTensor> of = rf == null ? null : rf.runInputs(feed);
-                for (int k = 0; k < b.size(); k++) {
-                    long id = b.get(k).id();
-                    for (int t = 0; t < ts.size(); t++) {
-                        QuantizableNode n = ts.get(t).node();
-                        LayerSampler.Columns x = LayerSampler.columns(n, id, ox.get(n.input()).batch(k, k + 1), perSample, seed);
-                        LayerSampler.Columns y = null;
-                        if (rf != null) {
-                            LayerTask lt = ts.get(t);
-                            y = LayerSampler.target(n, lt.weight(), lt.bias(), lt.params(),
-                                    LayerSampler.columns(n, id, of.get(n.input()).batch(k, k + 1), perSample, seed), clip,
-                                    base.batchColumns());
-                        }
-                        out.add(new Tuple2<>(t, new Block(x, y)));
-                    }
-                }
-            }
-            return out.iterator();
-        }).partitionBy(new IndexPartitioner(tasks.size())); // one task per layer
-
-        List<Tuple2<Integer, Outcome>> done = new ArrayList<>(blocks.mapPartitionsWithIndex((part, it) -> {
-            List<Block> mine = new ArrayList<>();
-            while (it.hasNext()) {
-                Tuple2<Integer, Block> e = it.next();
-                if (e._1() != part.intValue()) throw new IllegalStateException("adaround: layer " + e._1() + " in partition " + part);
-                mine.add(e._2());
-            }
-            if (mine.isEmpty()) return java.util.Collections.emptyIterator();
-            KernelThreads.limit(threads);
-            // sample order: the problem is the same whatever the partitioning of the samples
-            mine.sort(Comparator.comparingLong(x -> x.inputs().sample()));
-            LayerTask t = bt.value().get(part);
-            List<LayerSampler.Columns> xs = mine.stream().map(Block::inputs).toList();
-            AdaRoundProblem p = LayerSampler.problem(t.node(), t.weight(), t.bias(), t.params(), xs, null, clip, base.batchColumns());
-            if (mine.get(0).target() != null) p = LayerSampler.withTargets(p, xs, mine.stream().map(Block::target).toList());
-            mine.clear();
-            AdaRoundResult r = AdaRoundOptimizer.optimize(p, base.withSeed(base.seed() + t.index()));
-            Outcome o = new Outcome(t.node().name(), r, p.columns());
-            writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(), o);
-            return List.of(new Tuple2<>(t.index(), o)).iterator();
-        }, false).collect());
-        bt.destroy();
-        done.sort(Comparator.comparing(Tuple2::_1));
+        LayerReconstruction.Capture capture = new LayerReconstruction.Capture("adaround", ar.samples(), ar.seed(),
+                ar.reluOutput(), base.batchColumns(), 1);
+        List<Tuple2<Integer, Outcome>> done = new ArrayList<>();
+        for (LayerReconstruction.Solved<Outcome> s : LayerReconstruction.solve(ctx, samples, model, fp, quantized, tasks, wave,
+                capture, (t, copy, p) -> {
+                    AdaRoundResult r = AdaRoundOptimizer.optimize(p, base.withSeed(base.seed() + t.index()));
+                    Outcome o = new Outcome(t.node().name(), r, p.columns());
+                    writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(), o);
+                    return o;
+                })) {
+            done.add(new Tuple2<>(s.index(), s.result()));
+        }
         ctx.out().printf("adaround: wave %d: %d layers solved, one task each%n", wave, done.size());
         return done;
     }

@@ -107,7 +107,8 @@ public final class CalibratePass implements Pass {
         summary.put("activations_calibrator", aCal.name());
         ctx.out().printf("calibrate: %d samples (%d skipped), %d activation tensors (profile %s), %d layers, %d pass(es) over the data%n",
                 c.samples(), c.skipped().size(), placement.sites().size(), profile.id(), nodes.size(), c.passes());
-        return state.withQuant(quant).withSummary(name(), summary);
+        PipelineState calibrated = state.withQuant(quant).withSummary(name(), summary);
+        return cfg.weights().rounding().stochastic() ? StochasticRounding.apply(ctx, calibrated) : calibrated;
     }
 
     /** Merged statistics of the calibration data. */

@@ -123,9 +123,12 @@ public record PipelineState(
                 reference, java.util.Collections.unmodifiableMap(new LinkedHashMap<>(w)));
     }
 
+    /** Methods whose weight rows come with integer weights of their own (not the rounding to nearest of the table's scales). */
+    public static final java.util.Set<String> INTEGER_WEIGHT_METHODS = java.util.Set.of("adaround", "lsq", "qil", "stochastic");
+
     /**
      * The codes still valid for model {@code m} and parameters {@code q}: a code stays while its weight row still
-     * says method adaround (a later scale search replaces the row) and the weight initializer is the same
+     * says a method of {@link #INTEGER_WEIGHT_METHODS} (adaround, lsq, ...) (a later scale search replaces the row) and the weight initializer is the same
      * (a pass that rewrites weights, e.g. equalize, invalidates it; bias-correct leaves it).
      */
     private Map<String, int[]> keptIntegerWeights(OnnxModel m, Map<String, TensorQuant> q) {
@@ -133,7 +136,7 @@ public record PipelineState(
         Map<String, int[]> kept = new LinkedHashMap<>();
         for (TensorQuant t : q.values()) {
             int[] codes = integerWeights.get(t.tensor());
-            if (codes == null || !t.role().equals("weight") || !"adaround".equals(t.method())) continue;
+            if (codes == null || !t.role().equals("weight") || !INTEGER_WEIGHT_METHODS.contains(t.method())) continue;
             if (m != model && !java.util.Arrays.equals(m.initializerFloats(t.tensor()), model.initializerFloats(t.tensor()))) continue;
             kept.put(t.tensor(), codes);
         }

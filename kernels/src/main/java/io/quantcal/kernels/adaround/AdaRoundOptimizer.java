@@ -90,7 +90,7 @@ public final class AdaRoundOptimizer {
     }
 
     /** Mean over all columns and output channels of (act(Ŵ X + b) − Y)², in batches of the loss's width. */
-    static double meanSquaredError(AdaRoundLoss loss, double[] weights, AdaRoundProblem problem) {
+    public static double meanSquaredError(AdaRoundLoss loss, double[] weights, AdaRoundProblem problem) {
         int batch = loss.batchColumns();
         int[] cols = new int[batch];
         double sum = 0;
@@ -104,7 +104,7 @@ public final class AdaRoundOptimizer {
     }
 
     /** Row-major [outChannels, depth] codes in the ONNX weight's layout: transposed back for Gemm transB = 0 and MatMul. */
-    static int[] toWeightLayout(int[] codes, AdaRoundProblem problem) {
+    public static int[] toWeightLayout(int[] codes, AdaRoundProblem problem) {
         if (!problem.transposedWeight()) return codes;
         int rows = problem.outChannels(), cols = problem.depth();
         int[] t = new int[codes.length];

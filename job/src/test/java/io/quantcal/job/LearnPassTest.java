@@ -1,0 +1,189 @@
+package io.quantcal.job;
+
+import static io.quantcal.job.JobFixtures.CALIB;
+import static io.quantcal.job.JobFixtures.RESNET;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.quantcal.job.pipeline.LearnPass;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QuantizableNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The learn pass (LSQ) end to end on the bundled ResNet at W4A4 per-channel with test-sized settings: the same scale
+ * table (every column, bit for bit), QDQ model and learn_weights for 1 and 3 partitions with
+ * {@code pipeline = [calibrate, learn, export]}; every layer's weight and input rows say lsq with the layer's MSE
+ * no higher than with the calibrated parameters (lower on most layers); the QDQ model holds the table's codes and
+ * the learned steps.
+ */
+class LearnPassTest extends SparkJobTest {
+
+    static final String[] LSQ = {"quantization.weights.bits=4", "quantization.activations.bits=4",
+            "pipeline=[calibrate,learn,export]", "calibration.limit=40", "calibration.batch-size=6", "learn.samples=16",
+            "learn.iterations=100", "output.overwrite=true"};
+
+    @TempDir
+    Path tmp;
+
+    record Run(QuantcalJob.Result result, List<Row> table, byte[] qdq, Map<String, List<Integer>> codes) {}
+
+    Run run(String name, int partitions, String... more) throws Exception {
+        String output = tmp.resolve(name + "-p" + partitions).toString();
+        QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output,
+                JobFixtures.concat(JobFixtures.concat(LSQ, more), "calibration.partitions=" + partitions)), out);
+        Path dir = AdaRoundPassTest.local(r.output());
+        List<Row> table = spark().read().parquet(r.output() + "/" + QuantcalJob.SCALE_TABLE).collectAsList();
+        Map<String, List<Integer>> codes = new LinkedHashMap<>();
+        for (Row w : spark().read().parquet(r.output() + "/" + LearnPass.WEIGHTS_TABLE).orderBy("tensor").collectAsList()) {
+            codes.put(w.getString(0), w.getList(2));
+        }
+        return new Run(r, table, Files.readAllBytes(dir.resolve("model_qdq.onnx")), codes);
+    }
+
+    static int column(String name) {
+        return PartitionInvarianceTest.column(name);
+    }
+
+    @Test
+    void sameTableForOneAndThreePartitionsAndEveryLayerLearned() throws Exception {
+        Run one = run("lsq", 1);
+        Run three = run("lsq", 3);
+        PartitionInvarianceTest.assertSameTable("learn lsq: 1 vs 3 partitions", one.table(), three.table());
+        assertArrayEquals(one.qdq(), three.qdq(), "QDQ model, 1 vs 3 partitions");
+        assertEquals(one.codes(), three.codes(), "learn_weights, 1 vs 3 partitions");
+
+        OnnxModel qdq = OnnxModel.load(Path.of(java.net.URI.create(one.result().output())).resolve("model_qdq.onnx"));
+        List<QuantizableNode> nodes = OnnxModel.load(Path.of(RESNET)).quantizableNodes();
+        assertEquals(7, one.codes().size());
+        int lower = 0, shared = 0;
+        for (QuantizableNode n : nodes) {
+            int weights = 0, inputs = 0;
+            for (Row r : one.table()) {
+                if (!r.getString(column("node")).equals(n.name())) continue;
+                String role = r.getString(column("role"));
+                boolean own = role.equals("weight") || role.equals("activation") && r.getString(column("tensor")).equals(n.input());
+                if (!own) continue;
+                assertEquals("lsq", r.getString(column("method")), n.name() + " " + role);
+                if (role.equals("activation") && r.get(column("metric")) == null) {
+                    // a tensor read by several layers (block2/conv1 and block2/proj) has one Q/DQ pair: its first
+                    // reader's learned step, and that reader's row carries the metric
+                    shared++;
+                    inputs++;
+                    continue;
+                }
+                assertEquals("mse", r.getString(column("metric")), n.name() + " " + role);
+                double after = r.getDouble(column("metric_value")), before = r.getDouble(column("metric_baseline"));
+                Assertions.assertTrue(after <= before, n.name() + ": lsq mse " + after + " <= calibrated " + before);
+                if (role.equals("weight")) {
+                    weights++;
+                    if (r.getInt(column("channel")) == 0 && after < before) lower++;
+                    // the QDQ model's weight scale is the table's
+                    float[] s = qdq.initializerFloats(n.weight() + "_scale");
+                    assertEquals((float) r.getDouble(column("scale")), s[r.getInt(column("channel"))], n.name());
+                } else {
+                    inputs++;
+                }
+            }
+            Assertions.assertTrue(weights > 1, n.name() + ": per-channel weight rows");
+            assertEquals(1, inputs, n.name() + ": its input row");
+            int[] want = one.codes().get(n.weight()).stream().mapToInt(Integer::intValue).toArray();
+            assertArrayEquals(want, qdq.initializerInts(n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
+        }
+        Assertions.assertTrue(lower >= 5, lower + " of 7 layers reconstruct better with LSQ than with minmax");
+        assertEquals(1, shared, "block2/proj shares its input with block2/conv1");
+    }
+
+    @Test
+    void updatedWeightsStayOnTheGridAndInTheQdqModel() throws Exception {
+        Run steps = run("lsq-fp", 1, "learn.inputs=fp");
+        Run w = run("lsq-w", 1, "learn.inputs=fp", "learn.update-weights=true", "learn.weight-learning-rate=1e-2");
+        OnnxModel qdq = OnnxModel.load(Path.of(java.net.URI.create(w.result().output())).resolve("model_qdq.onnx"));
+        int changed = 0;
+        for (var e : w.codes().entrySet()) {
+            int[] want = e.getValue().stream().mapToInt(Integer::intValue).toArray();
+            assertArrayEquals(want, qdq.initializerInts(e.getKey() + "_quantized"), e.getKey());
+            for (int q : want) Assertions.assertTrue(q >= -7 && q <= 7, e.getKey() + ": code " + q + " on the W4 grid");
+            if (!e.getValue().equals(steps.codes().get(e.getKey()))) changed++;
+        }
+        Assertions.assertTrue(changed > 0, "fine-tuned weights change some codes");
+        Assertions.assertTrue(w.result().summary().toString().contains("update_weights=true"));
+    }
+
+    @Test
+    void qilRowsPruningRatiosAndCodes() throws Exception {
+        Run q = run("qil", 1, "learn.method=qil", "learn.inputs=fp");
+        OnnxModel qdq = OnnxModel.load(Path.of(java.net.URI.create(q.result().output())).resolve("model_qdq.onnx"));
+        com.fasterxml.jackson.databind.JsonNode layers = AdaRoundPassTest.runJson(q.result().output()).at("/passes/learn/layers");
+        assertEquals("qil", AdaRoundPassTest.runJson(q.result().output()).at("/passes/learn/method").asText());
+        assertEquals(7, layers.size());
+        int lower = 0;
+        for (QuantizableNode n : OnnxModel.load(Path.of(RESNET)).quantizableNodes()) {
+            com.fasterxml.jackson.databind.JsonNode l = layers.get(n.name());
+            double pruned = l.get("weights_pruned").asDouble(), clipped = l.get("weights_clipped").asDouble();
+            Assertions.assertTrue(pruned >= 0 && pruned < 1 && clipped >= 0 && clipped < 1, n.name() + ": " + l);
+            Assertions.assertTrue(l.get("mse_learned").asDouble() <= l.get("mse_calibrated").asDouble(), n.name());
+            if (l.get("mse_learned").asDouble() < l.get("mse_calibrated").asDouble()) lower++;
+            int[] want = q.codes().get(n.weight()).stream().mapToInt(Integer::intValue).toArray();
+            assertArrayEquals(want, qdq.initializerInts(n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
+            long zeros = java.util.Arrays.stream(want).filter(x -> x == 0).count();
+            Assertions.assertTrue(zeros >= Math.round(pruned * want.length), n.name() + ": pruned weights have code 0");
+        }
+        Assertions.assertTrue(lower >= 5, lower + " of 7 layers reconstruct better with QIL than with minmax");
+        for (Row r : q.table()) {
+            if (r.getString(column("role")).equals("weight")) assertEquals("qil", r.getString(column("method")));
+        }
+        // the inputs after ReLU (unsigned, zero point 0) get an interval, so the pruning ratio of inputs is reported
+        Assertions.assertTrue(layers.get("/block1/conv1/Conv").has("inputs_pruned"), layers.get("/block1/conv1/Conv").toString());
+        io.quantcal.job.config.ConfigException e = org.junit.jupiter.api.Assertions.assertThrows(
+                io.quantcal.job.config.ConfigException.class, () -> JobFixtures.config(RESNET, JobFixtures.CALIB, "out",
+                        JobFixtures.concat(LSQ, "learn.method=qil", "quantization.weights.symmetric=false")));
+        Assertions.assertTrue(e.getMessage().contains("quantcal.learn.method"), e.getMessage());
+    }
+
+    @Test
+    void resumeSkipsFinishedLayersFromJsonAndGivesTheSameTable() throws Exception {
+        Run first = run("resume", 1);
+        com.fasterxml.jackson.databind.JsonNode s1 = AdaRoundPassTest.runJson(first.result().output()).at("/passes/learn");
+        assertEquals(7, s1.get("layers_learned").asInt());
+        Run again = run("resume", 1);
+        com.fasterxml.jackson.databind.JsonNode s2 = AdaRoundPassTest.runJson(again.result().output()).at("/passes/learn");
+        assertEquals(0, s2.get("layers_learned").asInt());
+        assertEquals(7, s2.get("layers_resumed").asInt());
+        PartitionInvarianceTest.assertSameTable("learn: resumed vs learned", first.table(), again.table());
+        assertArrayEquals(first.qdq(), again.qdq());
+
+        // a killed run: one layer's file missing, only that layer is learned again; the files are JSON
+        Path cache = AdaRoundPassTest.local(s2.get("cache").asText());
+        List<Path> files;
+        try (var l = Files.list(cache)) {
+            files = l.filter(p -> p.toString().endsWith(".json") && !p.getFileName().toString().equals("key.json")).sorted().toList();
+        }
+        assertEquals(7, files.size());
+        com.fasterxml.jackson.databind.JsonNode layer = new com.fasterxml.jackson.databind.ObjectMapper()
+                .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS.mappedFeature())
+                .readTree(files.get(0).toFile());
+        Assertions.assertTrue(layer.at("/result/integerWeights").isArray() && layer.at("/result/weightScales").isArray(),
+                layer.toString().substring(0, 200));
+        Files.delete(files.get(files.size() - 1));
+        Run third = run("resume", 1);
+        com.fasterxml.jackson.databind.JsonNode s3 = AdaRoundPassTest.runJson(third.result().output()).at("/passes/learn");
+        assertEquals(1, s3.get("layers_learned").asInt());
+        assertEquals(6, s3.get("layers_resumed").asInt());
+        PartitionInvarianceTest.assertSameTable("learn: one layer learned again", first.table(), third.table());
+
+        // another setting: another cache directory, everything learned
+        Run other = run("resume", 1, "learn.iterations=60");
+        com.fasterxml.jackson.databind.JsonNode s4 = AdaRoundPassTest.runJson(other.result().output()).at("/passes/learn");
+        assertEquals(7, s4.get("layers_learned").asInt());
+        Assertions.assertNotEquals(s2.get("cache").asText(), s4.get("cache").asText());
+    }
+}

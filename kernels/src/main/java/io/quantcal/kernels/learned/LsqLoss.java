@@ -1,0 +1,199 @@
+package io.quantcal.kernels.learned;
+
+import io.quantcal.kernels.adaround.AdaRoundProblem;
+import io.quantcal.kernels.quant.QuantParams;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * One layer's reconstruction loss with LSQ quantizers on its weight and its input, and the loss's straight-through
+ * gradients with respect to the weight steps s_w, the input step s_a and W:
+ * <pre>
+ *   L = (1/B) Σ_columns Σ_channels (act(Ŵ X̂_B + b) − Y)²,   Ŵ = Q_LSQ(W; s_w),  X̂ = Q_LSQ(X; s_a)
+ *   dL/dŶ = (2/B)(Ŷ − Y) ⊙ [inside the output clip],  dL/dŴ = dL/dŶ X̂ᵀ,  dL/dX̂ = Ŵᵀ dL/dŶ
+ *   dL/ds_w[c] = g_w Σ_d dL/dŴ[c,d] ∂ŵ/∂s,   dL/ds_a = g_a Σ dL/dX̂ ∂x̂/∂s,   dL/dW = dL/dŴ ⊙ [W/s inside the grid]
+ * </pre>
+ * (∂ŵ/∂s and g of {@link LsqQuantizer}). It is the problem AdaRound solves ({@link AdaRoundProblem}: the same
+ * captured X, target and output clip), with the steps learned instead of the rounding. g_w = 1/√(N·Q_P) with N the
+ * weights per step (per channel: the channel's depth), g_a with N the input values of one column (a column is this
+ * problem's sample).
+ *
+ * <p>For gradient checks the rounding can be {@link #freeze frozen}: the straight-through estimator is the exact
+ * derivative of the surrogate x̂ = x + s·(round(x/s₀) − x/s₀) inside the grid (s·bound outside), with the rounding
+ * residual and the region taken at s₀; finite differences of that surrogate check every term above.
+ *
+ * <p>The gemms and buffers are {@link QuantizedReconstruction}'s. Not thread-safe: one instance per task.
+ */
+public final class LsqLoss {
+
+    /** Where evaluate writes the gradients. */
+    public static final class Gradient {
+        public final double[] weightSteps;
+        public final double[] weights;
+        public double inputStep;
+
+        public Gradient(int steps, int weights) {
+            this.weightSteps = new double[steps];
+            this.weights = new double[weights];
+        }
+    }
+
+    private final QuantizedReconstruction r;
+    private final int depth, cout, steps;
+    private final int[] wlo, whi;
+    private final boolean quantizeInput;
+    private final int alo, ahi;
+    private final double[] gW;
+    private final double gA;
+    private final double[] wHat, dwds;
+    private final boolean[] wInside;
+    private final double[] xHat, dxds;
+    private double[] frozenW, frozenX;
+    private byte[] regionW, regionX;
+
+    /**
+     * @param input the input activation's parameters (per tensor; its zero point is kept while s_a is learned); null:
+     *              the input stays in floating point
+     */
+    public LsqLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType) {
+        if (input != null && input.perChannel()) {
+            throw new IllegalArgumentException("layer " + problem.layer() + ": LSQ learns one input step; the input's parameters are per channel");
+        }
+        this.r = new QuantizedReconstruction(problem, batchColumns, dataType);
+        this.depth = problem.depth();
+        this.cout = problem.outChannels();
+        this.steps = problem.scale().length;
+        wlo = new int[cout];
+        whi = new int[cout];
+        for (int c = 0; c < cout; c++) {
+            wlo[c] = problem.qmin() - problem.zeroPoint(c);
+            whi[c] = problem.qmax() - problem.zeroPoint(c);
+        }
+        gW = new double[steps];
+        for (int c = 0; c < steps; c++) {
+            gW[c] = LsqQuantizer.gradientScale(steps == 1 ? (long) cout * depth : depth, wlo[c], whi[c]);
+        }
+        quantizeInput = input != null;
+        alo = input == null ? 0 : input.qmin() - input.zeroPoint(0);
+        ahi = input == null ? 0 : input.qmax() - input.zeroPoint(0);
+        gA = input == null ? 0 : LsqQuantizer.gradientScale(r.stride, alo, ahi);
+        int n = cout * depth;
+        wHat = new double[n];
+        dwds = new double[n];
+        wInside = new boolean[n];
+        xHat = new double[r.raw.length];
+        dxds = new double[r.raw.length];
+    }
+
+    public int batchColumns() {
+        return r.batch;
+    }
+
+    public int steps() {
+        return steps;
+    }
+
+    /** Selects the columns the next evaluations use: {@code count} &lt;= batchColumns indices into X's columns. */
+    public void selectColumns(int[] columns, int count) {
+        r.selectColumns(columns, count);
+        frozenX = null;
+    }
+
+    /**
+     * Freezes the rounding residuals and grid regions of W and of the selected columns at these steps: until the next
+     * {@link #selectColumns}, evaluate computes the surrogate whose exact derivative is the straight-through gradient.
+     */
+    void freeze(double[] w, double[] sw, double sa) {
+        int n = cout * depth;
+        frozenW = new double[n];
+        regionW = new byte[n];
+        for (int k = 0; k < n; k++) {
+            int c = k / depth;
+            double s = sw[steps == 1 ? 0 : c];
+            double v = LsqQuantizer.ratio(w[k], s);
+            regionW[k] = (byte) (v <= wlo[c] ? -1 : v >= whi[c] ? 1 : 0);
+            frozenW[k] = Math.rint(v) - v;
+        }
+        double[] raw = r.raw;
+        frozenX = new double[raw.length];
+        regionX = new byte[raw.length];
+        for (int i = 0; i < raw.length; i++) {
+            double v = LsqQuantizer.ratio(raw[i], sa);
+            regionX[i] = (byte) (v <= alo ? -1 : v >= ahi ? 1 : 0);
+            frozenX[i] = Math.rint(v) - v;
+        }
+    }
+
+    /**
+     * L on the selected columns for weights {@code w} (row-major [outChannels, depth]), weight steps {@code sw} (one,
+     * or one per output channel) and input step {@code sa} (ignored when the input is not quantized); fills
+     * {@code grad} (nullable).
+     */
+    public double evaluate(double[] w, double[] sw, double sa, Gradient grad) {
+        int n = cout * depth;
+        if (w.length != n) throw new IllegalArgumentException("W needs " + n + " values, got " + w.length);
+        if (sw.length != steps) throw new IllegalArgumentException("weight steps: expected " + steps + ", got " + sw.length);
+        for (int k = 0; k < n; k++) {
+            int c = k / depth;
+            double s = sw[steps == 1 ? 0 : c];
+            int lo = wlo[c], hi = whi[c];
+            if (frozenW != null) {
+                int reg = regionW[k];
+                wHat[k] = reg == 0 ? w[k] + s * frozenW[k] : s * (reg < 0 ? lo : hi);
+                dwds[k] = reg == 0 ? frozenW[k] : reg < 0 ? lo : hi;
+                wInside[k] = reg == 0;
+            } else {
+                double v = LsqQuantizer.ratio(w[k], s);
+                wHat[k] = LsqQuantizer.code(v, lo, hi) * s;
+                dwds[k] = v <= lo ? lo : v >= hi ? hi : Math.rint(v) - v;   // LSQ eq. 3
+                wInside[k] = v > lo && v < hi;
+            }
+        }
+        double[] raw = r.raw;
+        for (int i = 0; i < raw.length; i++) {
+            if (!quantizeInput) {
+                xHat[i] = raw[i];
+                dxds[i] = 0;
+            } else if (frozenX != null) {
+                int reg = regionX[i];
+                xHat[i] = reg == 0 ? raw[i] + sa * frozenX[i] : sa * (reg < 0 ? alo : ahi);
+                dxds[i] = reg == 0 ? frozenX[i] : reg < 0 ? alo : ahi;
+            } else {
+                double v = LsqQuantizer.ratio(raw[i], sa);
+                xHat[i] = LsqQuantizer.code(v, alo, ahi) * sa;
+                dxds[i] = v <= alo ? alo : v >= ahi ? ahi : Math.rint(v) - v;
+            }
+        }
+        double loss = r.loss(wHat, xHat, grad != null, grad != null && quantizeInput);
+        if (grad != null) {
+            java.util.Arrays.fill(grad.weightSteps, 0);
+            double[] gw = r.gradW;
+            for (int k = 0; k < n; k++) {
+                int c = k / depth;
+                grad.weightSteps[steps == 1 ? 0 : c] += gw[k] * dwds[k];
+                grad.weights[k] = wInside[k] ? gw[k] : 0;
+            }
+            for (int c = 0; c < steps; c++) grad.weightSteps[c] *= gW[c];
+            double dsa = 0;
+            if (quantizeInput) {
+                double[] gx = r.gradX;
+                for (int i = 0; i < gx.length; i++) dsa += gx[i] * dxds[i];
+            }
+            grad.inputStep = gA * dsa;
+        }
+        return loss;
+    }
+
+    /** Mean over all columns and output channels of (act(Ŵ X̂ + b) − Y)², in batches of this loss's width. */
+    public double meanSquaredError(double[] w, double[] sw, double sa) {
+        int[] cols = new int[r.batch];
+        int columns = r.p.columns();
+        double sum = 0;
+        for (int start = 0; start < columns; start += r.batch) {
+            int count = Math.min(r.batch, columns - start);
+            for (int j = 0; j < count; j++) cols[j] = start + j;
+            selectColumns(cols, count);
+            sum += evaluate(w, sw, sa, null) * count;
+        }
+        return sum / ((double) columns * cout);
+    }
+}
