@@ -5,10 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import io.quantcal.job.config.QuantcalConfig;
 import io.quantcal.job.io.HadoopFiles;
 import io.quantcal.job.io.OutputDirectory;
-import io.quantcal.job.pipeline.CalibratePass;
-import io.quantcal.job.pipeline.EvaluatePass;
 import io.quantcal.job.pipeline.ExportPass;
-import io.quantcal.job.pipeline.FoldBatchNormPass;
 import io.quantcal.job.pipeline.Pass;
 import io.quantcal.job.pipeline.PipelineState;
 import io.quantcal.job.pipeline.RunContext;
@@ -52,18 +49,9 @@ public final class QuantcalJob {
         }
     }
 
+    /** A new instance of a known pass ({@link io.quantcal.job.pipeline.PassRegistry}). */
     public static Pass pass(String name) {
-        return switch (name) {
-            case "fold-bn" -> new FoldBatchNormPass();
-            case "equalize" -> new io.quantcal.job.pipeline.EqualizePass();
-            case "calibrate" -> new CalibratePass();
-            case "bias-correct" -> new io.quantcal.job.pipeline.BiasCorrectPass();
-            case "adaround" -> new io.quantcal.job.pipeline.AdaRoundPass();
-            case "export" -> new ExportPass();
-            case "evaluate" -> new EvaluatePass();
-            case "easyquant" -> new io.quantcal.job.pipeline.EasyQuantPass();
-            default -> throw new io.quantcal.job.config.ConfigException("quantcal.pipeline: unknown pass '" + name + "'");
-        };
+        return io.quantcal.job.pipeline.PassRegistry.create(name);
     }
 
     /**
