@@ -8,6 +8,7 @@ import io.quantcal.job.io.OutputDirectory;
 import io.quantcal.job.pipeline.ExportPass;
 import io.quantcal.job.pipeline.Pass;
 import io.quantcal.job.pipeline.PipelineState;
+import io.quantcal.job.pipeline.Progress;
 import io.quantcal.job.pipeline.RunContext;
 import io.quantcal.job.pipeline.ScaleRows;
 import io.quantcal.job.table.ScaleRow;
@@ -24,6 +25,9 @@ import java.util.Properties;
 import java.util.concurrent.ThreadLocalRandom;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * One run: read the model, run the configured passes in order, write the scale table, the exports and
@@ -33,6 +37,8 @@ public final class QuantcalJob {
 
     public static final String SCALE_TABLE = "scale_table";
     public static final String RUN_JSON = "run.json";
+
+    private static final Logger LOG = LoggerFactory.getLogger(QuantcalJob.class);
 
     private QuantcalJob() {}
 
@@ -76,9 +82,17 @@ public final class QuantcalJob {
         }
     }
 
+    /** A run in the given session; its log lines carry the run id ({@link Progress#MDC_RUN}). */
     public static Result run(SparkSession spark, QuantcalConfig given, PrintStream out) {
-        long t0 = System.nanoTime();
         String runId = given.runId().isBlank() ? newRunId() : given.runId();
+        try (var mdc = MDC.putCloseable(Progress.MDC_RUN, runId)) {
+            LOG.info("run {}: model {}, pipeline {}, output {}", runId, given.model(), given.pipeline(), given.outputPath());
+            return run(spark, given, runId, out);
+        }
+    }
+
+    private static Result run(SparkSession spark, QuantcalConfig given, String runId, PrintStream out) {
+        long t0 = System.nanoTime();
         HadoopFiles files = new HadoopFiles(spark.sparkContext().hadoopConfiguration());
         // every path once, here, to an absolute URI: tasks on other machines see the same files
         QuantcalConfig cfg = given.resolvedPaths(p -> files.qualify(p).toString());
@@ -98,8 +112,8 @@ public final class QuantcalJob {
         io.quantcal.job.data.InputBinding.check(model, cfg);
         OutputDirectory output = OutputDirectory.begin(files, cfg.outputPath(), cfg.overwrite(), runId,
                 line -> out.println("output: " + line));
+        RunContext ctx = new RunContext(spark, cfg, files, output, runId, out);
         try {
-            RunContext ctx = new RunContext(spark, cfg, files, output, runId, out);
             // the front end: weights behind Identity/Constant/Cast/Reshape/... become initializers, shared ones are
             // copied per consumer; then every Conv/Gemm/MatMul is either quantized or reported with its reason
             io.quantcal.kernels.onnx.ConstantFolder.Result folded = io.quantcal.kernels.onnx.ConstantFolder.fold(model);
@@ -122,13 +136,18 @@ public final class QuantcalJob {
             Map<String, Object> timings = new LinkedHashMap<>();
             for (Pass p : passes) {
                 long t = System.nanoTime();
-                ctx.describe(p.name(), p.name());
-                state = runPass(p, ctx, state);
+                ctx.progress().beginPass(p.name());
+                try {
+                    state = runPass(p, ctx, state);
+                } finally {
+                    ctx.progress().endPass();
+                }
                 timings.put(p.name(), (System.nanoTime() - t) / 1_000_000);
             }
             List<ScaleRow> rows = ScaleRows.of(state, runId, ExportPass.options(cfg).quantizeBias()).stream()
                     .sorted(ScaleTable.order(state.model().nodes().stream().map(n -> n.getName()).toList())).toList();
-            ctx.describe("write", "write scale_table (" + rows.size() + " rows)");
+            ctx.progress().beginPass("write");
+            ctx.progress().step("write scale_table (" + rows.size() + " rows)");
             if (!rows.isEmpty()) ScaleTable.write(spark, rows, output.resolve(SCALE_TABLE));
 
             Map<String, Object> run = new LinkedHashMap<>();
@@ -169,6 +188,7 @@ public final class QuantcalJob {
             files.writeText(output.resolve(RUN_JSON),
                     new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(run) + "\n");
             output.commit();
+            LOG.info("run {} done in {} ms: {}", runId, total, output.finalPath());
             printSummary(out, given, state, rows, output.finalPath(), total);
             return new Result(runId, output.finalPath(), rows, run);
         } catch (RuntimeException e) {
@@ -178,8 +198,7 @@ public final class QuantcalJob {
             output.abort();
             throw new IllegalStateException(e.getMessage(), e);
         } finally {
-            spark.sparkContext().clearJobGroup();
-            spark.sparkContext().setJobDescription(null);
+            ctx.progress().endPass();
         }
     }
 
