@@ -33,6 +33,23 @@ class SparkJobNamesTest extends SparkJobTest {
             }
         };
         spark().sparkContext().addSparkListener(listener);
+        // the driver's log lines through SLF4J (log4j2 under Spark), with their MDC
+        List<String> logged = Collections.synchronizedList(new ArrayList<>());
+        var lc = (org.apache.logging.log4j.core.LoggerContext) org.apache.logging.log4j.LogManager.getContext(false);
+        var capture = new org.apache.logging.log4j.core.appender.AbstractAppender("capture", null, null, true,
+                org.apache.logging.log4j.core.config.Property.EMPTY_ARRAY) {
+            @Override
+            public void append(org.apache.logging.log4j.core.LogEvent e) {
+                logged.add(e.getContextData().getValue("quantcal.run") + " | " + e.getLoggerName() + " | "
+                        + e.getMessage().getFormattedMessage());
+            }
+        };
+        capture.start();
+        var loggerConfig = new org.apache.logging.log4j.core.config.LoggerConfig("io.quantcal",
+                org.apache.logging.log4j.Level.INFO, false);
+        loggerConfig.addAppender(capture, org.apache.logging.log4j.Level.INFO, null);
+        lc.getConfiguration().addLogger("io.quantcal", loggerConfig);
+        lc.updateLoggers();
         try {
             QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, tmp.resolve("o").toString(),
                     "run-id=named", "pipeline=[fold-bn,calibrate,easyquant,adaround,bias-correct,export,evaluate]",
@@ -42,7 +59,15 @@ class SparkJobNamesTest extends SparkJobTest {
             spark().sparkContext().listenerBus().waitUntilEmpty();
         } finally {
             spark().sparkContext().removeSparkListener(listener);
+            lc.getConfiguration().removeLogger("io.quantcal");
+            lc.updateLoggers();
         }
+        Assertions.assertTrue(logged.contains("named | io.quantcal.job.pipeline.Progress | easyquant: started"), logged.toString());
+        Assertions.assertTrue(logged.stream().anyMatch(l -> l.startsWith("named | io.quantcal.job.pipeline.Progress | progress: "
+                + "activation statistics, pass 1: ")), logged.toString());
+        Assertions.assertTrue(logged.stream().anyMatch(l -> l.startsWith("named | io.quantcal.job.QuantcalJob | run named done in ")),
+                logged.toString());
+        Assertions.assertTrue(logged.stream().allMatch(l -> l.startsWith("named | ")), "every line carries the run id: " + logged);
         Map<String, Integer> perGroup = new TreeMap<>();
         for (String[] j : jobs) {
             Assertions.assertNotNull(j[0], "a job without a group: " + j[1]);
