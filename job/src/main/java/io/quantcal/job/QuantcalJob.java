@@ -11,6 +11,7 @@ import io.quantcal.job.pipeline.PipelineState;
 import io.quantcal.job.pipeline.Progress;
 import io.quantcal.job.pipeline.RunContext;
 import io.quantcal.job.pipeline.ScaleRows;
+import io.quantcal.job.report.RunReport;
 import io.quantcal.job.table.ScaleRow;
 import io.quantcal.job.table.ScaleTable;
 import io.quantcal.kernels.onnx.OnnxModel;
@@ -183,13 +184,17 @@ public final class QuantcalJob {
             run.put("config", new ObjectMapper().readValue(cfg.rendered(), Map.class));
             long total = (System.nanoTime() - t0) / 1_000_000;
             run.put("wall_ms", total);
-            // credentials (spark.conf secrets, user:password in URIs) never reach the file
-            run = io.quantcal.job.config.Redaction.of(cfg.sparkConf()).redact(run);
+            // credentials (spark.conf secrets, user:password in URIs) never reach the files
+            io.quantcal.job.config.Redaction redaction = io.quantcal.job.config.Redaction.of(cfg.sparkConf());
+            String report = report(redaction.redact(run), state, coverage, ctx);
+            run.put("report", report != null ? RunReport.FILE : "not written (see the log)");
+            run = redaction.redact(run);
             files.writeText(output.resolve(RUN_JSON),
                     new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(run) + "\n");
+            if (report != null) files.writeText(output.resolve(RunReport.FILE), report);
             output.commit();
             LOG.info("run {} done in {} ms: {}", runId, total, output.finalPath());
-            printSummary(out, given, state, rows, output.finalPath(), total);
+            printSummary(out, given, state, rows, output.finalPath(), total, report != null);
             return new Result(runId, output.finalPath(), rows, run);
         } catch (RuntimeException e) {
             output.abort();
@@ -199,6 +204,21 @@ public final class QuantcalJob {
             throw new IllegalStateException(e.getMessage(), e);
         } finally {
             ctx.progress().endPass();
+        }
+    }
+
+    /**
+     * report.html's text, or null when it cannot be drawn: the report shows the run, it is not what the run is for, so
+     * a failure to draw it is logged and said on the console, and the scale table and exports still land.
+     */
+    static String report(Map<String, Object> run, PipelineState state, List<io.quantcal.kernels.onnx.Coverage.Entry> coverage,
+                         RunContext ctx) {
+        try {
+            return RunReport.html(run, state, coverage, ctx.report());
+        } catch (RuntimeException | LinkageError e) {
+            LOG.warn("report.html not written", e);
+            ctx.out().println("report: " + RunReport.FILE + " not written: " + e);
+            return null;
         }
     }
 
@@ -293,7 +313,7 @@ public final class QuantcalJob {
 
     @SuppressWarnings("unchecked")
     private static void printSummary(PrintStream out, QuantcalConfig cfg, PipelineState st, List<ScaleRow> rows,
-                                     String output, long ms) {
+                                     String output, long ms, boolean report) {
         out.printf("%nquantcal run done in %.1f s%n", ms / 1000.0);
         out.printf("  model     %s: %d quantizable layers%n", cfg.model(), st.nodes().size());
         out.printf("  method    W%d %s %s / A%d %s, calibrator %s / %s, export profile %s%n", cfg.weights().bits(),
@@ -316,5 +336,6 @@ public final class QuantcalJob {
             }
         }
         out.printf("            %s%n", RUN_JSON);
+        if (report) out.printf("            %s%n", RunReport.FILE);
     }
 }
