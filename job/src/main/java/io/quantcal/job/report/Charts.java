@@ -78,9 +78,9 @@ final class Charts {
         XYPlot plot = chart.getXYPlot();
         LogAxis y = new LogAxis("count (log)");
         y.setSmallestValue(0.5);
-        y.setLowerBound(0.5);
         plot.setRangeAxis(y);
         XYBarRenderer r = (XYBarRenderer) plot.getRenderer();
+        r.setUseYInterval(true); // bars from 0.5 up: a log axis has no 0 to start from
         r.setBarPainter(new StandardXYBarPainter());
         r.setShadowVisible(false);
         r.setDrawBarOutline(false);
@@ -150,14 +150,21 @@ final class Charts {
         JFreeChart chart = ChartFactory.createBarChart(title, "layer", axis, d, PlotOrientation.HORIZONTAL,
                 series.size() > 1, false, false);
         CategoryPlot plot = chart.getCategoryPlot();
+        BarRenderer r = (BarRenderer) plot.getRenderer();
         if (log) {
+            // bars start a decade under the smallest value: a log axis has no 0 to start from
+            double min = Double.POSITIVE_INFINITY;
+            for (double[] v : series.values()) for (double x : v) if (x > 0 && Double.isFinite(x)) min = Math.min(min, x);
+            double base = Double.isFinite(min) ? Math.pow(10, Math.floor(Math.log10(min)) - 1) : 1e-12;
             LogAxis y = new LogAxis(axis);
+            y.setSmallestValue(base);
             plot.setRangeAxis(y);
+            r.setBase(base);
+            r.setIncludeBaseInRange(true);
         } else {
             NumberAxis y = (NumberAxis) plot.getRangeAxis();
             y.setAutoRangeIncludesZero(false);
         }
-        BarRenderer r = (BarRenderer) plot.getRenderer();
         r.setBarPainter(new StandardBarPainter());
         r.setShadowVisible(false);
         r.setSeriesPaint(0, BARS);
@@ -174,8 +181,9 @@ final class Charts {
         if (label != null) {
             m.setLabel(label);
             m.setLabelPaint(color);
-            m.setLabelAnchor(left ? RectangleAnchor.TOP_LEFT : RectangleAnchor.TOP_RIGHT);
-            m.setLabelTextAnchor(left ? TextAnchor.TOP_RIGHT : TextAnchor.TOP_LEFT);
+            // the label inside the clip band: right of the lower line, left of the upper one
+            m.setLabelAnchor(left ? RectangleAnchor.TOP_RIGHT : RectangleAnchor.TOP_LEFT);
+            m.setLabelTextAnchor(left ? TextAnchor.TOP_LEFT : TextAnchor.TOP_RIGHT);
         }
         return m;
     }

@@ -143,11 +143,12 @@ public final class RunReport {
                     series("quantized vs FP32", names, sqnr, null), false));
         }
         if (!eq.isEmpty()) {
+            // 1 − cosine on a log axis: cosines of 0.9990 and 0.9998 differ by a factor of 5 there, not by a hair
             Map<String, double[]> s = new LinkedHashMap<>();
-            s.put("calibrated (before)", values(names, eq, "initial_cosine"));
-            s.put("easyquant (after)", values(names, eq, "final_cosine"));
-            figure("easyquant-cosine", Charts.layerBars(id(), "EasyQuant: layer output cosine before and after", "cosine",
-                    names, s, false));
+            s.put("calibrated (before)", distance(values(names, eq, "initial_cosine")));
+            s.put("easyquant (after)", distance(values(names, eq, "final_cosine")));
+            figure("easyquant-cosine", Charts.layerBars(id(), "EasyQuant: layer output 1 − cosine before and after (lower is"
+                    + " better)", "1 − cosine (log)", names, s, true));
         }
         if (!ar.isEmpty()) {
             Map<String, double[]> s = new LinkedHashMap<>();
@@ -295,14 +296,24 @@ public final class RunReport {
         String s = (p.qmin() < 0 ? "int" : "uint") + bits(p) + (p.perChannel() ? " per-channel" : " per-tensor")
                 + (p.symmetric() ? " symmetric" : " affine") + ", " + t.method();
         if (t.metric() != null && t.metricValue() != null) {
-            s += " (" + t.metric() + " " + (t.metricBaseline() == null ? "" : Charts.num(t.metricBaseline()) + " → ")
-                    + Charts.num(t.metricValue()) + ")";
+            s += " (" + t.metric() + " " + (t.metricBaseline() == null ? "" : precise(t.metricBaseline()) + " → ")
+                    + precise(t.metricValue()) + ")";
         }
         return s;
     }
 
+    private static String precise(double v) {
+        return String.format(Locale.ROOT, "%.6g", v);
+    }
+
     private static int bits(QuantParams p) {
         return 64 - Long.numberOfLeadingZeros((long) p.qmax() - p.qmin());
+    }
+
+    private static double[] distance(double[] cosines) {
+        double[] d = new double[cosines.length];
+        for (int i = 0; i < d.length; i++) d[i] = 1 - cosines[i];
+        return d;
     }
 
     private static double[] values(List<String> names, Map<String, Object> perLayer, String key) {
