@@ -76,9 +76,17 @@ class ClusterIT extends SparkJobTest {
     }
 
     @AfterAll
-    void stopCluster() {
+    void stopCluster() throws IOException {
         // Workers first (each stops its executors), then the master; each by its pid, its descendants too
         for (int i = started.size() - 1; i >= 0; i--) stop(started.get(i));
+        // each executor fetched its own copy of the 140 MB cluster jar into its work directory: those go, the logs stay
+        if (base == null) return;
+        try (Stream<Path> files = Files.walk(base)) {
+            for (Path f : files.filter(f -> f.getFileName().toString().endsWith(".jar") && Files.isRegularFile(f,
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS) && !f.startsWith(sparkHome)).toList()) {
+                Files.delete(f);
+            }
+        }
     }
 
     @Test
@@ -154,12 +162,12 @@ class ClusterIT extends SparkJobTest {
 
     void waitFor(String name, String line) throws Exception {
         Path log = base.resolve(name + ".log");
-        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(180); // a loaded 2-core machine starts JVMs slowly
         while (System.nanoTime() < end) {
             if (Files.exists(log) && Files.readString(log).contains(line)) return;
             Thread.sleep(250);
         }
-        Assertions.fail(name + " did not log '" + line + "' in 90 s:\n" + tail(Files.exists(log) ? Files.readString(log) : ""));
+        Assertions.fail(name + " did not log '" + line + "' in 180 s:\n" + tail(Files.exists(log) ? Files.readString(log) : ""));
     }
 
     static void stop(Process p) {
