@@ -5,14 +5,13 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import io.quantcal.job.config.QuantcalConfig;
 import io.quantcal.job.io.HadoopFiles;
 import io.quantcal.job.io.OutputDirectory;
-import io.quantcal.job.pipeline.CalibratePass;
-import io.quantcal.job.pipeline.EvaluatePass;
 import io.quantcal.job.pipeline.ExportPass;
-import io.quantcal.job.pipeline.FoldBatchNormPass;
 import io.quantcal.job.pipeline.Pass;
 import io.quantcal.job.pipeline.PipelineState;
+import io.quantcal.job.pipeline.Progress;
 import io.quantcal.job.pipeline.RunContext;
 import io.quantcal.job.pipeline.ScaleRows;
+import io.quantcal.job.report.RunReport;
 import io.quantcal.job.table.ScaleRow;
 import io.quantcal.job.table.ScaleTable;
 import io.quantcal.kernels.onnx.OnnxModel;
@@ -27,6 +26,9 @@ import java.util.Properties;
 import java.util.concurrent.ThreadLocalRandom;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * One run: read the model, run the configured passes in order, write the scale table, the exports and
@@ -36,6 +38,8 @@ public final class QuantcalJob {
 
     public static final String SCALE_TABLE = "scale_table";
     public static final String RUN_JSON = "run.json";
+
+    private static final Logger LOG = LoggerFactory.getLogger(QuantcalJob.class);
 
     private QuantcalJob() {}
 
@@ -52,19 +56,9 @@ public final class QuantcalJob {
         }
     }
 
+    /** A new instance of a known pass ({@link io.quantcal.job.pipeline.PassRegistry}). */
     public static Pass pass(String name) {
-        return switch (name) {
-            case "fold-bn" -> new FoldBatchNormPass();
-            case "equalize" -> new io.quantcal.job.pipeline.EqualizePass();
-            case "calibrate" -> new CalibratePass();
-            case "bias-correct" -> new io.quantcal.job.pipeline.BiasCorrectPass();
-            case "adaround" -> new io.quantcal.job.pipeline.AdaRoundPass();
-            case "export" -> new ExportPass();
-            case "evaluate" -> new EvaluatePass();
-            case "easyquant" -> new io.quantcal.job.pipeline.EasyQuantPass();
-            case "learn" -> new io.quantcal.job.pipeline.LearnPass();
-            default -> throw new io.quantcal.job.config.ConfigException("quantcal.pipeline: unknown pass '" + name + "'");
-        };
+        return io.quantcal.job.pipeline.PassRegistry.create(name);
     }
 
     /**
@@ -89,9 +83,17 @@ public final class QuantcalJob {
         }
     }
 
+    /** A run in the given session; its log lines carry the run id ({@link Progress#MDC_RUN}). */
     public static Result run(SparkSession spark, QuantcalConfig given, PrintStream out) {
-        long t0 = System.nanoTime();
         String runId = given.runId().isBlank() ? newRunId() : given.runId();
+        try (var mdc = MDC.putCloseable(Progress.MDC_RUN, runId)) {
+            LOG.info("run {}: model {}, pipeline {}, output {}", runId, given.model(), given.pipeline(), given.outputPath());
+            return run(spark, given, runId, out);
+        }
+    }
+
+    private static Result run(SparkSession spark, QuantcalConfig given, String runId, PrintStream out) {
+        long t0 = System.nanoTime();
         HadoopFiles files = new HadoopFiles(spark.sparkContext().hadoopConfiguration());
         // every path once, here, to an absolute URI: tasks on other machines see the same files
         QuantcalConfig cfg = given.resolvedPaths(p -> files.qualify(p).toString());
@@ -111,8 +113,8 @@ public final class QuantcalJob {
         io.quantcal.job.data.InputBinding.check(model, cfg);
         OutputDirectory output = OutputDirectory.begin(files, cfg.outputPath(), cfg.overwrite(), runId,
                 line -> out.println("output: " + line));
+        RunContext ctx = new RunContext(spark, cfg, files, output, runId, out);
         try {
-            RunContext ctx = new RunContext(spark, cfg, files, output, runId, out);
             // the front end: weights behind Identity/Constant/Cast/Reshape/... become initializers, shared ones are
             // copied per consumer; then every Conv/Gemm/MatMul is either quantized or reported with its reason
             io.quantcal.kernels.onnx.ConstantFolder.Result folded = io.quantcal.kernels.onnx.ConstantFolder.fold(model);
@@ -135,13 +137,18 @@ public final class QuantcalJob {
             Map<String, Object> timings = new LinkedHashMap<>();
             for (Pass p : passes) {
                 long t = System.nanoTime();
-                ctx.describe(p.name(), p.name());
-                state = runPass(p, ctx, state);
+                ctx.progress().beginPass(p.name());
+                try {
+                    state = runPass(p, ctx, state);
+                } finally {
+                    ctx.progress().endPass();
+                }
                 timings.put(p.name(), (System.nanoTime() - t) / 1_000_000);
             }
             List<ScaleRow> rows = ScaleRows.of(state, runId, ExportPass.options(cfg).quantizeBias()).stream()
                     .sorted(ScaleTable.order(state.model().nodes().stream().map(n -> n.getName()).toList())).toList();
-            ctx.describe("write", "write scale_table (" + rows.size() + " rows)");
+            ctx.progress().beginPass("write");
+            ctx.progress().step("write scale_table (" + rows.size() + " rows)");
             if (!rows.isEmpty()) ScaleTable.write(spark, rows, output.resolve(SCALE_TABLE));
 
             Map<String, Object> run = new LinkedHashMap<>();
@@ -177,12 +184,17 @@ public final class QuantcalJob {
             run.put("config", new ObjectMapper().readValue(cfg.rendered(), Map.class));
             long total = (System.nanoTime() - t0) / 1_000_000;
             run.put("wall_ms", total);
-            // credentials (spark.conf secrets, user:password in URIs) never reach the file
-            run = io.quantcal.job.config.Redaction.of(cfg.sparkConf()).redact(run);
+            // credentials (spark.conf secrets, user:password in URIs) never reach the files
+            io.quantcal.job.config.Redaction redaction = io.quantcal.job.config.Redaction.of(cfg.sparkConf());
+            String report = report(redaction.redact(run), state, coverage, ctx);
+            run.put("report", report != null ? RunReport.FILE : "not written (see the log)");
+            run = redaction.redact(run);
             files.writeText(output.resolve(RUN_JSON),
                     new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(run) + "\n");
+            if (report != null) files.writeText(output.resolve(RunReport.FILE), report);
             output.commit();
-            printSummary(out, given, state, rows, output.finalPath(), total);
+            LOG.info("run {} done in {} ms: {}", runId, total, output.finalPath());
+            printSummary(out, given, state, rows, output.finalPath(), total, report != null);
             return new Result(runId, output.finalPath(), rows, run);
         } catch (RuntimeException e) {
             output.abort();
@@ -191,8 +203,22 @@ public final class QuantcalJob {
             output.abort();
             throw new IllegalStateException(e.getMessage(), e);
         } finally {
-            spark.sparkContext().clearJobGroup();
-            spark.sparkContext().setJobDescription(null);
+            ctx.progress().endPass();
+        }
+    }
+
+    /**
+     * report.html's text, or null when it cannot be drawn: the report shows the run, it is not what the run is for, so
+     * a failure to draw it is logged and said on the console, and the scale table and exports still land.
+     */
+    static String report(Map<String, Object> run, PipelineState state, List<io.quantcal.kernels.onnx.Coverage.Entry> coverage,
+                         RunContext ctx) {
+        try {
+            return RunReport.html(run, state, coverage, ctx.report());
+        } catch (RuntimeException | LinkageError e) {
+            LOG.warn("report.html not written", e);
+            ctx.out().println("report: " + RunReport.FILE + " not written: " + e);
+            return null;
         }
     }
 
@@ -289,7 +315,7 @@ public final class QuantcalJob {
 
     @SuppressWarnings("unchecked")
     private static void printSummary(PrintStream out, QuantcalConfig cfg, PipelineState st, List<ScaleRow> rows,
-                                     String output, long ms) {
+                                     String output, long ms, boolean report) {
         out.printf("%nquantcal run done in %.1f s%n", ms / 1000.0);
         out.printf("  model     %s: %d quantizable layers%n", cfg.model(), st.nodes().size());
         out.printf("  method    W%d %s %s / A%d %s, calibrator %s / %s, export profile %s%n", cfg.weights().bits(),
@@ -312,5 +338,6 @@ public final class QuantcalJob {
             }
         }
         out.printf("            %s%n", RUN_JSON);
+        if (report) out.printf("            %s%n", RunReport.FILE);
     }
 }

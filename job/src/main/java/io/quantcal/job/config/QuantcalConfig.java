@@ -71,8 +71,8 @@ public record QuantcalConfig(
     /** Quantizable nodes left in FP32 on purpose: by name, or every node of an op type. */
     public record Exclude(List<String> nodes, List<String> opTypes) implements Serializable {}
 
-    public static final List<String> KNOWN_PASSES = List.of("fold-bn", "equalize", "calibrate", "bias-correct", "export",
-            "evaluate", "adaround", "easyquant", "learn");
+    /** The known passes: the registry's ({@link io.quantcal.job.pipeline.PassRegistry}). */
+    public static final List<String> KNOWN_PASSES = io.quantcal.job.pipeline.PassRegistry.names();
     public static final List<String> CALIBRATORS = List.of("minmax", "percentile", "entropy", "mse");
 
     /** Where samples come from and how many. */
@@ -351,56 +351,12 @@ public record QuantcalConfig(
         }
     }
 
-    /** Passes that read or change quantization parameters, so they need calibrate before them. */
-    static final List<String> NEED_CALIBRATE = List.of("easyquant", "adaround", "learn", "bias-correct", "export", "evaluate");
-
     /**
-     * The order rules of the passes, checked before Spark starts: each pass at most once; fold-bn and equalize change
-     * the weights, so they come before calibrate (and fold-bn before equalize, which needs BatchNorm folded); the
-     * parameter passes need calibrate before them; export and evaluate come after every pass that changes parameters,
-     * or they would export and measure a model the table does not describe.
+     * The order rules of the passes, checked before Spark starts: they follow from what each pass needs and provides,
+     * declared in {@link io.quantcal.job.pipeline.PassRegistry}.
      */
     static void checkPassOrder(List<String> pipeline) {
-        String shown = "quantcal.pipeline " + pipeline;
-        Set<String> seen = new java.util.HashSet<>();
-        for (String p : pipeline) {
-            if (!seen.add(p)) throw new ConfigException(shown + ": pass " + p + " appears twice; each pass runs at most once");
-        }
-        String[][] before = {
-                {"fold-bn", "calibrate", "folding BatchNorm changes the weights calibrate measures"},
-                {"equalize", "calibrate", "equalization changes the weights calibrate measures"},
-                {"fold-bn", "equalize", "equalization works on the folded convolutions"},
-                {"adaround", "bias-correct", "bias correction corrects the error of the final integer weights"},
-                {"easyquant", "bias-correct", "bias correction corrects the error of the final weight scales"},
-                {"easyquant", "export", "export writes the parameters easyquant searches"},
-                {"adaround", "export", "export writes the integer weights adaround learns"},
-                {"bias-correct", "export", "export writes the corrected biases"},
-                {"learn", "bias-correct", "bias correction corrects the error of the final integer weights"},
-                {"learn", "export", "export writes the steps and integer weights learn learns"},
-                {"learn", "evaluate", "evaluate measures the steps and integer weights learn learns"},
-                {"easyquant", "evaluate", "evaluate measures the parameters easyquant searches"},
-                {"adaround", "evaluate", "evaluate measures the integer weights adaround learns"},
-                {"bias-correct", "evaluate", "evaluate measures the corrected biases"},
-                {"calibrate", "export", "export needs quantization parameters"},
-                {"calibrate", "evaluate", "evaluate needs quantization parameters"}};
-        for (String[] r : before) {
-            int a = pipeline.indexOf(r[0]);
-            int b = pipeline.indexOf(r[1]);
-            if (a >= 0 && b >= 0 && a > b) {
-                throw new ConfigException(shown + ": " + r[0] + " must come before " + r[1] + " (" + r[2] + ")");
-            }
-        }
-        if (pipeline.contains("adaround") && pipeline.contains("learn")) {
-            throw new ConfigException(shown + ": adaround and learn both choose the integer weights of every layer (learn"
-                    + " rounds to nearest with its learned steps); use one of them");
-        }
-        for (String p : NEED_CALIBRATE) {
-            int i = pipeline.indexOf(p);
-            if (i >= 0 && (pipeline.indexOf("calibrate") < 0 || pipeline.indexOf("calibrate") > i)) {
-                throw new ConfigException(shown + ": " + p + " needs calibrate before it (it starts from the calibrated"
-                        + " parameters)");
-            }
-        }
+        io.quantcal.job.pipeline.PassRegistry.checkOrder(pipeline);
     }
 
     /** Levenshtein distance, for "did you mean". */
@@ -425,11 +381,6 @@ public record QuantcalConfig(
         String model = q.getString("model");
         if (model.isBlank()) throw new ConfigException("quantcal.model: expected the path of an ONNX model, got nothing");
         List<String> pipeline = q.getStringList("pipeline");
-        for (String p : pipeline) {
-            if (!KNOWN_PASSES.contains(p)) {
-                throw new ConfigException("quantcal.pipeline: unknown pass '" + p + "', expected one of " + KNOWN_PASSES);
-            }
-        }
         checkPassOrder(pipeline);
         String runId = q.getString("run-id");
         if (!runId.matches("[A-Za-z0-9._-]*") || runId.startsWith(".")) {

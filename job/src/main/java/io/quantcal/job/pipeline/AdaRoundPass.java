@@ -89,7 +89,7 @@ public final class AdaRoundPass implements Pass {
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = state.searchableNodes(); // ConvTranspose keeps its calibrated weights
         // the samples come first: their content is part of the cache key, so a cache never returns stale layers
-        ctx.spark().sparkContext().setJobDescription("adaround: choose and hash the first " + ar.samples() + " calibration samples");
+        ctx.progress().step("adaround: choose and hash the first " + ar.samples() + " calibration samples", 0);
         JavaRDD<Sample> samples = selectSamples(ctx, model);
         CacheKey key = CacheKey.of(cfg, state, samplesDigest(samples));
         String cacheRoot = io.quantcal.job.QuantcalJob.adaroundCache(ctx.files(), cfg);
@@ -146,8 +146,8 @@ public final class AdaRoundPass implements Pass {
                     ctx.out().printf("adaround: wave %d: %d layers to optimize (%d resumed), inputs from the %s%n", k,
                             tasks.size(), waves.get(k).size() - tasks.size(),
                             inputModel == null ? "FP model" : "model with " + earlier.size() + " earlier layers quantized");
-                    ctx.spark().sparkContext().setJobDescription("adaround wave " + (k + 1) + "/" + waves.size() + ": capture and solve "
-                            + tasks.size() + " layers, " + ar.iterations() + " iterations each");
+                    ctx.progress().step("adaround wave " + (k + 1) + "/" + waves.size() + ": capture and solve "
+                            + tasks.size() + " layers, " + ar.iterations() + " iterations each", (double) k / waves.size());
                     for (Tuple2<Integer, Outcome> d : solve(ctx, samples, model, fp, inputModel, tasks, k)) {
                         outcomes.put(d._2().layer(), d._2());
                         optimized.add(d._2().layer());

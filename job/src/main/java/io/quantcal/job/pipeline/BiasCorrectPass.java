@@ -95,7 +95,7 @@ public final class BiasCorrectPass implements Pass {
         if (tensors.isEmpty()) return Map.of();
         ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
-        ctx.spark().sparkContext().setJobDescription("bias-correct: E[x] of every corrected layer's input, per sample");
+        ctx.progress().step("bias-correct: E[x] of every corrected layer's input, per sample", 0);
         JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), input, partitions);
         BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);

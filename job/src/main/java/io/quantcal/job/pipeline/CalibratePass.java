@@ -67,6 +67,7 @@ public final class CalibratePass implements Pass {
                     cfg.activations().symmetric() || profile.signedSymmetricActivations(),
                     profile.signedSymmetricActivations(), aCal));
         }
+        for (String t : tensors) ctx.report().activation(t, c.stats().get(t), owned.get(t), aCal.name());
         Map<String, QuantParams> params = new LinkedHashMap<>();
         for (QdqPlacement.Site s : placement.sites()) params.put(s.tensor(), owned.get(s.owner()));
 
@@ -121,7 +122,7 @@ public final class CalibratePass implements Pass {
                         InputBinding.of(model, cfg, cfg.calibration()), partitions)
                 .persist(StorageLevel.MEMORY_AND_DISK());
         try {
-            return collect(ctx.spark(), cfg, samples, model, tensors, calibrator);
+            return collect(ctx.spark(), cfg, samples, model, tensors, calibrator, ctx.progress());
         } finally {
             samples.unpersist(false);
             // local mode runs the tasks in this JVM: release the capture session's ONNX Runtime arena now, not at exit
@@ -132,14 +133,19 @@ public final class CalibratePass implements Pass {
     /** Statistics of {@code samples}: one pass (min/max) or two (then histograms over bins fixed by the first). */
     public static Collected collect(org.apache.spark.sql.SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples,
                                     OnnxModel model, List<String> tensors, Calibrator calibrator) {
+        return collect(spark, cfg, samples, model, tensors, calibrator, Progress.quiet(spark.sparkContext()));
+    }
+
+    static Collected collect(org.apache.spark.sql.SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples,
+                             OnnxModel model, List<String> tensors, Calibrator calibrator, Progress progress) {
         ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         BroadcastModel bm = BroadcastModel.of(spark, model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         io.quantcal.kernels.calib.BatchBudget batch = TaskMemory.budget(spark.sparkContext(), cfg);
         boolean skipBad = cfg.calibration().skipBadSamples();
 
-        var sc = spark.sparkContext();
-        sc.setJobDescription("activation statistics, pass 1: min/max of " + tensors.size() + " tensors");
+        int passes = cfg.activations().needsHistogram() ? 2 : 1;
+        progress.step("activation statistics, pass 1: min/max of " + tensors.size() + " tensors", 0);
         Result first = run(samples, bm, input, tensors, opts, batch, skipBad, Map.of());
         Map<String, HistogramSpec> specs = new LinkedHashMap<>();
         for (String t : tensors) {
@@ -151,7 +157,8 @@ public final class CalibratePass implements Pass {
         if (specs.isEmpty()) {
             return new Collected(first.partial().stats(), first.partial().samples(), first.skipped(), 1);
         }
-        sc.setJobDescription("activation statistics, pass 2: histograms of " + specs.size() + " tensors (" + calibrator.name() + ")");
+        progress.step("activation statistics, pass 2: histograms of " + specs.size() + " tensors (" + calibrator.name() + ")",
+                1.0 / passes);
         Result second = run(samples, bm, input, tensors, opts, batch, skipBad, specs);
         return new Collected(second.partial().stats(), second.partial().samples(), second.skipped(), 2);
     }

@@ -144,8 +144,8 @@ public final class EasyQuantPass implements Pass {
             if (!searchedHere.isEmpty()) {
                 long tc = System.nanoTime();
                 String label = "easyquant wave " + waveNo + "/" + waves.size();
-                ctx.spark().sparkContext().setJobDescription(label + ": capture the search data of " + searchedHere.size()
-                        + " layers");
+                ctx.progress().step(label + ", capture the search data of " + searchedHere.size() + " layers",
+                        Progress.share(waveNo, waves.size(), 0));
                 OnnxModel inputModel = quantizedBefore.isEmpty() ? null : partialQdq(cfg, state, finals, quantizedBefore);
                 List<LayerCapture.Layer> waveLayers = searchedHere.stream().map(n -> layers.get(n.name())).toList();
                 BroadcastModel qm = inputModel == null ? null : BroadcastModel.of(ctx.spark(), inputModel, "partial qdq model");
@@ -163,7 +163,7 @@ public final class EasyQuantPass implements Pass {
                     chunks += waveChunks;
                     long ts = System.nanoTime();
                     captureNs += ts - tc;
-                    Search search = searchAll(ctx, label, problems, waveLayers, opts, cfg.kernelThreads());
+                    Search search = searchAll(ctx, label, waveNo, waves.size(), problems, waveLayers, opts, cfg.kernelThreads());
                     jobs += search.jobs();
                     finals.putAll(finish(state, searchedHere, waveLayers, search.results(), problems));
                     searchNs += System.nanoTime() - ts;
@@ -285,7 +285,7 @@ public final class EasyQuantPass implements Pass {
      * All layers' searches, stepped together: each step of every unfinished layer is one Spark job over the
      * (layer, chunk) problems; a task scores its layer's pending blocks on its chunk.
      */
-    private static Search searchAll(RunContext ctx, String label, JavaRDD<LayerProblem> problems,
+    private static Search searchAll(RunContext ctx, String label, int wave, int waves, JavaRDD<LayerProblem> problems,
                                     List<LayerCapture.Layer> layers, AlternatingSearch.Options opts, int threads) {
         List<AlternatingSearch.Stepper> steppers = new ArrayList<>();
         for (LayerCapture.Layer l : layers) steppers.add(new AlternatingSearch.Stepper(l.weight(), l.activation(), opts));
@@ -304,8 +304,8 @@ public final class EasyQuantPass implements Pass {
                     stepCandidates += b.size();
                 }
             }
-            ctx.spark().sparkContext().setJobDescription(label + ", step " + (jobs + 1) + ": " + pending.size()
-                    + " layers, " + stepCandidates + " candidates");
+            ctx.progress().step(label + ", " + stepNames(steppers) + ", " + pending.size() + " layers, " + stepCandidates
+                    + " candidates", Progress.share(wave, waves, (double) jobs / (1 + 3 * opts.rounds())));
             List<Tuple3<String, Integer, CandidateScores>> parts = problems.flatMap(p -> {
                 KernelThreads.limit(threads);
                 List<CandidateBlock> blocks = pending.get(p.layer());
@@ -336,6 +336,12 @@ public final class EasyQuantPass implements Pass {
         List<Searched> out = new ArrayList<>();
         for (int i = 0; i < layers.size(); i++) out.add(new Searched(steppers.get(i).result(), candidates[i], steps[i]));
         return new Search(out, jobs);
+    }
+
+    /** What the unfinished layers' current step is ("weight grid", "activation grid", ...), each kind once. */
+    private static String stepNames(List<AlternatingSearch.Stepper> steppers) {
+        return String.join(" + ", steppers.stream().filter(s -> !s.done()).map(AlternatingSearch.Stepper::stepName)
+                .distinct().toList());
     }
 
     /**

@@ -50,7 +50,7 @@ public final class EvaluatePass implements Pass {
         ModelInputs input = InputBinding.of(fp, cfg, cfg.evaluation());
 
         int partitions = SampleSets.partitions(ctx.spark(), cfg.evaluation());
-        ctx.spark().sparkContext().setJobDescription("evaluate: FP32 and QDQ models over the evaluation data");
+        ctx.progress().step("evaluate: FP32 and QDQ models over the evaluation data", 0);
         JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), input, partitions);
         BroadcastModel fpModel = BroadcastModel.of(ctx.spark(), fp, "fp32 model");
         BroadcastModel qModel = BroadcastModel.of(ctx.spark(), qdq, "qdq model");

@@ -134,8 +134,8 @@ class QuantcalConfigTest {
     @Test
     void passOrderIsCheckedBeforeSparkStarts() {
         assertMessage(() -> parse(MINIMAL, "pipeline=[calibrate, fold-bn, export, evaluate]"),
-                "quantcal.pipeline [calibrate, fold-bn, export, evaluate]: fold-bn must come before calibrate (folding BatchNorm"
-                        + " changes the weights calibrate measures)");
+                "quantcal.pipeline [calibrate, fold-bn, export, evaluate]: fold-bn must come before calibrate (calibrate uses"
+                        + " the BatchNorm-folded model, which fold-bn provides)");
         assertMessage(() -> parse(MINIMAL, "pipeline=[fold-bn, calibrate, export, adaround]"),
                 "adaround must come before export");
         assertMessage(() -> parse(MINIMAL, "pipeline=[fold-bn, calibrate, bias-correct, adaround]"),

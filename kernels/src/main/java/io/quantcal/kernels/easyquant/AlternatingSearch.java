@@ -170,6 +170,20 @@ public final class AlternatingSearch {
             return step == Step.DONE;
         }
 
+        /**
+         * What {@link #pending()} scores, in the paper's words: "initial scales", "weight grid" (Sw of a round),
+         * "per-channel proposal" (every channel's best Sw at once), "activation grid" (Sa), or "done".
+         */
+        public String stepName() {
+            return switch (step) {
+                case INITIAL -> "initial scales";
+                case WEIGHT -> "weight grid";
+                case PROPOSAL -> "per-channel proposal";
+                case ACTIVATION -> "activation grid";
+                case DONE -> "done";
+            };
+        }
+
         /** The blocks to score now, in order; empty when done. */
         public List<CandidateBlock> pending() {
             return pending;
