@@ -39,7 +39,7 @@ class PassRegistryTest {
 
     @Test
     void theRegistryIsTheListOfKnownPassesAndMakesEach() {
-        assertEquals(List.of("fold-bn", "equalize", "calibrate", "easyquant", "adaround", "bias-correct", "export", "evaluate"),
+        assertEquals(List.of("fold-bn", "equalize", "calibrate", "easyquant", "adaround", "learn", "bias-correct", "export", "evaluate"),
                 PassRegistry.names());
         assertEquals(PassRegistry.names(), QuantcalConfig.KNOWN_PASSES);
         for (String name : PassRegistry.names()) assertEquals(name, PassRegistry.create(name).name());
