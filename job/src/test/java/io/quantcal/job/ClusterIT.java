@@ -135,7 +135,9 @@ class ClusterIT extends SparkJobTest {
     }
 
     static List<String> javaFlags() {
-        return Arrays.asList(System.getProperty("quantcal.spark.jvm.flags", "").trim().split("\\s+"));
+        // set by the build (job/pom.xml); empty outside it
+        return Arrays.stream(System.getProperty("quantcal.spark.jvm.flags", "").trim().split("\\s+"))
+                .filter(f -> !f.isBlank()).toList();
     }
 
     void start(String name, String mainClass, String... args) throws IOException {
