@@ -1,7 +1,6 @@
 package io.quantcal.kernels.adaround;
 
 import io.quantcal.kernels.quant.AffineQuantizer;
-import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -33,10 +32,7 @@ public final class AdaRoundOptimizer {
         BetaSchedule schedule = config.schedule();
         int batch = loss.batchColumns();
         int columns = problem.columns();
-        int[] perm = new int[columns];
-        for (int i = 0; i < columns; i++) perm[i] = i;
-        int[] cols = new int[batch];
-        SplittableRandom random = new SplittableRandom(config.seed());
+        ColumnBatches batches = new ColumnBatches(columns, batch, config.seed());
         double[] grad = new double[n], m = new double[n], m2 = new double[n];
         int iterations = config.iterations();
         double[] history = new double[(iterations + AdaRoundConfig.HISTORY_EVERY - 1) / AdaRoundConfig.HISTORY_EVERY];
@@ -44,15 +40,7 @@ public final class AdaRoundOptimizer {
         double b1t = 1, b2t = 1;
 
         for (int t = 0; t < iterations; t++) {
-            // B distinct columns: the first B steps of a Fisher–Yates shuffle, continued on the same permutation
-            for (int j = 0; j < batch; j++) {
-                int r = j + random.nextInt(columns - j);
-                int tmp = perm[j];
-                perm[j] = perm[r];
-                perm[r] = tmp;
-                cols[j] = perm[j];
-            }
-            loss.selectColumns(cols, batch);
+            loss.selectColumns(batches.next(), batch);
             double lambda = schedule.regularizerActive(t) ? config.lambda() : 0;
             AdaRoundLoss.Value value = loss.evaluate(v, lambda, schedule.beta(t), grad);
             if (t % AdaRoundConfig.HISTORY_EVERY == 0) history[t / AdaRoundConfig.HISTORY_EVERY] = value.total();

@@ -1,10 +1,10 @@
 package io.quantcal.kernels.learned;
 
+import io.quantcal.kernels.adaround.ColumnBatches;
 import io.quantcal.kernels.adaround.AdaRoundOptimizer;
 import io.quantcal.kernels.adaround.AdaRoundProblem;
 import io.quantcal.kernels.quant.AffineQuantizer;
 import io.quantcal.kernels.quant.QuantParams;
-import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -46,10 +46,7 @@ public final class LsqOptimizer {
         Adam weightAdam = config.updateWeights() ? new Adam(n, config.weightLearningRate()) : null;
 
         int batch = loss.batchColumns(), columns = problem.columns();
-        int[] perm = new int[columns];
-        for (int i = 0; i < columns; i++) perm[i] = i;
-        int[] cols = new int[batch];
-        SplittableRandom random = new SplittableRandom(config.seed());
+        ColumnBatches batches = new ColumnBatches(columns, batch, config.seed());
         LsqLoss.Gradient grad = new LsqLoss.Gradient(steps, n);
         double[] gTheta = new double[steps + 1], gU = new double[n];
         double[] sw = new double[steps], w = w0.clone();
@@ -57,15 +54,7 @@ public final class LsqOptimizer {
         double[] history = new double[(iterations + LearnConfig.HISTORY_EVERY - 1) / LearnConfig.HISTORY_EVERY];
 
         for (int t = 0; t < iterations; t++) {
-            // B distinct columns: the first B steps of a Fisher–Yates shuffle (as AdaRound's optimizer)
-            for (int j = 0; j < batch; j++) {
-                int r = j + random.nextInt(columns - j);
-                int tmp = perm[j];
-                perm[j] = perm[r];
-                perm[r] = tmp;
-                cols[j] = perm[j];
-            }
-            loss.selectColumns(cols, batch);
+            loss.selectColumns(batches.next(), batch);
             for (int c = 0; c < steps; c++) sw[c] = s0[c] * theta[c];
             if (weightAdam != null) for (int k = 0; k < n; k++) w[k] = u[k] * s0[steps == 1 ? 0 : k / depth];
             double sa = sa0 * theta[steps];

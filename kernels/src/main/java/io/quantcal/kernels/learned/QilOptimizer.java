@@ -1,10 +1,10 @@
 package io.quantcal.kernels.learned;
 
+import io.quantcal.kernels.adaround.ColumnBatches;
 import io.quantcal.kernels.adaround.AdaRoundOptimizer;
 import io.quantcal.kernels.adaround.AdaRoundProblem;
 import io.quantcal.kernels.quant.AffineQuantizer;
 import io.quantcal.kernels.quant.QuantParams;
-import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -53,24 +53,14 @@ public final class QilOptimizer {
         Adam weightAdam = config.updateWeights() ? new Adam(n, config.weightLearningRate()) : null;
 
         int batch = loss.batchColumns(), columns = problem.columns();
-        int[] perm = new int[columns];
-        for (int i = 0; i < columns; i++) perm[i] = i;
-        int[] cols = new int[batch];
-        SplittableRandom random = new SplittableRandom(config.seed());
+        ColumnBatches batches = new ColumnBatches(columns, batch, config.seed());
         QilLoss.Gradient grad = new QilLoss.Gradient(steps, n);
         double[] gTheta = new double[theta.length], gU = new double[n];
         double[] c = new double[steps], d = new double[steps], gamma = new double[steps], w = w0.clone();
         int iterations = config.iterations();
         double[] history = new double[(iterations + LearnConfig.HISTORY_EVERY - 1) / LearnConfig.HISTORY_EVERY];
         for (int t = 0; t < iterations; t++) {
-            for (int j = 0; j < batch; j++) {
-                int r = j + random.nextInt(columns - j);
-                int tmp = perm[j];
-                perm[j] = perm[r];
-                perm[r] = tmp;
-                cols[j] = perm[j];
-            }
-            loss.selectColumns(cols, batch);
+            loss.selectColumns(batches.next(), batch);
             unpack(theta, r0, c, d, gamma);
             if (weightAdam != null) for (int k = 0; k < n; k++) w[k] = u[k] * s0[steps == 1 ? 0 : k / depth];
             double cx = rx0 * (theta[3 * steps] + theta[3 * steps + 1]) / 2, dx = rx0 * (theta[3 * steps] - theta[3 * steps + 1]) / 2;
