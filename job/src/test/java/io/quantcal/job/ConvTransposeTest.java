@@ -36,7 +36,8 @@ import org.junit.jupiter.api.io.TempDir;
  * A decoder's upsampling ConvTranspose (weight [C_in, C_out, k, k]) followed by BatchNormalization and Relu, as
  * segmentation and text-detection models (PaddleOCR det) write it: BN folded along the weight's axis 1, weights
  * quantized per output channel on axis 1 (ONNX Runtime's quantizer's axis for ConvTranspose), exported with
- * Q/DQ, kept at the calibrated parameters by EasyQuant and AdaRound (said in run.json), and the QDQ model tracks FP32.
+ * Q/DQ; searched by EasyQuant and rounded by AdaRound as the Conv over its zero-inserted input that computes it,
+ * with the codes back in the ConvTranspose's layout; and the QDQ model tracks FP32.
  */
 class ConvTransposeTest extends SparkJobTest {
 
@@ -65,8 +66,7 @@ class ConvTransposeTest extends SparkJobTest {
         return p;
     }
 
-    @Test
-    void convTransposeIsFoldedCalibratedPerOutputChannelExportedAndKeptBySearches() throws Exception {
+    QuantcalJob.Result run(String pipeline, String... more) throws Exception {
         Path model = decoder();
         StructType schema = new StructType().add("x", array(DataTypes.FloatType));
         Random rnd = new Random(5);
@@ -74,16 +74,20 @@ class ConvTransposeTest extends SparkJobTest {
         for (int k = 0; k < 24; k++) rows.add(RowFactory.create(floats(gaussian(rnd, 3 * 36, 1.0))));
         Path data = tmp.resolve("x.parquet");
         spark().createDataFrame(rows, schema).repartition(2).write().parquet(data.toString());
+        List<String> keys = new ArrayList<>(List.of("calibration.format=parquet", "calibration.parquet.column=x",
+                "calibration.parquet.label-column=", "evaluation.format=parquet", "evaluation.path=" + data,
+                "input-shapes.x=[-1, 3, 6, 6]", "pipeline=" + pipeline));
+        keys.addAll(List.of(more));
+        return QuantcalJob.run(spark(), JobFixtures.config(model.toString(), data.toString(), tmp.resolve("out").toString(),
+                keys.toArray(String[]::new)), out);
+    }
+
+    @Test
+    void convTransposeIsFoldedCalibratedPerOutputChannelAndExported() throws Exception {
+        QuantcalJob.Result r = run("[fold-bn, calibrate, export, evaluate]");
         String output = tmp.resolve("out").toString();
-        QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(model.toString(), data.toString(), output,
-                "calibration.format=parquet", "calibration.parquet.column=x", "calibration.parquet.label-column=",
-                "evaluation.format=parquet", "evaluation.path=" + data, "input-shapes.x=[-1, 3, 6, 6]",
-                "pipeline=[fold-bn, calibrate, easyquant, adaround, export, evaluate]", "easyquant.samples=16",
-                "easyquant.segments=10", "adaround.samples=16", "adaround.iterations=50"), out);
         JsonNode run = runJson(r);
         Assertions.assertEquals(3, run.get("coverage").get("quantized").asInt(), run.get("coverage").toString());
-        Assertions.assertEquals("[\"up (ConvTranspose)\"]", run.get("passes").get("easyquant").get("kept_as_calibrated").toString());
-        Assertions.assertEquals("[\"up (ConvTranspose)\"]", run.get("passes").get("adaround").get("kept_as_calibrated").toString());
 
         // weight rows: one per output channel on axis 1, from the calibrator, of the BN-folded weight
         List<ScaleRow> w = r.rows().stream().filter(x -> x.node().equals("up") && x.role().equals("weight"))
@@ -117,5 +121,52 @@ class ConvTransposeTest extends SparkJobTest {
         JsonNode ev = run.get("passes").get("evaluate");
         Assertions.assertTrue(ev.get("output_sqnr_db").asDouble() > 30, "output SQNR " + ev.get("output_sqnr_db"));
         Assertions.assertEquals(4, qdq.initializer(dq.getInput(0)).getDimsCount());
+    }
+
+    /**
+     * EasyQuant searches the ConvTranspose's scales and AdaRound rounds its weight: nothing is kept at its calibrated
+     * parameters, the searches do not lose against their starting point, and the exported int8 weight is AdaRound's
+     * codes in the ConvTranspose's layout [C_in, C_out, k, k], each the floor or ceiling of w / s of its output channel
+     * (axis 1) of the BN-folded weight.
+     */
+    @Test
+    void easyQuantAndAdaRoundSearchTheConvTranspose() throws Exception {
+        QuantcalJob.Result r = run("[fold-bn, calibrate, easyquant, adaround, export, evaluate]", "easyquant.samples=16",
+                "easyquant.segments=10", "adaround.samples=16", "adaround.iterations=200");
+        JsonNode run = runJson(r);
+        JsonNode eq = run.get("passes").get("easyquant"), ar = run.get("passes").get("adaround");
+        Assertions.assertEquals("[]", eq.get("kept_as_calibrated").toString());
+        Assertions.assertEquals("[]", ar.get("kept_as_calibrated").toString());
+        JsonNode up = eq.get("layers").get("up");
+        Assertions.assertNotNull(up, eq.toString());
+        Assertions.assertTrue(up.get("final_cosine").asDouble() >= up.get("initial_cosine").asDouble() - 1e-9, up.toString());
+        Assertions.assertEquals(4, up.get("weight_scales").size());
+        JsonNode upAr = ar.get("layers").get("up");
+        Assertions.assertTrue(upAr.get("mse_adaround").asDouble() <= upAr.get("mse_round_to_nearest").asDouble(), upAr.toString());
+        Assertions.assertEquals(16 * 144, upAr.get("columns").asInt()); // 16 samples of 12·12 output positions
+
+        List<ScaleRow> w = r.rows().stream().filter(x -> x.node().equals("up") && x.role().equals("weight"))
+                .sorted(Comparator.comparingInt(ScaleRow::channel)).toList();
+        Assertions.assertEquals(4, w.size());
+        OnnxModel qdq = OnnxModel.load(Path.of(tmp.resolve("out").toString(), "model_qdq.onnx"));
+        NodeProto ct = qdq.nodes().stream().filter(n -> n.getOpType().equals("ConvTranspose")).findFirst().orElseThrow();
+        NodeProto dq = qdq.producer(ct.getInput(1));
+        int[] codes = qdq.initializerInts(dq.getInput(0));
+        float[] wt = ramp(8 * 4 * 4, 0.12f, 0.02f);
+        float[] gamma = {1.2f, 0.8f, 1.0f, 0.5f}, var = {1.5f, 0.7f, 1.1f, 2.0f};
+        int moved = 0;
+        for (int i = 0; i < codes.length; i++) {
+            int co = (i / 4) % 4;
+            Assertions.assertEquals(1, w.get(co).axis());
+            double v = wt[i] * gamma[co] / Math.sqrt(var[co] + 1e-5) / w.get(co).scale();
+            Assertions.assertTrue(codes[i] == Math.floor(v) || codes[i] == Math.ceil(v), "code " + codes[i] + " for w/s " + v);
+            if (codes[i] != Math.rint(v)) moved++;
+        }
+        Assertions.assertTrue(ev(run) > 30, "output SQNR " + ev(run));
+        out.println("ConvTranspose codes rounded away from nearest by AdaRound: " + moved + " of " + codes.length);
+    }
+
+    static double ev(JsonNode run) {
+        return run.get("passes").get("evaluate").get("output_sqnr_db").asDouble();
     }
 }

@@ -87,7 +87,7 @@ public final class AdaRoundPass implements Pass {
         QuantcalConfig cfg = ctx.config();
         QuantcalConfig.AdaRound ar = cfg.adaround();
         OnnxModel model = state.model();
-        List<QuantizableNode> nodes = state.searchableNodes(); // ConvTranspose keeps its calibrated weights
+        List<QuantizableNode> nodes = state.searchableNodes(); // the others keep their calibrated weights (kept_as_calibrated)
         // the samples come first: their content is part of the cache key, so a cache never returns stale layers
         ctx.progress().step("adaround: choose and hash the first " + ar.samples() + " calibration samples", 0);
         JavaRDD<Sample> samples = selectSamples(ctx, model);

@@ -208,7 +208,8 @@ public final class EasyQuantPass implements Pass {
     }
 
     private static LayerCapture.Layer layer(OnnxModel model, QuantizableNode node, PipelineState state, boolean afterActivation) {
-        QuantizableNode n = node.as2d(); // a Conv1d searched as its Conv2d of height 1; LayerCapture lifts its tensors
+        // searched as the 2-D Conv (Gemm, MatMul) that computes the node; LayerCapture lifts its tensors
+        QuantizableNode n = node.as2d();
         LayerOp op = LayerOp.of(n);
         TensorQuant a = state.quant().get(n.name() + "/activation");
         TensorQuant w = state.quant().get(n.name() + "/weight");
@@ -216,8 +217,9 @@ public final class EasyQuantPass implements Pass {
             throw new IllegalStateException("easyquant: node " + n.name() + " has no calibrated parameters");
         }
         return new LayerCapture.Layer(n.name(), n.input(), afterActivation ? n.finalOutput() : n.output(), afterActivation,
-                model.initializerFloats(n.weight()), n.weightShape(),
-                n.bias() == null ? null : model.initializerFloats(n.bias()), op, a.params(), w.params());
+                node.as2dWeight(model.initializerFloats(n.weight())), n.weightShape(),
+                n.bias() == null ? null : model.initializerFloats(n.bias()), op, a.params(), node.as2dWeightParams(w.params()),
+                node);
     }
 
     /**
@@ -381,7 +383,7 @@ public final class EasyQuantPass implements Pass {
                     fin = withOwn;
                 }
             }
-            out.put(n.name(), new Final(w, a, fin, sharedFrom, searched.get(i)));
+            out.put(n.name(), new Final(n.fromAs2dWeightParams(w), a, fin, sharedFrom, searched.get(i)));
         }
         return out;
     }

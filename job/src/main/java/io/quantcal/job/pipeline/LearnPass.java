@@ -65,7 +65,7 @@ public final class LearnPass implements Pass {
         String method = l.method();
         boolean qil = method.equals("qil");
         OnnxModel model = state.model();
-        List<QuantizableNode> nodes = state.searchableNodes(); // ConvTranspose keeps its calibrated parameters
+        List<QuantizableNode> nodes = state.searchableNodes(); // the others keep their calibrated parameters
         ctx.spark().sparkContext().setJobDescription("learn: choose the first " + l.samples() + " calibration samples");
         JavaRDD<Sample> samples = LayerReconstruction.selectSamples(ctx, model, l.samples(), name());
         boolean quantized = l.quantizedInputs();

@@ -43,9 +43,9 @@ public record PipelineState(
         return nodes().stream().filter(QuantizableNode::searchable).toList();
     }
 
-    /** "node (op)" of each quantized node those passes keep at its calibrated parameters (ConvTranspose). */
+    /** "node (why)" of each quantized node those passes keep at its calibrated parameters ({@link QuantizableNode#whyNotSearchable}). */
     public List<String> keptAsCalibrated() {
-        return nodes().stream().filter(n -> !n.searchable()).map(n -> n.name() + " (" + n.opType() + ")").toList();
+        return nodes().stream().filter(n -> !n.searchable()).map(n -> n.name() + " (" + n.whyNotSearchable() + ")").toList();
     }
 
     public PipelineState withModel(OnnxModel m, List<FoldedBatchNorm> folded) {

@@ -29,7 +29,7 @@ final class StochasticRounding {
     static PipelineState apply(RunContext ctx, PipelineState state) {
         QuantcalConfig.Rounding r = ctx.config().weights().rounding();
         OnnxModel model = state.model();
-        List<QuantizableNode> nodes = state.searchableNodes(); // ConvTranspose keeps nearest rounding
+        List<QuantizableNode> nodes = state.searchableNodes(); // the others keep nearest rounding
         ctx.spark().sparkContext().setJobDescription("calibrate: stochastic rounding, choose the first " + r.samples()
                 + " calibration samples");
         JavaRDD<Sample> samples = LayerReconstruction.selectSamples(ctx, model, r.samples(), "stochastic rounding");

@@ -91,14 +91,8 @@ public final class AdaRoundOptimizer {
         return sum / ((double) problem.columns() * problem.outChannels());
     }
 
-    /** Row-major [outChannels, depth] codes in the ONNX weight's layout: transposed back for Gemm transB = 0 and MatMul. */
+    /** Row-major [outChannels, depth] codes in the ONNX weight's layout ({@link AdaRoundProblem#layout}). */
     public static int[] toWeightLayout(int[] codes, AdaRoundProblem problem) {
-        if (!problem.transposedWeight()) return codes;
-        int rows = problem.outChannels(), cols = problem.depth();
-        int[] t = new int[codes.length];
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < cols; c++) t[c * rows + r] = codes[r * cols + c];
-        }
-        return t;
+        return problem.layout().toOnnx(codes, problem.outChannels(), problem.depth(), problem.weightShape());
     }
 }

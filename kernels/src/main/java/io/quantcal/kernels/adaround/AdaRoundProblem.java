@@ -2,6 +2,7 @@ package io.quantcal.kernels.adaround;
 
 import io.quantcal.kernels.layer.ConvForward;
 import io.quantcal.kernels.layer.ConvSpec;
+import io.quantcal.kernels.layer.WeightLayout;
 import io.quantcal.kernels.quant.QuantParams;
 import java.io.Serializable;
 import java.util.Arrays;
@@ -26,16 +27,24 @@ import org.nd4j.linalg.factory.Nd4j;
  * ReLU6 / Clip is [min, max], no activation (or outputs compared before it) is (−∞, +∞).
  *
  * @param weightShape      the weight tensor's ONNX shape, the shape of the result's integer weights
- * @param transposedWeight true when the ONNX weight is Wᵀ (Gemm transB = 0, MatMul): results are transposed back
+ * @param layout           how the ONNX weight maps onto W ({@link WeightLayout}): results go back through it
  * @param scale            per tensor (1 value) or per output channel (outChannels values); float32-exact
  * @param zeroPoint        same length as scale
  * @param bias             [outChannels] or null
  */
-public record AdaRoundProblem(String layer, long[] weightShape, boolean transposedWeight, float[] weight,
+public record AdaRoundProblem(String layer, long[] weightShape, WeightLayout layout, float[] weight,
                               int outChannels, int depth, int groups, float[] bias, double[] scale, int[] zeroPoint,
                               int qmin, int qmax, float[] inputs, int columns, float[] target, double outputMin,
                               double outputMax)
         implements Serializable {
+
+    /** A Conv/Gemm weight ({@code transposedWeight} false: W itself) or Gemm/MatMul Wᵀ (true), output clip as given. */
+    public AdaRoundProblem(String layer, long[] weightShape, boolean transposedWeight, float[] weight, int outChannels,
+                           int depth, int groups, float[] bias, double[] scale, int[] zeroPoint, int qmin, int qmax,
+                           float[] inputs, int columns, float[] target, double outputMin, double outputMax) {
+        this(layer, weightShape, transposedWeight ? WeightLayout.TRANSPOSED : WeightLayout.ROWS, weight, outChannels, depth,
+                groups, bias, scale, zeroPoint, qmin, qmax, inputs, columns, target, outputMin, outputMax);
+    }
 
     /** Without an output clip, or with a ReLU ([0, +∞)) when {@code reluOutput}. */
     public AdaRoundProblem(String layer, long[] weightShape, boolean transposedWeight, float[] weight, int outChannels,
@@ -47,6 +56,7 @@ public record AdaRoundProblem(String layer, long[] weightShape, boolean transpos
 
     public AdaRoundProblem {
         String what = "AdaRound problem of layer " + layer + ": ";
+        if (layout == null) throw new IllegalArgumentException(what + "weight layout must not be null");
         if (outChannels < 1 || depth < 1 || groups < 1 || columns < 1) {
             throw new IllegalArgumentException(what + "outChannels, depth, groups and columns must be >= 1, got "
                     + outChannels + ", " + depth + ", " + groups + ", " + columns);
@@ -121,7 +131,7 @@ public record AdaRoundProblem(String layer, long[] weightShape, boolean transpos
 
     /** The same problem reconstructing another target Yᵀ [columns, outChannels] (e.g. FP outputs for quantized inputs). */
     public AdaRoundProblem withTarget(float[] newTarget) {
-        return new AdaRoundProblem(layer, weightShape, transposedWeight, weight, outChannels, depth, groups, bias, scale,
+        return new AdaRoundProblem(layer, weightShape, layout, weight, outChannels, depth, groups, bias, scale,
                 zeroPoint, qmin, qmax, inputs, columns, newTarget, outputMin, outputMax);
     }
 
@@ -192,7 +202,7 @@ public record AdaRoundProblem(String layer, long[] weightShape, boolean transpos
     @Override
     public boolean equals(Object o) {
         return o instanceof AdaRoundProblem p && java.util.Objects.equals(layer, p.layer)
-                && Arrays.equals(weightShape, p.weightShape) && transposedWeight == p.transposedWeight
+                && Arrays.equals(weightShape, p.weightShape) && layout == p.layout
                 && Arrays.equals(weight, p.weight) && outChannels == p.outChannels && depth == p.depth
                 && groups == p.groups && Arrays.equals(bias, p.bias) && Arrays.equals(scale, p.scale)
                 && Arrays.equals(zeroPoint, p.zeroPoint) && qmin == p.qmin && qmax == p.qmax

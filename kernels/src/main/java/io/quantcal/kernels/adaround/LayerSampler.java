@@ -3,6 +3,7 @@ package io.quantcal.kernels.adaround;
 import io.quantcal.kernels.calib.SeededSubset;
 import io.quantcal.kernels.layer.ConvForward;
 import io.quantcal.kernels.layer.ConvSpec;
+import io.quantcal.kernels.layer.WeightLayout;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.FloatTensor;
@@ -41,7 +42,7 @@ public final class LayerSampler {
      */
     public static Columns columns(QuantizableNode n, long sample, FloatTensor x, int maxColumns, long seed) {
         if (maxColumns < 1) throw new IllegalArgumentException("maxColumns must be >= 1, got " + maxColumns);
-        x = FloatTensor.of(x.name(), x.data(), n.as2dTensorShape(x.shape())); // a Conv1d as its Conv2d of height 1
+        x = n.as2dInput(x); // a Conv1d as its Conv2d of height 1, a ConvTranspose as its Conv over the zero-inserted x
         n = n.as2d();
         if (x.dim(0) != 1) {
             throw new IllegalArgumentException("layer " + n.name() + ": the input " + x.name() + " of one sample needs batch 1, got "
@@ -79,6 +80,7 @@ public final class LayerSampler {
      */
     public static AdaRoundProblem problem(QuantizableNode n, float[] weight, float[] bias, QuantParams wq, List<Columns> inputs,
                                           List<Columns> fpInputs, boolean clipOutput, int batchColumns) {
+        QuantizableNode onnx = n;
         n = n.as2d();
         if (inputs.isEmpty()) throw new IllegalArgumentException("layer " + n.name() + ": no captured columns");
         double lo = Double.NEGATIVE_INFINITY, hi = Double.POSITIVE_INFINITY;
@@ -88,16 +90,18 @@ public final class LayerSampler {
         }
         long[] ws = n.weightShape();
         int outChannels, depth, groups;
-        boolean transposed;
+        WeightLayout layout;
         float[] w;
         switch (n.opType()) {
             case "Conv" -> {
-                AdaRoundProblem.checkAxis(n.name(), wq, 0, "Conv weight [K, C/group, kh, kw]");
+                AdaRoundProblem.checkAxis(n.name(), wq, onnx.weightAxis(), onnx.isConvTranspose()
+                        ? "ConvTranspose weight [C_in, C_out, k...]" : "Conv weight [K, C/group, kh, kw]");
                 outChannels = (int) ws[0];
                 depth = (int) (ws[1] * ws[2] * ws[3]);
                 groups = (int) n.group();
-                transposed = false;
-                w = weight;
+                layout = onnx.isConvTranspose() ? WeightLayout.CONV_TRANSPOSE : WeightLayout.ROWS;
+                w = onnx.as2dWeight(weight);
+                ws = onnx.weightShape(); // results in the ONNX weight's shape and layout
             }
             case "Gemm", "MatMul" -> {
                 boolean transB = n.opType().equals("Gemm") && n.transB();
@@ -106,8 +110,8 @@ public final class LayerSampler {
                 outChannels = (int) (transB ? ws[0] : ws[1]);
                 depth = (int) (transB ? ws[1] : ws[0]);
                 groups = 1;
-                transposed = !transB;
-                w = transB ? weight : transpose(weight, depth, outChannels);
+                layout = transB ? WeightLayout.ROWS : WeightLayout.TRANSPOSED;
+                w = layout.toRows(weight, outChannels, depth, ws);
             }
             default -> throw new IllegalArgumentException("adaround: node " + n.name() + " has unsupported op " + n.opType());
         }
@@ -126,11 +130,11 @@ public final class LayerSampler {
                             + i + " (" + fpInputs.get(i).sample() + " vs " + inputs.get(i).sample() + ")");
                 }
             }
-            AdaRoundProblem fp = new AdaRoundProblem(n.name(), ws, transposed, w, outChannels, depth, groups, bias, wq.scale(),
+            AdaRoundProblem fp = new AdaRoundProblem(n.name(), ws, layout, w, outChannels, depth, groups, bias, wq.scale(),
                     wq.zeroPoint(), wq.qmin(), wq.qmax(), xf, columns, null, lo, hi);
             target = AdaRoundLoss.floatingPointTarget(fp, batchColumns);
         }
-        return new AdaRoundProblem(n.name(), ws, transposed, w, outChannels, depth, groups, bias, wq.scale(), wq.zeroPoint(),
+        return new AdaRoundProblem(n.name(), ws, layout, w, outChannels, depth, groups, bias, wq.scale(), wq.zeroPoint(),
                 wq.qmin(), wq.qmax(), x, columns, target, lo, hi);
     }
 
@@ -182,14 +186,6 @@ public final class LayerSampler {
             at += c.values().length;
         }
         return x;
-    }
-
-    private static float[] transpose(float[] a, int rows, int cols) {
-        float[] t = new float[a.length];
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
-        }
-        return t;
     }
 
     private static long mix(long seed, String layer, long sample) {

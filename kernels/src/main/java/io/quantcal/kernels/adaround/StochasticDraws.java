@@ -49,13 +49,11 @@ public final class StochasticDraws {
         return new Draw(codes, mse, mseNearest);
     }
 
-    /** ONNX-layout values as the problem's row-major [outChannels, depth] (transposed for Gemm transB = 0 and MatMul). */
+    /** ONNX-layout values as the problem's row-major [outChannels, depth] ({@link AdaRoundProblem#layout}). */
     static double[] problemLayout(float[] onnx, AdaRoundProblem p) {
-        double[] w = new double[onnx.length];
-        int rows = p.outChannels(), cols = p.depth();
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < cols; c++) w[r * cols + c] = p.transposedWeight() ? onnx[c * rows + r] : onnx[r * cols + c];
-        }
+        float[] rows = p.layout().toRows(onnx, p.outChannels(), p.depth(), p.weightShape());
+        double[] w = new double[rows.length];
+        for (int i = 0; i < rows.length; i++) w[i] = rows[i];
         return w;
     }
 }

@@ -1,6 +1,7 @@
 package io.quantcal.kernels.easyquant;
 
 import io.quantcal.kernels.layer.LayerOp;
+import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.FloatTensor;
 import io.quantcal.kernels.runtime.ModelInputs;
@@ -26,9 +27,14 @@ public final class LayerCapture {
      *
      * @param inputTensor   the layer's input activation tensor
      * @param outputTensor  the tensor taken as O: the node's output, or its fused activation's output
+     * @param w             the weight as {@code op} computes with it ({@link QuantizableNode#as2dWeight}), {@code weight}
+     *                      its parameters ({@link QuantizableNode#as2dWeightParams})
+     * @param node          the ONNX node, whose captured tensors are lifted to what {@code op} computes on
+     *                      ({@link QuantizableNode#as2dInput}, {@link QuantizableNode#as2dOutput})
      */
     public record Layer(String layer, String inputTensor, String outputTensor, boolean outputAfterActivation,
-                        float[] w, long[] wShape, float[] bias, LayerOp op, QuantParams activation, QuantParams weight)
+                        float[] w, long[] wShape, float[] bias, LayerOp op, QuantParams activation, QuantParams weight,
+                        QuantizableNode node)
             implements Serializable {}
 
     /** The tensors a runner must capture for {@code layers}, each once, in first-use order. */
@@ -91,20 +97,13 @@ public final class LayerCapture {
                 : run(inputs, inputTensors(layers), modelInputs, samples, batch);
         List<LayerProblem> problems = new ArrayList<>(layers.size());
         for (Layer l : layers) {
-            FloatTensor x = conv2d(l, fromInputs.get(l.inputTensor()));
-            FloatTensor o = conv2d(l, fromFp.get(l.outputTensor()));
+            FloatTensor x = l.node().as2dInput(fromInputs.get(l.inputTensor()));
+            FloatTensor o = l.node().as2dOutput(fromFp.get(l.outputTensor()));
             LayerProblem p = new LayerProblem(l.layer(), ids(sampleIds, x), x.data(), x.shape(), o.data(), o.shape(),
                     l.outputAfterActivation(), l.w(), l.wShape(), l.bias(), l.op(), l.activation(), l.weight());
             problems.add(positions > 0 ? OutputPositions.subsample(p, positions, seed ^ l.layer().hashCode()) : p);
         }
         return problems;
-    }
-
-    /** A Conv1d layer's [N, C, L] tensor as its lifted Conv2d's [N, C, 1, L] (the layer's weight is [K, C/g, 1, k]). */
-    static FloatTensor conv2d(Layer l, FloatTensor t) {
-        if (!(l.op() instanceof io.quantcal.kernels.layer.LayerOp.Conv) || t.rank() != 3) return t;
-        long[] s = t.shape();
-        return FloatTensor.of(t.name(), t.data(), s[0], s[1], 1, s[2]);
     }
 
     /**

@@ -1,5 +1,8 @@
 package io.quantcal.kernels.onnx;
 
+import io.quantcal.kernels.layer.WeightLayout;
+import io.quantcal.kernels.quant.QuantParams;
+import io.quantcal.kernels.runtime.FloatTensor;
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.Objects;
@@ -19,7 +22,9 @@ import java.util.Objects;
  * @param weightShape      the weight's dims: Conv [C_out, C_in/group, k...], Gemm/MatMul as stored
  * @param group            Conv groups (1 for Gemm and MatMul)
  * @param strides          Conv strides per spatial axis (empty for Gemm and MatMul)
- * @param pads             Conv pads [begin..., end...], auto_pad resolved (empty for Gemm and MatMul)
+ * @param pads             Conv pads [begin..., end...], auto_pad resolved (empty for Gemm and MatMul); ConvTranspose
+ *                         pads [begin..., end − output_padding...] (what its output size needs), empty when
+ *                         output_shape or auto_pad SAME_* leave them to the input's size
  * @param dilations        Conv dilations per spatial axis (empty for Gemm and MatMul)
  * @param transB           Gemm transB (false for Conv and MatMul)
  * @param weightAxis       the weight's output-channel axis, for per-channel parameters: Conv 0, ConvTranspose 1
@@ -36,12 +41,26 @@ public record QuantizableNode(String name, String opType, String input, String w
     public static final java.util.Set<String> OP_TYPES = java.util.Set.of("Conv", "ConvTranspose", "Gemm", "MatMul");
 
     /**
-     * Whether the layer passes that search or solve per layer (EasyQuant, AdaRound) and the DFQ passes take this node:
-     * Conv (1-D and 2-D), Gemm and MatMul. A ConvTranspose is calibrated and exported; those passes keep it at its
-     * calibrated parameters and say so.
+     * Whether the layer passes that search or solve per layer (EasyQuant, AdaRound, learn, stochastic rounding) take
+     * this node: Conv (1-D and 2-D), ConvTranspose (1-D and 2-D, as the Conv that computes it, {@link #as2d}), Gemm and
+     * MatMul. Any other is calibrated and exported; those passes keep it at its calibrated parameters and say why
+     * ({@link #whyNotSearchable}).
      */
     public boolean searchable() {
-        return !opType.equals("ConvTranspose") && (!opType.equals("Conv") || weightShape.length <= 4);
+        return whyNotSearchable() == null;
+    }
+
+    /** Why the per-layer passes keep this node at its calibrated parameters, or null when they take it. */
+    public String whyNotSearchable() {
+        boolean conv = opType.equals("Conv") || isConvTranspose();
+        if (conv && weightShape.length > 4) return opType + " over " + (weightShape.length - 2) + " spatial axes";
+        if (!isConvTranspose()) return null;
+        if (pads.length == 0) return "ConvTranspose whose pads come from output_shape or auto_pad";
+        long[] p = lift1d().transposedPads();
+        for (long v : p) {
+            if (v < 0) return "ConvTranspose with pads larger than dilation·(kernel − 1)";
+        }
+        return null;
     }
 
     public QuantizableNode {
@@ -65,14 +84,39 @@ public record QuantizableNode(String name, String opType, String input, String w
         return opType.equals("Conv") && weightShape.length == 3;
     }
 
+    /** True for a ConvTranspose (weight [C_in, C_out, k...], output channels on axis 1). */
+    public boolean isConvTranspose() {
+        return opType.equals("ConvTranspose");
+    }
+
     /**
-     * This node as the layer kernels compute it. A Conv1d is the Conv2d of height 1 that computes the same thing:
-     * strides [1, s], pads [0, b, 0, e], dilations [1, d], weight [K, C/group, 1, k], x [N, C, 1, L]
-     * ({@link #as2dTensorShape}). The weight's values and their order do not change, so integer weights and
-     * per-channel scales found on the lifted layer are the Conv1d's. Any other node is returned as it is.
+     * This node as the layer kernels compute it: a 2-D Conv, Gemm or MatMul.
+     * <ul>
+     * <li>A Conv1d is the Conv2d of height 1 that computes the same thing: strides [1, s], pads [0, b, 0, e],
+     * dilations [1, d], weight [K, C/group, 1, k], x [N, C, 1, L]. The weight's values and order do not change.</li>
+     * <li>A ConvTranspose (2-D, or 1-D lifted the same way) with strides s, dilations d, kernel k and pads b, e is the
+     * Conv with stride 1, dilations d and pads d·(k − 1) − b, d·(k − 1) − e over its input with s − 1 zeros inserted
+     * between neighbours ({@link #as2dInput}), with the weight [C_out, C_in, k...] flipped along every spatial axis
+     * ({@link #as2dWeight}); its output channels are then on axis 0 ({@link #as2dWeightParams}). Quantization is
+     * element-wise and zero is on every grid, so the integer weights and scales found on it are the ConvTranspose's.</li>
+     * </ul>
+     * Any other node, and a node that is not {@link #searchable}, is returned as it is.
      */
     public QuantizableNode as2d() {
-        if (!isConv1d()) return this;
+        if (!searchable()) return this;
+        if (isConvTranspose()) {
+            QuantizableNode t = lift1d();
+            long[] ws = t.weightShape;
+            return new QuantizableNode(name, "Conv", input, weight, bias, output, activation, activationOutput,
+                    new long[] {ws[1], ws[0], ws[2], ws[3]}, 1, new long[] {1, 1}, t.transposedPads(), t.dilations, false, 0,
+                    clipMin, clipMax);
+        }
+        return isConv1d() ? lift1d() : this;
+    }
+
+    /** A rank-3 Conv or ConvTranspose as the same op over [1, L] (height 1); else this node. */
+    private QuantizableNode lift1d() {
+        if (weightShape.length != 3) return this;
         long[] w = {weightShape[0], weightShape[1], 1, weightShape[2]};
         long[] st = {1, strides.length == 1 ? strides[0] : 1};
         long[] dl = {1, dilations.length == 1 ? dilations[0] : 1};
@@ -81,10 +125,74 @@ public record QuantizableNode(String name, String opType, String input, String w
                 st, pd, dl, transB, weightAxis, clipMin, clipMax);
     }
 
+    /** A 2-D ConvTranspose's equivalent Conv pads: d·(k − 1) − pad on each side. */
+    private long[] transposedPads() {
+        long[] p = new long[4];
+        for (int a = 0; a < 2; a++) {
+            long reach = dilations[a] * (weightShape[2 + a] - 1);
+            p[a] = reach - pads[a];
+            p[2 + a] = reach - pads[2 + a];
+        }
+        return p;
+    }
+
+    /**
+     * The layer's input x as {@link #as2d} computes on it: a Conv1d's [N, C, L] as [N, C, 1, L]; a ConvTranspose's
+     * with (stride − 1) zeros inserted between neighbours along each spatial axis; any other unchanged.
+     */
+    public FloatTensor as2dInput(FloatTensor x) {
+        if (!searchable() || !(isConv1d() || isConvTranspose())) return x;
+        FloatTensor lifted = x.rank() == 3 ? FloatTensor.of(x.name(), x.data(), x.dim(0), x.dim(1), 1, x.dim(2)) : x;
+        if (!isConvTranspose()) return lifted;
+        long[] st = lift1d().strides;
+        if (st[0] == 1 && st[1] == 1) return lifted;
+        int n = (int) lifted.dim(0), c = (int) lifted.dim(1), h = (int) lifted.dim(2), w = (int) lifted.dim(3);
+        int sh = (int) st[0], sw = (int) st[1];
+        int uh = (h - 1) * sh + 1, uw = (w - 1) * sw + 1;
+        float[] src = lifted.data();
+        float[] up = new float[Math.multiplyExact(Math.multiplyExact(n * c, uh), uw)];
+        for (int plane = 0; plane < n * c; plane++) {
+            for (int i = 0; i < h; i++) {
+                int from = (plane * h + i) * w, to = (plane * uh + i * sh) * uw;
+                for (int j = 0; j < w; j++) up[to + j * sw] = src[from + j];
+            }
+        }
+        return FloatTensor.of(x.name(), up, n, c, uh, uw);
+    }
+
+    /** The layer's output as {@link #as2d} computes it: a 1-D Conv's or ConvTranspose's [N, C, L] as [N, C, 1, L]. */
+    public FloatTensor as2dOutput(FloatTensor y) {
+        if (!searchable() || weightShape.length != 3 || y.rank() != 3) return y;
+        return FloatTensor.of(y.name(), y.data(), y.dim(0), y.dim(1), 1, y.dim(2));
+    }
+
     /** A Conv1d's input or output shape [N, C, L] as its lifted Conv2d's [N, C, 1, L] ({@link #as2d}); else unchanged. */
     public long[] as2dTensorShape(long[] shape) {
         if (!isConv1d() || shape.length != 3) return shape.clone();
         return new long[] {shape[0], shape[1], 1, shape[2]};
+    }
+
+    /** The ONNX weight's values in {@link #as2d}'s layout: a ConvTranspose's flipped and transposed, any other as given. */
+    public float[] as2dWeight(float[] w) {
+        if (!searchable() || !isConvTranspose()) return w;
+        long depth = 1;
+        for (int a = 0; a < weightShape.length; a++) if (a != 1) depth *= weightShape[a];
+        return WeightLayout.CONV_TRANSPOSE.toRows(w, (int) weightShape[1], (int) depth, weightShape);
+    }
+
+    /** The weight's parameters for {@link #as2d}'s weight: a ConvTranspose's per-channel ones on axis 0. */
+    public QuantParams as2dWeightParams(QuantParams p) {
+        return withWeightAxis(p, as2d().weightAxis);
+    }
+
+    /** Parameters found on {@link #as2d}'s weight, for this node's ONNX weight (per-channel axis {@link #weightAxis}). */
+    public QuantParams fromAs2dWeightParams(QuantParams p) {
+        return withWeightAxis(p, weightAxis);
+    }
+
+    private static QuantParams withWeightAxis(QuantParams p, int axis) {
+        if (!p.perChannel() || p.axis() == axis) return p;
+        return new QuantParams(p.grid(), p.symmetric(), axis, p.scale(), p.zeroPoint());
     }
 
     @Override
@@ -145,7 +253,7 @@ public record QuantizableNode(String name, String opType, String input, String w
         return "QuantizableNode[" + name + " " + opType + " " + input + " × " + weight + Arrays.toString(weightShape)
                 + (bias != null ? " + " + bias : "") + " → " + output
                 + (activation != null ? " → " + activation + "[" + clipMin + ", " + clipMax + "] → " + activationOutput : "")
-                + (opType.equals("Conv") ? ", group " + group + ", strides " + Arrays.toString(strides) + ", pads "
+                + ((opType.equals("Conv") || isConvTranspose()) ? ", group " + group + ", strides " + Arrays.toString(strides) + ", pads "
                         + Arrays.toString(pads) + ", dilations " + Arrays.toString(dilations) : "")
                 + (opType.equals("Gemm") ? ", transB " + transB : "") + ", weight axis " + weightAxis + "]";
     }

@@ -65,7 +65,8 @@ final class QuantizableNodeFinder {
      * ConvTranspose with weight [C_in, C_out/group, k...]: the output channels are on axis 1, where ONNX Runtime's
      * quantizer puts a ConvTranspose's per-channel weight scales. Only group 1: with groups, one axis-1 scale would
      * serve an output channel of every group (see {@link Coverage}). The search passes (EasyQuant, AdaRound) and the
-     * DFQ passes keep it at its calibrated parameters; strides, pads and dilations are recorded as written.
+     * DFQ passes keep it at its calibrated parameters; the search passes compute it as a Conv
+     * ({@link QuantizableNode#as2d}).
      */
     private static QuantizableNode convTranspose(OnnxModel m, NodeProto n) {
         String x = Nodes.input(n, 0);
@@ -82,10 +83,27 @@ final class QuantizableNodeFinder {
         int r = ws.length - 2;
         long[] strides = perAxis(where, "strides", Nodes.intsAttr(n, "strides"), r, 1);
         long[] dilations = perAxis(where, "dilations", Nodes.intsAttr(n, "dilations"), r, 1);
-        long[] pads = Nodes.intsAttr(n, "pads");
         String b = Nodes.input(n, 2);
         if (b != null) checkBias(m, where, b, ws[1]);
-        return withActivation(m, n, x, w, b, ws, 1, strides, pads == null ? new long[2 * r] : pads, dilations, false, 1);
+        return withActivation(m, n, x, w, b, ws, 1, strides, transposedPads(n, where, r), dilations, false, 1);
+    }
+
+    /**
+     * A ConvTranspose's pads as its output size needs them: [begin..., end − output_padding...] (the output grows by
+     * output_padding at the end); empty when output_shape or auto_pad SAME_UPPER/SAME_LOWER derive them from the
+     * input's size (such a node is calibrated and exported, not searched).
+     */
+    private static long[] transposedPads(NodeProto n, String where, int r) {
+        String autoPad = Nodes.stringAttr(n, "auto_pad", "NOTSET");
+        if (Nodes.intsAttr(n, "output_shape") != null || autoPad.startsWith("SAME")) return new long[0];
+        long[] pads = autoPad.equals("VALID") || Nodes.intsAttr(n, "pads") == null ? new long[2 * r] : Nodes.intsAttr(n, "pads");
+        if (pads.length != 2 * r) {
+            throw new ModelException(where + ": pads " + Arrays.toString(pads) + ", expected " + 2 * r + " values");
+        }
+        long[] outPad = perAxis(where, "output_padding", Nodes.intsAttr(n, "output_padding"), r, 0);
+        long[] p = pads.clone();
+        for (int a = 0; a < r; a++) p[r + a] -= outPad[a];
+        return p;
     }
 
     private static QuantizableNode gemm(OnnxModel m, NodeProto n) {
