@@ -78,6 +78,24 @@ class AdaRoundPassTest extends SparkJobTest {
             double ar = e.getValue().get("mse_adaround").asDouble();
             Assertions.assertTrue(ar < rtn, e.getKey() + ": adaround mse " + ar + " < round-to-nearest " + rtn);
         }
+        // work: per iteration a forward and a gradient gemm over a batch of min(2048, columns) columns, 2·2·K·D·B
+        // FLOPs (K outputs of D products each), plus the two scoring passes over all columns, 2·2·K·D·columns
+        OnnxModel fp = OnnxModel.load(Path.of(RESNET));
+        double total = 0;
+        for (var n : fp.quantizableNodes()) {
+            JsonNode l = layers.get(n.name());
+            long[] w = n.weightShape();
+            long k = n.opType().equals("Conv") ? w[0] : n.transB() ? w[0] : w[1];
+            long d = n.opType().equals("Conv") ? w[1] * w[2] * w[3] : n.transB() ? w[1] : w[0];
+            long columns = l.get("columns").asLong();
+            double expected = (4.0 * k * d * Math.min(2048, columns) * 400 + 4.0 * k * d * columns) / 1e9;
+            assertEquals(expected, l.get("work_gflop").asDouble(), 1e-9 * expected, n.name());
+            double ms = l.get("ms").asDouble(), rate = l.get("gflop_per_s").asDouble(); // ms is rounded down
+            Assertions.assertTrue(rate <= expected / (ms / 1e3) && rate >= expected / ((ms + 1) / 1e3),
+                    n.name() + ": " + rate + " GFLOP/s for " + expected + " GFLOP in " + ms + " ms");
+            total += expected;
+        }
+        assertEquals(total, runJson(r.output()).at("/passes/adaround/work_gflop").asDouble(), 1e-9 * total);
         for (ScaleRow w : r.rows().stream().filter(x -> x.role().equals("weight")).toList()) {
             assertEquals("adaround", w.method(), w.tensor());
             assertEquals("mse", w.metric(), w.tensor());

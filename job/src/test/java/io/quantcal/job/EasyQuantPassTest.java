@@ -76,11 +76,46 @@ class EasyQuantPassTest extends SparkJobTest {
         // chunks of easyquant.chunk-samples (8) sample ids, whatever the partitions
         assertEquals(8, ((Number) pass(three, "easyquant").get("chunk_samples")).intValue());
         assertEquals(14L, ((Number) pass(three, "easyquant").get("chunks")).longValue(), "7 layers x 2 chunks of 8 samples");
+        assertWorkIsTheCandidateGemms(pass(three, "easyquant"), 16);
 
         double eq = (double) pass(three, "evaluate").get("top1_quantized");
         double mm = (double) pass(minmax, "evaluate").get("top1_quantized");
         System.out.printf("W7A7 top-1: minmax %.4f, easyquant %.4f%n", mm, eq);
         Assertions.assertTrue(eq >= mm - 0.005, "W7A7 top-1 easyquant " + eq + " vs minmax " + mm);
+    }
+
+    /**
+     * Each layer's reported work is its candidate count times the FLOPs of its forward over the search samples:
+     * 2 · (output values of one sample, as ONNX Runtime computes the node) · samples · (products per output value,
+     * from the weight's shape); the pass's total is their sum, and the rates are work over time.
+     */
+    @SuppressWarnings("unchecked")
+    static void assertWorkIsTheCandidateGemms(Map<String, Object> easyquant, int samples) {
+        io.quantcal.kernels.onnx.OnnxModel model = io.quantcal.kernels.onnx.OnnxModel.load(java.nio.file.Path.of(RESNET));
+        List<io.quantcal.kernels.onnx.QuantizableNode> nodes = model.quantizableNodes();
+        Map<String, Long> perSample = new java.util.HashMap<>();
+        try (io.quantcal.kernels.runtime.ModelRunner r = io.quantcal.kernels.runtime.ModelRunner.open(model,
+                nodes.stream().map(io.quantcal.kernels.onnx.QuantizableNode::output).toList(),
+                io.quantcal.kernels.runtime.RunnerOptions.singleThreaded())) {
+            Map<String, io.quantcal.kernels.runtime.FloatTensor> out = r.run(io.quantcal.kernels.runtime.FloatTensor.of(
+                    model.inputs().get(0).name(), new float[28 * 28], 1, 1, 28, 28));
+            for (var n : nodes) perSample.put(n.name(), (long) out.get(n.output()).data().length);
+        }
+        Map<String, Object> layers = (Map<String, Object>) easyquant.get("layers");
+        double total = 0;
+        for (var n : nodes) {
+            Map<String, Object> m = (Map<String, Object>) layers.get(n.name());
+            long[] w = n.weightShape();
+            long products = n.opType().equals("Conv") ? w[1] * w[2] * w[3] : n.transB() ? w[1] : w[0];
+            double expected = ((Number) m.get("candidate_evaluations")).doubleValue() * 2 * samples * perSample.get(n.name())
+                    * products / 1e9;
+            assertEquals(expected, ((Number) m.get("work_gflop")).doubleValue(), 1e-9 * expected, n.name());
+            double s = ((Number) m.get("task_s")).doubleValue();
+            Assertions.assertTrue(s > 0, n.name() + " task time " + s);
+            assertEquals(expected / s, ((Number) m.get("gflop_per_s")).doubleValue(), 1e-6 * expected / s, n.name());
+            total += expected;
+        }
+        assertEquals(total, ((Number) easyquant.get("work_gflop")).doubleValue(), 1e-9 * total);
     }
 
     /** Node name to (activation scale, weight scales) as the run's table holds them. */

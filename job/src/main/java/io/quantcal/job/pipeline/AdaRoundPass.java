@@ -6,6 +6,7 @@ import io.quantcal.job.io.HadoopFiles;
 import io.quantcal.job.pipeline.LayerReconstruction.LayerTask;
 import io.quantcal.kernels.adaround.AdaRoundConfig;
 import io.quantcal.kernels.adaround.AdaRoundOptimizer;
+import io.quantcal.kernels.layer.LayerOp;
 import io.quantcal.kernels.adaround.AdaRoundResult;
 import io.quantcal.kernels.adaround.BetaSchedule;
 import io.quantcal.kernels.onnx.LayerOrder;
@@ -162,6 +163,7 @@ public final class AdaRoundPass implements Pass {
         Map<String, TensorQuant> quant = new LinkedHashMap<>(state.quant());
         Map<String, int[]> codes = new LinkedHashMap<>();
         Map<String, Object> layers = new LinkedHashMap<>();
+        long totalFlops = 0, totalNanos = 0;
         List<Row> rows = new ArrayList<>();
         for (QuantizableNode n : nodes) {
             Outcome o = outcomes.get(n.name());
@@ -176,13 +178,20 @@ public final class AdaRoundPass implements Pass {
             l.put("iterations", r.iterations());
             l.put("ms", r.nanos() / 1_000_000);
             l.put("columns", o.columns());
+            long flops = AdaRoundOptimizer.flops(n.outputChannels(), LayerOp.of(n).reductionLength(n.as2d().weightShape()),
+                    o.columns(), ar.batchColumns(), r.iterations());
+            l.put("work_gflop", flops / 1e9);
+            l.put("gflop_per_s", r.nanos() <= 0 ? 0 : flops / (double) r.nanos());
+            totalFlops += flops;
+            totalNanos += r.nanos();
             if (quantized) l.put("wave", waveOf.get(n.name()));
             l.put("resumed", !optimized.contains(n.name()));
             layers.put(n.name(), l);
             rows.add(RowFactory.create(n.weight(), Arrays.stream(r.shape()).boxed().toList(),
                     Arrays.stream(r.integerWeights()).boxed().toList()));
-            ctx.out().printf("  %-24s mse round-to-nearest %.4g -> adaround %.4g (%d columns, %d ms)%n", n.name(),
-                    r.mseRoundToNearest(), r.mseAdaRound(), o.columns(), r.nanos() / 1_000_000);
+            ctx.out().printf("  %-24s mse round-to-nearest %.4g -> adaround %.4g (%d columns, %d ms, %.1f GFLOP/s)%n", n.name(),
+                    r.mseRoundToNearest(), r.mseAdaRound(), o.columns(), r.nanos() / 1_000_000,
+                    r.nanos() <= 0 ? 0 : flops / (double) r.nanos());
         }
         ctx.spark().createDataFrame(rows, WEIGHTS_SCHEMA).coalesce(1).write().parquet(ctx.output().resolve(WEIGHTS_TABLE));
 
@@ -198,6 +207,10 @@ public final class AdaRoundPass implements Pass {
         s.put("layers_optimized", optimized.size());
         s.put("kept_as_calibrated", state.keptAsCalibrated());
         s.put("layers_resumed", resumed);
+        // the optimizers' gemm work (resumed layers included, at the time they took when solved), per task (one core)
+        s.put("work_gflop", totalFlops / 1e9);
+        s.put("task_s", totalNanos / 1e9);
+        s.put("gflop_per_s_per_task", totalNanos <= 0 ? 0 : totalFlops / (double) totalNanos);
         s.put("weights_table", ctx.output().finalPath(WEIGHTS_TABLE));
         s.put("layers", layers);
         return state.withQuant(quant).withIntegerWeights(codes).withSummary(name(), s);

@@ -34,7 +34,6 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
 import scala.Tuple2;
-import scala.Tuple3;
 
 /**
  * {@code easyquant} (Wu et al. 2020): per quantizable layer, the weight and input-activation scales that
@@ -188,7 +187,14 @@ public final class EasyQuantPass implements Pass {
     }
 
     /** One layer's search: the result and how many candidates it scored. */
-    record Searched(AlternatingSearch.Result result, long candidates, long steps) {}
+    /**
+     * @param flops what its candidate gemms computed ({@link LayerProblem#candidateFlops} per candidate and chunk)
+     * @param nanos the time its tasks spent scoring them (summed over tasks, so over cores)
+     */
+    record Searched(AlternatingSearch.Result result, long candidates, long steps, long flops, long nanos) {}
+
+    /** One task's scores of one block of a layer's step on its chunk, with the work and time of the task's call. */
+    record Scored(String layer, int block, CandidateScores scores, long flops, long nanos) implements java.io.Serializable {}
 
     /** A wave's searches and the Spark jobs they took. */
     record Search(List<Searched> results, long jobs) {}
@@ -293,6 +299,10 @@ public final class EasyQuantPass implements Pass {
         for (LayerCapture.Layer l : layers) steppers.add(new AlternatingSearch.Stepper(l.weight(), l.activation(), opts));
         long[] candidates = new long[layers.size()];
         long[] steps = new long[layers.size()];
+        long[] flops = new long[layers.size()];
+        long[] nanos = new long[layers.size()];
+        Map<String, Integer> index = new LinkedHashMap<>();
+        for (int i = 0; i < layers.size(); i++) index.put(layers.get(i).layer(), i);
         long jobs = 0;
         while (steppers.stream().anyMatch(s -> !s.done())) {
             Map<String, List<CandidateBlock>> pending = new LinkedHashMap<>();
@@ -308,14 +318,19 @@ public final class EasyQuantPass implements Pass {
             }
             ctx.progress().step(label + ", " + stepNames(steppers) + ", " + pending.size() + " layers, " + stepCandidates
                     + " candidates", Progress.share(wave, waves, (double) jobs / (1 + 3 * opts.rounds())));
-            List<Tuple3<String, Integer, CandidateScores>> parts = problems.flatMap(p -> {
+            List<Scored> parts = problems.flatMap(p -> {
                 KernelThreads.limit(threads);
                 List<CandidateBlock> blocks = pending.get(p.layer());
-                List<Tuple3<String, Integer, CandidateScores>> out = new ArrayList<>();
+                List<Scored> out = new ArrayList<>();
                 if (blocks != null) {
                     // the step's blocks share their fixed side: prepared once for all of them
+                    long t0 = System.nanoTime();
                     List<CandidateScores> scores = CandidateEvaluation.evaluate(p, blocks);
-                    for (int b = 0; b < blocks.size(); b++) out.add(new Tuple3<>(p.layer(), b, scores.get(b)));
+                    long took = System.nanoTime() - t0;
+                    for (int b = 0; b < blocks.size(); b++) {
+                        out.add(new Scored(p.layer(), b, scores.get(b), blocks.get(b).size() * p.candidateFlops(),
+                                b == 0 ? took : 0));
+                    }
                 }
                 return out.iterator();
             }).collect();
@@ -326,7 +341,12 @@ public final class EasyQuantPass implements Pass {
                 for (int b = 0; b < e.getValue().size(); b++) l.add(new ArrayList<>());
                 byBlock.put(e.getKey(), l);
             }
-            for (var t : parts) byBlock.get(t._1()).get(t._2()).add(t._3());
+            for (Scored t : parts) {
+                byBlock.get(t.layer()).get(t.block()).add(t.scores());
+                int i = index.get(t.layer());
+                flops[i] += t.flops();
+                nanos[i] += t.nanos();
+            }
             for (int i = 0; i < layers.size(); i++) {
                 List<List<CandidateScores>> l = byBlock.get(layers.get(i).layer());
                 if (l == null) continue;
@@ -336,7 +356,7 @@ public final class EasyQuantPass implements Pass {
             }
         }
         List<Searched> out = new ArrayList<>();
-        for (int i = 0; i < layers.size(); i++) out.add(new Searched(steppers.get(i).result(), candidates[i], steps[i]));
+        for (int i = 0; i < layers.size(); i++) out.add(new Searched(steppers.get(i).result(), candidates[i], steps[i], flops[i], nanos[i]));
         return new Search(out, jobs);
     }
 
@@ -402,7 +422,7 @@ public final class EasyQuantPass implements Pass {
         QuantcalConfig.EasyQuant eq = ctx.config().easyquant();
         Map<String, TensorQuant> quant = new LinkedHashMap<>(state.quant());
         Map<String, Object> perLayer = new LinkedHashMap<>();
-        long totalCandidates = 0;
+        long totalCandidates = 0, totalFlops = 0, totalNanos = 0;
         int samples = 0;
         for (QuantizableNode n : nodes) {
             LayerCapture.Layer l = layers.get(n.name());
@@ -436,12 +456,19 @@ public final class EasyQuantPass implements Pass {
             m.put("int16_accumulation", ac);
             m.put("candidate_evaluations", f.searched().candidates());
             m.put("steps", f.searched().steps());
+            m.put("work_gflop", f.searched().flops() / 1e9);
+            m.put("task_s", f.searched().nanos() / 1e9);
+            m.put("gflop_per_s", gflopPerSecond(f.searched().flops(), f.searched().nanos()));
+            totalFlops += f.searched().flops();
+            totalNanos += f.searched().nanos();
             perLayer.put(n.name(), m);
             totalCandidates += f.searched().candidates();
-            ctx.out().printf("easyquant %-24s cos %.6f -> %.6f  Sa %.6g -> %.6g%s  Sw[0] %.6g -> %.6g  int16 x%d  %d cands%n",
+            ctx.out().printf("easyquant %-24s cos %.6f -> %.6f  Sa %.6g -> %.6g%s  Sw[0] %.6g -> %.6g  int16 x%d  %d cands"
+                            + "  %.2f GFLOP in %.2f task-s%n",
                     n.name(), r.initialCosine(), f.cosine(), l.activation().scale()[0], a.scale()[0],
                     f.sharedFrom() != null ? " (from " + f.sharedFrom() + ")" : "", l.weight().scale()[0], w.scale()[0],
-                    acc.productsPerInt16(), f.searched().candidates());
+                    acc.productsPerInt16(), f.searched().candidates(), f.searched().flops() / 1e9,
+                    f.searched().nanos() / 1e9);
         }
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("mode", eq.mode());
@@ -455,13 +482,20 @@ public final class EasyQuantPass implements Pass {
         summary.put("waves", waves);
         summary.put("spark_jobs", jobs);
         summary.put("candidate_evaluations", totalCandidates);
+        // the candidate gemms' work; per task (one core each) and over the search's wall time (all cores)
+        summary.put("work_gflop", totalFlops / 1e9);
+        summary.put("task_s", totalNanos / 1e9);
+        summary.put("gflop_per_s_per_task", gflopPerSecond(totalFlops, totalNanos));
+        summary.put("gflop_per_s_wall", gflopPerSecond(totalFlops, searchMs * 1_000_000L));
         summary.put("capture_ms", captureMs);
         summary.put("search_ms", searchMs);
         summary.put("wall_ms", wallMs);
         summary.put("layers", perLayer);
         ctx.out().printf("easyquant (%s): %d layers in %d wave(s), %d samples, %d chunks, %d candidate evaluations in %d Spark jobs, "
-                        + "capture %.1f s, search %.1f s%n", eq.mode(), nodes.size(), waves.size(), samples, chunks, totalCandidates,
-                jobs, captureMs / 1000.0, searchMs / 1000.0);
+                        + "capture %.1f s, search %.1f s; candidate gemms %.1f GFLOP, %.1f GFLOP/s per task, %.1f GFLOP/s over the search%n",
+                eq.mode(), nodes.size(), waves.size(), samples, chunks, totalCandidates, jobs, captureMs / 1000.0,
+                searchMs / 1000.0, totalFlops / 1e9, gflopPerSecond(totalFlops, totalNanos),
+                gflopPerSecond(totalFlops, searchMs * 1_000_000L));
         return state.withQuant(quant).withSummary(name(), summary);
     }
 
@@ -472,10 +506,12 @@ public final class EasyQuantPass implements Pass {
     }
 
     /** Products per output value: Conv C/group·kh·kw, Gemm/MatMul K. */
+    /** Work over time in GFLOP/s, 0 without time. */
+    static double gflopPerSecond(long flops, long nanos) {
+        return nanos <= 0 ? 0 : flops / (double) nanos;
+    }
+
     private static long reductionLength(LayerCapture.Layer l) {
-        long[] w = l.wShape();
-        if (w.length == 4) return w[1] * w[2] * w[3];
-        if (l.op() instanceof LayerOp.Gemm g && g.transB()) return w[1];
-        return w[0];
+        return l.op().reductionLength(l.wShape());
     }
 }

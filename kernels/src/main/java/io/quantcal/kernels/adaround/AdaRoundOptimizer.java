@@ -77,6 +77,17 @@ public final class AdaRoundOptimizer {
                 iterations, System.nanoTime() - t0);
     }
 
+    /**
+     * The gemm work of {@link #optimize} on a problem of {@code outChannels} × {@code depth} (products per output value)
+     * over {@code columns} columns: per iteration a forward and a gradient gemm over a batch of min(batch, columns)
+     * columns (2 · 2 · outChannels · depth · batch), and the two full forward passes that score round-to-nearest
+     * and the result.
+     */
+    public static long flops(long outChannels, long depth, long columns, int batchColumns, int iterations) {
+        long batch = Math.min(batchColumns, columns);
+        return 4L * outChannels * depth * batch * iterations + 2L * 2L * outChannels * depth * columns;
+    }
+
     /** Mean over all columns and output channels of (act(Ŵ X + b) − Y)², in batches of the loss's width. */
     public static double meanSquaredError(AdaRoundLoss loss, double[] weights, AdaRoundProblem problem) {
         int batch = loss.batchColumns();

@@ -109,7 +109,8 @@ public final class EasyQuantBenchmark {
         System.out.printf(Locale.ROOT, "%-38s %11.1f ms %11.1f ms %7.2fx%n", name, each, once, each / once);
     }
 
-    static double peak() {
+    /** ND4J's float32 matmul speed in GFLOP/s (1024³, median), with its current thread setting. */
+    public static double peak() {
         INDArray a = random(1, 1024, 1024), b = random(2, 1024, 1024);
         return 2.0 * 1024 * 1024 * 1024 / median(() -> CandidateEvaluation.mmul(a, b, false, 1024, 1024)) / 1e6;
     }

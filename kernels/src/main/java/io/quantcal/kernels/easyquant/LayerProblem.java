@@ -82,6 +82,14 @@ public record LayerProblem(String layer, long[] sampleIds, float[] x, long[] xSh
         return sampleIds.length;
     }
 
+    /**
+     * Floating-point operations of one candidate's layer forward on this chunk: 2 · (output values) · (products per
+     * output value), the work of the gemm that scores a candidate.
+     */
+    public long candidateFlops() {
+        return 2L * output.length * op.reductionLength(wShape);
+    }
+
     /** Output channels: Conv's K, Gemm/MatMul's M. */
     public int outputChannels() {
         return (int) outputShape[op instanceof LayerOp.Conv ? 1 : outputShape.length - 1];

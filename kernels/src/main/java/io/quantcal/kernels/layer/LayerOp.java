@@ -14,6 +14,16 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
     /** The ONNX op type, as the scale table's {@code op_type} column spells it. */
     String opType();
 
+    /**
+     * How many products one output value sums, for a weight of shape {@code w}: a Conv's C/group·kh·kw, a Gemm's K
+     * (w [M, K] with transB, else [K, M]), a MatMul's K (w [K, M]).
+     */
+    default long reductionLength(long[] w) {
+        if (this instanceof Conv) return w[1] * w[2] * w[3];
+        if (this instanceof Gemm g && g.transB()) return w[1];
+        return w[0];
+    }
+
     /** ONNX Conv: x [N,C,H,W], w [K,C/group,kh,kw], b [K]. */
     record Conv(ConvSpec spec, Activation activation) implements LayerOp {
         public Conv {
