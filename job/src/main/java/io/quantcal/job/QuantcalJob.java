@@ -180,6 +180,7 @@ public final class QuantcalJob {
             run.put("scale_table_rows", rows.size());
             run.put("versions", versions(spark));
             run.put("timings_ms", timings);
+            run.put("calibration_samples_decoded", ctx.samples().decoded());
             run.put("passes", state.summary());
             run.put("config", new ObjectMapper().readValue(cfg.rendered(), Map.class));
             long total = (System.nanoTime() - t0) / 1_000_000;
@@ -204,6 +205,7 @@ public final class QuantcalJob {
             throw new IllegalStateException(e.getMessage(), e);
         } finally {
             ctx.progress().endPass();
+            ctx.samples().release();
         }
     }
 

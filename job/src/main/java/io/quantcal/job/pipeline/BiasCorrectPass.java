@@ -96,7 +96,7 @@ public final class BiasCorrectPass implements Pass {
         ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
         ctx.progress().step("bias-correct: E[x] of every corrected layer's input, per sample", 0);
-        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(), input, partitions);
+        JavaRDD<Sample> samples = ctx.samples().get(input); // decoded once per run
         BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         io.quantcal.kernels.calib.BatchBudget batch = TaskMemory.budget(ctx.spark().sparkContext(), cfg);

@@ -117,14 +117,10 @@ public final class CalibratePass implements Pass {
 
     static Collected collect(RunContext ctx, OnnxModel model, List<String> tensors, Calibrator calibrator) {
         QuantcalConfig cfg = ctx.config();
-        int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
-        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.calibration(),
-                        InputBinding.of(model, cfg, cfg.calibration()), partitions)
-                .persist(StorageLevel.MEMORY_AND_DISK());
+        JavaRDD<Sample> samples = ctx.samples().get(InputBinding.of(model, cfg, cfg.calibration())); // decoded once per run
         try {
             return collect(ctx.spark(), cfg, samples, model, tensors, calibrator, ctx.progress());
         } finally {
-            samples.unpersist(false);
             // local mode runs the tasks in this JVM: release the capture session's ONNX Runtime arena now, not at exit
             io.quantcal.kernels.runtime.SessionCache.evict(model.sha256());
         }

@@ -117,7 +117,7 @@ public final class EasyQuantPass implements Pass {
         int chunks = chunks(cfg.easyquant());
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
         int spread = Math.min(partitions, chunks);
-        return SampleSets.load(ctx.spark(), cfg, cfg.calibration(), InputBinding.of(model, cfg, cfg.calibration()), partitions)
+        return ctx.samples().get(InputBinding.of(model, cfg, cfg.calibration())) // decoded once per run
                 .filter(s -> s.id() < n)
                 .mapToPair(s -> new Tuple2<>((int) (s.id() / perChunk * spread / chunks), s))
                 .partitionBy(new IndexPartitioner(spread)).values().persist(StorageLevel.MEMORY_AND_DISK());

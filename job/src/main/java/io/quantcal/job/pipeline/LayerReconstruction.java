@@ -77,19 +77,13 @@ final class LayerReconstruction {
     /** The first {@code count} good calibration samples by id, cached (only ids reach the driver). */
     static JavaRDD<Sample> selectSamples(RunContext ctx, OnnxModel model, int count, String pass) {
         QuantcalConfig cfg = ctx.config();
-        int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
-        JavaRDD<Sample> all = SampleSets.load(ctx.spark(), cfg, cfg.calibration(),
-                InputBinding.of(model, cfg, cfg.calibration()), partitions).filter(Sample::ok).cache();
-        try {
-            List<Long> ids = all.map(Sample::id).takeOrdered(count);
-            if (ids.isEmpty()) throw new io.quantcal.job.data.BadSampleException(pass + ": no usable calibration samples");
-            long last = ids.get(ids.size() - 1);
-            JavaRDD<Sample> chosen = all.filter(x -> x.id() <= last).cache();
-            chosen.count();
-            return chosen;
-        } finally {
-            all.unpersist(false);
-        }
+        JavaRDD<Sample> all = ctx.samples().get(InputBinding.of(model, cfg, cfg.calibration())).filter(Sample::ok);
+        List<Long> ids = all.map(Sample::id).takeOrdered(count);
+        if (ids.isEmpty()) throw new io.quantcal.job.data.BadSampleException(pass + ": no usable calibration samples");
+        long last = ids.get(ids.size() - 1);
+        JavaRDD<Sample> chosen = all.filter(x -> x.id() <= last).cache();
+        chosen.count();
+        return chosen;
     }
 
     /**

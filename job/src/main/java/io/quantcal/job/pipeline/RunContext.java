@@ -12,11 +12,12 @@ import org.apache.spark.sql.SparkSession;
  * summary ({@link ReportData}).
  */
 public record RunContext(SparkSession spark, QuantcalConfig config, HadoopFiles files, OutputDirectory output,
-                         String runId, PrintStream out, Progress progress, ReportData report) {
+                         String runId, PrintStream out, Progress progress, ReportData report, CalibrationSamples samples) {
 
     public RunContext(SparkSession spark, QuantcalConfig config, HadoopFiles files, OutputDirectory output,
                       String runId, PrintStream out) {
-        this(spark, config, files, output, runId, out, new Progress(spark.sparkContext(), runId, out), new ReportData());
+        this(spark, config, files, output, runId, out, new Progress(spark.sparkContext(), runId, out), new ReportData(),
+                new CalibrationSamples(spark, config));
     }
 
     /**
