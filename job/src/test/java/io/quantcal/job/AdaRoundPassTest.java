@@ -129,7 +129,7 @@ class AdaRoundPassTest extends SparkJobTest {
         String cache = s2.get("cache").asText();
         List<Path> files;
         try (Stream<Path> l = Files.list(local(cache))) {
-            files = new ArrayList<>(l.filter(p -> p.toString().endsWith(".bin")).sorted().toList());
+            files = new ArrayList<>(l.filter(p -> p.toString().endsWith(".layer.json")).sorted().toList());
         }
         assertEquals(7, files.size());
         Files.delete(files.get(files.size() - 1));

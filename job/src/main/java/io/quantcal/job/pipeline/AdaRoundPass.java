@@ -14,14 +14,9 @@ import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QdqExporter;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.ObjectInputStream;
-import java.io.ObjectOutputStream;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
-import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.ArrayList;
@@ -119,9 +114,10 @@ public final class AdaRoundPass implements Pass {
             for (int k = 0; k < waves.size(); k++) {
                 List<LayerTask> tasks = new ArrayList<>();
                 for (QuantizableNode n : waves.get(k)) {
-                    String file = cacheDir + "/" + URLEncoder.encode(n.name(), StandardCharsets.UTF_8) + ".bin";
+                    String file = LayerCache.file(cacheDir, n.name());
                     if (ar.resume() && ctx.files().exists(file)) {
-                        outcomes.put(n.name(), read(file, ctx.files().readBytes(file)));
+                        outcomes.put(n.name(), LayerCache.read(file, ctx.files().readText(file), Outcome.class,
+                                "quantcal.adaround.resume"));
                         resumed++;
                         continue;
                     }
@@ -242,7 +238,8 @@ public final class AdaRoundPass implements Pass {
                 capture, (t, copy, p) -> {
                     AdaRoundResult r = AdaRoundOptimizer.optimize(p, base.withSeed(base.seed() + t.index()));
                     Outcome o = new Outcome(t.node().name(), r, p.columns());
-                    writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(), o);
+                    LayerCache.writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(),
+                            LayerCache.json(o, "the AdaRound result of layer " + o.layer()));
                     return o;
                 })) {
             done.add(new Tuple2<>(s.index(), s.result()));
@@ -347,28 +344,5 @@ public final class AdaRoundPass implements Pass {
                     ? "no readable " + CacheKey.FILE : "differs in " + String.join(", ", differ)) + ")");
         }
         return out;
-    }
-
-    /** Temporary file, then rename: a reader never sees a partial result. */
-    static void writeAtomically(HadoopFiles files, String path, Outcome o) {
-        ByteArrayOutputStream bos = new ByteArrayOutputStream();
-        try (ObjectOutputStream out = new ObjectOutputStream(bos)) {
-            out.writeObject(o);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot serialize the AdaRound result of " + o.layer(), e);
-        }
-        String tmp = path + ".tmp-" + Long.toHexString(System.nanoTime());
-        files.writeBytes(tmp, bos.toByteArray());
-        if (files.exists(path)) files.delete(path);
-        files.rename(tmp, path);
-    }
-
-    static Outcome read(String path, byte[] bytes) {
-        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes))) {
-            return (Outcome) in.readObject();
-        } catch (IOException | ClassNotFoundException | ClassCastException e) {
-            throw new IllegalStateException("cannot read the cached AdaRound result " + path
-                    + " (delete it, or set quantcal.adaround.resume = false): " + e.getMessage(), e);
-        }
     }
 }

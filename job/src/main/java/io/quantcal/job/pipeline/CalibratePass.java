@@ -3,7 +3,6 @@ package io.quantcal.job.pipeline;
 import io.quantcal.job.config.QuantcalConfig;
 import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
-import io.quantcal.job.data.SampleSets;
 import io.quantcal.kernels.calib.ActivationStatistics;
 import io.quantcal.kernels.calib.LayerCalibration;
 import io.quantcal.kernels.onnx.OnnxModel;
@@ -25,7 +24,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.storage.StorageLevel;
 import scala.Tuple2;
 
 /**

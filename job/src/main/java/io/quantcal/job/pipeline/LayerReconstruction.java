@@ -3,7 +3,6 @@ package io.quantcal.job.pipeline;
 import io.quantcal.job.config.QuantcalConfig;
 import io.quantcal.job.data.InputBinding;
 import io.quantcal.job.data.Sample;
-import io.quantcal.job.data.SampleSets;
 import io.quantcal.kernels.adaround.AdaRoundProblem;
 import io.quantcal.kernels.adaround.LayerSampler;
 import io.quantcal.kernels.onnx.OnnxModel;

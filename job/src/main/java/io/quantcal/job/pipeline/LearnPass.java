@@ -13,8 +13,6 @@ import io.quantcal.kernels.onnx.QdqExporter;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.job.io.HadoopFiles;
 import io.quantcal.kernels.quant.QuantParams;
-import java.net.URLEncoder;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -105,9 +103,9 @@ public final class LearnPass implements Pass {
                 List<LayerTask> tasks = new ArrayList<>();
                 List<LayerReconstruction.Solved<Learned>> solved = new ArrayList<>();
                 for (QuantizableNode n : waves.get(k)) {
-                    String file = cacheDir + "/" + URLEncoder.encode(n.name(), StandardCharsets.UTF_8) + ".json";
+                    String file = LayerCache.file(cacheDir, n.name());
                     if (l.resume() && ctx.files().exists(file)) {
-                        solved.add(new LayerReconstruction.Solved<>(index.get(n.name()), 0, readJson(file, ctx.files().readText(file))));
+                        solved.add(new LayerReconstruction.Solved<>(index.get(n.name()), 0, LayerCache.read(file, ctx.files().readText(file), Learned.class, "quantcal.learn.resume")));
                         resumed.add(n.name());
                         continue;
                     }
@@ -133,7 +131,8 @@ public final class LearnPass implements Pass {
                         Learned out = new Learned(qil
                                 ? QilOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index()))
                                 : LsqOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index())), p.columns());
-                        writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(), json(out));
+                        LayerCache.writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(),
+                                LayerCache.json(out, "the learn result of layer " + t.node().name()));
                         return out;
                     }));
                     solved.sort(java.util.Comparator.comparingInt(LayerReconstruction.Solved::index));
@@ -245,35 +244,6 @@ public final class LearnPass implements Pass {
         }
         parts.put("parameters", AdaRoundPass.sha256(b.toString()));
         return new AdaRoundPass.CacheKey(parts);
-    }
-
-    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper()
-            .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS.mappedFeature());
-
-    /** A layer's outcome as JSON (NaN written as NaN): a stable format, readable without quantcal's classes. */
-    static String json(Learned l) {
-        try {
-            return JSON.writeValueAsString(l);
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException("cannot write the learn result of a layer", e);
-        }
-    }
-
-    static Learned readJson(String path, String text) {
-        try {
-            return JSON.readValue(text, Learned.class);
-        } catch (java.io.IOException e) {
-            throw new IllegalStateException("cannot read the cached learn result " + path
-                    + " (delete it, or set quantcal.learn.resume = false): " + e.getMessage(), e);
-        }
-    }
-
-    /** Temporary file, then rename: a reader never sees a partial result. */
-    static void writeAtomically(HadoopFiles files, String path, String text) {
-        String tmp = path + ".tmp-" + Long.toHexString(System.nanoTime());
-        files.writeText(tmp, text);
-        if (files.exists(path)) files.delete(path);
-        files.rename(tmp, path);
     }
 
     /** Learned / calibrated step, per channel, rounded for reading. */
