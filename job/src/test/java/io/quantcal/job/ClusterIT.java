@@ -4,11 +4,19 @@ import static io.quantcal.job.JobFixtures.CALIB;
 import static io.quantcal.job.JobFixtures.RESNET;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quantcal.job.pipeline.Progress;
 import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -90,7 +98,7 @@ class ClusterIT extends SparkJobTest {
     }
 
     @Test
-    void theClusterWritesTheLocalRunsScaleTable() throws Exception {
+    void theClusterWritesTheLocalRunsScaleTableAlsoWhenAnExecutorIsKilled() throws Exception {
         String[][] pipelines = {
                 {"calibrate", "pipeline=[fold-bn,calibrate,export]", "quantization.activations.calibrator=percentile"},
                 // one wave each (parallel search, FP inputs): the distributed steps are the same, in a third of the time
@@ -106,25 +114,157 @@ class ClusterIT extends SparkJobTest {
             String local = base.resolve(name + "-local").toString();
             QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, local, overrides.toArray(new String[0])), out);
 
+            // easyquant and adaround lose an executor in the middle of their pass: the run goes on, same table
+            boolean kill = !name.equals("calibrate");
             String clustered = base.resolve(name + "-cluster").toString();
-            Path conf = base.resolve(name + ".conf");
-            Files.writeString(conf, JobFixtures.baseConfig(RESNET, CALIB, clustered));
-            List<String> cmd = new ArrayList<>(List.of(JobFixtures.ROOT.resolve("deploy/quantcal-submit").toString(),
-                    "--master", master, "--conf", "spark.executor.memory=1500m", "--conf", "spark.cores.max=2",
-                    "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false",
-                    "run", conf.toString()));
-            cmd.addAll(overrides);
-            Process submit = process("submit-" + name, cmd);
+            int uiPort = freePort();
+            Process submit = submit("submit-" + name, clustered, overrides, kill
+                    ? List.of("--conf", "spark.ui.enabled=true", "--conf", "spark.ui.port=" + uiPort)
+                    : List.of("--conf", "spark.ui.enabled=false"));
+            ExecutorKiller killer = kill ? ExecutorKiller.start(uiPort, Progress.group("cluster-" + name, name),
+                    name.equals("easyquant") ? "grid" : "adaround wave", submit, base.resolve("submit-" + name + ".log")) : null;
             if (!submit.waitFor(5, TimeUnit.MINUTES)) Assertions.fail("spark-submit of " + name + " did not end in 5 min");
             String log = Files.readString(base.resolve("submit-" + name + ".log"));
             assertEquals(0, submit.exitValue(), "spark-submit " + name + ":\n" + tail(log));
             Assertions.assertTrue(log.contains("quantcal run done in"), tail(log));
+            if (killer != null) {
+                killer.join();
+                System.out.println(name + ": killed " + killer.kills);
+                // the driver lost the executor with a task of the pass running on it, and ran that task again
+                Assertions.assertNotNull(killer.executorId, name + ": no task of the pass was lost with an executor (killed "
+                        + killer.kills + ", " + killer.error + ")\n" + tail(log));
+            }
 
             List<Row> a = rows(local);
             List<Row> b = rows(clustered);
             Assertions.assertFalse(a.isEmpty());
             assertEquals(a, b, name + ": the cluster's scale table is the local[*] run's");
             Assertions.assertTrue(Files.isRegularFile(Path.of(clustered, "report.html")));
+        }
+    }
+
+    /** deploy/quantcal-submit against the cluster: client mode, an executor on each worker. */
+    Process submit(String name, String output, List<String> overrides, List<String> sparkConf) throws IOException {
+        Path conf = base.resolve(name + ".conf");
+        Files.writeString(conf, JobFixtures.baseConfig(RESNET, CALIB, output));
+        List<String> cmd = new ArrayList<>(List.of(JobFixtures.ROOT.resolve("deploy/quantcal-submit").toString(),
+                "--master", master, "--conf", "spark.executor.memory=1500m", "--conf", "spark.cores.max=2",
+                "--conf", "spark.driver.host=127.0.0.1",
+                // a task lost with its executor counts as one failure of that task: Spark's default of 4 attempts
+                // lets it run again on the other executor or on the one the worker starts in its place
+                "--conf", "spark.task.maxFailures=4"));
+        cmd.addAll(sparkConf);
+        cmd.addAll(List.of("run", conf.toString()));
+        cmd.addAll(overrides);
+        return process(name, cmd);
+    }
+
+    /**
+     * Watches a run's driver through Spark's REST API (the driver UI's /api/v1) and kills an executor JVM by its pid,
+     * with SIGKILL, as soon as a job of the given job group whose description contains {@code step} runs and that
+     * executor has a task in flight. The pass's tasks are short (0.1-0.5 s on the example), so the task the REST API
+     * shows may have ended by the time the JVM dies: then the driver log shows the executor lost but no task lost with
+     * it, and the killer tries again at the pass's next running job (at most 4 executors in all).
+     */
+    static final class ExecutorKiller extends Thread {
+        final int uiPort;
+        final String group;
+        final String step;
+        final Process submit;
+        final Path driverLog;
+        final List<String> kills = new java.util.concurrent.CopyOnWriteArrayList<>();
+        /** The executor whose loss took a running task of the pass with it; null if none did. */
+        volatile String executorId;
+        volatile String error = "the run ended first";
+
+        private ExecutorKiller(int uiPort, String group, String step, Process submit, Path driverLog) {
+            super("executor-killer");
+            setDaemon(true);
+            this.uiPort = uiPort;
+            this.group = group;
+            this.step = step;
+            this.submit = submit;
+            this.driverLog = driverLog;
+        }
+
+        static ExecutorKiller start(int uiPort, String group, String step, Process submit, Path driverLog) {
+            ExecutorKiller k = new ExecutorKiller(uiPort, group, step, submit, driverLog);
+            k.start();
+            return k;
+        }
+
+        @Override
+        public void run() {
+            HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+            ObjectMapper json = new ObjectMapper();
+            String app = null;
+            long end = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
+            while (submit.isAlive() && System.nanoTime() < end && kills.size() < 4) {
+                try {
+                    if (app == null) {
+                        JsonNode apps = get(http, json, "/api/v1/applications");
+                        if (apps != null && apps.size() > 0) app = apps.get(0).get("id").asText();
+                        else Thread.sleep(100);
+                        continue;
+                    }
+                    String description = null;
+                    JsonNode jobs = get(http, json, "/api/v1/applications/" + app + "/jobs?status=running");
+                    for (JsonNode j : jobs == null ? json.createArrayNode() : jobs) {
+                        if (group.equals(j.path("jobGroup").asText()) && j.path("description").asText().contains(step)
+                                && j.path("numActiveTasks").asInt() > 0) {
+                            description = j.path("description").asText();
+                        }
+                    }
+                    if (description == null) {
+                        Thread.sleep(20);
+                        continue;
+                    }
+                    JsonNode executors = get(http, json, "/api/v1/applications/" + app + "/executors");
+                    for (JsonNode e : executors == null ? json.createArrayNode() : executors) {
+                        String id = e.get("id").asText();
+                        if (e.path("activeTasks").asInt() == 0) continue;
+                        ProcessHandle h = executorJvm(app, id);
+                        if (h == null) continue;
+                        h.destroyForcibly();
+                        kills.add("executor " + id + " (pid " + h.pid() + ") of " + app + " during '" + description + "'");
+                        // the driver logs the loss, and with it each task that was running there
+                        long seen = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                        while (!Files.readString(driverLog).contains("Lost executor " + id + " ") && System.nanoTime() < seen) {
+                            Thread.sleep(100);
+                        }
+                        Thread.sleep(500);
+                        if (Files.readString(driverLog).contains("ExecutorLostFailure (executor " + id + " exited")) {
+                            executorId = id;
+                            return;
+                        }
+                        break;
+                    }
+                } catch (Exception e) {
+                    error = e.toString();
+                }
+            }
+        }
+
+        /** The JVM of executor {@code id} of application {@code app}, by its command line. */
+        static ProcessHandle executorJvm(String app, String id) {
+            for (ProcessHandle h : ProcessHandle.allProcesses().toList()) {
+                String cmd = h.info().commandLine().orElse("");
+                if (cmd.contains("CoarseGrainedExecutorBackend") && cmd.contains(" --app-id " + app + " ")
+                        && cmd.contains(" --executor-id " + id + " ")) {
+                    return h;
+                }
+            }
+            return null;
+        }
+
+        JsonNode get(HttpClient http, ObjectMapper json, String path) throws IOException, InterruptedException {
+            try {
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + uiPort + path))
+                        .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+                return r.statusCode() == 200 ? json.readTree(r.body()) : null;
+            } catch (java.net.ConnectException e) {
+                return null; // the driver's UI is not up yet
+            }
         }
     }
 
