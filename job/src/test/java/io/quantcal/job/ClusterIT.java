@@ -143,6 +143,69 @@ class ClusterIT extends SparkJobTest {
         }
     }
 
+    /**
+     * The driver (SparkSubmit, client mode) killed while AdaRound runs with quantized inputs (layer by layer, in waves):
+     * the rerun with {@code adaround.resume} takes the layers the killed run finished from the cache beside the output
+     * (counted in run.json), solves the others, and writes the local[*] run's tables; the killed run left nothing at the
+     * output path, and the rerun removed what it left beside it.
+     */
+    @Test
+    void aRerunAfterTheDriverWasKilledMidAdaRoundResumes() throws Exception {
+        List<String> overrides = List.of("run-id=cluster-resume", "calibration.limit=48", "calibration.partitions=4",
+                "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=20",
+                "adaround.inputs=quantized");
+        String local = base.resolve("resume-local").toString();
+        QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, local,
+                JobFixtures.concat(overrides.toArray(new String[0]), "adaround.resume=false")), out);
+
+        Path clustered = base.resolve("resume-cluster");
+        Path cache = base.resolve("resume-cluster" + io.quantcal.job.io.PathOverlap.CACHE_SUFFIX);
+        Process first = submit("submit-resume-1", clustered.toString(), overrides, List.of("--conf", "spark.ui.enabled=false"));
+        // the first layer the cluster finished is in the cache: the driver dies while the next waves run
+        long end = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
+        while (cachedLayers(cache).isEmpty()) {
+            if (!first.isAlive() || System.nanoTime() > end) {
+                Assertions.fail("the first run ended before a layer was cached:\n" + tail(Files.readString(base.resolve("submit-resume-1.log"))));
+            }
+            Thread.sleep(50);
+        }
+        // the driver JVM: deploy/quantcal-submit and the spark-submit script exec it, so it has their pid
+        ProcessHandle driver = Stream.concat(Stream.of(first.toHandle()), first.descendants())
+                .filter(h -> h.info().commandLine().orElse("").contains("org.apache.spark.deploy.SparkSubmit"))
+                .findFirst().orElseThrow(() -> new AssertionError("no SparkSubmit JVM: " + first.info()));
+        driver.destroyForcibly();
+        Assertions.assertTrue(first.waitFor(1, TimeUnit.MINUTES), "the killed driver did not exit");
+        Assertions.assertNotEquals(0, first.exitValue());
+        String log1 = Files.readString(base.resolve("submit-resume-1.log"));
+        Assertions.assertFalse(log1.contains("quantcal run done in"), tail(log1));
+        Assertions.assertFalse(Files.exists(clustered), "the killed run left something at the output path");
+        int cached = cachedLayers(cache).size();
+        Assertions.assertTrue(cached > 0 && cached < 7, cached + " of 7 layers cached when the driver was killed");
+
+        Process second = submit("submit-resume-2", clustered.toString(), overrides, List.of("--conf", "spark.ui.enabled=false"));
+        if (!second.waitFor(5, TimeUnit.MINUTES)) Assertions.fail("the rerun did not end in 5 min");
+        String log2 = Files.readString(base.resolve("submit-resume-2.log"));
+        assertEquals(0, second.exitValue(), "rerun:\n" + tail(log2));
+        JsonNode ar = new ObjectMapper().readTree(clustered.resolve("run.json").toFile()).at("/passes/adaround");
+        assertEquals(cached, ar.get("layers_resumed").asInt(), ar.toString());
+        assertEquals(7 - cached, ar.get("layers_optimized").asInt(), ar.toString());
+
+        assertEquals(rows(local), rows(clustered.toString()), "the resumed run's scale table is the local[*] run's");
+        assertEquals(weights(local), weights(clustered.toString()), "the resumed run's integer weights are the local[*] run's");
+        try (Stream<Path> beside = Files.list(base)) {
+            List<String> left = beside.map(f -> f.getFileName().toString()).filter(n -> n.startsWith(".resume-cluster.")).toList();
+            assertEquals(List.of(), left, "temporary outputs or a lock of the killed run left beside the output");
+        }
+    }
+
+    /** The layer results in an AdaRound cache (one directory per key; a result is {@code <layer>.bin}, renamed in whole). */
+    static List<Path> cachedLayers(Path cache) throws IOException {
+        if (!Files.isDirectory(cache)) return List.of();
+        try (Stream<Path> files = Files.walk(cache)) {
+            return files.filter(f -> f.getFileName().toString().endsWith(".bin")).toList();
+        }
+    }
+
     /** deploy/quantcal-submit against the cluster: client mode, an executor on each worker. */
     Process submit(String name, String output, List<String> overrides, List<String> sparkConf) throws IOException {
         Path conf = base.resolve(name + ".conf");
@@ -266,6 +329,11 @@ class ClusterIT extends SparkJobTest {
                 return null; // the driver's UI is not up yet
             }
         }
+    }
+
+    /** The adaround_weights table, by tensor. */
+    List<Row> weights(String output) {
+        return spark().read().parquet(output + "/" + io.quantcal.job.pipeline.AdaRoundPass.WEIGHTS_TABLE).orderBy("tensor").collectAsList();
     }
 
     /** The table's rows in a fixed order (the table's own order is that of the nodes; both runs write it the same). */
