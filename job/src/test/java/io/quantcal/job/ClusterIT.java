@@ -198,6 +198,112 @@ class ClusterIT extends SparkJobTest {
         }
     }
 
+    /**
+     * The README's spark-shell recipe in spark-shell's real REPL: {@code org.apache.spark.repl.Main} under SparkSubmit, as
+     * bin/spark-shell starts it, from the cluster's Spark home with {@code --jars} the cluster jar, fed the recipe on
+     * stdin. The tables it prints are the scale table's numbers as read here, grouped here in plain Java.
+     */
+    @Test
+    void theReadmesSparkShellRecipeRunsInTheRealRepl() throws Exception {
+        String output = base.resolve("shell-local").toString();
+        QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output, "run-id=shell", "calibration.limit=48",
+                "pipeline=[fold-bn,calibrate,export]"), out);
+        String table = output + "/" + QuantcalJob.SCALE_TABLE;
+
+        String readme = Files.readString(JobFixtures.ROOT.resolve("README.md"));
+        int at = readme.indexOf("```scala", readme.indexOf("In spark-shell"));
+        String recipe = readme.substring(readme.indexOf('\n', at) + 1, readme.indexOf("```", at + 8));
+        Assertions.assertTrue(recipe.contains("\"out/example/scale_table\""), recipe);
+        Path script = base.resolve("recipe.scala");
+        Files.writeString(script, recipe.replace("\"out/example/scale_table\"", "\"" + table + "\""));
+
+        Path shell = base.resolve("spark-shell");
+        // bin/spark-shell: SparkSubmit with the REPL's main class and -Dscala.usejavacp=true (the REPL compiles
+        // against the JVM's class path); "spark-shell" is the primary resource SparkSubmit expects for a shell
+        Files.writeString(shell, "#!/usr/bin/env bash\nexec java " + String.join(" ", javaFlags())
+                + " -Dscala.usejavacp=true -cp \"$SPARK_HOME/jars/*\" org.apache.spark.deploy.SparkSubmit"
+                + " --class org.apache.spark.repl.Main --name 'Spark shell' \"$@\" spark-shell\n");
+        shell.toFile().setExecutable(true);
+        Path clusterJar;
+        try (Stream<Path> jars = Files.list(JobFixtures.ROOT.resolve("job/target"))) {
+            clusterJar = jars.filter(f -> f.getFileName().toString().endsWith("-cluster.jar")).findFirst().orElseThrow();
+        }
+        ProcessBuilder pb = new ProcessBuilder(shell.toString(), "--master", "local[1]", "--jars", clusterJar.toString(),
+                "--conf", "spark.ui.enabled=false", "--conf", "spark.ui.showConsoleProgress=false")
+                .redirectInput(script.toFile())
+                .redirectOutput(base.resolve("spark-shell.out").toFile())
+                .redirectError(base.resolve("spark-shell.log").toFile());
+        pb.environment().put("SPARK_HOME", sparkHome.toString());
+        pb.environment().put("SPARK_CONF_DIR", sparkHome.resolve("conf").toString());
+        pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
+        Process repl = pb.start();
+        started.add(repl);
+        if (!repl.waitFor(5, TimeUnit.MINUTES)) Assertions.fail("spark-shell did not end in 5 min");
+        String printed = Files.readString(base.resolve("spark-shell.out"));
+        String why = printed + "\n" + tail(Files.readString(base.resolve("spark-shell.log")));
+        assertEquals(0, repl.exitValue(), why);
+        Assertions.assertFalse(printed.contains("error:"), why);
+        Assertions.assertTrue(printed.contains("Using Scala version 2.12"), why);
+        List<List<List<String>>> shown = shownTables(printed);
+        assertEquals(2, shown.size(), why);
+
+        List<Row> all = spark().read().parquet(table).collectAsList();
+        // query 1: every activation row, its parameters as the table has them
+        assertEquals(List.of("node", "tensor", "scale", "zero_point", "range_min", "range_max"), shown.get(0).get(0));
+        List<String> want = new ArrayList<>();
+        for (Row r : all) {
+            if (!r.<String>getAs("role").equals("activation")) continue;
+            want.add(List.<Object>of(r.<String>getAs("node"), r.<String>getAs("tensor"), r.<Double>getAs("scale"), r.<Integer>getAs("zero_point"),
+                    r.<Double>getAs("range_min"), r.<Double>getAs("range_max")).toString());
+        }
+        List<String> got = new ArrayList<>();
+        for (List<String> c : shown.get(0).subList(1, shown.get(0).size())) {
+            got.add(List.<Object>of(c.get(0), c.get(1), Double.parseDouble(c.get(2)), Integer.parseInt(c.get(3)),
+                    Double.parseDouble(c.get(4)), Double.parseDouble(c.get(5))).toString());
+        }
+        Assertions.assertTrue(want.size() > 5, "activation rows: " + want.size());
+        want.sort(null);
+        got.sort(null);
+        assertEquals(want, got, "spark-shell's activation rows");
+
+        // query 2: min and max scale and the row count per node and role, in the recipe's order (node, role)
+        assertEquals(List.of("node", "role", "min(scale)", "max(scale)", "count(1)"), shown.get(1).get(0));
+        java.util.TreeMap<String, double[]> groups = new java.util.TreeMap<>();
+        for (Row r : all) {
+            double scale = r.getAs("scale");
+            double[] g = groups.computeIfAbsent(r.getAs("node") + "\u0000" + r.getAs("role"),
+                    k -> new double[] {Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 0});
+            g[0] = Math.min(g[0], scale);
+            g[1] = Math.max(g[1], scale);
+            g[2]++;
+        }
+        List<String> wantGroups = new ArrayList<>();
+        groups.forEach((k, g) -> wantGroups.add(List.<Object>of(k.replace("\u0000", " "), g[0], g[1], (long) g[2]).toString()));
+        List<String> gotGroups = new ArrayList<>();
+        for (List<String> c : shown.get(1).subList(1, shown.get(1).size())) {
+            gotGroups.add(List.<Object>of(c.get(0) + " " + c.get(1), Double.parseDouble(c.get(2)), Double.parseDouble(c.get(3)),
+                    Long.parseLong(c.get(4))).toString());
+        }
+        assertEquals(wantGroups, gotGroups, "spark-shell's groups");
+    }
+
+    /** The tables Dataset.show printed, in order: each its rows of trimmed cells, the header first. */
+    static List<List<List<String>>> shownTables(String printed) {
+        List<List<List<String>>> tables = new ArrayList<>();
+        List<List<String>> current = null;
+        for (String line : printed.lines().toList()) {
+            if (line.startsWith("+-") || line.startsWith("|")) {
+                if (current == null) tables.add(current = new ArrayList<>());
+                if (line.startsWith("|")) {
+                    current.add(Arrays.stream(line.substring(1, line.length() - 1).split("\\|", -1)).map(String::strip).toList());
+                }
+            } else {
+                current = null;
+            }
+        }
+        return tables;
+    }
+
     /** The layer results in an AdaRound cache (one directory per key; a result is {@code <layer>.bin}, renamed in whole). */
     static List<Path> cachedLayers(Path cache) throws IOException {
         if (!Files.isDirectory(cache)) return List.of();
