@@ -104,7 +104,8 @@ class ClusterIT extends SparkJobTest {
                 // one wave each (parallel search, FP inputs): the distributed steps are the same, in a third of the time
                 {"easyquant", "pipeline=[fold-bn,calibrate,easyquant,export]", "easyquant.samples=8", "easyquant.segments=6",
                         "easyquant.rounds=1", "easyquant.mode=parallel"},
-                {"adaround", "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=20",
+                // 200 iterations: each layer's task lasts long enough for the executor killed under it to take it along
+                {"adaround", "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=200",
                         "adaround.resume=false", "adaround.inputs=fp"}};
         for (String[] p : pipelines) {
             String name = p[0];
@@ -333,7 +334,8 @@ class ClusterIT extends SparkJobTest {
      * with SIGKILL, as soon as a job of the given job group whose description contains {@code step} runs and that
      * executor has a task in flight. The pass's tasks are short (0.1-0.5 s on the example), so the task the REST API
      * shows may have ended by the time the JVM dies: then the driver log shows the executor lost but no task lost with
-     * it, and the killer tries again at the pass's next running job (at most 4 executors in all).
+     * it, and the killer tries again while the pass runs (at most 6 executors in all; the master gives up an
+     * application after 10 executor failures in a row).
      */
     static final class ExecutorKiller extends Thread {
         final int uiPort;
@@ -368,7 +370,7 @@ class ClusterIT extends SparkJobTest {
             ObjectMapper json = new ObjectMapper();
             String app = null;
             long end = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
-            while (submit.isAlive() && System.nanoTime() < end && kills.size() < 4) {
+            while (submit.isAlive() && System.nanoTime() < end && kills.size() < 6) {
                 try {
                     if (app == null) {
                         JsonNode apps = get(http, json, "/api/v1/applications");
