@@ -140,6 +140,7 @@ public final class QuantcalJob {
                 ctx.progress().beginPass(p.name());
                 try {
                     state = runPass(p, ctx, state);
+                    ctx.report().stage(p.name(), state);
                 } finally {
                     ctx.progress().endPass();
                 }

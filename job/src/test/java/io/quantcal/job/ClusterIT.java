@@ -4,11 +4,19 @@ import static io.quantcal.job.JobFixtures.CALIB;
 import static io.quantcal.job.JobFixtures.RESNET;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quantcal.job.pipeline.Progress;
 import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -90,13 +98,14 @@ class ClusterIT extends SparkJobTest {
     }
 
     @Test
-    void theClusterWritesTheLocalRunsScaleTable() throws Exception {
+    void theClusterWritesTheLocalRunsScaleTableAlsoWhenAnExecutorIsKilled() throws Exception {
         String[][] pipelines = {
                 {"calibrate", "pipeline=[fold-bn,calibrate,export]", "quantization.activations.calibrator=percentile"},
                 // one wave each (parallel search, FP inputs): the distributed steps are the same, in a third of the time
                 {"easyquant", "pipeline=[fold-bn,calibrate,easyquant,export]", "easyquant.samples=8", "easyquant.segments=6",
                         "easyquant.rounds=1", "easyquant.mode=parallel"},
-                {"adaround", "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=20",
+                // 200 iterations: each layer's task lasts long enough for the executor killed under it to take it along
+                {"adaround", "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=200",
                         "adaround.resume=false", "adaround.inputs=fp"}};
         for (String[] p : pipelines) {
             String name = p[0];
@@ -106,19 +115,26 @@ class ClusterIT extends SparkJobTest {
             String local = base.resolve(name + "-local").toString();
             QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, local, overrides.toArray(new String[0])), out);
 
+            // easyquant and adaround lose an executor in the middle of their pass: the run goes on, same table
+            boolean kill = !name.equals("calibrate");
             String clustered = base.resolve(name + "-cluster").toString();
-            Path conf = base.resolve(name + ".conf");
-            Files.writeString(conf, JobFixtures.baseConfig(RESNET, CALIB, clustered));
-            List<String> cmd = new ArrayList<>(List.of(JobFixtures.ROOT.resolve("deploy/quantcal-submit").toString(),
-                    "--master", master, "--conf", "spark.executor.memory=1500m", "--conf", "spark.cores.max=2",
-                    "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false",
-                    "run", conf.toString()));
-            cmd.addAll(overrides);
-            Process submit = process("submit-" + name, cmd);
+            int uiPort = freePort();
+            Process submit = submit("submit-" + name, clustered, overrides, kill
+                    ? List.of("--conf", "spark.ui.enabled=true", "--conf", "spark.ui.port=" + uiPort)
+                    : List.of("--conf", "spark.ui.enabled=false"));
+            ExecutorKiller killer = kill ? ExecutorKiller.start(uiPort, Progress.group("cluster-" + name, name),
+                    name.equals("easyquant") ? "grid" : "adaround wave", submit, base.resolve("submit-" + name + ".log")) : null;
             if (!submit.waitFor(5, TimeUnit.MINUTES)) Assertions.fail("spark-submit of " + name + " did not end in 5 min");
             String log = Files.readString(base.resolve("submit-" + name + ".log"));
             assertEquals(0, submit.exitValue(), "spark-submit " + name + ":\n" + tail(log));
             Assertions.assertTrue(log.contains("quantcal run done in"), tail(log));
+            if (killer != null) {
+                killer.join();
+                System.out.println(name + ": killed " + killer.kills);
+                // the driver lost the executor with a task of the pass running on it, and ran that task again
+                Assertions.assertNotNull(killer.executorId, name + ": no task of the pass was lost with an executor (killed "
+                        + killer.kills + ", " + killer.error + ")\n" + tail(log));
+            }
 
             List<Row> a = rows(local);
             List<Row> b = rows(clustered);
@@ -126,6 +142,306 @@ class ClusterIT extends SparkJobTest {
             assertEquals(a, b, name + ": the cluster's scale table is the local[*] run's");
             Assertions.assertTrue(Files.isRegularFile(Path.of(clustered, "report.html")));
         }
+    }
+
+    /**
+     * The driver (SparkSubmit, client mode) killed while AdaRound runs with quantized inputs (layer by layer, in waves):
+     * the rerun with {@code adaround.resume} takes the layers the killed run finished from the cache beside the output
+     * (counted in run.json), solves the others, and writes the local[*] run's tables; the killed run left nothing at the
+     * output path, and the rerun removed what it left beside it.
+     */
+    @Test
+    void aRerunAfterTheDriverWasKilledMidAdaRoundResumes() throws Exception {
+        List<String> overrides = List.of("run-id=cluster-resume", "calibration.limit=48", "calibration.partitions=4",
+                "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=20",
+                "adaround.inputs=quantized");
+        String local = base.resolve("resume-local").toString();
+        QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, local,
+                JobFixtures.concat(overrides.toArray(new String[0]), "adaround.resume=false")), out);
+
+        Path clustered = base.resolve("resume-cluster");
+        Path cache = base.resolve("resume-cluster" + io.quantcal.job.io.PathOverlap.CACHE_SUFFIX);
+        Process first = submit("submit-resume-1", clustered.toString(), overrides, List.of("--conf", "spark.ui.enabled=false"));
+        // the first layer the cluster finished is in the cache: the driver dies while the next waves run
+        long end = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
+        while (cachedLayers(cache).isEmpty()) {
+            if (!first.isAlive() || System.nanoTime() > end) {
+                Assertions.fail("the first run ended before a layer was cached:\n" + tail(Files.readString(base.resolve("submit-resume-1.log"))));
+            }
+            Thread.sleep(50);
+        }
+        // the driver JVM: deploy/quantcal-submit and the spark-submit script exec it, so it has their pid
+        ProcessHandle driver = Stream.concat(Stream.of(first.toHandle()), first.descendants())
+                .filter(h -> h.info().commandLine().orElse("").contains("org.apache.spark.deploy.SparkSubmit"))
+                .findFirst().orElseThrow(() -> new AssertionError("no SparkSubmit JVM: " + first.info()));
+        driver.destroyForcibly();
+        Assertions.assertTrue(first.waitFor(1, TimeUnit.MINUTES), "the killed driver did not exit");
+        Assertions.assertNotEquals(0, first.exitValue());
+        String log1 = Files.readString(base.resolve("submit-resume-1.log"));
+        Assertions.assertFalse(log1.contains("quantcal run done in"), tail(log1));
+        Assertions.assertFalse(Files.exists(clustered), "the killed run left something at the output path");
+        int cached = cachedLayers(cache).size();
+        Assertions.assertTrue(cached > 0 && cached < 7, cached + " of 7 layers cached when the driver was killed");
+
+        Process second = submit("submit-resume-2", clustered.toString(), overrides, List.of("--conf", "spark.ui.enabled=false"));
+        if (!second.waitFor(5, TimeUnit.MINUTES)) Assertions.fail("the rerun did not end in 5 min");
+        String log2 = Files.readString(base.resolve("submit-resume-2.log"));
+        assertEquals(0, second.exitValue(), "rerun:\n" + tail(log2));
+        JsonNode ar = new ObjectMapper().readTree(clustered.resolve("run.json").toFile()).at("/passes/adaround");
+        assertEquals(cached, ar.get("layers_resumed").asInt(), ar.toString());
+        assertEquals(7 - cached, ar.get("layers_optimized").asInt(), ar.toString());
+
+        assertEquals(rows(local), rows(clustered.toString()), "the resumed run's scale table is the local[*] run's");
+        assertEquals(weights(local), weights(clustered.toString()), "the resumed run's integer weights are the local[*] run's");
+        try (Stream<Path> beside = Files.list(base)) {
+            List<String> left = beside.map(f -> f.getFileName().toString()).filter(n -> n.startsWith(".resume-cluster.")).toList();
+            assertEquals(List.of(), left, "temporary outputs or a lock of the killed run left beside the output");
+        }
+    }
+
+    /**
+     * The README's spark-shell recipe in spark-shell's real REPL: {@code org.apache.spark.repl.Main} under SparkSubmit, as
+     * bin/spark-shell starts it, from the cluster's Spark home with {@code --jars} the cluster jar, fed the recipe on
+     * stdin. The tables it prints are the scale table's numbers as read here, grouped here in plain Java.
+     */
+    @Test
+    void theReadmesSparkShellRecipeRunsInTheRealRepl() throws Exception {
+        String output = base.resolve("shell-local").toString();
+        QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output, "run-id=shell", "calibration.limit=48",
+                "pipeline=[fold-bn,calibrate,export]"), out);
+        String table = output + "/" + QuantcalJob.SCALE_TABLE;
+
+        String readme = Files.readString(JobFixtures.ROOT.resolve("README.md"));
+        int at = readme.indexOf("```scala", readme.indexOf("In spark-shell"));
+        String recipe = readme.substring(readme.indexOf('\n', at) + 1, readme.indexOf("```", at + 8));
+        Assertions.assertTrue(recipe.contains("\"out/example/scale_table\""), recipe);
+        Path script = base.resolve("recipe.scala");
+        Files.writeString(script, recipe.replace("\"out/example/scale_table\"", "\"" + table + "\""));
+
+        Path shell = base.resolve("spark-shell");
+        // bin/spark-shell: SparkSubmit with the REPL's main class and -Dscala.usejavacp=true (the REPL compiles
+        // against the JVM's class path); "spark-shell" is the primary resource SparkSubmit expects for a shell
+        Files.writeString(shell, "#!/usr/bin/env bash\nexec java " + String.join(" ", javaFlags())
+                + " -Dscala.usejavacp=true -cp \"$SPARK_HOME/jars/*\" org.apache.spark.deploy.SparkSubmit"
+                + " --class org.apache.spark.repl.Main --name 'Spark shell' \"$@\" spark-shell\n");
+        shell.toFile().setExecutable(true);
+        Path clusterJar;
+        try (Stream<Path> jars = Files.list(JobFixtures.ROOT.resolve("job/target"))) {
+            clusterJar = jars.filter(f -> f.getFileName().toString().endsWith("-cluster.jar")).findFirst().orElseThrow();
+        }
+        ProcessBuilder pb = new ProcessBuilder(shell.toString(), "--master", "local[1]", "--jars", clusterJar.toString(),
+                "--conf", "spark.ui.enabled=false", "--conf", "spark.ui.showConsoleProgress=false")
+                .redirectInput(script.toFile())
+                .redirectOutput(base.resolve("spark-shell.out").toFile())
+                .redirectError(base.resolve("spark-shell.log").toFile());
+        pb.environment().put("SPARK_HOME", sparkHome.toString());
+        pb.environment().put("SPARK_CONF_DIR", sparkHome.resolve("conf").toString());
+        pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
+        Process repl = pb.start();
+        started.add(repl);
+        if (!repl.waitFor(5, TimeUnit.MINUTES)) Assertions.fail("spark-shell did not end in 5 min");
+        String printed = Files.readString(base.resolve("spark-shell.out"));
+        String why = printed + "\n" + tail(Files.readString(base.resolve("spark-shell.log")));
+        assertEquals(0, repl.exitValue(), why);
+        Assertions.assertFalse(printed.contains("error:"), why);
+        Assertions.assertTrue(printed.contains("Using Scala version 2.12"), why);
+        List<List<List<String>>> shown = shownTables(printed);
+        assertEquals(2, shown.size(), why);
+
+        List<Row> all = spark().read().parquet(table).collectAsList();
+        // query 1: every activation row, its parameters as the table has them
+        assertEquals(List.of("node", "tensor", "scale", "zero_point", "range_min", "range_max"), shown.get(0).get(0));
+        List<String> want = new ArrayList<>();
+        for (Row r : all) {
+            if (!r.<String>getAs("role").equals("activation")) continue;
+            want.add(List.<Object>of(r.<String>getAs("node"), r.<String>getAs("tensor"), r.<Double>getAs("scale"), r.<Integer>getAs("zero_point"),
+                    r.<Double>getAs("range_min"), r.<Double>getAs("range_max")).toString());
+        }
+        List<String> got = new ArrayList<>();
+        for (List<String> c : shown.get(0).subList(1, shown.get(0).size())) {
+            got.add(List.<Object>of(c.get(0), c.get(1), Double.parseDouble(c.get(2)), Integer.parseInt(c.get(3)),
+                    Double.parseDouble(c.get(4)), Double.parseDouble(c.get(5))).toString());
+        }
+        Assertions.assertTrue(want.size() > 5, "activation rows: " + want.size());
+        want.sort(null);
+        got.sort(null);
+        assertEquals(want, got, "spark-shell's activation rows");
+
+        // query 2: min and max scale and the row count per node and role, in the recipe's order (node, role)
+        assertEquals(List.of("node", "role", "min(scale)", "max(scale)", "count(1)"), shown.get(1).get(0));
+        java.util.TreeMap<String, double[]> groups = new java.util.TreeMap<>();
+        for (Row r : all) {
+            double scale = r.getAs("scale");
+            double[] g = groups.computeIfAbsent(r.getAs("node") + "\u0000" + r.getAs("role"),
+                    k -> new double[] {Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 0});
+            g[0] = Math.min(g[0], scale);
+            g[1] = Math.max(g[1], scale);
+            g[2]++;
+        }
+        List<String> wantGroups = new ArrayList<>();
+        groups.forEach((k, g) -> wantGroups.add(List.<Object>of(k.replace("\u0000", " "), g[0], g[1], (long) g[2]).toString()));
+        List<String> gotGroups = new ArrayList<>();
+        for (List<String> c : shown.get(1).subList(1, shown.get(1).size())) {
+            gotGroups.add(List.<Object>of(c.get(0) + " " + c.get(1), Double.parseDouble(c.get(2)), Double.parseDouble(c.get(3)),
+                    Long.parseLong(c.get(4))).toString());
+        }
+        assertEquals(wantGroups, gotGroups, "spark-shell's groups");
+    }
+
+    /** The tables Dataset.show printed, in order: each its rows of trimmed cells, the header first. */
+    static List<List<List<String>>> shownTables(String printed) {
+        List<List<List<String>>> tables = new ArrayList<>();
+        List<List<String>> current = null;
+        for (String line : printed.lines().toList()) {
+            if (line.startsWith("+-") || line.startsWith("|")) {
+                if (current == null) tables.add(current = new ArrayList<>());
+                if (line.startsWith("|")) {
+                    current.add(Arrays.stream(line.substring(1, line.length() - 1).split("\\|", -1)).map(String::strip).toList());
+                }
+            } else {
+                current = null;
+            }
+        }
+        return tables;
+    }
+
+    /** The layer results in an AdaRound cache (one directory per key; a result is {@code <layer>.bin}, renamed in whole). */
+    static List<Path> cachedLayers(Path cache) throws IOException {
+        if (!Files.isDirectory(cache)) return List.of();
+        try (Stream<Path> files = Files.walk(cache)) {
+            return files.filter(f -> f.getFileName().toString().endsWith(".bin")).toList();
+        }
+    }
+
+    /** deploy/quantcal-submit against the cluster: client mode, an executor on each worker. */
+    Process submit(String name, String output, List<String> overrides, List<String> sparkConf) throws IOException {
+        Path conf = base.resolve(name + ".conf");
+        Files.writeString(conf, JobFixtures.baseConfig(RESNET, CALIB, output));
+        List<String> cmd = new ArrayList<>(List.of(JobFixtures.ROOT.resolve("deploy/quantcal-submit").toString(),
+                "--master", master, "--conf", "spark.executor.memory=1500m", "--conf", "spark.cores.max=2",
+                "--conf", "spark.driver.host=127.0.0.1",
+                // a task lost with its executor counts as one failure of that task: Spark's default of 4 attempts
+                // lets it run again on the other executor or on the one the worker starts in its place
+                "--conf", "spark.task.maxFailures=4"));
+        cmd.addAll(sparkConf);
+        cmd.addAll(List.of("run", conf.toString()));
+        cmd.addAll(overrides);
+        return process(name, cmd);
+    }
+
+    /**
+     * Watches a run's driver through Spark's REST API (the driver UI's /api/v1) and kills an executor JVM by its pid,
+     * with SIGKILL, as soon as a job of the given job group whose description contains {@code step} runs and that
+     * executor has a task in flight. The pass's tasks are short (0.1-0.5 s on the example), so the task the REST API
+     * shows may have ended by the time the JVM dies: then the driver log shows the executor lost but no task lost with
+     * it, and the killer tries again while the pass runs (at most 6 executors in all; the master gives up an
+     * application after 10 executor failures in a row).
+     */
+    static final class ExecutorKiller extends Thread {
+        final int uiPort;
+        final String group;
+        final String step;
+        final Process submit;
+        final Path driverLog;
+        final List<String> kills = new java.util.concurrent.CopyOnWriteArrayList<>();
+        /** The executor whose loss took a running task of the pass with it; null if none did. */
+        volatile String executorId;
+        volatile String error = "the run ended first";
+
+        private ExecutorKiller(int uiPort, String group, String step, Process submit, Path driverLog) {
+            super("executor-killer");
+            setDaemon(true);
+            this.uiPort = uiPort;
+            this.group = group;
+            this.step = step;
+            this.submit = submit;
+            this.driverLog = driverLog;
+        }
+
+        static ExecutorKiller start(int uiPort, String group, String step, Process submit, Path driverLog) {
+            ExecutorKiller k = new ExecutorKiller(uiPort, group, step, submit, driverLog);
+            k.start();
+            return k;
+        }
+
+        @Override
+        public void run() {
+            HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+            ObjectMapper json = new ObjectMapper();
+            String app = null;
+            long end = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
+            while (submit.isAlive() && System.nanoTime() < end && kills.size() < 6) {
+                try {
+                    if (app == null) {
+                        JsonNode apps = get(http, json, "/api/v1/applications");
+                        if (apps != null && apps.size() > 0) app = apps.get(0).get("id").asText();
+                        else Thread.sleep(100);
+                        continue;
+                    }
+                    String description = null;
+                    JsonNode jobs = get(http, json, "/api/v1/applications/" + app + "/jobs?status=running");
+                    for (JsonNode j : jobs == null ? json.createArrayNode() : jobs) {
+                        if (group.equals(j.path("jobGroup").asText()) && j.path("description").asText().contains(step)
+                                && j.path("numActiveTasks").asInt() > 0) {
+                            description = j.path("description").asText();
+                        }
+                    }
+                    if (description == null) {
+                        Thread.sleep(20);
+                        continue;
+                    }
+                    JsonNode executors = get(http, json, "/api/v1/applications/" + app + "/executors");
+                    for (JsonNode e : executors == null ? json.createArrayNode() : executors) {
+                        String id = e.get("id").asText();
+                        if (e.path("activeTasks").asInt() == 0) continue;
+                        ProcessHandle h = executorJvm(app, id);
+                        if (h == null) continue;
+                        h.destroyForcibly();
+                        kills.add("executor " + id + " (pid " + h.pid() + ") of " + app + " during '" + description + "'");
+                        // the driver logs the loss, and with it each task that was running there
+                        long seen = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                        while (!Files.readString(driverLog).contains("Lost executor " + id + " ") && System.nanoTime() < seen) {
+                            Thread.sleep(100);
+                        }
+                        Thread.sleep(500);
+                        if (Files.readString(driverLog).contains("ExecutorLostFailure (executor " + id + " exited")) {
+                            executorId = id;
+                            return;
+                        }
+                        break;
+                    }
+                } catch (Exception e) {
+                    error = e.toString();
+                }
+            }
+        }
+
+        /** The JVM of executor {@code id} of application {@code app}, by its command line. */
+        static ProcessHandle executorJvm(String app, String id) {
+            for (ProcessHandle h : ProcessHandle.allProcesses().toList()) {
+                String cmd = h.info().commandLine().orElse("");
+                if (cmd.contains("CoarseGrainedExecutorBackend") && cmd.contains(" --app-id " + app + " ")
+                        && cmd.contains(" --executor-id " + id + " ")) {
+                    return h;
+                }
+            }
+            return null;
+        }
+
+        JsonNode get(HttpClient http, ObjectMapper json, String path) throws IOException, InterruptedException {
+            try {
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + uiPort + path))
+                        .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+                return r.statusCode() == 200 ? json.readTree(r.body()) : null;
+            } catch (java.net.ConnectException e) {
+                return null; // the driver's UI is not up yet
+            }
+        }
+    }
+
+    /** The adaround_weights table, by tensor. */
+    List<Row> weights(String output) {
+        return spark().read().parquet(output + "/" + io.quantcal.job.pipeline.AdaRoundPass.WEIGHTS_TABLE).orderBy("tensor").collectAsList();
     }
 
     /** The table's rows in a fixed order (the table's own order is that of the nodes; both runs write it the same). */

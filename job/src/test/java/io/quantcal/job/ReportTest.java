@@ -61,6 +61,11 @@ class ReportTest extends SparkJobTest {
         Assertions.assertTrue(html.contains("<th>easyquant cosine before → after</th>"));
         Assertions.assertTrue(html.contains("<th>adaround MSE round-to-nearest → adaround</th>"));
         Assertions.assertTrue(html.contains("<th>output SQNR (dB)</th>"));
+        // and each layer after each method that ran, SQNR and cosine against FP32
+        Assertions.assertTrue(html.contains("<tr><th>layer</th><th>after calibrate: SQNR / cosine</th><th>after easyquant: SQNR"
+                + " / cosine</th><th>after adaround: SQNR / cosine</th></tr>"), html);
+        Assertions.assertTrue(Pattern.compile("<tr><td>/fc/Gemm</td>(<td>\\d+\\.\\d\\d / \\d\\.\\d{6}</td>){3}</tr>")
+                .matcher(html).find(), html);
         Assertions.assertTrue(Pattern.compile("<td>/stem/stem.0/Conv</td><td>Conv</td><td>int8 per-channel symmetric, adaround \\(mse"
                 + " [0-9.e-]+ → [0-9.e-]+\\)</td><td>uint8 per-tensor affine, easyquant \\(cosine [0-9.]+ → [0-9.]+\\)</td>"
                 + "<td>\\d\\.\\d{6} → \\d\\.\\d{6}</td><td>[0-9.e-]+ → [0-9.e-]+</td><td>\\d+\\.\\d\\d</td></tr>").matcher(html).find(), html);
@@ -71,12 +76,13 @@ class ReportTest extends SparkJobTest {
         Assertions.assertTrue(html.contains("data-plot=\"per-channel\""));
         Assertions.assertTrue(html.contains("Layer <b>"));
         Assertions.assertTrue(html.contains("<tr><th>top-1 agreement</th>"));
-        List<String> kinds = List.of("layer-sqnr", "easyquant-cosine", "adaround-mse", "per-channel");
+        List<String> kinds = List.of("layer-sqnr", "method-sqnr", "method-cosine", "easyquant-cosine", "adaround-mse",
+                "per-channel");
         for (String k : kinds) assertEquals(1, count(html, "data-plot=\"" + k + "\""), k);
 
         // Chromium: where each plot lands and how much of it is drawn
         List<Plot> plots = layout(report);
-        assertEquals(14, plots.size() - 1, plots.toString());
+        assertEquals(16, plots.size() - 1, plots.toString());
         Plot page = plots.get(0);
         BufferedImage shot = screenshot(report, page.width, page.height);
         for (Plot p : plots.subList(1, plots.size())) {

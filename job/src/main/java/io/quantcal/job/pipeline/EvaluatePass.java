@@ -61,25 +61,39 @@ public final class EvaluatePass implements Pass {
                 + " layer outputs captured (batches of at most " + batch.maxBatch() + " samples, "
                 + BatchBudget.mib(batch.budgetBytes()) + " per task)";
 
-        List<Tuple2<Integer, Sums>> parts;
+        Sums sums;
+        // the model after each method that ran, against FP32 on the same data: each layer's SQNR and cosine after
+        // calibrate, easyquant, adaround, learn, bias-correct in turn (the last is the model above)
+        Map<String, PipelineState> stages = ctx.report().stages();
+        Map<String, Object> perStage = new LinkedHashMap<>();
+        List<String> names = new ArrayList<>(stages.keySet());
         try {
-            parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("evaluate", doing, () -> {
-                SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
-                ModelRunner a = fpModel.runner(layers, opts);
-                ModelRunner b = qModel.runner(qLayers, opts);
-                Sums s = ModelComparison.compare(a, b, input, output, labelled(good), batch,
-                        fpModel.displayName() + " and its QDQ model, " + layers.size() + " layer outputs each", layers,
-                        qLayers);
-                return List.of(new Tuple2<>(pid, s)).iterator();
-            }), true).collect());
+            sums = compare(samples, fpModel, qdq, qModel, layers, qLayers, input, output, opts, batch, skipBad,
+                    "its QDQ model", doing);
+            for (int k = 0; k < names.size(); k++) {
+                Sums after = sums;
+                if (k < names.size() - 1) {
+                    OnnxModel m = ExportPass.qdq(cfg, stages.get(names.get(k)));
+                    List<String> mLayers = new ArrayList<>();
+                    for (QuantizableNode n : state.nodes()) {
+                        mLayers.add(m.hasTensor(n.output()) || n.activationOutput() == null ? n.output() : n.activationOutput());
+                    }
+                    ctx.progress().step("evaluate: FP32 and the model after " + names.get(k) + " over the evaluation data",
+                            (k + 1.0) / (names.size() + 1));
+                    BroadcastModel mModel = BroadcastModel.of(ctx.spark(), m, "model after " + names.get(k));
+                    after = compare(samples, fpModel, m, mModel, layers, mLayers, input, output, opts, batch, skipBad,
+                            "the model after " + names.get(k), "running " + fpModel.displayName() + " and the model after "
+                                    + names.get(k) + " with " + layers.size() + " layer outputs captured");
+                }
+                Map<String, Object> st = new LinkedHashMap<>();
+                st.put("layer_sqnr_db", layerSqnr(state, after));
+                st.put("layer_cosine", layerCosine(state, after));
+                perStage.put(names.get(k), st);
+            }
         } finally {
-            // local mode runs the tasks in this JVM: release both sessions' ONNX Runtime arenas now
+            // local mode runs the tasks in this JVM: release the FP32 session's ONNX Runtime arena now
             io.quantcal.kernels.runtime.SessionCache.evict(fp.sha256());
-            io.quantcal.kernels.runtime.SessionCache.evict(qdq.sha256());
         }
-        parts.sort(Comparator.comparing(Tuple2::_1));
-        Sums sums = Sums.empty();
-        for (Tuple2<Integer, Sums> p : parts) sums = sums.merge(p._2());
 
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("samples", sums.samples());
@@ -91,12 +105,9 @@ public final class EvaluatePass implements Pass {
         s.put("top1_agreement", sums.agreement());
         s.put("output_sqnr_db", finite(sums.sqnrDb()));
         s.put("output_cosine", sums.meanCosine());
-        Map<String, Object> perLayer = new LinkedHashMap<>();
-        for (QuantizableNode n : state.nodes()) {
-            double[] e = sums.layers().get(n.output());
-            perLayer.put(n.name(), finite(Sums.sqnr(e[0], e[1])));
-        }
-        s.put("layer_sqnr_db", perLayer);
+        s.put("layer_sqnr_db", layerSqnr(state, sums));
+        s.put("layer_cosine", layerCosine(state, sums));
+        if (!perStage.isEmpty()) s.put("after_each_method", perStage);
         List<String> warnings = classWarnings(ctx, fp);
         for (String w : warnings) ctx.out().println("evaluate: warning: " + w);
         if (!warnings.isEmpty()) s.put("warnings", warnings);
@@ -104,6 +115,53 @@ public final class EvaluatePass implements Pass {
                 sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), sums.sqnrDb(),
                 sums.meanCosine());
         return state.withQdq(qdq).withSummary(name(), s);
+    }
+
+    /**
+     * FP32 against {@code quant} over the evaluation data, one task per partition, merged in partition order.
+     *
+     * @param qLayers the layers' outputs in {@code quant}, position by position with {@code layers}
+     * @param which   {@code quant} in an error message ("its QDQ model")
+     */
+    private static Sums compare(JavaRDD<Sample> samples, BroadcastModel fpModel, OnnxModel quant, BroadcastModel qModel,
+                                List<String> layers, List<String> qLayers, ModelInputs input, String output,
+                                RunnerOptions opts, BatchBudget batch, boolean skipBad, String which, String doing) {
+        List<Tuple2<Integer, Sums>> parts;
+        try {
+            parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("evaluate", doing, () -> {
+                SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
+                ModelRunner a = fpModel.runner(layers, opts);
+                ModelRunner b = qModel.runner(qLayers, opts);
+                Sums s = ModelComparison.compare(a, b, input, output, labelled(good), batch,
+                        fpModel.displayName() + " and " + which + ", " + layers.size() + " layer outputs each", layers,
+                        qLayers);
+                return List.of(new Tuple2<>(pid, s)).iterator();
+            }), true).collect());
+        } finally {
+            // local mode runs the tasks in this JVM: release the quantized model's ONNX Runtime arena now
+            io.quantcal.kernels.runtime.SessionCache.evict(quant.sha256());
+        }
+        parts.sort(Comparator.comparing(Tuple2::_1));
+        Sums sums = Sums.empty();
+        for (Tuple2<Integer, Sums> p : parts) sums = sums.merge(p._2());
+        return sums;
+    }
+
+    /** Each quantized layer's output SQNR (dB) against FP32, by node. */
+    private static Map<String, Object> layerSqnr(PipelineState state, Sums sums) {
+        Map<String, Object> perLayer = new LinkedHashMap<>();
+        for (QuantizableNode n : state.nodes()) {
+            double[] e = sums.layers().get(n.output());
+            perLayer.put(n.name(), finite(Sums.sqnr(e[0], e[1])));
+        }
+        return perLayer;
+    }
+
+    /** Each quantized layer's output cosine against FP32 over all the evaluation data, by node. */
+    private static Map<String, Object> layerCosine(PipelineState state, Sums sums) {
+        Map<String, Object> perLayer = new LinkedHashMap<>();
+        for (QuantizableNode n : state.nodes()) perLayer.put(n.name(), finite(Sums.cosine(sums.layers().get(n.output()))));
+        return perLayer;
     }
 
     /** The samples with their labels, one at a time (a static method: a class made here would capture the pass). */

@@ -142,6 +142,38 @@ public final class RunReport {
             figure("layer-sqnr", Charts.layerBars(id(), "Output SQNR per layer (evaluate)", "SQNR (dB)", names,
                     series("quantized vs FP32", names, sqnr, null), false));
         }
+        Map<String, Object> stages = map(map(passes.get("evaluate")).get("after_each_method"));
+        if (!stages.isEmpty()) {
+            List<String> methods = new ArrayList<>(stages.keySet());
+            b.append("<h3>After each method</h3>\n<p>Each layer's output against FP32 over the evaluation data, with the"
+                    + " parameters as each method that ran left them (" + esc(String.join(", ", methods)) + "): a method's"
+                    + " before is the column to its left (calibrate's is FP32 itself). SQNR in dB; cosine of the layer's"
+                    + " outputs over all evaluation samples.</p>\n<table>\n<tr><th>layer</th>");
+            for (String m : methods) b.append("<th>after ").append(esc(m)).append(": SQNR / cosine</th>");
+            b.append("</tr>\n");
+            for (String n : names) {
+                b.append("<tr><td>").append(esc(n)).append("</td>");
+                for (String m : methods) {
+                    Map<String, Object> st = map(stages.get(m));
+                    b.append("<td>").append(fmt(map(st.get("layer_sqnr_db")).get(n), "%.2f")).append(" / ")
+                            .append(fmt(map(st.get("layer_cosine")).get(n), "%.6f")).append("</td>");
+                }
+                b.append("</tr>\n");
+            }
+            b.append("</table>\n");
+            Map<String, double[]> sq = new LinkedHashMap<>();
+            Map<String, double[]> cos = new LinkedHashMap<>();
+            for (String m : methods) {
+                Map<String, Object> st = map(stages.get(m));
+                sq.putAll(series("after " + m, names, map(st.get("layer_sqnr_db")), null));
+                cos.putAll(series("after " + m, names, map(st.get("layer_cosine")), null));
+            }
+            cos.replaceAll((k, v) -> distance(v));
+            figure("method-sqnr", Charts.layerBars(id(), "Layer output SQNR against FP32 after each method (higher is"
+                    + " better)", "SQNR (dB)", names, sq, false));
+            figure("method-cosine", Charts.layerBars(id(), "Layer output 1 − cosine against FP32 after each method (lower"
+                    + " is better)", "1 − cosine (log)", names, cos, true));
+        }
         if (!eq.isEmpty()) {
             // 1 − cosine on a log axis: cosines of 0.9990 and 0.9998 differ by a factor of 5 there, not by a hair
             Map<String, double[]> s = new LinkedHashMap<>();

@@ -15,7 +15,8 @@ import java.util.Map;
 /**
  * One evaluation task: run the FP32 and the quantized model on the same samples and gather mergeable
  * sums: top-1 hits of each against the labels, top-1 agreement, the output's signal and noise energy
- * (for SQNR), per-sample cosine, and per layer the signal and noise energy of the layer's output.
+ * (for SQNR), per-sample cosine, and per layer the signal and noise energy of the layer's output and the sums its
+ * cosine needs.
  */
 public final class ModelComparison {
 
@@ -30,7 +31,11 @@ public final class ModelComparison {
         }
     }
 
-    /** Sums over samples; merge adds them. {@code layers} maps tensor → {Σ signal², Σ noise²}. */
+    /**
+     * Sums over samples; merge adds them. {@code layers} maps tensor → {Σ a², Σ (a − b)², Σ a·b, Σ b²} over every
+     * element of the layer's output in all samples, a the FP model's and b the quantized model's: SQNR from the first
+     * two, the cosine of the two outputs as vectors over the whole data from the others ({@link #cosine}).
+     */
     public record Sums(long samples, long labelled, long fpCorrect, long quantCorrect, long agree, double signal,
                        double noise, double cosineSum, Map<String, double[]> layers) implements Serializable {
 
@@ -41,7 +46,11 @@ public final class ModelComparison {
         public Sums merge(Sums o) {
             Map<String, double[]> l = new LinkedHashMap<>();
             layers.forEach((k, v) -> l.put(k, v.clone()));
-            o.layers.forEach((k, v) -> l.merge(k, v.clone(), (a, b) -> new double[] {a[0] + b[0], a[1] + b[1]}));
+            o.layers.forEach((k, v) -> l.merge(k, v.clone(), (a, b) -> {
+                double[] c = a.clone();
+                for (int i = 0; i < c.length; i++) c[i] += b[i];
+                return c;
+            }));
             return new Sums(samples + o.samples, labelled + o.labelled, fpCorrect + o.fpCorrect,
                     quantCorrect + o.quantCorrect, agree + o.agree, signal + o.signal, noise + o.noise,
                     cosineSum + o.cosineSum, l);
@@ -69,6 +78,13 @@ public final class ModelComparison {
 
         public static double sqnr(double signal, double noise) {
             return noise == 0 ? Double.POSITIVE_INFINITY : 10 * Math.log10(signal / noise);
+        }
+
+        /** A layer's cosine from its sums {Σ a², Σ (a − b)², Σ a·b, Σ b²}: Σ a·b / √(Σ a² · Σ b²); 1 when both are 0. */
+        public static double cosine(double[] layer) {
+            double aa = layer[0], ab = layer[2], bb = layer[3];
+            if (aa == 0 && bb == 0) return 1;
+            return aa == 0 || bb == 0 ? 0 : ab / Math.sqrt(aa * bb);
         }
     }
 
@@ -160,12 +176,14 @@ public final class ModelComparison {
         for (int l = 0; l < layerTensors.size(); l++) {
             String t = layerTensors.get(l);
             float[] u = a.get(t).data(), v = b.get(quantLayerTensors.get(l)).data();
-            double s = 0, e = 0;
+            double s = 0, e = 0, ab = 0, bb = 0;
             for (int j = 0; j < u.length; j++) {
                 s += (double) u[j] * u[j];
                 e += (double) (u[j] - v[j]) * (u[j] - v[j]);
+                ab += (double) u[j] * v[j];
+                bb += (double) v[j] * v[j];
             }
-            layers.put(t, new double[] {s, e});
+            layers.put(t, new double[] {s, e, ab, bb});
         }
         return new Sums(n, labelled, fpHit, qHit, agree, sig, noise, cos, layers);
     }
