@@ -305,11 +305,11 @@ class ClusterIT extends SparkJobTest {
         return tables;
     }
 
-    /** The layer results in an AdaRound cache (one directory per key; a result is {@code <layer>.bin}, renamed in whole). */
+    /** The layer results in an AdaRound cache (one directory per key; a result is {@code <layer>.layer.json}, renamed in whole). */
     static List<Path> cachedLayers(Path cache) throws IOException {
         if (!Files.isDirectory(cache)) return List.of();
         try (Stream<Path> files = Files.walk(cache)) {
-            return files.filter(f -> f.getFileName().toString().endsWith(".bin")).toList();
+            return files.filter(f -> f.getFileName().toString().endsWith(".layer.json")).toList();
         }
     }
 

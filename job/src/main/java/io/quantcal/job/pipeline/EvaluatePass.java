@@ -51,7 +51,10 @@ public final class EvaluatePass implements Pass {
 
         int partitions = SampleSets.partitions(ctx.spark(), cfg.evaluation());
         ctx.progress().step("evaluate: FP32 and QDQ models over the evaluation data", 0);
-        JavaRDD<Sample> samples = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), input, partitions);
+        // read once more for the model after each earlier method (below): decoded once, kept for those passes
+        boolean several = ctx.report().stages().size() > 1;
+        JavaRDD<Sample> loaded = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), input, partitions);
+        JavaRDD<Sample> samples = several ? loaded.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK()) : loaded;
         BroadcastModel fpModel = BroadcastModel.of(ctx.spark(), fp, "fp32 model");
         BroadcastModel qModel = BroadcastModel.of(ctx.spark(), qdq, "qdq model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
@@ -91,6 +94,7 @@ public final class EvaluatePass implements Pass {
                 perStage.put(names.get(k), st);
             }
         } finally {
+            if (several) samples.unpersist(false);
             // local mode runs the tasks in this JVM: release the FP32 session's ONNX Runtime arena now
             io.quantcal.kernels.runtime.SessionCache.evict(fp.sha256());
         }
