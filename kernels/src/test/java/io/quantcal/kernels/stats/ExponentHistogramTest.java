@@ -19,28 +19,37 @@ class ExponentHistogramTest {
     @Test
     void binsOfGivenFloatsByHand() {
         assertEquals(10, ExponentHistogram.SUB_BITS);
-        // 1.0f = 0x3F800000: exponent 127, mantissa 0 → key 127·1024
-        assertEquals(127 * OCTAVE, ExponentHistogram.key(1.0f));
+        // 1.0f = 0x3F800000: |bits| / 2^13 = 127·1024 exactly, so 1 is the top of bin 130048 = (1 − 2^−11, 1]
+        assertEquals(127 * OCTAVE, ExponentHistogram.bin(1.0f));
         assertEquals(1.0, ExponentHistogram.edge(127 * OCTAVE));
-        // the bin [1, 1 + 2^-10): 1 + 2^-11 is in it, 1 + 2^-10 starts the next one
-        assertEquals(127 * OCTAVE, ExponentHistogram.key(1.0f + 0x1p-11f));
-        assertEquals(127 * OCTAVE + 1, ExponentHistogram.key(1.0f + 0x1p-10f));
-        assertEquals(1 + 0x1p-10, ExponentHistogram.edge(127 * OCTAVE + 1));
-        // 1.5 = 1.1b: top mantissa bit set → the middle bin of the octave; −1.5 has the same key, the other sign
-        assertEquals(127 * OCTAVE + 512, ExponentHistogram.key(1.5f));
-        assertEquals(127 * OCTAVE + 512, ExponentHistogram.key(-1.5f));
+        assertEquals(1 - 0x1p-11, ExponentHistogram.lower(127 * OCTAVE));
+        // (1, 1 + 2^−10] is the next bin: 1 + 2^−11 and 1 + 2^−10 are in it, 1 + 2^−10 + 2^−23 is not
+        assertEquals(127 * OCTAVE + 1, ExponentHistogram.bin(1.0f + 0x1p-11f));
+        assertEquals(127 * OCTAVE + 1, ExponentHistogram.bin(1.0f + 0x1p-10f));
+        assertEquals(127 * OCTAVE + 2, ExponentHistogram.bin(Math.nextUp(1.0f + 0x1p-10f)));
+        assertEquals(1 + 0x1p-10, ExponentHistogram.upper(127 * OCTAVE + 1));
+        // 1.5 = 1.1b: half way through the octave; −1.5 in the mirror bin
+        assertEquals(127 * OCTAVE + 512, ExponentHistogram.bin(1.5f));
+        assertEquals(-(127 * OCTAVE + 512), ExponentHistogram.bin(-1.5f));
+        assertEquals(-1.5, ExponentHistogram.lower(-(127 * OCTAVE + 512)));
+        assertEquals(-(1.5 - 0x1p-10), ExponentHistogram.upper(-(127 * OCTAVE + 512)));
         // 3 = 1.1b · 2^1
-        assertEquals(128 * OCTAVE + 512, ExponentHistogram.key(3f));
-        // 0.1f = 0x3DCCCCCD: exponent 123, top 10 mantissa bits 0x4CCCCD >>> 13 = 0x266 = 614
-        assertEquals(123 * OCTAVE + 614, ExponentHistogram.key(0.1f));
-        assertTrue(ExponentHistogram.edge(123 * OCTAVE + 614) <= 0.1f && 0.1f < ExponentHistogram.edge(123 * OCTAVE + 615));
-        // subnormals: the smallest is in bin 0, 1e-40f (bits 71362) in bin 71362 >>> 13 = 8; the smallest normal starts
-        // the exponent-1 octave
-        assertEquals(0, ExponentHistogram.key(Float.MIN_VALUE));
+        assertEquals(128 * OCTAVE + 512, ExponentHistogram.bin(3f));
+        // 0.1f = 0x3DCCCCCD = 1036831949 = 126566 · 2^13 + 3277: bin 126567 = 123·1024 + 615
+        assertEquals(1036831949, Float.floatToRawIntBits(0.1f));
+        assertEquals(123 * OCTAVE + 615, ExponentHistogram.bin(0.1f));
+        assertTrue(ExponentHistogram.lower(123 * OCTAVE + 615) < 0.1f && 0.1f <= ExponentHistogram.upper(123 * OCTAVE + 615));
+        // zeros alone in bin 0; subnormals: the smallest in bin 1, 1e-40f (bits 71362 = 8 · 2^13 + 5826) in bin 9;
+        // the smallest normal float tops bin 1024
+        assertEquals(0, ExponentHistogram.bin(0f));
+        assertEquals(0, ExponentHistogram.bin(-0f));
+        assertEquals(1, ExponentHistogram.bin(Float.MIN_VALUE));
+        assertEquals(-1, ExponentHistogram.bin(-Float.MIN_VALUE));
         assertEquals(71362, Float.floatToRawIntBits(1e-40f));
-        assertEquals(8, ExponentHistogram.key(1e-40f));
-        assertEquals(OCTAVE, ExponentHistogram.key(Float.MIN_NORMAL));
-        assertEquals(254 * OCTAVE + OCTAVE - 1, ExponentHistogram.key(Float.MAX_VALUE));
+        assertEquals(9, ExponentHistogram.bin(1e-40f));
+        assertEquals(OCTAVE, ExponentHistogram.bin(Float.MIN_NORMAL));
+        assertEquals(255 * OCTAVE, ExponentHistogram.bin(Float.MAX_VALUE));
+        assertEquals(Double.POSITIVE_INFINITY, ExponentHistogram.edge(255 * OCTAVE));
         assertEquals(Double.POSITIVE_INFINITY, ExponentHistogram.edge(ExponentHistogram.KEYS));
     }
 
@@ -49,16 +58,17 @@ class ExponentHistogramTest {
         float[] x = {0f, -0f, 1f, 1f + 0x1p-10f, -1.5f, 3f, 3f, 1e-40f};
         ExponentHistogram h = ExponentHistogram.of("act", x);
         assertEquals(8, h.count());
-        assertEquals(2, h.zeros(), "+0 and −0, apart from every bin");
+        assertEquals(2, h.zeros(), "+0 and −0, in bin 0 alone");
+        assertEquals(2, h.count(0));
         assertEquals(-1.5f, h.min());
         assertEquals(3f, h.max());
-        assertEquals(1, h.count(false, 127 * OCTAVE));
-        assertEquals(1, h.count(false, 127 * OCTAVE + 1));
-        assertEquals(1, h.count(true, 127 * OCTAVE + 512));
-        assertEquals(0, h.count(false, 127 * OCTAVE + 512), "−1.5 is not counted with the positive values");
-        assertEquals(2, h.count(false, 128 * OCTAVE + 512));
-        assertEquals(1, h.count(false, 8));
-        assertEquals(0, h.count(false, 0), "zeros are not in the lowest bin");
+        assertEquals(1, h.count(127 * OCTAVE));
+        assertEquals(1, h.count(127 * OCTAVE + 1));
+        assertEquals(1, h.count(-(127 * OCTAVE + 512)));
+        assertEquals(0, h.count(127 * OCTAVE + 512), "−1.5 is not counted with the positive values");
+        assertEquals(2, h.count(128 * OCTAVE + 512));
+        assertEquals(1, h.count(9));
+        assertEquals(0, h.count(1));
         MinMaxStats m = h.minMax();
         assertEquals(8, m.count());
         assertEquals(-1.5, m.min());
@@ -125,9 +135,9 @@ class ExponentHistogramTest {
         ExponentHistogram ab = a.merge(b);
         assertEquals(8, ab.count());
         assertEquals(3, ab.zeros());
-        assertEquals(3, ab.count(false, ExponentHistogram.key(1f)));
-        assertEquals(1, ab.count(true, ExponentHistogram.key(2f)));
-        assertEquals(1, ab.count(false, ExponentHistogram.key(5f)));
+        assertEquals(3, ab.count(ExponentHistogram.bin(1f)));
+        assertEquals(1, ab.count(ExponentHistogram.bin(-2f)));
+        assertEquals(1, ab.count(ExponentHistogram.bin(5f)));
         assertEquals(-2f, ab.min());
         assertEquals(5f, ab.max());
         assertEquals(ab, b.merge(a));
@@ -164,15 +174,16 @@ class ExponentHistogramTest {
 
     @Test
     void aBinAcrossARegularEdgeIsSplitInProportionByHand() {
-        // four values in the exponent bin [1, 1 + 2^−10); the regular edge 1 + 2^−11 halves it, so 2 of them are
-        // counted below it and 2 above (the exact counts would be 4 and 0); 0.25 and 2 lie wholly on either side
-        float[] x = {0.25f, 1f, 1f, 1f, 1f, 2f};
+        // four values in the exponent bin (1, 1 + 2^−10]; the regular edge 1 + 2^−11 halves it, so 2 of them are
+        // counted below it and 2 above (the exact counts would be 0 and 4); 0.25 and 2 lie wholly on either side
+        float v = 1f + 0x1p-10f;
+        float[] x = {0.25f, v, v, v, v, 2f};
         HistogramSpec spec = new HistogramSpec(0, 2 + 0x1p-10, 2);
         assertEquals(1 + 0x1p-11, spec.edge(1));
         assertArrayEquals(new long[] {3, 3}, ExponentHistogram.of("t", x).toHistogram(spec).counts());
-        // the bin holding the max is taken only up to the max: all of [1, 1 + 2^−10) ∩ [0.25, 1] is the point 1
-        float[] y = {0.25f, 1f, 1f, 1f, 1f};
-        assertArrayEquals(new long[] {5, 0}, ExponentHistogram.of("t", y).toHistogram(spec).counts());
+        // the bin holding the min is taken only from the min up: [1 + 2^−10, 1 + 2^−10], wholly above the edge
+        float[] y = {v, v, v, v, 2f};
+        assertArrayEquals(new long[] {0, 5}, ExponentHistogram.of("t", y).toHistogram(spec).counts());
     }
 
     @Test
@@ -186,8 +197,7 @@ class ExponentHistogramTest {
             for (int j = 0; j < spec.bins() - 1; j++) {
                 cg += got[j];
                 ce += exact[j];
-                float edge = (float) spec.edge(j + 1);
-                long across = e.count(edge < 0, ExponentHistogram.key(edge));
+                long across = e.count(ExponentHistogram.bin((float) spec.edge(j + 1)));
                 assertTrue(Math.abs(cg - ce) <= across, "edge " + j + ": " + cg + " vs " + ce + ", bin across it " + across);
             }
         }
@@ -202,5 +212,6 @@ class ExponentHistogramTest {
         assertEquals(one, none.merge(one));
         assertEquals(one, one.merge(none));
         assertArrayEquals(new long[] {0, 0}, none.toHistogram(new HistogramSpec(0, 1, 2)).counts());
+        assertEquals(0, none.zeros());
     }
 }
