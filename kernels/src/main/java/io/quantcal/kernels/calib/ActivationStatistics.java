@@ -87,13 +87,9 @@ public final class ActivationStatistics {
                                             BatchBudget budget, String what, List<String> tensors) {
         Map<String, ExponentHistogram.Accumulator> acc = new LinkedHashMap<>();
         for (String t : tensors) acc.putIfAbsent(t, new ExponentHistogram.Accumulator());
-        long n = Batches.forEach(runner, inputs, samples, budget, what, out -> {
-            for (var e : acc.entrySet()) {
-                FloatTensor v = out.get(e.getKey());
-                if (v == null) throw new IllegalStateException("tensor " + e.getKey() + " was not captured by the runner");
-                e.getValue().add(e.getKey(), v.data());
-            }
-        });
+        // read where ONNX Runtime wrote them (pinned buffers): no array per tensor and batch
+        long n = Batches.forEachPinned(runner, inputs, samples, budget, what, List.copyOf(acc.keySet()),
+                (t, values) -> acc.get(t).add(t, values));
         Map<String, TensorStats> stats = new LinkedHashMap<>();
         for (var e : acc.entrySet()) stats.put(e.getKey(), TensorStats.of(e.getKey(), e.getValue().finish()));
         return new Partial(stats, n);

@@ -263,6 +263,75 @@ public final class ExponentHistogram implements Serializable {
             sinceFlush += values.length;
         }
 
+        /** A chunk of values read from a buffer, small enough to stay in the first-level cache. */
+        private float[] chunk;
+
+        /**
+         * Adds the values of {@code values} from its position to its limit (which it leaves in place), the values of
+         * {@code tensor}: what ONNX Runtime wrote into a pinned output buffer, read in place in chunks.
+         *
+         * @throws IllegalArgumentException naming the tensor and the index when a value is NaN or infinite; this
+         *     accumulator then holds none of {@code values}
+         */
+        public void add(String tensor, java.nio.FloatBuffer values) {
+            int n = values.remaining(), at = values.position();
+            if (sinceFlush + n > Integer.MAX_VALUE) flush();
+            if (chunk == null) chunk = new float[4096];
+            float[] b = chunk;
+            long before = count;
+            int lo0 = lo, hi0 = hi;
+            for (int from = 0; from < n; from += b.length) {
+                int len = Math.min(b.length, n - from);
+                values.get(at + from, b, 0, len);
+                try {
+                    addChunk(b, len);
+                } catch (NonFinite e) {
+                    // take out what this call added, then name the first value that is not finite
+                    for (int f = 0; f < from; f += b.length) {
+                        int l = Math.min(b.length, n - f);
+                        values.get(at + f, b, 0, l);
+                        for (int i = 0; i < l; i++) recent[KEYS + bin(b[i])]--;
+                    }
+                    lo = lo0;
+                    hi = hi0;
+                    count = before;
+                    for (int i = 0; i < n; i++) {
+                        float v = values.get(at + i);
+                        if (!Float.isFinite(v)) throw MinMaxStats.nonFinite(tensor, v, i);
+                    }
+                }
+            }
+            count = before + n;
+            sinceFlush += n;
+        }
+
+        private static final class NonFinite extends RuntimeException {
+            NonFinite() {
+                super(null, null, false, false);
+            }
+        }
+
+        /** The loop of {@link #add(String, float[])} over b[0..len); undone and NonFinite thrown for NaN or ±∞. */
+        private void addChunk(float[] b, int len) {
+            int[] c = recent;
+            int min = lo, max = hi;
+            for (int i = 0; i < len; i++) {
+                int bits = Float.floatToRawIntBits(b[i]);
+                int sign = bits >> 31;
+                int s = bits ^ (sign & 0x7FFFFFFF);
+                if (s < min) min = s;
+                if (s > max) max = s;
+                int k = ((bits & 0x7FFFFFFF) + ROUND_UP) >>> SHIFT;
+                c[KEYS + ((k ^ sign) - sign)]++;
+            }
+            if (len > 0 && (max > MAX_FINITE || min < MIN_FINITE)) {
+                for (int i = 0; i < len; i++) c[KEYS + bin(b[i])]--;
+                throw new NonFinite();
+            }
+            lo = min;
+            hi = max;
+        }
+
         private void flush() {
             if (flushed == null) flushed = new long[recent.length];
             for (int i = 0; i < recent.length; i++) flushed[i] += recent[i];

@@ -164,6 +164,28 @@ class ExponentHistogramTest {
     }
 
     @Test
+    void valuesReadInPlaceFromADirectBufferCountAsTheArrayDoes() {
+        Random r = new Random(8);
+        float[] x = new float[10_000]; // more than one 4096-value chunk
+        for (int i = 0; i < x.length; i++) x[i] = i % 5 == 0 ? (i % 2 == 0 ? 0f : -0f) : (float) (r.nextGaussian() * 3);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(4 * x.length).order(java.nio.ByteOrder.nativeOrder());
+        b.asFloatBuffer().put(x);
+        ExponentHistogram.Accumulator acc = new ExponentHistogram.Accumulator();
+        java.nio.FloatBuffer values = b.asFloatBuffer();
+        acc.add("t", values);
+        assertEquals(0, values.position(), "the buffer is read in place");
+        assertEquals(ExponentHistogram.of("t", x), acc.finish());
+        // a NaN in the third chunk: the error names the tensor and the index, and the whole batch is taken out again
+        x[9000] = Float.NaN;
+        b.asFloatBuffer().put(x);
+        ExponentHistogram.Accumulator bad = new ExponentHistogram.Accumulator();
+        bad.add("t", new float[] {1f, -4f});
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> bad.add("layer2", b.asFloatBuffer()));
+        assertEquals("tensor layer2: value NaN at index 9000 is not finite; calibration statistics need finite values", e.getMessage());
+        assertEquals(ExponentHistogram.of("t", new float[] {1f, -4f}), bad.finish());
+    }
+
+    @Test
     void rebinningIsExactWhenEveryBinLiesInsideARegularBin() {
         // regular bins of width 1 over [−4, 4]; each value's exponent bin (width ≤ 2^−9 here) lies inside one of them
         float[] x = {-2.5f, 0f, 0f, 0.5f, 1.25f, 3.75f};
