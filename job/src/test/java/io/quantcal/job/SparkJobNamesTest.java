@@ -64,7 +64,7 @@ class SparkJobNamesTest extends SparkJobTest {
         }
         Assertions.assertTrue(logged.contains("named | io.quantcal.job.pipeline.Progress | easyquant: started"), logged.toString());
         Assertions.assertTrue(logged.stream().anyMatch(l -> l.startsWith("named | io.quantcal.job.pipeline.Progress | progress: "
-                + "activation statistics, pass 1: ")), logged.toString());
+                + "activation statistics: min/max and histograms of ")), logged.toString());
         Assertions.assertTrue(logged.stream().anyMatch(l -> l.startsWith("named | io.quantcal.job.QuantcalJob | run named done in ")),
                 logged.toString());
         Assertions.assertTrue(logged.stream().allMatch(l -> l.startsWith("named | ")), "every line carries the run id: " + logged);
@@ -88,7 +88,7 @@ class SparkJobNamesTest extends SparkJobTest {
         Assertions.assertTrue(descriptions.stream().anyMatch(d -> d.matches("easyquant wave 1/\\d+, capture the search data of \\d+ layers")),
                 descriptions.toString());
         Assertions.assertTrue(descriptions.contains("evaluate: FP32 and QDQ models over the evaluation data"), descriptions.toString());
-        Assertions.assertTrue(jobs.stream().anyMatch(j -> j[1].equals("activation statistics, pass 2: histograms of 10 tensors (percentile)")),
+        Assertions.assertTrue(jobs.stream().anyMatch(j -> j[1].equals("activation statistics: min/max and histograms of 10 tensors (percentile)")),
                 jobs.stream().map(j -> j[1]).distinct().toList().toString());
         Assertions.assertTrue(jobs.stream().anyMatch(j -> j[1].startsWith("adaround wave 1/") && j[1].contains("10 iterations each")));
         Assertions.assertNull(spark().sparkContext().getLocalProperty("spark.jobGroup.id"), "the group is cleared after the run");
@@ -104,8 +104,10 @@ class SparkJobNamesTest extends SparkJobTest {
         for (String d : descriptions) {
             if (!d.startsWith("write")) Assertions.assertTrue(lines.stream().anyMatch(l -> l.startsWith("progress: " + d + " (step ")), d);
         }
-        Assertions.assertTrue(lines.stream().anyMatch(l -> l.startsWith("progress: activation statistics, pass 2: ")
-                && l.contains(" left)")), "the second pass over the data estimates what is left: " + lines);
+        // calibrate (percentile) takes one pass over the data: one step, nothing left to estimate when it starts
+        assertEquals(List.of("progress: activation statistics: min/max and histograms of 10 tensors (percentile) (step 1, "),
+                lines.stream().filter(l -> l.startsWith("progress: activation statistics"))
+                        .map(l -> l.substring(0, l.indexOf("(step 1, ") + "(step 1, ".length())).toList(), lines.toString());
         Assertions.assertTrue(lines.stream().anyMatch(l -> l.matches("progress: easyquant wave \\d+/\\d+, weight grid.*")
                 && l.contains(" left)")), lines.toString());
         Assertions.assertTrue(lines.stream().anyMatch(l -> l.startsWith("progress: adaround: choose") && l.contains("(step 1, ")),

@@ -30,8 +30,10 @@ import scala.Tuple2;
  * {@code calibrate}: weights on the driver (per tensor or per channel), activations over the calibration
  * data in Spark. Each partition runs the model in ONNX Runtime (one cached session per executor JVM),
  * capturing every activation the export profile's placement quantizes ({@link QdqPlacement}), and returns its partial statistics keyed by
- * partition; the driver merges them in partition order. Histogram calibrators take a second pass whose bins
- * are fixed by the merged min/max of the first, so partial histograms merge by adding counts.
+ * partition; the driver merges them in partition order. One pass over the data for every calibrator: minmax reduces
+ * min/max inside the session; a histogram calibrator builds exponent-binned histograms (bins fixed by the float's
+ * bits, not by the data, so partial histograms merge exactly by adding counts) with exact min/max, and the driver
+ * re-bins each merged one into the regular bins the calibrator reads, placed from that min/max.
  */
 public final class CalibratePass implements Pass {
 
@@ -124,7 +126,7 @@ public final class CalibratePass implements Pass {
         }
     }
 
-    /** Statistics of {@code samples}: one pass (min/max) or two (then histograms over bins fixed by the first). */
+    /** Statistics of {@code samples} in one pass: min/max, or exponent-binned histograms re-binned for the calibrator. */
     public static Collected collect(org.apache.spark.sql.SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples,
                                     OnnxModel model, List<String> tensors, Calibrator calibrator) {
         return collect(spark, cfg, samples, model, tensors, calibrator, Progress.quiet(spark.sparkContext()));
@@ -138,23 +140,23 @@ public final class CalibratePass implements Pass {
         io.quantcal.kernels.calib.BatchBudget batch = TaskMemory.budget(spark.sparkContext(), cfg);
         boolean skipBad = cfg.calibration().skipBadSamples();
 
-        int passes = cfg.activations().needsHistogram() ? 2 : 1;
-        progress.step("activation statistics, pass 1: min/max of " + tensors.size() + " tensors", 0);
-        Result first = run(samples, bm, input, tensors, opts, batch, skipBad, Map.of());
-        Map<String, HistogramSpec> specs = new LinkedHashMap<>();
+        if (!calibrator.needsHistogram()) {
+            progress.step("activation statistics: min/max of " + tensors.size() + " tensors", 0);
+            Result r = run(samples, bm, input, tensors, opts, batch, skipBad, false);
+            return new Collected(r.partial().stats(), r.partial().samples(), r.skipped(), 1);
+        }
+        // one pass: histograms whose bins do not depend on the data, with exact min and max; the regular bins the
+        // calibrator reads are placed from the merged min/max afterwards and filled by re-binning
+        progress.step("activation statistics: min/max and histograms of " + tensors.size() + " tensors (" + calibrator.name() + ")", 0);
+        Result r = run(samples, bm, input, tensors, opts, batch, skipBad, true);
+        Map<String, TensorStats> stats = new LinkedHashMap<>();
         for (String t : tensors) {
-            TensorStats s = first.partial().stats().get(t);
+            TensorStats s = r.partial().stats().get(t);
             if (s == null) throw new IllegalStateException("no statistics for tensor " + t + " (no samples?)");
-            Optional<HistogramSpec> spec = calibrator.histogramSpec(s.minMax(), cfg.activations().symmetric());
-            spec.ifPresent(h -> specs.put(t, withBins(h, s, cfg.activations().histogramBins())));
+            HistogramSpec h = calibrator.histogramSpec(s.minMax(), cfg.activations().symmetric()).orElseThrow();
+            stats.put(t, s.withHistogram(withBins(h, s, cfg.activations().histogramBins())));
         }
-        if (specs.isEmpty()) {
-            return new Collected(first.partial().stats(), first.partial().samples(), first.skipped(), 1);
-        }
-        progress.step("activation statistics, pass 2: histograms of " + specs.size() + " tensors (" + calibrator.name() + ")",
-                1.0 / passes);
-        Result second = run(samples, bm, input, tensors, opts, batch, skipBad, specs);
-        return new Collected(second.partial().stats(), second.partial().samples(), second.skipped(), 2);
+        return new Collected(stats, r.partial().samples(), r.skipped(), 1);
     }
 
     private static HistogramSpec withBins(HistogramSpec h, TensorStats s, int bins) {
@@ -165,8 +167,7 @@ public final class CalibratePass implements Pass {
 
     private static Result run(JavaRDD<Sample> samples, BroadcastModel bm, ModelInputs input,
                               List<String> tensors, RunnerOptions opts, io.quantcal.kernels.calib.BatchBudget batch,
-                              boolean skipBad,
-                              Map<String, HistogramSpec> specs) {
+                              boolean skipBad, boolean histograms) {
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> parts = samples
                 .mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("calibrate", "capturing " + tensors.size()
                         + " activation tensors of " + bm.displayName() + " (batches of at most " + batch.maxBatch()
@@ -174,11 +175,11 @@ public final class CalibratePass implements Pass {
                     SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
                     String what = bm.displayName() + ", " + tensors.size() + " captured tensors";
                     // min/max alone is reduced inside the session; histograms need the values in the JVM
-                    ActivationStatistics.Partial p = specs.isEmpty()
-                            ? ActivationStatistics.collectMinMax(bm.minMaxRunner(tensors, opts), input,
-                                    new SampleValues(good), batch, what, tensors)
-                            : ActivationStatistics.collect(bm.runner(tensors, opts), input, new SampleValues(good), batch,
-                                    what, tensors, specs);
+                    ActivationStatistics.Partial p = histograms
+                            ? ActivationStatistics.collectHistograms(bm.runner(tensors, opts), input, new SampleValues(good),
+                                    batch, what, tensors)
+                            : ActivationStatistics.collectMinMax(bm.minMaxRunner(tensors, opts), input,
+                                    new SampleValues(good), batch, what, tensors);
                     return List.of(new Tuple2<>(pid, new Tuple2<>(p, good.skipped()))).iterator();
                 }), true).collect();
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> sorted = new ArrayList<>(parts);

@@ -4,6 +4,7 @@ import io.quantcal.kernels.runtime.FloatTensor;
 import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.SampleInputs;
+import io.quantcal.kernels.stats.ExponentHistogram;
 import io.quantcal.kernels.stats.HistogramSpec;
 import io.quantcal.kernels.stats.TensorStats;
 import java.io.Serializable;
@@ -73,6 +74,25 @@ public final class ActivationStatistics {
             }
         });
         return new Partial(acc, n);
+    }
+
+    /**
+     * Exponent-binned histograms of {@code tensors} ({@link ExponentHistogram}, with exact count, min and max), one
+     * accumulator per tensor filled batch after batch: the single pass over the data a histogram calibrator needs,
+     * since the bins do not depend on the data. {@link TensorStats#withHistogram} then places the regular bins.
+     *
+     * @throws IllegalArgumentException naming the tensor when a captured value is NaN or infinite
+     */
+    public static Partial collectHistograms(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
+                                            BatchBudget budget, String what, List<String> tensors) {
+        Map<String, ExponentHistogram.Accumulator> acc = new LinkedHashMap<>();
+        for (String t : tensors) acc.putIfAbsent(t, new ExponentHistogram.Accumulator());
+        // read where ONNX Runtime wrote them (pinned buffers): no array per tensor and batch
+        long n = Batches.forEachPinned(runner, inputs, samples, budget, what, List.copyOf(acc.keySet()),
+                (t, values) -> acc.get(t).add(t, values));
+        Map<String, TensorStats> stats = new LinkedHashMap<>();
+        for (var e : acc.entrySet()) stats.put(e.getKey(), TensorStats.of(e.getKey(), e.getValue().finish()));
+        return new Partial(stats, n);
     }
 
     /**

@@ -59,6 +59,38 @@ public final class Batches {
         return n;
     }
 
+    /**
+     * As {@link #forEach(ModelRunner, ModelInputs, Iterator, BatchBudget, String, Consumer)}, with the captured tensors
+     * written into buffers this call owns ({@link ModelRunner#runPinned}) and handed to {@code sink} one tensor at a
+     * time, valid until the next batch: no array per tensor and batch.
+     */
+    public static long forEachPinned(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
+                                     BatchBudget budget, String what, List<String> captures,
+                                     java.util.function.BiConsumer<String, java.nio.FloatBuffer> sink) {
+        int cap = inputs.runBatch(budget.maxBatch());
+        long n = 0;
+        boolean measured = budget.unlimited() || cap == 1;
+        int size = measured ? cap : 1;
+        List<SampleInputs> batch = new ArrayList<>(size);
+        try (ModelRunner.PinnedOutputs pinned = new ModelRunner.PinnedOutputs(captures)) {
+            while (samples.hasNext()) {
+                batch.add(samples.next());
+                if (batch.size() == size || !samples.hasNext()) {
+                    Map<String, InputTensor> x = inputs.stack(batch);
+                    long bytes = runner.runPinned(x, pinned, sink);
+                    int k = batch.size();
+                    n += k;
+                    batch.clear();
+                    if (!measured) {
+                        size = Math.min(cap, budget.batchSize((bytes + inputBytes(x)) / k, what));
+                        measured = true;
+                    }
+                }
+            }
+        }
+        return n;
+    }
+
     /** Bytes of the fed tensors (their element counts times the element sizes). */
     public static long inputBytes(Map<String, InputTensor> x) {
         long b = 0;

@@ -199,6 +199,17 @@ public final class ModelRunner implements AutoCloseable {
      *     model's
      */
     public Map<String, FloatTensor> runInputs(Map<String, InputTensor> inputs) {
+        checkInputs(inputs);
+        lock.readLock().lock();
+        try {
+            if (closed) throw new IllegalStateException(source + ": the model runner is closed");
+            return runOpen(inputs);
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    private void checkInputs(Map<String, InputTensor> inputs) {
         for (String name : inputs.keySet()) {
             if (!inputNames.contains(name)) {
                 throw new ModelException(source + ": no graph input named " + name + "; inputs are " + inputNames);
@@ -215,11 +226,102 @@ public final class ModelRunner implements AutoCloseable {
                         + (given.isInteger() ? "an " : "a ") + given + " tensor" + (want == null ? " (quantcal feeds float32, float64, int64 and int32 inputs)" : ""));
             }
         }
+    }
+
+    /**
+     * Output buffers that one caller (a task, one thread) owns for {@link #runPinned}: per batch size, one direct buffer
+     * per captured tensor, which ONNX Runtime writes the batch's values into and the caller reads in place. Returned as
+     * new heap arrays, a capture costs a copy and garbage on every batch (a few MB per tensor even at 28×28, each a
+     * humongous object for G1; hundreds of MB per batch at 224×224).
+     */
+    public static final class PinnedOutputs implements AutoCloseable {
+        private final List<String> names;
+        private final Map<Long, Map<String, OnnxTensor>> tensors = new HashMap<>();
+        private final Map<Long, Map<String, java.nio.ByteBuffer>> buffers = new HashMap<>();
+
+        /** Buffers for these captured float32 tensors. */
+        public PinnedOutputs(List<String> names) {
+            this.names = List.copyOf(new LinkedHashSet<>(names));
+        }
+
+        @Override
+        public void close() {
+            for (Map<String, OnnxTensor> m : tensors.values()) for (OnnxTensor t : m.values()) t.close();
+            tensors.clear();
+            buffers.clear();
+        }
+    }
+
+    /**
+     * Runs a batch and hands each of {@code pinned}'s tensors to {@code visit} as a buffer of its float32 values
+     * (position 0, valid until the next run). The first run at a batch size learns the tensors' shapes (and copies
+     * them once); later runs at that size write straight into {@code pinned}'s buffers. Only the captured tensors are
+     * fetched, not the model's outputs. Returns the bytes handed over.
+     */
+    public long runPinned(Map<String, InputTensor> inputs, PinnedOutputs pinned,
+                          java.util.function.BiConsumer<String, FloatBuffer> visit) {
+        checkInputs(inputs);
+        InputTensor any = inputs.values().iterator().next();
+        long n = any.shape().length > 0 ? any.shape()[0] : 1;
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        Map<String, OnnxTensor> feeds = new HashMap<>();
         lock.readLock().lock();
         try {
             if (closed) throw new IllegalStateException(source + ": the model runner is closed");
-            return runOpen(inputs);
+            for (var e : inputs.entrySet()) feeds.put(e.getKey(), e.getValue().toOnnx(env));
+            Map<String, OnnxTensor> outs = pinned.tensors.get(n);
+            if (outs == null) {
+                Map<String, OnnxTensor> made = new LinkedHashMap<>();
+                Map<String, java.nio.ByteBuffer> bufs = new LinkedHashMap<>();
+                try (OrtSession.Result r = session.run(feeds, new LinkedHashSet<>(pinned.names))) {
+                    for (String name : pinned.names) {
+                        OnnxValue v = r.get(name).orElseThrow(() -> new ModelException(source + ": ONNX Runtime returned no " + name));
+                        if (!(v instanceof OnnxTensor t) || t.getInfo().type != OnnxJavaType.FLOAT) {
+                            throw new ModelException(source + ": output " + name + " is " + v.getInfo() + ", expected a float tensor");
+                        }
+                        FloatBuffer f = t.getFloatBuffer();
+                        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(4 * f.remaining())
+                                .order(java.nio.ByteOrder.nativeOrder());
+                        b.asFloatBuffer().put(f);
+                        bufs.put(name, b);
+                        made.put(name, OnnxTensor.createTensor(env, b, t.getInfo().getShape(), OnnxJavaType.FLOAT));
+                    }
+                }
+                pinned.tensors.put(n, made);
+                pinned.buffers.put(n, bufs);
+            } else {
+                // ONNX Runtime does not write a captured graph input into a pinned buffer (it passes the input
+                // through): that one is fetched and copied on every run
+                java.util.Set<String> fetched = new LinkedHashSet<>();
+                Map<String, OnnxTensor> pin = new LinkedHashMap<>();
+                for (var e : outs.entrySet()) {
+                    if (inputNames.contains(e.getKey())) fetched.add(e.getKey());
+                    else pin.put(e.getKey(), e.getValue());
+                }
+                try (OrtSession.Result r = session.run(feeds, fetched, pin)) {
+                    for (String name : fetched) {
+                        FloatBuffer f = ((OnnxTensor) r.get(name).orElseThrow()).getFloatBuffer();
+                        java.nio.ByteBuffer b = pinned.buffers.get(n).get(name);
+                        b.clear();
+                        b.asFloatBuffer().put(f);
+                    }
+                }
+            }
+            long bytes = 0;
+            for (var e : pinned.buffers.get(n).entrySet()) {
+                FloatBuffer values = e.getValue().duplicate().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
+                bytes += 4L * values.remaining();
+                visit.accept(e.getKey(), values);
+            }
+            return bytes;
+        } catch (OrtException e) {
+            if (isAllocationFailure(e)) {
+                throw new MemoryException(source + ": ONNX Runtime could not allocate memory for a batch of " + n
+                        + " (" + firstLine(e.getMessage()) + "); " + MemoryException.ADVICE, e);
+            }
+            throw new ModelException(errors.message(source, "run failed", e), e);
         } finally {
+            for (OnnxTensor t : feeds.values()) t.close();
             lock.readLock().unlock();
         }
     }

@@ -8,8 +8,10 @@ import java.util.Optional;
  * Turns a tensor's merged statistics into the real range its quantization grid should cover. Calibrators are
  * values (Serializable, no state): the driver may ship one to executors.
  *
- * <p>The job's calibration is two passes: min/max first, then, if {@link #histogramSpec} asks for one, a histogram
- * over the bins it returns; then {@link #calibrate} on the merged {@link TensorStats}.
+ * <p>The job's calibration is one pass over the data: min/max, or, for a calibrator that {@link #needsHistogram
+ * needs a histogram}, an {@link ExponentHistogram} (bins fixed by the float's bits, exact min/max alongside), which
+ * is re-binned into the bins {@link #histogramSpec} places from the merged min/max; then {@link #calibrate} on the
+ * merged {@link TensorStats}.
  */
 public interface Calibrator extends Serializable {
 
@@ -24,6 +26,9 @@ public interface Calibrator extends Serializable {
      */
     Range calibrate(TensorStats stats, QuantGrid grid, boolean symmetric);
 
-    /** The histogram bins this calibrator needs, placed from the min/max pass; empty when it needs no histogram. */
+    /** Whether {@link #calibrate} reads a histogram (then {@link #histogramSpec} is never empty). */
+    boolean needsHistogram();
+
+    /** The histogram bins this calibrator needs, placed from the min/max statistics; empty when it needs no histogram. */
     Optional<HistogramSpec> histogramSpec(MinMaxStats firstPass, boolean symmetric);
 }

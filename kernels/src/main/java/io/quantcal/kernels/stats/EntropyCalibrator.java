@@ -27,6 +27,11 @@ public record EntropyCalibrator(boolean flattenZeroBin) implements Calibrator {
     }
 
     @Override
+    public boolean needsHistogram() {
+        return true;
+    }
+
+    @Override
     public String name() {
         return "entropy";
     }

@@ -3,8 +3,9 @@ package io.quantcal.kernels.stats;
 import java.io.Serializable;
 
 /**
- * The bins of a histogram: {@code bins} equal bins over [lo, hi], fixed before the histogram pass (from the
- * min/max pass) so that partial histograms built on different executors line up and merge by adding counts.
+ * The bins of a histogram: {@code bins} equal bins over [lo, hi]. The calibrate pass places them from the exact
+ * min/max of its one pass over the data and fills them by re-binning the merged {@link ExponentHistogram}
+ * ({@link ExponentHistogram#toHistogram}); histograms over one spec merge by adding counts.
  *
  * <p>Bin i holds lo + i·w ≤ x < lo + (i+1)·w with w = (hi − lo)/bins; the last bin also holds hi. Values outside
  * [lo, hi] are counted in the end bins, so a histogram's total is the number of values it saw.

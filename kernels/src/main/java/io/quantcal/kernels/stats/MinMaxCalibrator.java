@@ -7,6 +7,11 @@ import java.util.Optional;
 public record MinMaxCalibrator() implements Calibrator {
 
     @Override
+    public boolean needsHistogram() {
+        return false;
+    }
+
+    @Override
     public String name() {
         return "minmax";
     }

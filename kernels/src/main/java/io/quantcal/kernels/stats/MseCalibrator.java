@@ -29,6 +29,11 @@ public record MseCalibrator(int candidates) implements Calibrator {
     }
 
     @Override
+    public boolean needsHistogram() {
+        return true;
+    }
+
+    @Override
     public String name() {
         return "mse";
     }

@@ -16,6 +16,11 @@ public record PercentileCalibrator(double percentile) implements Calibrator {
     }
 
     @Override
+    public boolean needsHistogram() {
+        return true;
+    }
+
+    @Override
     public String name() {
         return "percentile";
     }

@@ -4,16 +4,42 @@ import java.io.Serializable;
 
 /**
  * Everything calibration knows about one tensor: its min/max statistics and, when the calibrator needs one, a
- * histogram over bins fixed by an earlier min/max pass ({@code histogram} is null otherwise). Merging is exact and
- * order-free for the counts, min, max and histogram (see {@link MinMaxStats} for the sums).
+ * histogram over regular bins ({@code histogram}, null otherwise) and the exponent-binned histogram it is re-binned
+ * from ({@code values}, null when not measured). Merging is exact and order-free for the counts, min, max and both
+ * histograms (see {@link MinMaxStats} for the sums).
  */
-public record TensorStats(String tensor, MinMaxStats minMax, Histogram histogram) implements Serializable {
+public record TensorStats(String tensor, MinMaxStats minMax, Histogram histogram, ExponentHistogram values)
+        implements Serializable {
 
     public TensorStats {
         if (tensor == null || minMax == null) {
             throw new IllegalArgumentException("tensor statistics need a tensor name and min/max statistics, got "
                     + tensor + " and " + minMax);
         }
+    }
+
+    /** Min/max statistics and perhaps a regular histogram, no exponent-binned one. */
+    public TensorStats(String tensor, MinMaxStats minMax, Histogram histogram) {
+        this(tensor, minMax, histogram, null);
+    }
+
+    /**
+     * The statistics one pass over the data gives a histogram calibrator: the exponent-binned histogram of the
+     * values, with the exact count, min and max it tracks; {@link #withHistogram} then places the regular bins.
+     */
+    public static TensorStats of(String tensor, ExponentHistogram values) {
+        return new TensorStats(tensor, values.minMax(), null, values);
+    }
+
+    /**
+     * These statistics with the regular histogram over {@code spec} re-binned from the exponent-binned one
+     * ({@link ExponentHistogram#toHistogram}).
+     */
+    public TensorStats withHistogram(HistogramSpec spec) {
+        if (values == null) {
+            throw new IllegalArgumentException("tensor " + tensor + ": no exponent-binned histogram to re-bin into " + spec);
+        }
+        return new TensorStats(tensor, minMax, values.toHistogram(spec), values);
     }
 
     /** Min/max statistics only. */
@@ -53,10 +79,11 @@ public record TensorStats(String tensor, MinMaxStats minMax, Histogram histogram
         if (!tensor.equals(other.tensor)) {
             throw new IllegalArgumentException("cannot merge statistics of tensor " + tensor + " with those of " + other.tensor);
         }
-        if (hasHistogram() != other.hasHistogram()) {
+        if (hasHistogram() != other.hasHistogram() || (values == null) != (other.values == null)) {
             throw new IllegalArgumentException("tensor " + tensor + ": cannot merge statistics with a histogram and"
                     + " statistics without one (the histogram would miss values the min/max counted)");
         }
-        return new TensorStats(tensor, minMax.merge(other.minMax), hasHistogram() ? histogram.merge(other.histogram) : null);
+        return new TensorStats(tensor, minMax.merge(other.minMax), hasHistogram() ? histogram.merge(other.histogram) : null,
+                values == null ? null : values.merge(other.values));
     }
 }

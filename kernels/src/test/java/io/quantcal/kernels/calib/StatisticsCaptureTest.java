@@ -69,6 +69,42 @@ class StatisticsCaptureTest {
         }
     }
 
+    @Test
+    void oneHistogramPassEqualsTheHistogramsOfTheCapturedTensorsWhateverTheBatching() {
+        OnnxModel m = model(13);
+        ModelInputs in = ModelInputs.singleFloat("x", new long[] {2, 6, 6});
+        try (ModelRunner full = ModelRunner.open(m, TENSORS, RunnerOptions.singleThreaded())) {
+            // the reference: every captured value of all 11 samples in one batch, histogrammed at once
+            var all = full.run(new io.quantcal.kernels.runtime.FloatTensor("x", new long[] {11, 2, 6, 6}, concat(samples(11, 5))));
+            for (int batch : new int[] {1, 4, 11}) {
+                var p = ActivationStatistics.collectHistograms(full, in, Batches.floats(samples(11, 5).iterator()),
+                        BatchBudget.fixed(batch), "test", TENSORS);
+                assertEquals(11, p.samples());
+                for (String t : TENSORS) {
+                    io.quantcal.kernels.stats.ExponentHistogram want =
+                            io.quantcal.kernels.stats.ExponentHistogram.of(t, all.get(t).data());
+                    assertEquals(want, p.stats().get(t).values(), t + " in batches of " + batch);
+                    assertEquals(want.min(), p.stats().get(t).minMax().min(), 0.0, t);
+                    assertEquals(want.max(), p.stats().get(t).minMax().max(), 0.0, t);
+                }
+                // half of a ReLU's outputs or so are exact zeros, counted as such
+                assertTrue(p.stats().get("r").values().zeros() > 0);
+            }
+        }
+    }
+
+    private static float[] concat(List<float[]> parts) {
+        int n = 0;
+        for (float[] p : parts) n += p.length;
+        float[] out = new float[n];
+        int at = 0;
+        for (float[] p : parts) {
+            System.arraycopy(p, 0, out, at, p.length);
+            at += p.length;
+        }
+        return out;
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(floats = {Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN})
     void aNonFiniteValueIsAnErrorNamingTheTensor(float value) {
