@@ -437,7 +437,7 @@ public final class EasyQuantPass implements Pass {
                     "easyquant", "cosine", f.cosine(), r.initialCosine()));
             quant.put(n.name() + "/weight", new TensorQuant(ow.tensor(), ow.node(), ow.opType(), "weight", w,
                     "easyquant", "cosine", f.cosine(), r.initialCosine()));
-            Int16Accumulation.Report acc = Int16Accumulation.report(w, a, reductionLength(l));
+            Int16Accumulation.Report acc = Int16Accumulation.report(w, a, l.op().reductionLength(l.wShape()));
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("initial_cosine", r.initialCosine());
             m.put("final_cosine", f.cosine());
@@ -511,7 +511,4 @@ public final class EasyQuantPass implements Pass {
         return nanos <= 0 ? 0 : flops / (double) nanos;
     }
 
-    private static long reductionLength(LayerCapture.Layer l) {
-        return l.op().reductionLength(l.wShape());
-    }
 }

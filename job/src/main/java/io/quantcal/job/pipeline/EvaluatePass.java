@@ -52,7 +52,8 @@ public final class EvaluatePass implements Pass {
         int partitions = SampleSets.partitions(ctx.spark(), cfg.evaluation());
         ctx.progress().step("evaluate: FP32 and QDQ models over the evaluation data", 0);
         // read once more for the model after each earlier method (below): decoded once, kept for those passes
-        boolean several = ctx.report().stages().size() > 1;
+        Map<String, PipelineState> stages = ctx.report().stages();
+        boolean several = stages.size() > 1;
         JavaRDD<Sample> loaded = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), input, partitions);
         JavaRDD<Sample> samples = several ? loaded.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK()) : loaded;
         BroadcastModel fpModel = BroadcastModel.of(ctx.spark(), fp, "fp32 model");
@@ -67,7 +68,6 @@ public final class EvaluatePass implements Pass {
         Sums sums;
         // the model after each method that ran, against FP32 on the same data: each layer's SQNR and cosine after
         // calibrate, easyquant, adaround, learn, bias-correct in turn (the last is the model above)
-        Map<String, PipelineState> stages = ctx.report().stages();
         Map<String, Object> perStage = new LinkedHashMap<>();
         List<String> names = new ArrayList<>(stages.keySet());
         try {

@@ -166,12 +166,6 @@ public record QuantizableNode(String name, String opType, String input, String w
         return FloatTensor.of(y.name(), y.data(), y.dim(0), y.dim(1), 1, y.dim(2));
     }
 
-    /** A Conv1d's input or output shape [N, C, L] as its lifted Conv2d's [N, C, 1, L] ({@link #as2d}); else unchanged. */
-    public long[] as2dTensorShape(long[] shape) {
-        if (!isConv1d() || shape.length != 3) return shape.clone();
-        return new long[] {shape[0], shape[1], 1, shape[2]};
-    }
-
     /** The ONNX weight's values in {@link #as2d}'s layout: a ConvTranspose's flipped and transposed, any other as given. */
     public float[] as2dWeight(float[] w) {
         if (!searchable() || !isConvTranspose()) return w;

@@ -237,28 +237,13 @@ public final class ExponentHistogram implements Serializable {
          */
         public void add(String tensor, float[] values) {
             if (sinceFlush + values.length > Integer.MAX_VALUE) flush();
-            int[] c = recent;
-            int min = lo, max = hi;
-            for (int i = 0; i < values.length; i++) {
-                int bits = Float.floatToRawIntBits(values[i]);
-                int sign = bits >> 31;
-                int s = bits ^ (sign & 0x7FFFFFFF);
-                // branches, not Math.min/max: a new extreme is rare, so they are predicted and the loop carries no
-                // chain of conditional moves (measured 1.3-1.8 against 2.0-2.2 ns per value)
-                if (s < min) min = s;
-                if (s > max) max = s;
-                int k = ((bits & 0x7FFFFFFF) + ROUND_UP) >>> SHIFT;
-                c[KEYS + ((k ^ sign) - sign)]++;
-            }
-            if (values.length > 0 && (max > MAX_FINITE || min < MIN_FINITE)) {
-                // NaN or ±∞ among the values: take them out again, then name the first
-                for (float v : values) c[KEYS + bin(v)]--;
+            try {
+                addChunk(values, values.length);
+            } catch (NonFinite e) {
                 for (int i = 0; i < values.length; i++) {
                     if (!Float.isFinite(values[i])) throw MinMaxStats.nonFinite(tensor, values[i], i);
                 }
             }
-            lo = min;
-            hi = max;
             count += values.length;
             sinceFlush += values.length;
         }
@@ -311,7 +296,10 @@ public final class ExponentHistogram implements Serializable {
             }
         }
 
-        /** The loop of {@link #add(String, float[])} over b[0..len); undone and NonFinite thrown for NaN or ±∞. */
+        /**
+         * Adds b[0..len) to the bins and the extremes; for NaN or ±∞ among them, takes them out again (bins and extremes
+         * unchanged) and throws NonFinite.
+         */
         private void addChunk(float[] b, int len) {
             int[] c = recent;
             int min = lo, max = hi;
@@ -319,6 +307,8 @@ public final class ExponentHistogram implements Serializable {
                 int bits = Float.floatToRawIntBits(b[i]);
                 int sign = bits >> 31;
                 int s = bits ^ (sign & 0x7FFFFFFF);
+                // branches, not Math.min/max: a new extreme is rare, so they are predicted and the loop carries no
+                // chain of conditional moves (measured 1.3-1.8 against 2.0-2.2 ns per value)
                 if (s < min) min = s;
                 if (s > max) max = s;
                 int k = ((bits & 0x7FFFFFFF) + ROUND_UP) >>> SHIFT;

@@ -74,7 +74,9 @@ class ConvForwardTest {
         INDArray expected = OrtReference.runNode("Conv", a, x, inits);       // [2, 6, (11 + 3 - 5) / 2 + 1 = 5]
         io.quantcal.kernels.onnx.QuantizableNode l = n.as2d();
         ConvSpec spec = new ConvSpec(l.strides(), l.pads(), l.dilations(), l.group());
-        INDArray actual = ConvForward.conv2d(x.reshape(n.as2dTensorShape(x.shape())), w.reshape(l.weightShape()), b, spec);
+        io.quantcal.kernels.runtime.FloatTensor lifted = n.as2dInput(
+                io.quantcal.kernels.runtime.FloatTensor.of("x", OrtReference.floats(x), x.shape()));
+        INDArray actual = ConvForward.conv2d(Nd4j.create(lifted.data(), lifted.shape()), w.reshape(l.weightShape()), b, spec);
         assertArrayEquals(new long[] {2, 6, 1, 5}, actual.shape());
         assertClose(expected, actual.reshape(expected.shape()), TOL);
         assertArrayEquals(new long[] {6, 2, 1, 3}, l.weightShape());
