@@ -55,10 +55,19 @@ public final class LsqLoss {
      *              the input stays in floating point
      */
     public LsqLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType) {
+        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType));
+    }
+
+    /** With the products through ND4J ({@code direct} false) or as Java loops (true), whatever the group size. */
+    LsqLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType, boolean direct) {
+        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, direct));
+    }
+
+    private LsqLoss(AdaRoundProblem problem, QuantParams input, QuantizedReconstruction reconstruction) {
         if (input != null && input.perChannel()) {
             throw new IllegalArgumentException("layer " + problem.layer() + ": LSQ learns one input step; the input's parameters are per channel");
         }
-        this.r = new QuantizedReconstruction(problem, batchColumns, dataType);
+        this.r = reconstruction;
         this.depth = problem.depth();
         this.cout = problem.outChannels();
         this.steps = problem.scale().length;
@@ -157,6 +166,10 @@ public final class LsqLoss {
                 int reg = regionX[i];
                 xHat[i] = reg == 0 ? raw[i] + sa * frozenX[i] : sa * (reg < 0 ? alo : ahi);
                 dxds[i] = reg == 0 ? frozenX[i] : reg < 0 ? alo : ahi;
+            } else if (raw[i] == 0) {
+                // ReLU's zeros and the convolutions' padding: code 0 (alo <= 0 <= ahi), no step gradient at v = 0
+                xHat[i] = 0;
+                dxds[i] = 0;
             } else {
                 double v = LsqQuantizer.ratio(raw[i], sa);
                 xHat[i] = LsqQuantizer.code(v, alo, ahi) * sa;

@@ -39,6 +39,15 @@ public final class QilLoss {
     private byte[] regionW, regionX;
 
     public QilLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType) {
+        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType));
+    }
+
+    /** With the products through ND4J ({@code direct} false) or as Java loops (true), whatever the group size. */
+    QilLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType, boolean direct) {
+        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, direct));
+    }
+
+    private QilLoss(AdaRoundProblem problem, QuantParams input, QuantizedReconstruction reconstruction) {
         for (int c = 0; c < problem.scale().length; c++) {
             if (problem.zeroPoint()[c] != 0 || problem.qmin() != -problem.qmax()) {
                 throw new IllegalArgumentException("layer " + problem.layer() + ": QIL quantizes weights symmetrically; the"
@@ -49,7 +58,7 @@ public final class QilLoss {
         if (input != null && input.perChannel()) {
             throw new IllegalArgumentException("layer " + problem.layer() + ": QIL learns one input interval; the input's parameters are per channel");
         }
-        this.r = new QuantizedReconstruction(problem, batchColumns, dataType);
+        this.r = reconstruction;
         this.depth = problem.depth();
         this.cout = problem.outChannels();
         this.steps = problem.scale().length;

@@ -32,8 +32,19 @@ final class QuantizedReconstruction {
     private final float[] floatScratch;
     private final int[] selected;
     private int selectedCount;
+    /** Small groups: the products run as Java loops ({@link #directLoss}), no ND4J buffers. */
+    private final boolean direct;
 
+    /** Groups with at most this many weights (output channels per group × depth) skip ND4J. */
+    static final int DIRECT_MAX_WEIGHTS = 32;
+
+    /** The products through ND4J, or as Java loops when a group holds at most {@link #DIRECT_MAX_WEIGHTS} weights. */
     QuantizedReconstruction(AdaRoundProblem problem, int batchColumns, DataType dataType) {
+        this(problem, batchColumns, dataType, problem.groupChannels() * problem.depth() <= DIRECT_MAX_WEIGHTS);
+    }
+
+    /** {@code direct}: the products as Java loops in double whatever the group size (tests compare both paths). */
+    QuantizedReconstruction(AdaRoundProblem problem, int batchColumns, DataType dataType, boolean direct) {
         if (batchColumns < 1) throw new IllegalArgumentException("batch of columns must be >= 1, got " + batchColumns);
         if (dataType != DataType.FLOAT && dataType != DataType.DOUBLE) {
             throw new IllegalArgumentException("learned quantizer gemms run in FLOAT or DOUBLE, got " + dataType);
@@ -46,13 +57,15 @@ final class QuantizedReconstruction {
         this.depth = problem.depth();
         this.cout = problem.outChannels();
         this.stride = groups * depth;
+        this.direct = direct;
+        int buffers = direct ? 0 : groups;
         wq = new INDArray[groups];
         xq = new INDArray[groups];
         yb = new INDArray[groups];
         gy = new INDArray[groups];
         gw = new INDArray[groups];
         gx = new INDArray[groups];
-        for (int g = 0; g < groups; g++) {
+        for (int g = 0; g < buffers; g++) {
             wq[g] = Nd4j.create(dataType, new long[] {kg, depth}, 'c');
             xq[g] = Nd4j.create(dataType, new long[] {depth, batch}, 'f');
             yb[g] = Nd4j.create(dataType, new long[] {kg, batch}, 'f');
@@ -90,6 +103,7 @@ final class QuantizedReconstruction {
 
     /** L for Ŵ {@code wHat} and X̂ {@code xHat}; with {@code gradient}, leaves dL/dŴ in gradW and dL/dX̂ in gradX. */
     double loss(double[] wHat, double[] xHat, boolean gradient, boolean inputGradient) {
+        if (direct) return directLoss(wHat, xHat, gradient, inputGradient);
         double sum = 0;
         double twoOverB = 2.0 / selectedCount;
         float[] bias = p.bias();
@@ -121,6 +135,42 @@ final class QuantizedReconstruction {
                 if (inputGradient) {
                     Nd4j.exec(new Mmul(wq[g], gy[g], gx[g], 1.0, 0.0, new MMulTranspose(true, false, false)));
                     read(gx[g], gradX, g * batch * depth, depth * batch);
+                }
+            }
+        }
+        return sum / selectedCount;
+    }
+
+    /**
+     * {@link #loss} with the three products as Java loops in double: for groups of at most {@link #DIRECT_MAX_WEIGHTS}
+     * weights (depthwise 3×3: 9), whose gemms are too small for ND4J (its per-call cost was 70× the arithmetic of a
+     * 96-channel depthwise layer's iteration, {@code deploy/quantcal-bench learn}).
+     */
+    private double directLoss(double[] wHat, double[] xHat, boolean gradient, boolean inputGradient) {
+        double sum = 0;
+        double twoOverB = 2.0 / selectedCount;
+        float[] bias = p.bias();
+        double outMin = p.outputMin(), outMax = p.outputMax();
+        if (gradient) java.util.Arrays.fill(gradW, 0);
+        if (gradient && inputGradient) java.util.Arrays.fill(gradX, 0);
+        for (int g = 0; g < groups; g++) {
+            int base = g * batch * depth;
+            for (int j = 0; j < selectedCount; j++) {
+                int col = base + j * depth;
+                int t = selected[j] * cout + g * kg;
+                for (int i = 0; i < kg; i++) {
+                    int c = g * kg + i, row = c * depth;
+                    double pre = bias == null ? 0 : bias[c];
+                    double acc = 0;
+                    for (int d = 0; d < depth; d++) acc += wHat[row + d] * xHat[col + d];
+                    pre += acc;
+                    double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
+                    double e = out - targetT[t + i];
+                    sum += e * e;
+                    if (!gradient || pre <= outMin || pre >= outMax) continue;
+                    double gy = twoOverB * e;
+                    for (int d = 0; d < depth; d++) gradW[row + d] += gy * xHat[col + d];
+                    if (inputGradient) for (int d = 0; d < depth; d++) gradX[col + d] += wHat[row + d] * gy;
                 }
             }
         }

@@ -62,8 +62,14 @@ class LsqTest {
     /** uint4 input grid with zero point 3: x in [-1, 1] falls below, inside and above it. */
     static final QuantParams INPUT = QuantParams.perTensor(QuantGrid.of(4, false), false, 0.07, 3);
 
+    /** Both ways of computing the products: ND4J gemms and the Java loops small groups take. */
     static void check(AdaRoundProblem p, QuantParams input) {
-        LsqLoss loss = new LsqLoss(p, input, p.columns(), DataType.DOUBLE);
+        check(p, input, false);
+        check(p, input, true);
+    }
+
+    static void check(AdaRoundProblem p, QuantParams input, boolean direct) {
+        LsqLoss loss = new LsqLoss(p, input, p.columns(), DataType.DOUBLE, direct);
         int[] all = new int[p.columns()];
         for (int i = 0; i < all.length; i++) all[i] = i;
         loss.selectColumns(all, all.length);
@@ -120,6 +126,46 @@ class LsqTest {
     void stepAndWeightGradientsMatchFiniteDifferences() {
         check(problem(Double.NEGATIVE_INFINITY, 1, 1), INPUT);
         check(problem(Double.NEGATIVE_INFINITY, 1, 2), null);
+    }
+
+    /**
+     * A depthwise layer (12 groups of one output channel over 9 inputs), which LsqLoss computes with Java loops: its
+     * loss and every gradient equal the ND4J gemms' (both in double), also for a batch with unselected columns.
+     */
+    @Test
+    void depthwiseJavaLoopsEqualTheGemms() {
+        SplittableRandom r = new SplittableRandom(7);
+        int groups = 12, depth = 9, cols = 40;
+        float[] w = new float[groups * depth];
+        for (int i = 0; i < w.length; i++) w[i] = (float) (r.nextDouble() * 2 - 1);
+        float[] x = new float[cols * groups * depth];
+        for (int i = 0; i < x.length; i++) x[i] = (float) Math.max(0, r.nextDouble() * 2 - 0.5);
+        float[] b = new float[groups];
+        double[] s = new double[groups];
+        for (int c = 0; c < groups; c++) {
+            b[c] = (float) (r.nextDouble() - 0.5);
+            s[c] = 0.1 + 0.02 * c;
+        }
+        AdaRoundProblem p = new AdaRoundProblem("dw", new long[] {groups, 1, 3, 3}, false, w, groups, depth, groups, b, s,
+                new int[groups], -8, 7, x, cols, null, 0, 6);
+        assertEquals(1, p.groupChannels());
+        LsqLoss gemm = new LsqLoss(p, INPUT, 32, DataType.DOUBLE, false);
+        LsqLoss loops = new LsqLoss(p, INPUT, 32, DataType.DOUBLE, true);
+        int[] cols29 = new int[32];
+        for (int j = 0; j < 29; j++) cols29[j] = (j * 7) % cols;
+        gemm.selectColumns(cols29, 29);
+        loops.selectColumns(cols29, 29);
+        double[] wd = new double[w.length];
+        for (int k = 0; k < w.length; k++) wd[k] = w[k];
+        LsqLoss.Gradient ga = new LsqLoss.Gradient(groups, w.length), gb = new LsqLoss.Gradient(groups, w.length);
+        double la = gemm.evaluate(wd, s, 0.05, ga);
+        double lb = loops.evaluate(wd, s, 0.05, gb);
+        assertTrue(la > 0);
+        assertEquals(la, lb, 1e-12 * la);
+        assertArrayEquals(ga.weightSteps, gb.weightSteps, 1e-12);
+        assertArrayEquals(ga.weights, gb.weights, 1e-12);
+        assertEquals(ga.inputStep, gb.inputStep, 1e-12);
+        assertTrue(Math.abs(ga.inputStep) > 1e-6 && java.util.Arrays.stream(ga.weights).anyMatch(v -> Math.abs(v) > 1e-6));
     }
 
     @Test

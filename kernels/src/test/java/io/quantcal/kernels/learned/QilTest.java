@@ -59,8 +59,14 @@ class QilTest {
 
     static final QuantParams INPUT = QuantParams.perTensor(QuantGrid.of(4, false), false, 0.07, 0);
 
+    /** Both ways of computing the products: ND4J gemms and the Java loops small groups take. */
     static void check(AdaRoundProblem p, QuantParams input) {
-        QilLoss loss = new QilLoss(p, input, p.columns(), DataType.DOUBLE);
+        check(p, input, false);
+        check(p, input, true);
+    }
+
+    static void check(AdaRoundProblem p, QuantParams input, boolean direct) {
+        QilLoss loss = new QilLoss(p, input, p.columns(), DataType.DOUBLE, direct);
         int[] all = new int[p.columns()];
         for (int i = 0; i < all.length; i++) all[i] = i;
         loss.selectColumns(all, all.length);
