@@ -40,15 +40,12 @@ public final class LsqLoss {
     private final QuantizedReconstruction r;
     private final int depth, cout, steps;
     private final int[] wlo, whi;
-    private final boolean quantizeInput;
-    private final int alo, ahi;
+    private final LsqInput in;
     private final double[] gW;
-    private final double gA;
     private final double[] wHat, dwds;
     private final boolean[] wInside;
-    private final double[] xHat, dxds;
-    private double[] frozenW, frozenX;
-    private byte[] regionW, regionX;
+    private double[] frozenW;
+    private byte[] regionW;
 
     /**
      * @param input the input activation's parameters (per tensor; its zero point is kept while s_a is learned); null:
@@ -64,10 +61,8 @@ public final class LsqLoss {
     }
 
     private LsqLoss(AdaRoundProblem problem, QuantParams input, QuantizedReconstruction reconstruction) {
-        if (input != null && input.perChannel()) {
-            throw new IllegalArgumentException("layer " + problem.layer() + ": LSQ learns one input step; the input's parameters are per channel");
-        }
         this.r = reconstruction;
+        this.in = new LsqInput(problem.layer(), input, r.stride, r.raw.length);
         this.depth = problem.depth();
         this.cout = problem.outChannels();
         this.steps = problem.scale().length;
@@ -81,16 +76,10 @@ public final class LsqLoss {
         for (int c = 0; c < steps; c++) {
             gW[c] = LsqQuantizer.gradientScale(steps == 1 ? (long) cout * depth : depth, wlo[c], whi[c]);
         }
-        quantizeInput = input != null;
-        alo = input == null ? 0 : input.qmin() - input.zeroPoint(0);
-        ahi = input == null ? 0 : input.qmax() - input.zeroPoint(0);
-        gA = input == null ? 0 : LsqQuantizer.gradientScale(r.stride, alo, ahi);
         int n = cout * depth;
         wHat = new double[n];
         dwds = new double[n];
         wInside = new boolean[n];
-        xHat = new double[r.raw.length];
-        dxds = new double[r.raw.length];
     }
 
     public int batchColumns() {
@@ -104,7 +93,7 @@ public final class LsqLoss {
     /** Selects the columns the next evaluations use: {@code count} &lt;= batchColumns indices into X's columns. */
     public void selectColumns(int[] columns, int count) {
         r.selectColumns(columns, count);
-        frozenX = null;
+        in.unfreeze();
     }
 
     /**
@@ -122,14 +111,7 @@ public final class LsqLoss {
             regionW[k] = (byte) (v <= wlo[c] ? -1 : v >= whi[c] ? 1 : 0);
             frozenW[k] = Math.rint(v) - v;
         }
-        double[] raw = r.raw;
-        frozenX = new double[raw.length];
-        regionX = new byte[raw.length];
-        for (int i = 0; i < raw.length; i++) {
-            double v = LsqQuantizer.ratio(raw[i], sa);
-            regionX[i] = (byte) (v <= alo ? -1 : v >= ahi ? 1 : 0);
-            frozenX[i] = Math.rint(v) - v;
-        }
+        in.freeze(r.raw, sa);
     }
 
     /**
@@ -157,26 +139,8 @@ public final class LsqLoss {
                 wInside[k] = v > lo && v < hi;
             }
         }
-        double[] raw = r.raw;
-        for (int i = 0; i < raw.length; i++) {
-            if (!quantizeInput) {
-                xHat[i] = raw[i];
-                dxds[i] = 0;
-            } else if (frozenX != null) {
-                int reg = regionX[i];
-                xHat[i] = reg == 0 ? raw[i] + sa * frozenX[i] : sa * (reg < 0 ? alo : ahi);
-                dxds[i] = reg == 0 ? frozenX[i] : reg < 0 ? alo : ahi;
-            } else if (raw[i] == 0) {
-                // ReLU's zeros and the convolutions' padding: code 0 (alo <= 0 <= ahi), no step gradient at v = 0
-                xHat[i] = 0;
-                dxds[i] = 0;
-            } else {
-                double v = LsqQuantizer.ratio(raw[i], sa);
-                xHat[i] = LsqQuantizer.code(v, alo, ahi) * sa;
-                dxds[i] = v <= alo ? alo : v >= ahi ? ahi : Math.rint(v) - v;
-            }
-        }
-        double loss = r.loss(wHat, xHat, grad != null, grad != null && quantizeInput);
+        in.apply(r.raw, sa);
+        double loss = r.loss(wHat, in.xHat, grad != null, grad != null && in.quantize);
         if (grad != null) {
             java.util.Arrays.fill(grad.weightSteps, 0);
             double[] gw = r.gradW;
@@ -186,12 +150,7 @@ public final class LsqLoss {
                 grad.weights[k] = wInside[k] ? gw[k] : 0;
             }
             for (int c = 0; c < steps; c++) grad.weightSteps[c] *= gW[c];
-            double dsa = 0;
-            if (quantizeInput) {
-                double[] gx = r.gradX;
-                for (int i = 0; i < gx.length; i++) dsa += gx[i] * dxds[i];
-            }
-            grad.inputStep = gA * dsa;
+            grad.inputStep = in.stepGradient(r.gradX);
         }
         return loss;
     }
