@@ -118,6 +118,53 @@ class LearnPassTest extends SparkJobTest {
         Assertions.assertTrue(w.result().summary().toString().contains("update_weights=true"));
     }
 
+    /**
+     * learn.rounding = adaround: rows say lsq+adaround, every layer's MSE is no higher than calibrated (lower on most),
+     * and each code in the QDQ model and learn_weights is AdaRound's: ⌊W/s₀⌋ or ⌊W/s₀⌋ + 1 on the calibrated grid s₀
+     * (clipped to the W4 grid), whatever weight step was learned.
+     */
+    @Test
+    void adaroundRoundingWithLsqSteps() throws Exception {
+        Run r = run("lsq-ada", 1, "learn.inputs=fp", "learn.rounding=adaround");
+        String calibrated = tmp.resolve("calibrated").toString();
+        QuantcalJob.Result c = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, calibrated,
+                JobFixtures.concat(LSQ, "pipeline=[calibrate,export]")), out);
+        Map<String, double[]> s0 = new LinkedHashMap<>();
+        for (Row row : spark().read().parquet(c.output() + "/" + QuantcalJob.SCALE_TABLE).collectAsList()) {
+            if (!row.getString(column("role")).equals("weight")) continue;
+            double[] s = s0.computeIfAbsent(row.getString(column("tensor")), k -> new double[64]);
+            s[row.getInt(column("channel"))] = row.getDouble(column("scale"));
+        }
+        OnnxModel fp = OnnxModel.load(Path.of(RESNET));
+        OnnxModel qdq = OnnxModel.load(Path.of(java.net.URI.create(r.result().output())).resolve("model_qdq.onnx"));
+        com.fasterxml.jackson.databind.JsonNode learn = AdaRoundPassTest.runJson(r.result().output()).at("/passes/learn");
+        assertEquals("lsq+adaround", learn.get("method").asText());
+        assertEquals("adaround", learn.get("rounding").asText());
+        int lower = 0, moved = 0;
+        for (QuantizableNode n : fp.quantizableNodes()) {
+            com.fasterxml.jackson.databind.JsonNode l = learn.at("/layers").get(n.name());
+            Assertions.assertTrue(l.get("mse_learned").asDouble() <= l.get("mse_calibrated").asDouble(), n.name() + ": " + l);
+            if (l.get("mse_learned").asDouble() < l.get("mse_calibrated").asDouble()) lower++;
+            int[] codes = r.codes().get(n.weight()).stream().mapToInt(Integer::intValue).toArray();
+            assertArrayEquals(codes, qdq.initializerInts(n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
+            float[] w = fp.initializerFloats(n.weight());
+            double[] s = s0.get(n.weight());
+            int depth = w.length / (int) n.weightShape()[0];
+            for (int k = 0; k < w.length; k++) {
+                double f = Math.floor(w[k] / (float) s[k / depth]);
+                Assertions.assertTrue(codes[k] == Math.max(-7, Math.min(7, f)) || codes[k] == Math.max(-7, Math.min(7, f + 1)),
+                        n.name() + "[" + k + "]: code " + codes[k] + " for W/s0 = " + w[k] / s[k / depth]);
+            }
+            float[] learned = qdq.initializerFloats(n.weight() + "_scale");
+            for (int ch = 0; ch < learned.length; ch++) if (learned[ch] != (float) s[ch]) moved++;
+        }
+        Assertions.assertTrue(lower >= 5, lower + " of 7 layers reconstruct better with lsq+adaround than calibrated");
+        Assertions.assertTrue(moved > 0, "some weight steps were learned");
+        for (Row row : r.table()) {
+            if (row.getString(column("role")).equals("weight")) assertEquals("lsq+adaround", row.getString(column("method")));
+        }
+    }
+
     @Test
     void qilRowsPruningRatiosAndCodes() throws Exception {
         Run q = run("qil", 1, "learn.method=qil", "learn.inputs=fp");

@@ -199,9 +199,20 @@ public record QuantcalConfig(
      */
     public record Learn(String method, int samples, String inputs, int iterations, double learningRate,
                         boolean updateWeights, double weightLearningRate, int batchColumns, boolean reluOutput, long seed,
-                        boolean resume) implements Serializable {
+                        boolean resume, String rounding) implements Serializable {
 
         public static final List<String> METHODS = List.of("lsq", "qil");
+        public static final List<String> ROUNDINGS = List.of("nearest", "adaround");
+
+        /** AdaRound's rounding with LSQ's steps ({@code method = lsq}, {@code rounding = adaround}). */
+        public boolean adaroundRounding() {
+            return "adaround".equals(rounding);
+        }
+
+        /** The method the table's rows name: lsq, qil or lsq+adaround. */
+        public String rowMethod() {
+            return adaroundRounding() ? method + "+adaround" : method;
+        }
 
         public boolean quantizedInputs() {
             return "quantized".equals(inputs);
@@ -519,6 +530,14 @@ public record QuantcalConfig(
                 ar.getBoolean("resume"), ar.getLong("seed"), arInputs);
         EasyQuant easyquant = easyquant(q.getConfig("easyquant"));
         Learn learn = learn(q.getConfig("learn"));
+        if (pipeline.contains("learn") && learn.adaroundRounding() && !learn.method().equals("lsq")) {
+            throw new ConfigException("quantcal.learn.rounding: adaround combines AdaRound's rounding with LSQ's steps;"
+                    + " it needs quantcal.learn.method = lsq, got " + learn.method());
+        }
+        if (pipeline.contains("learn") && learn.adaroundRounding() && learn.updateWeights()) {
+            throw new ConfigException("quantcal.learn.rounding: with adaround the rounding of the original weights is"
+                    + " learned; quantcal.learn.update-weights = true (fine-tuning the weights) is not combined with it");
+        }
         if (pipeline.contains("learn") && learn.method().equals("qil") && !weights.symmetric()) {
             throw new ConfigException("quantcal.learn.method: qil quantizes weights symmetrically (sign(w) times the"
                     + " interval transform of |w|); set quantcal.quantization.weights.symmetric = true");
@@ -611,7 +630,8 @@ public record QuantcalConfig(
         return new Learn(oneOf(k + "method", l.getString("method"), Learn.METHODS), positive(k + "samples", l.getInt("samples")),
                 oneOf(k + "inputs", l.getString("inputs"), AdaRound.INPUTS), positive(k + "iterations", l.getInt("iterations")),
                 lr, l.getBoolean("update-weights"), wlr, positive(k + "batch-columns", l.getInt("batch-columns")),
-                l.getBoolean("relu-output"), l.getLong("seed"), l.getBoolean("resume"));
+                l.getBoolean("relu-output"), l.getLong("seed"), l.getBoolean("resume"),
+                oneOf(k + "rounding", l.getString("rounding"), Learn.ROUNDINGS));
     }
 
     private static EasyQuant easyquant(Config e) {

@@ -3,6 +3,9 @@ package io.quantcal.job.pipeline;
 import io.quantcal.job.config.QuantcalConfig;
 import io.quantcal.job.data.Sample;
 import io.quantcal.job.pipeline.LayerReconstruction.LayerTask;
+import io.quantcal.kernels.adaround.AdaRoundConfig;
+import io.quantcal.kernels.adaround.BetaSchedule;
+import io.quantcal.kernels.learned.AdaRoundLsqOptimizer;
 import io.quantcal.kernels.learned.LearnConfig;
 import io.quantcal.kernels.learned.LearnResult;
 import io.quantcal.kernels.learned.LsqOptimizer;
@@ -60,8 +63,9 @@ public final class LearnPass implements Pass {
         }
         QuantcalConfig cfg = ctx.config();
         QuantcalConfig.Learn l = cfg.learn();
-        String method = l.method();
-        boolean qil = method.equals("qil");
+        String method = l.rowMethod();
+        boolean qil = l.method().equals("qil");
+        boolean withAdaRound = l.adaroundRounding();
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = state.searchableNodes(); // the others keep their calibrated parameters
         ctx.spark().sparkContext().setJobDescription("learn: choose the first " + l.samples() + " calibration samples");
@@ -87,6 +91,9 @@ public final class LearnPass implements Pass {
         for (int k = 0; k < waves.size(); k++) for (QuantizableNode n : waves.get(k)) waveOf.put(n.name(), k);
         LearnConfig base = new LearnConfig(l.iterations(), l.learningRate(), l.weightLearningRate(), l.updateWeights(),
                 l.batchColumns(), l.seed());
+        // lsq+adaround: V's learning rate, λ and β schedule are adaround's (its iteration count is learn's)
+        AdaRoundConfig rounding = new AdaRoundConfig(l.iterations(), cfg.adaround().learningRate(), cfg.adaround().lambda(),
+                l.batchColumns(), 0.2, 20, 2, BetaSchedule.Decay.COSINE, l.seed());
         LayerReconstruction.Capture capture = new LayerReconstruction.Capture(name(), l.samples(), l.seed(), l.reluOutput(),
                 l.batchColumns(), 1);
         ctx.out().printf("learn: %s on %d layers, inputs %s%s (%d iterations each%s)%n", method, nodes.size(), l.inputs(),
@@ -128,9 +135,10 @@ public final class LearnPass implements Pass {
                     ctx.spark().sparkContext().setJobDescription("learn wave " + (k + 1) + "/" + waves.size() + ": capture and "
                             + method + " on " + tasks.size() + " layers, " + l.iterations() + " iterations each");
                     solved.addAll(LayerReconstruction.solve(ctx, samples, model, fp, inputModel, tasks, k, capture, (t, copy, p) -> {
-                        Learned out = new Learned(qil
-                                ? QilOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index()))
-                                : LsqOptimizer.optimize(p, t.input(), base.withSeed(base.seed() + t.index())), p.columns());
+                        LearnConfig c = base.withSeed(base.seed() + t.index());
+                        Learned out = new Learned(qil ? QilOptimizer.optimize(p, t.input(), c)
+                                : withAdaRound ? AdaRoundLsqOptimizer.optimize(p, t.input(), c, rounding)
+                                : LsqOptimizer.optimize(p, t.input(), c), p.columns());
                         LayerCache.writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(),
                                 LayerCache.json(out, "the learn result of layer " + t.node().name()));
                         return out;
@@ -212,6 +220,11 @@ public final class LearnPass implements Pass {
         s.put("iterations", l.iterations());
         s.put("learning_rate", l.learningRate());
         s.put("update_weights", l.updateWeights());
+        s.put("rounding", l.rounding());
+        if (withAdaRound) {
+            s.put("adaround_learning_rate", cfg.adaround().learningRate());
+            s.put("adaround_lambda", cfg.adaround().lambda());
+        }
         if (l.updateWeights()) s.put("weight_learning_rate", l.weightLearningRate());
         s.put("cache", cacheDir);
         s.put("caches_ignored", ignored);
@@ -235,6 +248,10 @@ public final class LearnPass implements Pass {
         parts.put("model_sha256", state.model().sha256());
         parts.put("samples", samples);
         parts.put("learn_settings", AdaRoundPass.sha256(cfg.learn().toString()));
+        if (cfg.learn().adaroundRounding()) {
+            // lsq+adaround learns V with adaround's learning rate and λ
+            parts.put("adaround_rounding", AdaRoundPass.sha256(cfg.adaround().learningRate() + "|" + cfg.adaround().lambda()));
+        }
         StringBuilder b = new StringBuilder(ExportPass.options(cfg).toString()).append('|');
         for (TensorQuant t : state.quant().values()) {
             QuantParams q = t.params();

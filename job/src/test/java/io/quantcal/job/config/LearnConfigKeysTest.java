@@ -17,7 +17,7 @@ class LearnConfigKeysTest {
     @Test
     void defaults() {
         QuantcalConfig.Learn l = parse().learn();
-        assertEquals(new QuantcalConfig.Learn("lsq", 64, "quantized", 2000, 1e-2, false, 1e-4, 2048, true, 0L, true), l);
+        assertEquals(new QuantcalConfig.Learn("lsq", 64, "quantized", 2000, 1e-2, false, 1e-4, 2048, true, 0L, true, "nearest"), l);
         assertTrue(l.quantizedInputs());
         assertEquals("qil", parse("learn.method=qil").learn().method());
         QuantcalConfig c = parse("pipeline=[calibrate,learn,export]", "learn.update-weights=true", "learn.inputs=fp");
@@ -36,9 +36,24 @@ class LearnConfigKeysTest {
                 {"learn.batch-columns=0", "quantcal.learn.batch-columns"},
                 {"learn.inputs=quantised", "quantcal.learn.inputs"},
                 {"learn.update-weights=maybe", "quantcal.learn.update-weights"},
+                {"learn.rounding=stochastic", "quantcal.learn.rounding"},
                 {"learn.bogus=1", "quantcal.learn.bogus"}}) {
             ConfigException e = assertThrows(ConfigException.class, () -> parse(c[0]), c[0]);
             assertTrue(e.getMessage().contains(c[1]), e.getMessage());
+        }
+    }
+
+    @Test
+    void adaroundRoundingGoesWithLsqOnly() {
+        QuantcalConfig c = parse("pipeline=[calibrate,learn,export]", "learn.rounding=adaround");
+        assertTrue(c.learn().adaroundRounding());
+        assertEquals("lsq+adaround", c.learn().rowMethod());
+        assertEquals("qil", parse("learn.method=qil").learn().rowMethod());
+        for (String[] bad : new String[][] {{"learn.method=qil", "needs quantcal.learn.method = lsq, got qil"},
+                {"learn.update-weights=true", "quantcal.learn.update-weights = true"}}) {
+            ConfigException e = assertThrows(ConfigException.class, () -> parse("pipeline=[calibrate,learn,export]",
+                    "learn.rounding=adaround", bad[0]), bad[0]);
+            assertTrue(e.getMessage().contains("quantcal.learn.rounding") && e.getMessage().contains(bad[1]), e.getMessage());
         }
     }
 
