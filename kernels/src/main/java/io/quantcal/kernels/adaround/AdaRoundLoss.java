@@ -50,9 +50,23 @@ public final class AdaRoundLoss {
     private final float[] floatScratch;  // bulk transfers to and from float32 buffers
     private final int[] selected;
     private int selectedCount;
+    /**
+     * Small groups (at most {@link #DIRECT_MAX_WEIGHTS} weights, e.g. depthwise 3×3): the products run as Java loops
+     * over {@link #xDirect} (per group [depth, B] column-major, like xb) into {@link #gwDirect}, no ND4J call per group.
+     */
+    private final boolean direct;
+    private final double[] xDirect, gwDirect;
+
+    /** Groups with at most this many weights (output channels per group × depth) skip ND4J (as the learn pass's). */
+    public static final int DIRECT_MAX_WEIGHTS = 32;
 
     /** Buffers for batches of up to {@code batchColumns} columns (clamped to the problem's column count). */
     public AdaRoundLoss(AdaRoundProblem problem, int batchColumns, DataType dataType) {
+        this(problem, batchColumns, dataType, problem.groupChannels() * problem.depth() <= DIRECT_MAX_WEIGHTS);
+    }
+
+    /** {@code direct}: the products as Java loops in double whatever the group size (tests compare both paths). */
+    AdaRoundLoss(AdaRoundProblem problem, int batchColumns, DataType dataType, boolean direct) {
         if (batchColumns < 1) throw new IllegalArgumentException("batch of columns must be >= 1, got " + batchColumns);
         if (dataType != DataType.FLOAT && dataType != DataType.DOUBLE) {
             throw new IllegalArgumentException("AdaRound gemms run in FLOAT or DOUBLE, got " + dataType);
@@ -79,12 +93,15 @@ public final class AdaRoundLoss {
             // float division, as AffineQuantizer rounds: ⌊W/s⌋ and round-to-nearest then share one quotient
             for (int d = 0; d < depth; d++) floorW[c * depth + d] = Math.floor(w[c * depth + d] / s);
         }
+        this.direct = direct;
+        xDirect = direct ? new double[groups * batch * depth] : null;
+        gwDirect = direct ? new double[n] : null;
         wTilde = new INDArray[groups];
         xb = new INDArray[groups];
         yb = new INDArray[groups];
         gy = new INDArray[groups];
         gw = new INDArray[groups];
-        for (int g = 0; g < groups; g++) {
+        for (int g = 0; g < (direct ? 0 : groups); g++) {
             wTilde[g] = Nd4j.create(dataType, new long[] {kg, depth}, 'c');
             xb[g] = Nd4j.create(dataType, new long[] {depth, batch}, 'f');
             yb[g] = Nd4j.create(dataType, new long[] {kg, batch}, 'f');
@@ -122,7 +139,14 @@ public final class AdaRoundLoss {
         if (count < 1 || count > batch) throw new IllegalArgumentException("column count " + count + " outside [1, " + batch + "]");
         float[] x = p.inputs();
         for (int g = 0; g < groups; g++) {
-            if (dataType == DataType.FLOAT) {
+            if (direct) {
+                int base = g * batch * depth;
+                for (int j = 0; j < count; j++) {
+                    int src = columns[j] * stride + g * depth;
+                    for (int d = 0; d < depth; d++) xDirect[base + j * depth + d] = x[src + d];
+                }
+                java.util.Arrays.fill(xDirect, base + count * depth, base + batch * depth, 0);
+            } else if (dataType == DataType.FLOAT) {
                 FloatBuffer fb = xb[g].data().asNioFloat();
                 for (int j = 0; j < count; j++) fb.put(j * depth, x, columns[j] * stride + g * depth, depth);
                 if (count < batch) fb.put(count * depth, new float[(batch - count) * depth]);
@@ -167,7 +191,8 @@ public final class AdaRoundLoss {
         if (lambda != 0) reg = RoundingRegularizer.value(v, beta);
         if (grad != null) {
             // dL/dV = dL/dW̃ ⊙ s h'(V) + λ df_reg/dV
-            for (int g = 0; g < groups; g++) read(gw[g], grad, g * kg * depth, kg * depth);
+            if (direct) System.arraycopy(gwDirect, 0, grad, 0, n);
+            else for (int g = 0; g < groups; g++) read(gw[g], grad, g * kg * depth, kg * depth);
             for (int k = 0; k < n; k++) {
                 double r = grad[k] * dwdv[k];
                 if (lambda != 0) r += lambda * RoundingRegularizer.derivative(v[k], beta);
@@ -187,6 +212,7 @@ public final class AdaRoundLoss {
 
     /** Writes Ŵ, runs Ŷ = Ŵ X_B per group, returns (1/B)Σ(Ŷ − Y)²; with {@code gradient}, leaves dL/dŴ in gw. */
     private double reconstruct(double[] weights, boolean gradient) {
+        if (direct) return reconstructDirect(weights, gradient);
         double sum = 0;
         double twoOverB = 2.0 / selectedCount;
         float[] bias = p.bias();
@@ -219,6 +245,35 @@ public final class AdaRoundLoss {
         return sum / selectedCount;
     }
 
+    /** {@link #reconstruct} with Java loops in double over {@link #xDirect}; dL/dŴ into {@link #gwDirect}. */
+    private double reconstructDirect(double[] weights, boolean gradient) {
+        double sum = 0;
+        double twoOverB = 2.0 / selectedCount;
+        float[] bias = p.bias();
+        double outMin = p.outputMin(), outMax = p.outputMax();
+        if (gradient) java.util.Arrays.fill(gwDirect, 0);
+        for (int g = 0; g < groups; g++) {
+            int base = g * batch * depth;
+            for (int j = 0; j < selectedCount; j++) {
+                int col = base + j * depth;
+                int t = selected[j] * cout + g * kg;
+                for (int i = 0; i < kg; i++) {
+                    int c = g * kg + i, row = c * depth;
+                    double acc = 0;
+                    for (int d = 0; d < depth; d++) acc += weights[row + d] * xDirect[col + d];
+                    double pre = acc + (bias == null ? 0 : bias[c]);
+                    double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
+                    double e = out - targetT[t + i];
+                    sum += e * e;
+                    if (!gradient || pre <= outMin || pre >= outMax) continue;
+                    double gy = twoOverB * e;
+                    for (int d = 0; d < depth; d++) gwDirect[row + d] += gy * xDirect[col + d];
+                }
+            }
+        }
+        return sum / selectedCount;
+    }
+
     /** Y = act(W X + b) on every column, in this loss's precision: the default target. */
     private float[] computeTarget() {
         float[] t = new float[p.columns() * cout];
@@ -232,6 +287,18 @@ public final class AdaRoundLoss {
             for (int j = 0; j < count; j++) cols[j] = start + j;
             selectColumns(cols, count);
             for (int g = 0; g < groups; g++) {
+                if (direct) {
+                    for (int j = 0; j < count; j++) {
+                        for (int i = 0; i < kg; i++) {
+                            int c = g * kg + i;
+                            double y = 0;
+                            for (int d = 0; d < depth; d++) y += w[c * depth + d] * xDirect[g * batch * depth + j * depth + d];
+                            y += bias == null ? 0 : bias[c];
+                            t[(start + j) * cout + c] = (float) (y < p.outputMin() ? p.outputMin() : y > p.outputMax() ? p.outputMax() : y);
+                        }
+                    }
+                    continue;
+                }
                 write(wTilde[g], w, g * kg * depth, kg * depth);
                 Nd4j.exec(new Mmul(wTilde[g], xb[g], yb[g], 1.0, 0.0, MMulTranspose.allFalse()));
                 read(yb[g], yScratch, 0, kg * batch);

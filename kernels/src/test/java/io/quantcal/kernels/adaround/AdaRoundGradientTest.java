@@ -37,8 +37,14 @@ class AdaRoundGradientTest {
         return v;
     }
 
+    /** Both ways of computing the products: ND4J gemms per group and the Java loops small groups take. */
     static void check(AdaRoundProblem p, double lambda, double beta) {
-        AdaRoundLoss loss = new AdaRoundLoss(p, p.columns(), DataType.DOUBLE);
+        check(p, lambda, beta, false);
+        check(p, lambda, beta, true);
+    }
+
+    static void check(AdaRoundProblem p, double lambda, double beta, boolean direct) {
+        AdaRoundLoss loss = new AdaRoundLoss(p, p.columns(), DataType.DOUBLE, direct);
         int[] all = new int[p.columns()];
         for (int i = 0; i < all.length; i++) all[i] = i;
         loss.selectColumns(all, all.length);
@@ -124,5 +130,32 @@ class AdaRoundGradientTest {
     void blockDiagonalGroups() {
         check(problem(true, 2, 6), 0.1, 8);
         check(problem(false, 4, 7), 0.1, 8);
+    }
+
+    /** A depthwise problem (12 groups of one channel over 9 inputs): loss, gradient and default target agree on both paths. */
+    @Test
+    void depthwiseJavaLoopsEqualTheGemms() {
+        SplittableRandom r = new SplittableRandom(12);
+        int groups = 12, depth = 9, cols = 40;
+        float[] w = new float[groups * depth];
+        for (int i = 0; i < w.length; i++) w[i] = (float) (r.nextDouble() * 2 - 1);
+        float[] x = new float[cols * groups * depth];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextDouble() * 2 - 1);
+        double[] s = new double[groups];
+        for (int c = 0; c < groups; c++) s[c] = 0.1 + 0.01 * c;
+        AdaRoundProblem p = new AdaRoundProblem("dw", new long[] {groups, 1, 3, 3}, false, w, groups, depth, groups,
+                new float[groups], s, new int[groups], -8, 7, x, cols, null, 0, 6);
+        AdaRoundLoss gemm = new AdaRoundLoss(p, 32, DataType.DOUBLE, false);
+        AdaRoundLoss loops = new AdaRoundLoss(p, 32, DataType.DOUBLE, true);
+        int[] sel = new int[32];
+        for (int j = 0; j < 27; j++) sel[j] = (j * 11) % cols;
+        gemm.selectColumns(sel, 27);
+        loops.selectColumns(sel, 27);
+        double[] v = checkPoint(w.length), ga = new double[w.length], gb = new double[w.length];
+        double la = gemm.evaluate(v, 0.01, 5, ga).total(), lb = loops.evaluate(v, 0.01, 5, gb).total();
+        assertTrue(la > 0);
+        assertEquals(la, lb, 1e-12 * la);
+        for (int k = 0; k < w.length; k++) assertEquals(ga[k], gb[k], 1e-12, "dL/dV[" + k + "]");
+        assertTrue(java.util.Arrays.stream(ga).anyMatch(g -> Math.abs(g) > 1e-4));
     }
 }
