@@ -127,7 +127,12 @@ public final class BiasCorrectPass implements Pass {
         return state.withCorrectedModel(corrected).withSummary(name(), s);
     }
 
-    private static Map<String, ChannelMeans> inputMeans(RunContext ctx, OnnxModel model, List<QuantizableNode> convs) {
+    /**
+     * The own scan: E[x] of each Conv input of {@code convs} on {@code model} over the calibration data, per-sample
+     * double sums added left to right in sample order ({@link SampleOrder}). What the pass uses when calibrate's means
+     * do not apply.
+     */
+    public static Map<String, ChannelMeans> inputMeans(RunContext ctx, OnnxModel model, List<QuantizableNode> convs) {
         QuantcalConfig cfg = ctx.config();
         List<String> tensors = new ArrayList<>();
         for (QuantizableNode n : convs) if (!tensors.contains(n.input())) tensors.add(n.input());
