@@ -38,7 +38,9 @@ import scala.Tuple2;
  * Otherwise it scans the data itself as described above ({@code "own scan (why)"}). The two agree to within rounding:
  * calibrate adds the per-sample double sums exactly and rounds once, the own scan adds them left to right in sample
  * order (a difference of at most (n − 1)·2⁻⁵³·Σ|per-sample sum| per channel; see
- * {@link io.quantcal.kernels.calib.SampleChannelSums}).
+ * {@link io.quantcal.kernels.calib.SampleChannelSums}); and calibrate's session, which also returns the Conv outputs
+ * before residual Adds, is not fused Conv + Add by ONNX Runtime, so those activations round differently in float32
+ * (E[x] within 4e-8 of E|x| on the bundled example, the same corrected biases: {@code BiasCorrectMeansTest}).
  */
 public final class BiasCorrectPass implements Pass {
 
