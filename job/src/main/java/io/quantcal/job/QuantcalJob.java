@@ -182,6 +182,7 @@ public final class QuantcalJob {
             run.put("versions", versions(spark));
             run.put("timings_ms", timings);
             run.put("calibration_samples_decoded", ctx.samples().decoded());
+            run.put("calibration_samples_read", ctx.samples().read());
             run.put("passes", state.summary());
             run.put("config", new ObjectMapper().readValue(cfg.rendered(), Map.class));
             long total = (System.nanoTime() - t0) / 1_000_000;

@@ -30,12 +30,46 @@ import scala.Tuple2;
  * from the preceding layer's BatchNorm β, γ through its ReLU/ReLU6 (clipped normal), no data. Runs after
  * {@code calibrate} (and after {@code easyquant} or {@code adaround}): it uses the chosen weight parameters and
  * AdaRound's integer weights where present.
+ *
+ * <p>E[x] is a statistic of the FP network over the calibration data, which {@code calibrate} runs already: when the
+ * pipeline has no pass between calibrate and bias-correct that changes the FP network ({@link #meansFromCalibrate};
+ * easyquant, adaround and learn change scales and integer weights, not the FP model), calibrate sums the Conv inputs
+ * per channel in its own pass and this pass reads no data ({@code input_means = "from calibrate"} in run.json).
+ * Otherwise it scans the data itself as described above ({@code "own scan (why)"}). The two agree to within rounding:
+ * calibrate adds the per-sample double sums exactly and rounds once, the own scan adds them left to right in sample
+ * order (a difference of at most (n − 1)·2⁻⁵³·Σ|per-sample sum| per channel; see
+ * {@link io.quantcal.kernels.calib.SampleChannelSums}); and calibrate's session, which also returns the Conv outputs
+ * before residual Adds, is not fused Conv + Add by ONNX Runtime, so those activations round differently in float32
+ * (E[x] within 4e-8 of E|x| on the bundled example, the same corrected biases: {@code BiasCorrectMeansTest}).
  */
 public final class BiasCorrectPass implements Pass {
 
     @Override
     public String name() {
         return "bias-correct";
+    }
+
+    /**
+     * Whether {@code calibrate} should gather E[x] of the Conv inputs for this pass: the pipeline runs bias-correct
+     * (empirical) after calibrate, and no pass between them changes the FP network
+     * ({@link PassRegistry#fpNetworkChangeBetween}).
+     */
+    public static boolean meansFromCalibrate(QuantcalConfig cfg) {
+        List<String> p = cfg.pipeline();
+        int c = p.indexOf("calibrate"), b = p.indexOf("bias-correct");
+        return c >= 0 && b > c && cfg.dfq().biasCorrection().equals("empirical")
+                && PassRegistry.fpNetworkChangeBetween(p, "calibrate", "bias-correct").isEmpty();
+    }
+
+    /** Why this run cannot take calibrate's means for {@code tensors} of {@code model}; null when it can. */
+    static String ownScanReason(QuantcalConfig cfg, PipelineState state, OnnxModel model, java.util.Collection<String> tensors) {
+        var change = PassRegistry.fpNetworkChangeBetween(cfg.pipeline(), "calibrate", "bias-correct");
+        if (change.isPresent()) return change.get() + " between calibrate and bias-correct changes the FP network";
+        PipelineState.InputMeans m = state.inputMeans();
+        if (m == null) return "calibrate gathered no means";
+        if (!m.modelSha256().equals(model.sha256())) return "the FP model changed after calibrate";
+        for (String t : tensors) if (!m.byTensor().containsKey(t)) return "calibrate did not measure tensor " + t;
+        return null;
     }
 
     @Override
@@ -58,11 +92,16 @@ public final class BiasCorrectPass implements Pass {
             convs.add(n);
         }
         Map<String, float[]> biases;
+        String meansFrom = null;
         String variant = cfg.dfq().biasCorrection();
         if (variant.equals("analytic")) {
             biases = BiasCorrection.analytic(model, quantized, state.preActivations());
         } else {
-            Map<String, ChannelMeans> means = inputMeans(ctx, model, convs);
+            List<String> tensors = new ArrayList<>();
+            for (QuantizableNode n : convs) if (!tensors.contains(n.input())) tensors.add(n.input());
+            String why = ownScanReason(cfg, state, model, tensors);
+            Map<String, ChannelMeans> means = why == null ? state.inputMeans().byTensor() : inputMeans(ctx, model, convs);
+            meansFrom = why == null ? "from calibrate" : "own scan (" + why + ")";
             biases = new LinkedHashMap<>();
             for (QuantizableNode n : convs) {
                 double[] ex = means.get(n.input()).means();
@@ -74,6 +113,7 @@ public final class BiasCorrectPass implements Pass {
         }
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("variant", variant);
+        if (meansFrom != null) s.put("input_means", meansFrom);
         Map<String, Object> per = new LinkedHashMap<>();
         for (var e : biases.entrySet()) {
             QuantizableNode n = state.nodes().stream().filter(x -> x.name().equals(e.getKey())).findFirst().orElseThrow();
@@ -83,12 +123,18 @@ public final class BiasCorrectPass implements Pass {
             per.put(e.getKey(), corr);
         }
         s.put("corrections", per);
-        ctx.out().printf("bias-correct (%s): %d of %d Conv biases corrected%n", variant, biases.size(), convs.size());
+        ctx.out().printf("bias-correct (%s): %d of %d Conv biases corrected%s%n", variant, biases.size(), convs.size(),
+                meansFrom == null ? "" : ", E[x] " + meansFrom);
         OnnxModel corrected = BiasCorrection.withBiases(model, biases);
         return state.withCorrectedModel(corrected).withSummary(name(), s);
     }
 
-    private static Map<String, ChannelMeans> inputMeans(RunContext ctx, OnnxModel model, List<QuantizableNode> convs) {
+    /**
+     * The own scan: E[x] of each Conv input of {@code convs} on {@code model} over the calibration data, per-sample
+     * double sums added left to right in sample order ({@link SampleOrder}). What the pass uses when calibrate's means
+     * do not apply.
+     */
+    public static Map<String, ChannelMeans> inputMeans(RunContext ctx, OnnxModel model, List<QuantizableNode> convs) {
         QuantcalConfig cfg = ctx.config();
         List<String> tensors = new ArrayList<>();
         for (QuantizableNode n : convs) if (!tensors.contains(n.input())) tensors.add(n.input());

@@ -62,11 +62,18 @@ public final class BroadcastModel implements Serializable {
      * the session ({@link io.quantcal.kernels.calib.StatisticsCapture}).
      */
     public ModelRunner minMaxRunner(List<String> tensors, RunnerOptions options) {
+        return minMaxRunner(tensors, List.of(), options);
+    }
+
+    /** As {@link #minMaxRunner(List, RunnerOptions)}, also returning the tensors {@code whole} as they are. */
+    public ModelRunner minMaxRunner(List<String> tensors, List<String> whole, RunnerOptions options) {
+        List<String> captures = new java.util.ArrayList<>(io.quantcal.kernels.calib.StatisticsCapture.outputs(tensors));
+        captures.addAll(whole);
         return SessionCache.runner(sha256, () -> io.quantcal.kernels.calib.StatisticsCapture.withStatisticsOutputs(
                 OnnxModel.parse(displayName, bytes.value(), loc -> {
                     throw new IllegalStateException(displayName + ": the broadcast model refers to external data " + loc
                             + " (the driver inlines external data before broadcasting)");
-                }), tensors), io.quantcal.kernels.calib.StatisticsCapture.outputs(tensors), options);
+                }), tensors), captures, options);
     }
 
     /** Inside a task: this executor's runner for the model with these captures. */

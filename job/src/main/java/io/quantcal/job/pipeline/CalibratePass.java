@@ -34,6 +34,12 @@ import scala.Tuple2;
  * min/max inside the session; a histogram calibrator builds exponent-binned histograms (bins fixed by the float's
  * bits, not by the data, so partial histograms merge exactly by adding counts) with exact min/max, and the driver
  * re-bins each merged one into the regular bins the calibrator reads, placed from that min/max.
+ *
+ * <p>When a later {@code bias-correct} (empirical) needs E[x] of each Conv's input on this same FP network
+ * ({@link BiasCorrectPass#meansFromCalibrate}), the same pass also sums those tensors per channel
+ * ({@link io.quantcal.kernels.calib.SampleChannelSums}: a double sum per sample, added exactly across samples, so no
+ * partitioning changes a bit) and hands the means on in the pipeline state: bias-correct then reads no data. Runs that
+ * do not need them capture nothing more than before.
  */
 public final class CalibratePass implements Pass {
 
@@ -60,7 +66,10 @@ public final class CalibratePass implements Pass {
         QdqProfile profile = cfg.export().profile();
         QdqPlacement placement = QdqPlacement.plan(model, profile);
         List<String> tensors = placement.ownedTensors();
-        Collected c = collect(ctx, model, tensors, aCal);
+        // E[x] of each Conv input for a later bias-correct, gathered in this pass when that pass can use it
+        Map<String, Integer> meanTensors = BiasCorrectPass.meansFromCalibrate(cfg)
+                ? io.quantcal.kernels.dfq.BiasCorrection.convInputChannels(nodes) : Map.of();
+        Collected c = collect(ctx, model, tensors, aCal, meanTensors);
         Map<String, QuantParams> owned = new LinkedHashMap<>();
         for (String t : tensors) {
             owned.put(t, LayerCalibration.activation(c.stats().get(t), cfg.activations().bits(),
@@ -104,22 +113,31 @@ public final class CalibratePass implements Pass {
         summary.put("activation_tensors", placement.sites().size());
         summary.put("activation_tensors_measured", tensors.size());
         summary.put("passes_over_data", c.passes());
+        if (!meanTensors.isEmpty()) summary.put("input_means_for_bias_correct", meanTensors.size());
         summary.put("weights_calibrator", wCal.name());
         summary.put("activations_calibrator", aCal.name());
         ctx.out().printf("calibrate: %d samples (%d skipped), %d activation tensors (profile %s), %d layers, %d pass(es) over the data%n",
                 c.samples(), c.skipped().size(), placement.sites().size(), profile.id(), nodes.size(), c.passes());
         PipelineState calibrated = state.withQuant(quant).withSummary(name(), summary);
+        if (!meanTensors.isEmpty()) {
+            calibrated = calibrated.withInputMeans(new PipelineState.InputMeans(model.sha256(), c.channelMeans()));
+        }
         return cfg.weights().rounding().stochastic() ? StochasticRounding.apply(ctx, calibrated) : calibrated;
     }
 
-    /** Merged statistics of the calibration data. */
-    public record Collected(Map<String, TensorStats> stats, long samples, List<String> skipped, int passes) {}
+    /**
+     * Merged statistics of the calibration data; {@code channelMeans}: per-channel sums of the tensors asked for
+     * (empty when none were).
+     */
+    public record Collected(Map<String, TensorStats> stats, long samples, List<String> skipped, int passes,
+                            Map<String, io.quantcal.kernels.dfq.ChannelMeans> channelMeans) {}
 
-    static Collected collect(RunContext ctx, OnnxModel model, List<String> tensors, Calibrator calibrator) {
+    static Collected collect(RunContext ctx, OnnxModel model, List<String> tensors, Calibrator calibrator,
+                             Map<String, Integer> meanTensors) {
         QuantcalConfig cfg = ctx.config();
         JavaRDD<Sample> samples = ctx.samples().get(InputBinding.of(model, cfg, cfg.calibration())); // decoded once per run
         try {
-            return collect(ctx.spark(), cfg, samples, model, tensors, calibrator, ctx.progress());
+            return collect(ctx.spark(), cfg, samples, model, tensors, calibrator, meanTensors, ctx.progress());
         } finally {
             // local mode runs the tasks in this JVM: release the capture session's ONNX Runtime arena now, not at exit
             io.quantcal.kernels.runtime.SessionCache.evict(model.sha256());
@@ -129,26 +147,33 @@ public final class CalibratePass implements Pass {
     /** Statistics of {@code samples} in one pass: min/max, or exponent-binned histograms re-binned for the calibrator. */
     public static Collected collect(org.apache.spark.sql.SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples,
                                     OnnxModel model, List<String> tensors, Calibrator calibrator) {
-        return collect(spark, cfg, samples, model, tensors, calibrator, Progress.quiet(spark.sparkContext()));
+        return collect(spark, cfg, samples, model, tensors, calibrator, Map.of(), Progress.quiet(spark.sparkContext()));
     }
 
+    /**
+     * @param meanTensors tensors to sum per channel in the same pass (tensor → channels), for bias-correct's E[x];
+     *                    empty: none, and the pass captures exactly what the calibrator needs
+     */
     static Collected collect(org.apache.spark.sql.SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples,
-                             OnnxModel model, List<String> tensors, Calibrator calibrator, Progress progress) {
+                             OnnxModel model, List<String> tensors, Calibrator calibrator,
+                             Map<String, Integer> meanTensors, Progress progress) {
         ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
         BroadcastModel bm = BroadcastModel.of(spark, model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         io.quantcal.kernels.calib.BatchBudget batch = TaskMemory.budget(spark.sparkContext(), cfg);
         boolean skipBad = cfg.calibration().skipBadSamples();
+        String means = meanTensors.isEmpty() ? "" : " + E[x] of " + meanTensors.size() + " Conv inputs for bias-correct";
 
         if (!calibrator.needsHistogram()) {
-            progress.step("activation statistics: min/max of " + tensors.size() + " tensors", 0);
-            Result r = run(samples, bm, input, tensors, opts, batch, skipBad, false);
-            return new Collected(r.partial().stats(), r.partial().samples(), r.skipped(), 1);
+            progress.step("activation statistics: min/max of " + tensors.size() + " tensors" + means, 0);
+            Result r = run(samples, bm, input, tensors, meanTensors, opts, batch, skipBad, false);
+            return new Collected(r.partial().stats(), r.partial().samples(), r.skipped(), 1, channelMeans(r.partial()));
         }
         // one pass: histograms whose bins do not depend on the data, with exact min and max; the regular bins the
         // calibrator reads are placed from the merged min/max afterwards and filled by re-binning
-        progress.step("activation statistics: min/max and histograms of " + tensors.size() + " tensors (" + calibrator.name() + ")", 0);
-        Result r = run(samples, bm, input, tensors, opts, batch, skipBad, true);
+        progress.step("activation statistics: min/max and histograms of " + tensors.size() + " tensors (" + calibrator.name() + ")"
+                + means, 0);
+        Result r = run(samples, bm, input, tensors, meanTensors, opts, batch, skipBad, true);
         Map<String, TensorStats> stats = new LinkedHashMap<>();
         for (String t : tensors) {
             TensorStats s = r.partial().stats().get(t);
@@ -156,7 +181,14 @@ public final class CalibratePass implements Pass {
             HistogramSpec h = calibrator.histogramSpec(s.minMax(), cfg.activations().symmetric()).orElseThrow();
             stats.put(t, s.withHistogram(withBins(h, s, cfg.activations().histogramBins())));
         }
-        return new Collected(stats, r.partial().samples(), r.skipped(), 1);
+        return new Collected(stats, r.partial().samples(), r.skipped(), 1, channelMeans(r.partial()));
+    }
+
+    /** The exact per-channel sums, each rounded to double once. */
+    private static Map<String, io.quantcal.kernels.dfq.ChannelMeans> channelMeans(ActivationStatistics.Partial p) {
+        Map<String, io.quantcal.kernels.dfq.ChannelMeans> m = new LinkedHashMap<>();
+        p.channelSums().forEach((t, s) -> m.put(t, s.toChannelMeans()));
+        return m;
     }
 
     private static HistogramSpec withBins(HistogramSpec h, TensorStats s, int bins) {
@@ -166,8 +198,12 @@ public final class CalibratePass implements Pass {
     record Result(ActivationStatistics.Partial partial, List<String> skipped) {}
 
     private static Result run(JavaRDD<Sample> samples, BroadcastModel bm, ModelInputs input,
-                              List<String> tensors, RunnerOptions opts, io.quantcal.kernels.calib.BatchBudget batch,
-                              boolean skipBad, boolean histograms) {
+                              List<String> tensors, Map<String, Integer> meanTensors, RunnerOptions opts,
+                              io.quantcal.kernels.calib.BatchBudget batch, boolean skipBad, boolean histograms) {
+        LinkedHashMap<String, Integer> sums = new LinkedHashMap<>(meanTensors);
+        List<String> whole = List.copyOf(sums.keySet());
+        List<String> captures = new ArrayList<>(tensors);
+        for (String t : whole) if (!captures.contains(t)) captures.add(t);
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> parts = samples
                 .mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("calibrate", "capturing " + tensors.size()
                         + " activation tensors of " + bm.displayName() + " (batches of at most " + batch.maxBatch()
@@ -175,11 +211,12 @@ public final class CalibratePass implements Pass {
                     SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
                     String what = bm.displayName() + ", " + tensors.size() + " captured tensors";
                     // min/max alone is reduced inside the session; histograms need the values in the JVM
+                    // (the tensors to sum per channel are captured whole, only when asked for)
                     ActivationStatistics.Partial p = histograms
-                            ? ActivationStatistics.collectHistograms(bm.runner(tensors, opts), input, new SampleValues(good),
-                                    batch, what, tensors)
-                            : ActivationStatistics.collectMinMax(bm.minMaxRunner(tensors, opts), input,
-                                    new SampleValues(good), batch, what, tensors);
+                            ? ActivationStatistics.collectHistograms(bm.runner(captures, opts), input, new SampleValues(good),
+                                    batch, what, tensors, sums)
+                            : ActivationStatistics.collectMinMax(bm.minMaxRunner(tensors, whole, opts), input,
+                                    new SampleValues(good), batch, what, tensors, sums);
                     return List.of(new Tuple2<>(pid, new Tuple2<>(p, good.skipped()))).iterator();
                 }), true).collect();
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> sorted = new ArrayList<>(parts);

@@ -14,20 +14,24 @@ import org.apache.spark.util.LongAccumulator;
  * adaround, learn, stochastic rounding, bias-correct): persisted (memory, spilling to disk) on first use and
  * released when the run ends. The passes take the first N by id or re-spread them as before, so what they see
  * does not change; only the decoding (image reads and preprocessing, Parquet conversion) happens once.
- * {@link #decoded} counts the decodings, so a run can show it.
+ * {@link #decoded} counts the decodings, so a run can show it; {@link #read} counts the samples the passes' tasks
+ * read from the decoded set, so a run shows how many passes over the data it made (reads / samples).
  */
 public final class CalibrationSamples {
 
     private final SparkSession spark;
     private final QuantcalConfig cfg;
     private final LongAccumulator decoded;
+    private final LongAccumulator read;
     private JavaRDD<Sample> samples;
+    private JavaRDD<Sample> counted;
     private ModelInputs inputs;
 
     public CalibrationSamples(SparkSession spark, QuantcalConfig cfg) {
         this.spark = spark;
         this.cfg = cfg;
         this.decoded = spark.sparkContext().longAccumulator("quantcal calibration samples decoded");
+        this.read = spark.sparkContext().longAccumulator("quantcal calibration samples read");
     }
 
     /**
@@ -35,7 +39,7 @@ public final class CalibrationSamples {
      * same inputs (folding and equalizing change weights, not inputs); other inputs decode the set again.
      */
     public synchronized JavaRDD<Sample> get(ModelInputs modelInputs) {
-        if (samples != null && modelInputs.equals(inputs)) return samples;
+        if (samples != null && modelInputs.equals(inputs)) return counted;
         release();
         LongAccumulator count = decoded;
         samples = SampleSets.load(spark, cfg, cfg.calibration(), modelInputs, SampleSets.partitions(spark, cfg.calibration()))
@@ -46,7 +50,12 @@ public final class CalibrationSamples {
                 .setName("quantcal calibration samples")
                 .persist(StorageLevel.MEMORY_AND_DISK());
         inputs = modelInputs;
-        return samples;
+        LongAccumulator reads = read;
+        counted = samples.map(s -> {
+            reads.add(1);
+            return s;
+        });
+        return counted;
     }
 
     /** How many samples were decoded so far (each sample once per run, unless the inputs changed or a task was retried). */
@@ -54,10 +63,19 @@ public final class CalibrationSamples {
         return decoded.value();
     }
 
+    /**
+     * How many samples the passes' tasks read from the decoded set so far: the number of samples times the passes over
+     * the data (a retried task counts again; a pass that reads a subset, e.g. the first N by id, still scans the set).
+     */
+    public long read() {
+        return read.value();
+    }
+
     /** Drops the persisted samples (the end of the run). */
     public synchronized void release() {
         if (samples != null) samples.unpersist(false);
         samples = null;
+        counted = null;
         inputs = null;
     }
 }

@@ -105,6 +105,28 @@ public final class PassRegistry {
         return EnumSet.noneOf(Capability.class);
     }
 
+    /**
+     * What a pass provides when it rewrites the FP32 network itself (weights or biases of {@code state.model()}), so
+     * that the activations of the FP network differ after it. The other capabilities (scales, integer weights, the QDQ
+     * model) leave the FP network as it is.
+     */
+    static final Set<Capability> FP_NETWORK_CHANGES = EnumSet.of(Capability.FOLDED_MODEL, Capability.EQUALIZED_MODEL,
+            Capability.CORRECTED_BIASES);
+
+    /**
+     * The first pass strictly between {@code from} and {@code to} in {@code pipeline} that changes the FP network
+     * ({@link #FP_NETWORK_CHANGES}); empty when there is none, or when {@code from} is not before {@code to}.
+     */
+    public static java.util.Optional<String> fpNetworkChangeBetween(List<String> pipeline, String from, String to) {
+        int a = pipeline.indexOf(from), b = pipeline.indexOf(to);
+        if (a < 0 || b <= a) return java.util.Optional.empty();
+        for (String p : pipeline.subList(a + 1, b)) {
+            Entry e = ENTRIES.get(p);
+            if (e != null && e.provides().stream().anyMatch(FP_NETWORK_CHANGES::contains)) return java.util.Optional.of(p);
+        }
+        return java.util.Optional.empty();
+    }
+
     /** The names of the known passes, in registry order. */
     public static List<String> names() {
         return List.copyOf(ENTRIES.keySet());

@@ -23,7 +23,19 @@ public record PipelineState(
         Map<String, Object> summary,
         Map<String, io.quantcal.kernels.dfq.PreActivation> preActivations,
         OnnxModel reference,
-        Map<String, int[]> integerWeights) {
+        Map<String, int[]> integerWeights,
+        InputMeans inputMeans) {
+
+    /**
+     * E[x] per channel of Conv inputs that calibrate gathered in its pass over the data for a later
+     * {@code bias-correct} (null when it did not), with the hash of the FP model it ran: bias-correct uses them only
+     * for that same model.
+     */
+    public record InputMeans(String modelSha256, Map<String, io.quantcal.kernels.dfq.ChannelMeans> byTensor) {
+        public InputMeans {
+            byTensor = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(byTensor));
+        }
+    }
 
     public static PipelineState initial(String modelName, OnnxModel model) {
         return initial(modelName, model.sha256(), model);
@@ -31,7 +43,7 @@ public record PipelineState(
 
     /** @param sha256 the model as given (before the front end folded constants), which names it in the table */
     public static PipelineState initial(String modelName, String sha256, OnnxModel model) {
-        return new PipelineState(modelName, sha256, model, List.of(), Map.of(), null, Map.of(), Map.of(), model, Map.of());
+        return new PipelineState(modelName, sha256, model, List.of(), Map.of(), null, Map.of(), Map.of(), model, Map.of(), null);
     }
 
     public List<QuantizableNode> nodes() {
@@ -50,7 +62,7 @@ public record PipelineState(
 
     public PipelineState withModel(OnnxModel m, List<FoldedBatchNorm> folded) {
         return new PipelineState(modelName, modelSha256, m, folded, quant, null, summary, preActivations, m,
-                keptIntegerWeights(m, quant));
+                keptIntegerWeights(m, quant), inputMeans);
     }
 
     /**
@@ -60,14 +72,14 @@ public record PipelineState(
      */
     public PipelineState withCorrectedModel(OnnxModel m) {
         return new PipelineState(modelName, modelSha256, m, foldedBatchNorms, quant, null, summary, preActivations,
-                reference, keptIntegerWeights(m, quant));
+                reference, keptIntegerWeights(m, quant), inputMeans);
     }
 
     public PipelineState withQuant(Map<String, TensorQuant> q) {
         Map<String, TensorQuant> agreeing = agreeing(q);
         return new PipelineState(modelName, modelSha256, model, foldedBatchNorms,
                 java.util.Collections.unmodifiableMap(agreeing), null, summary, preActivations,
-                reference, keptIntegerWeights(model, agreeing));
+                reference, keptIntegerWeights(model, agreeing), inputMeans);
     }
 
     /**
@@ -95,22 +107,28 @@ public record PipelineState(
                 && java.util.Arrays.equals(a.scale(), b.scale()) && java.util.Arrays.equals(a.zeroPoint(), b.zeroPoint());
     }
 
+    /** With the Conv input means calibrate gathered for bias-correct. */
+    public PipelineState withInputMeans(InputMeans m) {
+        return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdqModel, summary, preActivations,
+                reference, integerWeights, m);
+    }
+
     /** Pre-activation statistics (β, γ of folded BatchNorms) per Conv, as equalization left them. */
     public PipelineState withPreActivations(Map<String, io.quantcal.kernels.dfq.PreActivation> p) {
         return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdqModel, summary, Map.copyOf(p),
-                reference, integerWeights);
+                reference, integerWeights, inputMeans);
     }
 
     public PipelineState withQdq(OnnxModel qdq) {
         return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdq, summary, preActivations,
-                reference, integerWeights);
+                reference, integerWeights, inputMeans);
     }
 
     public PipelineState withSummary(String key, Object value) {
         Map<String, Object> s = new LinkedHashMap<>(summary);
         s.put(key, value);
         return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdqModel,
-                java.util.Collections.unmodifiableMap(s), preActivations, reference, integerWeights);
+                java.util.Collections.unmodifiableMap(s), preActivations, reference, integerWeights, inputMeans);
     }
 
     /**
@@ -120,7 +138,7 @@ public record PipelineState(
      */
     public PipelineState withIntegerWeights(Map<String, int[]> w) {
         return new PipelineState(modelName, modelSha256, model, foldedBatchNorms, quant, qdqModel, summary, preActivations,
-                reference, java.util.Collections.unmodifiableMap(new LinkedHashMap<>(w)));
+                reference, java.util.Collections.unmodifiableMap(new LinkedHashMap<>(w)), inputMeans);
     }
 
     /** Methods whose weight rows come with integer weights of their own (not the rounding to nearest of the table's scales). */

@@ -24,13 +24,23 @@ public final class ActivationStatistics {
 
     private ActivationStatistics() {}
 
-    /** Statistics of one partition: per tensor, in the order of {@code tensors}; and how many samples. */
-    public record Partial(Map<String, TensorStats> stats, long samples) implements Serializable {
+    /**
+     * Statistics of one partition: per tensor, in the order of {@code tensors}; how many samples; and, where asked for,
+     * per-channel sums of some tensors ({@link SampleChannelSums}, exact across samples: E[x] for bias correction).
+     */
+    public record Partial(Map<String, TensorStats> stats, long samples, Map<String, SampleChannelSums> channelSums)
+            implements Serializable {
+
+        public Partial(Map<String, TensorStats> stats, long samples) {
+            this(stats, samples, Map.of());
+        }
 
         public Partial merge(Partial other) {
             Map<String, TensorStats> out = new LinkedHashMap<>(stats);
             other.stats.forEach((k, v) -> out.merge(k, v, TensorStats::merge));
-            return new Partial(out, samples + other.samples);
+            Map<String, SampleChannelSums> sums = new LinkedHashMap<>(channelSums);
+            other.channelSums.forEach((k, v) -> sums.merge(k, v, SampleChannelSums::merge));
+            return new Partial(out, samples + other.samples, sums);
         }
     }
 
@@ -85,14 +95,38 @@ public final class ActivationStatistics {
      */
     public static Partial collectHistograms(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
                                             BatchBudget budget, String what, List<String> tensors) {
+        return collectHistograms(runner, inputs, samples, budget, what, tensors, Map.of());
+    }
+
+    /**
+     * As {@link #collectHistograms(ModelRunner, ModelInputs, Iterator, BatchBudget, String, List)}, and in the same run
+     * the per-channel sums of the tensors {@code sumChannels} names (tensor → its channels, axis 1), which
+     * {@code runner} must capture too: {@link SampleChannelSums}.
+     */
+    public static Partial collectHistograms(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
+                                            BatchBudget budget, String what, List<String> tensors,
+                                            Map<String, Integer> sumChannels) {
         Map<String, ExponentHistogram.Accumulator> acc = new LinkedHashMap<>();
         for (String t : tensors) acc.putIfAbsent(t, new ExponentHistogram.Accumulator());
+        Map<String, SampleChannelSums> sums = sums(sumChannels);
+        java.util.LinkedHashSet<String> captures = new java.util.LinkedHashSet<>(acc.keySet());
+        captures.addAll(sums.keySet());
         // read where ONNX Runtime wrote them (pinned buffers): no array per tensor and batch
-        long n = Batches.forEachPinned(runner, inputs, samples, budget, what, List.copyOf(acc.keySet()),
-                (t, values) -> acc.get(t).add(t, values));
+        long n = Batches.forEachPinned(runner, inputs, samples, budget, what, List.copyOf(captures), (batch, t, values) -> {
+            SampleChannelSums s = sums.get(t);
+            if (s != null) s.add(values, batch); // absolute reads: the buffer's position stays for the histogram
+            ExponentHistogram.Accumulator h = acc.get(t);
+            if (h != null) h.add(t, values);
+        });
         Map<String, TensorStats> stats = new LinkedHashMap<>();
         for (var e : acc.entrySet()) stats.put(e.getKey(), TensorStats.of(e.getKey(), e.getValue().finish()));
-        return new Partial(stats, n);
+        return new Partial(stats, n, sums);
+    }
+
+    private static Map<String, SampleChannelSums> sums(Map<String, Integer> sumChannels) {
+        Map<String, SampleChannelSums> sums = new LinkedHashMap<>();
+        sumChannels.forEach((t, c) -> sums.put(t, new SampleChannelSums(t, c)));
+        return sums;
     }
 
     /**
@@ -102,11 +136,29 @@ public final class ActivationStatistics {
      */
     public static Partial collectMinMax(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
                                         BatchBudget budget, String what, List<String> tensors) {
+        return collectMinMax(runner, inputs, samples, budget, what, tensors, Map.of());
+    }
+
+    /**
+     * As {@link #collectMinMax(ModelRunner, ModelInputs, Iterator, BatchBudget, String, List)}, and in the same run the
+     * per-channel sums of the tensors {@code sumChannels} names (tensor → its channels, axis 1), which {@code runner}
+     * must capture as whole tensors besides the statistics outputs: {@link SampleChannelSums}. Those tensors leave the
+     * session (a copy per batch), so a run asks for them only when it needs the sums.
+     */
+    public static Partial collectMinMax(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
+                                        BatchBudget budget, String what, List<String> tensors,
+                                        Map<String, Integer> sumChannels) {
         Map<String, TensorStats> acc = new LinkedHashMap<>();
+        Map<String, SampleChannelSums> sums = sums(sumChannels);
         long n = Batches.forEach(runner, inputs, samples, budget, what, out -> {
             for (String t : tensors) acc.merge(t, StatisticsCapture.stats(t, out), TensorStats::merge);
+            for (var e : sums.entrySet()) {
+                FloatTensor v = out.get(e.getKey());
+                if (v == null) throw new IllegalStateException("tensor " + e.getKey() + " was not captured by the runner");
+                e.getValue().add(v.data(), v.shape());
+            }
         });
-        return new Partial(acc, n);
+        return new Partial(acc, n, sums);
     }
 
     /**

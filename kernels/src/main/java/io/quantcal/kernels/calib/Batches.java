@@ -67,6 +67,18 @@ public final class Batches {
     public static long forEachPinned(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
                                      BatchBudget budget, String what, List<String> captures,
                                      java.util.function.BiConsumer<String, java.nio.FloatBuffer> sink) {
+        return forEachPinned(runner, inputs, samples, budget, what, captures, (batch, t, values) -> sink.accept(t, values));
+    }
+
+    /** What {@link #forEachPinned} hands over: the batch's sample count, the tensor, its values. */
+    @FunctionalInterface
+    public interface PinnedSink {
+        void accept(int batch, String tensor, java.nio.FloatBuffer values);
+    }
+
+    /** As above, telling {@code sink} how many samples each batch holds. */
+    public static long forEachPinned(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
+                                     BatchBudget budget, String what, List<String> captures, PinnedSink sink) {
         int cap = inputs.runBatch(budget.maxBatch());
         long n = 0;
         boolean measured = budget.unlimited() || cap == 1;
@@ -77,8 +89,8 @@ public final class Batches {
                 batch.add(samples.next());
                 if (batch.size() == size || !samples.hasNext()) {
                     Map<String, InputTensor> x = inputs.stack(batch);
-                    long bytes = runner.runPinned(x, pinned, sink);
                     int k = batch.size();
+                    long bytes = runner.runPinned(x, pinned, (t, values) -> sink.accept(k, t, values));
                     n += k;
                     batch.clear();
                     if (!measured) {

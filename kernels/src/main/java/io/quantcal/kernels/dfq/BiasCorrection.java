@@ -23,6 +23,18 @@ public final class BiasCorrection {
 
     private BiasCorrection() {}
 
+    /**
+     * The input tensor of each Conv among {@code nodes} with its channel count (weight shape[1] × group): the tensors
+     * whose per-channel E[x] empirical bias correction reads, in node order.
+     */
+    public static Map<String, Integer> convInputChannels(java.util.List<QuantizableNode> nodes) {
+        Map<String, Integer> m = new LinkedHashMap<>();
+        for (QuantizableNode n : nodes) {
+            if (n.opType().equals("Conv")) m.putIfAbsent(n.input(), ConvWeights.inputChannels(n.weightShape(), n.group()));
+        }
+        return m;
+    }
+
     /** Empirical: b − (E[ỹ] − E[y]) per output channel, from the quantized and FP output means. */
     public static float[] empirical(float[] bias, ChannelMeans fp, ChannelMeans quantized) {
         double[] mf = fp.means(), mq = quantized.means();
