@@ -135,9 +135,12 @@ public final class QuantcalJob {
             }
             PipelineState state = PipelineState.initial(modelName, model.sha256(), front);
             Map<String, Object> timings = new LinkedHashMap<>();
+            Map<String, Object> sessionPeaks = new LinkedHashMap<>();
+            io.quantcal.kernels.runtime.SessionCache.maxSessions(cfg.maxSessions());
             for (Pass p : passes) {
                 long t = System.nanoTime();
                 ctx.progress().beginPass(p.name());
+                io.quantcal.kernels.runtime.SessionCache.resetPeak();
                 try {
                     state = runPass(p, ctx, state);
                     ctx.report().stage(p.name(), state);
@@ -145,6 +148,7 @@ public final class QuantcalJob {
                     ctx.progress().endPass();
                 }
                 timings.put(p.name(), (System.nanoTime() - t) / 1_000_000);
+                sessionPeaks.put(p.name(), io.quantcal.kernels.runtime.SessionCache.peak());
             }
             List<ScaleRow> rows = ScaleRows.of(state, runId, ExportPass.options(cfg).quantizeBias()).stream()
                     .sorted(ScaleTable.order(state.model().nodes().stream().map(n -> n.getName()).toList())).toList();
@@ -181,6 +185,7 @@ public final class QuantcalJob {
             run.put("scale_table_rows", rows.size());
             run.put("versions", versions(spark));
             run.put("timings_ms", timings);
+            run.put("onnx_sessions", onnxSessions(cfg, sessionPeaks));
             run.put("calibration_samples_decoded", ctx.samples().decoded());
             run.put("calibration_samples_read", ctx.samples().read());
             run.put("passes", state.summary());
@@ -209,6 +214,20 @@ public final class QuantcalJob {
             ctx.progress().endPass();
             ctx.samples().release();
         }
+    }
+
+    /**
+     * run.json's {@code onnx_sessions}: the bound and, per pass, the most cached ONNX Runtime sessions open at once in
+     * the driver's JVM (where local mode's tasks run; a cluster's executors count their own, which the driver does
+     * not see) and those still cached when the run ends.
+     */
+    static Map<String, Object> onnxSessions(QuantcalConfig cfg, Map<String, Object> peaks) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("max_sessions", cfg.maxSessions());
+        m.put("peak_per_pass", peaks);
+        m.put("cached_at_end", io.quantcal.kernels.runtime.SessionCache.size());
+        m.put("scope", "the driver's JVM: every task in local mode; on a cluster each executor bounds its own, uncounted here");
+        return m;
     }
 
     /**

@@ -164,6 +164,9 @@ class AdaRoundPassTest extends SparkJobTest {
         JsonNode sq = runJson(q.output()).at("/passes/adaround");
         JsonNode sf = runJson(fp.output()).at("/passes/adaround");
         assertEquals("quantized", sq.get("inputs").asText());
+        // every wave closed its partial model's and the FP model's capture sessions; a task held both at once
+        assertEquals(0, io.quantcal.kernels.runtime.SessionCache.size(), "sessions left in the cache after the run");
+        assertEquals(2, runJson(q.output()).at("/onnx_sessions/peak_per_pass/adaround").asInt());
         assertEquals("fp", sf.get("inputs").asText());
         Assertions.assertNotEquals(sf.get("cache").asText().replaceAll(".*/", ""), sq.get("cache").asText().replaceAll(".*/", ""),
                 "the mode is part of the cache hash");

@@ -170,6 +170,35 @@ class EasyQuantPassTest extends SparkJobTest {
         Assertions.assertNotEquals(chosen(seq), chosen(sub), "12 of up to 784 positions per sample give other scales");
     }
 
+    @SuppressWarnings("unchecked")
+    static int peak(QuantcalJob.Result r, String pass) {
+        Map<String, Object> sessions = (Map<String, Object>) r.summary().get("onnx_sessions");
+        return ((Number) ((Map<String, Object>) sessions.get("peak_per_pass")).get(pass)).intValue();
+    }
+
+    /**
+     * Sequential waves open a new FP capture session and a partial QDQ session per wave: the pass closes each wave's
+     * when the wave's data are captured, and the cache's bound (runtime.max-sessions) caps what is open at once in
+     * this JVM (local mode: every task's) whatever the number of waves; the run leaves no session and no lease behind.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void sequentialPassHoldsAtMostMaxSessionsWhateverTheWaves() {
+        io.quantcal.kernels.runtime.SessionCache.clear(); // what earlier tests of this JVM left
+        QuantcalJob.Result two = run("two", "[fold-bn,calibrate,easyquant]", "calibration.partitions=2",
+                "easyquant.mode=sequential", "runtime.max-sessions=2");
+        assertEquals(0, io.quantcal.kernels.runtime.SessionCache.size(), "sessions left in the cache after the run");
+        assertEquals(0, io.quantcal.kernels.runtime.SessionCache.leases(), "leases left after the run");
+        Map<String, Object> sessions = (Map<String, Object>) two.summary().get("onnx_sessions");
+        assertEquals(2, ((Number) sessions.get("max_sessions")).intValue());
+        assertEquals(0, ((Number) sessions.get("cached_at_end")).intValue());
+        int waves = ((List<?>) pass(two, "easyquant").get("waves")).size();
+        Assertions.assertTrue(waves >= 4, waves + " waves");
+        // from the second wave on, a task holds the FP and the partial QDQ session at once: two, never more open
+        assertEquals(2, peak(two, "easyquant"), "easyquant's peak over " + waves + " waves");
+        assertEquals(1, peak(two, "calibrate"), "calibrate: one session, shared by its tasks");
+    }
+
     @Test
     void rejectsBadSearchKeysNamingThem() {
         ConfigException e = Assertions.assertThrows(ConfigException.class, () -> JobFixtures.config(RESNET, CALIB,

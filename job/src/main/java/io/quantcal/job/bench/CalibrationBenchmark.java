@@ -11,7 +11,6 @@ import io.quantcal.kernels.onnx.BatchNormFolder;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.runtime.ModelInputs;
-import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import io.quantcal.kernels.runtime.SessionCache;
 import io.quantcal.kernels.stats.Calibrators;
@@ -91,13 +90,14 @@ public final class CalibrationBenchmark {
     /** Plain inference of the same model over the same samples, same batching, no captures. */
     static long inference(SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples, OnnxModel model) {
         ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
-        io.quantcal.job.pipeline.BroadcastModel bm = io.quantcal.job.pipeline.BroadcastModel.of(spark, model, "bench");
+        io.quantcal.job.pipeline.BroadcastModel bm = io.quantcal.job.pipeline.BroadcastModel.of(spark, model, "bench", cfg.maxSessions());
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         int batch = cfg.calibration().batchSize();
         return samples.mapPartitions(it -> {
-            ModelRunner r = bm.runner(List.of(), opts);
-            long count = Batches.forEach(r, input, new io.quantcal.job.pipeline.SampleValues(it), batch, out -> { });
-            return List.of(count).iterator();
+            try (var r = bm.lease(List.of(), opts)) {
+                long count = Batches.forEach(r.runner(), input, new io.quantcal.job.pipeline.SampleValues(it), batch, out -> { });
+                return List.of(count).iterator();
+            }
         }).reduce(Long::sum);
     }
 

@@ -87,12 +87,14 @@ public final class ScaleBenchmark {
         BatchBudget budget = TaskMemory.budget(spark.sparkContext(), cfg);
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         var one = input.stack(List.of(samples.first().inputs()));
-        long perSample = BatchBudget.bytes(SessionCache.runner(model, tensors, opts).runInputs(one))
-                + io.quantcal.kernels.calib.Batches.inputBytes(one);
-        long perSampleMinMax = BatchBudget.bytes(SessionCache.runner(
-                io.quantcal.kernels.calib.StatisticsCapture.withStatisticsOutputs(model, tensors),
-                io.quantcal.kernels.calib.StatisticsCapture.outputs(tensors), opts).runInputs(one))
-                + io.quantcal.kernels.calib.Batches.inputBytes(one);
+        long perSample, perSampleMinMax;
+        try (var all = SessionCache.lease(model, tensors, opts);
+             var minMax = SessionCache.lease(io.quantcal.kernels.calib.StatisticsCapture.withStatisticsOutputs(model, tensors),
+                     io.quantcal.kernels.calib.StatisticsCapture.outputs(tensors), opts)) {
+            perSample = BatchBudget.bytes(all.runner().runInputs(one)) + io.quantcal.kernels.calib.Batches.inputBytes(one);
+            perSampleMinMax = BatchBudget.bytes(minMax.runner().runInputs(one))
+                    + io.quantcal.kernels.calib.Batches.inputBytes(one);
+        }
         int calBatch = budget.batchSize(perSampleMinMax, name);
         SessionCache.clear();
 

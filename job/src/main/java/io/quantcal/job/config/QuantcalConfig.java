@@ -35,6 +35,7 @@ public record QuantcalConfig(
         int intraOpThreads,
         int kernelThreads,
         long memoryBudget,
+        int maxSessions,
         String sparkMaster,
         String appName,
         Map<String, String> sparkConf,
@@ -97,7 +98,7 @@ public record QuantcalConfig(
     public QuantcalConfig resolvedPaths(java.util.function.UnaryOperator<String> q) {
         return new QuantcalConfig(q.apply(model), runId, pipeline, calibration.resolved(q), preprocess, weights,
                 activations, quantizeBias, evaluation.resolved(q), export, q.apply(outputPath), overwrite, intraOpThreads,
-                kernelThreads, memoryBudget, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, learn, rendered, source,
+                kernelThreads, memoryBudget, maxSessions, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, learn, rendered, source,
                 exclude, inputs);
     }
 
@@ -548,6 +549,7 @@ public record QuantcalConfig(
                 positive("quantcal.runtime.intra-op-threads", q.getInt("runtime.intra-op-threads")),
                 nonNegative("quantcal.runtime.kernel-threads", q.getInt("runtime.kernel-threads")),
                 memoryBudget(q),
+                positive("quantcal.runtime.max-sessions", q.getInt("runtime.max-sessions")),
                 q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant, learn,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source,
                 exclude(q.getConfig("quantization.exclude")), inputs(q));

@@ -127,7 +127,7 @@ public final class AdaRoundPass implements Pass {
                             n.bias() == null ? null : model.initializerFloats(n.bias()), w.params(), null, file));
                 }
                 if (!tasks.isEmpty()) {
-                    if (fp == null) fp = BroadcastModel.of(ctx.spark(), model, "model"); // shipped once for every wave
+                    if (fp == null) fp = BroadcastModel.of(ctx, model, "model"); // shipped once for every wave
                     // wave 0 reads the FP network in both forms; later waves the network with waves < k quantized
                     OnnxModel inputModel = null;
                     if (quantized && !earlier.isEmpty()) {
@@ -154,6 +154,7 @@ public final class AdaRoundPass implements Pass {
             }
         } finally {
             samples.unpersist(false);
+            if (fp != null) fp.release();
         }
 
         Map<String, TensorQuant> quant = new LinkedHashMap<>(state.quant());

@@ -11,7 +11,6 @@ import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.FakeQuant;
 import io.quantcal.kernels.runtime.ModelInputs;
-import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -143,7 +142,7 @@ public final class BiasCorrectPass implements Pass {
         int partitions = SampleSets.partitions(ctx.spark(), cfg.calibration());
         ctx.progress().step("bias-correct: E[x] of every corrected layer's input, per sample", 0);
         JavaRDD<Sample> samples = ctx.samples().get(input); // decoded once per run
-        BroadcastModel bm = BroadcastModel.of(ctx.spark(), model, "model");
+        BroadcastModel bm = BroadcastModel.of(ctx, model, "model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         io.quantcal.kernels.calib.BatchBudget batch = TaskMemory.budget(ctx.spark().sparkContext(), cfg);
         boolean skipBad = cfg.calibration().skipBadSamples();
@@ -152,10 +151,12 @@ public final class BiasCorrectPass implements Pass {
         JavaPairRDD<Long, LinkedHashMap<String, ChannelMeans>> perSample = samples.mapPartitionsToPair(it ->
                 TaskMemory.guard("bias-correct", doing, () -> {
             SamplePartitions.Split split = SamplePartitions.split(it, skipBad);
-            ModelRunner r = bm.runner(tensors, opts);
-            List<Map<String, ChannelMeans>> sums = ActivationStatistics.channelSums(r, input,
-                    split.good().stream().map(Sample::inputs).iterator(), batch,
-                    bm.displayName() + ", " + tensors.size() + " captured tensors", tensors);
+            List<Map<String, ChannelMeans>> sums;
+            try (var r = bm.lease(tensors, opts)) {
+                sums = ActivationStatistics.channelSums(r.runner(), input,
+                        split.good().stream().map(Sample::inputs).iterator(), batch,
+                        bm.displayName() + ", " + tensors.size() + " captured tensors", tensors);
+            }
             List<Tuple2<Long, LinkedHashMap<String, ChannelMeans>>> out = new ArrayList<>();
             for (int i = 0; i < sums.size(); i++) out.add(new Tuple2<>(split.good().get(i).id(), new LinkedHashMap<>(sums.get(i))));
             return out.iterator();

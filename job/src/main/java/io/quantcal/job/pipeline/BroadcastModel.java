@@ -1,7 +1,6 @@
 package io.quantcal.job.pipeline;
 
 import io.quantcal.kernels.onnx.OnnxModel;
-import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import io.quantcal.kernels.runtime.SessionCache;
 import java.io.Serializable;
@@ -22,27 +21,43 @@ public final class BroadcastModel implements Serializable {
     private final Broadcast<byte[]> bytes;
     private final String sha256;
     private final String displayName;
+    /** quantcal.runtime.max-sessions, applied to the executor's session cache by each task that asks for a session. */
+    private final int maxSessions;
 
-    private BroadcastModel(Broadcast<byte[]> bytes, String sha256, String displayName) {
+    private BroadcastModel(Broadcast<byte[]> bytes, String sha256, String displayName, int maxSessions) {
         this.bytes = bytes;
         this.sha256 = sha256;
         this.displayName = displayName;
+        this.maxSessions = maxSessions;
     }
 
     /** {@code label} says which form of the model this is; "model" is the model file itself. */
-    public static BroadcastModel of(SparkSession spark, OnnxModel model, String label) {
+    public static BroadcastModel of(RunContext ctx, OnnxModel model, String label) {
+        return of(ctx.spark(), model, label, ctx.config().maxSessions());
+    }
+
+    /** As {@link #of(RunContext, OnnxModel, String)}; {@code maxSessions} is quantcal.runtime.max-sessions. */
+    public static BroadcastModel of(SparkSession spark, OnnxModel model, String label, int maxSessions) {
         Broadcast<byte[]> b = spark.sparkContext().broadcast(model.toByteArray(),
                 scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
-        return new BroadcastModel(b, model.sha256(), displayName(model.source(), label));
+        return new BroadcastModel(b, model.sha256(), displayName(model.source(), label), maxSessions);
     }
 
     /**
      * Releases what this copy holds once a pass (or wave) is done with it: the broadcast's executor copies, and the
      * ONNX Runtime sessions of this model in this JVM (all of them in local mode; an executor JVM of a cluster keeps
-     * its cached sessions until it ends).
+     * its cached sessions until the bound, quantcal.runtime.max-sessions, closes them for newer ones or it ends).
      */
     public void release() {
         bytes.unpersist(false);
+        SessionCache.evict(sha256);
+    }
+
+    /**
+     * Closes this model's ONNX Runtime sessions in this JVM (every task's in local mode; on a cluster each executor's
+     * bound closes them for newer ones), keeping the broadcast for a later wave.
+     */
+    public void closeSessions() {
         SessionCache.evict(sha256);
     }
 
@@ -58,29 +73,34 @@ public final class BroadcastModel implements Serializable {
     }
 
     /**
-     * Inside a task: this executor's runner for the model with the min, max and shape of {@code tensors} reduced in
-     * the session ({@link io.quantcal.kernels.calib.StatisticsCapture}).
+     * Inside a task: a lease on this executor's runner for the model with the min, max and shape of {@code tensors}
+     * reduced in the session ({@link io.quantcal.kernels.calib.StatisticsCapture}). Release it (try-with-resources)
+     * when the task's runs are done: the executor keeps at most quantcal.runtime.max-sessions sessions, and only
+     * closes those nobody holds.
      */
-    public ModelRunner minMaxRunner(List<String> tensors, RunnerOptions options) {
-        return minMaxRunner(tensors, List.of(), options);
+    public SessionCache.Lease minMaxLease(List<String> tensors, RunnerOptions options) {
+        return minMaxLease(tensors, List.of(), options);
     }
 
-    /** As {@link #minMaxRunner(List, RunnerOptions)}, also returning the tensors {@code whole} as they are. */
-    public ModelRunner minMaxRunner(List<String> tensors, List<String> whole, RunnerOptions options) {
+    /** As {@link #minMaxLease(List, RunnerOptions)}, also returning the tensors {@code whole} as they are. */
+    public SessionCache.Lease minMaxLease(List<String> tensors, List<String> whole, RunnerOptions options) {
         List<String> captures = new java.util.ArrayList<>(io.quantcal.kernels.calib.StatisticsCapture.outputs(tensors));
         captures.addAll(whole);
-        return SessionCache.runner(sha256, () -> io.quantcal.kernels.calib.StatisticsCapture.withStatisticsOutputs(
-                OnnxModel.parse(displayName, bytes.value(), loc -> {
-                    throw new IllegalStateException(displayName + ": the broadcast model refers to external data " + loc
-                            + " (the driver inlines external data before broadcasting)");
-                }), tensors), captures, options);
+        SessionCache.maxSessions(maxSessions);
+        return SessionCache.lease(sha256, () -> io.quantcal.kernels.calib.StatisticsCapture.withStatisticsOutputs(
+                parse(), tensors), captures, options);
     }
 
-    /** Inside a task: this executor's runner for the model with these captures. */
-    public ModelRunner runner(List<String> captures, RunnerOptions options) {
-        return SessionCache.runner(sha256, () -> OnnxModel.parse(displayName, bytes.value(), loc -> {
+    /** Inside a task: a lease on this executor's runner for the model with these captures (release it when done). */
+    public SessionCache.Lease lease(List<String> captures, RunnerOptions options) {
+        SessionCache.maxSessions(maxSessions);
+        return SessionCache.lease(sha256, this::parse, captures, options);
+    }
+
+    private OnnxModel parse() {
+        return OnnxModel.parse(displayName, bytes.value(), loc -> {
             throw new IllegalStateException(displayName + ": the broadcast model refers to external data " + loc
                     + " (the driver inlines external data before broadcasting)");
-        }), captures, options);
+        });
     }
 }

@@ -11,7 +11,6 @@ import io.quantcal.kernels.onnx.QdqProfile;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.ModelInputs;
-import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import io.quantcal.kernels.stats.Calibrator;
 import io.quantcal.kernels.stats.Calibrators;
@@ -158,7 +157,7 @@ public final class CalibratePass implements Pass {
                              OnnxModel model, List<String> tensors, Calibrator calibrator,
                              Map<String, Integer> meanTensors, Progress progress) {
         ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
-        BroadcastModel bm = BroadcastModel.of(spark, model, "model");
+        BroadcastModel bm = BroadcastModel.of(spark, model, "model", cfg.maxSessions());
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         io.quantcal.kernels.calib.BatchBudget batch = TaskMemory.budget(spark.sparkContext(), cfg);
         boolean skipBad = cfg.calibration().skipBadSamples();
@@ -212,11 +211,14 @@ public final class CalibratePass implements Pass {
                     String what = bm.displayName() + ", " + tensors.size() + " captured tensors";
                     // min/max alone is reduced inside the session; histograms need the values in the JVM
                     // (the tensors to sum per channel are captured whole, only when asked for)
-                    ActivationStatistics.Partial p = histograms
-                            ? ActivationStatistics.collectHistograms(bm.runner(captures, opts), input, new SampleValues(good),
-                                    batch, what, tensors, sums)
-                            : ActivationStatistics.collectMinMax(bm.minMaxRunner(tensors, whole, opts), input,
-                                    new SampleValues(good), batch, what, tensors, sums);
+                    ActivationStatistics.Partial p;
+                    try (var r = histograms ? bm.lease(captures, opts) : bm.minMaxLease(tensors, whole, opts)) {
+                        p = histograms
+                                ? ActivationStatistics.collectHistograms(r.runner(), input, new SampleValues(good),
+                                        batch, what, tensors, sums)
+                                : ActivationStatistics.collectMinMax(r.runner(), input,
+                                        new SampleValues(good), batch, what, tensors, sums);
+                    }
                     return List.of(new Tuple2<>(pid, new Tuple2<>(p, good.skipped()))).iterator();
                 }), true).collect();
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> sorted = new ArrayList<>(parts);

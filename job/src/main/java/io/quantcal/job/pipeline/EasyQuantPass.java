@@ -135,53 +135,56 @@ public final class EasyQuantPass implements Pass {
         Set<String> quantizedBefore = new LinkedHashSet<>();
         long captureNs = 0, searchNs = 0, chunks = 0, jobs = 0;
         List<Map<String, Object>> waveSummary = new ArrayList<>();
-        BroadcastModel fp = BroadcastModel.of(ctx.spark(), model, "model"); // shipped once for every wave
-        int waveNo = 0;
-        for (List<QuantizableNode> wave : waves) {
-            waveNo++;
-            List<QuantizableNode> searchedHere = wave.stream().filter(n -> layers.containsKey(n.name())).toList();
-            if (!searchedHere.isEmpty()) {
-                long tc = System.nanoTime();
-                String label = "easyquant wave " + waveNo + "/" + waves.size();
-                ctx.progress().step(label + ", capture the search data of " + searchedHere.size() + " layers",
-                        Progress.share(waveNo, waves.size(), 0));
-                OnnxModel inputModel = quantizedBefore.isEmpty() ? null : partialQdq(cfg, state, finals, quantizedBefore);
-                List<LayerCapture.Layer> waveLayers = searchedHere.stream().map(n -> layers.get(n.name())).toList();
-                BroadcastModel qm = inputModel == null ? null : BroadcastModel.of(ctx.spark(), inputModel, "partial qdq model");
-                JavaRDD<LayerProblem> problems = capture(ctx, samples, model, fp, qm, waveLayers);
-                try {
-                    long waveChunks = problems.count();
-                    // the wave's data are captured (and persisted): its partial QDQ model and the FP model's
-                    // sessions for this capture list are done with
-                    if (qm != null) qm.release();
-                    io.quantcal.kernels.runtime.SessionCache.evict(model.sha256());
-                    if (waveChunks == 0) {
-                        throw new io.quantcal.job.data.BadSampleException("easyquant: no usable search samples among the first "
-                                + eq.samples() + " calibration samples");
+        BroadcastModel fp = BroadcastModel.of(ctx, model, "model"); // shipped once for every wave
+        try {
+            int waveNo = 0;
+            for (List<QuantizableNode> wave : waves) {
+                waveNo++;
+                List<QuantizableNode> searchedHere = wave.stream().filter(n -> layers.containsKey(n.name())).toList();
+                if (!searchedHere.isEmpty()) {
+                    long tc = System.nanoTime();
+                    String label = "easyquant wave " + waveNo + "/" + waves.size();
+                    ctx.progress().step(label + ", capture the search data of " + searchedHere.size() + " layers",
+                            Progress.share(waveNo, waves.size(), 0));
+                    OnnxModel inputModel = quantizedBefore.isEmpty() ? null : partialQdq(cfg, state, finals, quantizedBefore);
+                    List<LayerCapture.Layer> waveLayers = searchedHere.stream().map(n -> layers.get(n.name())).toList();
+                    BroadcastModel qm = inputModel == null ? null : BroadcastModel.of(ctx, inputModel, "partial qdq model");
+                    JavaRDD<LayerProblem> problems = capture(ctx, samples, model, fp, qm, waveLayers);
+                    try {
+                        long waveChunks = problems.count();
+                        // the wave's data are captured (and persisted): its partial QDQ model and the FP model's
+                        // sessions for this capture list are done with
+                        if (qm != null) qm.release();
+                        io.quantcal.kernels.runtime.SessionCache.evict(model.sha256());
+                        if (waveChunks == 0) {
+                            throw new io.quantcal.job.data.BadSampleException("easyquant: no usable search samples among the first "
+                                    + eq.samples() + " calibration samples");
+                        }
+                        chunks += waveChunks;
+                        long ts = System.nanoTime();
+                        captureNs += ts - tc;
+                        Search search = searchAll(ctx, label, waveNo, waves.size(), problems, waveLayers, opts, cfg.kernelThreads());
+                        jobs += search.jobs();
+                        finals.putAll(finish(state, searchedHere, waveLayers, search.results(), problems));
+                        searchNs += System.nanoTime() - ts;
+                        Map<String, Object> w = new LinkedHashMap<>();
+                        w.put("layers", searchedHere.stream().map(QuantizableNode::name).toList());
+                        w.put("inputs_from", inputModel == null ? "fp32" : "qdq of " + quantizedBefore.size() + " earlier layers");
+                        w.put("spark_jobs", search.jobs());
+                        waveSummary.add(w);
+                        if (eq.sequential()) {
+                            ctx.out().printf("easyquant wave %d: %s (inputs %s), %d Spark jobs%n", waveSummary.size(),
+                                    w.get("layers"), w.get("inputs_from"), search.jobs());
+                        }
+                    } finally {
+                        problems.unpersist(false);
                     }
-                    chunks += waveChunks;
-                    long ts = System.nanoTime();
-                    captureNs += ts - tc;
-                    Search search = searchAll(ctx, label, waveNo, waves.size(), problems, waveLayers, opts, cfg.kernelThreads());
-                    jobs += search.jobs();
-                    finals.putAll(finish(state, searchedHere, waveLayers, search.results(), problems));
-                    searchNs += System.nanoTime() - ts;
-                    Map<String, Object> w = new LinkedHashMap<>();
-                    w.put("layers", searchedHere.stream().map(QuantizableNode::name).toList());
-                    w.put("inputs_from", inputModel == null ? "fp32" : "qdq of " + quantizedBefore.size() + " earlier layers");
-                    w.put("spark_jobs", search.jobs());
-                    waveSummary.add(w);
-                    if (eq.sequential()) {
-                        ctx.out().printf("easyquant wave %d: %s (inputs %s), %d Spark jobs%n", waveSummary.size(),
-                                w.get("layers"), w.get("inputs_from"), search.jobs());
-                    }
-                } finally {
-                    problems.unpersist(false);
                 }
+                for (QuantizableNode n : wave) quantizedBefore.add(n.name());
             }
-            for (QuantizableNode n : wave) quantizedBefore.add(n.name());
+        } finally {
+            fp.release();
         }
-        fp.release();
         return results(ctx, state, nodes, layers, finals, waveSummary, chunks, jobs, captureNs / 1_000_000, searchNs / 1_000_000,
                 (System.nanoTime() - t0) / 1_000_000);
     }
@@ -277,10 +280,13 @@ public final class EasyQuantPass implements Pass {
                 List<Sample> c = good.subList(from, to);
                 List<LayerProblem> ps = TaskMemory.guard("easyquant", "capturing the inputs and outputs of "
                         + layers.size() + " layers for a chunk of " + c.size() + " samples (quantcal.easyquant.chunk-samples = "
-                        + perChunk + ", positions = " + positions + ")", () -> LayerCapture.capture(bm.runner(fpTensors, opts),
-                        qm == null ? null : qm.runner(inTensors, opts), input,
-                        c.stream().mapToLong(Sample::id).toArray(), c.stream().map(Sample::inputs).toList(), batch,
-                        templates.value(), positions, seed));
+                        + perChunk + ", positions = " + positions + ")", () -> {
+                            try (var fpl = bm.lease(fpTensors, opts); var ql = qm == null ? null : qm.lease(inTensors, opts)) {
+                                return LayerCapture.capture(fpl.runner(), ql == null ? null : ql.runner(), input,
+                                        c.stream().mapToLong(Sample::id).toArray(), c.stream().map(Sample::inputs).toList(),
+                                        batch, templates.value(), positions, seed);
+                            }
+                        });
                 for (int l = 0; l < ps.size(); l++) out.add(new Tuple2<>(l * chunks + (int) chunk, ps.get(l)));
                 from = to;
             }

@@ -11,7 +11,6 @@ import io.quantcal.kernels.calib.ModelComparison.Sums;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.runtime.ModelInputs;
-import io.quantcal.kernels.runtime.ModelRunner;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -56,8 +55,8 @@ public final class EvaluatePass implements Pass {
         boolean several = stages.size() > 1;
         JavaRDD<Sample> loaded = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), input, partitions);
         JavaRDD<Sample> samples = several ? loaded.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK()) : loaded;
-        BroadcastModel fpModel = BroadcastModel.of(ctx.spark(), fp, "fp32 model");
-        BroadcastModel qModel = BroadcastModel.of(ctx.spark(), qdq, "qdq model");
+        BroadcastModel fpModel = BroadcastModel.of(ctx, fp, "fp32 model");
+        BroadcastModel qModel = BroadcastModel.of(ctx, qdq, "qdq model");
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         BatchBudget batch = TaskMemory.budget(ctx.spark().sparkContext(), cfg);
         boolean skipBad = cfg.evaluation().skipBadSamples();
@@ -83,7 +82,7 @@ public final class EvaluatePass implements Pass {
                     }
                     ctx.progress().step("evaluate: FP32 and the model after " + names.get(k) + " over the evaluation data",
                             (k + 1.0) / (names.size() + 1));
-                    BroadcastModel mModel = BroadcastModel.of(ctx.spark(), m, "model after " + names.get(k));
+                    BroadcastModel mModel = BroadcastModel.of(ctx, m, "model after " + names.get(k));
                     after = compare(samples, fpModel, m, mModel, layers, mLayers, input, output, opts, batch, skipBad,
                             "the model after " + names.get(k), "running " + fpModel.displayName() + " and the model after "
                                     + names.get(k) + " with " + layers.size() + " layer outputs captured");
@@ -134,12 +133,12 @@ public final class EvaluatePass implements Pass {
         try {
             parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("evaluate", doing, () -> {
                 SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
-                ModelRunner a = fpModel.runner(layers, opts);
-                ModelRunner b = qModel.runner(qLayers, opts);
-                Sums s = ModelComparison.compare(a, b, input, output, labelled(good), batch,
-                        fpModel.displayName() + " and " + which + ", " + layers.size() + " layer outputs each", layers,
-                        qLayers);
-                return List.of(new Tuple2<>(pid, s)).iterator();
+                try (var a = fpModel.lease(layers, opts); var b = qModel.lease(qLayers, opts)) {
+                    Sums s = ModelComparison.compare(a.runner(), b.runner(), input, output, labelled(good), batch,
+                            fpModel.displayName() + " and " + which + ", " + layers.size() + " layer outputs each", layers,
+                            qLayers);
+                    return List.of(new Tuple2<>(pid, s)).iterator();
+                }
             }), true).collect());
         } finally {
             // local mode runs the tasks in this JVM: release the quantized model's ONNX Runtime arena now

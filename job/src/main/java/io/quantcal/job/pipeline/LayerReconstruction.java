@@ -99,7 +99,7 @@ final class LayerReconstruction {
         QuantcalConfig cfg = ctx.config();
         List<String> tensors = tasks.stream().map(t -> t.node().input()).distinct().toList();
         ModelInputs input = InputBinding.of(model, cfg, cfg.calibration());
-        BroadcastModel bx = quantized == null ? fp : BroadcastModel.of(ctx.spark(), quantized, capture.pass() + "-wave-" + wave);
+        BroadcastModel bx = quantized == null ? fp : BroadcastModel.of(ctx, quantized, capture.pass() + "-wave-" + wave);
         BroadcastModel bf = quantized == null ? null : fp;
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(ctx.spark().sparkContext());
         Broadcast<List<LayerTask>> bt = jsc.broadcast(tasks);
@@ -114,58 +114,67 @@ final class LayerReconstruction {
         int copies = capture.copies();
         String pass = capture.pass();
 
-        JavaPairRDD<Integer, Block> blocks = samples.mapPartitionsToPair(it -> {
-            KernelThreads.limit(threads);
-            List<Sample> good = SamplePartitions.split(it, skipBad).good();
-            List<LayerTask> ts = bt.value();
-            ModelRunner rx = bx.runner(tensors, opts);
-            ModelRunner rf = bf == null ? null : bf.runner(tensors, opts);
-            List<Tuple2<Integer, Block>> out = new ArrayList<>();
-            for (int from = 0; from < good.size(); from += batch) {
-                List<Sample> b = good.subList(from, Math.min(good.size(), from + batch));
-                Map<String, InputTensor> feed = input.stack(b.stream().map(Sample::inputs).toList());
-                Map<String, FloatTensor> ox = rx.runInputs(feed);
-                Map<String, FloatTensor> of = rf == null ? null : rf.runInputs(feed);
-                for (int k = 0; k < b.size(); k++) {
-                    long id = b.get(k).id();
-                    for (int t = 0; t < ts.size(); t++) {
-                        QuantizableNode n = ts.get(t).node();
-                        LayerSampler.Columns x = LayerSampler.columns(n, id, ox.get(n.input()).batch(k, k + 1), perSample, seed);
-                        LayerSampler.Columns y = null;
-                        if (rf != null) {
-                            LayerTask lt = ts.get(t);
-                            y = LayerSampler.target(n, lt.weight(), lt.bias(), lt.params(),
-                                    LayerSampler.columns(n, id, of.get(n.input()).batch(k, k + 1), perSample, seed), clip,
-                                    batchColumns);
+        List<Solved<R>> done;
+        try {
+            JavaPairRDD<Integer, Block> blocks = samples.mapPartitionsToPair(it -> {
+                KernelThreads.limit(threads);
+                List<Sample> good = SamplePartitions.split(it, skipBad).good();
+                List<LayerTask> ts = bt.value();
+                List<Tuple2<Integer, Block>> out = new ArrayList<>();
+                try (var lx = bx.lease(tensors, opts); var lf = bf == null ? null : bf.lease(tensors, opts)) {
+                    ModelRunner rx = lx.runner();
+                    ModelRunner rf = lf == null ? null : lf.runner();
+                    for (int from = 0; from < good.size(); from += batch) {
+                        List<Sample> b = good.subList(from, Math.min(good.size(), from + batch));
+                        Map<String, InputTensor> feed = input.stack(b.stream().map(Sample::inputs).toList());
+                        Map<String, FloatTensor> ox = rx.runInputs(feed);
+                        Map<String, FloatTensor> of = rf == null ? null : rf.runInputs(feed);
+                        for (int k = 0; k < b.size(); k++) {
+                            long id = b.get(k).id();
+                            for (int t = 0; t < ts.size(); t++) {
+                                QuantizableNode n = ts.get(t).node();
+                                LayerSampler.Columns x = LayerSampler.columns(n, id, ox.get(n.input()).batch(k, k + 1), perSample, seed);
+                                LayerSampler.Columns y = null;
+                                if (rf != null) {
+                                    LayerTask lt = ts.get(t);
+                                    y = LayerSampler.target(n, lt.weight(), lt.bias(), lt.params(),
+                                            LayerSampler.columns(n, id, of.get(n.input()).batch(k, k + 1), perSample, seed), clip,
+                                            batchColumns);
+                                }
+                                Block block = new Block(x, y);
+                                for (int c = 0; c < copies; c++) out.add(new Tuple2<>(t * copies + c, block));
+                            }
                         }
-                        Block block = new Block(x, y);
-                        for (int c = 0; c < copies; c++) out.add(new Tuple2<>(t * copies + c, block));
                     }
-                }
-            }
-            return out.iterator();
-        }).partitionBy(new IndexPartitioner(tasks.size() * copies)); // one task per (layer, copy)
+                } // the leases: this executor may close the sessions for newer ones from here on
+                return out.iterator();
+            }).partitionBy(new IndexPartitioner(tasks.size() * copies)); // one task per (layer, copy)
 
-        List<Solved<R>> done = new ArrayList<>(blocks.mapPartitionsWithIndex((part, it) -> {
-            List<Block> mine = new ArrayList<>();
-            while (it.hasNext()) {
-                Tuple2<Integer, Block> e = it.next();
-                if (e._1() != part.intValue()) throw new IllegalStateException(pass + ": layer task " + e._1() + " in partition " + part);
-                mine.add(e._2());
-            }
-            if (mine.isEmpty()) return java.util.Collections.emptyIterator();
-            KernelThreads.limit(threads);
-            // sample order: the problem is the same whatever the partitioning of the samples
-            mine.sort(Comparator.comparingLong(x -> x.inputs().sample()));
-            LayerTask t = bt.value().get(part / copies);
-            List<LayerSampler.Columns> xs = mine.stream().map(Block::inputs).toList();
-            AdaRoundProblem p = LayerSampler.problem(t.node(), t.weight(), t.bias(), t.params(), xs, null, clip, batchColumns);
-            if (mine.get(0).target() != null) p = LayerSampler.withTargets(p, xs, mine.stream().map(Block::target).toList());
-            mine.clear();
-            R r = solver.solve(t, part % copies, p);
-            return List.<Solved<R>>of(new Solved<>(t.index(), part % copies, r)).iterator();
-        }, false).collect());
-        bt.destroy();
+            done = new ArrayList<>(blocks.mapPartitionsWithIndex((part, it) -> {
+                List<Block> mine = new ArrayList<>();
+                while (it.hasNext()) {
+                    Tuple2<Integer, Block> e = it.next();
+                    if (e._1() != part.intValue()) throw new IllegalStateException(pass + ": layer task " + e._1() + " in partition " + part);
+                    mine.add(e._2());
+                }
+                if (mine.isEmpty()) return java.util.Collections.emptyIterator();
+                KernelThreads.limit(threads);
+                // sample order: the problem is the same whatever the partitioning of the samples
+                mine.sort(Comparator.comparingLong(x -> x.inputs().sample()));
+                LayerTask t = bt.value().get(part / copies);
+                List<LayerSampler.Columns> xs = mine.stream().map(Block::inputs).toList();
+                AdaRoundProblem p = LayerSampler.problem(t.node(), t.weight(), t.bias(), t.params(), xs, null, clip, batchColumns);
+                if (mine.get(0).target() != null) p = LayerSampler.withTargets(p, xs, mine.stream().map(Block::target).toList());
+                mine.clear();
+                R r = solver.solve(t, part % copies, p);
+                return List.<Solved<R>>of(new Solved<>(t.index(), part % copies, r)).iterator();
+            }, false).collect());
+        } finally {
+            // the wave's sessions (and its partial model's broadcast) are done with; fp's broadcast serves later waves
+            bt.destroy();
+            if (bx != fp) bx.release();
+            fp.closeSessions();
+        }
         done.sort(Comparator.<Solved<R>>comparingInt(Solved::index).thenComparingInt(Solved::copy));
         return done;
     }

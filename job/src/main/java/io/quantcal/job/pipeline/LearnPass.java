@@ -123,7 +123,7 @@ public final class LearnPass implements Pass {
                             n.bias() == null ? null : model.initializerFloats(n.bias()), w.params(),
                             a == null ? null : a.params(), file));
                 }
-                if (!tasks.isEmpty() && fp == null) fp = BroadcastModel.of(ctx.spark(), model, "model");
+                if (!tasks.isEmpty() && fp == null) fp = BroadcastModel.of(ctx, model, "model");
                 OnnxModel inputModel = null;
                 if (!tasks.isEmpty() && quantized && !earlier.isEmpty()) {
                     Set<String> names = new LinkedHashSet<>();
@@ -170,6 +170,7 @@ public final class LearnPass implements Pass {
             }
         } finally {
             samples.unpersist(false);
+            if (fp != null) fp.release();
         }
 
         Map<String, Object> layers = new LinkedHashMap<>();

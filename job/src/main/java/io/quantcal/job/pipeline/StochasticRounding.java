@@ -42,16 +42,18 @@ final class StochasticRounding {
         }
         long seed = r.seed();
         List<LayerReconstruction.Solved<StochasticDraws.Draw>> solved;
+        BroadcastModel fp = null;
         try {
             ctx.spark().sparkContext().setJobDescription("calibrate: stochastic rounding, " + r.draws() + " draws of "
                     + nodes.size() + " layers, one task each");
-            BroadcastModel fp = BroadcastModel.of(ctx.spark(), model, "model");
+            fp = BroadcastModel.of(ctx, model, "model");
             solved = LayerReconstruction.solve(ctx, samples, model, fp, null, tasks, 0,
                     new LayerReconstruction.Capture("stochastic-rounding", r.samples(), seed, true, BATCH_COLUMNS, r.draws()),
                     (t, draw, p) -> StochasticDraws.draw(p, t.weight(), t.params(), StochasticDraws.seed(seed, t.index(), draw),
                             BATCH_COLUMNS));
         } finally {
             samples.unpersist(false);
+            if (fp != null) fp.release();
         }
         // in (layer, draw) order: the first lowest MSE wins
         Map<Integer, LayerReconstruction.Solved<StochasticDraws.Draw>> best = new LinkedHashMap<>();

@@ -28,8 +28,8 @@ import onnx.Onnx.TensorProto;
  * graph outputs so that one run returns the model's outputs and the captured activations.
  *
  * <p>{@link #run} is thread-safe (ONNX Runtime sessions are); {@link #close} waits for runs in flight.
- * Runners handed out by {@link SessionCache} are shared: their {@code close()} does nothing, the cache
- * closes them on eviction. Every session, shared or not, is known to {@link SessionCache}, whose
+ * Runners handed out by {@link SessionCache} (through a {@link SessionCache.Lease}) are shared: their
+ * {@code close()} does nothing, the cache closes them on eviction, never while a lease holds them. Every session, shared or not, is known to {@link SessionCache}, whose
  * {@link SessionCache#shutdown} closes them all before the JVM exits.
  *
  * <p>Errors name the model file ({@link OnnxModel#source}) and, where ONNX Runtime names one, the node, on one

@@ -44,7 +44,9 @@ class SessionShutdownTest {
     @Test
     void closeAllWaitsForRunsInFlightAndClosesCachedAndUncachedSessionsOnce() throws Exception {
         int before = SessionCache.openSessions();
-        ModelRunner cached = SessionCache.runner(model(1), List.of("c"), RunnerOptions.singleThreaded());
+        // a task's lease holds the cached session: shutdown closes it all the same (after the run in flight)
+        SessionCache.Lease lease = SessionCache.lease(model(1), List.of("c"), RunnerOptions.singleThreaded());
+        ModelRunner cached = lease.runner();
         ModelRunner own = ModelRunner.open(model(2), RunnerOptions.singleThreaded());
         assertEquals(before + 2, SessionCache.openSessions());
 
@@ -81,13 +83,17 @@ class SessionShutdownTest {
             assertEquals(0, SessionCache.size());
             own.close(); // closed already: nothing to do, no second close of the native session
             assertEquals(0, SessionCache.closeAll(60));
+            lease.close(); // the holder lets go of a closed session: nothing is closed twice
+            assertEquals(0, SessionCache.openSessions());
         } finally {
             pool.shutdownNow();
         }
         assertFalse(SessionCache.isShutDown(), "closeAll leaves the cache usable");
-        ModelRunner again = SessionCache.runner(model(1), List.of("c"), RunnerOptions.singleThreaded());
-        assertFalse(again.isClosed(), "a closed session is not handed out again");
-        assertEquals(8 * 16 * 16 * 4, again.run(Map.of("x", X)).get("y").data().length);
+        try (SessionCache.Lease l = SessionCache.lease(model(1), List.of("c"), RunnerOptions.singleThreaded())) {
+            ModelRunner again = l.runner();
+            assertFalse(again.isClosed(), "a closed session is not handed out again");
+            assertEquals(8 * 16 * 16 * 4, again.run(Map.of("x", X)).get("y").data().length);
+        }
         assertThrows(IllegalStateException.class, () -> cached.run(Map.of("x", X)));
     }
 }
