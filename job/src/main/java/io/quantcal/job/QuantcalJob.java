@@ -140,7 +140,8 @@ public final class QuantcalJob {
                 ctx.progress().beginPass(p.name());
                 try {
                     state = runPass(p, ctx, state);
-                    ctx.report().stage(p.name(), state);
+                    // kept for evaluate's per-method passes only when it makes them
+                    if (cfg.evaluateAfterEachMethod()) ctx.report().stage(p.name(), state);
                 } finally {
                     ctx.progress().endPass();
                 }

@@ -45,7 +45,8 @@ public record QuantcalConfig(
         String rendered,
         String source,
         Exclude exclude,
-        Inputs inputs) implements Serializable {
+        Inputs inputs,
+        boolean evaluateAfterEachMethod) implements Serializable {
 
     /**
      * How Parquet columns and declared shapes map to the model's inputs: {@code parquetColumns} input name → column
@@ -98,7 +99,7 @@ public record QuantcalConfig(
         return new QuantcalConfig(q.apply(model), runId, pipeline, calibration.resolved(q), preprocess, weights,
                 activations, quantizeBias, evaluation.resolved(q), export, q.apply(outputPath), overwrite, intraOpThreads,
                 kernelThreads, memoryBudget, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, learn, rendered, source,
-                exclude, inputs);
+                exclude, inputs, evaluateAfterEachMethod);
     }
 
     /** Image decoding: x = (pixel·scale − mean[c]) / std[c], center-cropped to width × height. */
@@ -531,7 +532,18 @@ public record QuantcalConfig(
                 memoryBudget(q),
                 q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant, learn,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source,
-                exclude(q.getConfig("quantization.exclude")), inputs(q));
+                exclude(q.getConfig("quantization.exclude")), inputs(q),
+                flag(ev, "after-each-method", "quantcal.evaluation.after-each-method"));
+    }
+
+    /** A boolean key, an error naming {@code key} in full when the file gives it another type. */
+    private static boolean flag(Config c, String path, String key) {
+        try {
+            return c.getBoolean(path);
+        } catch (com.typesafe.config.ConfigException.WrongType e) {
+            throw new ConfigException(key + ": expected true or false, got '" + firstLine(c.getValue(path).unwrapped().toString())
+                    + "'", e);
+        }
     }
 
     /** The input maps: each column a non-empty string, each shape a non-empty list of integers -1 or >= 1. */
