@@ -34,7 +34,9 @@ import org.junit.jupiter.api.Test;
  * A real Spark standalone cluster on loopback: a Master and two Workers, each its own JVM started from the Maven
  * artifacts (a Spark home whose jars/ are the build's Spark jars, none of quantcal's own dependencies), and the job
  * submitted through deploy/quantcal-submit, i.e. Spark's SparkSubmit with the shaded cluster jar. Its scale table is
- * the same, row for row and bit for bit, as the local[*] run's. Runs after {@code package} (an integration test: the
+ * the same, row for row and bit for bit, as the local[*] run's, for the calibrate, easyquant, adaround and learn (LSQ)
+ * pipelines. The local[*] reference runs are all queued when the cluster starts and run on a thread of this JVM while
+ * the cluster comes up and the submitted runs go, each test awaiting its own before it compares. Runs after {@code package} (an integration test: the
  * cluster jar is built at pre-integration-test); everything started is stopped at the end, also when a test fails.
  */
 class ClusterIT extends SparkJobTest {
@@ -44,10 +46,51 @@ class ClusterIT extends SparkJobTest {
     static final List<String> NOT_SPARK = List.of("/org/nd4j/", "/org/bytedeco/", "/com/microsoft/onnxruntime/",
             "/com/typesafe/config/", "/org/jfree/", "/io/quantcal/", "quantcal-kernels");
 
+    /**
+     * The pipelines run on the cluster and on local[*]: name, a method the table has rows of, the pass step an executor
+     * is killed in (null: none), the overrides besides the common ones.
+     */
+    record Pipeline(String name, String method, String killIn, List<String> overrides) {
+        List<String> all() {
+            List<String> o = new ArrayList<>(List.of("run-id=cluster-" + name, "calibration.limit=48", "calibration.partitions=4"));
+            o.addAll(overrides);
+            return o;
+        }
+    }
+
+    static final List<Pipeline> PIPELINES = List.of(
+            new Pipeline("calibrate", "percentile", null, List.of("pipeline=[fold-bn,calibrate,export]",
+                    "quantization.activations.calibrator=percentile")),
+            // one wave each (parallel search, FP inputs): the distributed steps are the same, in a third of the time
+            new Pipeline("easyquant", "easyquant", "grid", List.of("pipeline=[fold-bn,calibrate,easyquant,export]", "easyquant.samples=8",
+                    "easyquant.segments=6", "easyquant.rounds=1", "easyquant.mode=parallel")),
+            // 200 iterations: each layer's task lasts long enough for the executor killed under it to take it along
+            new Pipeline("adaround", "adaround", "adaround wave", List.of("pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4",
+                    "adaround.iterations=200", "adaround.resume=false", "adaround.inputs=fp")),
+            // LSQ: one wave (FP inputs), few samples and iterations; its tasks are AdaRound's capture and a learner
+            new Pipeline("learn", "lsq", null, List.of("pipeline=[fold-bn,calibrate,learn,export]", "learn.method=lsq",
+                    "learn.samples=4", "learn.iterations=20", "learn.inputs=fp", "learn.resume=false")));
+
+    /** The driver-kill test's run: AdaRound with quantized inputs, layer by layer in waves. */
+    static final List<String> RESUME = List.of("run-id=cluster-resume", "calibration.limit=48", "calibration.partitions=4",
+            "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=20",
+            "adaround.inputs=quantized");
+
     final List<Process> started = new ArrayList<>();
     Path base;
     Path sparkHome;
     String master;
+    /**
+     * The local[*] reference runs, one after another on one thread of this JVM, all queued when the cluster starts: they
+     * run while the cluster comes up and while the submitted runs (other JVMs) run, instead of before each of them.
+     */
+    final java.util.concurrent.ExecutorService localRuns = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "local-reference-runs");
+        t.setDaemon(true);
+        return t;
+    });
+    final Map<String, java.util.concurrent.Future<String>> locals = new java.util.concurrent.ConcurrentHashMap<>();
+    boolean workersUp;
 
     @BeforeAll
     void startCluster() throws Exception {
@@ -79,12 +122,42 @@ class ClusterIT extends SparkJobTest {
             start("worker-" + w, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1",
                     "--memory", "3g", "--work-dir", dir.toString(), "--webui-port", String.valueOf(freePort()), master);
         }
+        // the workers register while the local[*] reference runs go (awaitWorkers, before the first submit)
+        for (Pipeline p : PIPELINES) local(p.name(), p.all());
+        local("resume", JobFixtures.concat(RESUME.toArray(new String[0]), "adaround.resume=false"));
+    }
+
+    /** The output of the local[*] run {@code name} with {@code overrides}, queued on first call, awaited here. */
+    String localOutput(String name) throws Exception {
+        java.util.concurrent.Future<String> f = locals.get(name);
+        Assertions.assertNotNull(f, "no local run " + name);
+        return f.get(10, TimeUnit.MINUTES);
+    }
+
+    void local(String name, List<String> overrides) {
+        local(name, overrides.toArray(new String[0]));
+    }
+
+    void local(String name, String... overrides) {
+        String output = base.resolve(name + "-local").toString();
+        locals.computeIfAbsent(name, n -> localRuns.submit(() -> {
+            QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output, overrides), out);
+            return output;
+        }));
+    }
+
+    void awaitWorkers() throws Exception {
+        if (workersUp) return;
         waitFor("worker-1", "Successfully registered with master");
         waitFor("worker-2", "Successfully registered with master");
+        workersUp = true;
     }
 
     @AfterAll
-    void stopCluster() throws IOException {
+    void stopCluster() throws IOException, InterruptedException {
+        // a reference run still going (a test failed before it awaited it) ends before the local session stops
+        localRuns.shutdownNow();
+        localRuns.awaitTermination(2, TimeUnit.MINUTES);
         // Workers first (each stops its executors), then the master; each by its pid, its descendants too
         for (int i = started.size() - 1; i >= 0; i--) stop(started.get(i));
         // each executor fetched its own copy of the 140 MB cluster jar into its work directory: those go, the logs stay
@@ -99,31 +172,18 @@ class ClusterIT extends SparkJobTest {
 
     @Test
     void theClusterWritesTheLocalRunsScaleTableAlsoWhenAnExecutorIsKilled() throws Exception {
-        String[][] pipelines = {
-                {"calibrate", "pipeline=[fold-bn,calibrate,export]", "quantization.activations.calibrator=percentile"},
-                // one wave each (parallel search, FP inputs): the distributed steps are the same, in a third of the time
-                {"easyquant", "pipeline=[fold-bn,calibrate,easyquant,export]", "easyquant.samples=8", "easyquant.segments=6",
-                        "easyquant.rounds=1", "easyquant.mode=parallel"},
-                // 200 iterations: each layer's task lasts long enough for the executor killed under it to take it along
-                {"adaround", "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=200",
-                        "adaround.resume=false", "adaround.inputs=fp"}};
-        for (String[] p : pipelines) {
-            String name = p[0];
-            List<String> overrides = new ArrayList<>(List.of("run-id=cluster-" + name, "calibration.limit=48",
-                    "calibration.partitions=4"));
-            overrides.addAll(Arrays.asList(p).subList(1, p.length));
-            String local = base.resolve(name + "-local").toString();
-            QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, local, overrides.toArray(new String[0])), out);
-
+        for (Pipeline p : PIPELINES) {
+            String name = p.name();
+            List<String> overrides = p.all();
             // easyquant and adaround lose an executor in the middle of their pass: the run goes on, same table
-            boolean kill = !name.equals("calibrate");
+            boolean kill = p.killIn() != null;
             String clustered = base.resolve(name + "-cluster").toString();
             int uiPort = freePort();
             Process submit = submit("submit-" + name, clustered, overrides, kill
                     ? List.of("--conf", "spark.ui.enabled=true", "--conf", "spark.ui.port=" + uiPort)
                     : List.of("--conf", "spark.ui.enabled=false"));
             ExecutorKiller killer = kill ? ExecutorKiller.start(uiPort, Progress.group("cluster-" + name, name),
-                    name.equals("easyquant") ? "grid" : "adaround wave", submit, base.resolve("submit-" + name + ".log")) : null;
+                    p.killIn(), submit, base.resolve("submit-" + name + ".log")) : null;
             if (!submit.waitFor(5, TimeUnit.MINUTES)) Assertions.fail("spark-submit of " + name + " did not end in 5 min");
             String log = Files.readString(base.resolve("submit-" + name + ".log"));
             assertEquals(0, submit.exitValue(), "spark-submit " + name + ":\n" + tail(log));
@@ -135,10 +195,12 @@ class ClusterIT extends SparkJobTest {
                 Assertions.assertNotNull(killer.executorId, name + ": no task of the pass was lost with an executor (killed "
                         + killer.kills + ", " + killer.error + ")\n" + tail(log));
             }
+            String local = localOutput(name);
 
             List<Row> a = rows(local);
             List<Row> b = rows(clustered);
             Assertions.assertFalse(a.isEmpty());
+            Assertions.assertTrue(a.stream().anyMatch(r -> p.method().equals(r.getAs("method"))), name + ": no " + p.method() + " rows");
             assertEquals(a, b, name + ": the cluster's scale table is the local[*] run's");
             Assertions.assertTrue(Files.isRegularFile(Path.of(clustered, "report.html")));
         }
@@ -152,12 +214,7 @@ class ClusterIT extends SparkJobTest {
      */
     @Test
     void aRerunAfterTheDriverWasKilledMidAdaRoundResumes() throws Exception {
-        List<String> overrides = List.of("run-id=cluster-resume", "calibration.limit=48", "calibration.partitions=4",
-                "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=20",
-                "adaround.inputs=quantized");
-        String local = base.resolve("resume-local").toString();
-        QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, local,
-                JobFixtures.concat(overrides.toArray(new String[0]), "adaround.resume=false")), out);
+        List<String> overrides = RESUME;
 
         Path clustered = base.resolve("resume-cluster");
         Path cache = base.resolve("resume-cluster" + io.quantcal.job.io.PathOverlap.CACHE_SUFFIX);
@@ -191,6 +248,7 @@ class ClusterIT extends SparkJobTest {
         assertEquals(cached, ar.get("layers_resumed").asInt(), ar.toString());
         assertEquals(7 - cached, ar.get("layers_optimized").asInt(), ar.toString());
 
+        String local = localOutput("resume");
         assertEquals(rows(local), rows(clustered.toString()), "the resumed run's scale table is the local[*] run's");
         assertEquals(weights(local), weights(clustered.toString()), "the resumed run's integer weights are the local[*] run's");
         try (Stream<Path> beside = Files.list(base)) {
@@ -206,9 +264,8 @@ class ClusterIT extends SparkJobTest {
      */
     @Test
     void theReadmesSparkShellRecipeRunsInTheRealRepl() throws Exception {
-        String output = base.resolve("shell-local").toString();
-        QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output, "run-id=shell", "calibration.limit=48",
-                "pipeline=[fold-bn,calibrate,export]"), out);
+        // the table of the calibrate pipeline's local[*] run (the cluster test's reference)
+        String output = localOutput("calibrate");
         String table = output + "/" + QuantcalJob.SCALE_TABLE;
 
         String readme = Files.readString(JobFixtures.ROOT.resolve("README.md"));
@@ -314,7 +371,8 @@ class ClusterIT extends SparkJobTest {
     }
 
     /** deploy/quantcal-submit against the cluster: client mode, an executor on each worker. */
-    Process submit(String name, String output, List<String> overrides, List<String> sparkConf) throws IOException {
+    Process submit(String name, String output, List<String> overrides, List<String> sparkConf) throws Exception {
+        awaitWorkers();
         Path conf = base.resolve(name + ".conf");
         Files.writeString(conf, JobFixtures.baseConfig(RESNET, CALIB, output));
         List<String> cmd = new ArrayList<>(List.of(JobFixtures.ROOT.resolve("deploy/quantcal-submit").toString(),
@@ -459,7 +517,8 @@ class ClusterIT extends SparkJobTest {
     void start(String name, String mainClass, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of("java"));
         cmd.addAll(javaFlags());
-        cmd.addAll(List.of("-Xmx512m", "-cp", sparkHome.resolve("jars") + "/*", mainClass));
+        // the daemons only pass messages: no C2 compiler or parallel GC threads taking the 2 cores from the runs
+        cmd.addAll(List.of("-Xmx512m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", sparkHome.resolve("jars") + "/*", mainClass));
         cmd.addAll(List.of(args));
         process(name, cmd);
     }
