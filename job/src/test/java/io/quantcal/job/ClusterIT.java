@@ -35,10 +35,10 @@ import org.junit.jupiter.api.Test;
  * artifacts (a Spark home whose jars/ are the build's Spark jars, none of quantcal's own dependencies), and the job
  * submitted through deploy/quantcal-submit, i.e. Spark's SparkSubmit with the shaded cluster jar. Its scale table is
  * the same, row for row and bit for bit, as the local[*] run's, for the calibrate, easyquant, adaround and learn (LSQ)
- * pipelines. The local[*] reference runs are all queued when the cluster starts and run on a thread of this JVM while
- * the cluster comes up and the submitted runs go, each test awaiting its own before it compares. Runs after {@code package} (an integration test: the
+ * pipelines. Runs after {@code package} (an integration test: the
  * cluster jar is built at pre-integration-test); everything started is stopped at the end, also when a test fails.
  */
+@org.junit.jupiter.api.TestMethodOrder(org.junit.jupiter.api.MethodOrderer.OrderAnnotation.class)
 class ClusterIT extends SparkJobTest {
 
     static final Path JOB = Path.of("").toAbsolutePath();
@@ -81,15 +81,11 @@ class ClusterIT extends SparkJobTest {
     Path sparkHome;
     String master;
     /**
-     * The local[*] reference runs, one after another on one thread of this JVM, all queued when the cluster starts: they
-     * run while the cluster comes up and while the submitted runs (other JVMs) run, instead of before each of them.
+     * The local[*] reference runs' outputs by name, each run once (the spark-shell test reads the calibrate one). They
+     * run in the test's thread, not beside the submitted runs: on 2 cores a reference run beside a cluster run slowed
+     * that run by about as much as it saved (measured).
      */
-    final java.util.concurrent.ExecutorService localRuns = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "local-reference-runs");
-        t.setDaemon(true);
-        return t;
-    });
-    final Map<String, java.util.concurrent.Future<String>> locals = new java.util.concurrent.ConcurrentHashMap<>();
+    final Map<String, String> locals = new java.util.HashMap<>();
     boolean workersUp;
 
     @BeforeAll
@@ -122,28 +118,16 @@ class ClusterIT extends SparkJobTest {
             start("worker-" + w, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1",
                     "--memory", "3g", "--work-dir", dir.toString(), "--webui-port", String.valueOf(freePort()), master);
         }
-        // the workers register while the local[*] reference runs go (awaitWorkers, before the first submit)
-        for (Pipeline p : PIPELINES) local(p.name(), p.all());
-        local("resume", JobFixtures.concat(RESUME.toArray(new String[0]), "adaround.resume=false"));
+        // the workers register while the first local[*] reference run goes (awaitWorkers, before the first submit)
     }
 
-    /** The output of the local[*] run {@code name} with {@code overrides}, queued on first call, awaited here. */
-    String localOutput(String name) throws Exception {
-        java.util.concurrent.Future<String> f = locals.get(name);
-        Assertions.assertNotNull(f, "no local run " + name);
-        return f.get(10, TimeUnit.MINUTES);
-    }
-
-    void local(String name, List<String> overrides) {
-        local(name, overrides.toArray(new String[0]));
-    }
-
-    void local(String name, String... overrides) {
-        String output = base.resolve(name + "-local").toString();
-        locals.computeIfAbsent(name, n -> localRuns.submit(() -> {
-            QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output, overrides), out);
+    /** The output of the local[*] run {@code name} with {@code overrides}, run on the first call. */
+    String local(String name, List<String> overrides) {
+        return locals.computeIfAbsent(name, n -> {
+            String output = base.resolve(name + "-local").toString();
+            QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output, overrides.toArray(new String[0])), out);
             return output;
-        }));
+        });
     }
 
     void awaitWorkers() throws Exception {
@@ -154,10 +138,7 @@ class ClusterIT extends SparkJobTest {
     }
 
     @AfterAll
-    void stopCluster() throws IOException, InterruptedException {
-        // a reference run still going (a test failed before it awaited it) ends before the local session stops
-        localRuns.shutdownNow();
-        localRuns.awaitTermination(2, TimeUnit.MINUTES);
+    void stopCluster() throws IOException {
         // Workers first (each stops its executors), then the master; each by its pid, its descendants too
         for (int i = started.size() - 1; i >= 0; i--) stop(started.get(i));
         // each executor fetched its own copy of the 140 MB cluster jar into its work directory: those go, the logs stay
@@ -171,10 +152,12 @@ class ClusterIT extends SparkJobTest {
     }
 
     @Test
+    @org.junit.jupiter.api.Order(2)
     void theClusterWritesTheLocalRunsScaleTableAlsoWhenAnExecutorIsKilled() throws Exception {
         for (Pipeline p : PIPELINES) {
             String name = p.name();
             List<String> overrides = p.all();
+            String local = local(name, overrides);
             // easyquant and adaround lose an executor in the middle of their pass: the run goes on, same table
             boolean kill = p.killIn() != null;
             String clustered = base.resolve(name + "-cluster").toString();
@@ -195,8 +178,6 @@ class ClusterIT extends SparkJobTest {
                 Assertions.assertNotNull(killer.executorId, name + ": no task of the pass was lost with an executor (killed "
                         + killer.kills + ", " + killer.error + ")\n" + tail(log));
             }
-            String local = localOutput(name);
-
             List<Row> a = rows(local);
             List<Row> b = rows(clustered);
             Assertions.assertFalse(a.isEmpty());
@@ -213,8 +194,10 @@ class ClusterIT extends SparkJobTest {
      * output path, and the rerun removed what it left beside it.
      */
     @Test
+    @org.junit.jupiter.api.Order(1)
     void aRerunAfterTheDriverWasKilledMidAdaRoundResumes() throws Exception {
         List<String> overrides = RESUME;
+        String local = local("resume", List.of(JobFixtures.concat(RESUME.toArray(new String[0]), "adaround.resume=false")));
 
         Path clustered = base.resolve("resume-cluster");
         Path cache = base.resolve("resume-cluster" + io.quantcal.job.io.PathOverlap.CACHE_SUFFIX);
@@ -248,7 +231,6 @@ class ClusterIT extends SparkJobTest {
         assertEquals(cached, ar.get("layers_resumed").asInt(), ar.toString());
         assertEquals(7 - cached, ar.get("layers_optimized").asInt(), ar.toString());
 
-        String local = localOutput("resume");
         assertEquals(rows(local), rows(clustered.toString()), "the resumed run's scale table is the local[*] run's");
         assertEquals(weights(local), weights(clustered.toString()), "the resumed run's integer weights are the local[*] run's");
         try (Stream<Path> beside = Files.list(base)) {
@@ -261,11 +243,15 @@ class ClusterIT extends SparkJobTest {
      * The README's spark-shell recipe in spark-shell's real REPL: {@code org.apache.spark.repl.Main} under SparkSubmit, as
      * bin/spark-shell starts it, from the cluster's Spark home with {@code --jars} the cluster jar, fed the recipe on
      * stdin. The tables it prints are the scale table's numbers as read here, grouped here in plain Java.
+     * It reads the table of the calibrate pipeline's local[*] run, made once for the cluster test (run on demand when
+     * this test runs alone).
      */
     @Test
+    @org.junit.jupiter.api.Order(3)
     void theReadmesSparkShellRecipeRunsInTheRealRepl() throws Exception {
         // the table of the calibrate pipeline's local[*] run (the cluster test's reference)
-        String output = localOutput("calibrate");
+        Pipeline calibrate = PIPELINES.get(0);
+        String output = local(calibrate.name(), calibrate.all());
         String table = output + "/" + QuantcalJob.SCALE_TABLE;
 
         String readme = Files.readString(JobFixtures.ROOT.resolve("README.md"));
