@@ -143,7 +143,8 @@ public final class QuantcalJob {
                 io.quantcal.kernels.runtime.SessionCache.resetPeak();
                 try {
                     state = runPass(p, ctx, state);
-                    ctx.report().stage(p.name(), state);
+                    // kept for evaluate's per-method passes only when it makes them
+                    if (cfg.evaluateAfterEachMethod()) ctx.report().stage(p.name(), state);
                 } finally {
                     ctx.progress().endPass();
                 }

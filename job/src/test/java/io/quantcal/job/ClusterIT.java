@@ -34,9 +34,11 @@ import org.junit.jupiter.api.Test;
  * A real Spark standalone cluster on loopback: a Master and two Workers, each its own JVM started from the Maven
  * artifacts (a Spark home whose jars/ are the build's Spark jars, none of quantcal's own dependencies), and the job
  * submitted through deploy/quantcal-submit, i.e. Spark's SparkSubmit with the shaded cluster jar. Its scale table is
- * the same, row for row and bit for bit, as the local[*] run's. Runs after {@code package} (an integration test: the
+ * the same, row for row and bit for bit, as the local[*] run's, for the calibrate, easyquant, adaround and learn (LSQ)
+ * pipelines. Runs after {@code package} (an integration test: the
  * cluster jar is built at pre-integration-test); everything started is stopped at the end, also when a test fails.
  */
+@org.junit.jupiter.api.TestMethodOrder(org.junit.jupiter.api.MethodOrderer.OrderAnnotation.class)
 class ClusterIT extends SparkJobTest {
 
     static final Path JOB = Path.of("").toAbsolutePath();
@@ -44,10 +46,47 @@ class ClusterIT extends SparkJobTest {
     static final List<String> NOT_SPARK = List.of("/org/nd4j/", "/org/bytedeco/", "/com/microsoft/onnxruntime/",
             "/com/typesafe/config/", "/org/jfree/", "/io/quantcal/", "quantcal-kernels");
 
+    /**
+     * The pipelines run on the cluster and on local[*]: name, a method the table has rows of, the pass step an executor
+     * is killed in (null: none), the overrides besides the common ones.
+     */
+    record Pipeline(String name, String method, String killIn, List<String> overrides) {
+        List<String> all() {
+            List<String> o = new ArrayList<>(List.of("run-id=cluster-" + name, "calibration.limit=48", "calibration.partitions=4"));
+            o.addAll(overrides);
+            return o;
+        }
+    }
+
+    static final List<Pipeline> PIPELINES = List.of(
+            new Pipeline("calibrate", "percentile", null, List.of("pipeline=[fold-bn,calibrate,export]",
+                    "quantization.activations.calibrator=percentile")),
+            // one wave each (parallel search, FP inputs): the distributed steps are the same, in a third of the time
+            new Pipeline("easyquant", "easyquant", "grid", List.of("pipeline=[fold-bn,calibrate,easyquant,export]", "easyquant.samples=8",
+                    "easyquant.segments=6", "easyquant.rounds=1", "easyquant.mode=parallel")),
+            // 200 iterations: each layer's task lasts long enough for the executor killed under it to take it along
+            new Pipeline("adaround", "adaround", "adaround wave", List.of("pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4",
+                    "adaround.iterations=200", "adaround.resume=false", "adaround.inputs=fp")),
+            // LSQ: one wave (FP inputs), few samples and iterations; its tasks are AdaRound's capture and a learner
+            new Pipeline("learn", "lsq", null, List.of("pipeline=[fold-bn,calibrate,learn,export]", "learn.method=lsq",
+                    "learn.samples=4", "learn.iterations=20", "learn.inputs=fp", "learn.resume=false")));
+
+    /** The driver-kill test's run: AdaRound with quantized inputs, layer by layer in waves. */
+    static final List<String> RESUME = List.of("run-id=cluster-resume", "calibration.limit=48", "calibration.partitions=4",
+            "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=20",
+            "adaround.inputs=quantized");
+
     final List<Process> started = new ArrayList<>();
     Path base;
     Path sparkHome;
     String master;
+    /**
+     * The local[*] reference runs' outputs by name, each run once (the spark-shell test reads the calibrate one). They
+     * run in the test's thread, not beside the submitted runs: on 2 cores a reference run beside a cluster run slowed
+     * that run by about as much as it saved (measured).
+     */
+    final Map<String, String> locals = new java.util.HashMap<>();
+    boolean workersUp;
 
     @BeforeAll
     void startCluster() throws Exception {
@@ -79,8 +118,23 @@ class ClusterIT extends SparkJobTest {
             start("worker-" + w, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1",
                     "--memory", "3g", "--work-dir", dir.toString(), "--webui-port", String.valueOf(freePort()), master);
         }
+        // the workers register while the first local[*] reference run goes (awaitWorkers, before the first submit)
+    }
+
+    /** The output of the local[*] run {@code name} with {@code overrides}, run on the first call. */
+    String local(String name, List<String> overrides) {
+        return locals.computeIfAbsent(name, n -> {
+            String output = base.resolve(name + "-local").toString();
+            QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output, overrides.toArray(new String[0])), out);
+            return output;
+        });
+    }
+
+    void awaitWorkers() throws Exception {
+        if (workersUp) return;
         waitFor("worker-1", "Successfully registered with master");
         waitFor("worker-2", "Successfully registered with master");
+        workersUp = true;
     }
 
     @AfterAll
@@ -98,32 +152,21 @@ class ClusterIT extends SparkJobTest {
     }
 
     @Test
+    @org.junit.jupiter.api.Order(2)
     void theClusterWritesTheLocalRunsScaleTableAlsoWhenAnExecutorIsKilled() throws Exception {
-        String[][] pipelines = {
-                {"calibrate", "pipeline=[fold-bn,calibrate,export]", "quantization.activations.calibrator=percentile"},
-                // one wave each (parallel search, FP inputs): the distributed steps are the same, in a third of the time
-                {"easyquant", "pipeline=[fold-bn,calibrate,easyquant,export]", "easyquant.samples=8", "easyquant.segments=6",
-                        "easyquant.rounds=1", "easyquant.mode=parallel"},
-                // 200 iterations: each layer's task lasts long enough for the executor killed under it to take it along
-                {"adaround", "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=200",
-                        "adaround.resume=false", "adaround.inputs=fp"}};
-        for (String[] p : pipelines) {
-            String name = p[0];
-            List<String> overrides = new ArrayList<>(List.of("run-id=cluster-" + name, "calibration.limit=48",
-                    "calibration.partitions=4"));
-            overrides.addAll(Arrays.asList(p).subList(1, p.length));
-            String local = base.resolve(name + "-local").toString();
-            QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, local, overrides.toArray(new String[0])), out);
-
+        for (Pipeline p : PIPELINES) {
+            String name = p.name();
+            List<String> overrides = p.all();
+            String local = local(name, overrides);
             // easyquant and adaround lose an executor in the middle of their pass: the run goes on, same table
-            boolean kill = !name.equals("calibrate");
+            boolean kill = p.killIn() != null;
             String clustered = base.resolve(name + "-cluster").toString();
             int uiPort = freePort();
             Process submit = submit("submit-" + name, clustered, overrides, kill
                     ? List.of("--conf", "spark.ui.enabled=true", "--conf", "spark.ui.port=" + uiPort)
                     : List.of("--conf", "spark.ui.enabled=false"));
             ExecutorKiller killer = kill ? ExecutorKiller.start(uiPort, Progress.group("cluster-" + name, name),
-                    name.equals("easyquant") ? "grid" : "adaround wave", submit, base.resolve("submit-" + name + ".log")) : null;
+                    p.killIn(), submit, base.resolve("submit-" + name + ".log")) : null;
             if (!submit.waitFor(5, TimeUnit.MINUTES)) Assertions.fail("spark-submit of " + name + " did not end in 5 min");
             String log = Files.readString(base.resolve("submit-" + name + ".log"));
             assertEquals(0, submit.exitValue(), "spark-submit " + name + ":\n" + tail(log));
@@ -135,10 +178,10 @@ class ClusterIT extends SparkJobTest {
                 Assertions.assertNotNull(killer.executorId, name + ": no task of the pass was lost with an executor (killed "
                         + killer.kills + ", " + killer.error + ")\n" + tail(log));
             }
-
             List<Row> a = rows(local);
             List<Row> b = rows(clustered);
             Assertions.assertFalse(a.isEmpty());
+            Assertions.assertTrue(a.stream().anyMatch(r -> p.method().equals(r.getAs("method"))), name + ": no " + p.method() + " rows");
             assertEquals(a, b, name + ": the cluster's scale table is the local[*] run's");
             Assertions.assertTrue(Files.isRegularFile(Path.of(clustered, "report.html")));
         }
@@ -151,13 +194,10 @@ class ClusterIT extends SparkJobTest {
      * output path, and the rerun removed what it left beside it.
      */
     @Test
+    @org.junit.jupiter.api.Order(1)
     void aRerunAfterTheDriverWasKilledMidAdaRoundResumes() throws Exception {
-        List<String> overrides = List.of("run-id=cluster-resume", "calibration.limit=48", "calibration.partitions=4",
-                "pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4", "adaround.iterations=20",
-                "adaround.inputs=quantized");
-        String local = base.resolve("resume-local").toString();
-        QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, local,
-                JobFixtures.concat(overrides.toArray(new String[0]), "adaround.resume=false")), out);
+        List<String> overrides = RESUME;
+        String local = local("resume", List.of(JobFixtures.concat(RESUME.toArray(new String[0]), "adaround.resume=false")));
 
         Path clustered = base.resolve("resume-cluster");
         Path cache = base.resolve("resume-cluster" + io.quantcal.job.io.PathOverlap.CACHE_SUFFIX);
@@ -203,12 +243,15 @@ class ClusterIT extends SparkJobTest {
      * The README's spark-shell recipe in spark-shell's real REPL: {@code org.apache.spark.repl.Main} under SparkSubmit, as
      * bin/spark-shell starts it, from the cluster's Spark home with {@code --jars} the cluster jar, fed the recipe on
      * stdin. The tables it prints are the scale table's numbers as read here, grouped here in plain Java.
+     * It reads the table of the calibrate pipeline's local[*] run, made once for the cluster test (run on demand when
+     * this test runs alone).
      */
     @Test
+    @org.junit.jupiter.api.Order(3)
     void theReadmesSparkShellRecipeRunsInTheRealRepl() throws Exception {
-        String output = base.resolve("shell-local").toString();
-        QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output, "run-id=shell", "calibration.limit=48",
-                "pipeline=[fold-bn,calibrate,export]"), out);
+        // the table of the calibrate pipeline's local[*] run (the cluster test's reference)
+        Pipeline calibrate = PIPELINES.get(0);
+        String output = local(calibrate.name(), calibrate.all());
         String table = output + "/" + QuantcalJob.SCALE_TABLE;
 
         String readme = Files.readString(JobFixtures.ROOT.resolve("README.md"));
@@ -314,7 +357,8 @@ class ClusterIT extends SparkJobTest {
     }
 
     /** deploy/quantcal-submit against the cluster: client mode, an executor on each worker. */
-    Process submit(String name, String output, List<String> overrides, List<String> sparkConf) throws IOException {
+    Process submit(String name, String output, List<String> overrides, List<String> sparkConf) throws Exception {
+        awaitWorkers();
         Path conf = base.resolve(name + ".conf");
         Files.writeString(conf, JobFixtures.baseConfig(RESNET, CALIB, output));
         List<String> cmd = new ArrayList<>(List.of(JobFixtures.ROOT.resolve("deploy/quantcal-submit").toString(),
@@ -459,7 +503,8 @@ class ClusterIT extends SparkJobTest {
     void start(String name, String mainClass, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of("java"));
         cmd.addAll(javaFlags());
-        cmd.addAll(List.of("-Xmx512m", "-cp", sparkHome.resolve("jars") + "/*", mainClass));
+        // the daemons only pass messages: no C2 compiler or parallel GC threads taking the 2 cores from the runs
+        cmd.addAll(List.of("-Xmx512m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", sparkHome.resolve("jars") + "/*", mainClass));
         cmd.addAll(List.of(args));
         process(name, cmd);
     }

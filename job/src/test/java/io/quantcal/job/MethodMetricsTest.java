@@ -109,6 +109,67 @@ class MethodMetricsTest extends SparkJobTest {
         Assertions.assertNotEquals(stages.at("/calibrate/layer_cosine"), stages.at("/bias-correct/layer_cosine"));
     }
 
+    /**
+     * {@code evaluation.after-each-method = false}: evaluate runs the FP32 and the final QDQ model over the data once,
+     * with no pass for the model after calibrate (the Spark jobs of its group, counted by a listener: one fewer than
+     * with the switch on, and none for "the model after"), and its numbers for the final model are those of the run
+     * with the switch on; run.json and the report say that the per-method numbers were not measured.
+     */
+    @Test
+    void withTheSwitchOffEvaluateMakesNoPassPerEarlierMethod() throws Exception {
+        List<String[]> jobs = java.util.Collections.synchronizedList(new ArrayList<>());
+        org.apache.spark.scheduler.SparkListener listener = new org.apache.spark.scheduler.SparkListener() {
+            @Override
+            public void onJobStart(org.apache.spark.scheduler.SparkListenerJobStart e) {
+                jobs.add(new String[] {e.properties().getProperty("spark.jobGroup.id"),
+                        String.valueOf(e.properties().getProperty("spark.job.description"))});
+            }
+        };
+        String[] common = {"calibration.limit=24", "evaluation.limit=30", "pipeline=[fold-bn,calibrate,bias-correct,export,evaluate]"};
+        Map<String, Path> outs = new java.util.LinkedHashMap<>();
+        spark().sparkContext().addSparkListener(listener);
+        try {
+            for (String on : List.of("true", "false")) {
+                Path o = tmp.resolve("switch-" + on);
+                QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, o.toString(), JobFixtures.concat(common,
+                        "run-id=switch-" + on, "evaluation.after-each-method=" + on)), out);
+                outs.put(on, o);
+            }
+            spark().sparkContext().listenerBus().waitUntilEmpty();
+        } finally {
+            spark().sparkContext().removeSparkListener(listener);
+        }
+        Map<String, List<String>> evaluateJobs = new java.util.HashMap<>();
+        for (String on : outs.keySet()) {
+            String group = io.quantcal.job.pipeline.Progress.group("switch-" + on, "evaluate");
+            evaluateJobs.put(on, jobs.stream().filter(j -> group.equals(j[0])).map(j -> j[1]).toList());
+        }
+        List<String> withSwitch = evaluateJobs.get("true"), without = evaluateJobs.get("false");
+        Assertions.assertFalse(without.isEmpty(), jobs.stream().map(j -> j[0] + ": " + j[1]).toList().toString());
+        assertEquals(1, withSwitch.stream().filter(d -> d.contains("the model after calibrate")).count(), withSwitch.toString());
+        assertEquals(0, without.stream().filter(d -> d.contains("the model after")).count(), without.toString());
+        assertEquals(withSwitch.size() - 1, without.size(), withSwitch + " against " + without);
+
+        ObjectMapper json = new ObjectMapper();
+        JsonNode on = json.readTree(outs.get("true").resolve("run.json").toFile()).at("/passes/evaluate");
+        JsonNode off = json.readTree(outs.get("false").resolve("run.json").toFile()).at("/passes/evaluate");
+        assertEquals(List.of("calibrate", "bias-correct"), names(on.get("after_each_method")));
+        Assertions.assertNull(on.get("after_each_method_skipped"));
+        Assertions.assertNull(off.get("after_each_method"), off.toString());
+        Assertions.assertTrue(off.path("after_each_method_skipped").asText().contains("quantcal.evaluation.after-each-method = false"),
+                off.toString());
+        for (String k : List.of("samples", "top1_agreement", "output_sqnr_db", "output_cosine", "layer_sqnr_db", "layer_cosine")) {
+            assertEquals(on.get(k), off.get(k), k + " of the final model");
+        }
+
+        String reportOn = Files.readString(outs.get("true").resolve("report.html"));
+        String reportOff = Files.readString(outs.get("false").resolve("report.html"));
+        Assertions.assertTrue(reportOn.contains("after bias-correct: SQNR / cosine"));
+        Assertions.assertFalse(reportOff.contains("after bias-correct: SQNR / cosine"));
+        Assertions.assertFalse(reportOff.contains("after calibrate: SQNR / cosine"));
+        Assertions.assertTrue(reportOff.contains("Not measured (quantcal.evaluation.after-each-method = false"), "report.html");
+    }
+
     static List<String> names(JsonNode o) {
         List<String> l = new ArrayList<>();
         o.fieldNames().forEachRemaining(l::add);

@@ -46,7 +46,8 @@ public record QuantcalConfig(
         String rendered,
         String source,
         Exclude exclude,
-        Inputs inputs) implements Serializable {
+        Inputs inputs,
+        boolean evaluateAfterEachMethod) implements Serializable {
 
     /**
      * How Parquet columns and declared shapes map to the model's inputs: {@code parquetColumns} input name → column
@@ -98,8 +99,8 @@ public record QuantcalConfig(
     public QuantcalConfig resolvedPaths(java.util.function.UnaryOperator<String> q) {
         return new QuantcalConfig(q.apply(model), runId, pipeline, calibration.resolved(q), preprocess, weights,
                 activations, quantizeBias, evaluation.resolved(q), export, q.apply(outputPath), overwrite, intraOpThreads,
-                kernelThreads, memoryBudget, maxSessions, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, learn, rendered, source,
-                exclude, inputs);
+                kernelThreads, memoryBudget, maxSessions, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, learn,
+                rendered, source, exclude, inputs, evaluateAfterEachMethod);
     }
 
     /** Image decoding: x = (pixel·scale − mean[c]) / std[c], center-cropped to width × height. */
@@ -552,7 +553,18 @@ public record QuantcalConfig(
                 positive("quantcal.runtime.max-sessions", q.getInt("runtime.max-sessions")),
                 q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant, learn,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source,
-                exclude(q.getConfig("quantization.exclude")), inputs(q));
+                exclude(q.getConfig("quantization.exclude")), inputs(q),
+                flag(ev, "after-each-method", "quantcal.evaluation.after-each-method"));
+    }
+
+    /** A boolean key, an error naming {@code key} in full when the file gives it another type. */
+    private static boolean flag(Config c, String path, String key) {
+        try {
+            return c.getBoolean(path);
+        } catch (com.typesafe.config.ConfigException.WrongType e) {
+            throw new ConfigException(key + ": expected true or false, got '" + firstLine(c.getValue(path).unwrapped().toString())
+                    + "'", e);
+        }
     }
 
     /** The input maps: each column a non-empty string, each shape a non-empty list of integers -1 or >= 1. */

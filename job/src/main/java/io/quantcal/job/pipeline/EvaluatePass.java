@@ -27,6 +27,9 @@ import scala.Tuple2;
  */
 public final class EvaluatePass implements Pass {
 
+    /** run.json's passes.evaluate.after_each_method_skipped, and the report's reason, when the switch is off. */
+    public static final String SKIPPED = "quantcal.evaluation.after-each-method = false: only the final model was evaluated";
+
     @Override
     public String name() {
         return "evaluate";
@@ -50,8 +53,10 @@ public final class EvaluatePass implements Pass {
 
         int partitions = SampleSets.partitions(ctx.spark(), cfg.evaluation());
         ctx.progress().step("evaluate: FP32 and QDQ models over the evaluation data", 0);
-        // read once more for the model after each earlier method (below): decoded once, kept for those passes
-        Map<String, PipelineState> stages = ctx.report().stages();
+        // read once more for the model after each earlier method (below): decoded once, kept for those passes;
+        // quantcal.evaluation.after-each-method = false: the final model only, no pass per earlier method
+        boolean afterEach = cfg.evaluateAfterEachMethod();
+        Map<String, PipelineState> stages = afterEach ? ctx.report().stages() : Map.of();
         boolean several = stages.size() > 1;
         JavaRDD<Sample> loaded = SampleSets.load(ctx.spark(), cfg, cfg.evaluation(), input, partitions);
         JavaRDD<Sample> samples = several ? loaded.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK()) : loaded;
@@ -111,6 +116,7 @@ public final class EvaluatePass implements Pass {
         s.put("layer_sqnr_db", layerSqnr(state, sums));
         s.put("layer_cosine", layerCosine(state, sums));
         if (!perStage.isEmpty()) s.put("after_each_method", perStage);
+        if (!afterEach) s.put("after_each_method_skipped", SKIPPED);
         List<String> warnings = classWarnings(ctx, fp);
         for (String w : warnings) ctx.out().println("evaluate: warning: " + w);
         if (!warnings.isEmpty()) s.put("warnings", warnings);

@@ -143,6 +143,10 @@ public final class RunReport {
                     series("quantized vs FP32", names, sqnr, null), false));
         }
         Map<String, Object> stages = map(map(passes.get("evaluate")).get("after_each_method"));
+        Object skipped = map(passes.get("evaluate")).get("after_each_method_skipped");
+        if (skipped != null) {
+            b.append("<h3>After each method</h3>\n<p>Not measured (").append(esc(str(skipped))).append(").</p>\n");
+        }
         if (!stages.isEmpty()) {
             List<String> methods = new ArrayList<>(stages.keySet());
             b.append("<h3>After each method</h3>\n<p>Each layer's output against FP32 over the evaluation data, with the"
