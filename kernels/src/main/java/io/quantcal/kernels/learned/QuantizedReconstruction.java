@@ -35,8 +35,8 @@ final class QuantizedReconstruction {
     /** Small groups: the products run as Java loops ({@link #directLoss}), no ND4J buffers. */
     private final boolean direct;
 
-    /** Groups with at most this many weights (output channels per group × depth) skip ND4J. */
-    static final int DIRECT_MAX_WEIGHTS = 32;
+    /** Groups with at most this many weights (output channels per group × depth) skip ND4J: AdaRound's threshold. */
+    static final int DIRECT_MAX_WEIGHTS = AdaRoundLoss.DIRECT_MAX_WEIGHTS;
 
     /** The products through ND4J, or as Java loops when a group holds at most {@link #DIRECT_MAX_WEIGHTS} weights. */
     QuantizedReconstruction(AdaRoundProblem problem, int batchColumns, DataType dataType) {
