@@ -247,31 +247,50 @@ public final class AdaRoundLoss {
 
     /** {@link #reconstruct} with Java loops in double over {@link #xDirect}; dL/dŴ into {@link #gwDirect}. */
     private double reconstructDirect(double[] weights, boolean gradient) {
+        return smallGroupLoss(p, targetT, selected, selectedCount, batch, weights, xDirect, gradient ? gwDirect : null, null);
+    }
+
+    /**
+     * (1/B) Σ (act(Ŵ X_B + b) − Y)² on the {@code count} selected columns with the products as Java loops in double:
+     * the path for groups of at most {@link #DIRECT_MAX_WEIGHTS} weights (depthwise 3×3: 9), whose gemms are too small
+     * for ND4J (its per-call cost was 70× the arithmetic of a 96-channel depthwise layer's iteration,
+     * {@code deploy/quantcal-bench learn}). Shared with the learn pass's reconstruction.
+     *
+     * @param targetT Yᵀ [columns, outChannels]; {@code selected} its rows for the batch
+     * @param x       per group [depth, batch] column-major at offset g·batch·depth
+     * @param gradW   null, or filled with dL/dŴ (row-major [outChannels, depth])
+     * @param gradX   null, or filled with dL/dX (x's layout; zero beyond the selected columns)
+     */
+    public static double smallGroupLoss(AdaRoundProblem p, float[] targetT, int[] selected, int count, int batch,
+                                        double[] w, double[] x, double[] gradW, double[] gradX) {
+        int groups = p.groups(), kg = p.groupChannels(), depth = p.depth(), cout = p.outChannels();
         double sum = 0;
-        double twoOverB = 2.0 / selectedCount;
+        double twoOverB = 2.0 / count;
         float[] bias = p.bias();
         double outMin = p.outputMin(), outMax = p.outputMax();
-        if (gradient) java.util.Arrays.fill(gwDirect, 0);
+        if (gradW != null) java.util.Arrays.fill(gradW, 0);
+        if (gradX != null) java.util.Arrays.fill(gradX, 0);
         for (int g = 0; g < groups; g++) {
             int base = g * batch * depth;
-            for (int j = 0; j < selectedCount; j++) {
+            for (int j = 0; j < count; j++) {
                 int col = base + j * depth;
                 int t = selected[j] * cout + g * kg;
                 for (int i = 0; i < kg; i++) {
                     int c = g * kg + i, row = c * depth;
                     double acc = 0;
-                    for (int d = 0; d < depth; d++) acc += weights[row + d] * xDirect[col + d];
+                    for (int d = 0; d < depth; d++) acc += w[row + d] * x[col + d];
                     double pre = acc + (bias == null ? 0 : bias[c]);
                     double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
                     double e = out - targetT[t + i];
                     sum += e * e;
-                    if (!gradient || pre <= outMin || pre >= outMax) continue;
+                    if (gradW == null || pre <= outMin || pre >= outMax) continue;
                     double gy = twoOverB * e;
-                    for (int d = 0; d < depth; d++) gwDirect[row + d] += gy * xDirect[col + d];
+                    for (int d = 0; d < depth; d++) gradW[row + d] += gy * x[col + d];
+                    if (gradX != null) for (int d = 0; d < depth; d++) gradX[col + d] += w[row + d] * gy;
                 }
             }
         }
-        return sum / selectedCount;
+        return sum / count;
     }
 
     /** Y = act(W X + b) on every column, in this loss's precision: the default target. */

@@ -158,15 +158,6 @@ public final class AdaRoundLsqLoss {
     public double meanSquaredError(int[] codes, double[] sw, double sa) {
         int n = cout * depth;
         for (int k = 0; k < n; k++) wHat[k] = sw[steps == 1 ? 0 : k / depth] * codes[k];
-        int[] cols = new int[r.batch];
-        int columns = r.p.columns();
-        double sum = 0;
-        for (int start = 0; start < columns; start += r.batch) {
-            int count = Math.min(r.batch, columns - start);
-            for (int j = 0; j < count; j++) cols[j] = start + j;
-            selectColumns(cols, count);
-            sum += reconstruct(sa, false) * count;
-        }
-        return sum / ((double) columns * cout);
+        return r.meanSquaredError(this::selectColumns, () -> reconstruct(sa, false));
     }
 }

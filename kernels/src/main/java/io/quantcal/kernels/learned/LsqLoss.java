@@ -157,15 +157,6 @@ public final class LsqLoss {
 
     /** Mean over all columns and output channels of (act(Ŵ X̂ + b) − Y)², in batches of this loss's width. */
     public double meanSquaredError(double[] w, double[] sw, double sa) {
-        int[] cols = new int[r.batch];
-        int columns = r.p.columns();
-        double sum = 0;
-        for (int start = 0; start < columns; start += r.batch) {
-            int count = Math.min(r.batch, columns - start);
-            for (int j = 0; j < count; j++) cols[j] = start + j;
-            selectColumns(cols, count);
-            sum += evaluate(w, sw, sa, null) * count;
-        }
-        return sum / ((double) columns * cout);
+        return r.meanSquaredError(this::selectColumns, () -> evaluate(w, sw, sa, null));
     }
 }

@@ -207,15 +207,6 @@ public final class QilLoss {
 
     /** Mean over all columns and output channels of (act(Ŵ X̂ + b) − Y)² with QIL's own quantizers. */
     public double meanSquaredError(double[] w, double[] c, double[] d, double[] gamma, double cx, double dx) {
-        int[] cols = new int[r.batch];
-        int columns = r.p.columns();
-        double sum = 0;
-        for (int start = 0; start < columns; start += r.batch) {
-            int count = Math.min(r.batch, columns - start);
-            for (int j = 0; j < count; j++) cols[j] = start + j;
-            selectColumns(cols, count);
-            sum += evaluate(w, c, d, gamma, cx, dx, null) * count;
-        }
-        return sum / ((double) columns * cout);
+        return r.meanSquaredError(this::selectColumns, () -> evaluate(w, c, d, gamma, cx, dx, null));
     }
 }

@@ -141,40 +141,27 @@ final class QuantizedReconstruction {
         return sum / selectedCount;
     }
 
-    /**
-     * {@link #loss} with the three products as Java loops in double: for groups of at most {@link #DIRECT_MAX_WEIGHTS}
-     * weights (depthwise 3×3: 9), whose gemms are too small for ND4J (its per-call cost was 70× the arithmetic of a
-     * 96-channel depthwise layer's iteration, {@code deploy/quantcal-bench learn}).
-     */
+    /** {@link #loss} with the three products as Java loops ({@link AdaRoundLoss#smallGroupLoss}). */
     private double directLoss(double[] wHat, double[] xHat, boolean gradient, boolean inputGradient) {
+        return AdaRoundLoss.smallGroupLoss(p, targetT, selected, selectedCount, batch, wHat, xHat, gradient ? gradW : null,
+                gradient && inputGradient ? gradX : null);
+    }
+
+    /**
+     * Mean over all columns and output channels of a loss's batch error: {@code select} picks the columns batch by
+     * batch in order, {@code batchLoss} returns (1/B) Σ over the selected ones.
+     */
+    double meanSquaredError(java.util.function.ObjIntConsumer<int[]> select, java.util.function.DoubleSupplier batchLoss) {
+        int[] cols = new int[batch];
+        int columns = p.columns();
         double sum = 0;
-        double twoOverB = 2.0 / selectedCount;
-        float[] bias = p.bias();
-        double outMin = p.outputMin(), outMax = p.outputMax();
-        if (gradient) java.util.Arrays.fill(gradW, 0);
-        if (gradient && inputGradient) java.util.Arrays.fill(gradX, 0);
-        for (int g = 0; g < groups; g++) {
-            int base = g * batch * depth;
-            for (int j = 0; j < selectedCount; j++) {
-                int col = base + j * depth;
-                int t = selected[j] * cout + g * kg;
-                for (int i = 0; i < kg; i++) {
-                    int c = g * kg + i, row = c * depth;
-                    double pre = bias == null ? 0 : bias[c];
-                    double acc = 0;
-                    for (int d = 0; d < depth; d++) acc += wHat[row + d] * xHat[col + d];
-                    pre += acc;
-                    double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
-                    double e = out - targetT[t + i];
-                    sum += e * e;
-                    if (!gradient || pre <= outMin || pre >= outMax) continue;
-                    double gy = twoOverB * e;
-                    for (int d = 0; d < depth; d++) gradW[row + d] += gy * xHat[col + d];
-                    if (inputGradient) for (int d = 0; d < depth; d++) gradX[col + d] += wHat[row + d] * gy;
-                }
-            }
+        for (int start = 0; start < columns; start += batch) {
+            int count = Math.min(batch, columns - start);
+            for (int j = 0; j < count; j++) cols[j] = start + j;
+            select.accept(cols, count);
+            sum += batchLoss.getAsDouble() * count;
         }
-        return sum / selectedCount;
+        return sum / ((double) columns * cout);
     }
 
     private void write(INDArray a, double[] src, int from, int length) {
