@@ -7,8 +7,12 @@ import io.quantcal.kernels.layer.LayerOp;
 import io.quantcal.kernels.quant.FakeQuant;
 import io.quantcal.kernels.quant.QuantParams;
 import java.nio.FloatBuffer;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -27,8 +31,11 @@ import org.nd4j.linalg.factory.Nd4j;
  *       {@link ConvForward#patches}): weight candidates stack their weight matrices into [B·K/g, C/g·kh·kw]
  *       against one patch matrix; activation candidates stack their quantized inputs into one [B·N, C, H, W]
  *       batch, so one patch matrix [C/g·kh·kw, B·N·OH·OW] meets the weight once. Gemm/MatMul stack
- *       weights as [B·M, K] (one product x̂·Ŵᵀ) or inputs as [B·rows, K];</li>
- *   <li>a block is cut into sub-blocks whose gemm output stays under {@link #MAX_GEMM_OUTPUT} floats.</li>
+ *       weights as [B·M, K] (transB: one product x̂·Ŵᵀ) or [K, B·M] (x̂·Ŵ), or inputs as [B·rows, K];</li>
+ *   <li>a block is cut into sub-blocks whose gemm output and stacked weights stay under {@link #MAX_GEMM_OUTPUT}
+ *       floats;</li>
+ *   <li>the ND4J arrays and Java arrays of a sub-block are reused by the next ({@link Buffers}), filled by bulk
+ *       copies.</li>
  * </ul>
  *
  * <p>Score: per-sample cosine over the sample's whole output (Metrics' convention: two zero vectors → 1,
@@ -63,14 +70,14 @@ public final class CandidateEvaluation {
     static List<CandidateScores> evaluate(LayerProblem p, List<CandidateBlock> blocks, long maxGemmOutput) {
         List<CandidateScores> out = new ArrayList<>(blocks.size());
         Prepared prepared = null;
-        try {
+        try (Buffers buffers = new Buffers()) {
             for (CandidateBlock b : blocks) {
                 check(p, b);
                 if (prepared == null || !prepared.serves(b)) {
                     if (prepared != null) prepared.close();
                     prepared = new Prepared(p, b, maxGemmOutput);
                 }
-                out.add(evaluate(p, b, maxGemmOutput, prepared));
+                out.add(evaluate(p, b, maxGemmOutput, prepared, buffers));
             }
         } finally {
             if (prepared != null) prepared.close();
@@ -89,7 +96,53 @@ public final class CandidateEvaluation {
         }
     }
 
-    /** The fixed side of a block, fake-quantized (and for a Conv's weight side, its patch matrices) once. */
+    /**
+     * The ND4J arrays and Java arrays one evaluate call reuses from sub-block to sub-block: a native buffer costs an
+     * allocation (zero-filled, page-faulted in) and an element-by-element copy when made from a float[] with
+     * {@code Nd4j.create}; at 224×224 that cost more than the gemms. Arrays are kept by slot and shape and filled
+     * by one bulk copy.
+     */
+    static final class Buffers implements AutoCloseable {
+        /** Per slot, the arrays of its last two shapes (a block's last sub-block is smaller than the others). */
+        private final Map<String, ArrayDeque<INDArray>> arrays = new HashMap<>();
+        private final Map<String, float[]> floats = new HashMap<>();
+
+        /** A c-order float array of this shape for this slot (contents undefined). */
+        INDArray array(String slot, long... shape) {
+            ArrayDeque<INDArray> kept = arrays.computeIfAbsent(slot, k -> new ArrayDeque<>(2));
+            for (INDArray a : kept) if (Arrays.equals(a.shape(), shape)) return a;
+            if (kept.size() == 2) kept.removeFirst().close();
+            INDArray a = Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
+            kept.addLast(a);
+            return a;
+        }
+
+        /** A Java array of at least {@code length} floats for this slot (contents undefined). */
+        float[] floats(String slot, long length) {
+            if (length > Integer.MAX_VALUE - 8) {
+                throw new IllegalArgumentException("easyquant: a sub-block needs " + length + " floats, more than a Java array holds");
+            }
+            float[] f = floats.get(slot);
+            if (f == null || f.length < length) {
+                f = new float[(int) length];
+                floats.put(slot, f);
+            }
+            return f;
+        }
+
+        @Override
+        public void close() {
+            for (ArrayDeque<INDArray> kept : arrays.values()) for (INDArray a : kept) a.close();
+            arrays.clear();
+        }
+    }
+
+    /** Copies {@code length} floats of {@code src} from {@code from} into the start of {@code a}'s buffer, in one bulk copy. */
+    static void write(INDArray a, float[] src, int from, int length) {
+        a.data().asNioFloat().put(0, src, from, length);
+    }
+
+    /** The fixed side of a block, fake-quantized (and as ND4J arrays: a Conv's patch matrices, a Gemm's matrix) once. */
     static final class Prepared implements AutoCloseable {
         final SearchSide side;
         final double[] fixed;
@@ -97,23 +150,28 @@ public final class CandidateEvaluation {
         private final INDArray x;  // xh as [N, C, H, W] (Conv weight side)
         private final INDArray[] patches;
         private final boolean keep;
+        private INDArray matrix;           // Gemm: xh as [rows, K] (weight side) or wh as stored (activation side)
+        private final INDArray[] weightGroups;  // Conv activation side: group g's quantized weight [K/g, R]
 
         Prepared(LayerProblem p, CandidateBlock b, long maxGemmOutput) {
             side = b.side();
             fixed = b.fixed().clone();
+            Shapes s = new Shapes(p);
             if (side == SearchSide.WEIGHT) {
                 xh = FakeQuant.apply(p.x(), p.xs(), p.activation().withScales(fixed));
                 wh = null;
-                Shapes s = new Shapes(p);
-                x = s.conv ? Nd4j.create(xh, s.xShape, 'c') : null;
+                x = s.conv ? Nd4j.createUninitialized(DataType.FLOAT, s.xShape, 'c') : null;
+                if (x != null) write(x, xh, 0, xh.length);
                 patches = s.conv ? new INDArray[s.groups] : null;
                 keep = s.conv && (long) s.groups * s.r * s.n * s.positions <= maxGemmOutput;
+                weightGroups = null;
             } else {
                 wh = FakeQuant.apply(p.w(), p.ws(), p.weight().withScales(fixed));
                 xh = null;
                 x = null;
                 patches = null;
                 keep = false;
+                weightGroups = s.conv ? new INDArray[s.groups] : null;
             }
         }
 
@@ -121,53 +179,76 @@ public final class CandidateEvaluation {
             return b.side() == side && java.util.Arrays.equals(b.fixed(), fixed);
         }
 
-        /** Group g's patch matrix of the quantized input; the caller closes it unless {@link #kept}. */
-        INDArray patches(Shapes s, int g) {
+        /**
+         * Group g's patch matrix of the quantized input: kept for the whole step when all groups' fit in the sub-block
+         * limit together, otherwise made again into a reused buffer.
+         */
+        INDArray patches(Shapes s, int g, Buffers buffers) {
             if (patches[g] != null) return patches[g];
-            INDArray pm = ConvForward.patches(x, s.wShape, s.spec, g);
-            if (keep) patches[g] = pm;
-            return pm;
+            if (!keep) return ConvForward.patches(x, s.wShape, s.spec, g, buffers.array("patches", s.r, (long) s.n * s.positions));
+            patches[g] = ConvForward.patches(x, s.wShape, s.spec, g);
+            return patches[g];
         }
 
-        boolean kept() {
-            return keep;
+        /** Gemm/MatMul: the quantized input as [rows, K] (weight side), or the quantized weight as stored (activation side). */
+        INDArray matrix(Shapes s) {
+            if (matrix == null) {
+                long[] shape = side == SearchSide.WEIGHT ? new long[] {s.rows, s.k} : s.wShape;
+                matrix = Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
+                float[] src = side == SearchSide.WEIGHT ? xh : wh;
+                write(matrix, src, 0, src.length);
+            }
+            return matrix;
+        }
+
+        /** Conv activation side: group g's rows of the quantized weight, [K/g, C/g·kh·kw]. */
+        INDArray weightGroup(Shapes s, int g) {
+            if (weightGroups[g] == null) {
+                weightGroups[g] = Nd4j.createUninitialized(DataType.FLOAT, new long[] {s.kg, s.r}, 'c');
+                write(weightGroups[g], wh, g * s.kg * s.r, s.kg * s.r);
+            }
+            return weightGroups[g];
         }
 
         @Override
         public void close() {
             if (patches != null) for (INDArray a : patches) if (a != null) a.close();
+            if (weightGroups != null) for (INDArray a : weightGroups) if (a != null) a.close();
             if (x != null) x.close();
+            if (matrix != null) matrix.close();
         }
     }
 
-    private static CandidateScores evaluate(LayerProblem p, CandidateBlock block, long maxGemmOutput, Prepared prepared) {
+    private static CandidateScores evaluate(LayerProblem p, CandidateBlock block, long maxGemmOutput, Prepared prepared,
+                                            Buffers buffers) {
         boolean weightSide = block.side() == SearchSide.WEIGHT;
         QuantParams wTemplate = p.weight(), aTemplate = p.activation();
         Shapes s = new Shapes(p);
         boolean perChannel = weightSide && wTemplate.perChannel();
         Accumulator acc = new Accumulator(block.size(), s.n, perChannel ? s.channels : 1, p, s);
         if (weightSide) {
-            float[] xh = prepared.xh;
-            int sub = (int) Math.max(1, Math.min(block.size(), maxGemmOutput / Math.max(1, s.weightSideOutputPerCandidate())));
+            int wlen = p.w().length;
+            int sub = (int) Math.max(1, Math.min(block.size(), maxGemmOutput / Math.max(1, s.weightSidePerCandidate())));
             for (int b0 = 0; b0 < block.size(); b0 += sub) {
                 int bs = Math.min(sub, block.size() - b0);
-                float[][] wh = new float[bs][];
-                for (int i = 0; i < bs; i++) wh[i] = FakeQuant.apply(p.w(), p.ws(), wTemplate.withScales(block.candidate(b0 + i)));
-                if (s.conv) convWeightCandidates(s, prepared, wh, acc, b0);
-                else gemmWeightCandidates(s, xh, wh, acc, b0);
+                float[] cand = buffers.floats("candidates", (long) bs * wlen);
+                for (int i = 0; i < bs; i++) {
+                    FakeQuant.applyInto(p.w(), p.ws(), wTemplate.withScales(block.candidate(b0 + i)), cand, i * wlen);
+                }
+                if (s.conv) convWeightCandidates(s, prepared, cand, bs, acc, b0, buffers);
+                else gemmWeightCandidates(s, prepared, cand, bs, acc, b0, buffers);
             }
         } else {
-            float[] wh = prepared.wh;
+            int xlen = p.x().length;
             int sub = (int) Math.max(1, Math.min(block.size(), maxGemmOutput / Math.max(1, s.activationSidePerCandidate())));
             for (int b0 = 0; b0 < block.size(); b0 += sub) {
                 int bs = Math.min(sub, block.size() - b0);
-                float[] xs = new float[bs * p.x().length];
+                float[] xs = buffers.floats("candidates", (long) bs * xlen);
                 for (int i = 0; i < bs; i++) {
-                    float[] xh = FakeQuant.apply(p.x(), p.xs(), aTemplate.withScales(block.candidate(b0 + i)));
-                    System.arraycopy(xh, 0, xs, i * xh.length, xh.length);
+                    FakeQuant.applyInto(p.x(), p.xs(), aTemplate.withScales(block.candidate(b0 + i)), xs, i * xlen);
                 }
-                if (s.conv) convActivationCandidates(s, xs, bs, wh, acc, b0);
-                else gemmActivationCandidates(s, xs, bs, wh, acc, b0);
+                if (s.conv) convActivationCandidates(s, prepared, xs, bs, acc, b0, buffers);
+                else gemmActivationCandidates(s, prepared, xs, bs, acc, b0, buffers);
             }
         }
         return new CandidateScores(p.sampleIds(), acc.cosineSums());
@@ -176,16 +257,24 @@ public final class CandidateEvaluation {
     // ---------------------------------------------------------------------------------------------
     // Conv: Y_g = W_g · P_g, W_g [K/g, R], P_g [R, N·P], R = C/g·kh·kw, P = OH·OW
 
-    private static void convWeightCandidates(Shapes s, Prepared prepared, float[][] wh, Accumulator acc, int b0) {
-        int bs = wh.length;
+    /** cand: bs quantized weights [K, C/g, kh, kw], one after another. */
+    private static void convWeightCandidates(Shapes s, Prepared prepared, float[] cand, int bs, Accumulator acc, int b0,
+                                             Buffers buffers) {
+        int wlen = s.channels * s.r, part = s.kg * s.r;
+        long cols = (long) s.n * s.positions;
         for (int g = 0; g < s.groups; g++) {
-            INDArray patches = prepared.patches(s, g);
-            float[] stack = new float[bs * s.kg * s.r];
-            for (int i = 0; i < bs; i++) System.arraycopy(wh[i], g * s.kg * s.r, stack, i * s.kg * s.r, s.kg * s.r);
-            INDArray w = Nd4j.create(stack, new long[] {(long) bs * s.kg, s.r}, 'c');
-            INDArray y = mmul(w, patches, false, (long) bs * s.kg, (long) s.n * s.positions);
+            INDArray patches = prepared.patches(s, g, buffers);
+            INDArray w = buffers.array("w", (long) bs * s.kg, s.r);
+            if (s.groups == 1) {
+                write(w, cand, 0, bs * part);
+            } else {
+                float[] stack = buffers.floats("stack", (long) bs * part);
+                for (int i = 0; i < bs; i++) System.arraycopy(cand, i * wlen + g * part, stack, i * part, part);
+                write(w, stack, 0, bs * part);
+            }
+            INDArray y = buffers.array("y", (long) bs * s.kg, cols);
+            mmulInto(w, patches, false, y);
             FloatBuffer yb = y.data().asNioFloat();
-            long cols = (long) s.n * s.positions;
             for (int i = 0; i < bs; i++) {
                 for (int kk = 0; kk < s.kg; kk++) {
                     int ch = g * s.kg + kk;
@@ -195,50 +284,60 @@ public final class CandidateEvaluation {
                     }
                 }
             }
-            close(w, y);
-            if (!prepared.kept()) patches.close();
         }
     }
 
-    private static void convActivationCandidates(Shapes s, float[] xs, int bs, float[] wh, Accumulator acc, int b0) {
+    /** xs: bs quantized inputs [N, C, H, W], one after another. */
+    private static void convActivationCandidates(Shapes s, Prepared prepared, float[] xs, int bs, Accumulator acc, int b0,
+                                                 Buffers buffers) {
         long[] shape = s.xShape.clone();
         shape[0] *= bs;
-        INDArray x = Nd4j.create(xs, shape, 'c');
-        try {
-            long cols = (long) bs * s.n * s.positions;
-            for (int g = 0; g < s.groups; g++) {
-                INDArray patches = ConvForward.patches(x, s.wShape, s.spec, g);
-                float[] wg = new float[s.kg * s.r];
-                System.arraycopy(wh, g * s.kg * s.r, wg, 0, wg.length);
-                INDArray w = Nd4j.create(wg, new long[] {s.kg, s.r}, 'c');
-                INDArray y = mmul(w, patches, false, s.kg, cols);
-                FloatBuffer yb = y.data().asNioFloat();
-                for (int i = 0; i < bs; i++) {
-                    for (int kk = 0; kk < s.kg; kk++) {
-                        int ch = g * s.kg + kk;
-                        for (int n = 0; n < s.n; n++) {
-                            acc.addRun(b0 + i, n, ch, yb, (int) (kk * cols + ((long) i * s.n + n) * s.positions),
-                                    (n * s.channels + ch) * s.positions);
-                        }
+        INDArray x = buffers.array("x", shape);
+        long xlen = 1;
+        for (long d : s.xShape) xlen *= d;
+        write(x, xs, 0, (int) (bs * xlen));
+        long cols = (long) bs * s.n * s.positions;
+        for (int g = 0; g < s.groups; g++) {
+            INDArray patches = ConvForward.patches(x, s.wShape, s.spec, g, buffers.array("patches", s.r, cols));
+            INDArray y = buffers.array("y", s.kg, cols);
+            mmulInto(prepared.weightGroup(s, g), patches, false, y);
+            FloatBuffer yb = y.data().asNioFloat();
+            for (int i = 0; i < bs; i++) {
+                for (int kk = 0; kk < s.kg; kk++) {
+                    int ch = g * s.kg + kk;
+                    for (int n = 0; n < s.n; n++) {
+                        acc.addRun(b0 + i, n, ch, yb, (int) (kk * cols + ((long) i * s.n + n) * s.positions),
+                                (n * s.channels + ch) * s.positions);
                     }
                 }
-                close(patches, w, y);
             }
-        } finally {
-            x.close();
         }
     }
 
     // ---------------------------------------------------------------------------------------------
-    // Gemm / MatMul: rows = N·S (S = positions per sample), Y = X̂ · Ŵcᵀ with Ŵc the weight as [M, K]
+    // Gemm / MatMul: rows = N·S (S = positions per sample), Y = X̂ · Ŵ (Ŵ [K, M]) or X̂ · Ŵᵀ (transB, Ŵ [M, K])
 
-    private static void gemmWeightCandidates(Shapes s, float[] xh, float[][] wh, Accumulator acc, int b0) {
-        int bs = wh.length;
-        float[] stack = new float[bs * s.m * s.k];
-        for (int i = 0; i < bs; i++) s.toOutputMajor(wh[i], stack, i * s.m * s.k);
-        INDArray x = Nd4j.create(xh, new long[] {s.rows, s.k}, 'c');
-        INDArray w = Nd4j.create(stack, new long[] {(long) bs * s.m, s.k}, 'c');
-        INDArray y = mmul(x, w, true, s.rows, (long) bs * s.m);
+    /**
+     * cand: bs quantized weights as stored, one after another. With transB they stack as [bs·M, K] (Y = X̂·Ŵᵀ);
+     * otherwise their rows interleave into [K, bs·M] (Y = X̂·Ŵ). Either way candidate i owns columns [i·M, (i+1)·M) of Y.
+     */
+    private static void gemmWeightCandidates(Shapes s, Prepared prepared, float[] cand, int bs, Accumulator acc, int b0,
+                                             Buffers buffers) {
+        int mk = s.m * s.k;
+        INDArray w;
+        if (s.transB) {
+            w = buffers.array("w", (long) bs * s.m, s.k);
+            write(w, cand, 0, bs * mk);
+        } else {
+            float[] stack = buffers.floats("stack", (long) bs * mk);
+            for (int kk = 0; kk < s.k; kk++) {
+                for (int i = 0; i < bs; i++) System.arraycopy(cand, i * mk + kk * s.m, stack, (kk * bs + i) * s.m, s.m);
+            }
+            w = buffers.array("w", s.k, (long) bs * s.m);
+            write(w, stack, 0, bs * mk);
+        }
+        INDArray y = buffers.array("y", s.rows, (long) bs * s.m);
+        mmulInto(prepared.matrix(s), w, s.transB, y);
         FloatBuffer yb = y.data().asNioFloat();
         int width = bs * s.m;
         for (int n = 0; n < s.n; n++) {
@@ -247,15 +346,15 @@ public final class CandidateEvaluation {
                 for (int i = 0; i < bs; i++) acc.addRow(b0 + i, n, yb, row * width + i * s.m, row * s.m);
             }
         }
-        close(x, w, y);
     }
 
-    private static void gemmActivationCandidates(Shapes s, float[] xs, int bs, float[] wh, Accumulator acc, int b0) {
-        float[] wc = new float[s.m * s.k];
-        s.toOutputMajor(wh, wc, 0);
-        INDArray x = Nd4j.create(xs, new long[] {(long) bs * s.rows, s.k}, 'c');
-        INDArray w = Nd4j.create(wc, new long[] {s.m, s.k}, 'c');
-        INDArray y = mmul(x, w, true, (long) bs * s.rows, s.m);
+    /** xs: bs quantized inputs [rows, K], one after another. */
+    private static void gemmActivationCandidates(Shapes s, Prepared prepared, float[] xs, int bs, Accumulator acc, int b0,
+                                                 Buffers buffers) {
+        INDArray x = buffers.array("x", (long) bs * s.rows, s.k);
+        write(x, xs, 0, bs * s.rows * s.k);
+        INDArray y = buffers.array("y", (long) bs * s.rows, s.m);
+        mmulInto(x, prepared.matrix(s), s.transB, y);
         FloatBuffer yb = y.data().asNioFloat();
         for (int i = 0; i < bs; i++) {
             for (int n = 0; n < s.n; n++) {
@@ -265,18 +364,18 @@ public final class CandidateEvaluation {
                 }
             }
         }
-        close(x, w, y);
     }
 
     /** a·b (a·bᵀ with transB) into a new row-major [rows, cols] float array. */
     static INDArray mmul(INDArray a, INDArray b, boolean transB, long rows, long cols) {
         INDArray y = Nd4j.createUninitialized(DataType.FLOAT, new long[] {rows, cols}, 'c');
-        Nd4j.exec(new Mmul(a, b, y, 1.0, 0.0, new MMulTranspose(false, transB, false)));
+        mmulInto(a, b, transB, y);
         return y;
     }
 
-    private static void close(INDArray... arrays) {
-        for (INDArray a : arrays) a.close();
+    /** y = a·b (a·bᵀ with transB); y row-major and of the product's shape. */
+    static void mmulInto(INDArray a, INDArray b, boolean transB, INDArray y) {
+        Nd4j.exec(new Mmul(a, b, y, 1.0, 0.0, new MMulTranspose(false, transB, false)));
     }
 
     /** The problem's dimensions in the im2col / row-matrix view. */
@@ -314,23 +413,14 @@ public final class CandidateEvaluation {
             }
         }
 
-        long weightSideOutputPerCandidate() {
-            return conv ? (long) kg * n * positions : (long) rows * m;
+        /** Floats per weight candidate in a sub-block: its gemm output, or its stacked weight when that is larger. */
+        long weightSidePerCandidate() {
+            long weight = conv ? (long) channels * r : (long) k * m;
+            return Math.max(weight, conv ? (long) kg * n * positions : (long) rows * m);
         }
 
         long activationSidePerCandidate() {
             return conv ? (long) Math.max(r, kg) * n * positions : (long) rows * Math.max(k, m);
-        }
-
-        /** Copies a Gemm/MatMul weight into dst as [M, K] row-major (transposing [K, M]). */
-        void toOutputMajor(float[] w, float[] dst, int at) {
-            if (transB) {
-                System.arraycopy(w, 0, dst, at, m * k);
-                return;
-            }
-            for (int kk = 0; kk < k; kk++) {
-                for (int mm = 0; mm < m; mm++) dst[at + mm * k + kk] = w[kk * m + mm];
-            }
         }
     }
 

@@ -145,6 +145,14 @@ public final class ConvForward {
      * output channels before bias, in {@link #fromColumns} layout.
      */
     public static INDArray patches(INDArray x, long[] wShape, ConvSpec spec, int g) {
+        return patches(x, wShape, spec, g, null);
+    }
+
+    /**
+     * {@link #patches(INDArray, long[], ConvSpec, int)} written into {@code out} when it is given (a c-order float
+     * [C/group·kh·kw, N·OH·OW] array, which search loops reuse instead of allocating one per call).
+     */
+    public static INDArray patches(INDArray x, long[] wShape, ConvSpec spec, int g, INDArray out) {
         Tensors.checkRank("Conv input x [N,C,H,W]", x, 4);
         long[] yShape = outputShape(x.shape(), wShape, spec);
         if (g < 0 || g >= spec.group()) {
@@ -160,7 +168,13 @@ public final class ConvForward {
                     + ") exceeds 2^31 elements; subsample the batch or the positions");
         }
         FloatBuffer xb = Tensors.floats(x);
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, rows, cols);
+        if (out == null) {
+            out = Nd4j.createUninitialized(DataType.FLOAT, rows, cols);
+        } else if (out.dataType() != DataType.FLOAT || out.ordering() != 'c' || out.rank() != 2 || out.size(0) != rows
+                || out.size(1) != cols || out.offset() != 0) {
+            throw new IllegalArgumentException("patch matrix needs a c-order float [" + rows + ", " + cols + "] array, got "
+                    + out.dataType() + " " + Tensors.shape(out) + " order " + out.ordering());
+        }
         FloatBuffer ob = out.data().asNioFloat();
         int sh = (int) spec.strideH(), sw = (int) spec.strideW();
         int dh = (int) spec.dilationH(), dw = (int) spec.dilationW();

@@ -38,15 +38,47 @@ public final class FakeQuant {
     /** x̂ for every element of {@code x} (row-major, {@code shape}). */
     public static float[] apply(float[] x, long[] shape, QuantParams p) {
         float[] y = new float[x.length];
+        applyInto(x, shape, p, y, 0);
+        return y;
+    }
+
+    /**
+     * {@link #apply(float[], long[], QuantParams)} written into {@code dst} from {@code at} on (no allocation: search
+     * loops fake-quantize one candidate after another into the same buffer). A per-channel axis that is the last one
+     * (a MatMul weight [K, M], axis 1) runs as one loop over rows and channels, not one run per element.
+     */
+    public static void applyInto(float[] x, long[] shape, QuantParams p, float[] dst, int at) {
+        if (dst.length - at < x.length) {
+            throw new IllegalArgumentException("fake-quant destination has " + (dst.length - at) + " floats from " + at
+                    + ", needs " + x.length);
+        }
+        int lo = p.qmin(), hi = p.qmax();
+        if (p.perChannel() && p.axis() == shape.length - 1 && p.axis() > 0) {
+            int channels = p.channels();
+            if (shape[p.axis()] != channels || x.length % channels != 0) {
+                forEachChannelRun(x.length, shape, p, (from, to, c) -> { }); // throws the shape error
+            }
+            float[] s = new float[channels];
+            int[] z = new int[channels];
+            for (int c = 0; c < channels; c++) {
+                s[c] = (float) p.scale(c);
+                z[c] = p.zeroPoint(c);
+            }
+            for (int row = 0; row < x.length; row += channels) {
+                for (int c = 0; c < channels; c++) {
+                    int i = row + c;
+                    dst[at + i] = AffineQuantizer.dequantize(AffineQuantizer.quantize(x[i], s[c], z[c], lo, hi), s[c], z[c]);
+                }
+            }
+            return;
+        }
         forEachChannelRun(x.length, shape, p, (from, to, c) -> {
             float s = (float) p.scale(c);
             int z = p.zeroPoint(c);
-            int lo = p.qmin(), hi = p.qmax();
             for (int i = from; i < to; i++) {
-                y[i] = AffineQuantizer.dequantize(AffineQuantizer.quantize(x[i], s, z, lo, hi), s, z);
+                dst[at + i] = AffineQuantizer.dequantize(AffineQuantizer.quantize(x[i], s, z, lo, hi), s, z);
             }
         });
-        return y;
     }
 
     /** x̂ of an ND4J array, as a new float32 array of the same shape (c order). */

@@ -135,6 +135,7 @@ class EasyCandidateEvaluationTest {
         LayerOp op = new LayerOp.Conv(new ConvSpec(new long[] {2, 2}, new long[] {1, 1, 0, 0}, new long[] {1, 1}, 2), Activation.clip(0, 2));
         LayerProblem p = EasyFixtures.problem(op, x, w, b, true, minmaxActivation(x, 8), weightPerChannel(w, 0, 8), 5);
         checkWeightSide(p, x, w, b, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
+        checkWeightSide(p, x, w, b, FACTORS, 2 * 4 * 3 * 9); // per-group stacks of 2, 2, 1, patches remade per sub-block
         checkActivationSide(p, x, w, b, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
         checkActivationSide(p, x, w, b, FACTORS, 3 * 3 * 9 * 16);
 
@@ -157,9 +158,11 @@ class EasyCandidateEvaluationTest {
         LayerOp op = new LayerOp.Gemm(false, Activation.NONE);
         LayerProblem p = EasyFixtures.problem(op, x, w, b, true, minmaxActivation(x, 8), weightPerTensor(w, 8), 0);
         checkWeightSide(p, x, w, b, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
+        checkWeightSide(p, x, w, b, FACTORS, 2 * 10 * 7); // [K, B·M] stacks of 2, 2, 1 in reused buffers
         checkActivationSide(p, x, w, b, FACTORS, 2 * 6 * 10);
         LayerProblem pc = EasyFixtures.problem(op, x, w, null, true, minmaxActivation(x, 8), weightPerChannel(w, 1, 8), 0);
         checkWeightSide(pc, x, w, null, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
+        checkWeightSide(pc, x, w, null, FACTORS, 3 * 10 * 7);
     }
 
     @Test

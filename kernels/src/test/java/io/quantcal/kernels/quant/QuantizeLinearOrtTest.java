@@ -106,6 +106,12 @@ class QuantizeLinearOrtTest {
         int[] q = FakeQuant.quantize(x, shape, p);
         float[] y = FakeQuant.apply(x, shape, p);
         float[] yFromOrtCodes = FakeQuant.dequantize(ort.q(), shape, p);
+        // the in-place form (a search loop's) writes the same values at an offset and nothing else
+        float[] into = new float[x.length + 5];
+        java.util.Arrays.fill(into, 42f);
+        FakeQuant.applyInto(x, shape, p, into, 3);
+        assertEquals(42f, into[2]);
+        assertEquals(42f, into[x.length + 3]);
         int ties = 0;
         for (int i = 0; i < x.length; i++) {
             int c = channel(i, shape, p);
@@ -116,6 +122,9 @@ class QuantizeLinearOrtTest {
             if (q[i] != ort.q()[i]) fail("code differs from ORT: " + q[i] + " vs " + ort.q()[i] + " at " + where);
             if (Float.floatToRawIntBits(y[i]) != Float.floatToRawIntBits(ort.y()[i])) {
                 fail("dequantized value differs from ORT: " + y[i] + " vs " + ort.y()[i] + " at " + where);
+            }
+            if (Float.floatToRawIntBits(into[3 + i]) != Float.floatToRawIntBits(ort.y()[i])) {
+                fail("FakeQuant.applyInto differs from ORT: " + into[3 + i] + " vs " + ort.y()[i] + " at " + where);
             }
             if (Float.floatToRawIntBits(yFromOrtCodes[i]) != Float.floatToRawIntBits(ort.y()[i])) {
                 fail("DequantizeLinear differs from FakeQuant.dequantize of ORT's codes at " + where);
