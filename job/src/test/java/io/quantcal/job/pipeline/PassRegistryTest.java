@@ -105,4 +105,29 @@ class PassRegistryTest {
                 + " of every layer (integer weights); use one of them", assertThrows(ConfigException.class,
                 () -> PassRegistry.checkOrder(List.of("calibrate", "adaround", "learn"))).getMessage());
     }
+
+    /**
+     * Bias correction reads calibrate's E[x] only when no pass between them rewrites the FP network: the search passes
+     * leave it as it is, the DFQ rewrites do not.
+     */
+    @Test
+    void fpNetworkChangeBetweenNamesTheFirstRewritingPass() {
+        assertEquals(java.util.Optional.empty(), PassRegistry.fpNetworkChangeBetween(
+                List.of("fold-bn", "equalize", "calibrate", "easyquant", "adaround", "bias-correct", "export"),
+                "calibrate", "bias-correct"));
+        assertEquals(java.util.Optional.empty(), PassRegistry.fpNetworkChangeBetween(
+                List.of("calibrate", "learn", "bias-correct"), "calibrate", "bias-correct"));
+        // unchecked orders: the rewriting passes are found wherever they stand, the first one named
+        assertEquals(java.util.Optional.of("equalize"), PassRegistry.fpNetworkChangeBetween(
+                List.of("calibrate", "easyquant", "equalize", "fold-bn", "bias-correct"), "calibrate", "bias-correct"));
+        assertEquals(java.util.Optional.of("fold-bn"), PassRegistry.fpNetworkChangeBetween(
+                List.of("calibrate", "fold-bn", "bias-correct"), "calibrate", "bias-correct"));
+        // a pass outside the span does not count; neither does a missing end or a reversed pair
+        assertEquals(java.util.Optional.empty(), PassRegistry.fpNetworkChangeBetween(
+                List.of("equalize", "calibrate", "bias-correct", "fold-bn"), "calibrate", "bias-correct"));
+        assertEquals(java.util.Optional.empty(), PassRegistry.fpNetworkChangeBetween(
+                List.of("calibrate", "equalize"), "calibrate", "bias-correct"));
+        assertEquals(java.util.Optional.empty(), PassRegistry.fpNetworkChangeBetween(
+                List.of("bias-correct", "equalize", "calibrate"), "calibrate", "bias-correct"));
+    }
 }
