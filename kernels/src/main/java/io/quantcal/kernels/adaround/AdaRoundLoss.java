@@ -46,6 +46,8 @@ public final class AdaRoundLoss {
     private final double[] lo, hi;       // qmin − Z, qmax − Z per output channel
     private final INDArray[] wTilde, xb, yb, gy, gw;
     private final double[] dwdv;         // s ⊙ h'(V) ⊙ [inside clip], reused
+    /** The regularizer's derivative per weight in an iteration that has one (λ ≠ 0); made at its first use. */
+    private double[] regScratch;
     private final double[] yScratch, wScratch;
     private final float[] floatScratch;  // bulk transfers to and from float32 buffers
     private final int[] selected;
@@ -170,11 +172,18 @@ public final class AdaRoundLoss {
     public Value evaluate(double[] v, double lambda, double beta, double[] grad) {
         int n = cout * depth;
         if (v.length != n) throw new IllegalArgumentException("V needs " + n + " values, got " + v.length);
-        // W̃ = s · clip(⌊W/s⌋ + h(V), qmin − Z, qmax − Z), eq. 22 with eq. 23
+        // W̃ = s · clip(⌊W/s⌋ + h(V), qmin − Z, qmax − Z), eq. 22 with eq. 23; σ(V) once per weight, h, h' and the
+        // regularizer's term and derivative from it (the same values as RectifiedSigmoid's and RoundingRegularizer's
+        // per-V functions, which evaluate σ up to five times)
+        boolean regularize = lambda != 0;
+        if (regularize && regScratch == null) regScratch = new double[n];
+        double reg = 0;
         for (int k = 0; k < n; k++) {
             int c = k / depth;
             double s = channelScale[c];
-            double x = floorW[k] + RectifiedSigmoid.h(v[k]);
+            double sg = RectifiedSigmoid.sigmoid(v[k]);
+            double h = RectifiedSigmoid.hOfSigmoid(sg), dh = RectifiedSigmoid.derivativeOfSigmoid(sg);
+            double x = floorW[k] + h;
             if (x < lo[c]) {
                 wScratch[k] = s * lo[c];
                 dwdv[k] = 0;
@@ -183,19 +192,21 @@ public final class AdaRoundLoss {
                 dwdv[k] = 0;
             } else {
                 wScratch[k] = s * x;
-                dwdv[k] = s * RectifiedSigmoid.derivative(v[k]);
+                dwdv[k] = s * dh;
+            }
+            if (regularize) {
+                reg += RoundingRegularizer.termOfH(h, beta);
+                if (grad != null) regScratch[k] = RoundingRegularizer.derivativeOf(h, dh, beta);
             }
         }
         double rec = reconstruct(wScratch, grad != null);
-        double reg = 0;
-        if (lambda != 0) reg = RoundingRegularizer.value(v, beta);
         if (grad != null) {
             // dL/dV = dL/dW̃ ⊙ s h'(V) + λ df_reg/dV
             if (direct) System.arraycopy(gwDirect, 0, grad, 0, n);
             else for (int g = 0; g < groups; g++) read(gw[g], grad, g * kg * depth, kg * depth);
             for (int k = 0; k < n; k++) {
                 double r = grad[k] * dwdv[k];
-                if (lambda != 0) r += lambda * RoundingRegularizer.derivative(v[k], beta);
+                if (regularize) r += lambda * regScratch[k];
                 grad[k] = r;
             }
         }

@@ -21,13 +21,22 @@ public final class RectifiedSigmoid {
 
     /** h(V), eq. 23. */
     public static double h(double v) {
-        double u = sigmoid(v) * (ZETA - GAMMA) + GAMMA;
+        return hOfSigmoid(sigmoid(v));
+    }
+
+    /** h from σ(V) (an iteration's loop computes σ once per weight, then h and h' from it). */
+    public static double hOfSigmoid(double s) {
+        double u = s * (ZETA - GAMMA) + GAMMA;
         return u <= 0 ? 0 : u >= 1 ? 1 : u;
     }
 
     /** dh/dV = σ(V)(1 − σ(V))(ζ − γ) where the clip is inactive (0 < u < 1), else 0. */
     public static double derivative(double v) {
-        double s = sigmoid(v);
+        return derivativeOfSigmoid(sigmoid(v));
+    }
+
+    /** dh/dV from σ(V). */
+    public static double derivativeOfSigmoid(double s) {
         double u = s * (ZETA - GAMMA) + GAMMA;
         return u > 0 && u < 1 ? s * (1 - s) * (ZETA - GAMMA) : 0;
     }
@@ -43,7 +52,8 @@ public final class RectifiedSigmoid {
         return Math.log(s / (1 - s));
     }
 
-    static double sigmoid(double v) {
+    /** σ(v), without overflow for large |v|. */
+    public static double sigmoid(double v) {
         if (v >= 0) return 1 / (1 + Math.exp(-v));
         double e = Math.exp(v);
         return e / (1 + e);

@@ -11,7 +11,12 @@ public final class RoundingRegularizer {
 
     /** One term of eq. 24: 1 − |2h(V) − 1|^β. */
     public static double term(double v, double beta) {
-        return 1 - Math.pow(Math.abs(2 * RectifiedSigmoid.h(v) - 1), beta);
+        return termOfH(RectifiedSigmoid.h(v), beta);
+    }
+
+    /** The term from h(V). */
+    public static double termOfH(double h, double beta) {
+        return 1 - Math.pow(Math.abs(2 * h - 1), beta);
     }
 
     /** f_reg(V), eq. 24, over all elements. */
@@ -26,9 +31,13 @@ public final class RoundingRegularizer {
      * clipped, since h' = 0 there).
      */
     public static double derivative(double v, double beta) {
-        double dh = RectifiedSigmoid.derivative(v);
+        return derivativeOf(RectifiedSigmoid.h(v), RectifiedSigmoid.derivative(v), beta);
+    }
+
+    /** The derivative from h(V) and h'(V). */
+    public static double derivativeOf(double h, double dh, double beta) {
         if (dh == 0) return 0;
-        double a = 2 * RectifiedSigmoid.h(v) - 1;
+        double a = 2 * h - 1;
         if (a == 0) return 0;
         return -beta * Math.pow(Math.abs(a), beta - 1) * Math.signum(a) * 2 * dh;
     }

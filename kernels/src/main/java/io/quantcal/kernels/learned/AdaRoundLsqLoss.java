@@ -43,6 +43,8 @@ public final class AdaRoundLsqLoss {
     private final int depth, cout, steps;
     private final int[] lo, hi;
     private final double[] floorW, gW, wHat, code, dwdv;
+    /** The regularizer's derivative per weight in an iteration that has one (λ ≠ 0); made at its first use. */
+    private double[] regScratch;
 
     public AdaRoundLsqLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType) {
         this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType));
@@ -112,10 +114,16 @@ public final class AdaRoundLsqLoss {
         int n = cout * depth;
         if (v.length != n) throw new IllegalArgumentException("V needs " + n + " values, got " + v.length);
         if (sw.length != steps) throw new IllegalArgumentException("weight steps: expected " + steps + ", got " + sw.length);
+        // σ(V) once per weight; h, h' and the regularizer's term and derivative from it (as AdaRoundLoss does)
+        boolean regularize = lambda != 0;
+        if (regularize && regScratch == null) regScratch = new double[n];
+        double reg = 0;
         for (int k = 0; k < n; k++) {
             int c = k / depth;
             double s = sw[steps == 1 ? 0 : c];
-            double q = floorW[k] + RectifiedSigmoid.h(v[k]);
+            double sg = RectifiedSigmoid.sigmoid(v[k]);
+            double h = RectifiedSigmoid.hOfSigmoid(sg), dh = RectifiedSigmoid.derivativeOfSigmoid(sg);
+            double q = floorW[k] + h;
             if (q < lo[c]) {
                 code[k] = lo[c];
                 dwdv[k] = 0;
@@ -124,12 +132,16 @@ public final class AdaRoundLsqLoss {
                 dwdv[k] = 0;
             } else {
                 code[k] = q;
-                dwdv[k] = s * RectifiedSigmoid.derivative(v[k]);
+                dwdv[k] = s * dh;
             }
             wHat[k] = s * code[k];
+            if (regularize) {
+                reg += RoundingRegularizer.termOfH(h, beta);
+                if (grad != null) regScratch[k] = RoundingRegularizer.derivativeOf(h, dh, beta);
+            }
         }
         double loss = reconstruct(sa, grad != null);
-        if (lambda != 0) loss += lambda * RoundingRegularizer.value(v, beta);
+        if (regularize) loss += lambda * reg;
         if (grad != null) {
             java.util.Arrays.fill(grad.weightSteps, 0);
             double[] gw = r.gradW;
@@ -137,7 +149,7 @@ public final class AdaRoundLsqLoss {
                 int c = k / depth;
                 grad.weightSteps[steps == 1 ? 0 : c] += gw[k] * code[k];
                 double g = gw[k] * dwdv[k];
-                if (lambda != 0) g += lambda * RoundingRegularizer.derivative(v[k], beta);
+                if (regularize) g += lambda * regScratch[k];
                 grad.v[k] = g;
             }
             for (int c = 0; c < steps; c++) grad.weightSteps[c] *= gW[c];
