@@ -194,10 +194,7 @@ public final class AdaRoundLoss {
                 wScratch[k] = s * x;
                 dwdv[k] = s * dh;
             }
-            if (regularize) {
-                reg += RoundingRegularizer.termOfH(h, beta);
-                if (grad != null) regScratch[k] = RoundingRegularizer.derivativeOf(h, dh, beta);
-            }
+            if (regularize) reg += RoundingRegularizer.termAndDerivative(h, dh, beta, regScratch, k);
         }
         double rec = reconstruct(wScratch, grad != null);
         if (grad != null) {

@@ -34,6 +34,19 @@ public final class RoundingRegularizer {
         return derivativeOf(RectifiedSigmoid.h(v), RectifiedSigmoid.derivative(v), beta);
     }
 
+    /**
+     * The term from h(V), returned, and its derivative from h(V) and h'(V) into {@code d[k]}, with one power: the
+     * derivative is {@link #derivativeOf}'s bit for bit, the term |2h − 1|·|2h − 1|^(β−1) instead of |2h − 1|^β
+     * (equal to within rounding; an iteration's loop over every weight calls this once per weight).
+     */
+    public static double termAndDerivative(double h, double dh, double beta, double[] d, int k) {
+        double a = 2 * h - 1;
+        double m = Math.abs(a);
+        double p = Math.pow(m, beta - 1);
+        d[k] = dh == 0 || a == 0 ? 0 : -beta * p * Math.signum(a) * 2 * dh;
+        return 1 - m * p;
+    }
+
     /** The derivative from h(V) and h'(V). */
     public static double derivativeOf(double h, double dh, double beta) {
         if (dh == 0) return 0;

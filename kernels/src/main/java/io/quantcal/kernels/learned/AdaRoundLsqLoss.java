@@ -135,10 +135,7 @@ public final class AdaRoundLsqLoss {
                 dwdv[k] = s * dh;
             }
             wHat[k] = s * code[k];
-            if (regularize) {
-                reg += RoundingRegularizer.termOfH(h, beta);
-                if (grad != null) regScratch[k] = RoundingRegularizer.derivativeOf(h, dh, beta);
-            }
+            if (regularize) reg += RoundingRegularizer.termAndDerivative(h, dh, beta, regScratch, k);
         }
         double loss = reconstruct(sa, grad != null);
         if (regularize) loss += lambda * reg;

@@ -66,4 +66,26 @@ class RectifiedSigmoidTest {
             }
         }
     }
+
+    /** The loops' one-sigmoid, one-power form gives the per-V functions' values: the derivative exactly. */
+    @Test
+    void fusedTermAndDerivativeMatchThePerValueFunctions() {
+        double[] d = new double[1];
+        for (double beta : new double[] {2, 3.5, 20}) {
+            for (double v : new double[] {-5, -2.3, -0.4, 0, Math.log(3), 0.77, 2.2, 5}) {
+                double s = RectifiedSigmoid.sigmoid(v);
+                double h = RectifiedSigmoid.hOfSigmoid(s), dh = RectifiedSigmoid.derivativeOfSigmoid(s);
+                assertEquals(RectifiedSigmoid.h(v), h, 0, "h, v = " + v);
+                assertEquals(RectifiedSigmoid.derivative(v), dh, 0, "h', v = " + v);
+                double term = RoundingRegularizer.termAndDerivative(h, dh, beta, d, 0);
+                assertEquals(RoundingRegularizer.term(v, beta), term, 1e-15, "term, v = " + v + ", β = " + beta);
+                assertEquals(RoundingRegularizer.derivative(v, beta), d[0], 0, "derivative, v = " + v + ", β = " + beta);
+            }
+        }
+        // by hand: h = 0.8 (v = ln 3), β = 2: term 1 − 0.6² = 0.64, derivative −2·0.6·2·h' = −2.4·0.225 = −0.54
+        double s = RectifiedSigmoid.sigmoid(Math.log(3));
+        assertEquals(0.64, RoundingRegularizer.termAndDerivative(RectifiedSigmoid.hOfSigmoid(s),
+                RectifiedSigmoid.derivativeOfSigmoid(s), 2, d, 0), 1e-12);
+        assertEquals(-0.54, d[0], 1e-12);
+    }
 }
