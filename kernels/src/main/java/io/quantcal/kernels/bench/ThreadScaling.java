@@ -57,6 +57,10 @@ public final class ThreadScaling {
                     }
                 } catch (InterruptedException | java.util.concurrent.BrokenBarrierException e) {
                     Thread.currentThread().interrupt();
+                } catch (RuntimeException | Error e) {
+                    start.reset(); // the waiting main thread gets BrokenBarrierException instead of waiting forever
+                    done.reset();
+                    throw e;
                 }
             });
             ts[i].start();
