@@ -160,7 +160,7 @@ public final class CandidateEvaluation {
             if (side == SearchSide.WEIGHT) {
                 xh = FakeQuant.apply(p.x(), p.xs(), p.activation().withScales(fixed));
                 wh = null;
-                x = s.conv ? Nd4j.createUninitialized(DataType.FLOAT, s.xShape, 'c') : null;
+                x = s.conv && !s.depthwise ? Nd4j.createUninitialized(DataType.FLOAT, s.xShape, 'c') : null;
                 if (x != null) write(x, xh, 0, xh.length);
                 patches = s.conv ? new INDArray[s.groups] : null;
                 keep = s.conv && (long) s.groups * s.r * s.n * s.positions <= maxGemmOutput;
@@ -235,7 +235,8 @@ public final class CandidateEvaluation {
                 for (int i = 0; i < bs; i++) {
                     FakeQuant.applyInto(p.w(), p.ws(), wTemplate.withScales(block.candidate(b0 + i)), cand, i * wlen);
                 }
-                if (s.conv) convWeightCandidates(s, prepared, cand, bs, acc, b0, buffers);
+                if (s.depthwise) depthwiseCandidates(s, prepared.xh, 0, cand, wlen, bs, acc, b0, buffers);
+                else if (s.conv) convWeightCandidates(s, prepared, cand, bs, acc, b0, buffers);
                 else gemmWeightCandidates(s, prepared, cand, bs, acc, b0, buffers);
             }
         } else {
@@ -247,7 +248,8 @@ public final class CandidateEvaluation {
                 for (int i = 0; i < bs; i++) {
                     FakeQuant.applyInto(p.x(), p.xs(), aTemplate.withScales(block.candidate(b0 + i)), xs, i * xlen);
                 }
-                if (s.conv) convActivationCandidates(s, prepared, xs, bs, acc, b0, buffers);
+                if (s.depthwise) depthwiseCandidates(s, xs, xlen, prepared.wh, 0, bs, acc, b0, buffers);
+                else if (s.conv) convActivationCandidates(s, prepared, xs, bs, acc, b0, buffers);
                 else gemmActivationCandidates(s, prepared, xs, bs, acc, b0, buffers);
             }
         }
@@ -309,6 +311,53 @@ public final class CandidateEvaluation {
                         acc.addRun(b0 + i, n, ch, yb, (int) (kk * cols + ((long) i * s.n + n) * s.positions),
                                 (n * s.channels + ch) * s.positions);
                     }
+                }
+            }
+        }
+    }
+
+    /**
+     * Depthwise Conv (one input channel per output channel) as direct loops: candidate i reads its input at
+     * {@code x[i·xStride…]} and its weight at {@code w[i·wStride…]} (stride 0 for the fixed side), and each output map is
+     * the sum over taps, in tap order, of weight × input in float. Its im2col would copy kh·kw times the input for a
+     * [B, kh·kw]·[kh·kw, N·OH·OW] gemm per channel, far more memory traffic than arithmetic.
+     */
+    private static void depthwiseCandidates(Shapes s, float[] x, int xStride, float[] w, int wStride, int bs, Accumulator acc,
+                                            int b0, Buffers buffers) {
+        int c = s.channels, h = (int) s.xShape[2], wd = (int) s.xShape[3];
+        int kh = (int) s.wShape[2], kw = (int) s.wShape[3], taps = kh * kw;
+        int oh = s.outH, ow = s.outW;
+        int sh = (int) s.spec.strideH(), sw = (int) s.spec.strideW();
+        int dh = (int) s.spec.dilationH(), dw = (int) s.spec.dilationW();
+        int pt = (int) s.spec.padTop(), pl = (int) s.spec.padLeft();
+        float[] y = buffers.floats("depthwise-map", (long) oh * ow);
+        FloatBuffer yb = FloatBuffer.wrap(y);
+        // per tap column kx, the ox whose input column ox·sw − pl + kx·dw lies inside [0, wd)
+        int[] lo = new int[kw], hi = new int[kw];
+        for (int kx = 0; kx < kw; kx++) {
+            int off = kx * dw - pl;
+            lo[kx] = Math.min(ow, Math.max(0, Math.floorDiv(-off + sw - 1, sw)));
+            hi[kx] = Math.max(lo[kx], Math.min(ow, Math.floorDiv(wd - 1 - off, sw) + 1));
+        }
+        for (int i = 0; i < bs; i++) {
+            int xBase = i * xStride, wBase = i * wStride;
+            for (int n = 0; n < s.n; n++) {
+                for (int ch = 0; ch < c; ch++) {
+                    java.util.Arrays.fill(y, 0, oh * ow, 0f);
+                    int plane = xBase + (n * c + ch) * h * wd;
+                    for (int ky = 0; ky < kh; ky++) {
+                        for (int kx = 0; kx < kw; kx++) {
+                            float wv = w[wBase + ch * taps + ky * kw + kx];
+                            int off = kx * dw - pl;
+                            for (int oy = 0; oy < oh; oy++) {
+                                int iy = oy * sh - pt + ky * dh;
+                                if (iy < 0 || iy >= h) continue;
+                                int row = plane + iy * wd + off, out = oy * ow;
+                                for (int ox = lo[kx]; ox < hi[kx]; ox++) y[out + ox] += wv * x[row + ox * sw];
+                            }
+                        }
+                    }
+                    acc.addRun(b0 + i, n, ch, yb, 0, (n * c + ch) * s.positions);
                 }
             }
         }
@@ -385,6 +434,8 @@ public final class CandidateEvaluation {
         final ConvSpec spec;
         final int n, channels, positions;          // samples, output channels, output positions per sample and channel
         final int groups, kg, r;                   // Conv
+        final int outH, outW;                      // Conv output map
+        final boolean depthwise;                   // Conv with one input channel per output channel: direct loops
         final int rows, k, m;                      // Gemm / MatMul
 
         Shapes(LayerProblem p) {
@@ -402,6 +453,9 @@ public final class CandidateEvaluation {
                 kg = channels / groups;
                 r = (int) (wShape[1] * wShape[2] * wShape[3]);
                 rows = k = m = 0;
+                outH = (int) o[2];
+                outW = (int) o[3];
+                depthwise = groups > 1 && kg == 1 && wShape[1] == 1;
             } else {
                 spec = null;
                 channels = (int) o[o.length - 1];
@@ -410,16 +464,21 @@ public final class CandidateEvaluation {
                 rows = (int) (p.x().length / k);
                 positions = rows / n;
                 groups = kg = r = 0;
+                outH = outW = 0;
+                depthwise = false;
             }
         }
 
         /** Floats per weight candidate in a sub-block: its gemm output, or its stacked weight when that is larger. */
         long weightSidePerCandidate() {
             long weight = conv ? (long) channels * r : (long) k * m;
+            if (depthwise) return weight; // direct loops: no gemm output, one output map at a time
             return Math.max(weight, conv ? (long) kg * n * positions : (long) rows * m);
         }
 
+        /** Floats per activation candidate in a sub-block: its patch matrix or gemm input/output; depthwise, its input. */
         long activationSidePerCandidate() {
+            if (depthwise) return xShape[0] * xShape[1] * xShape[2] * xShape[3];
             return conv ? (long) Math.max(r, kg) * n * positions : (long) rows * Math.max(k, m);
         }
     }

@@ -146,6 +146,26 @@ class EasyCandidateEvaluationTest {
         checkActivationSide(pd, x, wd, null, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
     }
 
+    /**
+     * Depthwise convolutions run as direct loops, not im2col: strides, asymmetric pads, dilation, per-channel weights, a
+     * fused ReLU and sub-blocks all against the direct reference (ND4J's conv2d through LayerForward).
+     */
+    @Test
+    void depthwiseConvAsDirectLoops() {
+        INDArray x = gaussian(21, 3, 5, 9, 8), b = gaussian(22, 5);
+        INDArray w3 = gaussian(23, 5, 1, 3, 3), w5 = gaussian(24, 5, 1, 5, 5);
+        LayerOp strided = new LayerOp.Conv(new ConvSpec(new long[] {2, 2}, new long[] {1, 0, 0, 1}, new long[] {1, 1}, 5), Activation.RELU);
+        LayerProblem ps = EasyFixtures.problem(strided, x, w3, b, true, minmaxActivation(x, 8), weightPerChannel(w3, 0, 8), 3);
+        checkWeightSide(ps, x, w3, b, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
+        checkWeightSide(ps, x, w3, b, FACTORS, 2 * 5 * 9);                 // weight sub-blocks of 2, 2, 1
+        checkActivationSide(ps, x, w3, b, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
+        checkActivationSide(ps, x, w3, b, FACTORS, 2 * 3 * 5 * 9 * 8);     // input sub-blocks of 2, 2, 1
+        LayerOp dilated = new LayerOp.Conv(new ConvSpec(new long[] {1, 2}, new long[] {2, 2, 2, 1}, new long[] {2, 1}, 5), Activation.NONE);
+        LayerProblem pd = EasyFixtures.problem(dilated, x, w5, null, false, minmaxActivation(x, 6), weightPerTensor(w5, 6), 0);
+        checkWeightSide(pd, x, w5, null, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
+        checkActivationSide(pd, x, w5, null, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
+    }
+
     @Test
     void gemmTransBAndNot() {
         INDArray x = gaussian(11, 6, 10), wt = gaussian(12, 7, 10), w = gaussian(13, 10, 7), b = gaussian(14, 7);
