@@ -236,6 +236,7 @@ public final class CandidateEvaluation {
                     FakeQuant.applyInto(p.w(), p.ws(), wTemplate.withScales(block.candidate(b0 + i)), cand, i * wlen);
                 }
                 if (s.depthwise) depthwiseCandidates(s, prepared.xh, 0, cand, wlen, bs, acc, b0, buffers);
+                else if (s.blockDiagonal > 0) blockDiagonalCandidates(s, prepared.xh, 0, cand, wlen, bs, acc, b0, buffers);
                 else if (s.conv) convWeightCandidates(s, prepared, cand, bs, acc, b0, buffers);
                 else gemmWeightCandidates(s, prepared, cand, bs, acc, b0, buffers);
             }
@@ -249,6 +250,7 @@ public final class CandidateEvaluation {
                     FakeQuant.applyInto(p.x(), p.xs(), aTemplate.withScales(block.candidate(b0 + i)), xs, i * xlen);
                 }
                 if (s.depthwise) depthwiseCandidates(s, xs, xlen, prepared.wh, 0, bs, acc, b0, buffers);
+                else if (s.blockDiagonal > 0) blockDiagonalCandidates(s, xs, xlen, prepared.wh, 0, bs, acc, b0, buffers);
                 else if (s.conv) convActivationCandidates(s, prepared, xs, bs, acc, b0, buffers);
                 else gemmActivationCandidates(s, prepared, xs, bs, acc, b0, buffers);
             }
@@ -415,6 +417,38 @@ public final class CandidateEvaluation {
         }
     }
 
+    /**
+     * A MatMul whose weight [K, M] is block-diagonal with blocks of t = K/M rows (output channel c reads only inputs
+     * c·t … c·t + t − 1): what {@link OutputPositions} makes of a depthwise convolution's kept positions. Direct loops
+     * over each channel's t products instead of the dense gemm, which would do M times the arithmetic. Candidate i
+     * reads x at {@code i·xStride} and w at {@code i·wStride} (0 for the fixed side).
+     */
+    private static void blockDiagonalCandidates(Shapes s, float[] x, int xStride, float[] w, int wStride, int bs,
+                                                Accumulator acc, int b0, Buffers buffers) {
+        int t = s.blockDiagonal, m = s.m, k = s.k;
+        float[] row = buffers.floats("block-diagonal-row", m);
+        FloatBuffer rb = FloatBuffer.wrap(row);
+        float[] wd = buffers.floats("block-diagonal-weight", k);
+        for (int i = 0; i < bs; i++) {
+            int xBase = i * xStride, wBase = i * wStride;
+            if (i == 0 || wStride != 0) {
+                for (int c = 0; c < m; c++) for (int j = 0; j < t; j++) wd[c * t + j] = w[wBase + (c * t + j) * m + c];
+            }
+            for (int n = 0; n < s.n; n++) {
+                for (int q = 0; q < s.positions; q++) {
+                    int r = n * s.positions + q, xo = xBase + r * k;
+                    for (int c = 0; c < m; c++) {
+                        float sum = 0;
+                        int at = c * t;
+                        for (int j = 0; j < t; j++) sum += x[xo + at + j] * wd[at + j];
+                        row[c] = sum;
+                    }
+                    acc.addRow(b0 + i, n, rb, 0, r * m);
+                }
+            }
+        }
+    }
+
     /** a·b (a·bᵀ with transB) into a new row-major [rows, cols] float array. */
     static INDArray mmul(INDArray a, INDArray b, boolean transB, long rows, long cols) {
         INDArray y = Nd4j.createUninitialized(DataType.FLOAT, new long[] {rows, cols}, 'c');
@@ -436,6 +470,7 @@ public final class CandidateEvaluation {
         final int groups, kg, r;                   // Conv
         final int outH, outW;                      // Conv output map
         final boolean depthwise;                   // Conv with one input channel per output channel: direct loops
+        final int blockDiagonal;                   // MatMul [K, M] weight block-diagonal with K/M rows per block, else 0
         final int rows, k, m;                      // Gemm / MatMul
 
         Shapes(LayerProblem p) {
@@ -456,6 +491,7 @@ public final class CandidateEvaluation {
                 outH = (int) o[2];
                 outW = (int) o[3];
                 depthwise = groups > 1 && kg == 1 && wShape[1] == 1;
+                blockDiagonal = 0;
             } else {
                 spec = null;
                 channels = (int) o[o.length - 1];
@@ -466,7 +502,22 @@ public final class CandidateEvaluation {
                 groups = kg = r = 0;
                 outH = outW = 0;
                 depthwise = false;
+                blockDiagonal = transB ? 0 : blockDiagonal(p.w(), k, m);
             }
+        }
+
+        /**
+         * t when w [k, m] (row-major) is block-diagonal with blocks of t = k/m rows, 1 &lt; t ≤ 64, m &gt; 1: every entry
+         * outside rows c·t … c·t + t − 1 of column c is exactly 0 (fake quantization keeps 0 exact); otherwise 0.
+         */
+        static int blockDiagonal(float[] w, int k, int m) {
+            if (m < 2 || k % m != 0 || k / m < 2 || k / m > 64) return 0;
+            int t = k / m;
+            for (int row = 0; row < k; row++) {
+                int own = row / t;
+                for (int c = 0; c < m; c++) if (c != own && w[row * m + c] != 0f) return 0;
+            }
+            return t;
         }
 
         /** Floats per weight candidate in a sub-block: its gemm output, or its stacked weight when that is larger. */

@@ -185,6 +185,34 @@ class EasyCandidateEvaluationTest {
         checkWeightSide(pc, x, w, null, FACTORS, 3 * 10 * 7);
     }
 
+    /**
+     * A MatMul whose weight is block-diagonal (what the positions subsampling makes of a depthwise conv) runs as direct
+     * per-channel loops; the scores are the dense product's (ND4J matmul reference). One off-block value makes it dense.
+     */
+    @Test
+    void blockDiagonalMatMulAsDirectLoops() {
+        int c = 6, t = 9;
+        INDArray x = gaussian(31, 4, 5, c * t), b = gaussian(32, c);
+        float[] wv = gaussian(33, c * t, c).data().asFloat();
+        for (int row = 0; row < c * t; row++) for (int col = 0; col < c; col++) if (col != row / t) wv[row * c + col] = 0f;
+        INDArray w = org.nd4j.linalg.factory.Nd4j.create(wv, new long[] {c * t, c}, 'c');
+        assertEquals(t, CandidateEvaluation.Shapes.blockDiagonal(wv, c * t, c));
+        LayerOp op = new LayerOp.MatMul(Activation.RELU);
+        // per-channel weights on rank-2 rows (the reference scores channels on axis 1); per tensor on [N, P, K]
+        INDArray x2 = x.reshape(20, c * t);
+        LayerProblem pc = EasyFixtures.problem(op, x2, w, b, true, minmaxActivation(x2, 8), weightPerChannel(w, 1, 8), 0);
+        checkWeightSide(pc, x2, w, b, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
+        checkWeightSide(pc, x2, w, b, FACTORS, 2 * 20 * c * t);               // sub-blocks of 2, 2, 1
+        checkActivationSide(pc, x2, w, b, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
+        checkActivationSide(pc, x2, w, b, FACTORS, 2 * 20 * c * t);
+        LayerProblem pt = EasyFixtures.problem(op, x, w, b, true, minmaxActivation(x, 8), weightPerTensor(w, 8), 0);
+        checkWeightSide(pt, x, w, b, FACTORS, CandidateEvaluation.MAX_GEMM_OUTPUT);
+        checkActivationSide(pt, x, w, b, FACTORS, 2 * 20 * c * t);
+        wv[3 * c + 4] = 0.5f;
+        assertEquals(0, CandidateEvaluation.Shapes.blockDiagonal(wv, c * t, c));
+        assertEquals(0, CandidateEvaluation.Shapes.blockDiagonal(new float[c * c], c, c)); // t = 1: a plain gemm
+    }
+
     @Test
     void matMulOverRank3Input() {
         INDArray x = gaussian(15, 4, 3, 8), w = gaussian(16, 8, 5), b = gaussian(17, 5);
