@@ -236,8 +236,8 @@ public final class AdaRoundPass implements Pass {
                 ar.reluOutput(), base.batchColumns(), 1);
         List<Tuple2<Integer, Outcome>> done = new ArrayList<>();
         for (LayerReconstruction.Solved<Outcome> s : LayerReconstruction.solve(ctx, samples, model, fp, quantized, tasks, wave,
-                capture, (t, copy, p) -> {
-                    AdaRoundResult r = AdaRoundOptimizer.optimize(p, base.withSeed(base.seed() + t.index()));
+                capture, (t, copy, p, threads) -> {
+                    AdaRoundResult r = AdaRoundOptimizer.optimize(p, base.withSeed(base.seed() + t.index()), threads);
                     Outcome o = new Outcome(t.node().name(), r, p.columns());
                     LayerCache.writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(),
                             LayerCache.json(o, "the AdaRound result of layer " + o.layer()));

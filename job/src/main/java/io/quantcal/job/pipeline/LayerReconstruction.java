@@ -67,7 +67,11 @@ final class LayerReconstruction {
 
     /** The kernel call of one task. */
     interface Solver<R> extends Serializable {
-        R solve(LayerTask task, int copy, AdaRoundProblem problem) throws Exception;
+        /**
+         * {@code threads}: the threads the task may run at once (more than one core when the wave has fewer tasks than
+         * the executors have slots); ND4J's are left at runtime.kernel-threads, a solver's own loops may use these.
+         */
+        R solve(LayerTask task, int copy, AdaRoundProblem problem, int threads) throws Exception;
     }
 
     /** One task's result, keyed by the layer's index and the copy. */
@@ -109,6 +113,14 @@ final class LayerReconstruction {
         int perSample = Math.max(1, MAX_COLUMNS / capture.samples());
         long seed = capture.seed();
         int threads = cfg.kernelThreads();
+        // a wave with fewer layer tasks than the executors' slots (the sequential passes' one-layer waves) gives each
+        // task the idle slots for its own loops
+        int slots = TaskMemory.concurrentTasks(ctx.spark().sparkContext());
+        int taskThreads = Math.max(1, KernelThreads.forStage(Math.max(1, threads), slots, tasks.size() * capture.copies()));
+        if (taskThreads > Math.max(1, threads)) {
+            ctx.out().printf("%s: wave %d: %d layer task(s), %d task slots per executor: %d threads per task%n", capture.pass(),
+                    wave, tasks.size() * capture.copies(), slots, taskThreads);
+        }
         boolean clip = capture.clipOutput();
         int batchColumns = capture.batchColumns();
         int copies = capture.copies();
@@ -166,7 +178,7 @@ final class LayerReconstruction {
                 AdaRoundProblem p = LayerSampler.problem(t.node(), t.weight(), t.bias(), t.params(), xs, null, clip, batchColumns);
                 if (mine.get(0).target() != null) p = LayerSampler.withTargets(p, xs, mine.stream().map(Block::target).toList());
                 mine.clear();
-                R r = solver.solve(t, part % copies, p);
+                R r = solver.solve(t, part % copies, p, taskThreads);
                 return List.<Solved<R>>of(new Solved<>(t.index(), part % copies, r)).iterator();
             }, false).collect());
         } finally {

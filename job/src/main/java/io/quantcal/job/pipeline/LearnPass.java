@@ -134,7 +134,7 @@ public final class LearnPass implements Pass {
                 if (!tasks.isEmpty()) {
                     ctx.spark().sparkContext().setJobDescription("learn wave " + (k + 1) + "/" + waves.size() + ": capture and "
                             + method + " on " + tasks.size() + " layers, " + l.iterations() + " iterations each");
-                    solved.addAll(LayerReconstruction.solve(ctx, samples, model, fp, inputModel, tasks, k, capture, (t, copy, p) -> {
+                    solved.addAll(LayerReconstruction.solve(ctx, samples, model, fp, inputModel, tasks, k, capture, (t, copy, p, threads) -> {
                         LearnConfig c = base.withSeed(base.seed() + t.index());
                         Learned out = new Learned(qil ? QilOptimizer.optimize(p, t.input(), c)
                                 : withAdaRound ? AdaRoundLsqOptimizer.optimize(p, t.input(), c, rounding)

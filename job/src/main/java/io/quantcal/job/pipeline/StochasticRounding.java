@@ -49,7 +49,7 @@ final class StochasticRounding {
             fp = BroadcastModel.of(ctx, model, "model");
             solved = LayerReconstruction.solve(ctx, samples, model, fp, null, tasks, 0,
                     new LayerReconstruction.Capture("stochastic-rounding", r.samples(), seed, true, BATCH_COLUMNS, r.draws()),
-                    (t, draw, p) -> StochasticDraws.draw(p, t.weight(), t.params(), StochasticDraws.seed(seed, t.index(), draw),
+                    (t, draw, p, threads) -> StochasticDraws.draw(p, t.weight(), t.params(), StochasticDraws.seed(seed, t.index(), draw),
                             BATCH_COLUMNS));
         } finally {
             samples.unpersist(false);

@@ -1,5 +1,7 @@
 package io.quantcal.kernels.adaround;
 
+import io.quantcal.kernels.runtime.ChunkedLoops;
+import io.quantcal.kernels.runtime.KernelThreads;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.Random;
@@ -11,14 +13,16 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Time per AdaRound iteration for a representative layer next to its floor: the same iteration's two gemms
- * (Ŷ = W̃ X_B and dL/dW̃ = G X_Bᵀ) as plain ND4J matmuls into preallocated outputs.
+ * (Ŷ = W̃ X_B and dL/dW̃ = G X_Bᵀ) as plain ND4J matmuls into preallocated outputs, in the loss's units of
+ * {@link AdaRoundLoss#UNIT_ROWS} output channels, on one thread and on two (ND4J on one thread each, as a task runs).
  *
  * <pre>
  * mvn -B -q -o -pl kernels compile exec:java -Dexec.mainClass=io.quantcal.kernels.adaround.AdaRoundBenchmark \
  *     -Dexec.args="cout=64 depth=576 columns=6272 iterations=60"
  * </pre>
  * Defaults: conv 64→64 3×3 (W [64, 576]), column batch 32·196 = 6272 (32 samples of 14×14), 60 timed
- * iterations after 10 of warm-up; the problem holds 2 batches' worth of columns.
+ * iterations after 10 of warm-up; the problem holds 2 batches' worth of columns. {@code threads=1,2} (the default):
+ * each thread count in turn for ND4J and the weight-wise loops, and the speed-ups against the first.
  */
 public final class AdaRoundBenchmark {
 
@@ -26,15 +30,20 @@ public final class AdaRoundBenchmark {
 
     public static void main(String[] args) {
         int cout = 64, depth = 576, batch = 32 * 196, iterations = 60, warmup = 10;
+        int[] threadCounts = {1, 2};
         for (String a : args) {
             String[] kv = a.split("=", 2);
+            if (kv[0].equals("threads")) {
+                threadCounts = Arrays.stream(kv[1].split(",")).mapToInt(t -> Integer.parseInt(t.strip())).toArray();
+                continue;
+            }
             int v = Integer.parseInt(kv[1]);
             switch (kv[0]) {
                 case "cout" -> cout = v;
                 case "depth" -> depth = v;
                 case "columns" -> batch = v;
                 case "iterations" -> iterations = v;
-                default -> throw new IllegalArgumentException("unknown argument " + kv[0] + " (cout, depth, columns, iterations)");
+                default -> throw new IllegalArgumentException("unknown argument " + kv[0] + " (cout, depth, columns, iterations, threads)");
             }
         }
         int columns = 2 * batch;
@@ -48,30 +57,49 @@ public final class AdaRoundBenchmark {
         AdaRoundProblem p = new AdaRoundProblem("bench", new long[] {cout, depth / 9, 3, 3}, false, w, cout, depth, 1,
                 new float[cout], s, new int[cout], -8, 7, x, columns, null, true);
 
-        System.out.printf(Locale.ROOT, "layer: W [%d, %d], column batch %d, ReLU output, 4-bit per channel; %d threads (ND4J)%n",
-                cout, depth, batch, Nd4j.getEnvironment().maxMasterThreads());
-        AdaRoundConfig warm = AdaRoundConfig.defaults(batch).withIterations(warmup);
-        AdaRoundOptimizer.optimize(p, warm);
-        AdaRoundResult res = AdaRoundOptimizer.optimize(p, AdaRoundConfig.defaults(batch).withIterations(iterations));
-        // the result's time includes set-up and the two full-column MSE passes: time those alone and subtract
-        long fixed = AdaRoundOptimizer.optimize(p, AdaRoundConfig.defaults(batch).withIterations(1)).nanos();
-        double adaMs = (res.nanos() - fixed) / 1e6 / (iterations - 1);
+        System.out.printf(Locale.ROOT, "layer: W [%d, %d], column batch %d, ReLU output, 4-bit per channel%n", cout, depth, batch);
+        System.out.printf(Locale.ROOT, "%-8s %14s %14s %8s %14s%n", "threads", "iteration ms", "2 gemms ms", "ratio", "GFLOP/s gemms");
+        double[] iter = new double[threadCounts.length], floor = new double[threadCounts.length];
+        AdaRoundResult res = null;
+        for (int ti = 0; ti < threadCounts.length; ti++) {
+            int threads = threadCounts[ti];
+            // as a lone task runs: ND4J on one thread, the task's gemm units and weight-wise loops on `threads` threads
+            KernelThreads.limit(1);
+            AdaRoundConfig warm = AdaRoundConfig.defaults(batch).withIterations(warmup);
+            AdaRoundOptimizer.optimize(p, warm, threads);
+            res = AdaRoundOptimizer.optimize(p, AdaRoundConfig.defaults(batch).withIterations(iterations), threads);
+            // the result's time includes set-up and the two full-column MSE passes: time those alone and subtract
+            long fixed = AdaRoundOptimizer.optimize(p, AdaRoundConfig.defaults(batch).withIterations(1), threads).nanos();
+            iter[ti] = (res.nanos() - fixed) / 1e6 / (iterations - 1);
 
-        // floor: the two gemms of one iteration, same shapes and layouts
-        INDArray wt = Nd4j.rand(DataType.FLOAT, cout, depth).dup('c');
-        INDArray xb = Nd4j.rand(DataType.FLOAT, depth, batch).dup('f');
-        INDArray y = Nd4j.create(DataType.FLOAT, new long[] {cout, batch}, 'f');
-        INDArray g = Nd4j.rand(DataType.FLOAT, cout, batch).dup('f');
-        INDArray gw = Nd4j.create(DataType.FLOAT, new long[] {cout, depth}, 'c');
-        for (int i = 0; i < warmup; i++) gemms(wt, xb, y, g, gw);
-        long t0 = System.nanoTime();
-        for (int i = 0; i < iterations; i++) gemms(wt, xb, y, g, gw);
-        double floorMs = (System.nanoTime() - t0) / 1e6 / iterations;
-        double gflop = 2.0 * 2 * cout * (double) depth * batch / 1e9;
-
-        System.out.printf(Locale.ROOT, "AdaRound iteration: %8.2f ms%n", adaMs);
-        System.out.printf(Locale.ROOT, "two gemms (floor):  %8.2f ms  (%.2f GFLOP, %.1f GFLOP/s)%n", floorMs, gflop, gflop / floorMs * 1e3);
-        System.out.printf(Locale.ROOT, "ratio:              %8.2f%n", adaMs / floorMs);
+            // floor: the two gemms of one iteration, same shapes and layouts, in the same row units on the same threads
+            int units = (cout + AdaRoundLoss.UNIT_ROWS - 1) / AdaRoundLoss.UNIT_ROWS;
+            INDArray xb = Nd4j.rand(DataType.FLOAT, depth, batch).dup('f');
+            INDArray[][] u = new INDArray[units][];
+            for (int k = 0; k < units; k++) {
+                int rows = Math.min(AdaRoundLoss.UNIT_ROWS, cout - k * AdaRoundLoss.UNIT_ROWS);
+                u[k] = new INDArray[] {Nd4j.rand(DataType.FLOAT, rows, depth).dup('c'),
+                        Nd4j.create(DataType.FLOAT, new long[] {rows, batch}, 'f'), Nd4j.rand(DataType.FLOAT, rows, batch).dup('f'),
+                        Nd4j.create(DataType.FLOAT, new long[] {rows, depth}, 'c')};
+            }
+            try (ChunkedLoops loops = new ChunkedLoops(threads)) {
+                ChunkedLoops.Chunk body = (k0, k1) -> {
+                    for (int k = k0; k < k1; k++) gemms(u[k][0], xb, u[k][1], u[k][2], u[k][3]);
+                    return 0;
+                };
+                for (int i = 0; i < warmup; i++) loops.forEach(units, 1, body);
+                long t0 = System.nanoTime();
+                for (int i = 0; i < iterations; i++) loops.forEach(units, 1, body);
+                floor[ti] = (System.nanoTime() - t0) / 1e6 / iterations;
+            }
+            double gflop = 2.0 * 2 * cout * (double) depth * batch / 1e9;
+            System.out.printf(Locale.ROOT, "%-8d %14.2f %14.2f %8.2f %14.1f%n", threads, iter[ti], floor[ti], iter[ti] / floor[ti],
+                    gflop / floor[ti] * 1e3);
+        }
+        for (int ti = 1; ti < threadCounts.length; ti++) {
+            System.out.printf(Locale.ROOT, "%d threads vs %d: AdaRound iteration %.2fx faster, its two gemms %.2fx%n",
+                    threadCounts[ti], threadCounts[0], iter[0] / iter[ti], floor[0] / floor[ti]);
+        }
         System.out.printf(Locale.ROOT, "(mse round-to-nearest %.4g, after %d iterations %.4g)%n", res.mseRoundToNearest(),
                 iterations, res.mseAdaRound());
     }

@@ -2,6 +2,7 @@ package io.quantcal.kernels.adaround;
 
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
+import io.quantcal.kernels.runtime.ChunkedLoops;
 import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -26,6 +27,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p>All buffers are allocated once: per group W̃ [K/G, D] 'c', X_B [D, B] 'f', Ŷ and dL/dŶ [K/G, B] 'f',
  * dL/dW̃ [K/G, D] 'c'. The two gemms per group run ND4J's matmul op into them. Element-wise work is in
  * Java, in double; the gemms in {@code dataType} (FLOAT for the optimizer, DOUBLE for gradient checks).
+ * The element-wise loops run in fixed chunks on {@link ChunkedLoops}' threads (a lone task may have the executor's
+ * cores); sums add the chunks in order, so every value is the same whatever the thread count.
  * Not thread-safe: one instance per task.
  */
 public final class AdaRoundLoss {
@@ -44,14 +47,48 @@ public final class AdaRoundLoss {
     private final double[] floorW;       // ⌊W/s⌋, row-major [cout, depth]
     private final double[] channelScale; // s per output channel
     private final double[] lo, hi;       // qmin − Z, qmax − Z per output channel
-    private final INDArray[] wTilde, xb, yb, gy, gw;
+    /** Per group: X_B [depth, B] 'f'. */
+    private final INDArray[] xb;
+    /**
+     * The gemm units: a group's output channels in blocks of at most {@link #UNIT_ROWS} rows, each with its own W̃
+     * [rows, depth] 'c', Ŷ and dL/dŶ [rows, B] 'f', dL/dW̃ [rows, depth] 'c' and scratch, so that units run on
+     * different threads (one-thread gemms side by side: ND4J's own threading loses on these sizes).
+     */
+    private final Unit[] units;
     private final double[] dwdv;         // s ⊙ h'(V) ⊙ [inside clip], reused
     /** The regularizer's derivative per weight in an iteration that has one (λ ≠ 0); made at its first use. */
     private double[] regScratch;
-    private final double[] yScratch, wScratch;
-    private final float[] floatScratch;  // bulk transfers to and from float32 buffers
+    private final double[] wScratch;
     private final int[] selected;
     private int selectedCount;
+    private final ChunkedLoops loops;
+    /** W̃ as float32 for the gemms (FLOAT, not direct), filled by the weight loop itself. */
+    private final float[] wFloat;
+
+    /** Weights per chunk of the weight-wise loops (fixed: the chunking, not the thread count, orders the sums). */
+    static final int WEIGHT_CHUNK = 16384;
+    /** Output channels per gemm unit (fixed: the units, not the thread count, order the sums). */
+    static final int UNIT_ROWS = 64;
+
+    /** Rows [row0, row0 + rows) of group g's output channels, and their buffers. */
+    private static final class Unit {
+        final int group, row0, rows;
+        final INDArray w, y, gy, gw;
+        final double[] yScratch;
+        final float[] floatScratch; // bulk transfers to and from float32 buffers
+
+        Unit(int group, int row0, int rows, int depth, int batch, DataType type) {
+            this.group = group;
+            this.row0 = row0;
+            this.rows = rows;
+            w = Nd4j.create(type, new long[] {rows, depth}, 'c');
+            y = Nd4j.create(type, new long[] {rows, batch}, 'f');
+            gy = Nd4j.create(type, new long[] {rows, batch}, 'f');
+            gw = Nd4j.create(type, new long[] {rows, depth}, 'c');
+            yScratch = new double[rows * batch];
+            floatScratch = new float[rows * Math.max(batch, depth)];
+        }
+    }
     /**
      * Small groups (at most {@link #DIRECT_MAX_WEIGHTS} weights, e.g. depthwise 3×3): the products run as Java loops
      * over {@link #xDirect} (per group [depth, B] column-major, like xb) into {@link #gwDirect}, no ND4J call per group.
@@ -64,11 +101,20 @@ public final class AdaRoundLoss {
 
     /** Buffers for batches of up to {@code batchColumns} columns (clamped to the problem's column count). */
     public AdaRoundLoss(AdaRoundProblem problem, int batchColumns, DataType dataType) {
-        this(problem, batchColumns, dataType, problem.groupChannels() * problem.depth() <= DIRECT_MAX_WEIGHTS);
+        this(problem, batchColumns, dataType, ChunkedLoops.SEQUENTIAL);
+    }
+
+    /** The element-wise loops on {@code loops}' threads (the caller closes it). */
+    public AdaRoundLoss(AdaRoundProblem problem, int batchColumns, DataType dataType, ChunkedLoops loops) {
+        this(problem, batchColumns, dataType, problem.groupChannels() * problem.depth() <= DIRECT_MAX_WEIGHTS, loops);
     }
 
     /** {@code direct}: the products as Java loops in double whatever the group size (tests compare both paths). */
     AdaRoundLoss(AdaRoundProblem problem, int batchColumns, DataType dataType, boolean direct) {
+        this(problem, batchColumns, dataType, direct, ChunkedLoops.SEQUENTIAL);
+    }
+
+    AdaRoundLoss(AdaRoundProblem problem, int batchColumns, DataType dataType, boolean direct, ChunkedLoops loops) {
         if (batchColumns < 1) throw new IllegalArgumentException("batch of columns must be >= 1, got " + batchColumns);
         if (dataType != DataType.FLOAT && dataType != DataType.DOUBLE) {
             throw new IllegalArgumentException("AdaRound gemms run in FLOAT or DOUBLE, got " + dataType);
@@ -96,24 +142,19 @@ public final class AdaRoundLoss {
             for (int d = 0; d < depth; d++) floorW[c * depth + d] = Math.floor(w[c * depth + d] / s);
         }
         this.direct = direct;
+        this.loops = loops;
+        wFloat = !direct && dataType == DataType.FLOAT ? new float[n] : null;
         xDirect = direct ? new double[groups * batch * depth] : null;
         gwDirect = direct ? new double[n] : null;
-        wTilde = new INDArray[groups];
         xb = new INDArray[groups];
-        yb = new INDArray[groups];
-        gy = new INDArray[groups];
-        gw = new INDArray[groups];
+        java.util.List<Unit> us = new java.util.ArrayList<>();
         for (int g = 0; g < (direct ? 0 : groups); g++) {
-            wTilde[g] = Nd4j.create(dataType, new long[] {kg, depth}, 'c');
             xb[g] = Nd4j.create(dataType, new long[] {depth, batch}, 'f');
-            yb[g] = Nd4j.create(dataType, new long[] {kg, batch}, 'f');
-            gy[g] = Nd4j.create(dataType, new long[] {kg, batch}, 'f');
-            gw[g] = Nd4j.create(dataType, new long[] {kg, depth}, 'c');
+            for (int r = 0; r < kg; r += UNIT_ROWS) us.add(new Unit(g, r, Math.min(UNIT_ROWS, kg - r), depth, batch, dataType));
         }
+        units = us.toArray(new Unit[0]);
         dwdv = new double[n];
-        yScratch = new double[kg * batch];
         wScratch = new double[n];
-        floatScratch = new float[Math.max(kg * batch, kg * depth)];
         selected = new int[batch];
         targetT = problem.target() != null ? problem.target() : computeTarget();
     }
@@ -177,35 +218,49 @@ public final class AdaRoundLoss {
         // per-V functions, which evaluate σ up to five times)
         boolean regularize = lambda != 0;
         if (regularize && regScratch == null) regScratch = new double[n];
-        double reg = 0;
-        for (int k = 0; k < n; k++) {
-            int c = k / depth;
-            double s = channelScale[c];
-            double sg = RectifiedSigmoid.sigmoid(v[k]);
-            double h = RectifiedSigmoid.hOfSigmoid(sg), dh = RectifiedSigmoid.derivativeOfSigmoid(sg);
-            double x = floorW[k] + h;
-            if (x < lo[c]) {
-                wScratch[k] = s * lo[c];
-                dwdv[k] = 0;
-            } else if (x > hi[c]) {
-                wScratch[k] = s * hi[c];
-                dwdv[k] = 0;
-            } else {
-                wScratch[k] = s * x;
-                dwdv[k] = s * dh;
+        double[] regD = regScratch;
+        double reg = loops.sum(n, WEIGHT_CHUNK, (from, to) -> {
+            double r = 0;
+            for (int k = from; k < to; k++) {
+                int c = k / depth;
+                double s = channelScale[c];
+                double sg = RectifiedSigmoid.sigmoid(v[k]);
+                double h = RectifiedSigmoid.hOfSigmoid(sg), dh = RectifiedSigmoid.derivativeOfSigmoid(sg);
+                double x = floorW[k] + h;
+                if (x < lo[c]) {
+                    wScratch[k] = s * lo[c];
+                    dwdv[k] = 0;
+                } else if (x > hi[c]) {
+                    wScratch[k] = s * hi[c];
+                    dwdv[k] = 0;
+                } else {
+                    wScratch[k] = s * x;
+                    dwdv[k] = s * dh;
+                }
+                if (wFloat != null) wFloat[k] = (float) wScratch[k];
+                if (regularize) r += RoundingRegularizer.termAndDerivative(h, dh, beta, regD, k);
             }
-            if (regularize) reg += RoundingRegularizer.termAndDerivative(h, dh, beta, regScratch, k);
-        }
-        double rec = reconstruct(wScratch, grad != null);
+            return r;
+        });
+        double rec = reconstruct(wScratch, wFloat, grad != null);
         if (grad != null) {
             // dL/dV = dL/dW̃ ⊙ s h'(V) + λ df_reg/dV
             if (direct) System.arraycopy(gwDirect, 0, grad, 0, n);
-            else for (int g = 0; g < groups; g++) read(gw[g], grad, g * kg * depth, kg * depth);
-            for (int k = 0; k < n; k++) {
-                double r = grad[k] * dwdv[k];
-                if (regularize) r += lambda * regScratch[k];
-                grad[k] = r;
-            }
+            else loops.forEach(units.length, 1, (u0, u1) -> {
+                for (int ui = u0; ui < u1; ui++) {
+                    Unit u = units[ui];
+                    read(u.gw, grad, (u.group * kg + u.row0) * depth, u.rows * depth, u.floatScratch);
+                }
+                return 0;
+            });
+            loops.forEach(n, WEIGHT_CHUNK, (from, to) -> {
+                for (int k = from; k < to; k++) {
+                    double r = grad[k] * dwdv[k];
+                    if (regularize) r += lambda * regD[k];
+                    grad[k] = r;
+                }
+                return 0;
+            });
         }
         return new Value(rec, reg, lambda);
     }
@@ -215,47 +270,58 @@ public final class AdaRoundLoss {
      * (row-major [outChannels, depth]): the squared error any rounding gives, e.g. round-to-nearest.
      */
     public double squaredError(double[] weights) {
-        return reconstruct(weights, false) * selectedCount;
+        return reconstruct(weights, null, false) * selectedCount;
     }
 
-    /** Writes Ŵ, runs Ŷ = Ŵ X_B per group, returns (1/B)Σ(Ŷ − Y)²; with {@code gradient}, leaves dL/dŴ in gw. */
-    private double reconstruct(double[] weights, boolean gradient) {
+    /**
+     * Writes Ŵ ({@code asFloat}: the same values as float32, or null), runs Ŷ = Ŵ X_B per group, returns
+     * (1/B)Σ(Ŷ − Y)²; with {@code gradient}, leaves dL/dŴ in gw.
+     */
+    private double reconstruct(double[] weights, float[] asFloat, boolean gradient) {
         if (direct) return reconstructDirect(weights, gradient);
-        double sum = 0;
         double twoOverB = 2.0 / selectedCount;
         float[] bias = p.bias();
         double outMin = p.outputMin(), outMax = p.outputMax();
-        for (int g = 0; g < groups; g++) {
-            write(wTilde[g], weights, g * kg * depth, kg * depth);
-            Nd4j.exec(new Mmul(wTilde[g], xb[g], yb[g], 1.0, 0.0, MMulTranspose.allFalse()));
-            read(yb[g], yScratch, 0, kg * batch);
-            for (int j = 0; j < batch; j++) {
-                int o = j * kg;
-                if (j >= selectedCount) {
-                    for (int i = 0; i < kg; i++) yScratch[o + i] = 0;
-                    continue;
+        double sum = loops.sum(units.length, 1, (u0, u1) -> {
+            double part = 0;
+            for (int ui = u0; ui < u1; ui++) {
+                Unit u = units[ui];
+                int c0 = u.group * kg + u.row0, rows = u.rows;
+                if (asFloat != null) u.w.data().asNioFloat().put(0, asFloat, c0 * depth, rows * depth);
+                else write(u.w, weights, c0 * depth, rows * depth, u.floatScratch);
+                Nd4j.exec(new Mmul(u.w, xb[u.group], u.y, 1.0, 0.0, MMulTranspose.allFalse()));
+                double[] ys = u.yScratch;
+                read(u.y, ys, 0, rows * batch, u.floatScratch);
+                for (int j = 0; j < batch; j++) {
+                    int o = j * rows;
+                    if (j >= selectedCount) {
+                        for (int i = 0; i < rows; i++) ys[o + i] = 0;
+                        continue;
+                    }
+                    int t = selected[j] * cout + c0;
+                    for (int i = 0; i < rows; i++) {
+                        double pre = ys[o + i] + (bias == null ? 0 : bias[c0 + i]);
+                        double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
+                        double e = out - targetT[t + i];
+                        part += e * e;
+                        // dL/dŶ; the clip passes the gradient strictly inside its bounds (ReLU: where its input is positive)
+                        ys[o + i] = pre <= outMin || pre >= outMax ? 0 : twoOverB * e;
+                    }
                 }
-                int t = selected[j] * cout + g * kg;
-                for (int i = 0; i < kg; i++) {
-                    double pre = yScratch[o + i] + (bias == null ? 0 : bias[g * kg + i]);
-                    double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
-                    double e = out - targetT[t + i];
-                    sum += e * e;
-                    // dL/dŶ; the clip passes the gradient strictly inside its bounds (ReLU: where its input is positive)
-                    yScratch[o + i] = pre <= outMin || pre >= outMax ? 0 : twoOverB * e;
+                if (gradient) {
+                    write(u.gy, ys, 0, rows * batch, u.floatScratch);
+                    Nd4j.exec(new Mmul(u.gy, xb[u.group], u.gw, 1.0, 0.0, new MMulTranspose(false, true, false)));
                 }
             }
-            if (gradient) {
-                write(gy[g], yScratch, 0, kg * batch);
-                Nd4j.exec(new Mmul(gy[g], xb[g], gw[g], 1.0, 0.0, new MMulTranspose(false, true, false)));
-            }
-        }
+            return part;
+        });
         return sum / selectedCount;
     }
 
     /** {@link #reconstruct} with Java loops in double over {@link #xDirect}; dL/dŴ into {@link #gwDirect}. */
     private double reconstructDirect(double[] weights, boolean gradient) {
-        return smallGroupLoss(p, targetT, selected, selectedCount, batch, weights, xDirect, gradient ? gwDirect : null, null);
+        return smallGroupLoss(p, targetT, selected, selectedCount, batch, weights, xDirect, gradient ? gwDirect : null, null,
+                loops);
     }
 
     /**
@@ -271,33 +337,43 @@ public final class AdaRoundLoss {
      */
     public static double smallGroupLoss(AdaRoundProblem p, float[] targetT, int[] selected, int count, int batch,
                                         double[] w, double[] x, double[] gradW, double[] gradX) {
+        return smallGroupLoss(p, targetT, selected, count, batch, w, x, gradW, gradX, ChunkedLoops.SEQUENTIAL);
+    }
+
+    /** {@link #smallGroupLoss} with the groups in chunks on {@code loops}' threads (the same values). */
+    public static double smallGroupLoss(AdaRoundProblem p, float[] targetT, int[] selected, int count, int batch,
+                                        double[] w, double[] x, double[] gradW, double[] gradX, ChunkedLoops loops) {
         int groups = p.groups(), kg = p.groupChannels(), depth = p.depth(), cout = p.outChannels();
-        double sum = 0;
         double twoOverB = 2.0 / count;
         float[] bias = p.bias();
         double outMin = p.outputMin(), outMax = p.outputMax();
-        if (gradW != null) java.util.Arrays.fill(gradW, 0);
-        if (gradX != null) java.util.Arrays.fill(gradX, 0);
-        for (int g = 0; g < groups; g++) {
-            int base = g * batch * depth;
-            for (int j = 0; j < count; j++) {
-                int col = base + j * depth;
-                int t = selected[j] * cout + g * kg;
-                for (int i = 0; i < kg; i++) {
-                    int c = g * kg + i, row = c * depth;
-                    double acc = 0;
-                    for (int d = 0; d < depth; d++) acc += w[row + d] * x[col + d];
-                    double pre = acc + (bias == null ? 0 : bias[c]);
-                    double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
-                    double e = out - targetT[t + i];
-                    sum += e * e;
-                    if (gradW == null || pre <= outMin || pre >= outMax) continue;
-                    double gy = twoOverB * e;
-                    for (int d = 0; d < depth; d++) gradW[row + d] += gy * x[col + d];
-                    if (gradX != null) for (int d = 0; d < depth; d++) gradX[col + d] += w[row + d] * gy;
+        int groupChunk = Math.max(1, 1024 / (kg * depth));
+        double sum = loops.sum(groups, groupChunk, (g0, g1) -> {
+            double part = 0;
+            if (gradW != null) java.util.Arrays.fill(gradW, g0 * kg * depth, g1 * kg * depth, 0);
+            if (gradX != null) java.util.Arrays.fill(gradX, g0 * batch * depth, g1 * batch * depth, 0);
+            for (int g = g0; g < g1; g++) {
+                int base = g * batch * depth;
+                for (int j = 0; j < count; j++) {
+                    int col = base + j * depth;
+                    int t = selected[j] * cout + g * kg;
+                    for (int i = 0; i < kg; i++) {
+                        int c = g * kg + i, row = c * depth;
+                        double acc = 0;
+                        for (int d = 0; d < depth; d++) acc += w[row + d] * x[col + d];
+                        double pre = acc + (bias == null ? 0 : bias[c]);
+                        double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
+                        double e = out - targetT[t + i];
+                        part += e * e;
+                        if (gradW == null || pre <= outMin || pre >= outMax) continue;
+                        double gy = twoOverB * e;
+                        for (int d = 0; d < depth; d++) gradW[row + d] += gy * x[col + d];
+                        if (gradX != null) for (int d = 0; d < depth; d++) gradX[col + d] += w[row + d] * gy;
+                    }
                 }
             }
-        }
+            return part;
+        });
         return sum / count;
     }
 
@@ -324,15 +400,17 @@ public final class AdaRoundLoss {
                             t[(start + j) * cout + c] = (float) (y < p.outputMin() ? p.outputMin() : y > p.outputMax() ? p.outputMax() : y);
                         }
                     }
-                    continue;
                 }
-                write(wTilde[g], w, g * kg * depth, kg * depth);
-                Nd4j.exec(new Mmul(wTilde[g], xb[g], yb[g], 1.0, 0.0, MMulTranspose.allFalse()));
-                read(yb[g], yScratch, 0, kg * batch);
+            }
+            for (Unit u : units) {
+                int c0 = u.group * kg + u.row0;
+                write(u.w, w, c0 * depth, u.rows * depth, u.floatScratch);
+                Nd4j.exec(new Mmul(u.w, xb[u.group], u.y, 1.0, 0.0, MMulTranspose.allFalse()));
+                read(u.y, u.yScratch, 0, u.rows * batch, u.floatScratch);
                 for (int j = 0; j < count; j++) {
-                    for (int i = 0; i < kg; i++) {
-                        int c = g * kg + i;
-                        double y = yScratch[j * kg + i] + (bias == null ? 0 : bias[c]);
+                    for (int i = 0; i < u.rows; i++) {
+                        int c = c0 + i;
+                        double y = u.yScratch[j * u.rows + i] + (bias == null ? 0 : bias[c]);
                         t[(start + j) * cout + c] = (float) (y < p.outputMin() ? p.outputMin() : y > p.outputMax() ? p.outputMax() : y);
                     }
                 }
@@ -341,7 +419,7 @@ public final class AdaRoundLoss {
         return t;
     }
 
-    private void write(INDArray a, double[] src, int from, int length) {
+    private void write(INDArray a, double[] src, int from, int length, float[] floatScratch) {
         if (dataType == DataType.FLOAT) {
             // one bulk copy: per-element puts into the direct buffer cost more than the gemm's Java-side work
             for (int i = 0; i < length; i++) floatScratch[i] = (float) src[from + i];
@@ -351,7 +429,7 @@ public final class AdaRoundLoss {
         }
     }
 
-    private void read(INDArray a, double[] dst, int from, int length) {
+    private void read(INDArray a, double[] dst, int from, int length, float[] floatScratch) {
         if (dataType == DataType.FLOAT) {
             a.data().asNioFloat().get(0, floatScratch, 0, length);
             for (int i = 0; i < length; i++) dst[from + i] = floatScratch[i];

@@ -1,5 +1,6 @@
 package io.quantcal.kernels.adaround;
 
+import io.quantcal.kernels.runtime.ChunkedLoops;
 import io.quantcal.kernels.quant.AffineQuantizer;
 import org.nd4j.linalg.api.buffer.DataType;
 
@@ -16,8 +17,22 @@ public final class AdaRoundOptimizer {
     private AdaRoundOptimizer() {}
 
     public static AdaRoundResult optimize(AdaRoundProblem problem, AdaRoundConfig config) {
+        return optimize(problem, config, 1);
+    }
+
+    /**
+     * {@link #optimize(AdaRoundProblem, AdaRoundConfig)} with the weight-wise loops (rectified sigmoid, regularizer,
+     * gradient, Adam) on {@code threads} threads: the same result bit for bit, for a task that has cores to itself.
+     */
+    public static AdaRoundResult optimize(AdaRoundProblem problem, AdaRoundConfig config, int threads) {
+        try (ChunkedLoops loops = threads > 1 ? new ChunkedLoops(threads) : ChunkedLoops.SEQUENTIAL) {
+            return optimize(problem, config, loops);
+        }
+    }
+
+    private static AdaRoundResult optimize(AdaRoundProblem problem, AdaRoundConfig config, ChunkedLoops loops) {
         long t0 = System.nanoTime();
-        AdaRoundLoss loss = new AdaRoundLoss(problem, config.batchColumns(), DataType.FLOAT);
+        AdaRoundLoss loss = new AdaRoundLoss(problem, config.batchColumns(), DataType.FLOAT, loops);
         int n = problem.outChannels() * problem.depth();
         double[] floorW = loss.floorWeights();
         float[] w = problem.weight();
@@ -49,12 +64,15 @@ public final class AdaRoundOptimizer {
             b2t *= ADAM_BETA2;
             double stepSize = lr / (1 - b1t);
             double c2 = 1 / Math.sqrt(1 - b2t);
-            for (int k = 0; k < n; k++) {
-                double g = grad[k];
-                m[k] = ADAM_BETA1 * m[k] + (1 - ADAM_BETA1) * g;
-                m2[k] = ADAM_BETA2 * m2[k] + (1 - ADAM_BETA2) * g * g;
-                v[k] -= stepSize * m[k] / (Math.sqrt(m2[k]) * c2 + ADAM_EPS);
-            }
+            loops.forEach(n, AdaRoundLoss.WEIGHT_CHUNK, (from, to) -> {
+                for (int k = from; k < to; k++) {
+                    double g = grad[k];
+                    m[k] = ADAM_BETA1 * m[k] + (1 - ADAM_BETA1) * g;
+                    m2[k] = ADAM_BETA2 * m2[k] + (1 - ADAM_BETA2) * g * g;
+                    v[k] -= stepSize * m[k] / (Math.sqrt(m2[k]) * c2 + ADAM_EPS);
+                }
+                return 0;
+            });
         }
 
         // Hardening (sec. 4, "at the end of optimization h(V) is 0 or 1"): h ≥ 0.5 rounds up

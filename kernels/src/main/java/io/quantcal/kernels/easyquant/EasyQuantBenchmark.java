@@ -141,6 +141,7 @@ public final class EasyQuantBenchmark {
                     Nd4j.createUninitialized(org.nd4j.linalg.api.buffer.DataType.FLOAT, new long[] {1024, 1024}, 'c')};
         }
         double r = io.quantcal.kernels.bench.ThreadScaling.speedup(threads, k -> () -> {
+            io.quantcal.kernels.runtime.KernelThreads.limit(1); // OpenMP's count is per thread: one-thread gemms on each
             for (int i = 0; i < 8; i++) CandidateEvaluation.mmulInto(m[k][0], m[k][1], false, m[k][2]);
         });
         for (INDArray[] a : m) for (INDArray x : a) x.close();

@@ -105,6 +105,40 @@ class AdaRoundOptimizerTest {
         assertTrue(other.lossHistory()[1] != a.lossHistory()[1], "another seed samples other columns");
     }
 
+    /**
+     * A lone task's gemm units and weight-wise loops on several threads give the same result bit for bit: a dense
+     * layer of three gemm units whose weights (160 × 576) span several chunks, and a depthwise one (256 groups of 9)
+     * on the direct path.
+     */
+    @Test
+    void theSameResultOnOneAndOnSeveralThreads() {
+        int cout = 160, depth = 576, cols = 1024;  // gemm units of 64, 64 and 32 output channels
+        Random r = new Random(31);
+        float[] w = new float[cout * depth];
+        for (int i = 0; i < w.length; i++) w[i] = (float) (0.05 * r.nextGaussian());
+        QuantParams q = perChannel(w, cout, 0, true, depth);
+        AdaRoundProblem dense = new AdaRoundProblem("dense", new long[] {cout, depth}, false, w, cout, depth, 1, new float[cout],
+                q.scale(), q.zeroPoint(), q.qmin(), q.qmax(), correlatedInputs(cols, depth, 32), cols, null, true);
+        int channels = 256;
+        float[] wd = new float[channels * 9];
+        for (int i = 0; i < wd.length; i++) wd[i] = (float) (0.3 * r.nextGaussian());
+        QuantParams qd = perChannel(wd, channels, 0, true, 9);
+        AdaRoundProblem depthwise = new AdaRoundProblem("depthwise", new long[] {channels, 1, 3, 3}, false, wd, channels, 9,
+                channels, new float[channels], qd.scale(), qd.zeroPoint(), qd.qmin(), qd.qmax(),
+                correlatedInputs(300, channels * 9, 33), 300, null, true);
+        assertTrue(dense.outChannels() * dense.depth() > 2 * AdaRoundLoss.WEIGHT_CHUNK && dense.outChannels() > 2 * AdaRoundLoss.UNIT_ROWS);
+        for (AdaRoundProblem p : new AdaRoundProblem[] {dense, depthwise}) {
+            AdaRoundConfig c = AdaRoundConfig.defaults(512).withIterations(300).withLearningRate(1e-2).withSeed(7);
+            AdaRoundResult one = AdaRoundOptimizer.optimize(p, c, 1);
+            AdaRoundResult three = AdaRoundOptimizer.optimize(p, c, 3);
+            assertArrayEquals(one.integerWeights(), three.integerWeights(), p.layer());
+            assertArrayEquals(one.lossHistory(), three.lossHistory(), p.layer());
+            assertEquals(one.mseAdaRound(), three.mseAdaRound(), p.layer());
+            assertEquals(one.mseRoundToNearest(), three.mseRoundToNearest(), p.layer());
+            assertTrue(one.mseAdaRound() < one.mseRoundToNearest(), p.layer() + ": " + one);
+        }
+    }
+
     /** Conv through ConvForward.patches: the codes, dequantized and run through ConvForward.conv2d, give the reported MSEs. */
     static void checkConv(int group, boolean relu) {
         ConvSpec spec = ConvSpec.of(1, 1, 1, group);
