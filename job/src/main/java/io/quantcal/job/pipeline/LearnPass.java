@@ -136,9 +136,9 @@ public final class LearnPass implements Pass {
                             + method + " on " + tasks.size() + " layers, " + l.iterations() + " iterations each");
                     solved.addAll(LayerReconstruction.solve(ctx, samples, model, fp, inputModel, tasks, k, capture, (t, copy, p, threads) -> {
                         LearnConfig c = base.withSeed(base.seed() + t.index());
-                        Learned out = new Learned(qil ? QilOptimizer.optimize(p, t.input(), c)
-                                : withAdaRound ? AdaRoundLsqOptimizer.optimize(p, t.input(), c, rounding)
-                                : LsqOptimizer.optimize(p, t.input(), c), p.columns());
+                        Learned out = new Learned(qil ? QilOptimizer.optimize(p, t.input(), c, threads)
+                                : withAdaRound ? AdaRoundLsqOptimizer.optimize(p, t.input(), c, rounding, threads)
+                                : LsqOptimizer.optimize(p, t.input(), c, threads), p.columns());
                         LayerCache.writeAtomically(new HadoopFiles(hadoop.value()), t.cacheFile(),
                                 LayerCache.json(out, "the learn result of layer " + t.node().name()));
                         return out;

@@ -1,5 +1,6 @@
 package io.quantcal.kernels.learned;
 
+import io.quantcal.kernels.runtime.ChunkedLoops;
 import io.quantcal.kernels.adaround.AdaRoundProblem;
 import io.quantcal.kernels.adaround.RectifiedSigmoid;
 import io.quantcal.kernels.adaround.RoundingRegularizer;
@@ -47,12 +48,17 @@ public final class AdaRoundLsqLoss {
     private double[] regScratch;
 
     public AdaRoundLsqLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType) {
-        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType));
+        this(problem, input, batchColumns, dataType, ChunkedLoops.SEQUENTIAL);
+    }
+
+    /** The reconstruction's gemm units and loops on {@code loops}' threads (the caller closes it). */
+    public AdaRoundLsqLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType, ChunkedLoops loops) {
+        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, loops));
     }
 
     /** With the products through ND4J ({@code direct} false) or as Java loops (true), whatever the group size. */
     AdaRoundLsqLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType, boolean direct) {
-        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, direct));
+        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, direct, ChunkedLoops.SEQUENTIAL));
     }
 
     private AdaRoundLsqLoss(AdaRoundProblem problem, QuantParams input, QuantizedReconstruction reconstruction) {
@@ -150,13 +156,13 @@ public final class AdaRoundLsqLoss {
                 grad.v[k] = g;
             }
             for (int c = 0; c < steps; c++) grad.weightSteps[c] *= gW[c];
-            grad.inputStep = in.stepGradient(r.gradX);
+            grad.inputStep = in.stepGradient(r.gradX, r.loops);
         }
         return loss;
     }
 
     private double reconstruct(double sa, boolean gradient) {
-        in.apply(r.raw, sa);
+        in.apply(r.raw, sa, r.loops);
         return r.loss(wHat, in.xHat, gradient, gradient && in.quantize);
     }
 

@@ -1,5 +1,6 @@
 package io.quantcal.kernels.learned;
 
+import io.quantcal.kernels.runtime.ChunkedLoops;
 import io.quantcal.kernels.adaround.AdaRoundConfig;
 import io.quantcal.kernels.adaround.AdaRoundOptimizer;
 import io.quantcal.kernels.adaround.AdaRoundProblem;
@@ -29,12 +30,26 @@ public final class AdaRoundLsqOptimizer {
      * @param adaround V's learning rate, λ and β schedule (its iteration count is replaced by {@code config}'s)
      */
     public static LearnResult optimize(AdaRoundProblem problem, QuantParams input, LearnConfig config, AdaRoundConfig adaround) {
+        return optimize(problem, input, config, adaround, 1);
+    }
+
+    /**
+     * The same on {@code threads} threads (the reconstruction's gemm units and element-wise loops, a lone task's idle
+     * cores): the same result whatever the count.
+     */
+    public static LearnResult optimize(AdaRoundProblem problem, QuantParams input, LearnConfig config, AdaRoundConfig adaround, int threads) {
+        try (ChunkedLoops loops = threads > 1 ? new ChunkedLoops(threads) : ChunkedLoops.SEQUENTIAL) {
+            return optimize(problem, input, config, adaround, loops);
+        }
+    }
+
+    private static LearnResult optimize(AdaRoundProblem problem, QuantParams input, LearnConfig config, AdaRoundConfig adaround, ChunkedLoops loops) {
         if (config.updateWeights()) {
             throw new IllegalArgumentException("layer " + problem.layer() + ": AdaRound chooses the rounding of the original"
                     + " weights; fine-tuning them as well (update-weights) is not combined with it");
         }
         long t0 = System.nanoTime();
-        AdaRoundLsqLoss loss = new AdaRoundLsqLoss(problem, input, config.batchColumns(), DataType.FLOAT);
+        AdaRoundLsqLoss loss = new AdaRoundLsqLoss(problem, input, config.batchColumns(), DataType.FLOAT, loops);
         int depth = problem.depth(), n = problem.outChannels() * depth, steps = loss.steps();
         double[] s0 = problem.scale().clone();
         double sa0 = input == null ? Double.NaN : input.scale(0);

@@ -1,5 +1,6 @@
 package io.quantcal.kernels.learned;
 
+import io.quantcal.kernels.runtime.ChunkedLoops;
 import io.quantcal.kernels.quant.QuantParams;
 
 /**
@@ -48,33 +49,53 @@ final class LsqInput {
         }
     }
 
+    /** Values per chunk of the element-wise loops (fixed: the chunking, not the thread count, orders the sum). */
+    static final int CHUNK = 16384;
+
     /** X̂ and ∂x̂/∂s_a of {@code raw} at step {@code sa} (ignored when the input is not quantized). */
     void apply(double[] raw, double sa) {
-        for (int i = 0; i < raw.length; i++) {
-            if (!quantize) {
-                xHat[i] = raw[i];
-                dxds[i] = 0;
-            } else if (frozen != null) {
-                int reg = region[i];
-                xHat[i] = reg == 0 ? raw[i] + sa * frozen[i] : sa * (reg < 0 ? lo : hi);
-                dxds[i] = reg == 0 ? frozen[i] : reg < 0 ? lo : hi;
-            } else if (raw[i] == 0) {
-                // ReLU's zeros and the convolutions' padding: code 0 (lo <= 0 <= hi), no step gradient at v = 0
-                xHat[i] = 0;
-                dxds[i] = 0;
-            } else {
-                double v = LsqQuantizer.ratio(raw[i], sa);
-                xHat[i] = LsqQuantizer.code(v, lo, hi) * sa;
-                dxds[i] = v <= lo ? lo : v >= hi ? hi : Math.rint(v) - v;   // LSQ eq. 3
+        apply(raw, sa, ChunkedLoops.SEQUENTIAL);
+    }
+
+    /** {@link #apply(double[], double)} in chunks on {@code loops}' threads. */
+    void apply(double[] raw, double sa, ChunkedLoops loops) {
+        double[] fr = frozen;
+        loops.forEach(raw.length, CHUNK, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                if (!quantize) {
+                    xHat[i] = raw[i];
+                    dxds[i] = 0;
+                } else if (fr != null) {
+                    int reg = region[i];
+                    xHat[i] = reg == 0 ? raw[i] + sa * fr[i] : sa * (reg < 0 ? lo : hi);
+                    dxds[i] = reg == 0 ? fr[i] : reg < 0 ? lo : hi;
+                } else if (raw[i] == 0) {
+                    // ReLU's zeros and the convolutions' padding: code 0 (lo <= 0 <= hi), no step gradient at v = 0
+                    xHat[i] = 0;
+                    dxds[i] = 0;
+                } else {
+                    double v = LsqQuantizer.ratio(raw[i], sa);
+                    xHat[i] = LsqQuantizer.code(v, lo, hi) * sa;
+                    dxds[i] = v <= lo ? lo : v >= hi ? hi : Math.rint(v) - v;   // LSQ eq. 3
+                }
             }
-        }
+            return 0;
+        });
     }
 
     /** dL/ds_a from dL/dX̂ ({@code gradX}, the raw buffer's layout) after an {@link #apply}; 0 unquantized. */
     double stepGradient(double[] gradX) {
+        return stepGradient(gradX, ChunkedLoops.SEQUENTIAL);
+    }
+
+    /** {@link #stepGradient(double[])}: the chunks' partial sums added in chunk order, on {@code loops}' threads. */
+    double stepGradient(double[] gradX, ChunkedLoops loops) {
         if (!quantize) return 0;
-        double dsa = 0;
-        for (int i = 0; i < gradX.length; i++) dsa += gradX[i] * dxds[i];
+        double dsa = loops.sum(gradX.length, CHUNK, (from, to) -> {
+            double part = 0;
+            for (int i = from; i < to; i++) part += gradX[i] * dxds[i];
+            return part;
+        });
         return gradientScale * dsa;
     }
 }

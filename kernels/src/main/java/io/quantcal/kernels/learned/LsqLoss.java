@@ -1,5 +1,6 @@
 package io.quantcal.kernels.learned;
 
+import io.quantcal.kernels.runtime.ChunkedLoops;
 import io.quantcal.kernels.adaround.AdaRoundProblem;
 import io.quantcal.kernels.quant.QuantParams;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -52,12 +53,17 @@ public final class LsqLoss {
      *              the input stays in floating point
      */
     public LsqLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType) {
-        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType));
+        this(problem, input, batchColumns, dataType, ChunkedLoops.SEQUENTIAL);
+    }
+
+    /** The reconstruction's gemm units and loops on {@code loops}' threads (the caller closes it). */
+    public LsqLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType, ChunkedLoops loops) {
+        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, loops));
     }
 
     /** With the products through ND4J ({@code direct} false) or as Java loops (true), whatever the group size. */
     LsqLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType, boolean direct) {
-        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, direct));
+        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, direct, ChunkedLoops.SEQUENTIAL));
     }
 
     private LsqLoss(AdaRoundProblem problem, QuantParams input, QuantizedReconstruction reconstruction) {
@@ -123,34 +129,54 @@ public final class LsqLoss {
         int n = cout * depth;
         if (w.length != n) throw new IllegalArgumentException("W needs " + n + " values, got " + w.length);
         if (sw.length != steps) throw new IllegalArgumentException("weight steps: expected " + steps + ", got " + sw.length);
-        for (int k = 0; k < n; k++) {
-            int c = k / depth;
-            double s = sw[steps == 1 ? 0 : c];
-            int lo = wlo[c], hi = whi[c];
-            if (frozenW != null) {
-                int reg = regionW[k];
-                wHat[k] = reg == 0 ? w[k] + s * frozenW[k] : s * (reg < 0 ? lo : hi);
-                dwds[k] = reg == 0 ? frozenW[k] : reg < 0 ? lo : hi;
-                wInside[k] = reg == 0;
-            } else {
-                double v = LsqQuantizer.ratio(w[k], s);
-                wHat[k] = LsqQuantizer.code(v, lo, hi) * s;
-                dwds[k] = v <= lo ? lo : v >= hi ? hi : Math.rint(v) - v;   // LSQ eq. 3
-                wInside[k] = v > lo && v < hi;
+        double[] fw = frozenW;
+        byte[] rw = regionW;
+        r.loops.forEach(n, LsqInput.CHUNK, (from, to) -> {
+            for (int k = from; k < to; k++) {
+                int c = k / depth;
+                double s = sw[steps == 1 ? 0 : c];
+                int lo = wlo[c], hi = whi[c];
+                if (fw != null) {
+                    int reg = rw[k];
+                    wHat[k] = reg == 0 ? w[k] + s * fw[k] : s * (reg < 0 ? lo : hi);
+                    dwds[k] = reg == 0 ? fw[k] : reg < 0 ? lo : hi;
+                    wInside[k] = reg == 0;
+                } else {
+                    double v = LsqQuantizer.ratio(w[k], s);
+                    wHat[k] = LsqQuantizer.code(v, lo, hi) * s;
+                    dwds[k] = v <= lo ? lo : v >= hi ? hi : Math.rint(v) - v;   // LSQ eq. 3
+                    wInside[k] = v > lo && v < hi;
+                }
             }
-        }
-        in.apply(r.raw, sa);
+            return 0;
+        });
+        in.apply(r.raw, sa, r.loops);
         double loss = r.loss(wHat, in.xHat, grad != null, grad != null && in.quantize);
         if (grad != null) {
-            java.util.Arrays.fill(grad.weightSteps, 0);
             double[] gw = r.gradW;
-            for (int k = 0; k < n; k++) {
-                int c = k / depth;
-                grad.weightSteps[steps == 1 ? 0 : c] += gw[k] * dwds[k];
-                grad.weights[k] = wInside[k] ? gw[k] : 0;
+            r.loops.forEach(n, LsqInput.CHUNK, (from, to) -> {
+                for (int k = from; k < to; k++) grad.weights[k] = wInside[k] ? gw[k] : 0;
+                return 0;
+            });
+            if (steps == 1) {
+                // one step: the chunks' partial sums in chunk order
+                grad.weightSteps[0] = gW[0] * r.loops.sum(n, LsqInput.CHUNK, (from, to) -> {
+                    double part = 0;
+                    for (int k = from; k < to; k++) part += gw[k] * dwds[k];
+                    return part;
+                });
+            } else {
+                // per channel: each channel's sum over its depth, in order
+                r.loops.forEach(cout, Math.max(1, LsqInput.CHUNK / depth), (c0, c1) -> {
+                    for (int c = c0; c < c1; c++) {
+                        double acc = 0;
+                        for (int k = c * depth; k < (c + 1) * depth; k++) acc += gw[k] * dwds[k];
+                        grad.weightSteps[c] = acc * gW[c];
+                    }
+                    return 0;
+                });
             }
-            for (int c = 0; c < steps; c++) grad.weightSteps[c] *= gW[c];
-            grad.inputStep = in.stepGradient(r.gradX);
+            grad.inputStep = in.stepGradient(r.gradX, r.loops);
         }
         return loss;
     }

@@ -1,5 +1,6 @@
 package io.quantcal.kernels.learned;
 
+import io.quantcal.kernels.runtime.ChunkedLoops;
 import io.quantcal.kernels.adaround.ColumnBatches;
 import io.quantcal.kernels.adaround.AdaRoundOptimizer;
 import io.quantcal.kernels.adaround.AdaRoundProblem;
@@ -29,8 +30,22 @@ public final class LsqOptimizer {
      * @param input the input activation's parameters (per tensor), null to leave the input in floating point
      */
     public static LearnResult optimize(AdaRoundProblem problem, QuantParams input, LearnConfig config) {
+        return optimize(problem, input, config, 1);
+    }
+
+    /**
+     * The same on {@code threads} threads (the reconstruction's gemm units and element-wise loops, a lone task's idle
+     * cores): the same result whatever the count.
+     */
+    public static LearnResult optimize(AdaRoundProblem problem, QuantParams input, LearnConfig config, int threads) {
+        try (ChunkedLoops loops = threads > 1 ? new ChunkedLoops(threads) : ChunkedLoops.SEQUENTIAL) {
+            return optimize(problem, input, config, loops);
+        }
+    }
+
+    private static LearnResult optimize(AdaRoundProblem problem, QuantParams input, LearnConfig config, ChunkedLoops loops) {
         long t0 = System.nanoTime();
-        LsqLoss loss = new LsqLoss(problem, input, config.batchColumns(), DataType.FLOAT);
+        LsqLoss loss = new LsqLoss(problem, input, config.batchColumns(), DataType.FLOAT, loops);
         int depth = problem.depth(), n = problem.outChannels() * depth, steps = loss.steps();
         double[] s0 = problem.scale().clone();
         double sa0 = input == null ? Double.NaN : input.scale(0);

@@ -1,5 +1,6 @@
 package io.quantcal.kernels.learned;
 
+import io.quantcal.kernels.runtime.ChunkedLoops;
 import io.quantcal.kernels.adaround.AdaRoundProblem;
 import io.quantcal.kernels.quant.QuantParams;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -39,12 +40,17 @@ public final class QilLoss {
     private byte[] regionW, regionX;
 
     public QilLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType) {
-        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType));
+        this(problem, input, batchColumns, dataType, ChunkedLoops.SEQUENTIAL);
+    }
+
+    /** The reconstruction's gemm units and loops on {@code loops}' threads (the caller closes it). */
+    public QilLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType, ChunkedLoops loops) {
+        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, loops));
     }
 
     /** With the products through ND4J ({@code direct} false) or as Java loops (true), whatever the group size. */
     QilLoss(AdaRoundProblem problem, QuantParams input, int batchColumns, DataType dataType, boolean direct) {
-        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, direct));
+        this(problem, input, new QuantizedReconstruction(problem, batchColumns, dataType, direct, ChunkedLoops.SEQUENTIAL));
     }
 
     private QilLoss(AdaRoundProblem problem, QuantParams input, QuantizedReconstruction reconstruction) {

@@ -1,5 +1,6 @@
 package io.quantcal.kernels.learned;
 
+import io.quantcal.kernels.runtime.ChunkedLoops;
 import io.quantcal.kernels.adaround.AdaRoundLoss;
 import io.quantcal.kernels.adaround.AdaRoundProblem;
 import org.nd4j.linalg.api.blas.params.MMulTranspose;
@@ -15,7 +16,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * raw batch {@link #raw} into Ŵ and X̂ and chain the two gradients to their parameters.
  *
  * <p>Layouts: W, Ŵ, dL/dŴ row-major [outChannels, depth]; X, X̂, dL/dX̂ per group g at offset g·B·depth, column j at
- * j·depth (column-major [depth, B] per group). Buffers as in {@link AdaRoundLoss}. Not thread-safe.
+ * j·depth (column-major [depth, B] per group). Buffers as in {@link AdaRoundLoss}, but split by columns: a group's
+ * batch runs in units of {@link #UNIT_COLUMNS} columns, each with its own X̂, Ŷ, dL/dŶ, dL/dX̂ and partial dL/dŴ, so
+ * that the units run on {@link ChunkedLoops}' threads (one-thread ND4J gemms side by side) with no reduction but
+ * dL/dŴ's, which adds the units' partials in unit order: the same values whatever the thread count. Not thread-safe.
  */
 final class QuantizedReconstruction {
 
@@ -27,9 +31,38 @@ final class QuantizedReconstruction {
     final double[] gradW, gradX;
     private final DataType dataType;
     private final float[] targetT;
-    private final INDArray[] wq, xq, yb, gy, gw, gx;
-    private final double[] yScratch;
+    /** Per group: Ŵ [kg, depth] 'c'. */
+    private final INDArray[] wq;
+    private final Unit[] units;
     private final float[] floatScratch;
+    /** The threads of this task's loops (the quantizers' element-wise loops run on them too). */
+    final ChunkedLoops loops;
+
+    /** Columns per unit (fixed: the units, not the thread count, order the sums). */
+    static final int UNIT_COLUMNS = 512;
+
+    /** Columns [col0, col0 + cols) of group g's batch, and their buffers. */
+    private static final class Unit {
+        final int group, col0, cols;
+        final INDArray xq, y, gy, gw, gx;
+        final double[] yScratch, gwPart;
+        final float[] floatScratch;
+
+        Unit(int group, int col0, int cols, int kg, int depth, DataType type) {
+            this.group = group;
+            this.col0 = col0;
+            this.cols = cols;
+            xq = Nd4j.create(type, new long[] {depth, cols}, 'f');
+            y = Nd4j.create(type, new long[] {kg, cols}, 'f');
+            gy = Nd4j.create(type, new long[] {kg, cols}, 'f');
+            gw = Nd4j.create(type, new long[] {kg, depth}, 'c');
+            gx = Nd4j.create(type, new long[] {depth, cols}, 'f');
+            yScratch = new double[kg * cols];
+            gwPart = new double[kg * depth];
+            floatScratch = new float[Math.max(kg * cols, Math.max(kg * depth, depth * cols))];
+        }
+    }
+
     private final int[] selected;
     private int selectedCount;
     /** Small groups: the products run as Java loops ({@link #directLoss}), no ND4J buffers. */
@@ -39,12 +72,12 @@ final class QuantizedReconstruction {
     static final int DIRECT_MAX_WEIGHTS = AdaRoundLoss.DIRECT_MAX_WEIGHTS;
 
     /** The products through ND4J, or as Java loops when a group holds at most {@link #DIRECT_MAX_WEIGHTS} weights. */
-    QuantizedReconstruction(AdaRoundProblem problem, int batchColumns, DataType dataType) {
-        this(problem, batchColumns, dataType, problem.groupChannels() * problem.depth() <= DIRECT_MAX_WEIGHTS);
+    QuantizedReconstruction(AdaRoundProblem problem, int batchColumns, DataType dataType, ChunkedLoops loops) {
+        this(problem, batchColumns, dataType, problem.groupChannels() * problem.depth() <= DIRECT_MAX_WEIGHTS, loops);
     }
 
     /** {@code direct}: the products as Java loops in double whatever the group size (tests compare both paths). */
-    QuantizedReconstruction(AdaRoundProblem problem, int batchColumns, DataType dataType, boolean direct) {
+    QuantizedReconstruction(AdaRoundProblem problem, int batchColumns, DataType dataType, boolean direct, ChunkedLoops loops) {
         if (batchColumns < 1) throw new IllegalArgumentException("batch of columns must be >= 1, got " + batchColumns);
         if (dataType != DataType.FLOAT && dataType != DataType.DOUBLE) {
             throw new IllegalArgumentException("learned quantizer gemms run in FLOAT or DOUBLE, got " + dataType);
@@ -58,26 +91,19 @@ final class QuantizedReconstruction {
         this.cout = problem.outChannels();
         this.stride = groups * depth;
         this.direct = direct;
+        this.loops = loops;
         int buffers = direct ? 0 : groups;
         wq = new INDArray[groups];
-        xq = new INDArray[groups];
-        yb = new INDArray[groups];
-        gy = new INDArray[groups];
-        gw = new INDArray[groups];
-        gx = new INDArray[groups];
+        java.util.List<Unit> us = new java.util.ArrayList<>();
         for (int g = 0; g < buffers; g++) {
             wq[g] = Nd4j.create(dataType, new long[] {kg, depth}, 'c');
-            xq[g] = Nd4j.create(dataType, new long[] {depth, batch}, 'f');
-            yb[g] = Nd4j.create(dataType, new long[] {kg, batch}, 'f');
-            gy[g] = Nd4j.create(dataType, new long[] {kg, batch}, 'f');
-            gw[g] = Nd4j.create(dataType, new long[] {kg, depth}, 'c');
-            gx[g] = Nd4j.create(dataType, new long[] {depth, batch}, 'f');
+            for (int c = 0; c < batch; c += UNIT_COLUMNS) us.add(new Unit(g, c, Math.min(UNIT_COLUMNS, batch - c), kg, depth, dataType));
         }
+        units = us.toArray(new Unit[0]);
         raw = new double[groups * batch * depth];
         gradW = new double[cout * depth];
         gradX = new double[raw.length];
-        yScratch = new double[kg * batch];
-        floatScratch = new float[Math.max(kg * batch, Math.max(kg * depth, depth * batch))];
+        floatScratch = new float[kg * depth];
         selected = new int[batch];
         targetT = problem.target() != null ? problem.target() : AdaRoundLoss.floatingPointTarget(problem, batchColumns);
     }
@@ -104,39 +130,58 @@ final class QuantizedReconstruction {
     /** L for Ŵ {@code wHat} and X̂ {@code xHat}; with {@code gradient}, leaves dL/dŴ in gradW and dL/dX̂ in gradX. */
     double loss(double[] wHat, double[] xHat, boolean gradient, boolean inputGradient) {
         if (direct) return directLoss(wHat, xHat, gradient, inputGradient);
-        double sum = 0;
         double twoOverB = 2.0 / selectedCount;
         float[] bias = p.bias();
         double outMin = p.outputMin(), outMax = p.outputMax();
-        for (int g = 0; g < groups; g++) {
-            write(wq[g], wHat, g * kg * depth, kg * depth);
-            write(xq[g], xHat, g * batch * depth, batch * depth);
-            Nd4j.exec(new Mmul(wq[g], xq[g], yb[g], 1.0, 0.0, MMulTranspose.allFalse()));
-            read(yb[g], yScratch, 0, kg * batch);
-            for (int j = 0; j < batch; j++) {
-                int o = j * kg;
-                if (j >= selectedCount) {
-                    for (int i = 0; i < kg; i++) yScratch[o + i] = 0;
-                    continue;
+        for (int g = 0; g < groups; g++) write(wq[g], wHat, g * kg * depth, kg * depth, floatScratch);
+        double sum = loops.sum(units.length, 1, (u0, u1) -> {
+            double part = 0;
+            for (int ui = u0; ui < u1; ui++) {
+                Unit u = units[ui];
+                int g = u.group, cols = u.cols;
+                write(u.xq, xHat, g * batch * depth + u.col0 * depth, cols * depth, u.floatScratch);
+                Nd4j.exec(new Mmul(wq[g], u.xq, u.y, 1.0, 0.0, MMulTranspose.allFalse()));
+                double[] ys = u.yScratch;
+                read(u.y, ys, 0, kg * cols, u.floatScratch);
+                for (int jj = 0; jj < cols; jj++) {
+                    int j = u.col0 + jj, o = jj * kg;
+                    if (j >= selectedCount) {
+                        for (int i = 0; i < kg; i++) ys[o + i] = 0;
+                        continue;
+                    }
+                    int t = selected[j] * cout + g * kg;
+                    for (int i = 0; i < kg; i++) {
+                        double pre = ys[o + i] + (bias == null ? 0 : bias[g * kg + i]);
+                        double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
+                        double e = out - targetT[t + i];
+                        part += e * e;
+                        ys[o + i] = pre <= outMin || pre >= outMax ? 0 : twoOverB * e;
+                    }
                 }
-                int t = selected[j] * cout + g * kg;
-                for (int i = 0; i < kg; i++) {
-                    double pre = yScratch[o + i] + (bias == null ? 0 : bias[g * kg + i]);
-                    double out = pre < outMin ? outMin : pre > outMax ? outMax : pre;
-                    double e = out - targetT[t + i];
-                    sum += e * e;
-                    yScratch[o + i] = pre <= outMin || pre >= outMax ? 0 : twoOverB * e;
+                if (gradient) {
+                    write(u.gy, ys, 0, kg * cols, u.floatScratch);
+                    Nd4j.exec(new Mmul(u.gy, u.xq, u.gw, 1.0, 0.0, new MMulTranspose(false, true, false)));
+                    read(u.gw, u.gwPart, 0, kg * depth, u.floatScratch);
+                    if (inputGradient) {
+                        Nd4j.exec(new Mmul(wq[g], u.gy, u.gx, 1.0, 0.0, new MMulTranspose(true, false, false)));
+                        read(u.gx, gradX, g * batch * depth + u.col0 * depth, depth * cols, u.floatScratch);
+                    }
                 }
             }
-            if (gradient) {
-                write(gy[g], yScratch, 0, kg * batch);
-                Nd4j.exec(new Mmul(gy[g], xq[g], gw[g], 1.0, 0.0, new MMulTranspose(false, true, false)));
-                read(gw[g], gradW, g * kg * depth, kg * depth);
-                if (inputGradient) {
-                    Nd4j.exec(new Mmul(wq[g], gy[g], gx[g], 1.0, 0.0, new MMulTranspose(true, false, false)));
-                    read(gx[g], gradX, g * batch * depth, depth * batch);
+            return part;
+        });
+        if (gradient) {
+            // dL/dŴ: each group's units' partials (over their columns) added in unit order
+            int perGroup = units.length / groups;
+            loops.forEach(cout * depth, LsqInput.CHUNK, (from, to) -> {
+                for (int k = from; k < to; k++) {
+                    int g = k / (kg * depth), local = k - g * kg * depth;
+                    double acc = 0;
+                    for (int ui = g * perGroup; ui < (g + 1) * perGroup; ui++) acc += units[ui].gwPart[local];
+                    gradW[k] = acc;
                 }
-            }
+                return 0;
+            });
         }
         return sum / selectedCount;
     }
@@ -144,7 +189,7 @@ final class QuantizedReconstruction {
     /** {@link #loss} with the three products as Java loops ({@link AdaRoundLoss#smallGroupLoss}). */
     private double directLoss(double[] wHat, double[] xHat, boolean gradient, boolean inputGradient) {
         return AdaRoundLoss.smallGroupLoss(p, targetT, selected, selectedCount, batch, wHat, xHat, gradient ? gradW : null,
-                gradient && inputGradient ? gradX : null);
+                gradient && inputGradient ? gradX : null, loops);
     }
 
     /**
@@ -164,7 +209,7 @@ final class QuantizedReconstruction {
         return sum / ((double) columns * cout);
     }
 
-    private void write(INDArray a, double[] src, int from, int length) {
+    private void write(INDArray a, double[] src, int from, int length, float[] floatScratch) {
         if (dataType == DataType.FLOAT) {
             for (int i = 0; i < length; i++) floatScratch[i] = (float) src[from + i];
             a.data().asNioFloat().put(0, floatScratch, 0, length);
@@ -173,7 +218,7 @@ final class QuantizedReconstruction {
         }
     }
 
-    private void read(INDArray a, double[] dst, int from, int length) {
+    private void read(INDArray a, double[] dst, int from, int length, float[] floatScratch) {
         if (dataType == DataType.FLOAT) {
             a.data().asNioFloat().get(0, floatScratch, 0, length);
             for (int i = 0; i < length; i++) dst[from + i] = floatScratch[i];
