@@ -116,8 +116,9 @@ final class LayerReconstruction {
         // a wave with fewer layer tasks than the executors' slots (the sequential passes' one-layer waves) gives each
         // task the idle slots for its own loops
         int slots = TaskMemory.concurrentTasks(ctx.spark().sparkContext());
-        int taskThreads = Math.max(1, KernelThreads.forStage(Math.max(1, threads), slots, tasks.size() * capture.copies()));
-        if (taskThreads > Math.max(1, threads)) {
+        int perTask = Math.max(1, threads); // 0 (ND4J's default) still means one thread of our own loops
+        int taskThreads = KernelThreads.forStage(perTask, slots, tasks.size() * capture.copies());
+        if (taskThreads > perTask) {
             ctx.out().printf("%s: wave %d: %d layer task(s), %d task slots per executor: %d threads per task%n", capture.pass(),
                     wave, tasks.size() * capture.copies(), slots, taskThreads);
         }

@@ -419,9 +419,13 @@ public final class AdaRoundLoss {
         return t;
     }
 
-    private void write(INDArray a, double[] src, int from, int length, float[] floatScratch) {
-        if (dataType == DataType.FLOAT) {
-            // one bulk copy: per-element puts into the direct buffer cost more than the gemm's Java-side work
+    /**
+     * src[from, from + length) into a's buffer from its start, in a's type (float32 through {@code floatScratch} and one
+     * bulk copy: per-element puts into the direct buffer cost more than the gemm's Java-side work). Shared with the
+     * learned quantizers' reconstruction.
+     */
+    public static void write(INDArray a, double[] src, int from, int length, float[] floatScratch) {
+        if (a.dataType() == DataType.FLOAT) {
             for (int i = 0; i < length; i++) floatScratch[i] = (float) src[from + i];
             a.data().asNioFloat().put(0, floatScratch, 0, length);
         } else {
@@ -429,8 +433,9 @@ public final class AdaRoundLoss {
         }
     }
 
-    private void read(INDArray a, double[] dst, int from, int length, float[] floatScratch) {
-        if (dataType == DataType.FLOAT) {
+    /** The first {@code length} values of a's buffer into dst from {@code from} ({@link #write}'s inverse). */
+    public static void read(INDArray a, double[] dst, int from, int length, float[] floatScratch) {
+        if (a.dataType() == DataType.FLOAT) {
             a.data().asNioFloat().get(0, floatScratch, 0, length);
             for (int i = 0; i < length; i++) dst[from + i] = floatScratch[i];
         } else {

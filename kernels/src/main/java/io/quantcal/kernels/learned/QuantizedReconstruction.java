@@ -133,16 +133,16 @@ final class QuantizedReconstruction {
         double twoOverB = 2.0 / selectedCount;
         float[] bias = p.bias();
         double outMin = p.outputMin(), outMax = p.outputMax();
-        for (int g = 0; g < groups; g++) write(wq[g], wHat, g * kg * depth, kg * depth, floatScratch);
+        for (int g = 0; g < groups; g++) AdaRoundLoss.write(wq[g], wHat, g * kg * depth, kg * depth, floatScratch);
         double sum = loops.sum(units.length, 1, (u0, u1) -> {
             double part = 0;
             for (int ui = u0; ui < u1; ui++) {
                 Unit u = units[ui];
                 int g = u.group, cols = u.cols;
-                write(u.xq, xHat, g * batch * depth + u.col0 * depth, cols * depth, u.floatScratch);
+                AdaRoundLoss.write(u.xq, xHat, g * batch * depth + u.col0 * depth, cols * depth, u.floatScratch);
                 Nd4j.exec(new Mmul(wq[g], u.xq, u.y, 1.0, 0.0, MMulTranspose.allFalse()));
                 double[] ys = u.yScratch;
-                read(u.y, ys, 0, kg * cols, u.floatScratch);
+                AdaRoundLoss.read(u.y, ys, 0, kg * cols, u.floatScratch);
                 for (int jj = 0; jj < cols; jj++) {
                     int j = u.col0 + jj, o = jj * kg;
                     if (j >= selectedCount) {
@@ -159,12 +159,12 @@ final class QuantizedReconstruction {
                     }
                 }
                 if (gradient) {
-                    write(u.gy, ys, 0, kg * cols, u.floatScratch);
+                    AdaRoundLoss.write(u.gy, ys, 0, kg * cols, u.floatScratch);
                     Nd4j.exec(new Mmul(u.gy, u.xq, u.gw, 1.0, 0.0, new MMulTranspose(false, true, false)));
-                    read(u.gw, u.gwPart, 0, kg * depth, u.floatScratch);
+                    AdaRoundLoss.read(u.gw, u.gwPart, 0, kg * depth, u.floatScratch);
                     if (inputGradient) {
                         Nd4j.exec(new Mmul(wq[g], u.gy, u.gx, 1.0, 0.0, new MMulTranspose(true, false, false)));
-                        read(u.gx, gradX, g * batch * depth + u.col0 * depth, depth * cols, u.floatScratch);
+                        AdaRoundLoss.read(u.gx, gradX, g * batch * depth + u.col0 * depth, depth * cols, u.floatScratch);
                     }
                 }
             }
@@ -207,23 +207,5 @@ final class QuantizedReconstruction {
             sum += batchLoss.getAsDouble() * count;
         }
         return sum / ((double) columns * cout);
-    }
-
-    private void write(INDArray a, double[] src, int from, int length, float[] floatScratch) {
-        if (dataType == DataType.FLOAT) {
-            for (int i = 0; i < length; i++) floatScratch[i] = (float) src[from + i];
-            a.data().asNioFloat().put(0, floatScratch, 0, length);
-        } else {
-            a.data().asNioDouble().put(src, from, length).rewind();
-        }
-    }
-
-    private void read(INDArray a, double[] dst, int from, int length, float[] floatScratch) {
-        if (dataType == DataType.FLOAT) {
-            a.data().asNioFloat().get(0, floatScratch, 0, length);
-            for (int i = 0; i < length; i++) dst[from + i] = floatScratch[i];
-        } else {
-            a.data().asNioDouble().get(dst, from, length);
-        }
     }
 }

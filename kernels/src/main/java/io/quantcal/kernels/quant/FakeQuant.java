@@ -90,11 +90,7 @@ public final class FakeQuant {
      */
     static void fakeQuantizeRun(float[] x, int from, int to, float s, int z, int qmin, int qmax, float[] dst, int at) {
         int lo = qmin - z, hi = qmax - z;
-        for (int i = from; i < to; i++) {
-            int c = (int) ((x[i] / s + ROUND) - ROUND);
-            c = Math.min(Math.max(c, lo), hi);
-            dst[at + i] = c * s;
-        }
+        for (int i = from; i < to; i++) dst[at + i] = code(x[i], s, lo, hi) * s;
         if (z != 0) {
             float nan = (float) (0 - z) * s;
             for (int i = from; i < to; i++) if (x[i] != x[i]) dst[at + i] = nan;
@@ -104,9 +100,13 @@ public final class FakeQuant {
     /** {@link #fakeQuantizeRun} of one value. */
     static float fakeQuantize(float x, float s, int z, int qmin, int qmax) {
         if (x != x) return (float) (0 - z) * s;
+        return code(x, s, qmin - z, qmax - z) * s;
+    }
+
+    /** round(x/s) half to even, clamped to [lo, hi] (codes relative to the zero point); NaN gives 0. */
+    private static int code(float x, float s, int lo, int hi) {
         int c = (int) ((x / s + ROUND) - ROUND);
-        c = Math.min(Math.max(c, qmin - z), qmax - z);
-        return c * s;
+        return Math.min(Math.max(c, lo), hi);
     }
 
     /** x̂ of an ND4J array, as a new float32 array of the same shape (c order). */

@@ -42,10 +42,6 @@ public final class ChunkedLoops implements AutoCloseable {
         });
     }
 
-    public int threads() {
-        return threads;
-    }
-
     /** Σ over the chunks of [0, n) (each {@code chunk} long, the last shorter) of body's result, in chunk order. */
     public double sum(int n, int chunk, Chunk body) {
         if (chunk < 1) throw new IllegalArgumentException("ChunkedLoops: chunk must be >= 1, got " + chunk);
