@@ -114,7 +114,7 @@ public final class ActivationStatistics {
         // read where ONNX Runtime wrote them (pinned buffers): no array per tensor and batch
         long n = Batches.forEachPinned(runner, inputs, samples, budget, what, List.copyOf(captures), (batch, t, values) -> {
             SampleChannelSums s = sums.get(t);
-            if (s != null) s.add(values, batch); // absolute reads: the buffer's position stays for the histogram
+            if (s != null) s.add(values.asFloatBuffer(), batch);
             ExponentHistogram.Accumulator h = acc.get(t);
             if (h != null) h.add(t, values);
         });

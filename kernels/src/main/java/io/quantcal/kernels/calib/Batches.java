@@ -60,23 +60,19 @@ public final class Batches {
     }
 
     /**
-     * As {@link #forEach(ModelRunner, ModelInputs, Iterator, BatchBudget, String, Consumer)}, with the captured tensors
-     * written into buffers this call owns ({@link ModelRunner#runPinned}) and handed to {@code sink} one tensor at a
-     * time, valid until the next batch: no array per tensor and batch.
+     * What {@link #forEachPinned} hands over: the batch's sample count, the tensor, its float32 values as bytes in
+     * native order (position 0, valid until the next batch).
      */
-    public static long forEachPinned(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
-                                     BatchBudget budget, String what, List<String> captures,
-                                     java.util.function.BiConsumer<String, java.nio.FloatBuffer> sink) {
-        return forEachPinned(runner, inputs, samples, budget, what, captures, (batch, t, values) -> sink.accept(t, values));
-    }
-
-    /** What {@link #forEachPinned} hands over: the batch's sample count, the tensor, its values. */
     @FunctionalInterface
     public interface PinnedSink {
-        void accept(int batch, String tensor, java.nio.FloatBuffer values);
+        void accept(int batch, String tensor, java.nio.ByteBuffer values);
     }
 
-    /** As above, telling {@code sink} how many samples each batch holds. */
+    /**
+     * As {@link #forEach(ModelRunner, ModelInputs, Iterator, BatchBudget, String, Consumer)}, with the captured tensors
+     * written into buffers this call owns ({@link ModelRunner#runPinned}) and handed to {@code sink} one tensor at a
+     * time, with the batch's sample count: no array per tensor and batch.
+     */
     public static long forEachPinned(ModelRunner runner, ModelInputs inputs, Iterator<SampleInputs> samples,
                                      BatchBudget budget, String what, List<String> captures, PinnedSink sink) {
         int cap = inputs.runBatch(budget.maxBatch());

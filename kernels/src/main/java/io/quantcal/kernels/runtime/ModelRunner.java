@@ -253,13 +253,13 @@ public final class ModelRunner implements AutoCloseable {
     }
 
     /**
-     * Runs a batch and hands each of {@code pinned}'s tensors to {@code visit} as a buffer of its float32 values
-     * (position 0, valid until the next run). The first run at a batch size learns the tensors' shapes (and copies
+     * Runs a batch and hands each of {@code pinned}'s tensors to {@code visit} as a buffer of its float32 values, bytes
+     * in native order (position 0, valid until the next run). The first run at a batch size learns the tensors' shapes (and copies
      * them once); later runs at that size write straight into {@code pinned}'s buffers. Only the captured tensors are
      * fetched, not the model's outputs. Returns the bytes handed over.
      */
     public long runPinned(Map<String, InputTensor> inputs, PinnedOutputs pinned,
-                          java.util.function.BiConsumer<String, FloatBuffer> visit) {
+                          java.util.function.BiConsumer<String, java.nio.ByteBuffer> visit) {
         checkInputs(inputs);
         InputTensor any = inputs.values().iterator().next();
         long n = any.shape().length > 0 ? any.shape()[0] : 1;
@@ -309,8 +309,8 @@ public final class ModelRunner implements AutoCloseable {
             }
             long bytes = 0;
             for (var e : pinned.buffers.get(n).entrySet()) {
-                FloatBuffer values = e.getValue().duplicate().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
-                bytes += 4L * values.remaining();
+                java.nio.ByteBuffer values = e.getValue().duplicate().order(java.nio.ByteOrder.nativeOrder());
+                bytes += values.remaining();
                 visit.accept(e.getKey(), values);
             }
             return bytes;

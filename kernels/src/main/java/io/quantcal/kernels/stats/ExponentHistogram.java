@@ -18,12 +18,14 @@ import java.util.Arrays;
  * <p>NaN and ±∞ are refused naming the tensor and the index, as {@link MinMaxStats#of(String, float[])} refuses them.
  *
  * <p>Immutable; {@link Accumulator} is the mutable form a task fills before it {@link Accumulator#finish() finishes}
- * into this compact form (only the span of bins that hold values). {@link #toHistogram} re-bins into the regular
+ * into this compact form: only the bins that hold values, each with its count. (A span from the lowest to the highest
+ * bin would be about 131 000 bins on a ReLU output whose smallest values are subnormal, 1 MB per tensor a task sends
+ * to the driver, against about 9 000 bins that hold values.) {@link #toHistogram} re-bins into the regular
  * bins of a {@link HistogramSpec}, which the calibrators read.
  */
 public final class ExponentHistogram implements Serializable {
 
-    private static final long serialVersionUID = 2L;
+    private static final long serialVersionUID = 3L;
 
     /** Mantissa bits that split each octave: 2^10 bins per octave. */
     public static final int SUB_BITS = 10;
@@ -44,21 +46,21 @@ public final class ExponentHistogram implements Serializable {
     private final long count;
     private final float min;
     private final float max;
-    /** counts[i] is the count of bin first + i. */
-    private final int first;
+    /** The bins that hold values, in increasing order, and their counts (none 0). */
+    private final int[] bins;
     private final long[] counts;
 
-    private ExponentHistogram(long count, float min, float max, int first, long[] counts) {
+    private ExponentHistogram(long count, float min, float max, int[] bins, long[] counts) {
         this.count = count;
         this.min = min;
         this.max = max;
-        this.first = first;
+        this.bins = bins;
         this.counts = counts;
     }
 
     /** The histogram of no values: the identity of {@link #merge}. */
     public static ExponentHistogram empty() {
-        return new ExponentHistogram(0, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 0, new long[0]);
+        return new ExponentHistogram(0, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, new int[0], new long[0]);
     }
 
     /**
@@ -133,8 +135,8 @@ public final class ExponentHistogram implements Serializable {
 
     /** Number of values in bin {@code b} (see {@link #bin}). */
     public long count(int b) {
-        int i = b - first;
-        return i >= 0 && i < counts.length ? counts[i] : 0;
+        int i = Arrays.binarySearch(bins, b);
+        return i >= 0 ? counts[i] : 0;
     }
 
     /** Count, exact min and max; the sums are not measured (NaN), as no calibrator reads them. */
@@ -147,12 +149,25 @@ public final class ExponentHistogram implements Serializable {
     public ExponentHistogram merge(ExponentHistogram other) {
         if (other.isEmpty()) return this;
         if (isEmpty()) return other;
-        int from = Math.min(first, other.first);
-        int to = Math.max(first + counts.length, other.first + other.counts.length);
-        long[] c = new long[to - from];
-        for (int i = 0; i < counts.length; i++) c[first - from + i] += counts[i];
-        for (int i = 0; i < other.counts.length; i++) c[other.first - from + i] += other.counts[i];
-        return new ExponentHistogram(count + other.count, Math.min(min, other.min), Math.max(max, other.max), from, c);
+        int[] ob = other.bins;
+        long[] oc = other.counts;
+        int[] b = new int[bins.length + ob.length];
+        long[] c = new long[b.length];
+        int i = 0, j = 0, k = 0;
+        while (i < bins.length || j < ob.length) {
+            if (j == ob.length || (i < bins.length && bins[i] < ob[j])) {
+                b[k] = bins[i];
+                c[k++] = counts[i++];
+            } else if (i == bins.length || ob[j] < bins[i]) {
+                b[k] = ob[j];
+                c[k++] = oc[j++];
+            } else {
+                b[k] = bins[i];
+                c[k++] = counts[i++] + oc[j++];
+            }
+        }
+        return new ExponentHistogram(count + other.count, Math.min(min, other.min), Math.max(max, other.max),
+                Arrays.copyOf(b, k), Arrays.copyOf(c, k));
     }
 
     /**
@@ -171,8 +186,8 @@ public final class ExponentHistogram implements Serializable {
         long[] c = new long[counts.length];
         int s = 0;
         for (int i = 0; i < counts.length; i++) {
-            int bin = first + i;
-            if (counts[i] == 0 || bin == 0) continue;
+            int bin = bins[i];
+            if (bin == 0) continue;
             a[s] = Math.max(min, lower(bin));
             b[s] = Math.min(max, upper(bin));
             c[s++] = counts[i];
@@ -198,7 +213,7 @@ public final class ExponentHistogram implements Serializable {
     @Override
     public boolean equals(Object o) {
         return o instanceof ExponentHistogram h && count == h.count && Float.compare(min, h.min) == 0
-                && Float.compare(max, h.max) == 0 && first == h.first && Arrays.equals(counts, h.counts);
+                && Float.compare(max, h.max) == 0 && Arrays.equals(bins, h.bins) && Arrays.equals(counts, h.counts);
     }
 
     @Override
@@ -212,22 +227,55 @@ public final class ExponentHistogram implements Serializable {
     }
 
     /**
-     * The mutable histogram one task fills, batch after batch: dense counts over every bin, indexed straight from the
-     * raw bits. Not thread-safe.
+     * The mutable histogram one task fills, batch after batch. Not thread-safe.
+     *
+     * <p>Counted in three loops over chunks small enough for the first-level cache, each one the compiler turns into
+     * vector code or a loop without a dependency through memory (measured on ReLU outputs, half of them zeros: 1.8 ns
+     * per value with one fused scalar loop, about 0.5 with these):
+     * <ul>
+     *   <li>each value's slot, straight from its raw bits: ⌈bits / 2^(23 − SUB_BITS)⌉ is bin k for x &gt; 0 and
+     *       KEYS + k for x &lt; 0 (the sign bit is the top bit), and zeros (either sign) go to one of
+     *       {@link #SPARES} spare slots in turn, so that the zeros of a ReLU output, often half its values, do not
+     *       make every increment wait for the one before; in the same loop, a count of the values whose exponent is
+     *       all ones (NaN, ±∞);</li>
+     *   <li>the increments of the slots;</li>
+     *   <li>min and max kept per lane (one lane per chunk position, folded at {@link #finish}): a reduction into
+     *       one variable would chain every value to the one before.</li>
+     * </ul>
      */
     public static final class Accumulator {
 
+        /** Values per chunk, and lanes of the running min and max. */
+        static final int CHUNK = 4096;
+        /** Spare slots the zeros are spread over. */
+        static final int SPARES = 16;
+        private static final int ZEROS = 2 * KEYS;
+        /** ZEROS + (i mod SPARES): the slot of a zero at chunk position i. */
+        private static final int[] ZERO_SLOT = new int[CHUNK];
+
+        static {
+            for (int i = 0; i < CHUNK; i++) ZERO_SLOT[i] = ZEROS + (i & (SPARES - 1));
+        }
+
         /**
-         * Counts since the last flush, at index KEYS + bin: ints halve the memory a task's loop touches (2 MiB per
-         * tensor); no slot can pass 2^31 − 1 between flushes, since a flush comes before the values added since the
-         * last one would.
+         * Counts since the last flush, by slot: ints halve the memory a task's loop touches (2 MiB per tensor); no
+         * slot can pass 2^31 − 1 between flushes, since a flush comes before the values added since the last one
+         * would.
          */
-        private final int[] recent = new int[2 * KEYS + 1];
+        private final int[] recent = new int[2 * KEYS + SPARES];
         private long[] flushed;
         private long sinceFlush;
         private long count;
-        private int lo = Integer.MAX_VALUE;
-        private int hi = Integer.MIN_VALUE;
+        /** Min and max per lane, of the calls before the current one and of the current one. */
+        private final float[] low = new float[CHUNK], high = new float[CHUNK], callLow = new float[CHUNK],
+                callHigh = new float[CHUNK];
+        private final int[] bits = new int[CHUNK], slots = new int[CHUNK];
+        private final float[] floats = new float[CHUNK];
+
+        public Accumulator() {
+            Arrays.fill(low, Float.POSITIVE_INFINITY);
+            Arrays.fill(high, Float.NEGATIVE_INFINITY);
+        }
 
         /**
          * Adds {@code values}, the values of {@code tensor}.
@@ -236,90 +284,109 @@ public final class ExponentHistogram implements Serializable {
          *     accumulator then holds none of {@code values}
          */
         public void add(String tensor, float[] values) {
-            if (sinceFlush + values.length > Integer.MAX_VALUE) flush();
-            try {
-                addChunk(values, values.length);
-            } catch (NonFinite e) {
-                for (int i = 0; i < values.length; i++) {
-                    if (!Float.isFinite(values[i])) throw MinMaxStats.nonFinite(tensor, values[i], i);
+            int n = values.length;
+            if (sinceFlush + n > Integer.MAX_VALUE) flush();
+            begin(n);
+            for (int from = 0; from < n; from += CHUNK) {
+                int len = Math.min(CHUNK, n - from);
+                System.arraycopy(values, from, floats, 0, len);
+                for (int i = 0; i < len; i++) bits[i] = Float.floatToRawIntBits(floats[i]);
+                if (!addChunk(len)) {
+                    for (int f = 0; f < from; f += CHUNK) {
+                        int l = Math.min(CHUNK, n - f);
+                        for (int i = 0; i < l; i++) bits[i] = Float.floatToRawIntBits(values[f + i]);
+                        remove(l);
+                    }
+                    for (int i = 0; i < n; i++) {
+                        if (!Float.isFinite(values[i])) throw MinMaxStats.nonFinite(tensor, values[i], i);
+                    }
                 }
             }
-            count += values.length;
-            sinceFlush += values.length;
+            end(n);
         }
 
-        /** A chunk of values read from a buffer, small enough to stay in the first-level cache. */
-        private float[] chunk;
-
         /**
-         * Adds the values of {@code values} from its position to its limit (which it leaves in place), the values of
-         * {@code tensor}: what ONNX Runtime wrote into a pinned output buffer, read in place in chunks.
+         * Adds the float32 values (native byte order) of {@code values} from its position to its limit (which it leaves
+         * in place), the values of {@code tensor}: what ONNX Runtime wrote into a pinned output buffer, read in place
+         * in chunks, as floats and as their raw bits.
          *
          * @throws IllegalArgumentException naming the tensor and the index when a value is NaN or infinite; this
          *     accumulator then holds none of {@code values}
          */
-        public void add(String tensor, java.nio.FloatBuffer values) {
-            int n = values.remaining(), at = values.position();
+        public void add(String tensor, java.nio.ByteBuffer values) {
+            java.nio.ByteBuffer v = values.duplicate().order(java.nio.ByteOrder.nativeOrder());
+            java.nio.FloatBuffer asFloats = v.asFloatBuffer();
+            java.nio.IntBuffer asInts = v.asIntBuffer();
+            int n = asFloats.remaining();
             if (sinceFlush + n > Integer.MAX_VALUE) flush();
-            if (chunk == null) chunk = new float[4096];
-            float[] b = chunk;
-            long before = count;
-            int lo0 = lo, hi0 = hi;
-            for (int from = 0; from < n; from += b.length) {
-                int len = Math.min(b.length, n - from);
-                values.get(at + from, b, 0, len);
-                try {
-                    addChunk(b, len);
-                } catch (NonFinite e) {
+            begin(n);
+            for (int from = 0; from < n; from += CHUNK) {
+                int len = Math.min(CHUNK, n - from);
+                asInts.get(from, bits, 0, len);
+                asFloats.get(from, floats, 0, len);
+                if (!addChunk(len)) {
                     // take out what this call added, then name the first value that is not finite
-                    for (int f = 0; f < from; f += b.length) {
-                        int l = Math.min(b.length, n - f);
-                        values.get(at + f, b, 0, l);
-                        for (int i = 0; i < l; i++) recent[KEYS + bin(b[i])]--;
+                    for (int f = 0; f < from; f += CHUNK) {
+                        int l = Math.min(CHUNK, n - f);
+                        asInts.get(f, bits, 0, l);
+                        remove(l);
                     }
-                    lo = lo0;
-                    hi = hi0;
-                    count = before;
                     for (int i = 0; i < n; i++) {
-                        float v = values.get(at + i);
-                        if (!Float.isFinite(v)) throw MinMaxStats.nonFinite(tensor, v, i);
+                        float x = asFloats.get(i);
+                        if (!Float.isFinite(x)) throw MinMaxStats.nonFinite(tensor, x, i);
                     }
                 }
             }
-            count = before + n;
+            end(n);
+        }
+
+        /** Starts a call of n values: its lanes' min and max start empty. */
+        private void begin(int n) {
+            int lanes = Math.min(n, CHUNK);
+            Arrays.fill(callLow, 0, lanes, Float.POSITIVE_INFINITY);
+            Arrays.fill(callHigh, 0, lanes, Float.NEGATIVE_INFINITY);
+        }
+
+        /** Ends a call of n values, all of them counted: its lanes' min and max join the earlier calls'. */
+        private void end(int n) {
+            float[] lo = low, hi = high, cl = callLow, ch = callHigh;
+            for (int i = 0, lanes = Math.min(n, CHUNK); i < lanes; i++) {
+                lo[i] = Math.min(lo[i], cl[i]);
+                hi[i] = Math.max(hi[i], ch[i]);
+            }
+            count += n;
             sinceFlush += n;
         }
 
-        private static final class NonFinite extends RuntimeException {
-            NonFinite() {
-                super(null, null, false, false);
+        /** The slots of bits[0..len); false (and nothing counted) when one of the values is NaN or infinite. */
+        private boolean addChunk(int len) {
+            int[] b = bits, s = slots, z = ZERO_SLOT;
+            int special = 0;
+            for (int i = 0; i < len; i++) {
+                int x = b[i];
+                int zero = ((x & 0x7FFFFFFF) - 1) >> 31; // −1 for ±0
+                int slot = (x + ROUND_UP) >>> SHIFT;
+                s[i] = (slot & ~zero) | (z[i] & zero);
+                special += ((x & 0x7F800000) + 0x00800000) >>> 31; // exponent all ones
             }
+            if (special != 0) return false;
+            int[] c = recent;
+            for (int i = 0; i < len; i++) c[s[i]]++;
+            float[] f = floats, lo = callLow, hi = callHigh;
+            for (int i = 0; i < len; i++) {
+                lo[i] = Math.min(lo[i], f[i]);
+                hi[i] = Math.max(hi[i], f[i]);
+            }
+            return true;
         }
 
-        /**
-         * Adds b[0..len) to the bins and the extremes; for NaN or ±∞ among them, takes them out again (bins and extremes
-         * unchanged) and throws NonFinite.
-         */
-        private void addChunk(float[] b, int len) {
-            int[] c = recent;
-            int min = lo, max = hi;
+        /** Takes the values bits[0..len) (finite, counted before) out of the slots again. */
+        private void remove(int len) {
+            int[] b = bits, c = recent, z = ZERO_SLOT;
             for (int i = 0; i < len; i++) {
-                int bits = Float.floatToRawIntBits(b[i]);
-                int sign = bits >> 31;
-                int s = bits ^ (sign & 0x7FFFFFFF);
-                // branches, not Math.min/max: a new extreme is rare, so they are predicted and the loop carries no
-                // chain of conditional moves (measured 1.3-1.8 against 2.0-2.2 ns per value)
-                if (s < min) min = s;
-                if (s > max) max = s;
-                int k = ((bits & 0x7FFFFFFF) + ROUND_UP) >>> SHIFT;
-                c[KEYS + ((k ^ sign) - sign)]++;
+                int x = b[i];
+                c[(x & 0x7FFFFFFF) == 0 ? z[i] : (x + ROUND_UP) >>> SHIFT]--;
             }
-            if (len > 0 && (max > MAX_FINITE || min < MIN_FINITE)) {
-                for (int i = 0; i < len; i++) c[KEYS + bin(b[i])]--;
-                throw new NonFinite();
-            }
-            lo = min;
-            hi = max;
         }
 
         private void flush() {
@@ -334,15 +401,49 @@ public final class ExponentHistogram implements Serializable {
             return count;
         }
 
+        private long slot(int i) {
+            return recent[i] + (flushed == null ? 0 : flushed[i]);
+        }
+
         /** The values added so far, in compact form. */
         public ExponentHistogram finish() {
             if (count == 0) return empty();
-            int from = 0, to = recent.length;
-            while (from < to && recent[from] == 0 && (flushed == null || flushed[from] == 0)) from++;
-            while (to > from && recent[to - 1] == 0 && (flushed == null || flushed[to - 1] == 0)) to--;
-            long[] c = new long[to - from];
-            for (int i = from; i < to; i++) c[i - from] = recent[i] + (flushed == null ? 0 : flushed[i]);
-            return new ExponentHistogram(count, fromSortable(lo) + 0.0f, fromSortable(hi) + 0.0f, from - KEYS, c);
+            // slot k < KEYS: bin k; slot KEYS + k: bin −k; the spares: bin 0. In the order of the bins.
+            int held = 0;
+            long zeros = 0;
+            for (int i = ZEROS; i < ZEROS + SPARES; i++) zeros += slot(i);
+            for (int k = 1; k < KEYS; k++) {
+                if (slot(k) != 0) held++;
+                if (slot(KEYS + k) != 0) held++;
+            }
+            if (zeros != 0) held++;
+            int[] bins = new int[held];
+            long[] counts = new long[held];
+            int at = 0;
+            for (int k = KEYS - 1; k >= 1; k--) {
+                long c = slot(KEYS + k);
+                if (c != 0) {
+                    bins[at] = -k;
+                    counts[at++] = c;
+                }
+            }
+            if (zeros != 0) {
+                bins[at] = 0;
+                counts[at++] = zeros;
+            }
+            for (int k = 1; k < KEYS; k++) {
+                long c = slot(k);
+                if (c != 0) {
+                    bins[at] = k;
+                    counts[at++] = c;
+                }
+            }
+            float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
+            for (int i = 0; i < CHUNK; i++) {
+                min = Math.min(min, low[i]);
+                max = Math.max(max, high[i]);
+            }
+            return new ExponentHistogram(count, min + 0.0f, max + 0.0f, bins, counts);
         }
     }
 }

@@ -171,18 +171,67 @@ class ExponentHistogramTest {
         java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(4 * x.length).order(java.nio.ByteOrder.nativeOrder());
         b.asFloatBuffer().put(x);
         ExponentHistogram.Accumulator acc = new ExponentHistogram.Accumulator();
-        java.nio.FloatBuffer values = b.asFloatBuffer();
-        acc.add("t", values);
-        assertEquals(0, values.position(), "the buffer is read in place");
+        acc.add("t", b);
+        assertEquals(0, b.position(), "the buffer is read in place");
         assertEquals(ExponentHistogram.of("t", x), acc.finish());
         // a NaN in the third chunk: the error names the tensor and the index, and the whole batch is taken out again
         x[9000] = Float.NaN;
         b.asFloatBuffer().put(x);
         ExponentHistogram.Accumulator bad = new ExponentHistogram.Accumulator();
         bad.add("t", new float[] {1f, -4f});
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> bad.add("layer2", b.asFloatBuffer()));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> bad.add("layer2", b));
         assertEquals("tensor layer2: value NaN at index 9000 is not finite; calibration statistics need finite values", e.getMessage());
         assertEquals(ExponentHistogram.of("t", new float[] {1f, -4f}), bad.finish());
+    }
+
+    @Test
+    void everyValueIsCountedInTheBinItsBitsGiveWhateverTheChunkAndThePath() {
+        // random finite bit patterns of both signs (subnormals, the largest floats, both zeros) and runs of zeros, in
+        // lengths around the 4096-value chunk: the accumulator's slots and its spread zeros against bin(x) one by one
+        Random r = new Random(5);
+        for (int n : new int[] {1, 17, 4095, 4096, 4097, 12_289}) {
+            float[] x = new float[n];
+            for (int i = 0; i < n; i++) {
+                x[i] = switch (r.nextInt(6)) {
+                    case 0 -> 0f;
+                    case 1 -> -0f;
+                    case 2 -> Float.intBitsToFloat(r.nextInt() & 0x807FFFFF); // subnormal or zero
+                    case 3 -> r.nextBoolean() ? Float.MAX_VALUE : -Float.MAX_VALUE;
+                    default -> {
+                        float v;
+                        do v = Float.intBitsToFloat(r.nextInt()); while (!Float.isFinite(v));
+                        yield v;
+                    }
+                };
+            }
+            java.util.TreeMap<Integer, Long> want = new java.util.TreeMap<>();
+            float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
+            for (float v : x) {
+                want.merge(ExponentHistogram.bin(v), 1L, Long::sum);
+                min = Math.min(min, v);
+                max = Math.max(max, v);
+            }
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(4 * n + 8).order(java.nio.ByteOrder.nativeOrder());
+            b.putFloat(0, 1f).putFloat(4, 1f);
+            for (int i = 0; i < n; i++) b.putFloat(8 + 4 * i, x[i]);
+            ExponentHistogram.Accumulator fromBuffer = new ExponentHistogram.Accumulator();
+            fromBuffer.add("t", b.position(8)); // from the buffer's position on
+            assertEquals(8, b.position());
+            for (ExponentHistogram h : List.of(ExponentHistogram.of("t", x), fromBuffer.finish())) {
+                assertEquals(n, h.count());
+                assertEquals(min + 0f, h.min());
+                assertEquals(max + 0f, h.max());
+                assertEquals(want.getOrDefault(0, 0L), h.zeros());
+                long total = 0;
+                for (var e : want.entrySet()) {
+                    assertEquals(e.getValue(), h.count(e.getKey()), "n " + n + ", bin " + e.getKey());
+                    total += e.getValue();
+                }
+                assertEquals(n, total);
+                assertEquals(0, h.count(want.firstKey() - 1));
+                assertEquals(0, h.count(want.lastKey() + 1));
+            }
+        }
     }
 
     @Test
