@@ -71,7 +71,7 @@ public final class FakeQuant {
             float[] r = new float[channels];
             for (int row = 0; row < x.length; row += channels) {
                 System.arraycopy(x, row, r, 0, channels);
-                for (int c = 0; c < channels; c++) r[c] = Math.min(Math.max((r[c] / s[c] + ROUND) - ROUND, cl[c]), ch[c]) * s[c];
+                for (int c = 0; c < channels; c++) r[c] = grid(r[c], s[c], cl[c], ch[c]);
                 System.arraycopy(r, 0, dst, at + row, channels);
             }
             for (int i = 0; i < x.length; i++) if (x[i] != x[i]) dst[at + i] = nan[i % channels];
@@ -100,21 +100,14 @@ public final class FakeQuant {
         // copied first, then rewritten in place: a loop that reads x[i] and writes dst[at + i] is not vectorized
         // (for all the JIT knows, dst is x and a store feeds a later load), one that reads and writes dst[i] is
         System.arraycopy(x, from, dst, at + from, to - from);
-        for (int i = at + from, end = at + to; i < end; i++) dst[i] = Math.min(Math.max((dst[i] / s + ROUND) - ROUND, lo), hi) * s;
+        for (int i = at + from, end = at + to; i < end; i++) dst[i] = grid(dst[i], s, lo, hi);
         float nan = (float) (0 - z) * s;
         for (int i = from; i < to; i++) if (x[i] != x[i]) dst[at + i] = nan;
     }
 
-    /** {@link #fakeQuantizeRun} of one value. */
-    static float fakeQuantize(float x, float s, int z, int qmin, int qmax) {
-        if (x != x) return (float) (0 - z) * s;
-        return code(x, s, qmin - z, qmax - z) * s;
-    }
-
-    /** round(x/s) half to even, clamped to [lo, hi] (codes relative to the zero point); NaN gives 0. */
-    private static int code(float x, float s, int lo, int hi) {
-        int c = (int) ((x / s + ROUND) - ROUND);
-        return Math.min(Math.max(c, lo), hi);
+    /** x/s rounded half to even, clamped to [lo, hi] (codes relative to the zero point), times s; NaN stays NaN. */
+    private static float grid(float x, float s, float lo, float hi) {
+        return Math.min(Math.max((x / s + ROUND) - ROUND, lo), hi) * s;
     }
 
     /** x̂ of an ND4J array, as a new float32 array of the same shape (c order). */

@@ -254,9 +254,9 @@ public final class ModelRunner implements AutoCloseable {
 
     /**
      * Runs a batch and hands each of {@code pinned}'s tensors to {@code visit} as a buffer of its float32 values, bytes
-     * in native order (position 0, valid until the next run). The first run at a batch size learns the tensors' shapes (and copies
-     * them once); later runs at that size write straight into {@code pinned}'s buffers. Only the captured tensors are
-     * fetched, not the model's outputs. Returns the bytes handed over.
+     * in native order (position 0, valid until the next run). The first run at a batch size learns the tensors' shapes
+     * (and copies them once); later runs at that size write straight into {@code pinned}'s buffers. Only the captured
+     * tensors are fetched, not the model's outputs. Returns the bytes handed over.
      */
     public long runPinned(Map<String, InputTensor> inputs, PinnedOutputs pinned,
                           java.util.function.BiConsumer<String, java.nio.ByteBuffer> visit) {

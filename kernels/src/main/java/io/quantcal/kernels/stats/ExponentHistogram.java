@@ -250,7 +250,10 @@ public final class ExponentHistogram implements Serializable {
         /** Spare slots the zeros are spread over. */
         static final int SPARES = 16;
         private static final int ZEROS = 2 * KEYS;
-        /** ZEROS + (i mod SPARES): the slot of a zero at chunk position i. */
+        /**
+         * ZEROS + (i mod SPARES): the slot of a zero at chunk position i, read from an array because the JIT does not
+         * vectorize a loop that computes from its index.
+         */
         private static final int[] ZERO_SLOT = new int[CHUNK];
 
         static {
@@ -284,25 +287,18 @@ public final class ExponentHistogram implements Serializable {
          *     accumulator then holds none of {@code values}
          */
         public void add(String tensor, float[] values) {
-            int n = values.length;
-            if (sinceFlush + n > Integer.MAX_VALUE) flush();
-            begin(n);
-            for (int from = 0; from < n; from += CHUNK) {
-                int len = Math.min(CHUNK, n - from);
-                System.arraycopy(values, from, floats, 0, len);
-                for (int i = 0; i < len; i++) bits[i] = Float.floatToRawIntBits(floats[i]);
-                if (!addChunk(len)) {
-                    for (int f = 0; f < from; f += CHUNK) {
-                        int l = Math.min(CHUNK, n - f);
-                        for (int i = 0; i < l; i++) bits[i] = Float.floatToRawIntBits(values[f + i]);
-                        remove(l);
-                    }
-                    for (int i = 0; i < n; i++) {
-                        if (!Float.isFinite(values[i])) throw MinMaxStats.nonFinite(tensor, values[i], i);
-                    }
+            add(tensor, values.length, new Source() {
+                @Override
+                public void read(int from, int len) {
+                    System.arraycopy(values, from, floats, 0, len);
+                    for (int i = 0; i < len; i++) bits[i] = Float.floatToRawIntBits(floats[i]);
                 }
-            }
-            end(n);
+
+                @Override
+                public float value(int i) {
+                    return values[i];
+                }
+            });
         }
 
         /**
@@ -317,40 +313,62 @@ public final class ExponentHistogram implements Serializable {
             java.nio.ByteBuffer v = values.duplicate().order(java.nio.ByteOrder.nativeOrder());
             java.nio.FloatBuffer asFloats = v.asFloatBuffer();
             java.nio.IntBuffer asInts = v.asIntBuffer();
-            int n = asFloats.remaining();
-            if (sinceFlush + n > Integer.MAX_VALUE) flush();
-            begin(n);
-            for (int from = 0; from < n; from += CHUNK) {
-                int len = Math.min(CHUNK, n - from);
-                asInts.get(from, bits, 0, len);
-                asFloats.get(from, floats, 0, len);
-                if (!addChunk(len)) {
-                    // take out what this call added, then name the first value that is not finite
-                    for (int f = 0; f < from; f += CHUNK) {
-                        int l = Math.min(CHUNK, n - f);
-                        asInts.get(f, bits, 0, l);
-                        remove(l);
-                    }
-                    for (int i = 0; i < n; i++) {
-                        float x = asFloats.get(i);
-                        if (!Float.isFinite(x)) throw MinMaxStats.nonFinite(tensor, x, i);
-                    }
+            add(tensor, asFloats.remaining(), new Source() {
+                @Override
+                public void read(int from, int len) {
+                    asInts.get(from, bits, 0, len);
+                    asFloats.get(from, floats, 0, len);
                 }
-            }
-            end(n);
+
+                @Override
+                public float value(int i) {
+                    return asFloats.get(i);
+                }
+            });
         }
 
-        /** Starts a call of n values: its lanes' min and max start empty. */
-        private void begin(int n) {
+        /** Where one call's values come from. */
+        private interface Source {
+            /** Values [from, from + len) into {@link #floats} and their raw bits into {@link #bits}. */
+            void read(int from, int len);
+
+            float value(int i);
+        }
+
+        /**
+         * Adds the n values of {@code src} chunk by chunk; when one is NaN or infinite, takes out what the call added
+         * (min and max are the call's own until it ends) and names the first such value.
+         */
+        private void add(String tensor, int n, Source src) {
+            if (sinceFlush + n > Integer.MAX_VALUE) flush();
             int lanes = Math.min(n, CHUNK);
             Arrays.fill(callLow, 0, lanes, Float.POSITIVE_INFINITY);
             Arrays.fill(callHigh, 0, lanes, Float.NEGATIVE_INFINITY);
-        }
-
-        /** Ends a call of n values, all of them counted: its lanes' min and max join the earlier calls'. */
-        private void end(int n) {
+            for (int from = 0; from < n; from += CHUNK) {
+                int len = Math.min(CHUNK, n - from);
+                src.read(from, len);
+                if (locate(len) != 0) {
+                    for (int f = 0; f < from; f += CHUNK) {
+                        int l = Math.min(CHUNK, n - f);
+                        src.read(f, l);
+                        locate(l);
+                        for (int i = 0; i < l; i++) recent[slots[i]]--;
+                    }
+                    for (int i = 0; i < n; i++) {
+                        float x = src.value(i);
+                        if (!Float.isFinite(x)) throw MinMaxStats.nonFinite(tensor, x, i);
+                    }
+                }
+                int[] c = recent, s = slots;
+                for (int i = 0; i < len; i++) c[s[i]]++;
+                float[] f = floats, lo = callLow, hi = callHigh;
+                for (int i = 0; i < len; i++) {
+                    lo[i] = Math.min(lo[i], f[i]);
+                    hi[i] = Math.max(hi[i], f[i]);
+                }
+            }
             float[] lo = low, hi = high, cl = callLow, ch = callHigh;
-            for (int i = 0, lanes = Math.min(n, CHUNK); i < lanes; i++) {
+            for (int i = 0; i < lanes; i++) {
                 lo[i] = Math.min(lo[i], cl[i]);
                 hi[i] = Math.max(hi[i], ch[i]);
             }
@@ -358,8 +376,8 @@ public final class ExponentHistogram implements Serializable {
             sinceFlush += n;
         }
 
-        /** The slots of bits[0..len); false (and nothing counted) when one of the values is NaN or infinite. */
-        private boolean addChunk(int len) {
+        /** The slots of bits[0..len) into {@link #slots}; returns how many of the values are NaN or infinite. */
+        private int locate(int len) {
             int[] b = bits, s = slots, z = ZERO_SLOT;
             int special = 0;
             for (int i = 0; i < len; i++) {
@@ -369,24 +387,7 @@ public final class ExponentHistogram implements Serializable {
                 s[i] = (slot & ~zero) | (z[i] & zero);
                 special += ((x & 0x7F800000) + 0x00800000) >>> 31; // exponent all ones
             }
-            if (special != 0) return false;
-            int[] c = recent;
-            for (int i = 0; i < len; i++) c[s[i]]++;
-            float[] f = floats, lo = callLow, hi = callHigh;
-            for (int i = 0; i < len; i++) {
-                lo[i] = Math.min(lo[i], f[i]);
-                hi[i] = Math.max(hi[i], f[i]);
-            }
-            return true;
-        }
-
-        /** Takes the values bits[0..len) (finite, counted before) out of the slots again. */
-        private void remove(int len) {
-            int[] b = bits, c = recent, z = ZERO_SLOT;
-            for (int i = 0; i < len; i++) {
-                int x = b[i];
-                c[(x & 0x7FFFFFFF) == 0 ? z[i] : (x + ROUND_UP) >>> SHIFT]--;
-            }
+            return special;
         }
 
         private void flush() {
