@@ -26,13 +26,13 @@ import org.apache.spark.storage.StorageLevel;
  * Calibration against plain inference, side by side in one run: the calibrate pass's Spark work (capture
  * every quantizable input, fold into statistics) and plain ONNX Runtime inference of the same model over the
  * same cached samples, same batching and partitions; then the calibration on local[1] and local[2] beside the
- * machine's own two-thread speedup. Usage: CalibrationBenchmark [CONFIG] [reps=5] [copies=4].
+ * machine's own two-thread speedup. Usage: CalibrationBenchmark [CONFIG] [reps=9] [copies=4].
  */
 public final class CalibrationBenchmark {
 
     public static void main(String[] args) throws Exception {
         String conf = "conf/example.conf";
-        int r = 5, c = 4;
+        int r = 9, c = 4;
         for (String a : args) {
             if (a.startsWith("reps=")) r = Integer.parseInt(a.substring(5));
             else if (a.startsWith("copies=")) c = Integer.parseInt(a.substring(7));
@@ -58,13 +58,15 @@ public final class CalibrationBenchmark {
             JavaRDD<Sample> samples = all.repartition(2).persist(StorageLevel.MEMORY_ONLY());
             long n = samples.count();
             if (cores == 2) {
-                System.out.printf("samples: %d (%d eval images x %d), 2 partitions, batch %d, ORT intra-op threads %d, median of %d%n",
+                System.out.printf("samples: %d (%d eval images x %d), 2 partitions, batch %d, ORT intra-op threads %d, medians of %d interleaved rounds%n",
                         n, n / copies, copies, cfg.calibration().batchSize(), cfg.intraOpThreads(), reps);
-                double[] inf = measure(reps, () -> inference(spark, cfg, samples, model));
-                double[] cal = measure(reps, () -> CalibratePass.collect(spark, cfg, samples, model, tensors,
-                        Calibrators.byName("minmax", 99.99)));
-                double[] hist = measure(reps, () -> CalibratePass.collect(spark, cfg, samples, model, tensors,
-                        Calibrators.byName("entropy", 99.99)));
+                // interleaved rounds (inference, minmax, entropy, inference, ...), so that a slow spell of a shared
+                // machine falls on all three alike; the ratios are the medians of each round's own ratios
+                double[][][] m = interleaved(reps, List.of(
+                        () -> inference(spark, cfg, samples, model),
+                        () -> CalibratePass.collect(spark, cfg, samples, model, tensors, Calibrators.byName("minmax", 99.99)),
+                        () -> CalibratePass.collect(spark, cfg, samples, model, tensors, Calibrators.byName("entropy", 99.99))));
+                double[] inf = medians(m[0]), cal = medians(m[1]), hist = medians(m[2]);
                 // the process's CPU time (every thread of this local-mode JVM: tasks, driver, GC, JIT) beside the wall
                 // time: on a machine other work shares, wall times stretch with the load, CPU times much less
                 System.out.printf("%-44s %10s %12s %10s%n", "local[2]", "wall s", "samples/s", "cpu s");
@@ -73,9 +75,10 @@ public final class CalibrationBenchmark {
                         cal[0], n / cal[0], cal[1]);
                 System.out.printf("%-44s %10.3f %12.0f %10.3f%n", "calibrate (entropy: one pass, histograms)", hist[0],
                         n / hist[0], hist[1]);
-                System.out.printf("calibration / inference: wall %.2fx, cpu %.2fx (goal <= 1.25x)%n", cal[0] / inf[0], cal[1] / inf[1]);
-                System.out.printf("entropy calibration / inference: wall %.2fx, cpu %.2fx (goal <= 1.5x)%n", hist[0] / inf[0],
-                        hist[1] / inf[1]);
+                System.out.printf("calibration / inference: wall %.2fx, cpu %.2fx (goal <= 1.25x)%n",
+                        medianRatio(m[1][0], m[0][0]), medianRatio(m[1][1], m[0][1]));
+                System.out.printf("entropy calibration / inference: wall %.2fx, cpu %.2fx (goal <= 1.5x)%n",
+                        medianRatio(m[2][0], m[0][0]), medianRatio(m[2][1], m[0][1]));
             }
             wall[cores] = median(reps, () -> CalibratePass.collect(spark, cfg, samples, model, tensors,
                     Calibrators.byName("minmax", 99.99)));
@@ -105,20 +108,41 @@ public final class CalibrationBenchmark {
         Object run() throws Exception;
     }
 
-    /** Median wall seconds and median process CPU seconds of {@code reps} runs after a warm-up run. */
-    static double[] measure(int reps, Work w) throws Exception {
+    /**
+     * {@code reps} interleaved rounds of every work (after one warm-up round): per work, its wall seconds and its
+     * process CPU seconds, round by round.
+     */
+    static double[][][] interleaved(int reps, List<Work> works) throws Exception {
         var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-        w.run();
-        double[] t = new double[reps], c = new double[reps];
+        for (Work w : works) w.run();
+        double[][][] out = new double[works.size()][2][reps];
         for (int i = 0; i < reps; i++) {
-            long s = System.nanoTime(), cpu = os.getProcessCpuTime();
-            w.run();
-            t[i] = (System.nanoTime() - s) / 1e9;
-            c[i] = (os.getProcessCpuTime() - cpu) / 1e9;
+            for (int k = 0; k < works.size(); k++) {
+                long s = System.nanoTime(), cpu = os.getProcessCpuTime();
+                works.get(k).run();
+                out[k][0][i] = (System.nanoTime() - s) / 1e9;
+                out[k][1][i] = (os.getProcessCpuTime() - cpu) / 1e9;
+            }
         }
+        return out;
+    }
+
+    /** Median wall and median CPU seconds. */
+    static double[] medians(double[][] wallAndCpu) {
+        return new double[] {medianOf(wallAndCpu[0]), medianOf(wallAndCpu[1])};
+    }
+
+    /** The median of the rounds' ratios a[i] / b[i]. */
+    static double medianRatio(double[] a, double[] b) {
+        double[] r = new double[a.length];
+        for (int i = 0; i < a.length; i++) r[i] = a[i] / b[i];
+        return medianOf(r);
+    }
+
+    static double medianOf(double[] v) {
+        double[] t = v.clone();
         Arrays.sort(t);
-        Arrays.sort(c);
-        return new double[] {t[reps / 2], c[reps / 2]};
+        return t[t.length / 2];
     }
 
     static double median(int reps, Work w) throws Exception {

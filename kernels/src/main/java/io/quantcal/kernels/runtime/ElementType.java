@@ -45,6 +45,11 @@ public enum ElementType {
         return d == null ? "type " + dataType : d.name().toLowerCase(Locale.ROOT);
     }
 
+    /** Bytes per element. */
+    public int bytes() {
+        return this == FLOAT || this == INT32 ? 4 : 8;
+    }
+
     /** The Java array one sample of this type is held in. */
     public Class<?> arrayClass() {
         return switch (this) {

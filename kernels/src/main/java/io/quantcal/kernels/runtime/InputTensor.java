@@ -1,5 +1,6 @@
 package io.quantcal.kernels.runtime;
 
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
@@ -54,6 +55,16 @@ public record InputTensor(String name, ElementType type, long[] shape, Object da
             case DOUBLE -> OnnxTensor.createTensor(env, DoubleBuffer.wrap((double[]) data), shape);
             case INT64 -> OnnxTensor.createTensor(env, LongBuffer.wrap((long[]) data), shape);
             case INT32 -> OnnxTensor.createTensor(env, IntBuffer.wrap((int[]) data), shape);
+        };
+    }
+
+    /** ONNX Runtime's name for the element type. */
+    OnnxJavaType onnxJavaType() {
+        return switch (type) {
+            case FLOAT -> OnnxJavaType.FLOAT;
+            case DOUBLE -> OnnxJavaType.DOUBLE;
+            case INT64 -> OnnxJavaType.INT64;
+            case INT32 -> OnnxJavaType.INT32;
         };
     }
 

@@ -229,50 +229,208 @@ public final class ModelRunner implements AutoCloseable {
     }
 
     /**
-     * Output buffers that one caller (a task, one thread) owns for {@link #runPinned}: per batch size, one direct buffer
-     * per captured tensor, which ONNX Runtime writes the batch's values into and the caller reads in place. Returned as
-     * new heap arrays, a capture costs a copy and garbage on every batch (a few MB per tensor even at 28×28, each a
-     * humongous object for G1; hundreds of MB per batch at 224×224).
+     * Direct buffers that one caller at a time (a task, one thread) owns for {@link #runPinned}: one per captured
+     * tensor, which ONNX Runtime writes a batch's values into and the caller reads in place, and one per graph input,
+     * which the batch is copied into. Each is as large as the largest batch so far and a smaller batch uses its start,
+     * so a task's batch sizes (one sample to measure, the budget's size, the partition's remainder) share one buffer.
+     * Returned as new heap arrays, a capture costs a copy and garbage on every batch (a few MB per tensor even at 28×28,
+     * each a humongous object for G1; hundreds of MB per batch at 224×224). Allocated afresh by every task, each buffer
+     * is zeroed and faulted in page by page again: measured on the bundled 28×28 model's calibrate tasks, 4% of their
+     * time for the captured tensors' buffers and 3% for the inputs' (ONNX Runtime copies a heap input into a new direct
+     * buffer on every run). So {@link #close} hands them back to the runner ({@link ModelRunner#pinned}), which lends
+     * them to the next task and drops them when its session closes.
      */
     public static final class PinnedOutputs implements AutoCloseable {
+        private final ModelRunner owner;
         private final List<String> names;
-        private final Map<Long, Map<String, OnnxTensor>> tensors = new HashMap<>();
-        private final Map<Long, Map<String, java.nio.ByteBuffer>> buffers = new HashMap<>();
+        /** The captured tensors' shapes, learned by one run per signature of the inputs' shapes. */
+        private final Map<String, Map<String, long[]>> shapes = new HashMap<>();
+        private final Map<String, java.nio.ByteBuffer> outputBuffers = new HashMap<>();
+        private final Map<String, java.nio.ByteBuffer> inputBuffers = new HashMap<>();
+        /** ONNX Runtime tensors over the start of those buffers, per signature of the inputs' shapes. */
+        private final Map<String, Map<String, OnnxTensor>> outputTensors = new HashMap<>();
+        private final Map<String, Map<String, OnnxTensor>> inputTensors = new HashMap<>();
 
-        /** Buffers for these captured float32 tensors. */
-        public PinnedOutputs(List<String> names) {
-            this.names = List.copyOf(new LinkedHashSet<>(names));
+        private PinnedOutputs(ModelRunner owner, List<String> names) {
+            this.owner = owner;
+            this.names = names;
         }
 
+        /** Hands the buffers back to the runner for its next caller (or drops them if it is closed). */
         @Override
         public void close() {
+            owner.giveBack(this);
+        }
+
+        /** Closes the ONNX Runtime tensors over the buffers and drops the buffers. */
+        private void release() {
+            closeAll(outputTensors);
+            closeAll(inputTensors);
+            outputBuffers.clear();
+            inputBuffers.clear();
+            shapes.clear();
+        }
+
+        private static void closeAll(Map<String, Map<String, OnnxTensor>> tensors) {
             for (Map<String, OnnxTensor> m : tensors.values()) for (OnnxTensor t : m.values()) t.close();
             tensors.clear();
-            buffers.clear();
         }
+
+        /**
+         * The direct buffer of {@code name} with room for {@code bytes}, grown if needed; growing one drops the tensors
+         * over the old buffers of {@code tensors}' kind.
+         */
+        private java.nio.ByteBuffer room(Map<String, java.nio.ByteBuffer> buffers,
+                                         Map<String, Map<String, OnnxTensor>> tensors, String name, long bytes) {
+            java.nio.ByteBuffer b = buffers.get(name);
+            if (b != null && b.capacity() >= bytes) return b;
+            if (bytes > Integer.MAX_VALUE) {
+                throw new MemoryException(owner.source + ": tensor " + name + " of one batch is " + bytes
+                        + " bytes, more than a buffer holds (2 GiB); " + MemoryException.ADVICE, null);
+            }
+            closeAll(tensors);
+            b = java.nio.ByteBuffer.allocateDirect((int) bytes).order(java.nio.ByteOrder.nativeOrder());
+            buffers.put(name, b);
+            return b;
+        }
+
+        /** The batch copied into the input buffers, as tensors over them. */
+        private Map<String, OnnxTensor> feeds(OrtEnvironment env, Map<String, InputTensor> inputs, String signature)
+                throws OrtException {
+            for (var e : inputs.entrySet()) {
+                InputTensor x = e.getValue();
+                long bytes = (long) java.lang.reflect.Array.getLength(x.data()) * x.type().bytes();
+                java.nio.ByteBuffer b = room(inputBuffers, inputTensors, e.getKey(), bytes).duplicate()
+                        .order(java.nio.ByteOrder.nativeOrder());
+                switch (x.type()) {
+                    case FLOAT -> b.asFloatBuffer().put((float[]) x.data());
+                    case DOUBLE -> b.asDoubleBuffer().put((double[]) x.data());
+                    case INT64 -> b.asLongBuffer().put((long[]) x.data());
+                    case INT32 -> b.asIntBuffer().put((int[]) x.data());
+                }
+            }
+            Map<String, OnnxTensor> feeds = inputTensors.get(signature);
+            if (feeds == null) {
+                feeds = new LinkedHashMap<>();
+                for (var e : inputs.entrySet()) {
+                    InputTensor x = e.getValue();
+                    int bytes = java.lang.reflect.Array.getLength(x.data()) * x.type().bytes();
+                    feeds.put(e.getKey(), OnnxTensor.createTensor(env, start(inputBuffers.get(e.getKey()), bytes),
+                            x.shape(), x.onnxJavaType()));
+                }
+                inputTensors.put(signature, feeds);
+            }
+            return feeds;
+        }
+
+        /** Tensors over the output buffers for the captured tensors ONNX Runtime writes (not the graph inputs). */
+        private Map<String, OnnxTensor> outputs(OrtEnvironment env, String signature, Map<String, long[]> shaped)
+                throws OrtException {
+            Map<String, OnnxTensor> outs = outputTensors.get(signature);
+            if (outs == null) {
+                outs = new LinkedHashMap<>();
+                for (String name : names) {
+                    if (owner.inputNames.contains(name)) continue;
+                    long[] shape = shaped.get(name);
+                    int bytes = (int) (4 * elements(shape));
+                    outs.put(name, OnnxTensor.createTensor(env, start(outputBuffers.get(name), bytes), shape, OnnxJavaType.FLOAT));
+                }
+                outputTensors.put(signature, outs);
+            }
+            return outs;
+        }
+
+        private static java.nio.ByteBuffer start(java.nio.ByteBuffer b, int bytes) {
+            return b.slice(0, bytes).order(java.nio.ByteOrder.nativeOrder());
+        }
+    }
+
+    /** Lanes of idle pinned buffers a runner keeps: one per task it runs at once, up to the machine's cores. */
+    private static final int MAX_IDLE = Math.max(2, Runtime.getRuntime().availableProcessors());
+    private final java.util.ArrayDeque<PinnedOutputs> idle = new java.util.ArrayDeque<>();
+
+    /**
+     * Buffers for {@link #runPinned} capturing these float32 tensors: idle ones an earlier caller gave back, or new
+     * ones. The caller owns them until it closes them.
+     */
+    public PinnedOutputs pinned(List<String> names) {
+        List<String> wanted = List.copyOf(new LinkedHashSet<>(names));
+        synchronized (idle) {
+            for (var it = idle.descendingIterator(); it.hasNext(); ) { // the last given back: the warmest in cache
+                PinnedOutputs p = it.next();
+                if (p.names.equals(wanted)) {
+                    it.remove();
+                    return p;
+                }
+            }
+        }
+        return new PinnedOutputs(this, wanted);
+    }
+
+    private void giveBack(PinnedOutputs p) {
+        synchronized (idle) {
+            if (!closed && !idle.contains(p)) {
+                if (idle.size() >= MAX_IDLE) idle.removeFirst().release();
+                idle.addLast(p);
+                return;
+            }
+        }
+        if (closed) p.release();
+    }
+
+    /** Idle pinned buffers the runner holds (for tests). */
+    int idlePinned() {
+        synchronized (idle) {
+            return idle.size();
+        }
+    }
+
+    private void releaseIdle() {
+        synchronized (idle) {
+            for (PinnedOutputs p : idle) p.release();
+            idle.clear();
+        }
+    }
+
+    /** "name:d0,d1,…;" per input: runs whose inputs have the same shapes capture tensors of the same shapes. */
+    private static String signature(Map<String, InputTensor> inputs) {
+        StringBuilder s = new StringBuilder();
+        for (var e : inputs.entrySet()) {
+            s.append(e.getKey()).append(':');
+            for (long d : e.getValue().shape()) s.append(d).append(',');
+            s.append(';');
+        }
+        return s.toString();
+    }
+
+    private static long elements(long[] shape) {
+        long n = 1;
+        for (long d : shape) n *= d;
+        return n;
     }
 
     /**
      * Runs a batch and hands each of {@code pinned}'s tensors to {@code visit} as a buffer of its float32 values, bytes
-     * in native order (position 0, valid until the next run). The first run at a batch size learns the tensors' shapes
-     * (and copies them once); later runs at that size write straight into {@code pinned}'s buffers. Only the captured
-     * tensors are fetched, not the model's outputs. Returns the bytes handed over.
+     * in native order (position 0, valid until the next run). The batch is copied into {@code pinned}'s input buffers.
+     * The first run with given input shapes learns the captured tensors' shapes (and copies them once); later runs
+     * write straight into {@code pinned}'s buffers. Only the captured tensors are fetched, not the model's outputs.
+     * Returns the bytes handed over.
      */
     public long runPinned(Map<String, InputTensor> inputs, PinnedOutputs pinned,
                           java.util.function.BiConsumer<String, java.nio.ByteBuffer> visit) {
+        if (pinned.owner != this) throw new IllegalArgumentException("pinned buffers of another runner");
         checkInputs(inputs);
         InputTensor any = inputs.values().iterator().next();
         long n = any.shape().length > 0 ? any.shape()[0] : 1;
         OrtEnvironment env = OrtEnvironment.getEnvironment();
-        Map<String, OnnxTensor> feeds = new HashMap<>();
+        String signature = signature(inputs);
         lock.readLock().lock();
         try {
             if (closed) throw new IllegalStateException(source + ": the model runner is closed");
-            for (var e : inputs.entrySet()) feeds.put(e.getKey(), e.getValue().toOnnx(env));
-            Map<String, OnnxTensor> outs = pinned.tensors.get(n);
-            if (outs == null) {
-                Map<String, OnnxTensor> made = new LinkedHashMap<>();
-                Map<String, java.nio.ByteBuffer> bufs = new LinkedHashMap<>();
+            Map<String, OnnxTensor> feeds = pinned.feeds(env, inputs, signature);
+            Map<String, long[]> shaped = pinned.shapes.get(signature);
+            if (shaped == null) {
+                shaped = new LinkedHashMap<>();
                 try (OrtSession.Result r = session.run(feeds, new LinkedHashSet<>(pinned.names))) {
                     for (String name : pinned.names) {
                         OnnxValue v = r.get(name).orElseThrow(() -> new ModelException(source + ": ONNX Runtime returned no " + name));
@@ -280,38 +438,30 @@ public final class ModelRunner implements AutoCloseable {
                             throw new ModelException(source + ": output " + name + " is " + v.getInfo() + ", expected a float tensor");
                         }
                         FloatBuffer f = t.getFloatBuffer();
-                        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(4 * f.remaining())
-                                .order(java.nio.ByteOrder.nativeOrder());
-                        b.asFloatBuffer().put(f);
-                        bufs.put(name, b);
-                        made.put(name, OnnxTensor.createTensor(env, b, t.getInfo().getShape(), OnnxJavaType.FLOAT));
+                        pinned.room(pinned.outputBuffers, pinned.outputTensors, name, 4L * f.remaining()).duplicate()
+                                .order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().put(f);
+                        shaped.put(name, t.getInfo().getShape());
                     }
                 }
-                pinned.tensors.put(n, made);
-                pinned.buffers.put(n, bufs);
+                pinned.shapes.put(signature, shaped);
             } else {
                 // ONNX Runtime does not write a captured graph input into a pinned buffer (it passes the input
                 // through): that one is fetched and copied on every run
                 java.util.Set<String> fetched = new LinkedHashSet<>();
-                Map<String, OnnxTensor> pin = new LinkedHashMap<>();
-                for (var e : outs.entrySet()) {
-                    if (inputNames.contains(e.getKey())) fetched.add(e.getKey());
-                    else pin.put(e.getKey(), e.getValue());
-                }
-                try (OrtSession.Result r = session.run(feeds, fetched, pin)) {
+                for (String name : pinned.names) if (inputNames.contains(name)) fetched.add(name);
+                try (OrtSession.Result r = session.run(feeds, fetched, pinned.outputs(env, signature, shaped))) {
                     for (String name : fetched) {
                         FloatBuffer f = ((OnnxTensor) r.get(name).orElseThrow()).getFloatBuffer();
-                        java.nio.ByteBuffer b = pinned.buffers.get(n).get(name);
-                        b.clear();
-                        b.asFloatBuffer().put(f);
+                        pinned.outputBuffers.get(name).duplicate().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().put(f);
                     }
                 }
             }
             long bytes = 0;
-            for (var e : pinned.buffers.get(n).entrySet()) {
-                java.nio.ByteBuffer values = e.getValue().duplicate().order(java.nio.ByteOrder.nativeOrder());
-                bytes += values.remaining();
-                visit.accept(e.getKey(), values);
+            for (String name : pinned.names) {
+                int size = (int) (4 * elements(shaped.get(name)));
+                java.nio.ByteBuffer values = pinned.outputBuffers.get(name).slice(0, size).order(java.nio.ByteOrder.nativeOrder());
+                bytes += size;
+                visit.accept(name, values);
             }
             return bytes;
         } catch (OrtException e) {
@@ -321,7 +471,6 @@ public final class ModelRunner implements AutoCloseable {
             }
             throw new ModelException(errors.message(source, "run failed", e), e);
         } finally {
-            for (OnnxTensor t : feeds.values()) t.close();
             lock.readLock().unlock();
         }
     }
@@ -414,6 +563,7 @@ public final class ModelRunner implements AutoCloseable {
             if (closed) return true;
             closed = true;
             SessionCache.closed(this);
+            releaseIdle();
             try {
                 session.close();
             } catch (OrtException e) {

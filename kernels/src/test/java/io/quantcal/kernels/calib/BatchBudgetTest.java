@@ -110,4 +110,35 @@ class BatchBudgetTest {
             assertEquals(a.max(), b.max());
         }
     }
+
+    @Test
+    void pinnedCaptureRunsKeepTheirCapturedValuesWithinTheCacheSizedBound() {
+        // x [N,1,128,128] -> Conv c [N,4,128,128]: 65536 floats = 256 KiB captured per sample, so 2 MiB holds 8
+        TestModels.Builder b = new TestModels.Builder(5);
+        b.conv("conv", "x", "c", 1, 4, 3, 1, 1, 1, true);
+        b.relu("relu", "c", "r");
+        OnnxModel big = b.build(13, List.of(Graphs.floatValue("x", -1, 1, 128, 128)), List.of(Graphs.floatValue("r", -1, 4, 128, 128)));
+        Random rnd = new Random(4);
+        List<float[]> xs = new ArrayList<>();
+        for (int i = 0; i < 20; i++) xs.add(TestModels.gaussian(rnd, 128 * 128, 1.0));
+        try (ModelRunner r = ModelRunner.open(big, List.of("c"), RunnerOptions.singleThreaded())) {
+            var inputs = io.quantcal.kernels.runtime.ModelInputs.singleFloat("x", new long[] {1, 128, 128});
+            for (int[] c : new int[][] {{32, 8}, {5, 5}}) { // configured batch, samples per run after the first
+                List<Integer> sizes = new ArrayList<>();
+                long n = Batches.forEachPinned(r, inputs, Batches.floats(xs.iterator()), BatchBudget.fixed(c[0]), "test",
+                        List.of("c"), (k, t, v) -> {
+                            sizes.add(k);
+                            assertEquals(k * 65536 * 4, v.remaining());
+                        });
+                assertEquals(20, n);
+                List<Integer> want = new ArrayList<>(List.of(1));
+                for (int left = 19; left > 0; left -= Math.min(left, c[1])) want.add(Math.min(left, c[1]));
+                assertEquals(want, sizes, "configured batch " + c[0]);
+            }
+        }
+        assertEquals(1, Batches.cachedRun(Batches.CACHED_CAPTURE_BYTES + 1));
+        assertEquals(1, Batches.cachedRun(Batches.CACHED_CAPTURE_BYTES));
+        assertEquals(2, Batches.cachedRun(Batches.CACHED_CAPTURE_BYTES / 2));
+        assertEquals(11, Batches.cachedRun(4 * 44_750)); // the bundled example: 6 tensors, 44 750 values per sample
+    }
 }

@@ -118,6 +118,62 @@ class ModelRunnerTest {
         assertThrows(IllegalArgumentException.class, () -> new RunnerOptions(-1, 1));
     }
 
+    /** What {@link ModelRunner#runPinned} handed over, copied out (the buffers are valid until the next run). */
+    private static Map<String, float[]> pinnedRun(ModelRunner r, ModelRunner.PinnedOutputs p, FloatTensor x) {
+        Map<String, float[]> got = new java.util.LinkedHashMap<>();
+        long bytes = r.runPinned(Map.of("x", InputTensor.of(x)), p, (t, values) -> {
+            assertEquals(0, values.position());
+            float[] v = new float[values.remaining() / 4];
+            values.asFloatBuffer().get(v);
+            got.put(t, v);
+        });
+        long sum = 0;
+        for (float[] v : got.values()) sum += 4L * v.length;
+        assertEquals(sum, bytes);
+        return got;
+    }
+
+    @Test
+    void pinnedBuffersLentAgainGiveEveryBatchSizeWhatAPlainRunGives() {
+        // batches of 1, 3, 2 and 3 samples again (a task: one to measure, the budget's size, the remainder), through
+        // buffers lent to one task, given back and lent to the next, and across a graph input captured too
+        FloatTensor x3 = input(5), x2 = input(6).batch(0, 2), x1 = input(7).batch(1, 2);
+        try (ModelRunner r = ModelRunner.open(convReluGemm("logits"), List.of("c", "r", "x"), RunnerOptions.singleThreaded())) {
+            for (int task = 0; task < 2; task++) {
+                ModelRunner.PinnedOutputs p = r.pinned(List.of("r", "c", "x"));
+                for (FloatTensor x : List.of(x1, x3, x2, x3)) {
+                    Map<String, float[]> got = pinnedRun(r, p, x);
+                    Map<String, FloatTensor> want = r.run(x);
+                    assertEquals(List.of("r", "c", "x"), List.copyOf(got.keySet()));
+                    for (String t : got.keySet()) assertArrayEquals(want.get(t).data(), got.get(t), t + ", batch of " + x.shape()[0]);
+                }
+                p.close();
+                assertEquals(1, r.idlePinned());
+            }
+        }
+    }
+
+    @Test
+    void pinnedBuffersAreNotSharedAndAreDroppedWithTheSession() {
+        ModelRunner r = ModelRunner.open(convReluGemm("logits"), List.of("r"), RunnerOptions.singleThreaded());
+        ModelRunner.PinnedOutputs a = r.pinned(List.of("r")), b = r.pinned(List.of("r"));
+        assertTrue(a != b, "two tasks at once get buffers of their own");
+        float[] ra = pinnedRun(r, a, input(8)).get("r");
+        float[] rb = pinnedRun(r, b, input(9)).get("r");
+        assertArrayEquals(r.run(input(8)).get("r").data(), ra);
+        assertArrayEquals(r.run(input(9)).get("r").data(), rb);
+        a.close();
+        b.close();
+        assertEquals(2, r.idlePinned());
+        assertTrue(r.pinned(List.of("r")) == b, "the buffers given back last are lent first");
+        r.close();
+        assertEquals(0, r.idlePinned());
+        ModelRunner other = ModelRunner.open(convReluGemm("logits"), List.of("r"), RunnerOptions.singleThreaded());
+        try (other) {
+            assertThrows(IllegalArgumentException.class, () -> other.runPinned(Map.of("x", InputTensor.of(input(1))), a, (t, v) -> { }));
+        }
+    }
+
     @Test
     void aGraphInputCanBeCaptured() {
         FloatTensor x = input(4);
