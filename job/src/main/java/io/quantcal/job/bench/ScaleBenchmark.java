@@ -30,9 +30,9 @@ import org.apache.spark.storage.StorageLevel;
 
 /**
  * Scale check at real size, one model per JVM (deploy/quantcal-bench scale runs one JVM per model, so that the peak
- * RSS is that model's): layers found against the graph's Conv/Gemm/MatMul nodes; the calibrate pass's Spark work
- * against plain ONNX Runtime inference of the same model over the same cached samples and partitions (the ratio;
- * goal at 224x224 ≤ 1.25x); the evaluate pass's time in a whole run (fold-bn, calibrate, export, evaluate) over the
+ * RSS is that model's): layers found against the graph's Conv/Gemm/MatMul nodes; the calibrate pass's Spark work,
+ * minmax (goal at 224x224 ≤ 1.25x) and entropy (≤ 1.5x), against plain ONNX Runtime inference of the same model over
+ * the same cached samples and partitions, best of reps for each, in alternation; the evaluate pass's time in a whole run (fold-bn, calibrate, export, evaluate) over the
  * same images; and the JVM's peak resident memory (VmHWM). Calibration images: the bundled Fashion-MNIST evaluation
  * images, gray replicated to 3 channels, resized and center-cropped to the model's input size.
  *
@@ -83,26 +83,27 @@ public final class ScaleBenchmark {
         long n = samples.count();
 
         // what the memory budget makes of this model: one sample's bytes when all its tensors are captured (what
-        // evaluate and the histogram pass return), and the batch of calibrate's min/max pass, which keeps them in ORT
+        // calibrate and evaluate return), and calibrate's batch: what the budget allows, and what keeps a run's
+        // captured values within the cache-sized bound (Batches.cachedRun)
         BatchBudget budget = TaskMemory.budget(spark.sparkContext(), cfg);
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         var one = input.stack(List.of(samples.first().inputs()));
-        long perSample, perSampleMinMax;
-        try (var all = SessionCache.lease(model, tensors, opts);
-             var minMax = SessionCache.lease(io.quantcal.kernels.calib.StatisticsCapture.withStatisticsOutputs(model, tensors),
-                     io.quantcal.kernels.calib.StatisticsCapture.outputs(tensors), opts)) {
-            perSample = BatchBudget.bytes(all.runner().runInputs(one)) + io.quantcal.kernels.calib.Batches.inputBytes(one);
-            perSampleMinMax = BatchBudget.bytes(minMax.runner().runInputs(one))
-                    + io.quantcal.kernels.calib.Batches.inputBytes(one);
+        long perSample, captured;
+        try (var all = SessionCache.lease(model, tensors, opts)) {
+            captured = BatchBudget.bytes(all.runner().runInputs(one));
+            perSample = captured + io.quantcal.kernels.calib.Batches.inputBytes(one);
         }
-        int calBatch = budget.batchSize(perSampleMinMax, name);
+        int calBatch = Math.min(Math.min(cfg.calibration().batchSize(), budget.batchSize(perSample, name)),
+                io.quantcal.kernels.calib.Batches.cachedRun(captured));
         SessionCache.clear();
 
-        double inf = Double.MAX_VALUE, cal = Double.MAX_VALUE;
+        double inf = Double.MAX_VALUE, cal = Double.MAX_VALUE, ent = Double.MAX_VALUE;
         for (int r = 0; r < reps; r++) { // alternate, best of reps: the machine is shared
             inf = Math.min(inf, time(() -> inference(spark, cfg, samples, model)));
             cal = Math.min(cal, time(() -> CalibratePass.collect(spark, cfg, samples, model, tensors,
                     Calibrators.byName("minmax", 99.99))));
+            ent = Math.min(ent, time(() -> CalibratePass.collect(spark, cfg, samples, model, tensors,
+                    Calibrators.byName("entropy", 99.99))));
         }
         samples.unpersist(true);
         SessionCache.clear();
@@ -120,11 +121,12 @@ public final class ScaleBenchmark {
             System.out.printf("%s, %d partitions, ORT intra-op threads %d, batch %d (calibrate: memory budget %s per task)%n",
                     master, partitions, cfg.intraOpThreads(),
                     cfg.calibration().batchSize(), BatchBudget.mib(budget.budgetBytes()));
-            System.out.printf("%-13s %9s %6s %10s %11s %11s %6s %10s %10s %9s%n", "model", "layers", "images", "per sample",
-                    "inference s", "calibrate s", "ratio", "cal batch", "evaluate s", "peak RSS");
+            System.out.printf("%-13s %9s %6s %10s %11s %11s %6s %9s %6s %10s %10s %9s%n", "model", "layers", "images", "per sample",
+                    "inference s", "calibrate s", "ratio", "entropy s", "ratio", "cal batch", "evaluate s", "peak RSS");
         }
-        System.out.printf("%-13s %9s %6d %10s %11.1f %11.1f %5.2fx %10d %10.1f %9s%n", name, found + "/" + coverage.size(),
-                n, BatchBudget.mib(perSample), inf, cal, cal / inf, calBatch, evalS, peakRss());
+        System.out.printf("%-13s %9s %6d %10s %11.1f %11.1f %5.2fx %9.1f %5.2fx %10d %10.1f %9s%n", name,
+                found + "/" + coverage.size(), n, BatchBudget.mib(perSample), inf, cal, cal / inf, ent, ent / inf, calBatch,
+                evalS, peakRss());
         System.out.println("              " + evalLine);
     }
 

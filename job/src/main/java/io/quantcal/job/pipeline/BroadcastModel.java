@@ -72,25 +72,6 @@ public final class BroadcastModel implements Serializable {
         return displayName;
     }
 
-    /**
-     * Inside a task: a lease on this executor's runner for the model with the min, max and shape of {@code tensors}
-     * reduced in the session ({@link io.quantcal.kernels.calib.StatisticsCapture}). Release it (try-with-resources)
-     * when the task's runs are done: the executor keeps at most quantcal.runtime.max-sessions sessions, and only
-     * closes those nobody holds.
-     */
-    public SessionCache.Lease minMaxLease(List<String> tensors, RunnerOptions options) {
-        return minMaxLease(tensors, List.of(), options);
-    }
-
-    /** As {@link #minMaxLease(List, RunnerOptions)}, also returning the tensors {@code whole} as they are. */
-    public SessionCache.Lease minMaxLease(List<String> tensors, List<String> whole, RunnerOptions options) {
-        List<String> captures = new java.util.ArrayList<>(io.quantcal.kernels.calib.StatisticsCapture.outputs(tensors));
-        captures.addAll(whole);
-        SessionCache.maxSessions(maxSessions);
-        return SessionCache.lease(sha256, () -> io.quantcal.kernels.calib.StatisticsCapture.withStatisticsOutputs(
-                parse(), tensors), captures, options);
-    }
-
     /** Inside a task: a lease on this executor's runner for the model with these captures (release it when done). */
     public SessionCache.Lease lease(List<String> captures, RunnerOptions options) {
         SessionCache.maxSessions(maxSessions);

@@ -29,8 +29,9 @@ import scala.Tuple2;
  * {@code calibrate}: weights on the driver (per tensor or per channel), activations over the calibration
  * data in Spark. Each partition runs the model in ONNX Runtime (one cached session per executor JVM),
  * capturing every activation the export profile's placement quantizes ({@link QdqPlacement}), and returns its partial statistics keyed by
- * partition; the driver merges them in partition order. One pass over the data for every calibrator: minmax reduces
- * min/max inside the session; a histogram calibrator builds exponent-binned histograms (bins fixed by the float's
+ * partition; the driver merges them in partition order. One pass over the data for every calibrator, reading the
+ * captured tensors where ONNX Runtime wrote them: minmax keeps exact min/max; a histogram calibrator builds
+ * exponent-binned histograms (bins fixed by the float's
  * bits, not by the data, so partial histograms merge exactly by adding counts) with exact min/max, and the driver
  * re-bins each merged one into the regular bins the calibrator reads, placed from that min/max.
  *
@@ -200,19 +201,18 @@ public final class CalibratePass implements Pass {
                               List<String> tensors, Map<String, Integer> meanTensors, RunnerOptions opts,
                               io.quantcal.kernels.calib.BatchBudget batch, boolean skipBad, boolean histograms) {
         LinkedHashMap<String, Integer> sums = new LinkedHashMap<>(meanTensors);
-        List<String> whole = List.copyOf(sums.keySet());
         List<String> captures = new ArrayList<>(tensors);
-        for (String t : whole) if (!captures.contains(t)) captures.add(t);
+        for (String t : sums.keySet()) if (!captures.contains(t)) captures.add(t);
         List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> parts = samples
                 .mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("calibrate", "capturing " + tensors.size()
                         + " activation tensors of " + bm.displayName() + " (batches of at most " + batch.maxBatch()
                         + " samples, " + io.quantcal.kernels.calib.BatchBudget.mib(batch.budgetBytes()) + " per task)", () -> {
                     SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
                     String what = bm.displayName() + ", " + tensors.size() + " captured tensors";
-                    // min/max alone is reduced inside the session; histograms need the values in the JVM
-                    // (the tensors to sum per channel are captured whole, only when asked for)
+                    // the captured tensors are read where ONNX Runtime wrote them, with the tensors to sum per
+                    // channel when asked for
                     ActivationStatistics.Partial p;
-                    try (var r = histograms ? bm.lease(captures, opts) : bm.minMaxLease(tensors, whole, opts)) {
+                    try (var r = bm.lease(captures, opts)) {
                         p = histograms
                                 ? ActivationStatistics.collectHistograms(r.runner(), input, new SampleValues(good),
                                         batch, what, tensors, sums)

@@ -72,10 +72,10 @@ public final class Batches {
      * Captured values per run that the reading that follows finds in the core's cache: 2 MiB, about one core's
      * second-level cache.
      */
-    static final long CACHED_CAPTURE_BYTES = 2L << 20;
+    public static final long CACHED_CAPTURE_BYTES = 2L << 20;
 
     /** Samples per run whose captured values stay within {@link #CACHED_CAPTURE_BYTES}: at least 1. */
-    static int cachedRun(long capturedBytesPerSample) {
+    public static int cachedRun(long capturedBytesPerSample) {
         return (int) Math.max(1, Math.min(Integer.MAX_VALUE, CACHED_CAPTURE_BYTES / Math.max(1, capturedBytesPerSample)));
     }
 

@@ -239,14 +239,14 @@ public final class ExponentHistogram implements Serializable {
      *       make every increment wait for the one before; in the same loop, a count of the values whose exponent is
      *       all ones (NaN, ±∞);</li>
      *   <li>the increments of the slots;</li>
-     *   <li>min and max kept per lane (one lane per chunk position, folded at {@link #finish}): a reduction into
-     *       one variable would chain every value to the one before.</li>
+     *   <li>min and max kept per lane by a {@link MinMaxAccumulator} (one lane per chunk position, folded at
+     *       {@link #finish}): a reduction into one variable would chain every value to the one before.</li>
      * </ul>
      */
     public static final class Accumulator {
 
         /** Values per chunk, and lanes of the running min and max. */
-        static final int CHUNK = 4096;
+        static final int CHUNK = MinMaxAccumulator.LANES;
         /** Spare slots the zeros are spread over. */
         static final int SPARES = 16;
         private static final int ZEROS = 2 * KEYS;
@@ -269,16 +269,10 @@ public final class ExponentHistogram implements Serializable {
         private long[] flushed;
         private long sinceFlush;
         private long count;
-        /** Min and max per lane, of the calls before the current one and of the current one. */
-        private final float[] low = new float[CHUNK], high = new float[CHUNK], callLow = new float[CHUNK],
-                callHigh = new float[CHUNK];
+        /** Count, min and max, in lanes ({@link MinMaxAccumulator}). */
+        private final MinMaxAccumulator range = new MinMaxAccumulator();
         private final int[] bits = new int[CHUNK], slots = new int[CHUNK];
         private final float[] floats = new float[CHUNK];
-
-        public Accumulator() {
-            Arrays.fill(low, Float.POSITIVE_INFINITY);
-            Arrays.fill(high, Float.NEGATIVE_INFINITY);
-        }
 
         /**
          * Adds {@code values}, the values of {@code tensor}.
@@ -341,9 +335,7 @@ public final class ExponentHistogram implements Serializable {
          */
         private void add(String tensor, int n, Source src) {
             if (sinceFlush + n > Integer.MAX_VALUE) flush();
-            int lanes = Math.min(n, CHUNK);
-            Arrays.fill(callLow, 0, lanes, Float.POSITIVE_INFINITY);
-            Arrays.fill(callHigh, 0, lanes, Float.NEGATIVE_INFINITY);
+            range.begin(n);
             for (int from = 0; from < n; from += CHUNK) {
                 int len = Math.min(CHUNK, n - from);
                 src.read(from, len);
@@ -361,17 +353,9 @@ public final class ExponentHistogram implements Serializable {
                 }
                 int[] c = recent, s = slots;
                 for (int i = 0; i < len; i++) c[s[i]]++;
-                float[] f = floats, lo = callLow, hi = callHigh;
-                for (int i = 0; i < len; i++) {
-                    lo[i] = Math.min(lo[i], f[i]);
-                    hi[i] = Math.max(hi[i], f[i]);
-                }
+                range.chunk(floats, len);
             }
-            float[] lo = low, hi = high, cl = callLow, ch = callHigh;
-            for (int i = 0; i < lanes; i++) {
-                lo[i] = Math.min(lo[i], cl[i]);
-                hi[i] = Math.max(hi[i], ch[i]);
-            }
+            range.end(n);
             count += n;
             sinceFlush += n;
         }
@@ -439,12 +423,7 @@ public final class ExponentHistogram implements Serializable {
                     counts[at++] = c;
                 }
             }
-            float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
-            for (int i = 0; i < CHUNK; i++) {
-                min = Math.min(min, low[i]);
-                max = Math.max(max, high[i]);
-            }
-            return new ExponentHistogram(count, min + 0.0f, max + 0.0f, bins, counts);
+            return new ExponentHistogram(count, range.min(), range.max(), bins, counts);
         }
     }
 }
