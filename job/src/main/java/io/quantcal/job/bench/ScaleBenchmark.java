@@ -32,18 +32,20 @@ import org.apache.spark.storage.StorageLevel;
  * Scale check at real size, one model per JVM (deploy/quantcal-bench scale runs one JVM per model, so that the peak
  * RSS is that model's): layers found against the graph's Conv/Gemm/MatMul nodes; the calibrate pass's Spark work,
  * minmax (goal at 224x224 ≤ 1.25x) and entropy (≤ 1.5x), against plain ONNX Runtime inference of the same model over
- * the same cached samples and partitions, best of reps for each, in alternation; the evaluate pass's time in a whole run (fold-bn, calibrate, export, evaluate) over the
- * same images; and the JVM's peak resident memory (VmHWM). Calibration images: the bundled Fashion-MNIST evaluation
- * images, gray replicated to 3 channels, resized and center-cropped to the model's input size.
+ * the same cached samples and partitions, best of reps for each, in alternation (the first of each pays for opening
+ * its session: with one rep, the ratios say more about session start-up than about the passes); the evaluate pass's
+ * time in a whole run (fold-bn, calibrate, export, evaluate) over the same images; and the JVM's peak resident memory
+ * (VmHWM). Calibration images: the bundled Fashion-MNIST evaluation images, gray replicated to 3 channels, resized and
+ * center-cropped to the model's input size.
  *
- * <p>Usage: ScaleBenchmark model=PATH [images=256] [size=224] [reps=1] [header=true] [master=local[2]] [key=value ...]
+ * <p>Usage: ScaleBenchmark model=PATH [images=256] [size=224] [reps=3] [header=true] [master=local[2]] [key=value ...]
  * (other key=value pairs are config overrides, e.g. runtime.memory-budget=1g).
  */
 public final class ScaleBenchmark {
 
     public static void main(String[] args) throws Exception {
         String modelPath = null, master = "local[2]";
-        int images = 256, size = 224, reps = 1;
+        int images = 256, size = 224, reps = 3;
         boolean header = false;
         List<String> overrides = new ArrayList<>();
         for (String a : args) {
@@ -118,9 +120,9 @@ public final class ScaleBenchmark {
         spark.stop();
 
         if (header) {
-            System.out.printf("%s, %d partitions, ORT intra-op threads %d, batch %d (calibrate: memory budget %s per task)%n",
+            System.out.printf("%s, %d partitions, ORT intra-op threads %d, batch %d (calibrate: memory budget %s per task), best of %d%n",
                     master, partitions, cfg.intraOpThreads(),
-                    cfg.calibration().batchSize(), BatchBudget.mib(budget.budgetBytes()));
+                    cfg.calibration().batchSize(), BatchBudget.mib(budget.budgetBytes()), reps);
             System.out.printf("%-13s %9s %6s %10s %11s %11s %6s %9s %6s %10s %10s %9s%n", "model", "layers", "images", "per sample",
                     "inference s", "calibrate s", "ratio", "entropy s", "ratio", "cal batch", "evaluate s", "peak RSS");
         }
