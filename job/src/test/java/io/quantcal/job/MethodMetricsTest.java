@@ -71,11 +71,30 @@ class MethodMetricsTest extends SparkJobTest {
             QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, out1, JobFixtures.concat(common, a[1])), out);
             OnnxModel q = OnnxModel.load(Path.of(out1, "model_qdq.onnx"));
             List<QuantizableNode> nodes = fp.quantizableNodes();
+            // each layer's output as the next layers receive it: after its activation in FP32, the DequantizeLinear
+            // that follows its output's QuantizeLinear in the QDQ model (the `ort` profile quantizes every one but
+            // the classifier's, the model's output); that one before its activation in both
             List<String> fpTensors = new ArrayList<>(), qTensors = new ArrayList<>();
+            int dequantized = 0;
             for (QuantizableNode n : nodes) {
-                fpTensors.add(n.output());
-                qTensors.add(q.hasTensor(n.output()) || n.activationOutput() == null ? n.output() : n.activationOutput());
+                String after = n.activationOutput() != null ? n.activationOutput() : n.output();
+                var ql = q.graph().getNodeList().stream()
+                        .filter(x -> x.getOpType().equals("QuantizeLinear") && x.getInput(0).equals(after)).findFirst();
+                var dql = ql.flatMap(y -> q.graph().getNodeList().stream()
+                        .filter(x -> x.getOpType().equals("DequantizeLinear") && x.getInput(0).equals(y.getOutput(0))).findFirst());
+                if (dql.isPresent()) {
+                    fpTensors.add(after);
+                    qTensors.add(dql.get().getOutput(0));
+                    dequantized++;
+                } else {
+                    fpTensors.add(n.output());
+                    qTensors.add(n.output());
+                }
             }
+            assertEquals(nodes.size() - 1, dequantized, "every layer output but the model's is quantized");
+            var pairs = io.quantcal.job.pipeline.EvaluatePass.layerTensors(q, nodes);
+            assertEquals(fpTensors, pairs.fp());
+            assertEquals(qTensors, pairs.quant());
             // per layer Σ a², Σ (a − b)², Σ a·b, Σ b² over every image
             double[][] s = new double[nodes.size()][4];
             try (ModelRunner f = ModelRunner.open(fp, fpTensors, RunnerOptions.singleThreaded());
