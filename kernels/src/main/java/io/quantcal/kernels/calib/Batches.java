@@ -96,7 +96,7 @@ public final class Batches {
         boolean measured = cap == 1;
         int size = measured ? cap : 1;
         List<SampleInputs> batch = new ArrayList<>(size);
-        try (ModelRunner.PinnedOutputs pinned = runner.pinned(captures)) {
+        try (ModelRunner.PinnedBuffers pinned = runner.pinned(captures)) {
             while (samples.hasNext()) {
                 batch.add(samples.next());
                 if (batch.size() == size || !samples.hasNext()) {

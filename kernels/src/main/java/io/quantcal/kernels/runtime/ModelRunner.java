@@ -240,7 +240,7 @@ public final class ModelRunner implements AutoCloseable {
      * buffer on every run). So {@link #close} hands them back to the runner ({@link ModelRunner#pinned}), which lends
      * them to the next task and drops them when its session closes.
      */
-    public static final class PinnedOutputs implements AutoCloseable {
+    public static final class PinnedBuffers implements AutoCloseable {
         private final ModelRunner owner;
         private final List<String> names;
         /** The captured tensors' shapes, learned by one run per signature of the inputs' shapes. */
@@ -251,7 +251,7 @@ public final class ModelRunner implements AutoCloseable {
         private final Map<String, Map<String, OnnxTensor>> outputTensors = new HashMap<>();
         private final Map<String, Map<String, OnnxTensor>> inputTensors = new HashMap<>();
 
-        private PinnedOutputs(ModelRunner owner, List<String> names) {
+        private PinnedBuffers(ModelRunner owner, List<String> names) {
             this.owner = owner;
             this.names = names;
         }
@@ -347,27 +347,27 @@ public final class ModelRunner implements AutoCloseable {
 
     /** Lanes of idle pinned buffers a runner keeps: one per task it runs at once, up to the machine's cores. */
     private static final int MAX_IDLE = Math.max(2, Runtime.getRuntime().availableProcessors());
-    private final java.util.ArrayDeque<PinnedOutputs> idle = new java.util.ArrayDeque<>();
+    private final java.util.ArrayDeque<PinnedBuffers> idle = new java.util.ArrayDeque<>();
 
     /**
      * Buffers for {@link #runPinned} capturing these float32 tensors: idle ones an earlier caller gave back, or new
      * ones. The caller owns them until it closes them.
      */
-    public PinnedOutputs pinned(List<String> names) {
+    public PinnedBuffers pinned(List<String> names) {
         List<String> wanted = List.copyOf(new LinkedHashSet<>(names));
         synchronized (idle) {
             for (var it = idle.descendingIterator(); it.hasNext(); ) { // the last given back: the warmest in cache
-                PinnedOutputs p = it.next();
+                PinnedBuffers p = it.next();
                 if (p.names.equals(wanted)) {
                     it.remove();
                     return p;
                 }
             }
         }
-        return new PinnedOutputs(this, wanted);
+        return new PinnedBuffers(this, wanted);
     }
 
-    private void giveBack(PinnedOutputs p) {
+    private void giveBack(PinnedBuffers p) {
         synchronized (idle) {
             if (!closed && !idle.contains(p)) {
                 if (idle.size() >= MAX_IDLE) idle.removeFirst().release();
@@ -387,7 +387,7 @@ public final class ModelRunner implements AutoCloseable {
 
     private void releaseIdle() {
         synchronized (idle) {
-            for (PinnedOutputs p : idle) p.release();
+            for (PinnedBuffers p : idle) p.release();
             idle.clear();
         }
     }
@@ -416,7 +416,7 @@ public final class ModelRunner implements AutoCloseable {
      * write straight into {@code pinned}'s buffers. Only the captured tensors are fetched, not the model's outputs.
      * Returns the bytes handed over.
      */
-    public long runPinned(Map<String, InputTensor> inputs, PinnedOutputs pinned,
+    public long runPinned(Map<String, InputTensor> inputs, PinnedBuffers pinned,
                           java.util.function.BiConsumer<String, java.nio.ByteBuffer> visit) {
         if (pinned.owner != this) throw new IllegalArgumentException("pinned buffers of another runner");
         checkInputs(inputs);

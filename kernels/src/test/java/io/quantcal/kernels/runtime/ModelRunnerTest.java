@@ -119,7 +119,7 @@ class ModelRunnerTest {
     }
 
     /** What {@link ModelRunner#runPinned} handed over, copied out (the buffers are valid until the next run). */
-    private static Map<String, float[]> pinnedRun(ModelRunner r, ModelRunner.PinnedOutputs p, FloatTensor x) {
+    private static Map<String, float[]> pinnedRun(ModelRunner r, ModelRunner.PinnedBuffers p, FloatTensor x) {
         Map<String, float[]> got = new java.util.LinkedHashMap<>();
         long bytes = r.runPinned(Map.of("x", InputTensor.of(x)), p, (t, values) -> {
             assertEquals(0, values.position());
@@ -140,7 +140,7 @@ class ModelRunnerTest {
         FloatTensor x3 = input(5), x2 = input(6).batch(0, 2), x1 = input(7).batch(1, 2);
         try (ModelRunner r = ModelRunner.open(convReluGemm("logits"), List.of("c", "r", "x"), RunnerOptions.singleThreaded())) {
             for (int task = 0; task < 2; task++) {
-                ModelRunner.PinnedOutputs p = r.pinned(List.of("r", "c", "x"));
+                ModelRunner.PinnedBuffers p = r.pinned(List.of("r", "c", "x"));
                 for (FloatTensor x : List.of(x1, x3, x2, x3)) {
                     Map<String, float[]> got = pinnedRun(r, p, x);
                     Map<String, FloatTensor> want = r.run(x);
@@ -156,7 +156,7 @@ class ModelRunnerTest {
     @Test
     void pinnedBuffersAreNotSharedAndAreDroppedWithTheSession() {
         ModelRunner r = ModelRunner.open(convReluGemm("logits"), List.of("r"), RunnerOptions.singleThreaded());
-        ModelRunner.PinnedOutputs a = r.pinned(List.of("r")), b = r.pinned(List.of("r"));
+        ModelRunner.PinnedBuffers a = r.pinned(List.of("r")), b = r.pinned(List.of("r"));
         assertTrue(a != b, "two tasks at once get buffers of their own");
         float[] ra = pinnedRun(r, a, input(8)).get("r");
         float[] rb = pinnedRun(r, b, input(9)).get("r");
