@@ -1,6 +1,5 @@
 package io.quantcal.kernels.calib;
 
-import io.quantcal.kernels.runtime.FloatTensor;
 import io.quantcal.kernels.runtime.InputTensor;
 import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.ModelRunner;
@@ -125,35 +124,46 @@ public final class ModelComparison {
         boolean measured = budget.unlimited() || cap == 1;
         int size = measured ? cap : 1;
         List<Labelled> batch = new ArrayList<>(size);
-        while (samples.hasNext()) {
-            batch.add(samples.next());
-            if (batch.size() == size || !samples.hasNext()) {
-                List<SampleInputs> values = new ArrayList<>(batch.size());
-                for (Labelled l : batch) values.add(l.inputs());
-                Map<String, InputTensor> x = inputs.stack(values);
-                Map<String, FloatTensor> a = fp.runInputs(x);
-                Map<String, FloatTensor> b = quant.runInputs(x);
-                if (!measured) {
-                    long bytes = BatchBudget.bytes(a) + BatchBudget.bytes(b) + Batches.inputBytes(x);
-                    size = Math.min(cap, budget.batchSize(bytes / batch.size(), what));
-                    measured = true;
+        List<String> fpNames = new ArrayList<>(List.of(outputName)), quantNames = new ArrayList<>(List.of(outputName));
+        fpNames.addAll(layerTensors);
+        quantNames.addAll(quantLayerTensors);
+        // both models' tensors read where ONNX Runtime wrote them (buffers each runner lends): no heap copy of every
+        // layer's output per batch (at 224x224 a batch's are hundreds of MB); the batches, and so every sum, as before
+        Map<String, java.nio.ByteBuffer> a = new java.util.HashMap<>(), b = new java.util.HashMap<>();
+        float[] u = new float[CHUNK], v = new float[CHUNK];
+        try (ModelRunner.PinnedBuffers pa = fp.pinned(fpNames); ModelRunner.PinnedBuffers pb = quant.pinned(quantNames)) {
+            while (samples.hasNext()) {
+                batch.add(samples.next());
+                if (batch.size() == size || !samples.hasNext()) {
+                    List<SampleInputs> values = new ArrayList<>(batch.size());
+                    for (Labelled l : batch) values.add(l.inputs());
+                    Map<String, InputTensor> x = inputs.stack(values);
+                    long bytes = fp.runPinned(x, pa, a::put) + quant.runPinned(x, pb, b::put);
+                    if (!measured) {
+                        size = Math.min(cap, budget.batchSize((bytes + Batches.inputBytes(x)) / batch.size(), what));
+                        measured = true;
+                    }
+                    acc = acc.merge(sums(a, b, outputName, batch, layerTensors, quantLayerTensors, u, v));
+                    batch.clear();
                 }
-                acc = acc.merge(sums(a, b, outputName, batch, layerTensors, quantLayerTensors));
-                batch.clear();
             }
         }
         return acc;
     }
 
-    private static Sums sums(Map<String, FloatTensor> a, Map<String, FloatTensor> b, String outputName,
-                             List<Labelled> batch, List<String> layerTensors, List<String> quantLayerTensors) {
-        FloatTensor ya = a.get(outputName), yb = b.get(outputName);
+    /** Values per chunk copied out of a buffer for the per-layer sums. */
+    private static final int CHUNK = 4096;
+
+    private static Sums sums(Map<String, java.nio.ByteBuffer> a, Map<String, java.nio.ByteBuffer> b, String outputName,
+                             List<Labelled> batch, List<String> layerTensors, List<String> quantLayerTensors,
+                             float[] u, float[] v) {
+        java.nio.FloatBuffer ya = a.get(outputName).asFloatBuffer(), yb = b.get(outputName).asFloatBuffer();
         int n = batch.size();
-        int k = ya.data().length / n;
+        int k = ya.remaining() / n;
         long labelled = 0, fpHit = 0, qHit = 0, agree = 0;
         double sig = 0, noise = 0, cos = 0;
         for (int i = 0; i < n; i++) {
-            int ta = argmax(ya.data(), i * k, k), tb = argmax(yb.data(), i * k, k);
+            int ta = argmax(ya, i * k, k), tb = argmax(yb, i * k, k);
             int label = batch.get(i).label();
             if (label >= 0) {
                 labelled++;
@@ -163,34 +173,45 @@ public final class ModelComparison {
             if (ta == tb) agree++;
             double dot = 0, na = 0, nb = 0;
             for (int j = i * k; j < (i + 1) * k; j++) {
-                double u = ya.data()[j], v = yb.data()[j];
-                dot += u * v;
-                na += u * u;
-                nb += v * v;
-                sig += u * u;
-                noise += (u - v) * (u - v);
+                double p = ya.get(j), q = yb.get(j);
+                dot += p * q;
+                na += p * p;
+                nb += q * q;
+                sig += p * p;
+                noise += (p - q) * (p - q);
             }
             cos += na == 0 && nb == 0 ? 1 : (na == 0 || nb == 0 ? 0 : dot / Math.sqrt(na * nb));
         }
         Map<String, double[]> layers = new LinkedHashMap<>();
         for (int l = 0; l < layerTensors.size(); l++) {
             String t = layerTensors.get(l);
-            float[] u = a.get(t).data(), v = b.get(quantLayerTensors.get(l)).data();
+            java.nio.FloatBuffer fa = a.get(t).asFloatBuffer(), fb = b.get(quantLayerTensors.get(l)).asFloatBuffer();
+            int len = fa.remaining();
+            if (fb.remaining() != len) {
+                throw new IllegalStateException("layer output " + t + " holds " + len + " values in the FP model and "
+                        + fb.remaining() + " in the quantized one");
+            }
             double s = 0, e = 0, ab = 0, bb = 0;
-            for (int j = 0; j < u.length; j++) {
-                s += (double) u[j] * u[j];
-                e += (double) (u[j] - v[j]) * (u[j] - v[j]);
-                ab += (double) u[j] * v[j];
-                bb += (double) v[j] * v[j];
+            for (int from = 0; from < len; from += CHUNK) {
+                int c = Math.min(CHUNK, len - from);
+                fa.get(from, u, 0, c);
+                fb.get(from, v, 0, c);
+                for (int j = 0; j < c; j++) {
+                    s += (double) u[j] * u[j];
+                    e += (double) (u[j] - v[j]) * (u[j] - v[j]);
+                    ab += (double) u[j] * v[j];
+                    bb += (double) v[j] * v[j];
+                }
             }
             layers.put(t, new double[] {s, e, ab, bb});
         }
         return new Sums(n, labelled, fpHit, qHit, agree, sig, noise, cos, layers);
     }
 
-    static int argmax(float[] v, int from, int len) {
+    static int argmax(java.nio.FloatBuffer v, int from, int len) {
         int best = 0;
-        for (int j = 1; j < len; j++) if (v[from + j] > v[from + best]) best = j;
+        for (int j = 1; j < len; j++) if (v.get(from + j) > v.get(from + best)) best = j;
         return best;
     }
+
 }
