@@ -58,6 +58,11 @@ public record InputTensor(String name, ElementType type, long[] shape, Object da
         };
     }
 
+    /** Bytes of the data. */
+    public long bytes() {
+        return (long) Array.getLength(data) * type.bytes();
+    }
+
     /** ONNX Runtime's name for the element type. */
     OnnxJavaType onnxJavaType() {
         return switch (type) {

@@ -299,8 +299,7 @@ public final class ModelRunner implements AutoCloseable {
                 throws OrtException {
             for (var e : inputs.entrySet()) {
                 InputTensor x = e.getValue();
-                long bytes = (long) java.lang.reflect.Array.getLength(x.data()) * x.type().bytes();
-                java.nio.ByteBuffer b = room(inputBuffers, inputTensors, e.getKey(), bytes).duplicate()
+                java.nio.ByteBuffer b = room(inputBuffers, inputTensors, e.getKey(), x.bytes()).duplicate()
                         .order(java.nio.ByteOrder.nativeOrder());
                 switch (x.type()) {
                     case FLOAT -> b.asFloatBuffer().put((float[]) x.data());
@@ -314,8 +313,7 @@ public final class ModelRunner implements AutoCloseable {
                 feeds = new LinkedHashMap<>();
                 for (var e : inputs.entrySet()) {
                     InputTensor x = e.getValue();
-                    int bytes = java.lang.reflect.Array.getLength(x.data()) * x.type().bytes();
-                    feeds.put(e.getKey(), OnnxTensor.createTensor(env, start(inputBuffers.get(e.getKey()), bytes),
+                    feeds.put(e.getKey(), OnnxTensor.createTensor(env, start(inputBuffers.get(e.getKey()), (int) x.bytes()),
                             x.shape(), x.onnxJavaType()));
                 }
                 inputTensors.put(signature, feeds);

@@ -268,7 +268,6 @@ public final class ExponentHistogram implements Serializable {
         private final int[] recent = new int[2 * KEYS + SPARES];
         private long[] flushed;
         private long sinceFlush;
-        private long count;
         /** Count, min and max, in lanes ({@link MinMaxAccumulator}). */
         private final MinMaxAccumulator range = new MinMaxAccumulator();
         private final int[] bits = new int[CHUNK], slots = new int[CHUNK];
@@ -356,7 +355,6 @@ public final class ExponentHistogram implements Serializable {
                 range.chunk(floats, len);
             }
             range.end(n);
-            count += n;
             sinceFlush += n;
         }
 
@@ -383,7 +381,7 @@ public final class ExponentHistogram implements Serializable {
 
         /** Number of values added so far. */
         public long count() {
-            return count;
+            return range.count();
         }
 
         private long slot(int i) {
@@ -392,6 +390,7 @@ public final class ExponentHistogram implements Serializable {
 
         /** The values added so far, in compact form. */
         public ExponentHistogram finish() {
+            long count = range.count();
             if (count == 0) return empty();
             // slot k < KEYS: bin k; slot KEYS + k: bin −k; the spares: bin 0. In the order of the bins.
             int held = 0;

@@ -75,7 +75,7 @@ class CapturedStatisticsTest {
         ModelInputs in = ModelInputs.singleFloat("x", new long[] {2, 6, 6});
         try (ModelRunner full = ModelRunner.open(m, TENSORS, RunnerOptions.singleThreaded())) {
             // the reference: every captured value of all 11 samples in one batch, histogrammed at once
-            var all = full.run(new io.quantcal.kernels.runtime.FloatTensor("x", new long[] {11, 2, 6, 6}, concat(samples(11, 5))));
+            var all = full.run(new io.quantcal.kernels.runtime.FloatTensor("x", new long[] {11, 2, 6, 6}, TestModels.concat(samples(11, 5).toArray(new float[0][]))));
             for (int batch : new int[] {1, 4, 11}) {
                 var p = ActivationStatistics.collectHistograms(full, in, Batches.floats(samples(11, 5).iterator()),
                         BatchBudget.fixed(batch), "test", TENSORS);
@@ -91,18 +91,6 @@ class CapturedStatisticsTest {
                 assertTrue(p.stats().get("r").values().zeros() > 0);
             }
         }
-    }
-
-    private static float[] concat(List<float[]> parts) {
-        int n = 0;
-        for (float[] p : parts) n += p.length;
-        float[] out = new float[n];
-        int at = 0;
-        for (float[] p : parts) {
-            System.arraycopy(p, 0, out, at, p.length);
-            at += p.length;
-        }
-        return out;
     }
 
     @ParameterizedTest(name = "{0}")

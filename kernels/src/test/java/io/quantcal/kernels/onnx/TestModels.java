@@ -30,6 +30,19 @@ public final class TestModels {
         return a;
     }
 
+    /** The arrays one after the other. */
+    public static float[] concat(float[]... parts) {
+        int n = 0;
+        for (float[] p : parts) n += p.length;
+        float[] out = new float[n];
+        int at = 0;
+        for (float[] p : parts) {
+            System.arraycopy(p, 0, out, at, p.length);
+            at += p.length;
+        }
+        return out;
+    }
+
     public static int count(long... shape) {
         long n = 1;
         for (long d : shape) n *= d;

@@ -45,7 +45,7 @@ class EntropyCalibratorTest {
     @Test
     void theTinyHistogramThroughTheCalibrator() {
         // |x| bins of width 1 over [0, 6] hold 4, 6, 8, 0, 7, 3 values; the signs split so that min = −1.5
-        float[] x = concat(fill(2, -0.5f), fill(2, 0.5f), fill(6, -1.5f), fill(8, 2.5f), fill(7, 4.5f), fill(3, 5.5f));
+        float[] x = io.quantcal.kernels.onnx.TestModels.concat(fill(2, -0.5f), fill(2, 0.5f), fill(6, -1.5f), fill(8, 2.5f), fill(7, 4.5f), fill(3, 5.5f));
         MinMaxStats m = MinMaxStats.of(x);
         assertEquals(-1.5, m.min());
         assertEquals(5.5, m.max());
@@ -160,17 +160,5 @@ class EntropyCalibratorTest {
         float[] a = new float[n];
         Arrays.fill(a, v);
         return a;
-    }
-
-    private static float[] concat(float[]... parts) {
-        int n = 0;
-        for (float[] p : parts) n += p.length;
-        float[] out = new float[n];
-        int at = 0;
-        for (float[] p : parts) {
-            System.arraycopy(p, 0, out, at, p.length);
-            at += p.length;
-        }
-        return out;
     }
 }
