@@ -81,7 +81,7 @@ public final class BiasCorrectPass implements Pass {
         Map<String, float[]> quantized = new LinkedHashMap<>();
         List<QuantizableNode> convs = new ArrayList<>();
         for (QuantizableNode n : state.nodes()) {
-            if (!n.opType().equals("Conv")) continue;
+            if (!n.kind().dataFree()) continue;
             TensorQuant w = state.quant().get(n.name() + "/weight");
             long[] shape = model.shape(n.weight());
             // W̃ is what the QDQ model will hold: AdaRound's codes when that pass chose them, else round to nearest

@@ -2,7 +2,7 @@ package io.quantcal.kernels.adaround;
 
 import io.quantcal.kernels.calib.SeededSubset;
 import io.quantcal.kernels.layer.ConvForward;
-import io.quantcal.kernels.layer.ConvSpec;
+import io.quantcal.kernels.layer.LayerOp;
 import io.quantcal.kernels.layer.WeightLayout;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.quant.QuantParams;
@@ -48,25 +48,20 @@ public final class LayerSampler {
             throw new IllegalArgumentException("layer " + n.name() + ": the input " + x.name() + " of one sample needs batch 1, got "
                     + Arrays.toString(x.shape()));
         }
-        switch (n.opType()) {
-            case "Conv" -> {
-                ConvSpec spec = new ConvSpec(n.strides(), n.pads(), n.dilations(), n.group());
-                INDArray[] p = ConvForward.patches(Nd4j.create(x.data(), x.shape()), n.weightShape(), spec);
-                INDArray stacked = p.length == 1 ? p[0] : Nd4j.vstack(p);       // [group·depth, M]
-                int rows = (int) stacked.size(0), m = (int) stacked.size(1);
-                float[] all = stacked.castTo(DataType.FLOAT).dup('f').data().asFloat(); // column-major X = row-major Xᵀ
-                if (m <= maxColumns) return new Columns(sample, m, all);
-                int[] chosen = SeededSubset.choose(m, maxColumns, mix(seed, n.name(), sample));
-                float[] sub = new float[maxColumns * rows];
-                for (int i = 0; i < maxColumns; i++) System.arraycopy(all, chosen[i] * rows, sub, i * rows, rows);
-                return new Columns(sample, maxColumns, sub);
-            }
-            case "Gemm", "MatMul" -> {
-                int k = (int) x.dim(x.rank() - 1);
-                return new Columns(sample, x.data().length / k, x.data().clone());
-            }
-            default -> throw new IllegalArgumentException("adaround: node " + n.name() + " has unsupported op " + n.opType());
+        if (LayerOp.of(n) instanceof LayerOp.Conv conv) {
+            INDArray[] p = ConvForward.patches(Nd4j.create(x.data(), x.shape()), n.weightShape(), conv.spec());
+            INDArray stacked = p.length == 1 ? p[0] : Nd4j.vstack(p);       // [group·depth, M]
+            int rows = (int) stacked.size(0), m = (int) stacked.size(1);
+            float[] all = stacked.castTo(DataType.FLOAT).dup('f').data().asFloat(); // column-major X = row-major Xᵀ
+            if (m <= maxColumns) return new Columns(sample, m, all);
+            int[] chosen = SeededSubset.choose(m, maxColumns, mix(seed, n.name(), sample));
+            float[] sub = new float[maxColumns * rows];
+            for (int i = 0; i < maxColumns; i++) System.arraycopy(all, chosen[i] * rows, sub, i * rows, rows);
+            return new Columns(sample, maxColumns, sub);
         }
+        // Gemm, MatMul: the rows of x (leading axes flattened)
+        int k = (int) x.dim(x.rank() - 1);
+        return new Columns(sample, x.data().length / k, x.data().clone());
     }
 
     /**
@@ -88,33 +83,15 @@ public final class LayerSampler {
             lo = n.clipMin();
             hi = n.clipMax();
         }
-        long[] ws = n.weightShape();
-        int outChannels, depth, groups;
-        WeightLayout layout;
-        float[] w;
-        switch (n.opType()) {
-            case "Conv" -> {
-                AdaRoundProblem.checkAxis(n.name(), wq, onnx.weightAxis(), onnx.isConvTranspose()
-                        ? "ConvTranspose weight [C_in, C_out, k...]" : "Conv weight [K, C/group, kh, kw]");
-                outChannels = (int) ws[0];
-                depth = (int) (ws[1] * ws[2] * ws[3]);
-                groups = (int) n.group();
-                layout = onnx.isConvTranspose() ? WeightLayout.CONV_TRANSPOSE : WeightLayout.ROWS;
-                w = onnx.as2dWeight(weight);
-                ws = onnx.weightShape(); // results in the ONNX weight's shape and layout
-            }
-            case "Gemm", "MatMul" -> {
-                boolean transB = n.opType().equals("Gemm") && n.transB();
-                AdaRoundProblem.checkAxis(n.name(), wq, transB ? 0 : 1,
-                        transB ? "Gemm weight [M, K] (transB)" : "Gemm/MatMul weight [K, M]");
-                outChannels = (int) (transB ? ws[0] : ws[1]);
-                depth = (int) (transB ? ws[1] : ws[0]);
-                groups = 1;
-                layout = transB ? WeightLayout.ROWS : WeightLayout.TRANSPOSED;
-                w = layout.toRows(weight, outChannels, depth, ws);
-            }
-            default -> throw new IllegalArgumentException("adaround: node " + n.name() + " has unsupported op " + n.opType());
-        }
+        // the problem's rows W [outChannels, depth] per group, in the ONNX weight's layout (see OpKind.layout)
+        AdaRoundProblem.checkAxis(n.name(), wq, onnx.weightAxis(), onnx.opType() + " weight " + java.util.Arrays.toString(onnx.weightShape())
+                + " (output channels on axis " + onnx.weightAxis() + ")");
+        WeightLayout layout = onnx.kind().layout(onnx);
+        int outChannels = onnx.outputChannels();
+        int depth = (int) onnx.kind().reductionLength(onnx);
+        int groups = n.group();
+        float[] w = layout.toRows(weight, outChannels, depth, onnx.weightShape());
+        long[] ws = onnx.weightShape(); // results in the ONNX weight's shape and layout
         float[] x = concat(n, inputs);
         int columns = x.length / (groups * depth);
         float[] target = null;

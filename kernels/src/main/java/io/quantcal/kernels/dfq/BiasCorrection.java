@@ -30,7 +30,7 @@ public final class BiasCorrection {
     public static Map<String, Integer> convInputChannels(java.util.List<QuantizableNode> nodes) {
         Map<String, Integer> m = new LinkedHashMap<>();
         for (QuantizableNode n : nodes) {
-            if (n.opType().equals("Conv")) m.putIfAbsent(n.input(), ConvWeights.inputChannels(n.weightShape(), n.group()));
+            if (n.kind().dataFree()) m.putIfAbsent(n.input(), ConvWeights.inputChannels(n.weightShape(), n.group()));
         }
         return m;
     }
@@ -97,12 +97,12 @@ public final class BiasCorrection {
                                                 Map<String, PreActivation> preActivations) {
         Map<String, QuantizableNode> byOutput = new HashMap<>();
         for (QuantizableNode q : model.quantizableNodes()) {
-            if (q.opType().equals("Conv")) byOutput.put(q.finalOutput(), q);
+            if (q.kind().dataFree()) byOutput.put(q.finalOutput(), q);
         }
         Map<String, float[]> out = new LinkedHashMap<>();
         for (QuantizableNode q : model.quantizableNodes()) {
             float[] wq = quantizedWeights.get(q.name());
-            if (wq == null || !q.opType().equals("Conv")) continue;
+            if (wq == null || !q.kind().dataFree()) continue;
             QuantizableNode prev = byOutput.get(q.input());
             PreActivation z = prev == null ? null : preActivations.get(prev.name());
             if (z == null) continue;

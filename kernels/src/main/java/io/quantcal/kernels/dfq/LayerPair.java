@@ -40,10 +40,10 @@ record LayerPair(QuantizableNode conv1, QuantizableNode conv2) {
      */
     static List<LayerPair> find(OnnxModel m) {
         Map<String, QuantizableNode> convs = new HashMap<>();
-        for (QuantizableNode q : m.quantizableNodes()) if (q.opType().equals("Conv")) convs.put(q.name(), q);
+        for (QuantizableNode q : m.quantizableNodes()) if (q.kind().dataFree()) convs.put(q.name(), q);
         List<LayerPair> pairs = new ArrayList<>();
         for (QuantizableNode q1 : m.quantizableNodes()) {
-            if (!q1.opType().equals("Conv") || !ownsParameters(m, q1)) continue;
+            if (!q1.kind().dataFree() || !ownsParameters(m, q1)) continue;
             if (m.isGraphOutput(q1.output()) || m.consumers(q1.output()).size() != 1) continue;
             if (q1.activation() != null && q1.clipMin() != 0) continue;
             String out = q1.finalOutput();

@@ -1,6 +1,5 @@
 package io.quantcal.kernels.easyquant;
 
-import io.quantcal.kernels.layer.ConvForward;
 import io.quantcal.kernels.layer.LayerOp;
 import io.quantcal.kernels.quant.QuantParams;
 import java.io.Serializable;
@@ -60,7 +59,7 @@ public record LayerProblem(String layer, long[] sampleIds, float[] x, long[] xSh
             throw new IllegalArgumentException(what + op.opType() + " of x " + Arrays.toString(xShape) + " and w "
                     + Arrays.toString(wShape) + " gives " + Arrays.toString(expected) + ", output is " + Arrays.toString(outputShape));
         }
-        int channels = (int) expected[op instanceof LayerOp.Conv ? 1 : expected.length - 1];
+        int channels = (int) expected[op.outputChannelAxis(expected.length)];
         if (bias != null && bias.length != 1 && bias.length != channels) {
             throw new IllegalArgumentException(what + "bias must have " + channels + " values (one per output channel) or one, got "
                     + bias.length);
@@ -92,14 +91,12 @@ public record LayerProblem(String layer, long[] sampleIds, float[] x, long[] xSh
 
     /** Output channels: Conv's K, Gemm/MatMul's M. */
     public int outputChannels() {
-        return (int) outputShape[op instanceof LayerOp.Conv ? 1 : outputShape.length - 1];
+        return (int) outputShape[op.outputChannelAxis(outputShape.length)];
     }
 
     /** The weight axis that holds output channels: Conv 0, Gemm 0 with transB else 1, MatMul 1. */
     public static int weightChannelAxis(LayerOp op) {
-        if (op instanceof LayerOp.Conv) return 0;
-        if (op instanceof LayerOp.Gemm g) return g.transB() ? 0 : 1;
-        return 1;
+        return op.weightAxis();
     }
 
     @Override public long[] sampleIds() { return sampleIds.clone(); }
@@ -113,23 +110,7 @@ public record LayerProblem(String layer, long[] sampleIds, float[] x, long[] xSh
     long[] os() { return outputShape; }
 
     static long[] expectedOutputShape(LayerOp op, long[] xShape, long[] wShape) {
-        if (op instanceof LayerOp.Conv c) return ConvForward.outputShape(xShape, wShape, c.spec());
-        if (wShape.length != 2) {
-            throw new IllegalArgumentException(op.opType() + " weight must have rank 2, got " + Arrays.toString(wShape));
-        }
-        boolean transB = op instanceof LayerOp.Gemm g && g.transB();
-        if (op instanceof LayerOp.Gemm && xShape.length != 2) {
-            throw new IllegalArgumentException("Gemm input must be [N,K], got " + Arrays.toString(xShape));
-        }
-        long k = transB ? wShape[1] : wShape[0];
-        long m = transB ? wShape[0] : wShape[1];
-        if (xShape[xShape.length - 1] != k) {
-            throw new IllegalArgumentException(op.opType() + ": input " + Arrays.toString(xShape) + " and weight "
-                    + Arrays.toString(wShape) + " disagree on K");
-        }
-        long[] y = xShape.clone();
-        y[y.length - 1] = m;
-        return y;
+        return op.outputShape(xShape, wShape);
     }
 
     private static void check(String what, float[] data, long[] shape) {

@@ -20,10 +20,7 @@ public final class LayerForward {
 
     /** The floating-point forward pass (b nullable). */
     public static INDArray forward(LayerOp op, INDArray x, INDArray w, INDArray b) {
-        if (op instanceof LayerOp.Conv c) return ConvForward.conv2d(x, w, b, c.spec(), c.activation());
-        if (op instanceof LayerOp.Gemm g) return GemmForward.gemm(x, w, b, g.transB(), g.activation());
-        if (op instanceof LayerOp.MatMul m) return MatMulForward.matmul(x, w, b, m.activation());
-        throw new IllegalArgumentException("unsupported layer op " + op);
+        return op.forward(x, w, b);
     }
 
     /**

@@ -18,11 +18,21 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
      * How many products one output value sums, for a weight of shape {@code w}: a Conv's C/group·kh·kw, a Gemm's K
      * (w [M, K] with transB, else [K, M]), a MatMul's K (w [K, M]).
      */
-    default long reductionLength(long[] w) {
-        if (this instanceof Conv) return w[1] * w[2] * w[3];
-        if (this instanceof Gemm g && g.transB()) return w[1];
-        return w[0];
-    }
+    long reductionLength(long[] w);
+
+    /** The weight axis that holds output channels: Conv 0, Gemm 0 with transB else 1, MatMul 1. */
+    int weightAxis();
+
+    /** The output's channel axis for an output of rank {@code rank}: Conv 1, Gemm and MatMul the last. */
+    int outputChannelAxis(int rank);
+
+    /** The output's shape for input shape {@code x} and weight shape {@code w}; a mismatch is an error naming both. */
+    long[] outputShape(long[] x, long[] w);
+
+    /** The floating-point forward pass y = act(op(x, w) + b) (b nullable). */
+    org.nd4j.linalg.api.ndarray.INDArray forward(org.nd4j.linalg.api.ndarray.INDArray x,
+                                                 org.nd4j.linalg.api.ndarray.INDArray w,
+                                                 org.nd4j.linalg.api.ndarray.INDArray b);
 
     /** ONNX Conv: x [N,C,H,W], w [K,C/group,kh,kw], b [K]. */
     record Conv(ConvSpec spec, Activation activation) implements LayerOp {
@@ -30,6 +40,14 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
             if (spec == null || activation == null) throw new IllegalArgumentException("Conv: spec and activation must not be null");
         }
         @Override public String opType() { return "Conv"; }
+        @Override public long reductionLength(long[] w) { return w[1] * w[2] * w[3]; }
+        @Override public int weightAxis() { return 0; }
+        @Override public int outputChannelAxis(int rank) { return 1; }
+        @Override public long[] outputShape(long[] x, long[] w) { return ConvForward.outputShape(x, w, spec); }
+        @Override public org.nd4j.linalg.api.ndarray.INDArray forward(org.nd4j.linalg.api.ndarray.INDArray x,
+                org.nd4j.linalg.api.ndarray.INDArray w, org.nd4j.linalg.api.ndarray.INDArray b) {
+            return ConvForward.conv2d(x, w, b, spec, activation);
+        }
     }
 
     /** ONNX Gemm with alpha = beta = 1: x [N,K], w [K,M] (or [M,K] with transB), b broadcast to [N,M]. */
@@ -38,6 +56,19 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
             if (activation == null) throw new IllegalArgumentException("Gemm: activation must not be null");
         }
         @Override public String opType() { return "Gemm"; }
+        @Override public long reductionLength(long[] w) { return transB ? w[1] : w[0]; }
+        @Override public int weightAxis() { return transB ? 0 : 1; }
+        @Override public int outputChannelAxis(int rank) { return rank - 1; }
+        @Override public long[] outputShape(long[] x, long[] w) {
+            if (w.length == 2 && x.length != 2) {
+                throw new IllegalArgumentException("Gemm input must be [N,K], got " + java.util.Arrays.toString(x));
+            }
+            return matrixProductShape(this, x, w, transB);
+        }
+        @Override public org.nd4j.linalg.api.ndarray.INDArray forward(org.nd4j.linalg.api.ndarray.INDArray x,
+                org.nd4j.linalg.api.ndarray.INDArray w, org.nd4j.linalg.api.ndarray.INDArray b) {
+            return GemmForward.gemm(x, w, b, transB, activation);
+        }
     }
 
     /** ONNX MatMul with a constant weight: x [..., K], w [K, M]; an optional bias is the Add that follows. */
@@ -46,11 +77,35 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
             if (activation == null) throw new IllegalArgumentException("MatMul: activation must not be null");
         }
         @Override public String opType() { return "MatMul"; }
+        @Override public long reductionLength(long[] w) { return w[0]; }
+        @Override public int weightAxis() { return 1; }
+        @Override public int outputChannelAxis(int rank) { return rank - 1; }
+        @Override public long[] outputShape(long[] x, long[] w) { return matrixProductShape(this, x, w, false); }
+        @Override public org.nd4j.linalg.api.ndarray.INDArray forward(org.nd4j.linalg.api.ndarray.INDArray x,
+                org.nd4j.linalg.api.ndarray.INDArray w, org.nd4j.linalg.api.ndarray.INDArray b) {
+            return MatMulForward.matmul(x, w, b, activation);
+        }
+    }
+
+    /** x [..., K] times a rank-2 weight ([K, M], or [M, K] with {@code transB}): [..., M]. */
+    private static long[] matrixProductShape(LayerOp op, long[] x, long[] w, boolean transB) {
+        if (w.length != 2) {
+            throw new IllegalArgumentException(op.opType() + " weight must have rank 2, got " + java.util.Arrays.toString(w));
+        }
+        long k = transB ? w[1] : w[0];
+        long m = transB ? w[0] : w[1];
+        if (x[x.length - 1] != k) {
+            throw new IllegalArgumentException(op.opType() + ": input " + java.util.Arrays.toString(x) + " and weight "
+                    + java.util.Arrays.toString(w) + " disagree on K");
+        }
+        long[] y = x.clone();
+        y[y.length - 1] = m;
+        return y;
     }
 
     /**
-     * What quantizable node {@code n} computes, with its fused Relu/Clip: the one place that maps an ONNX node to a
-     * layer forward. A Conv1d becomes its Conv2d of height 1 ({@link io.quantcal.kernels.onnx.QuantizableNode#as2d});
+     * What quantizable node {@code n} computes, with its fused Relu/Clip: its
+     * {@link io.quantcal.kernels.onnx.OpKind#forward kind's} layer forward. A Conv1d becomes its Conv2d of height 1 ({@link io.quantcal.kernels.onnx.QuantizableNode#as2d});
      * a node no layer forward computes ({@link io.quantcal.kernels.onnx.QuantizableNode#searchable}) is an error.
      */
     static LayerOp of(io.quantcal.kernels.onnx.QuantizableNode node) {
@@ -62,12 +117,7 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
             throw new IllegalArgumentException("node " + n.name() + ": no layer forward for " + n.opType()
                     + " (it is calibrated and exported, not searched)");
         }
-        return switch (n.opType()) {
-            case "Conv" -> new Conv(new ConvSpec(n.strides(), n.pads(), n.dilations(), n.group()), act);
-            case "Gemm" -> new Gemm(n.transB(), act);
-            case "MatMul" -> new MatMul(act);
-            default -> throw new IllegalArgumentException("node " + n.name() + ": no layer forward for " + n.opType());
-        };
+        return n.kind().forward(n, act);
     }
 
     static Conv conv(ConvSpec spec) { return new Conv(spec, Activation.NONE); }

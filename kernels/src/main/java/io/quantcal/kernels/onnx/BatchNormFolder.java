@@ -34,8 +34,9 @@ public final class BatchNormFolder {
             String b = Nodes.input(conv, 2);
             long[] wShape = model.shape(w);
             // Conv weight [C_out, C_in/g, k...]; ConvTranspose (group 1) [C_in, C_out, k...]: the output channel's axis
-            boolean transposed = conv.getOpType().equals("ConvTranspose");
-            int c = (int) wShape[transposed ? 1 : 0];
+            int axis = OpKind.of(conv.getOpType()).batchNormAxis(conv);
+            boolean transposed = axis == 1;
+            int c = (int) wShape[axis];
             float[][] p = new float[4][];
             for (int i = 0; i < 4; i++) {
                 p[i] = model.constantFloats(bn.getInput(i + 1));
@@ -98,8 +99,8 @@ public final class BatchNormFolder {
         String x = bn.getInput(0);
         NodeProto conv = m.producer(x);
         if (conv == null || !Nodes.defaultDomain(conv.getDomain())) return null;
-        boolean transposed = conv.getOpType().equals("ConvTranspose");
-        if (!conv.getOpType().equals("Conv") && !(transposed && Nodes.intAttr(conv, "group", 1) == 1)) return null;
+        OpKind kind = OpKind.of(conv.getOpType());
+        if (kind == null || kind.batchNormAxis(conv) < 0) return null;
         if (m.consumers(x).size() != 1 || m.isGraphOutput(x)) return null;
         String w = Nodes.input(conv, 1);
         if (w == null || !m.isInitializer(w)

@@ -131,8 +131,8 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
      * it is quantized on its inputs (and, for ONNX Runtime, its output) only.
      */
     static boolean activationMatMul(OnnxModel m, NodeProto n, Map<String, Integer> types) {
-        return n.getOpType().equals("MatMul") && Nodes.defaultDomain(n.getDomain()) && !m.excluded().contains(n.getName())
-                && floatActivation(m, types, Nodes.input(n, 0)) && floatActivation(m, types, Nodes.input(n, 1));
+        OpKind kind = OpKind.of(n.getOpType());
+        return kind != null && Nodes.defaultDomain(n.getDomain()) && kind.activationsOnly(m, n, () -> types);
     }
 
     /** The plan of {@code profile} for {@code model}'s quantizable nodes (those the coverage lists as quantized). */

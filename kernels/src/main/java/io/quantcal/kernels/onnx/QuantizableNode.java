@@ -1,6 +1,5 @@
 package io.quantcal.kernels.onnx;
 
-import io.quantcal.kernels.layer.WeightLayout;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.FloatTensor;
 import java.io.Serializable;
@@ -37,8 +36,13 @@ public record QuantizableNode(String name, String opType, String input, String w
                               int group, long[] strides, long[] pads, long[] dilations, boolean transB,
                               int weightAxis, double clipMin, double clipMax) implements Serializable {
 
-    /** The operator types quantcal quantizes (with a constant weight, see {@code QuantizableNodeFinder}). */
-    public static final java.util.Set<String> OP_TYPES = java.util.Set.of("Conv", "ConvTranspose", "Gemm", "MatMul");
+    /** The operator types quantcal quantizes (with a constant weight, see {@link OpKind#read}). */
+    public static final java.util.Set<String> OP_TYPES = OpKind.OP_TYPES;
+
+    /** What quantcal knows of this node's operator: its layout, lowering, forward and coverage rules. */
+    public OpKind kind() {
+        return OpKind.of(opType);
+    }
 
     /**
      * Whether the layer passes that search or solve per layer (EasyQuant, AdaRound, learn, stochastic rounding) take
@@ -52,15 +56,7 @@ public record QuantizableNode(String name, String opType, String input, String w
 
     /** Why the per-layer passes keep this node at its calibrated parameters, or null when they take it. */
     public String whyNotSearchable() {
-        boolean conv = opType.equals("Conv") || isConvTranspose();
-        if (conv && weightShape.length > 4) return opType + " over " + (weightShape.length - 2) + " spatial axes";
-        if (!isConvTranspose()) return null;
-        if (pads.length == 0) return "ConvTranspose whose pads come from output_shape or auto_pad";
-        long[] p = lift1d().transposedPads();
-        for (long v : p) {
-            if (v < 0) return "ConvTranspose with pads larger than dilation·(kernel − 1)";
-        }
-        return null;
+        return kind().whyNotSearchable(this);
     }
 
     public QuantizableNode {
@@ -69,6 +65,10 @@ public record QuantizableNode(String name, String opType, String input, String w
         Objects.requireNonNull(input, "input");
         Objects.requireNonNull(weight, "weight");
         Objects.requireNonNull(output, "output");
+        if (OpKind.of(opType) == null) {
+            throw new IllegalArgumentException("node " + name + ": op type " + opType + " is not one quantcal quantizes "
+                    + OpKind.OP_TYPES);
+        }
         weightShape = weightShape.clone();
         strides = strides.clone();
         pads = pads.clone();
@@ -81,12 +81,12 @@ public record QuantizableNode(String name, String opType, String input, String w
 
     /** True for a Conv over one spatial axis (audio and sequence models): x [N, C, L], w [K, C/group, k]. */
     public boolean isConv1d() {
-        return opType.equals("Conv") && weightShape.length == 3;
+        return kind() == OpKind.CONV && weightShape.length == 3;
     }
 
     /** True for a ConvTranspose (weight [C_in, C_out, k...], output channels on axis 1). */
     public boolean isConvTranspose() {
-        return opType.equals("ConvTranspose");
+        return kind() == OpKind.CONV_TRANSPOSE;
     }
 
     /**
@@ -103,37 +103,7 @@ public record QuantizableNode(String name, String opType, String input, String w
      * Any other node, and a node that is not {@link #searchable}, is returned as it is.
      */
     public QuantizableNode as2d() {
-        if (!searchable()) return this;
-        if (isConvTranspose()) {
-            QuantizableNode t = lift1d();
-            long[] ws = t.weightShape;
-            return new QuantizableNode(name, "Conv", input, weight, bias, output, activation, activationOutput,
-                    new long[] {ws[1], ws[0], ws[2], ws[3]}, 1, new long[] {1, 1}, t.transposedPads(), t.dilations, false, 0,
-                    clipMin, clipMax);
-        }
-        return isConv1d() ? lift1d() : this;
-    }
-
-    /** A rank-3 Conv or ConvTranspose as the same op over [1, L] (height 1); else this node. */
-    private QuantizableNode lift1d() {
-        if (weightShape.length != 3) return this;
-        long[] w = {weightShape[0], weightShape[1], 1, weightShape[2]};
-        long[] st = {1, strides.length == 1 ? strides[0] : 1};
-        long[] dl = {1, dilations.length == 1 ? dilations[0] : 1};
-        long[] pd = pads.length == 2 ? new long[] {0, pads[0], 0, pads[1]} : new long[] {0, 0, 0, 0};
-        return new QuantizableNode(name, opType, input, weight, bias, output, activation, activationOutput, w, group,
-                st, pd, dl, transB, weightAxis, clipMin, clipMax);
-    }
-
-    /** A 2-D ConvTranspose's equivalent Conv pads: d·(k − 1) − pad on each side. */
-    private long[] transposedPads() {
-        long[] p = new long[4];
-        for (int a = 0; a < 2; a++) {
-            long reach = dilations[a] * (weightShape[2 + a] - 1);
-            p[a] = reach - pads[a];
-            p[2 + a] = reach - pads[2 + a];
-        }
-        return p;
+        return searchable() ? kind().as2d(this) : this;
     }
 
     /**
@@ -144,7 +114,7 @@ public record QuantizableNode(String name, String opType, String input, String w
         if (!searchable() || !(isConv1d() || isConvTranspose())) return x;
         FloatTensor lifted = x.rank() == 3 ? FloatTensor.of(x.name(), x.data(), x.dim(0), x.dim(1), 1, x.dim(2)) : x;
         if (!isConvTranspose()) return lifted;
-        long[] st = lift1d().strides;
+        long[] st = strides.length == 1 ? new long[] {1, strides[0]} : strides;
         if (st[0] == 1 && st[1] == 1) return lifted;
         int n = (int) lifted.dim(0), c = (int) lifted.dim(1), h = (int) lifted.dim(2), w = (int) lifted.dim(3);
         int sh = (int) st[0], sw = (int) st[1];
@@ -169,9 +139,7 @@ public record QuantizableNode(String name, String opType, String input, String w
     /** The ONNX weight's values in {@link #as2d}'s layout: a ConvTranspose's flipped and transposed, any other as given. */
     public float[] as2dWeight(float[] w) {
         if (!searchable() || !isConvTranspose()) return w;
-        long depth = 1;
-        for (int a = 0; a < weightShape.length; a++) if (a != 1) depth *= weightShape[a];
-        return WeightLayout.CONV_TRANSPOSE.toRows(w, (int) weightShape[1], (int) depth, weightShape);
+        return kind().layout(this).toRows(w, outputChannels(), (int) kind().reductionLength(this), weightShape);
     }
 
     /** The weight's parameters for {@link #as2d}'s weight: a ConvTranspose's per-channel ones on axis 0. */
@@ -216,7 +184,7 @@ public record QuantizableNode(String name, String opType, String input, String w
 
     /** A Conv whose every group has one input channel (group = C_in, C_out = multiplier · C_in). */
     public boolean depthwise() {
-        return opType.equals("Conv") && group > 1 && weightShape[1] == 1;
+        return kind() == OpKind.CONV && group > 1 && weightShape[1] == 1;
     }
 
     /** The tensor the layer's result ends in: the activation's output if there is one, else the node's. */
@@ -247,8 +215,6 @@ public record QuantizableNode(String name, String opType, String input, String w
         return "QuantizableNode[" + name + " " + opType + " " + input + " × " + weight + Arrays.toString(weightShape)
                 + (bias != null ? " + " + bias : "") + " → " + output
                 + (activation != null ? " → " + activation + "[" + clipMin + ", " + clipMax + "] → " + activationOutput : "")
-                + ((opType.equals("Conv") || isConvTranspose()) ? ", group " + group + ", strides " + Arrays.toString(strides) + ", pads "
-                        + Arrays.toString(pads) + ", dilations " + Arrays.toString(dilations) : "")
-                + (opType.equals("Gemm") ? ", transB " + transB : "") + ", weight axis " + weightAxis + "]";
+                + kind().describe(this) + ", weight axis " + weightAxis + "]";
     }
 }
