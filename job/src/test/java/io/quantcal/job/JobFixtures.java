@@ -17,6 +17,13 @@ final class JobFixtures {
 
     private JobFixtures() {}
 
+    /**
+     * The int8 weights' container the tests' QDQ models use: int8 (the default) where ONNX Runtime computes u8·s8
+     * exactly, uint8 (the same grid) on a CPU where its u8·s8 kernels saturate (AVX2 without VNNI): the tests assert
+     * what the scale table gives, which is what each CPU computes with that choice ({@code QdqExporterTest} checks both).
+     */
+    static final String ORT_WEIGHT_TYPE = io.quantcal.kernels.onnx.CpuFeatures.u8s8Saturates() ? "uint8" : "int8";
+
     static String baseConfig(String model, String calib, String output) {
         return """
                 quantcal {
@@ -24,13 +31,26 @@ final class JobFixtures {
                   model = "%s"
                   calibration { path = "%s", limit = 200, batch-size = 50 }
                   evaluation { path = "%s", limit = 1000 }
+                  export.ort-weight-type = %s
                   output.path = "%s"
                 }
-                """.formatted(model, calib, EVAL, output);
+                """.formatted(model, calib, EVAL, ORT_WEIGHT_TYPE, output);
     }
 
     static QuantcalConfig config(String model, String calib, String output, String... overrides) {
         return QuantcalConfig.parse("test.conf", baseConfig(model, calib, output), List.of(overrides));
+    }
+
+    /**
+     * The int8 weight codes of a QDQ model's weight initializer: as stored, or less 128 where the model stores them as
+     * uint8 ({@link #ORT_WEIGHT_TYPE}).
+     */
+    static int[] weightCodes(io.quantcal.kernels.onnx.OnnxModel qdq, String initializer) {
+        int[] codes = qdq.initializerInts(initializer);
+        if (qdq.initializer(initializer).getDataType() == onnx.Onnx.TensorProto.DataType.UINT8_VALUE) {
+            for (int i = 0; i < codes.length; i++) codes[i] -= 128;
+        }
+        return codes;
     }
 
     static String[] concat(String[] a, String... b) {

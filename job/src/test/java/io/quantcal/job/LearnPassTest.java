@@ -96,7 +96,7 @@ class LearnPassTest extends SparkJobTest {
             Assertions.assertTrue(weights > 1, n.name() + ": per-channel weight rows");
             assertEquals(1, inputs, n.name() + ": its input row");
             int[] want = one.codes().get(n.weight()).stream().mapToInt(Integer::intValue).toArray();
-            assertArrayEquals(want, qdq.initializerInts(n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
+            assertArrayEquals(want, JobFixtures.weightCodes(qdq, n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
         }
         Assertions.assertTrue(lower >= 5, lower + " of 7 layers reconstruct better with LSQ than with minmax");
         assertEquals(1, shared, "block2/proj shares its input with block2/conv1");
@@ -110,7 +110,7 @@ class LearnPassTest extends SparkJobTest {
         int changed = 0;
         for (var e : w.codes().entrySet()) {
             int[] want = e.getValue().stream().mapToInt(Integer::intValue).toArray();
-            assertArrayEquals(want, qdq.initializerInts(e.getKey() + "_quantized"), e.getKey());
+            assertArrayEquals(want, JobFixtures.weightCodes(qdq, e.getKey() + "_quantized"), e.getKey());
             for (int q : want) Assertions.assertTrue(q >= -7 && q <= 7, e.getKey() + ": code " + q + " on the W4 grid");
             if (!e.getValue().equals(steps.codes().get(e.getKey()))) changed++;
         }
@@ -146,7 +146,7 @@ class LearnPassTest extends SparkJobTest {
             Assertions.assertTrue(l.get("mse_learned").asDouble() <= l.get("mse_calibrated").asDouble(), n.name() + ": " + l);
             if (l.get("mse_learned").asDouble() < l.get("mse_calibrated").asDouble()) lower++;
             int[] codes = r.codes().get(n.weight()).stream().mapToInt(Integer::intValue).toArray();
-            assertArrayEquals(codes, qdq.initializerInts(n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
+            assertArrayEquals(codes, JobFixtures.weightCodes(qdq, n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
             float[] w = fp.initializerFloats(n.weight());
             double[] s = s0.get(n.weight());
             int depth = w.length / (int) n.weightShape()[0];
@@ -180,7 +180,7 @@ class LearnPassTest extends SparkJobTest {
             Assertions.assertTrue(l.get("mse_learned").asDouble() <= l.get("mse_calibrated").asDouble(), n.name());
             if (l.get("mse_learned").asDouble() < l.get("mse_calibrated").asDouble()) lower++;
             int[] want = q.codes().get(n.weight()).stream().mapToInt(Integer::intValue).toArray();
-            assertArrayEquals(want, qdq.initializerInts(n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
+            assertArrayEquals(want, JobFixtures.weightCodes(qdq, n.weight() + "_quantized"), n.name() + ": QDQ codes = learn_weights");
             long zeros = java.util.Arrays.stream(want).filter(x -> x == 0).count();
             Assertions.assertTrue(zeros >= Math.round(pruned * want.length), n.name() + ": pruned weights have code 0");
         }

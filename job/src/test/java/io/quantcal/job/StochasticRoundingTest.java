@@ -68,7 +68,7 @@ class StochasticRoundingTest extends SparkJobTest {
         // the codes: floor or ceiling of W/s with the table's scales (BatchNorm folded, as the run did)
         OnnxModel folded = io.quantcal.kernels.onnx.BatchNormFolder.fold(model).model();
         for (QuantizableNode n : folded.quantizableNodes()) {
-            int[] q = qdq.initializerInts(n.weight() + "_quantized");
+            int[] q = JobFixtures.weightCodes(qdq, n.weight() + "_quantized");
             float[] w = folded.initializerFloats(n.weight());
             float[] s = qdq.initializerFloats(n.weight() + "_scale");
             int inner = w.length / s.length;

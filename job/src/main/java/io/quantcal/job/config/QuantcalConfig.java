@@ -149,7 +149,7 @@ public record QuantcalConfig(
      */
     public record Export(io.quantcal.kernels.onnx.QdqProfile profile, boolean qdq, boolean qdqWeightsAsPair,
                          boolean qdqPairPerConsumer, boolean tensorRtCache, int tensorRtVersion, boolean aimet,
-                         String aimetVersion) implements Serializable {}
+                         String aimetVersion, boolean ortUnsignedWeights) implements Serializable {}
 
     /** Data-free quantization: cross-layer equalization, high-bias absorption, bias correction. */
     public record Dfq(boolean relu6AsRelu, int maxIterations, boolean absorbHighBias, String biasCorrection)
@@ -491,9 +491,14 @@ public record QuantcalConfig(
                         + weights.symmetric());
             }
         }
+        String weightType = ex.getString("ort-weight-type");
+        if (!weightType.equals("int8") && !weightType.equals("uint8")) {
+            throw new ConfigException("quantcal.export.ort-weight-type: expected int8 or uint8, got " + weightType);
+        }
         Export export = new Export(profile, ex.getBoolean("qdq"), ex.getBoolean("qdq-weights-as-pair"),
                 ex.getBoolean("qdq-pair-per-consumer"), ex.getBoolean("tensorrt-cache"),
-                positive("quantcal.export.tensorrt-version", ex.getInt("tensorrt-version")), ex.getBoolean("aimet"), aimetVersion);
+                positive("quantcal.export.tensorrt-version", ex.getInt("tensorrt-version")), ex.getBoolean("aimet"), aimetVersion,
+                weightType.equals("uint8"));
 
         String out = q.getString("output.path");
         if (out.isBlank()) throw new ConfigException("quantcal.output.path: expected the directory the run writes, got nothing");

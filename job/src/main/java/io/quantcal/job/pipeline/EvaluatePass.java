@@ -110,7 +110,9 @@ public final class EvaluatePass implements Pass {
         s.put("layer_cosine", layerCosine(state, pairs, sums));
         if (!perStage.isEmpty()) s.put("after_each_method", perStage);
         if (!afterEach) s.put("after_each_method_skipped", SKIPPED);
-        List<String> warnings = classWarnings(ctx, fp);
+        List<String> warnings = new java.util.ArrayList<>(classWarnings(ctx, fp));
+        String cpu = saturationWarning(ctx.config());
+        if (cpu != null) warnings.add(cpu);
         for (String w : warnings) ctx.out().println("evaluate: warning: " + w);
         if (!warnings.isEmpty()) s.put("warnings", warnings);
         ctx.out().printf("evaluate: %d samples; top-1 FP32 %s, quantized %s; agreement %.2f%%; output SQNR %.2f dB, cosine %.5f%n",
@@ -220,6 +222,22 @@ public final class EvaluatePass implements Pass {
                 return new Labelled(x.inputs(), x.label());
             }
         };
+    }
+
+    /**
+     * The warning for a QDQ model with int8 weights evaluated on a CPU where ONNX Runtime's u8·s8 kernels saturate
+     * ({@link io.quantcal.kernels.onnx.CpuFeatures}): the accuracy measured here is below what the table gives and what
+     * a CPU with VNNI computes. Null when the export has no such weights or the CPU computes them exactly.
+     */
+    static String saturationWarning(io.quantcal.job.config.QuantcalConfig cfg) {
+        boolean int8Weights = cfg.export().profile() == io.quantcal.kernels.onnx.QdqProfile.ORT
+                && !cfg.export().ortUnsignedWeights() && !cfg.export().qdqWeightsAsPair()
+                && cfg.weights().bits() == 8 && cfg.weights().symmetric();
+        if (!int8Weights || !io.quantcal.kernels.onnx.CpuFeatures.u8s8Saturates()) return null;
+        return "this CPU has AVX2 without VNNI: ONNX Runtime's u8*s8 kernels add pairs of products in saturating int16 here,"
+                + " so the quantized model's figures above are lower than its scale table gives (and than a CPU with"
+                + " AVX-512 VNNI or AVX-VNNI computes); export.ort-weight-type = uint8 (exact on every CPU) or"
+                + " quantization.weights.bits = 7 avoid it";
     }
 
     /**

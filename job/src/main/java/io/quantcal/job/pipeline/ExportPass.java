@@ -7,6 +7,7 @@ import io.quantcal.job.table.ScaleRow;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QdqExporter;
 import io.quantcal.kernels.onnx.QdqOptions;
+import io.quantcal.kernels.onnx.QdqProfile;
 import io.quantcal.kernels.onnx.QdqPlacement;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,8 +30,9 @@ public final class ExportPass implements Pass {
 
     /** The QDQ options of the export (also those of the partly quantized models AdaRound's quantized inputs come from). */
     public static QdqOptions options(QuantcalConfig cfg) {
-        return cfg.export().profile().options(new QdqOptions(cfg.quantizeBias(), cfg.export().qdqWeightsAsPair(),
+        QdqOptions o = cfg.export().profile().options(new QdqOptions(cfg.quantizeBias(), cfg.export().qdqWeightsAsPair(),
                 cfg.export().qdqPairPerConsumer()));
+        return cfg.export().profile() == QdqProfile.ORT ? o.withUnsignedWeights(cfg.export().ortUnsignedWeights()) : o;
     }
 
     static OnnxModel qdq(QuantcalConfig cfg, PipelineState st) {

@@ -352,6 +352,15 @@ public final class QdqExporter {
             long[] shape = m.shape(w);
             float[] values = m.initializerFloats(w);
             int[] q = precomputed != null ? precomputed : FakeQuant.quantize(values, shape, p);
+            if (options.unsignedWeights() && !options.weightsAsQdqPair() && p.grid().signed() && p.grid().bits() <= 8) {
+                // the same grid shifted by 128 into uint8: (q + 128 − (Z + 128))·s = (q − Z)·s for every code
+                int[] shifted = new int[q.length];
+                for (int i = 0; i < q.length; i++) shifted[i] = q[i] + 128;
+                int[] z = new int[p.channels()];
+                for (int c = 0; c < z.length; c++) z[c] = p.zeroPoint(c) + 128;
+                q = shifted;
+                p = new QuantParams(QuantGrid.of(8, false), p.symmetric(), p.axis(), p.scale(), z);
+            }
             String[] sz = scaleAndZeroPoint(w, p);
             Set<String> userNames = new LinkedHashSet<>();
             for (QuantizableNode u : users) userNames.add(u.name());

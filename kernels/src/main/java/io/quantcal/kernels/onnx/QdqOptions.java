@@ -11,9 +11,22 @@ import java.io.Serializable;
  *                         (TensorRT), instead of an integer initializer and a DequantizeLinear (ONNX Runtime)
  * @param pairPerConsumer  one activation Q → DQ pair for each node that reads the tensor (TensorRT),
  *                         instead of one pair shared by all readers (ONNX Runtime)
+ * @param unsignedWeights  signed 8-bit (and narrower) weight grids written as uint8 codes + 128 with zero point + 128:
+ *                         the same values after DequantizeLinear, but ONNX Runtime then runs its u8·u8 kernels, exact
+ *                         on every CPU, where its u8·s8 kernels add pairs of products in saturating int16 on x86 CPUs
+ *                         without VNNI (see {@link CpuFeatures})
  */
-public record QdqOptions(boolean quantizeBias, boolean weightsAsQdqPair, boolean pairPerConsumer)
+public record QdqOptions(boolean quantizeBias, boolean weightsAsQdqPair, boolean pairPerConsumer, boolean unsignedWeights)
         implements Serializable {
+
+    public QdqOptions(boolean quantizeBias, boolean weightsAsQdqPair, boolean pairPerConsumer) {
+        this(quantizeBias, weightsAsQdqPair, pairPerConsumer, false);
+    }
+
+    /** These options with {@link #unsignedWeights} as given. */
+    public QdqOptions withUnsignedWeights(boolean unsigned) {
+        return new QdqOptions(quantizeBias, weightsAsQdqPair, pairPerConsumer, unsigned);
+    }
 
     /** The ONNX Runtime quantization tool's layout: int32 bias, integer weights, shared pairs. */
     public static QdqOptions onnxRuntime() {

@@ -441,11 +441,43 @@ class QdqExporterTest {
         assertEquals(13, q13.opset());
         OnnxModel q11 = QdqExporter.export(m, Map.of("x", xp), Map.of("fc.weight", perTensor), ORT);
         assertEquals(11, q11.opset());
-        for (var pair : List.of(Map.entry(q13, perChannel), Map.entry(q11, perTensor))) {
+        // int8 weights run exactly only where ONNX Runtime's u8·s8 kernels do not saturate; uint8 ones everywhere
+        OnnxModel u13 = QdqExporter.export(m, Map.of("x", xp), Map.of("fc.weight", perChannel), ORT.withUnsignedWeights(true));
+        OnnxModel u11 = QdqExporter.export(m, Map.of("x", xp), Map.of("fc.weight", perTensor), ORT.withUnsignedWeights(true));
+        assertEquals(13, u13.opset());
+        assertEquals(11, u11.opset());
+        List<Map.Entry<OnnxModel, QuantParams>> exact = new java.util.ArrayList<>(List.of(Map.entry(u13, perChannel),
+                Map.entry(u11, perTensor)));
+        if (!CpuFeatures.u8s8Saturates()) exact.addAll(List.of(Map.entry(q13, perChannel), Map.entry(q11, perTensor)));
+        for (var pair : exact) {
             float[] expected = TestModels.gemm(FakeQuant.apply(x, new long[] {2, 4}, xp), 2, 4,
                     FakeQuant.apply(w, m.shape("fc.weight"), pair.getValue()), 3, true,
                     quantizedBias(m.initializerFloats("fc.bias"), xp, pair.getValue()));
             assertTrue(TestModels.relativeError(run(pair.getKey(), FloatTensor.of("x", x, 2, 4), "y"), expected) < 1e-5);
+        }
+    }
+
+    @Test
+    void uint8WeightsAreTheInt8GridShiftedBy128AndRunExactlyOnEveryCpu() {
+        OnnxModel m = opset11Model(false);
+        float[] x = {1, -2, 0.5f, 3, -1, 2, 0, 0.25f};
+        QuantParams xp = activationParams(x, 8);
+        float[] w = m.initializerFloats("fc.weight");
+        for (QuantParams wp : List.of(weightParams(w, m.shape("fc.weight"), 0, 8), weightParams(w, m.shape("fc.weight"), -1, 4))) {
+            OnnxModel s8 = QdqExporter.export(m, Map.of("x", xp), Map.of("fc.weight", wp), ORT);
+            OnnxModel u8 = QdqExporter.export(m, Map.of("x", xp), Map.of("fc.weight", wp), ORT.withUnsignedWeights(true));
+            onnx.Onnx.TensorProto qs = s8.initializer("fc.weight_quantized"), qu = u8.initializer("fc.weight_quantized");
+            assertEquals(onnx.Onnx.TensorProto.DataType.INT8_VALUE, qs.getDataType());
+            assertEquals(onnx.Onnx.TensorProto.DataType.UINT8_VALUE, qu.getDataType());
+            byte[] bs = qs.getRawData().toByteArray(), bu = qu.getRawData().toByteArray();
+            assertEquals(bs.length, bu.length);
+            for (int i = 0; i < bs.length; i++) assertEquals(bs[i] + 128, bu[i] & 0xff, "code " + i);
+            byte[] zu = u8.initializer("fc.weight_zero_point").getRawData().toByteArray();
+            for (byte z : zu) assertEquals(128, z & 0xff); // symmetric: zero point 0 + 128
+            float[] expected = TestModels.gemm(FakeQuant.apply(x, new long[] {2, 4}, xp), 2, 4,
+                    FakeQuant.apply(w, m.shape("fc.weight"), wp), 3, true,
+                    quantizedBias(m.initializerFloats("fc.bias"), xp, wp));
+            assertTrue(TestModels.relativeError(run(u8, FloatTensor.of("x", x, 2, 4), "y"), expected) < 1e-5, wp.toString());
         }
     }
 
