@@ -138,7 +138,7 @@ public final class AdaRoundPass implements Pass {
                             names.add(e.name());
                         }
                         inputModel = QdqExporter.export(model, state.activationParams(), state.weightParams(), codes,
-                                ExportPass.options(cfg), names);
+                                ExportPass.internalOptions(cfg), names);
                     }
                     ctx.out().printf("adaround: wave %d: %d layers to optimize (%d resumed), inputs from the %s%n", k,
                             tasks.size(), waves.get(k).size() - tasks.size(),
@@ -275,7 +275,7 @@ public final class AdaRoundPass implements Pass {
             if (cfg.adaround().quantizedInputs()) {
                 // X̃ comes from the partly quantized model: its activation parameters and export options count too
                 b.setLength(0);
-                b.append(ExportPass.options(cfg)).append('|');
+                b.append(ExportPass.internalOptions(cfg)).append('|');
                 for (var e : state.activationParams().entrySet()) {
                     QuantParams q = e.getValue();
                     b.append(e.getKey()).append(Arrays.toString(q.scale())).append(Arrays.toString(q.zeroPoint()))

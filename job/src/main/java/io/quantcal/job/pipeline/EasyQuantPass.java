@@ -244,7 +244,7 @@ public final class EasyQuantPass implements Pass {
             weights.put(n.weight(), f.weight());
             if (f.sharedFrom() == null) activations.put(n.input(), f.activation());
         }
-        return QdqExporter.export(state.model(), activations, weights, Map.of(), ExportPass.options(cfg), done);
+        return QdqExporter.export(state.model(), activations, weights, Map.of(), ExportPass.internalOptions(cfg), done);
     }
 
     /**

@@ -35,6 +35,18 @@ public final class ExportPass implements Pass {
         return cfg.export().profile() == QdqProfile.ORT ? o.withUnsignedWeights(cfg.export().ortUnsignedWeights()) : o;
     }
 
+    /**
+     * The QDQ options of the partly quantized models the search passes run to capture quantized inputs (EasyQuant's
+     * sequential waves, AdaRound's and learn's quantized inputs): the profile's placement and bias, but the weights
+     * always as uint8 initializers (the int8 grid + 128) behind a DequantizeLinear, which ONNX Runtime computes exactly
+     * on every CPU. With int8 weights its u8·s8 kernels saturate on x86 CPUs without VNNI ({@link
+     * io.quantcal.kernels.onnx.CpuFeatures}), and the table would depend on the executors' CPUs.
+     */
+    public static QdqOptions internalOptions(QuantcalConfig cfg) {
+        QdqOptions o = options(cfg);
+        return new QdqOptions(o.quantizeBias(), false, o.pairPerConsumer(), true);
+    }
+
     static OnnxModel qdq(QuantcalConfig cfg, PipelineState st) {
         return qdq(cfg, st, QdqPlacement.plan(st.model(), cfg.export().profile()));
     }

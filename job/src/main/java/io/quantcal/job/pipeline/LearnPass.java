@@ -129,7 +129,7 @@ public final class LearnPass implements Pass {
                     Set<String> names = new LinkedHashSet<>();
                     for (QuantizableNode e : earlier) names.add(e.name());
                     inputModel = QdqExporter.export(model, current.activationParams(), current.weightParams(), codes,
-                            ExportPass.options(cfg), names);
+                            ExportPass.internalOptions(cfg), names);
                 }
                 if (!tasks.isEmpty()) {
                     ctx.spark().sparkContext().setJobDescription("learn wave " + (k + 1) + "/" + waves.size() + ": capture and "
@@ -253,7 +253,7 @@ public final class LearnPass implements Pass {
             // lsq+adaround learns V with adaround's learning rate and λ
             parts.put("adaround_rounding", AdaRoundPass.sha256(cfg.adaround().learningRate() + "|" + cfg.adaround().lambda()));
         }
-        StringBuilder b = new StringBuilder(ExportPass.options(cfg).toString()).append('|');
+        StringBuilder b = new StringBuilder(ExportPass.internalOptions(cfg).toString()).append('|');
         for (TensorQuant t : state.quant().values()) {
             QuantParams q = t.params();
             b.append(t.key()).append(':').append(t.tensor()).append(Arrays.toString(q.scale()))
