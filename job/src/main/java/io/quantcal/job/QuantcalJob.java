@@ -185,6 +185,11 @@ public final class QuantcalJob {
             run.put("coverage", cov);
             run.put("scale_table_rows", rows.size());
             run.put("versions", versions(spark));
+            // the driver's CPU, where local runs evaluate: whether ONNX Runtime's u8·s8 kernels are exact on it
+            Map<String, Object> cpu = new LinkedHashMap<>();
+            cpu.put("os_arch", System.getProperty("os.arch"));
+            cpu.put("onnxruntime_u8s8_exact", !io.quantcal.kernels.onnx.CpuFeatures.u8s8Saturates());
+            run.put("driver_cpu", cpu);
             run.put("timings_ms", timings);
             run.put("onnx_sessions", onnxSessions(cfg, sessionPeaks));
             run.put("calibration_samples_decoded", ctx.samples().decoded());

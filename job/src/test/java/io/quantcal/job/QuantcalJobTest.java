@@ -79,6 +79,10 @@ class QuantcalJobTest extends SparkJobTest {
         assertEquals(7, ev.get("layer_sqnr_db").size());
         Assertions.assertTrue(run.get("timings_ms").has("calibrate"));
         assertEquals("test-run", run.get("run_id").asText());
+        // the driver's CPU; the tests export the weights this CPU computes exactly, so evaluate has no warning
+        assertEquals(!io.quantcal.kernels.onnx.CpuFeatures.u8s8Saturates(),
+                run.get("driver_cpu").get("onnxruntime_u8s8_exact").asBoolean());
+        Assertions.assertFalse(ev.has("warnings"), String.valueOf(ev.get("warnings")));
 
         // TensorRT cache: header and one line per activation tensor, scale = amax/127
         List<String> cache = Files.readAllLines(Path.of(output, "calibration.cache"));

@@ -229,7 +229,7 @@ public final class EvaluatePass implements Pass {
      * ({@link io.quantcal.kernels.onnx.CpuFeatures}): the accuracy measured here is below what the table gives and what
      * a CPU with VNNI computes. Null when the export has no such weights or the CPU computes them exactly.
      */
-    static String saturationWarning(io.quantcal.job.config.QuantcalConfig cfg) {
+    public static String saturationWarning(io.quantcal.job.config.QuantcalConfig cfg) {
         boolean int8Weights = cfg.export().profile() == io.quantcal.kernels.onnx.QdqProfile.ORT
                 && !cfg.export().ortUnsignedWeights() && !cfg.export().qdqWeightsAsPair()
                 && cfg.weights().bits() == 8 && cfg.weights().symmetric();

@@ -30,6 +30,17 @@ class ExportWeightTypeKeysTest {
     }
 
     @Test
+    void evaluateWarnsOfInt8WeightsExactlyWhereThisCpuSaturatesThem() {
+        boolean saturates = io.quantcal.kernels.onnx.CpuFeatures.u8s8Saturates();
+        String w = io.quantcal.job.pipeline.EvaluatePass.saturationWarning(parse());
+        assertEquals(saturates, w != null, String.valueOf(w));
+        if (w != null) org.junit.jupiter.api.Assertions.assertTrue(w.contains("export.ort-weight-type = uint8"), w);
+        assertEquals(null, io.quantcal.job.pipeline.EvaluatePass.saturationWarning(parse("export.ort-weight-type=uint8")));
+        assertEquals(null, io.quantcal.job.pipeline.EvaluatePass.saturationWarning(parse("quantization.weights.bits=7")));
+        assertEquals(null, io.quantcal.job.pipeline.EvaluatePass.saturationWarning(parse("export.profile=tensorrt")));
+    }
+
+    @Test
     void anotherWeightTypeIsAConfigErrorNamingTheKey() {
         ConfigException e = assertThrows(ConfigException.class, () -> parse("export.ort-weight-type=int4"));
         assertEquals("quantcal.export.ort-weight-type: expected int8 or uint8, got int4", e.getMessage());
