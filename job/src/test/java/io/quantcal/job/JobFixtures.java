@@ -30,7 +30,7 @@ final class JobFixtures {
                   run-id = "test-run"
                   model = "%s"
                   calibration { path = "%s", limit = 200, batch-size = 50 }
-                  evaluation { path = "%s", limit = 1000 }
+                  evaluation { path = "%s", limit = 1000, speed = false }
                   export.ort-weight-type = %s
                   output.path = "%s"
                 }

@@ -47,7 +47,8 @@ public record QuantcalConfig(
         String source,
         Exclude exclude,
         Inputs inputs,
-        boolean evaluateAfterEachMethod) implements Serializable {
+        boolean evaluateAfterEachMethod,
+        boolean evaluateSpeed) implements Serializable {
 
     /**
      * How Parquet columns and declared shapes map to the model's inputs: {@code parquetColumns} input name → column
@@ -100,7 +101,7 @@ public record QuantcalConfig(
         return new QuantcalConfig(q.apply(model), runId, pipeline, calibration.resolved(q), preprocess, weights,
                 activations, quantizeBias, evaluation.resolved(q), export, q.apply(outputPath), overwrite, intraOpThreads,
                 kernelThreads, memoryBudget, maxSessions, sparkMaster, appName, sparkConf, dfq, adaround, easyquant, learn,
-                rendered, source, exclude, inputs, evaluateAfterEachMethod);
+                rendered, source, exclude, inputs, evaluateAfterEachMethod, evaluateSpeed);
     }
 
     /** Image decoding: x = (pixel·scale − mean[c]) / std[c], center-cropped to width × height. */
@@ -559,7 +560,8 @@ public record QuantcalConfig(
                 q.getString("spark.master"), q.getString("spark.app-name"), sparkConf, dfq, adaround, easyquant, learn,
                 root.getConfig("quantcal").root().render(com.typesafe.config.ConfigRenderOptions.concise()), source,
                 exclude(q.getConfig("quantization.exclude")), inputs(q),
-                flag(ev, "after-each-method", "quantcal.evaluation.after-each-method"));
+                flag(ev, "after-each-method", "quantcal.evaluation.after-each-method"),
+                flag(ev, "speed", "quantcal.evaluation.speed"));
     }
 
     /** A boolean key, an error naming {@code key} in full when the file gives it another type. */

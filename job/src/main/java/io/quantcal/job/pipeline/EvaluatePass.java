@@ -11,6 +11,7 @@ import io.quantcal.kernels.calib.ModelComparison.Sums;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.QuantizableNode;
 import io.quantcal.kernels.runtime.ModelInputs;
+import io.quantcal.kernels.runtime.InferenceSpeed;
 import io.quantcal.kernels.runtime.RunnerOptions;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -64,6 +65,7 @@ public final class EvaluatePass implements Pass {
                 + BatchBudget.mib(batch.budgetBytes()) + " per task)";
 
         Sums sums;
+        InferenceSpeed.Result speed = null;
         // the model after each method that ran, against FP32 on the same data: each layer's SQNR and cosine after
         // calibrate, easyquant, adaround, learn, bias-correct in turn (the last is the model above)
         Map<String, Object> perStage = new LinkedHashMap<>();
@@ -71,6 +73,10 @@ public final class EvaluatePass implements Pass {
         try {
             sums = compare(samples, fpModel, qdq, qModel, layers, qLayers, input, output, opts, batch, skipBad,
                     "its QDQ model", doing);
+            if (cfg.evaluateSpeed()) {
+                ctx.progress().step("evaluate: FP32 and QDQ inference time on this machine", 0);
+                speed = speed(samples, fp, qdq, input, opts);
+            }
             for (int k = 0; k < names.size(); k++) {
                 Sums after = sums;
                 LayerTensors used = pairs;
@@ -111,6 +117,22 @@ public final class EvaluatePass implements Pass {
         if (!perStage.isEmpty()) s.put("after_each_method", perStage);
         if (!afterEach) s.put("after_each_method_skipped", SKIPPED);
         List<String> warnings = new java.util.ArrayList<>(classWarnings(ctx, fp));
+        if (speed != null) {
+            Map<String, Object> sp = new LinkedHashMap<>();
+            sp.put("batch", speed.batch());
+            sp.put("intra_op_threads", speed.intraOpThreads());
+            sp.put("runs", speed.runs());
+            sp.put("fp32_ms", speed.fp32Ms());
+            sp.put("quantized_ms", speed.quantizedMs());
+            sp.put("speedup", speed.speedup());
+            s.put("speed", sp);
+            if (speed.speedup() < 1) {
+                warnings.add(String.format(java.util.Locale.ROOT, "the quantized model runs slower than FP32 on this machine"
+                        + " (%.2fx, batch %d, %d thread(s)): ONNX Runtime's integer kernels do not pay off here for this model;"
+                        + " measure on the deployment CPU (deploy/quantcal-bench qdq MODEL)", speed.speedup(), speed.batch(),
+                        speed.intraOpThreads()));
+            }
+        }
         String cpu = saturationWarning(ctx.config());
         if (cpu != null) warnings.add(cpu);
         for (String w : warnings) ctx.out().println("evaluate: warning: " + w);
@@ -118,6 +140,11 @@ public final class EvaluatePass implements Pass {
         ctx.out().printf("evaluate: %d samples; top-1 FP32 %s, quantized %s; agreement %.2f%%; output SQNR %.2f dB, cosine %.5f%n",
                 sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), sums.sqnrDb(),
                 sums.meanCosine());
+        if (speed != null) {
+            ctx.out().printf("evaluate: speed on this machine (ONNX Runtime, batch %d, %d intra-op thread(s), median of %d runs"
+                    + " each): FP32 %.3f ms, quantized %.3f ms: %.2fx%n", speed.batch(), speed.intraOpThreads(), speed.runs(),
+                    speed.fp32Ms(), speed.quantizedMs(), speed.speedup());
+        }
         return state.withQdq(qdq).withSummary(name(), s);
     }
 
@@ -149,6 +176,22 @@ public final class EvaluatePass implements Pass {
         Sums sums = Sums.empty();
         for (Tuple2<Integer, Sums> p : parts) sums = sums.merge(p._2());
         return sums;
+    }
+
+    /** At most this many evaluation samples make the batch {@link #speed} times. */
+    static final int SPEED_BATCH = 8;
+
+    /**
+     * FP32 against the QDQ model on the driver, as deployed ({@link InferenceSpeed}): one batch of the first good
+     * evaluation samples (at most {@link #SPEED_BATCH}, or the model's fixed batch), about a second of runs.
+     */
+    private static InferenceSpeed.Result speed(JavaRDD<Sample> samples, OnnxModel fp, OnnxModel qdq, ModelInputs input,
+                                               RunnerOptions opts) {
+        int n = input.runBatch(SPEED_BATCH);
+        List<Sample> first = samples.filter(Sample::ok).take(n);
+        if (first.isEmpty()) return null;
+        Map<String, io.quantcal.kernels.runtime.InputTensor> b = input.stack(first.stream().map(Sample::inputs).toList());
+        return InferenceSpeed.measure(fp, qdq, b, opts, 1_000_000_000L, 5, 500);
     }
 
     /** Each quantized layer's output SQNR (dB) against FP32, by node. */
@@ -235,7 +278,7 @@ public final class EvaluatePass implements Pass {
                 && cfg.weights().bits() == 8 && cfg.weights().symmetric();
         if (!int8Weights || !io.quantcal.kernels.onnx.CpuFeatures.u8s8Saturates()) return null;
         return "this CPU has AVX2 without VNNI: ONNX Runtime's u8*s8 kernels add pairs of products in saturating int16 here,"
-                + " so the quantized model's figures above are lower than its scale table gives (and than a CPU with"
+                + " so the quantized model's accuracy measured here is lower than its scale table gives (and than a CPU with"
                 + " AVX-512 VNNI or AVX-VNNI computes); export.ort-weight-type = uint8 (exact on every CPU) or"
                 + " quantization.weights.bits = 7 avoid it";
     }

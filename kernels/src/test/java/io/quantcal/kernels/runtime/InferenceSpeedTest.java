@@ -1,0 +1,57 @@
+package io.quantcal.kernels.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantcal.kernels.onnx.Graphs;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.TestModels;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class InferenceSpeedTest {
+
+    /** x [N, 8, 16, 16] through {@code depth} 3×3 Convs of 8 channels. */
+    private static OnnxModel convs(int depth) {
+        TestModels.Builder b = new TestModels.Builder(5);
+        String x = "x";
+        for (int i = 0; i < depth; i++) {
+            String y = i == depth - 1 ? "y" : "h" + i;
+            b.conv("conv" + i, x, y, 8, 8, 3, 1, 1, 1, true);
+            x = y;
+        }
+        return b.build(13, List.of(Graphs.floatValue("x", -1, 8, 16, 16)), List.of(Graphs.floatValue("y", -1, 8, 16, 16)));
+    }
+
+    private static Map<String, InputTensor> batch(int n) {
+        return Map.of("x", InputTensor.of(FloatTensor.of("x", TestModels.gaussian(new Random(3), n * 8 * 256, 1.0), n, 8, 16, 16)));
+    }
+
+    @Test
+    void aModelWithEightTimesTheWorkRunsSeveralTimesSlowerAndTheRatioSaysWhichWay() {
+        OnnxModel light = convs(1), heavy = convs(8);
+        RunnerOptions one = RunnerOptions.singleThreaded();
+        InferenceSpeed.Result slower = InferenceSpeed.measure(light, heavy, batch(4), one, 200_000_000L, 5, 200);
+        assertEquals(4, slower.batch());
+        assertEquals(1, slower.intraOpThreads());
+        assertTrue(slower.runs() >= 5 && slower.runs() <= 200, "runs " + slower.runs());
+        assertEquals(slower.fp32Ms() / slower.quantizedMs(), slower.speedup(), 1e-12);
+        // eight times the convolutions: well below 1 however loaded the machine is (both take turns)
+        assertTrue(slower.speedup() < 0.5, "speedup " + slower.speedup());
+        InferenceSpeed.Result faster = InferenceSpeed.measure(heavy, light, batch(4), one, 0L, 3, 3);
+        assertEquals(3, faster.runs()); // no budget: the minimum number of runs
+        assertTrue(faster.speedup() > 2, "speedup " + faster.speedup());
+    }
+
+    @Test
+    void badArgumentsAreRefused() {
+        OnnxModel m = convs(1);
+        assertThrows(IllegalArgumentException.class, () -> InferenceSpeed.measure(m, m, Map.of(), RunnerOptions.singleThreaded(), 0, 1, 1));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> InferenceSpeed.measure(m, m, batch(1), RunnerOptions.singleThreaded(), 0, 5, 2));
+        assertEquals("InferenceSpeed: need 1 <= minRuns <= maxRuns, got 5, 2", e.getMessage());
+    }
+}
