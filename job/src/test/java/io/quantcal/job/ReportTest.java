@@ -40,7 +40,7 @@ class ReportTest extends SparkJobTest {
         String output = tmp.resolve("out").toString();
         QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, output, "run-id=report",
                 "pipeline=[fold-bn,calibrate,easyquant,adaround,export,evaluate]",
-                "quantization.activations.calibrator=percentile", "calibration.limit=24", "evaluation.limit=50",
+                "quantization.activations.calibrator=percentile", "calibration.limit=24", "evaluation.limit=50", "evaluation.speed=true",
                 "easyquant.samples=8", "easyquant.segments=6", "easyquant.rounds=1", "easyquant.mode=parallel",
                 "adaround.samples=4", "adaround.iterations=10", "adaround.resume=false", "adaround.inputs=fp"), out);
         Path report = Path.of(output, RunReport.FILE);
@@ -61,6 +61,8 @@ class ReportTest extends SparkJobTest {
         Assertions.assertTrue(html.contains("<th>easyquant cosine before → after</th>"));
         Assertions.assertTrue(html.contains("<th>adaround MSE round-to-nearest → adaround</th>"));
         Assertions.assertTrue(html.contains("<th>output SQNR (dB)</th>"));
+        Assertions.assertTrue(java.util.regex.Pattern.compile("<th>speed on this machine</th><td>FP32 [0-9.]+ ms, quantized [0-9.]+ ms: "
+                + "[0-9.]+× \\(batch 8, 1 intra-op thread\\(s\\), median of [0-9]+ runs\\)").matcher(html).find(), "speed row");
         // and each layer after each method that ran, SQNR and cosine against FP32
         Assertions.assertTrue(html.contains("<tr><th>layer</th><th>after calibrate: SQNR / cosine</th><th>after easyquant: SQNR"
                 + " / cosine</th><th>after adaround: SQNR / cosine</th></tr>"), html);

@@ -311,6 +311,11 @@ public final class RunReport {
         if (ev.get("top1_agreement") instanceof Number n) kv("top-1 agreement", fmt(100 * n.doubleValue(), "%.2f") + " %");
         kv("output SQNR", fmt(ev.get("output_sqnr_db"), "%.2f") + " dB");
         kv("output cosine", fmt(ev.get("output_cosine"), "%.5f"));
+        if (ev.get("speed") instanceof Map<?, ?> sp) {
+            kv("speed on this machine", "FP32 " + fmt(sp.get("fp32_ms"), "%.3f") + " ms, quantized " + fmt(sp.get("quantized_ms"), "%.3f")
+                    + " ms: " + fmt(sp.get("speedup"), "%.2f") + "× (batch " + str(sp.get("batch")) + ", "
+                    + str(sp.get("intra_op_threads")) + " intra-op thread(s), median of " + str(sp.get("runs")) + " runs)");
+        }
         for (Object w : ev.get("warnings") instanceof List<?> l ? l : List.of()) kv("warning", str(w));
         b.append("</table></section>\n");
     }
