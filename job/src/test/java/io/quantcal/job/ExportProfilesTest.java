@@ -104,7 +104,12 @@ class ExportProfilesTest extends SparkJobTest {
     void tensorRtProfileWritesSymmetricInt8ActivationsOnLayerAndResidualInputsAndACacheWithTheSameScales()
             throws Exception {
         String output = tmp.resolve("trt").toString();
-        run(output, "export.profile=tensorrt");
+        run(output, "export.profile=tensorrt", "evaluation.speed=true");
+        // timed in ONNX Runtime like any model, but a tensorrt model is not held to ONNX Runtime's CPU speed
+        com.fasterxml.jackson.databind.JsonNode ev = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(Path.of(output, "run.json").toFile()).get("passes").get("evaluate");
+        Assertions.assertTrue(ev.get("speed").get("speedup").asDouble() > 0, ev.toString());
+        Assertions.assertFalse(ev.has("warnings") && ev.get("warnings").toString().contains("runs slower than FP32"), ev.toString());
         List<ScaleRow> rows = ScaleTable.read(spark(), output + "/" + QuantcalJob.SCALE_TABLE);
         OnnxModel qdq = OnnxModel.load(Path.of(output, "model_qdq.onnx"));
         assertModelIsTheTable(qdq, rows);

@@ -126,7 +126,8 @@ public final class EvaluatePass implements Pass {
             sp.put("quantized_ms", speed.quantizedMs());
             sp.put("speedup", speed.speedup());
             s.put("speed", sp);
-            if (speed.speedup() < 1) {
+            // a tensorrt model is placed for TensorRT: ONNX Runtime's CPU speed is reported, not held against it
+            if (speed.speedup() < 1 && cfg.export().profile() == io.quantcal.kernels.onnx.QdqProfile.ORT) {
                 warnings.add(String.format(java.util.Locale.ROOT, "the quantized model runs slower than FP32 on this machine"
                         + " (%.2fx, batch %d, %d thread(s)): ONNX Runtime's integer kernels do not pay off here for this model;"
                         + " measure on the deployment CPU (deploy/quantcal-bench qdq MODEL)", speed.speedup(), speed.batch(),
