@@ -29,9 +29,6 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
     /** Every kind, in the order the coverage report and the README list them. */
     List<OpKind> ALL = List.of(CONV, CONV_TRANSPOSE, GEMM, MATMUL);
 
-    /** The attribute value of an op without spatial axes (Gemm, MatMul): no strides, pads or dilations. */
-    long[] NO_AXES = new long[0];
-
     /** The ONNX op types quantcal quantizes. */
     Set<String> OP_TYPES = Set.of("Conv", "ConvTranspose", "Gemm", "MatMul");
 
@@ -357,7 +354,7 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
             boolean transB = Nodes.intAttr(n, "transB", 0) != 0;
             int axis = transB ? 0 : 1;
             if (c != null) QuantizableNodeFinder.checkBias(m, where, c, ws[axis]);
-            return QuantizableNodeFinder.withActivation(m, n, a, w, c, ws, 1, NO_AXES, NO_AXES, NO_AXES, transB, axis);
+            return QuantizableNodeFinder.withActivation(m, n, a, w, c, ws, 1, new long[0], new long[0], new long[0], transB, axis);
         }
 
         @Override
@@ -401,7 +398,7 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
                 return null;
             }
             long[] ws = QuantizableNodeFinder.floatWeightShape(m, n, w);
-            return QuantizableNodeFinder.withActivation(m, n, a, w, null, ws, 1, NO_AXES, NO_AXES, NO_AXES, false, 1);
+            return QuantizableNodeFinder.withActivation(m, n, a, w, null, ws, 1, new long[0], new long[0], new long[0], false, 1);
         }
 
         /** A MatMul of two float activations (attention scores, softmax·V), not excluded by config. */
