@@ -269,9 +269,13 @@ class ZooModelsTest extends SparkJobTest {
         QuantcalConfig cfg = JobFixtures.config(ZOO.resolve("bert_tiny.onnx").toString(), parquet[0], output,
                 "pipeline=[calibrate, export, evaluate]", "calibration.format=parquet", "calibration.limit=64",
                 "evaluation.path=" + parquet[1], "evaluation.format=parquet", "evaluation.limit=64",
-                "export.tensorrt-cache=false", "export.aimet=false");
+                "export.tensorrt-cache=false", "export.aimet=false", "evaluation.speed=true");
         QuantcalJob.Result r = QuantcalJob.run(spark(), cfg, out);
         JsonNode run = new ObjectMapper().readTree(Path.of(output, "run.json").toFile());
+        // evaluation.speed on two int64 inputs (token ids, attention mask): a batch of 8 Parquet rows, both models timed
+        JsonNode speed = run.get("passes").get("evaluate").get("speed");
+        assertEquals(8, speed.get("batch").asInt(), String.valueOf(speed));
+        Assertions.assertTrue(speed.get("runs").asInt() >= 5 && speed.get("speedup").asDouble() > 0, speed.toString());
         JsonNode cov = run.get("coverage");
         int quantized = cov.get("quantized").asInt();
         assertEquals(18, cov.get("nodes").asInt(), "MatMul/Gemm nodes of bert_tiny");
