@@ -274,9 +274,10 @@ public final class EvaluatePass implements Pass {
      * a CPU with VNNI computes. Null when the export has no such weights or the CPU computes them exactly.
      */
     public static String saturationWarning(io.quantcal.job.config.QuantcalConfig cfg) {
-        boolean int8Weights = cfg.export().profile() == io.quantcal.kernels.onnx.QdqProfile.ORT
-                && !cfg.export().ortUnsignedWeights() && !cfg.export().qdqWeightsAsPair()
-                && cfg.weights().bits() == 8 && cfg.weights().symmetric();
+        // integer 8-bit weights in an int8 container: what ExportPass.options makes the exporter write
+        io.quantcal.kernels.onnx.QdqOptions o = ExportPass.options(cfg);
+        boolean int8Weights = !o.weightsAsQdqPair() && !o.unsignedWeights() && cfg.weights().bits() == 8
+                && cfg.weights().symmetric();
         if (!int8Weights || !io.quantcal.kernels.onnx.CpuFeatures.u8s8Saturates()) return null;
         return "this CPU has AVX2 without VNNI: ONNX Runtime's u8*s8 kernels add pairs of products in saturating int16 here,"
                 + " so the quantized model's accuracy measured here is lower than its scale table gives (and than a CPU with"

@@ -1,6 +1,8 @@
 package io.quantcal.kernels.layer;
 
 import java.io.Serializable;
+import java.util.Arrays;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * What a quantizable layer computes, without its tensors: a 2-D Conv with its attributes, a Gemm
@@ -30,9 +32,7 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
     long[] outputShape(long[] x, long[] w);
 
     /** The floating-point forward pass y = act(op(x, w) + b) (b nullable). */
-    org.nd4j.linalg.api.ndarray.INDArray forward(org.nd4j.linalg.api.ndarray.INDArray x,
-                                                 org.nd4j.linalg.api.ndarray.INDArray w,
-                                                 org.nd4j.linalg.api.ndarray.INDArray b);
+    INDArray forward(INDArray x, INDArray w, INDArray b);
 
     /** ONNX Conv: x [N,C,H,W], w [K,C/group,kh,kw], b [K]. */
     record Conv(ConvSpec spec, Activation activation) implements LayerOp {
@@ -44,8 +44,7 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
         @Override public int weightAxis() { return 0; }
         @Override public int outputChannelAxis(int rank) { return 1; }
         @Override public long[] outputShape(long[] x, long[] w) { return ConvForward.outputShape(x, w, spec); }
-        @Override public org.nd4j.linalg.api.ndarray.INDArray forward(org.nd4j.linalg.api.ndarray.INDArray x,
-                org.nd4j.linalg.api.ndarray.INDArray w, org.nd4j.linalg.api.ndarray.INDArray b) {
+        @Override public INDArray forward(INDArray x, INDArray w, INDArray b) {
             return ConvForward.conv2d(x, w, b, spec, activation);
         }
     }
@@ -61,12 +60,11 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
         @Override public int outputChannelAxis(int rank) { return rank - 1; }
         @Override public long[] outputShape(long[] x, long[] w) {
             if (w.length == 2 && x.length != 2) {
-                throw new IllegalArgumentException("Gemm input must be [N,K], got " + java.util.Arrays.toString(x));
+                throw new IllegalArgumentException("Gemm input must be [N,K], got " + Arrays.toString(x));
             }
             return matrixProductShape(this, x, w, transB);
         }
-        @Override public org.nd4j.linalg.api.ndarray.INDArray forward(org.nd4j.linalg.api.ndarray.INDArray x,
-                org.nd4j.linalg.api.ndarray.INDArray w, org.nd4j.linalg.api.ndarray.INDArray b) {
+        @Override public INDArray forward(INDArray x, INDArray w, INDArray b) {
             return GemmForward.gemm(x, w, b, transB, activation);
         }
     }
@@ -81,8 +79,7 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
         @Override public int weightAxis() { return 1; }
         @Override public int outputChannelAxis(int rank) { return rank - 1; }
         @Override public long[] outputShape(long[] x, long[] w) { return matrixProductShape(this, x, w, false); }
-        @Override public org.nd4j.linalg.api.ndarray.INDArray forward(org.nd4j.linalg.api.ndarray.INDArray x,
-                org.nd4j.linalg.api.ndarray.INDArray w, org.nd4j.linalg.api.ndarray.INDArray b) {
+        @Override public INDArray forward(INDArray x, INDArray w, INDArray b) {
             return MatMulForward.matmul(x, w, b, activation);
         }
     }
@@ -90,13 +87,13 @@ public sealed interface LayerOp extends Serializable permits LayerOp.Conv, Layer
     /** x [..., K] times a rank-2 weight ([K, M], or [M, K] with {@code transB}): [..., M]. */
     private static long[] matrixProductShape(LayerOp op, long[] x, long[] w, boolean transB) {
         if (w.length != 2) {
-            throw new IllegalArgumentException(op.opType() + " weight must have rank 2, got " + java.util.Arrays.toString(w));
+            throw new IllegalArgumentException(op.opType() + " weight must have rank 2, got " + Arrays.toString(w));
         }
         long k = transB ? w[1] : w[0];
         long m = transB ? w[0] : w[1];
         if (x[x.length - 1] != k) {
-            throw new IllegalArgumentException(op.opType() + ": input " + java.util.Arrays.toString(x) + " and weight "
-                    + java.util.Arrays.toString(w) + " disagree on K");
+            throw new IllegalArgumentException(op.opType() + ": input " + Arrays.toString(x) + " and weight "
+                    + Arrays.toString(w) + " disagree on K");
         }
         long[] y = x.clone();
         y[y.length - 1] = m;

@@ -122,9 +122,7 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
         public QuantizableNode read(OnnxModel m, NodeProto n) {
             String x = Nodes.input(n, 0);
             String w = Nodes.input(n, 1);
-            // A weight computed at run time has no fixed integer codes, a constant input no activation to
-            // calibrate: not quantizable.
-            if (x == null || w == null || !m.isInitializer(w) || m.isInitializer(x)) return null;
+            if (!QuantizableNodeFinder.activationTimesConstant(m, x, w)) return null;
             String where = m.source() + ": " + Nodes.describe(n);
             long[] ws = QuantizableNodeFinder.floatWeightShape(m, n, w);
             if (ws.length < 3) {
@@ -212,9 +210,7 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
         public QuantizableNode read(OnnxModel m, NodeProto n) {
             String x = Nodes.input(n, 0);
             String w = Nodes.input(n, 1);
-            if (x == null || w == null || !m.isInitializer(w) || m.isInitializer(x) || Nodes.intAttr(n, "group", 1) != 1) {
-                return null;
-            }
+            if (!QuantizableNodeFinder.activationTimesConstant(m, x, w) || Nodes.intAttr(n, "group", 1) != 1) return null;
             String where = m.source() + ": " + Nodes.describe(n);
             long[] ws = QuantizableNodeFinder.floatWeightShape(m, n, w);
             if (ws.length < 3) {
@@ -332,7 +328,7 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
         public QuantizableNode read(OnnxModel m, NodeProto n) {
             String a = Nodes.input(n, 0);
             String w = Nodes.input(n, 1);
-            if (a == null || w == null || !m.isInitializer(w) || m.isInitializer(a)) return null;
+            if (!QuantizableNodeFinder.activationTimesConstant(m, a, w)) return null;
             String where = m.source() + ": " + Nodes.describe(n);
             String c = Nodes.input(n, 2);
             double alpha = Nodes.floatAttr(n, "alpha", 1.0);
@@ -393,10 +389,7 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
             String a = Nodes.input(n, 0);
             String w = Nodes.input(n, 1);
             // Two activations (attention scores) or a batched constant: no per-layer weight to quantize.
-            if (a == null || w == null || !m.isInitializer(w) || m.isInitializer(a)
-                    || m.initializer(w).getDimsCount() != 2) {
-                return null;
-            }
+            if (!QuantizableNodeFinder.activationTimesConstant(m, a, w) || m.initializer(w).getDimsCount() != 2) return null;
             long[] ws = QuantizableNodeFinder.floatWeightShape(m, n, w);
             return QuantizableNodeFinder.withActivation(m, n, a, w, null, ws, 1, new long[0], new long[0], new long[0], false, 1);
         }

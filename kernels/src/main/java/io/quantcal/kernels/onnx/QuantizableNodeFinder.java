@@ -26,6 +26,14 @@ final class QuantizableNodeFinder {
         return out;
     }
 
+    /**
+     * Whether node inputs {@code x} and {@code w} are an activation and a constant weight: a weight computed at run
+     * time has no fixed integer codes, a constant input no activation to calibrate.
+     */
+    static boolean activationTimesConstant(OnnxModel m, String x, String w) {
+        return x != null && w != null && m.isInitializer(w) && !m.isInitializer(x);
+    }
+
     static long[] floatWeightShape(OnnxModel m, NodeProto n, String w) {
         TensorProto t = m.initializer(w);
         if (t.getDataType() != TensorProto.DataType.FLOAT_VALUE) {

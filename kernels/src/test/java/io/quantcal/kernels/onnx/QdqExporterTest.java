@@ -429,6 +429,13 @@ class QdqExporterTest {
         return b.build(11, List.of(Graphs.floatValue("x", 2, 4)), List.of(Graphs.floatValue("y", withUnsqueeze ? new long[] {2, 1, 3} : new long[] {2, 3})));
     }
 
+    /** The fake-quantized output of {@link #opset11Model}'s Gemm on x [2, 4]: the table's computation. */
+    private static float[] fakeQuantGemm(OnnxModel m, float[] x, QuantParams xp, QuantParams wp) {
+        return TestModels.gemm(FakeQuant.apply(x, new long[] {2, 4}, xp), 2, 4,
+                FakeQuant.apply(m.initializerFloats("fc.weight"), m.shape("fc.weight"), wp), 3, true,
+                quantizedBias(m.initializerFloats("fc.bias"), xp, wp));
+    }
+
     @Test
     void perChannelWeightsRaiseAnOldOpsetTo13AndPerTensorKeepsIt() {
         OnnxModel m = opset11Model(false);
@@ -450,9 +457,7 @@ class QdqExporterTest {
                 Map.entry(u11, perTensor)));
         if (!CpuFeatures.u8s8Saturates()) exact.addAll(List.of(Map.entry(q13, perChannel), Map.entry(q11, perTensor)));
         for (var pair : exact) {
-            float[] expected = TestModels.gemm(FakeQuant.apply(x, new long[] {2, 4}, xp), 2, 4,
-                    FakeQuant.apply(w, m.shape("fc.weight"), pair.getValue()), 3, true,
-                    quantizedBias(m.initializerFloats("fc.bias"), xp, pair.getValue()));
+            float[] expected = fakeQuantGemm(m, x, xp, pair.getValue());
             assertTrue(TestModels.relativeError(run(pair.getKey(), FloatTensor.of("x", x, 2, 4), "y"), expected) < 1e-5);
         }
     }
@@ -474,9 +479,7 @@ class QdqExporterTest {
             for (int i = 0; i < bs.length; i++) assertEquals(bs[i] + 128, bu[i] & 0xff, "code " + i);
             byte[] zu = u8.initializer("fc.weight_zero_point").getRawData().toByteArray();
             for (byte z : zu) assertEquals(128, z & 0xff); // symmetric: zero point 0 + 128
-            float[] expected = TestModels.gemm(FakeQuant.apply(x, new long[] {2, 4}, xp), 2, 4,
-                    FakeQuant.apply(w, m.shape("fc.weight"), wp), 3, true,
-                    quantizedBias(m.initializerFloats("fc.bias"), xp, wp));
+            float[] expected = fakeQuantGemm(m, x, xp, wp);
             assertTrue(TestModels.relativeError(run(u8, FloatTensor.of("x", x, 2, 4), "y"), expected) < 1e-5, wp.toString());
         }
     }
@@ -498,8 +501,7 @@ class QdqExporterTest {
         assertEquals(0, q.node("clip").getAttributeCount());
         assertEquals(3, q.node("clip").getInputCount());
         assertEquals(2, q.node("unsq").getInputCount());
-        float[] gemm = TestModels.gemm(FakeQuant.apply(x, new long[] {2, 4}, xp), 2, 4, FakeQuant.apply(w, m.shape("fc.weight"), wp),
-                3, true, quantizedBias(m.initializerFloats("fc.bias"), xp, wp));
+        float[] gemm = fakeQuantGemm(m, x, xp, wp);
         for (int i = 0; i < gemm.length; i++) gemm[i] = Math.max(-0.5f, Math.min(0.75f, gemm[i]));
         assertTrue(TestModels.relativeError(run(q, FloatTensor.of("x", x, 2, 4), "y"), gemm) < 1e-5);
 
