@@ -50,7 +50,28 @@ final class JobFixtures {
         if (qdq.initializer(initializer).getDataType() == onnx.Onnx.TensorProto.DataType.UINT8_VALUE) {
             for (int i = 0; i < codes.length; i++) codes[i] -= 128;
         }
-        return codes;
+        return unpadded(qdq, initializer, codes);
+    }
+
+    /**
+     * The codes of a stem weight without the zero-valued channels the ort profile appends (StemPadding): the Conv
+     * that reads the weight's DequantizeLinear reads its input's DequantizeLinear from a Pad whose pads give their count.
+     */
+    static int[] unpadded(io.quantcal.kernels.onnx.OnnxModel qdq, String initializer, int[] codes) {
+        onnx.Onnx.NodeProto dq = qdq.consumers(initializer).get(0);
+        onnx.Onnx.NodeProto conv = qdq.consumers(dq.getOutput(0)).get(0);
+        onnx.Onnx.NodeProto xdq = qdq.producer(conv.getInput(0));
+        onnx.Onnx.NodeProto pad = xdq == null ? null : qdq.producer(xdq.getInput(0));
+        if (pad == null || !pad.getOpType().equals("Pad")) return codes;
+        long[] shape = qdq.shape(initializer);
+        int[] pads = qdq.initializerInts(pad.getInput(1));
+        int in = (int) shape[1] - pads[shape.length + 1];
+        int inner = codes.length / (int) (shape[0] * shape[1]);
+        int[] out = new int[(int) shape[0] * in * inner];
+        for (int o = 0; o < shape[0]; o++) {
+            System.arraycopy(codes, o * (int) shape[1] * inner, out, o * in * inner, in * inner);
+        }
+        return out;
     }
 
     static String[] concat(String[] a, String... b) {

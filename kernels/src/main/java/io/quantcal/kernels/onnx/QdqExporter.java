@@ -30,6 +30,8 @@ import onnx.Onnx.ValueInfoProto;
  *       back to exactly q.</li>
  *   <li><b>Activations</b> (every tensor in {@code activations}; at least the input of each quantizable
  *       node): a QuantizeLinear → DequantizeLinear pair that all readers share, or one pair per reader.
+ *       Shape and Size readers read the QuantizeLinear's output (shared pair) or the float tensor (pair per
+ *       reader): a shape needs no dequantized copy.
  *       QuantizeLinear saturates to its container type, not to the grid, so an activation grid narrower
  *       than int8/uint8 (2–7 bits, or the narrow symmetric int8 range) gets a Clip after the
  *       DequantizeLinear to the grid's end points (Clip-11 inputs, or Clip-6 attributes below opset 11):
@@ -83,7 +85,8 @@ public final class QdqExporter {
      * {@code activations}, one per tensor), and each Relu/Clip of {@link QdqPlacement#folded()} removed where
      * its output quantization already clips to its bounds ({@link QdqPlacement#removable}): the compute op then
      * writes the activation's output tensor directly and its Q/DQ pair follows it. The profile's rules are
-     * checked first ({@link #checkProfile}).
+     * checked first ({@link #checkProfile}). With the {@code ort} profile, a Conv over fewer than 4 input channels
+     * reads its input padded with zero channels ({@link StemPadding}): the same numbers, on ONNX Runtime's fast path.
      *
      * @throws ModelException as {@link #export(OnnxModel, Map, Map, Map, QdqOptions)}, and naming the tensor
      *     whose parameters the profile's target cannot run
@@ -91,6 +94,14 @@ public final class QdqExporter {
     public static OnnxModel export(OnnxModel model, Map<String, QuantParams> activations,
                                    Map<String, QuantParams> weights, Map<String, int[]> integerWeights,
                                    QdqOptions options, QdqPlacement placement) {
+        OnnxModel qdq = exportUnpadded(model, activations, weights, integerWeights, options, placement);
+        return placement.profile() == QdqProfile.ORT && !options.weightsAsQdqPair() ? StemPadding.pad(qdq) : qdq;
+    }
+
+    /** The profile's QDQ model without {@link StemPadding} (its tests' reference). */
+    static OnnxModel exportUnpadded(OnnxModel model, Map<String, QuantParams> activations,
+                                    Map<String, QuantParams> weights, Map<String, int[]> integerWeights,
+                                    QdqOptions options, QdqPlacement placement) {
         checkProfile(model, placement.profile(), activations, weights);
         List<QuantizableNode> nodes = model.quantizableNodes();
         return export(removeFoldedActivations(model, placement, activations), nodes, activations, weights,
@@ -419,29 +430,39 @@ public final class QdqExporter {
             List<NodeProto> readers = m.consumers(t);
             if (readers.isEmpty()) return; // only a graph output: nothing reads a dequantized copy
             String[] sz = scaleAndZeroPoint(t, p);
+            // Shape and Size read only the tensor's shape, which its quantized form has too: they read the float tensor
+            // (a pair per reader) or the QuantizeLinear's output (a shared pair), never a dequantized copy, so ONNX
+            // Runtime neither dequantizes a whole tensor for its shape nor sees a second reader of the producer's output
             if (options.pairPerConsumer()) {
-                for (int k = 0; k < readers.size(); k++) {
-                    int at = edit.position(readers.get(k).getName());
-                    String sfx = "_" + (k + 1);
-                    String dqOut = pair(t, sz, p, sfx, n -> edit.insertBefore(at, n));
-                    rewireAll(at, t, dqOut);
+                int k = 0;
+                for (NodeProto r : readers) {
+                    if (shapeOnly(r)) continue;
+                    int at = edit.position(r.getName());
+                    String sfx = "_" + (++k);
+                    String[] out = pair(t, sz, p, sfx, n -> edit.insertBefore(at, n));
+                    rewireAll(at, t, out[1]);
                 }
             } else {
                 NodeProto producer = m.producer(t);
                 Integer after = producer == null ? null : edit.position(producer.getName());
-                String dqOut = pair(t, sz, p, "", n -> {
+                String[] out = pair(t, sz, p, "", n -> {
                     if (after == null) edit.insertAtStart(n); else edit.insertAfter(after, n);
                 });
-                for (NodeProto r : readers) rewireAll(edit.position(r.getName()), t, dqOut);
+                for (NodeProto r : readers) rewireAll(edit.position(r.getName()), t, out[shapeOnly(r) ? 0 : 1]);
             }
         }
 
-        private String pair(String t, String[] sz, QuantParams p, String sfx, java.util.function.Consumer<NodeProto> add) {
+        static boolean shapeOnly(NodeProto n) {
+            return (n.getOpType().equals("Shape") || n.getOpType().equals("Size")) && Nodes.defaultDomain(n.getDomain());
+        }
+
+        /** The Q → DQ (→ Clip) chain of {@code t}: the QuantizeLinear's output, and the tensor its float readers read. */
+        private String[] pair(String t, String[] sz, QuantParams p, String sfx, java.util.function.Consumer<NodeProto> add) {
             String qOut = edit.uniqueName(t + "_QuantizeLinear_Output" + sfx);
             String dqOut = edit.uniqueName(t + "_DequantizeLinear_Output" + sfx);
             add.accept(qdqNode("QuantizeLinear", edit.uniqueName(t + "_QuantizeLinear" + sfx), t, sz, qOut, p));
             add.accept(qdqNode("DequantizeLinear", edit.uniqueName(t + "_DequantizeLinear" + sfx), qOut, sz, dqOut, p));
-            if (!narrowerThanContainer(p)) return dqOut;
+            if (!narrowerThanContainer(p)) return new String[] {qOut, dqOut};
             // QuantizeLinear saturates to its container, not to the grid: a Clip to the grid's end points makes the
             // model the table describes. The bounds are the float32 products DequantizeLinear itself computes, so
             // values inside the grid pass unchanged and values beyond it land exactly on (qmin|qmax − Z)·s.
@@ -463,7 +484,7 @@ public final class QdqExporter {
             } else {
                 add.accept(Graphs.node("Clip", name, List.of(dqOut), List.of(clipOut), Map.of("min", lo, "max", hi)));
             }
-            return clipOut;
+            return new String[] {qOut, clipOut};
         }
 
         /** A grid with fewer levels than its container type (2–7 bits, or int8's narrow range −127..127). */

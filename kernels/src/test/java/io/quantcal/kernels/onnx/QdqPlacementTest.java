@@ -84,6 +84,27 @@ class QdqPlacementTest {
         OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 4, 3, 3)), List.of(Graphs.floatValue("z", -1, 36)));
         QdqPlacement p = QdqPlacement.plan(m, QdqProfile.ORT);
         assertEquals("x@null[conv] y@conv[reshape] flat<y@reshape[square]", describe(p));
+
+        // Shape reads y's QuantizeLinear output (the same shape, no dequantized copy, and no second reader of the Conv's
+        // output to stop ONNX Runtime fusing it); a pair per reader (TensorRT) leaves Shape on the float y, without a pair
+        FloatTensor x = FloatTensor.of("x", TestModels.uniform(new Random(3), 2 * 36, -1, 1), 2, 4, 3, 3);
+        Map<String, QuantParams> a = calibrate(m, p, x);
+        OnnxModel shared = QdqExporter.export(m, a, weights(m), Map.of(), QdqOptions.onnxRuntime(), p);
+        assertEquals("QuantizeLinear", shared.producer(shared.node("shape").getInput(0)).getOpType());
+        assertEquals(List.of("y_QuantizeLinear"), shared.consumers("y").stream().map(NodeProto::getName).toList());
+        Map<String, QuantParams> ay = Map.of("x", a.get("x"), "y", a.get("y"));
+        OnnxModel perReader = QdqExporter.export(m, ay, weights(m), Map.of(), new QdqOptions(true, false, true));
+        assertEquals("y", perReader.node("shape").getInput(0));
+        assertEquals(2, count(perReader, "QuantizeLinear"), "x's and the Reshape's pairs; none for Shape");
+        float[] fp;
+        try (ModelRunner r = ModelRunner.open(m, RunnerOptions.singleThreaded())) {
+            fp = r.run(x).get("z").data();
+        }
+        for (OnnxModel q : List.of(shared, perReader)) {
+            try (ModelRunner r = ModelRunner.open(q, RunnerOptions.singleThreaded())) {
+                assertEquals(fp.length, r.run(x).get("z").data().length);
+            }
+        }
     }
 
     /** uint8 minmax parameters of every owned tensor, from the FP model's own values on {@code x}. */

@@ -1,0 +1,150 @@
+package io.quantcal.kernels.onnx;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+
+import ai.onnxruntime.OrtSession;
+import io.quantcal.kernels.quant.QuantParams;
+import io.quantcal.kernels.quant.SymmetricQuantizer;
+import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.RunnerOptions;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import onnx.Onnx.NodeProto;
+import org.junit.jupiter.api.Test;
+
+class StemPaddingTest {
+
+    /** x [N, c, 8, 8] → conv1 (c→8, 3×3) → relu → conv2 (8→8, 3×3) → GAP → flatten → fc (8→5). */
+    static OnnxModel stem(int c, long opset) {
+        TestModels.Builder b = new TestModels.Builder(3 + c);
+        b.conv("conv1", "x", "c1", c, 8, 3, 1, 1, 1, true).relu("relu1", "c1", "r1");
+        b.conv("conv2", "r1", "c2", 8, 8, 3, 1, 1, 1, true);
+        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("c2"), List.of("g")));
+        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
+        b.gemm("fc", "f", "logits", 8, 5, true, true);
+        return b.build(opset, List.of(Graphs.floatValue("x", -1, c, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5)));
+    }
+
+    static FloatTensor input(int c) {
+        return FloatTensor.of("x", TestModels.uniform(new Random(5), 4 * c * 64, -1, 2), 4, c, 8, 8);
+    }
+
+    static Map<String, QuantParams> weights(OnnxModel m, boolean perChannel) {
+        Map<String, QuantParams> w = new LinkedHashMap<>();
+        for (QuantizableNode n : m.quantizableNodes()) {
+            w.put(n.weight(), QdqExporterTest.weightParams(m.initializerFloats(n.weight()), m.shape(n.weight()),
+                    perChannel ? n.weightAxis() : -1, 8));
+        }
+        return w;
+    }
+
+    static float[] run(OnnxModel m, FloatTensor x, OrtSession.SessionOptions.OptLevel level) {
+        try (ModelRunner r = ModelRunner.open(m, new RunnerOptions(1, 1, level))) {
+            return r.run(x).get("logits").data();
+        }
+    }
+
+    /** The padded and unpadded exports of {@code m}, checked to compute the same logits in ONNX Runtime. */
+    static OnnxModel checkSameNumbers(OnnxModel m, int c, QdqOptions options, boolean perChannel) {
+        QdqPlacement p = QdqPlacement.plan(m, QdqProfile.ORT);
+        FloatTensor x = input(c);
+        Map<String, QuantParams> a = QdqPlacementTest.calibrate(m, p, x);
+        OnnxModel plain = QdqExporter.exportUnpadded(m, a, weights(m, perChannel), Map.of(), options, p);
+        OnnxModel padded = QdqExporter.export(m, a, weights(m, perChannel), Map.of(), options, p);
+        // the operators' definitions one by one (float after DequantizeLinear: +0·0 terms change nothing) and
+        // ONNX Runtime's integer kernels (QLinearConv on the fast path for the padded stem): the same logits. The
+        // integer comparison needs exact kernels: int8 weights on a CPU whose u8·s8 kernels saturate (CpuFeatures)
+        // compute neither model exactly, and differently, so there only the uint8 variant is compared
+        assertArrayEquals(run(plain, x, OrtSession.SessionOptions.OptLevel.NO_OPT),
+                run(padded, x, OrtSession.SessionOptions.OptLevel.NO_OPT), 1e-6f);
+        if (options.unsignedWeights() || !CpuFeatures.u8s8Saturates()) {
+            assertArrayEquals(run(plain, x, OrtSession.SessionOptions.OptLevel.ALL_OPT),
+                    run(padded, x, OrtSession.SessionOptions.OptLevel.ALL_OPT));
+        }
+        return padded;
+    }
+
+    @Test
+    void aOneAndAThreeChannelStemReadFourChannelsAndComputeTheSameLogits() {
+        for (int c : new int[] {1, 3}) {
+            for (QdqOptions o : List.of(QdqOptions.onnxRuntime(), QdqOptions.onnxRuntime().withUnsignedWeights(true))) {
+                OnnxModel padded = checkSameNumbers(stem(c, 13), c, o, true);
+                NodeProto conv1 = padded.node("conv1");
+                NodeProto wdq = padded.producer(conv1.getInput(1));
+                String codes = wdq.getInput(0);
+                assertArrayEquals(new long[] {8, 4, 3, 3}, padded.shape(codes), "c=" + c);
+                int[] q = padded.initializerInts(codes);
+                int[] z = padded.initializerInts(wdq.getInput(2));
+                for (int out = 0; out < 8; out++) {
+                    for (int ch = c; ch < 4; ch++) {
+                        for (int k = 0; k < 9; k++) assertEquals(z[out], q[(out * 4 + ch) * 9 + k], "zero-valued code");
+                    }
+                }
+                // x → QuantizeLinear (still reading the tensor the table names) → Pad → DequantizeLinear → conv1
+                NodeProto xdq = padded.producer(conv1.getInput(0));
+                NodeProto pad = padded.producer(xdq.getInput(0));
+                assertEquals("Pad", pad.getOpType());
+                NodeProto quantize = padded.producer(pad.getInput(0));
+                assertEquals("QuantizeLinear", quantize.getOpType());
+                assertEquals("x", quantize.getInput(0));
+                assertArrayEquals(new int[] {0, 0, 0, 0, 0, 4 - c, 0, 0}, padded.initializerInts(pad.getInput(1)));
+                assertEquals(xdq.getInput(2), pad.getInput(2), "padded with the input's zero point");
+                // the 8-channel conv2 is left as it was
+                assertArrayEquals(new long[] {8, 8, 3, 3}, padded.shape(padded.producer(padded.node("conv2").getInput(1)).getInput(0)));
+                assertEquals(1, padded.nodes().stream().filter(n -> n.getOpType().equals("Pad")).count());
+            }
+        }
+    }
+
+    @Test
+    void perTensorWeightsArePaddedWithTheirZeroPointAndBelowOpset11NothingIsPadded() {
+        OnnxModel padded = checkSameNumbers(stem(1, 13), 1, QdqOptions.onnxRuntime().withUnsignedWeights(true), false);
+        NodeProto wdq = padded.producer(padded.node("conv1").getInput(1));
+        int z = padded.initializerInts(wdq.getInput(2))[0];
+        assertEquals(128, z, "symmetric int8 shifted into uint8");
+        int[] q = padded.initializerInts(wdq.getInput(0));
+        assertEquals(8 * 4 * 9, q.length);
+        for (int out = 0; out < 8; out++) for (int ch = 1; ch < 4; ch++) assertEquals(z, q[(out * 4 + ch) * 9]);
+
+        // opset 10 (per-tensor weights need no raise): Pad's constant is a float attribute there, not the zero point
+        OnnxModel old = stem(1, 10);
+        QdqPlacement p = QdqPlacement.plan(old, QdqProfile.ORT);
+        OnnxModel plain = QdqExporter.exportUnpadded(old, QdqPlacementTest.calibrate(old, p, input(1)), weights(old, false),
+                Map.of(), QdqOptions.onnxRuntime(), p);
+        assertEquals(10, plain.opset());
+        assertSame(plain, StemPadding.pad(plain));
+    }
+
+    @Test
+    void aStemWhoseQuantizedInputOtherNodesReadIsLeftAlone() {
+        // x feeds conv1 and a second 1-channel conv: one shared Q/DQ pair, which conv1 alone cannot pad
+        TestModels.Builder b = new TestModels.Builder(9);
+        b.conv("conv1", "x", "c1", 1, 8, 3, 1, 1, 1, true);
+        b.conv("side", "x", "c2", 1, 8, 3, 1, 1, 1, true);
+        b.node(Graphs.node("Add", "add", List.of("c1", "c2"), List.of("s")));
+        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("s"), List.of("g")));
+        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
+        b.gemm("fc", "f", "logits", 8, 5, true, true);
+        OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 1, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5)));
+        QdqPlacement p = QdqPlacement.plan(m, QdqProfile.ORT);
+        Map<String, QuantParams> a = QdqPlacementTest.calibrate(m, p, input(1));
+        OnnxModel plain = QdqExporter.exportUnpadded(m, a, weights(m, true), Map.of(), QdqOptions.onnxRuntime(), p);
+        assertSame(plain, StemPadding.pad(plain));
+        // the TensorRT profile is never padded (TensorRT chooses its own layouts)
+        OnnxModel one = stem(1, 13);
+        QdqPlacement trt = QdqPlacement.plan(one, QdqProfile.TENSORRT);
+        Map<String, QuantParams> symmetric = new LinkedHashMap<>();
+        for (var e : QdqPlacementTest.calibrate(one, trt, input(1)).entrySet()) {
+            QuantParams u = e.getValue();
+            symmetric.put(e.getKey(), SymmetricQuantizer.fromClip(8, true, Math.max(-u.rangeMin(0), u.rangeMax(0))));
+        }
+        OnnxModel t = QdqExporter.export(one, symmetric, weights(one, true), Map.of(), QdqOptions.tensorRt(), trt);
+        assertNull(t.nodes().stream().filter(n -> n.getOpType().equals("Pad")).findFirst().orElse(null));
+    }
+}
