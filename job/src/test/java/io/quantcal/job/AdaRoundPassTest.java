@@ -173,6 +173,24 @@ class AdaRoundPassTest extends SparkJobTest {
         JsonNode lq = sq.get("layers"), lf = sf.get("layers");
         assertEquals(7, lq.size());
         Map<String, Integer> wave = waves(lq);
+        // the cluster estimate from the layers' task times: one executor does them all, enough do the waves' longest
+        JsonNode est = sq.get("cluster_estimate");
+        Map<Integer, Long> longest = new java.util.TreeMap<>();
+        long sum = 0;
+        for (var it = lq.fields(); it.hasNext(); ) {
+            var e = it.next();
+            long ms = e.getValue().get("ms").asLong();
+            sum += ms;
+            longest.merge(e.getValue().get("wave").asInt(), ms, Math::max);
+        }
+        long critical = longest.values().stream().mapToLong(Long::longValue).sum();
+        assertEquals(sq.get("waves").asInt(), est.get("waves").asInt());
+        assertEquals(sum / 1000.0, est.get("task_s").asDouble(), 0.008, "the layers' ms, each truncated");
+        assertEquals(critical / 1000.0, est.get("critical_path_s").asDouble(), 0.008);
+        assertEquals(est.get("task_s").asDouble(), est.at("/executors_s/1/0").asDouble());
+        assertEquals(est.get("task_s").asDouble(), est.at("/executors_s/1/1").asDouble());
+        assertEquals(est.get("critical_path_s").asDouble(), est.at("/executors_s/64/0").asDouble(), 0.002,
+                "64 executors: at least the longest layer of each wave (7 layers)");
         Assertions.assertTrue(sq.get("waves").asInt() > 1, "resnet_small has layers in more than one wave: " + wave);
         Map<String, List<Integer>> tq = weightsTable(q.output()), tf = weightsTable(fp.output());
         OnnxModel model = OnnxModel.load(Path.of(RESNET));

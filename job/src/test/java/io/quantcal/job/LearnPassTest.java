@@ -140,6 +140,16 @@ class LearnPassTest extends SparkJobTest {
         com.fasterxml.jackson.databind.JsonNode learn = AdaRoundPassTest.runJson(r.result().output()).at("/passes/learn");
         assertEquals("lsq+adaround", learn.get("method").asText());
         assertEquals("adaround", learn.get("rounding").asText());
+        // the cluster estimate holds the layers' task times (FP inputs: one wave of independent tasks)
+        long ms = 0, longest = 0;
+        for (var it = learn.at("/layers").elements(); it.hasNext(); ) {
+            long t = it.next().get("ms").asLong();
+            ms += t;
+            longest = Math.max(longest, t);
+        }
+        assertEquals(1, learn.at("/cluster_estimate/waves").asInt());
+        assertEquals(ms / 1000.0, learn.at("/cluster_estimate/task_s").asDouble(), 0.008);
+        assertEquals(longest / 1000.0, learn.at("/cluster_estimate/critical_path_s").asDouble(), 0.002);
         int lower = 0, moved = 0;
         for (QuantizableNode n : fp.quantizableNodes()) {
             com.fasterxml.jackson.databind.JsonNode l = learn.at("/layers").get(n.name());

@@ -161,6 +161,7 @@ public final class AdaRoundPass implements Pass {
         Map<String, int[]> codes = new LinkedHashMap<>();
         Map<String, Object> layers = new LinkedHashMap<>();
         long totalFlops = 0, totalNanos = 0;
+        ClusterEstimate cluster = new ClusterEstimate();
         List<Row> rows = new ArrayList<>();
         for (QuantizableNode n : nodes) {
             Outcome o = outcomes.get(n.name());
@@ -181,6 +182,7 @@ public final class AdaRoundPass implements Pass {
             l.put("gflop_per_s", r.nanos() <= 0 ? 0 : flops / (double) r.nanos());
             totalFlops += flops;
             totalNanos += r.nanos();
+            cluster.add(quantized ? waveOf.get(n.name()) : 0, r.nanos());
             if (quantized) l.put("wave", waveOf.get(n.name()));
             l.put("resumed", !optimized.contains(n.name()));
             layers.put(n.name(), l);
@@ -208,6 +210,8 @@ public final class AdaRoundPass implements Pass {
         s.put("work_gflop", totalFlops / 1e9);
         s.put("task_s", totalNanos / 1e9);
         s.put("gflop_per_s_per_task", totalNanos <= 0 ? 0 : totalFlops / (double) totalNanos);
+        s.put("cluster_estimate", cluster.summary());
+        ctx.out().println(cluster.line(name()));
         s.put("weights_table", ctx.output().finalPath(WEIGHTS_TABLE));
         s.put("layers", layers);
         return state.withQuant(quant).withIntegerWeights(codes).withSummary(name(), s);

@@ -174,6 +174,7 @@ public final class LearnPass implements Pass {
         }
 
         Map<String, Object> layers = new LinkedHashMap<>();
+        ClusterEstimate cluster = new ClusterEstimate();
         List<Row> rows = new ArrayList<>();
         for (QuantizableNode n : nodes) {
             LearnResult r = results.get(n.name());
@@ -201,6 +202,7 @@ public final class LearnPass implements Pass {
             m.put("iterations", r.iterations());
             m.put("ms", r.nanos() / 1_000_000);
             m.put("columns", columns.get(n.name()));
+            cluster.add(quantized ? waveOf.get(n.name()) : 0, r.nanos());
             if (quantized) m.put("wave", waveOf.get(n.name()));
             m.put("resumed", resumed.contains(n.name()));
             layers.put(n.name(), m);
@@ -231,6 +233,8 @@ public final class LearnPass implements Pass {
         s.put("caches_ignored", ignored);
         s.put("layers_learned", nodes.size() - resumed.size());
         s.put("layers_resumed", resumed.size());
+        s.put("cluster_estimate", cluster.summary());
+        ctx.out().println(cluster.line(name()));
         s.put("weights_table", ctx.output().finalPath(WEIGHTS_TABLE));
         s.put("layers", layers);
         return current.withSummary(name(), s);
