@@ -280,7 +280,7 @@ public final class EvaluatePass implements Pass {
                 && cfg.weights().symmetric();
         if (!int8Weights || !io.quantcal.kernels.onnx.CpuFeatures.u8s8Saturates()) return null;
         return "this CPU has AVX2 without VNNI: ONNX Runtime's u8*s8 kernels add pairs of products in saturating int16 here,"
-                + " so the quantized model's accuracy measured here is lower than its scale table gives (and than a CPU with"
+                + " so the quantized model's accuracy measured here can be lower than its scale table gives (and than a CPU with"
                 + " AVX-512 VNNI or AVX-VNNI computes); export.ort-weight-type = uint8 (exact on every CPU) or"
                 + " quantization.weights.bits = 7 avoid it";
     }
