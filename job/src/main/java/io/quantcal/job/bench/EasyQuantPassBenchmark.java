@@ -34,8 +34,16 @@ public final class EasyQuantPassBenchmark {
             else if (a.contains("=")) overrides.add(a);
             else conf = a;
         }
-        Path out = Files.createTempDirectory("quantcal-bench-easyquant");
+        Path out = BenchOutput.create("easyquant");
         overrides.add("output.path=" + out.resolve("run").toUri());
+        try {
+            run(conf, overrides, reps);
+        } finally {
+            BenchOutput.remove(out);
+        }
+    }
+
+    private static void run(String conf, List<String> overrides, int reps) throws Exception {
         QuantcalConfig cfg = QuantcalConfig.parse(conf, Files.readString(Path.of(conf)), overrides);
         QuantcalConfig.EasyQuant eq = cfg.easyquant();
         double machine = ThreadScaling.speedup(2, 400_000_000L);

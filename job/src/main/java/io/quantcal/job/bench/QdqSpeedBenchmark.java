@@ -27,19 +27,22 @@ import org.apache.spark.sql.SparkSession;
  * profile; then ONNX Runtime's Java
  * API runs the FP32 model and each profile's {@code model_qdq.onnx} on the same batch (CPU provider, all graph
  * optimizations, intra-op threads as given) and the median time per batch and the speed-up over FP32 are printed.
- * Usage: QdqSpeedBenchmark [batch=32] [threads=2] [reps=40] [key=value ...] [MODEL.onnx ...] (default: the bundled
- * models; overrides of conf/example.conf, e.g. the zoo's 3-channel 32x32 preprocess).
+ * Usage: QdqSpeedBenchmark [batch=32] [threads=2] [reps=40] [keep=false] [key=value ...] [MODEL.onnx ...] (default: the
+ * bundled models; overrides of conf/example.conf, e.g. the zoo's 3-channel 32x32 preprocess). The exported models go
+ * to a temporary directory, removed at the end unless {@code keep=true} (then its path is printed).
  */
 public final class QdqSpeedBenchmark {
 
     public static void main(String[] args) throws Exception {
         int batch = 32, threads = 2, reps = 40;
+        boolean keep = false;
         List<String> models = new ArrayList<>();
         List<String> overrides = new ArrayList<>();
         for (String a : args) {
             if (a.startsWith("batch=")) batch = Integer.parseInt(a.substring(6));
             else if (a.startsWith("threads=")) threads = Integer.parseInt(a.substring(8));
             else if (a.startsWith("reps=")) reps = Integer.parseInt(a.substring(5));
+            else if (a.startsWith("keep=")) keep = Boolean.parseBoolean(a.substring(5));
             else if (a.contains("=")) overrides.add(a);
             else models.add(a);
         }
@@ -47,8 +50,18 @@ public final class QdqSpeedBenchmark {
             models = List.of("examples/fashion-mnist/models/resnet_small.onnx",
                     "examples/fashion-mnist/models/mobilenet_small.onnx");
         }
+        Path out = BenchOutput.create("qdq");
+        try {
+            run(out, models, overrides, batch, threads, reps);
+        } finally {
+            if (keep) System.out.println("the exported models are kept in " + out);
+            else BenchOutput.remove(out);
+        }
+    }
+
+    private static void run(Path out, List<String> models, List<String> overrides, int batch, int threads, int reps)
+            throws Exception {
         String conf = "conf/example.conf";
-        Path out = Files.createTempDirectory("quantcal-bench-qdq");
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
         // variant → its export keys: the ort profile with int8 weights (default) and with uint8 ones, tensorrt
         Map<String, List<String>> variants = new LinkedHashMap<>();
