@@ -166,7 +166,7 @@ public final class QdqSpeedBenchmark {
             String op = (n.getDomain().isEmpty() ? "" : n.getDomain() + ":") + n.getOpType();
             if (op.contains("QLinear") || op.contains("QGemm") || op.contains("Integer") || op.endsWith("Conv")
                     || op.endsWith("Gemm") || op.endsWith("MatMul") || op.endsWith("QuantizeLinear") || op.endsWith("Transpose")
-                    || op.endsWith("ReorderInput") || op.endsWith("ReorderOutput")) {
+                    || op.endsWith("ReorderInput") || op.endsWith("ReorderOutput") || op.equals("Pad")) {
                 count.merge(op, 1, Integer::sum);
             }
         }
