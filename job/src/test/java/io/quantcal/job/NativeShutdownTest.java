@@ -27,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class NativeShutdownTest {
 
-    /** Enough runs that the old crash (about 1 run in 4 to 6) shows up with 90-97% probability; about 5 s each. */
+    /** Enough runs that the old crash (about 1 run in 4 to 6) shows up with 90-97% probability; about 5 s each, two at a time. */
     static final int RUNS = 12;
 
     /** What spark-submit adds on Java 17 (NOTES-build.md, the parent pom's spark.jvm.flags). */
@@ -67,16 +67,6 @@ class NativeShutdownTest {
         }
         Files.write(lastClass.resolve("zzzzz.png"), Arrays.copyOf(png, 100)); // truncated inside its first chunk
 
-        Path conf = tmp.resolve("bad-image.conf");
-        Files.writeString(conf, """
-                quantcal {
-                  model = "%s"
-                  pipeline = [calibrate]
-                  calibration { path = "%s", limit = 1000, batch-size = 8, partitions = 2 }
-                  spark.master = "local[2]"
-                  output.path = "%s"
-                }
-                """.formatted(RESNET, images, tmp.resolve("out")));
         // An argument file keeps the command line short, as deploy/quantcal does.
         Path args = tmp.resolve("java.args");
         Files.writeString(args, "-cp\n\"" + System.getProperty("java.class.path").replace("\\", "\\\\") + "\"\n");
@@ -88,23 +78,21 @@ class NativeShutdownTest {
         cmd.addAll(List.of("-Xmx1g", "-Xss8m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
         String javacpp = System.getProperty("org.bytedeco.javacpp.cachedir");
         if (javacpp != null) cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + javacpp);
-        cmd.addAll(List.of("@" + args, "io.quantcal.job.Cli", "run", conf.toString()));
+        cmd.addAll(List.of("@" + args, "io.quantcal.job.Cli", "run"));
 
-        List<Exit> exits = new ArrayList<>();
+        // two runs at a time, each with its own configuration and output path: half the wall time, and the load of the
+        // other run makes the old crash, if it came back, more likely rather than less
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        List<java.util.concurrent.Future<Exit>> futures = new ArrayList<>();
         for (int i = 0; i < RUNS; i++) {
-            Path wd = Files.createDirectories(tmp.resolve("run-" + i));
-            Process p = new ProcessBuilder(cmd).directory(wd.toFile())
-                    .redirectOutput(wd.resolve("stdout.txt").toFile()).redirectError(wd.resolve("stderr.txt").toFile())
-                    .start();
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly().waitFor();
-                throw new AssertionError("run " + i + " did not end within 120 s; stderr in " + wd);
-            }
-            String err = Files.readString(wd.resolve("stderr.txt"), StandardCharsets.UTF_8);
-            String reason = err.lines().filter(l -> l.startsWith("quantcal: error: ")).findFirst().orElse("(no reason line)");
-            Exit exit = new Exit(p.exitValue(), hsErr(wd), reason);
-            exits.add(exit);
-            if (exit.code() != 1 || exit.hsErr()) keep(wd, i);
+            int run = i;
+            futures.add(pool.submit(() -> run(cmd, images, run)));
+        }
+        List<Exit> exits = new ArrayList<>();
+        try {
+            for (var f : futures) exits.add(f.get());
+        } finally {
+            pool.shutdownNow();
         }
 
         List<Integer> codes = exits.stream().map(Exit::code).toList();
@@ -116,7 +104,38 @@ class NativeShutdownTest {
         for (Exit e : exits) {
             assertTrue(e.reason().contains("zzzzz.png") && e.reason().contains("cannot be decoded"), e.reason());
         }
-        assertTrue(Files.notExists(tmp.resolve("out")), "a failed run leaves no output");
+        for (int i = 0; i < RUNS; i++) {
+            assertTrue(Files.notExists(tmp.resolve("run-" + i).resolve("out")), "a failed run leaves no output");
+        }
+    }
+
+    /** Run {@code i} in its own working directory, with its own configuration (its output under that directory). */
+    private Exit run(List<String> base, Path images, int i) throws Exception {
+        Path wd = Files.createDirectories(tmp.resolve("run-" + i));
+        Path conf = wd.resolve("bad-image.conf");
+        Files.writeString(conf, """
+                quantcal {
+                  model = "%s"
+                  pipeline = [calibrate]
+                  calibration { path = "%s", limit = 1000, batch-size = 8, partitions = 2 }
+                  spark.master = "local[2]"
+                  output.path = "%s"
+                }
+                """.formatted(RESNET, images, wd.resolve("out")));
+        List<String> cmd = new ArrayList<>(base);
+        cmd.add(conf.toString());
+        Process p = new ProcessBuilder(cmd).directory(wd.toFile())
+                .redirectOutput(wd.resolve("stdout.txt").toFile()).redirectError(wd.resolve("stderr.txt").toFile())
+                .start();
+        if (!p.waitFor(120, TimeUnit.SECONDS)) {
+            p.destroyForcibly().waitFor();
+            throw new AssertionError("run " + i + " did not end within 120 s; stderr in " + wd);
+        }
+        String err = Files.readString(wd.resolve("stderr.txt"), StandardCharsets.UTF_8);
+        String reason = err.lines().filter(l -> l.startsWith("quantcal: error: ")).findFirst().orElse("(no reason line)");
+        Exit exit = new Exit(p.exitValue(), hsErr(wd), reason);
+        if (exit.code() != 1 || exit.hsErr()) keep(wd, i);
+        return exit;
     }
 
     /** A failed run's stderr and crash log, kept under target/ for a look after the build. */
