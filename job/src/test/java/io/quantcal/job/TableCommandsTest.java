@@ -98,4 +98,26 @@ class TableCommandsTest extends SparkJobTest {
             assertEquals(List.of("other", "run", "t.csv"), s.map(p -> p.getFileName().toString()).sorted().toList());
         }
     }
+
+    @Test
+    void aRunDirectoryReadsItsTableAndAnythingElseIsAClearError() throws Exception {
+        Path run = Files.createDirectories(tmp.resolve("run"));
+        ScaleTable.write(spark(), ROWS, run.resolve("scale_table").toString());
+        Path runJson = Files.writeString(run.resolve("run.json"), "{}");
+        String direct = cli("table", "export", run.resolve("scale_table").toString(), "--format", "csv");
+        assertEquals(direct, cli("table", "export", run.toString(), "--format", "csv"), "the run directory names its table");
+        Assertions.assertTrue(direct.lines().count() == 3, direct);
+
+        Path empty = Files.createDirectories(tmp.resolve("empty"));
+        for (String[] c : new String[][] {
+                {tmp.resolve("missing").toString(), "table PATH " + tmp.resolve("missing") + " does not exist"},
+                {runJson.toString(), "table PATH " + runJson + " is a file; expected the scale table directory"},
+                {empty.toString(), "table PATH " + empty + " holds no Parquet files and no scale_table/ directory"}}) {
+            console.reset();
+            assertEquals(1, code("table", "show", c[0]));
+            String said = console.toString(StandardCharsets.UTF_8);
+            Assertions.assertTrue(said.contains(c[1]), said);
+            Assertions.assertFalse(said.contains("\tat "), "no stack trace: " + said);
+        }
+    }
 }

@@ -40,6 +40,7 @@ public final class TableCommands {
         boolean shared = Spark.sessionExists();
         SparkSession spark = Spark.local("quantcal-table");
         try {
+            path = tablePath(new HadoopFiles(spark.sparkContext().hadoopConfiguration()), path, err);
             List<ScaleRow> rows = ScaleTable.read(spark, path);
             if (cmd.equals("show")) {
                 out.print(TableFormats.aligned(rows.subList(0, Math.min(limit, rows.size()))));
@@ -71,5 +72,30 @@ public final class TableCommands {
         } finally {
             if (!shared) spark.stop();
         }
+    }
+
+    /**
+     * The scale table PATH names: the table directory itself, or a quantcal run directory holding one in
+     * {@code scale_table/} (what {@code output.path} named). Anything else is refused here, before Spark, with
+     * what was expected, instead of a Parquet reader's stack trace.
+     */
+    static String tablePath(HadoopFiles files, String path, PrintStream err) {
+        if (!files.exists(path)) throw new IllegalArgumentException("table PATH " + path + " does not exist");
+        if (!files.isDirectory(path)) {
+            throw new IllegalArgumentException("table PATH " + path + " is a file; expected the scale table directory"
+                    + " (" + io.quantcal.job.QuantcalJob.SCALE_TABLE + "/ in a quantcal run's output) or the run's output directory");
+        }
+        if (hasParquet(files, path)) return path;
+        String inner = new org.apache.hadoop.fs.Path(files.qualify(path), io.quantcal.job.QuantcalJob.SCALE_TABLE).toString();
+        if (files.isDirectory(inner) && hasParquet(files, inner)) {
+            err.println("reading " + inner);
+            return inner;
+        }
+        throw new IllegalArgumentException("table PATH " + path + " holds no Parquet files and no " + io.quantcal.job.QuantcalJob.SCALE_TABLE
+                + "/ directory with them; expected a quantcal scale table or a run's output directory");
+    }
+
+    private static boolean hasParquet(HadoopFiles files, String dir) {
+        return files.list(dir).stream().anyMatch(f -> f.isFile() && f.getPath().getName().endsWith(".parquet"));
     }
 }
