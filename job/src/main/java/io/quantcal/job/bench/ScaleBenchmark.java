@@ -115,6 +115,7 @@ public final class ScaleBenchmark {
         @SuppressWarnings("unchecked")
         Map<String, Object> timings = (Map<String, Object>) result.summary().get("timings_ms");
         double evalS = ((Number) timings.get("evaluate")).doubleValue() / 1000;
+        String speed = qdqSpeed(result.summary());
         String evalLine = console.toString(StandardCharsets.UTF_8).lines().filter(l -> l.startsWith("evaluate: ") && !l.startsWith("evaluate: warning"))
                 .findFirst().orElse("");
         spark.stop();
@@ -123,13 +124,27 @@ public final class ScaleBenchmark {
             System.out.printf("%s, %d partitions, ORT intra-op threads %d, batch %d (calibrate: memory budget %s per task), best of %d%n",
                     master, partitions, cfg.intraOpThreads(),
                     cfg.calibration().batchSize(), BatchBudget.mib(budget.budgetBytes()), reps);
-            System.out.printf("%-13s %9s %6s %10s %11s %11s %6s %9s %6s %10s %10s %9s%n", "model", "layers", "images", "per sample",
-                    "inference s", "calibrate s", "ratio", "entropy s", "ratio", "cal batch", "evaluate s", "peak RSS");
+            System.out.printf("%-13s %9s %6s %10s %11s %11s %6s %9s %6s %10s %10s %9s %9s%n", "model", "layers", "images", "per sample",
+                    "inference s", "calibrate s", "ratio", "entropy s", "ratio", "cal batch", "evaluate s", "QDQ speed", "peak RSS");
         }
-        System.out.printf("%-13s %9s %6d %10s %11.1f %11.1f %5.2fx %9.1f %5.2fx %10d %10.1f %9s%n", name,
+        System.out.printf("%-13s %9s %6d %10s %11.1f %11.1f %5.2fx %9.1f %5.2fx %10d %10.1f %9s %9s%n", name,
                 found + "/" + coverage.size(), n, BatchBudget.mib(perSample), inf, cal, cal / inf, ent, ent / inf, calBatch,
-                evalS, peakRss());
+                evalS, speed, peakRss());
         System.out.println("              " + evalLine);
+    }
+
+    /**
+     * The exported QDQ model's speed-up over FP32 as evaluate measured it (run.json passes.evaluate.speed: one batch
+     * of up to 8 samples at the model's real input size, runtime.intra-op-threads threads), e.g. "1.63x"; "-" when
+     * evaluation.speed is off.
+     */
+    @SuppressWarnings("unchecked")
+    static String qdqSpeed(Map<String, Object> summary) {
+        Object passes = summary.get("passes");
+        Object ev = passes instanceof Map<?, ?> p ? p.get("evaluate") : null;
+        Object sp = ev instanceof Map<?, ?> e ? e.get("speed") : null;
+        Object up = sp instanceof Map<?, ?> m ? m.get("speedup") : null;
+        return up instanceof Number n ? String.format(java.util.Locale.ROOT, "%.2fx", n.doubleValue()) : "-";
     }
 
     static long inference(SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples, OnnxModel model) {
