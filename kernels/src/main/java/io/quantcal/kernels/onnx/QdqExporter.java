@@ -86,7 +86,9 @@ public final class QdqExporter {
      * its output quantization already clips to its bounds ({@link QdqPlacement#removable}): the compute op then
      * writes the activation's output tensor directly and its Q/DQ pair follows it. The profile's rules are
      * checked first ({@link #checkProfile}). With the {@code ort} profile, a Conv over fewer than 4 input channels
-     * reads its input padded with zero channels ({@link StemPadding}): the same numbers, on ONNX Runtime's fast path.
+     * reads its input padded with zero channels ({@link StemPadding}): the same numbers, on ONNX Runtime's fast path;
+     * and tensors whose rank shape inference cannot see get it declared ({@link RankHints}), so that every
+     * QLinearConv runs channels-last.
      *
      * @throws ModelException as {@link #export(OnnxModel, Map, Map, Map, QdqOptions)}, and naming the tensor
      *     whose parameters the profile's target cannot run
@@ -95,10 +97,11 @@ public final class QdqExporter {
                                    Map<String, QuantParams> weights, Map<String, int[]> integerWeights,
                                    QdqOptions options, QdqPlacement placement) {
         OnnxModel qdq = exportUnpadded(model, activations, weights, integerWeights, options, placement);
-        return placement.profile() == QdqProfile.ORT && !options.weightsAsQdqPair() ? StemPadding.pad(qdq) : qdq;
+        if (placement.profile() != QdqProfile.ORT) return qdq;
+        return RankHints.declare(options.weightsAsQdqPair() ? qdq : StemPadding.pad(qdq));
     }
 
-    /** The profile's QDQ model without {@link StemPadding} (its tests' reference). */
+    /** The profile's QDQ model without {@link StemPadding} and {@link RankHints} (their tests' reference). */
     static OnnxModel exportUnpadded(OnnxModel model, Map<String, QuantParams> activations,
                                     Map<String, QuantParams> weights, Map<String, int[]> integerWeights,
                                     QdqOptions options, QdqPlacement placement) {
