@@ -166,14 +166,16 @@ public final class CalibratePass implements Pass {
 
         if (!calibrator.needsHistogram()) {
             progress.step("activation statistics: min/max of " + tensors.size() + " tensors" + means, 0);
-            Result r = run(samples, bm, input, tensors, meanTensors, opts, batch, skipBad, false);
-            return new Collected(r.partial().stats(), r.partial().samples(), r.skipped(), 1, channelMeans(r.partial()));
+            Tuple2<Result, Integer> rg = runInGroups(samples, bm, input, tensors, meanTensors, opts, batch, skipBad, false, progress);
+            Result r = rg._1();
+            return new Collected(r.partial().stats(), r.partial().samples(), r.skipped(), rg._2(), channelMeans(r.partial()));
         }
         // one pass: histograms whose bins do not depend on the data, with exact min and max; the regular bins the
         // calibrator reads are placed from the merged min/max afterwards and filled by re-binning
         progress.step("activation statistics: min/max and histograms of " + tensors.size() + " tensors (" + calibrator.name() + ")"
                 + means, 0);
-        Result r = run(samples, bm, input, tensors, meanTensors, opts, batch, skipBad, true);
+        Tuple2<Result, Integer> rg = runInGroups(samples, bm, input, tensors, meanTensors, opts, batch, skipBad, true, progress);
+        Result r = rg._1();
         Map<String, TensorStats> stats = new LinkedHashMap<>();
         for (String t : tensors) {
             TensorStats s = r.partial().stats().get(t);
@@ -181,7 +183,7 @@ public final class CalibratePass implements Pass {
             HistogramSpec h = calibrator.histogramSpec(s.minMax(), cfg.activations().symmetric()).orElseThrow();
             stats.put(t, s.withHistogram(withBins(h, s, cfg.activations().histogramBins())));
         }
-        return new Collected(stats, r.partial().samples(), r.skipped(), 1, channelMeans(r.partial()));
+        return new Collected(stats, r.partial().samples(), r.skipped(), rg._2(), channelMeans(r.partial()));
     }
 
     /** The exact per-channel sums, each rounded to double once. */
@@ -197,13 +199,83 @@ public final class CalibratePass implements Pass {
 
     record Result(ActivationStatistics.Partial partial, List<String> skipped) {}
 
+    /**
+     * A task's statistics and skipped samples; or, when one sample's captured tensors exceeded the memory budget
+     * ({@link io.quantcal.kernels.calib.CaptureOverBudget}), what each tensor took (the statistics are then null).
+     */
+    record Part(ActivationStatistics.Partial partial, List<String> skipped, LinkedHashMap<String, Long> sampleBytes,
+                long inputBytes, String message) implements java.io.Serializable {}
+
+    /** On the driver: a task's captures exceeded the budget (see {@link Part}). */
+    static final class OverBudget extends RuntimeException {
+        final Map<String, Long> sampleBytes;
+        final long inputBytes;
+
+        OverBudget(String message, Map<String, Long> sampleBytes, long inputBytes) {
+            super(message, null, false, false);
+            this.sampleBytes = sampleBytes;
+            this.inputBytes = inputBytes;
+        }
+    }
+
+    /**
+     * {@link #run} over all of {@code tensors} in one pass when one sample's captures fit the memory budget; else in
+     * groups that do, one pass over the (cached) samples each, their statistics put together: each tensor's statistics
+     * come from one group's pass over every sample, so they are those of a single pass.
+     *
+     * @return the result and the number of passes over the data
+     */
+    private static Tuple2<Result, Integer> runInGroups(JavaRDD<Sample> samples, BroadcastModel bm, ModelInputs input,
+                                                       List<String> tensors, Map<String, Integer> meanTensors,
+                                                       RunnerOptions opts, io.quantcal.kernels.calib.BatchBudget batch,
+                                                       boolean skipBad, boolean histograms, Progress progress) {
+        OverBudget over;
+        try {
+            return new Tuple2<>(run(samples, bm, input, tensors, meanTensors, opts, batch, skipBad, histograms), 1);
+        } catch (OverBudget e) {
+            over = e;
+        }
+        List<String> all = new ArrayList<>(tensors);
+        for (String t : meanTensors.keySet()) if (!all.contains(t)) all.add(t);
+        String what = bm.displayName() + ", " + tensors.size() + " captured tensors";
+        List<List<String>> groups = io.quantcal.kernels.calib.CaptureOverBudget.groups(all, over.sampleBytes,
+                over.inputBytes, batch, what);
+        if (groups.size() < 2) throw new io.quantcal.kernels.runtime.MemoryException(over.getMessage(), null);
+        long total = over.sampleBytes.values().stream().mapToLong(Long::longValue).sum();
+        String why = "one sample's " + all.size() + " captured tensors take " + io.quantcal.kernels.calib.BatchBudget.mib(total)
+                + ", more than the memory budget of " + io.quantcal.kernels.calib.BatchBudget.mib(batch.budgetBytes())
+                + " per task holds (x" + io.quantcal.kernels.calib.BatchBudget.COPIES + "): capturing them in "
+                + groups.size() + " groups, one pass over the data each; ";
+        Map<String, TensorStats> stats = new LinkedHashMap<>();
+        Map<String, io.quantcal.kernels.calib.SampleChannelSums> sums = new LinkedHashMap<>();
+        Result first = null;
+        for (int g = 0; g < groups.size(); g++) {
+            List<String> group = groups.get(g);
+            List<String> gt = tensors.stream().filter(group::contains).toList();
+            Map<String, Integer> gm = new LinkedHashMap<>();
+            meanTensors.forEach((t, c) -> { if (group.contains(t)) gm.put(t, c); });
+            progress.step("activation statistics: " + (g == 0 ? why : "") + "group " + (g + 1) + " of " + groups.size()
+                    + " (" + group.size() + " tensors)", (double) g / groups.size());
+            Result r = run(samples, bm, input, gt, gm, opts, batch, skipBad, histograms);
+            if (first == null) first = r;
+            else if (r.partial().samples() != first.partial().samples()) {
+                throw new IllegalStateException("calibration samples changed between passes: " + first.partial().samples()
+                        + " then " + r.partial().samples());
+            }
+            stats.putAll(r.partial().stats());
+            sums.putAll(r.partial().channelSums());
+        }
+        return new Tuple2<>(new Result(new ActivationStatistics.Partial(stats, first.partial().samples(), sums),
+                first.skipped()), groups.size());
+    }
+
     private static Result run(JavaRDD<Sample> samples, BroadcastModel bm, ModelInputs input,
                               List<String> tensors, Map<String, Integer> meanTensors, RunnerOptions opts,
                               io.quantcal.kernels.calib.BatchBudget batch, boolean skipBad, boolean histograms) {
         LinkedHashMap<String, Integer> sums = new LinkedHashMap<>(meanTensors);
         List<String> captures = new ArrayList<>(tensors);
         for (String t : sums.keySet()) if (!captures.contains(t)) captures.add(t);
-        List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> parts = samples
+        List<Tuple2<Integer, Part>> parts = samples
                 .mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("calibrate", "capturing " + tensors.size()
                         + " activation tensors of " + bm.displayName() + " (batches of at most " + batch.maxBatch()
                         + " samples, " + io.quantcal.kernels.calib.BatchBudget.mib(batch.budgetBytes()) + " per task)", () -> {
@@ -218,16 +290,26 @@ public final class CalibratePass implements Pass {
                                         batch, what, tensors, sums)
                                 : ActivationStatistics.collectMinMax(r.runner(), input,
                                         new SampleValues(good), batch, what, tensors, sums);
+                    } catch (io.quantcal.kernels.calib.CaptureOverBudget e) {
+                        // one sample's captures exceed the budget: hand back what each takes, the driver groups them
+                        return List.of(new Tuple2<>(pid, new Part(null, List.of(), new LinkedHashMap<>(e.sampleBytes()),
+                                e.inputBytes(), e.getMessage()))).iterator();
                     }
-                    return List.of(new Tuple2<>(pid, new Tuple2<>(p, good.skipped()))).iterator();
+                    return List.of(new Tuple2<>(pid, new Part(p, good.skipped(), null, 0, null))).iterator();
                 }), true).collect();
-        List<Tuple2<Integer, Tuple2<ActivationStatistics.Partial, List<String>>>> sorted = new ArrayList<>(parts);
+        List<Tuple2<Integer, Part>> sorted = new ArrayList<>(parts);
         sorted.sort(Comparator.comparing(Tuple2::_1));
+        for (var t : sorted) {
+            Part over = t._2();
+            if (over.sampleBytes() != null) {
+                throw new OverBudget(over.message(), over.sampleBytes(), over.inputBytes());
+            }
+        }
         ActivationStatistics.Partial merged = new ActivationStatistics.Partial(new LinkedHashMap<>(), 0);
         List<String> skipped = new ArrayList<>();
         for (var t : sorted) {
-            merged = merged.merge(t._2()._1());
-            skipped.addAll(t._2()._2());
+            merged = merged.merge(t._2().partial());
+            skipped.addAll(t._2().skipped());
         }
         if (merged.samples() == 0) {
             throw new io.quantcal.job.data.BadSampleException("no usable calibration samples"

@@ -43,6 +43,12 @@ public record BatchBudget(long budgetBytes, int maxBatch) implements Serializabl
         return budgetBytes == Long.MAX_VALUE;
     }
 
+    /** True when one sample of {@code perSampleBytes} fits the budget (times {@link #COPIES}). */
+    public boolean fits(long perSampleBytes) {
+        if (unlimited() || perSampleBytes <= 0) return true;
+        return perSampleBytes <= budgetBytes / COPIES;
+    }
+
     /**
      * Samples per run for tensors of {@code perSampleBytes} per sample.
      *

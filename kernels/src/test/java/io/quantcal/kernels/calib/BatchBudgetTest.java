@@ -141,4 +141,45 @@ class BatchBudgetTest {
         assertEquals(2, Batches.cachedRun(Batches.CACHED_CAPTURE_BYTES / 2));
         assertEquals(11, Batches.cachedRun(4 * 44_750)); // the bundled example: 6 tensors, 44 750 values per sample
     }
+
+    @Test
+    void capturesOverTheBudgetReportWhatEachTensorTakesAndGroupIntoRunsThatFit() {
+        // one sample: input x 72 floats (288 bytes); captured c and r, 144 floats each (576 bytes): 1440 bytes, x2 = 2880
+        try (ModelRunner r = ModelRunner.open(model(), List.of("c", "r"), RunnerOptions.singleThreaded())) {
+            var inputs = io.quantcal.kernels.runtime.ModelInputs.singleFloat("x", new long[] {2, 6, 6});
+            List<String> seen = new ArrayList<>();
+            CaptureOverBudget e = assertThrows(CaptureOverBudget.class, () -> Batches.forEachPinned(r, inputs,
+                    Batches.floats(samples(10).iterator()), new BatchBudget(2000, 32), "calibrate: tiny.onnx, 2 captured tensors",
+                    List.of("c", "r"), (k, t, v) -> seen.add(t)));
+            assertEquals(Map.of("c", 576L, "r", 576L), e.sampleBytes());
+            assertEquals(288, e.inputBytes());
+            assertEquals(List.of("c", "r"), seen, "only the first (one-sample) run");
+            assertTrue(e.getMessage().startsWith("calibrate: tiny.onnx, 2 captured tensors: one sample's inputs and returned"
+                    + " tensors take 0.0 MiB (x2"), e.getMessage());
+            // 2000 / 2 - 288 = 712 bytes per group: c and r apart
+            assertEquals(List.of(List.of("c"), List.of("r")), CaptureOverBudget.groups(List.of("c", "r"), e.sampleBytes(),
+                    e.inputBytes(), new BatchBudget(2000, 32), "test"));
+            // and each group runs within that budget
+            long n = Batches.forEachPinned(r, inputs, Batches.floats(samples(10).iterator()), new BatchBudget(2000, 32),
+                    "test", List.of("c"), (k, t, v) -> assertEquals("c", t));
+            assertEquals(10, n);
+        }
+    }
+
+    @Test
+    void groupsKeepTheTensorsOrderAndATensorAloneOverTheBudgetIsAnErrorNamingIt() {
+        Map<String, Long> b = Map.of("a", 300L, "b", 300L, "c", 500L, "d", 100L);
+        // budget 2000: 1000 per copy, less the inputs' 100: 900 per group
+        assertEquals(List.of(List.of("a", "b"), List.of("c", "d")),
+                CaptureOverBudget.groups(List.of("a", "b", "c", "d"), b, 100, new BatchBudget(2000, 8), "t"));
+        // a tensor the measuring run did not return (a mean-only one, say) counts nothing
+        assertEquals(List.of(List.of("a", "b", "e"), List.of("c", "d")),
+                CaptureOverBudget.groups(List.of("a", "b", "e", "c", "d"), b, 100, new BatchBudget(2000, 8), "t"));
+        // budget 1000: 400 per group; c (500) alone does not fit
+        MemoryException e = assertThrows(MemoryException.class,
+                () -> CaptureOverBudget.groups(List.of("a", "b", "c", "d"), b, 100, new BatchBudget(1000, 8), "calibrate: m.onnx"));
+        assertTrue(e.getMessage().startsWith("calibrate: m.onnx: tensor c alone takes 0.0 MiB for one sample (x2, with the"
+                + " inputs' 0.0 MiB), more than the memory budget of 0.0 MiB per task (quantcal.runtime.memory-budget)"),
+                e.getMessage());
+    }
 }

@@ -1,0 +1,82 @@
+package io.quantcal.job;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.quantcal.job.config.QuantcalConfig;
+import io.quantcal.job.data.Sample;
+import io.quantcal.job.data.SampleSets;
+import io.quantcal.job.pipeline.CalibratePass;
+import io.quantcal.kernels.onnx.Graphs;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.QdqPlacement;
+import io.quantcal.kernels.onnx.QdqProfile;
+import io.quantcal.kernels.onnx.TestModels;
+import io.quantcal.kernels.stats.Calibrators;
+import io.quantcal.kernels.stats.TensorStats;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.api.java.JavaRDD;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * When one sample's captured tensors exceed the memory budget, calibrate captures them in groups that fit, one pass
+ * over the data each, and gets the statistics one pass gets (PaddleOCR's detector at 640×640 captures 388 MiB per
+ * sample in the ort profile, more than the default 768 MiB budget holds twice).
+ */
+class CalibrateGroupsTest extends SparkJobTest {
+
+    @TempDir
+    Path tmp;
+
+    /**
+     * x [N, 1, 64, 64] → conv1 (16 channels) → relu → conv2 → relu → GAP → flatten → fc: each ReLU output is 256 KiB a
+     * sample, so one sample's captures (x, both, and the small ones) take about 528 KiB, more than half of 1 MiB.
+     */
+    static OnnxModel wide() {
+        TestModels.Builder b = new TestModels.Builder(17);
+        b.conv("conv1", "x", "c1", 1, 16, 3, 1, 1, 1, true).relu("relu1", "c1", "r1");
+        b.conv("conv2", "r1", "c2", 16, 16, 3, 1, 1, 1, true).relu("relu2", "c2", "r2");
+        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("r2"), List.of("g")));
+        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
+        b.gemm("fc", "f", "logits", 16, 10, true, true);
+        return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 64, 64)), List.of(Graphs.floatValue("logits", -1, 10)));
+    }
+
+    @Test
+    void capturesOverTheBudgetRunInGroupsAndGiveTheStatisticsOfOnePass() throws Exception {
+        OnnxModel model = wide();
+        Path file = tmp.resolve("wide.onnx");
+        Files.write(file, model.toByteArray());
+        List<String> tensors = QdqPlacement.plan(model, QdqProfile.ORT).ownedTensors();
+        for (String calibrator : new String[] {"minmax", "entropy"}) {
+            CalibratePass.Collected[] got = new CalibratePass.Collected[2];
+            String[] budgets = {"1g", "1m"};
+            for (int k = 0; k < 2; k++) {
+                QuantcalConfig cfg = JobFixtures.config(file.toString(), JobFixtures.CALIB, tmp.resolve("out").toString(),
+                        "calibration.limit=24", "calibration.batch-size=8", "calibration.preprocess.resize=64",
+                        "calibration.preprocess.width=64", "calibration.preprocess.height=64",
+                        "runtime.memory-budget=" + budgets[k]);
+                var input = io.quantcal.job.data.InputBinding.of(model, cfg, cfg.calibration());
+                JavaRDD<Sample> samples = SampleSets.load(spark(), cfg, cfg.calibration(), input, 2).cache();
+                got[k] = CalibratePass.collect(spark(), cfg, samples, model, tensors, Calibrators.byName(calibrator, 99.99));
+                samples.unpersist(true);
+            }
+            assertEquals(1, got[0].passes(), calibrator);
+            // 1 MiB / 2 copies = 512 KiB, less the 16 KiB input: x and relu1's output (272 KiB), then the rest
+            assertEquals(2, got[1].passes(), calibrator);
+            assertEquals(24, got[1].samples());
+            assertEquals(got[0].stats().keySet(), got[1].stats().keySet());
+            for (String t : tensors) {
+                TensorStats a = got[0].stats().get(t), b = got[1].stats().get(t);
+                assertEquals(a.minMax().count(), b.minMax().count(), t);
+                assertEquals(a.minMax().min(), b.minMax().min(), t);
+                assertEquals(a.minMax().max(), b.minMax().max(), t);
+                if (a.histogram() != null) assertArrayEquals(a.histogram().counts(), b.histogram().counts(), t);
+            }
+        }
+    }
+}
