@@ -357,6 +357,9 @@ public final class QuantcalJob {
             out.printf("  accuracy  top-1 FP32 %.2f%%, quantized %.2f%% (%d samples, agreement %.2f%%)%n",
                     100 * (double) m.get("top1_fp32"), 100 * (double) m.get("top1_quantized"), (long) m.get("samples"),
                     100 * (double) m.get("top1_agreement"));
+        } else if (ev instanceof Map<?, ?> m && m.get("top1") instanceof String na && m.get("output_sqnr_db") instanceof Number db) {
+            out.printf("  accuracy  output SQNR %.2f dB against FP32 (%d samples; top-1 %s)%n", db.doubleValue(),
+                    (long) m.get("samples"), na);
         }
         out.printf("  output    %s%n", output);
         if (!rows.isEmpty()) out.printf("            %s/ (%d rows)%n", SCALE_TABLE, rows.size());

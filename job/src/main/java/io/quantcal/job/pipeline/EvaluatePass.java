@@ -105,11 +105,16 @@ public final class EvaluatePass implements Pass {
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("samples", sums.samples());
         s.put("labelled", sums.labelled());
-        if (sums.labelled() > 0) {
-            s.put("top1_fp32", sums.fpAccuracy());
-            s.put("top1_quantized", sums.quantAccuracy());
+        String notClasses = notClassScores(fp);
+        if (notClasses != null) {
+            s.put("top1", "n/a: " + notClasses);
+        } else {
+            if (sums.labelled() > 0) {
+                s.put("top1_fp32", sums.fpAccuracy());
+                s.put("top1_quantized", sums.quantAccuracy());
+            }
+            s.put("top1_agreement", sums.agreement());
         }
-        s.put("top1_agreement", sums.agreement());
         s.put("output_sqnr_db", finite(sums.sqnrDb()));
         s.put("output_cosine", sums.meanCosine());
         s.put("layer_sqnr_db", layerSqnr(state, pairs, sums));
@@ -138,9 +143,14 @@ public final class EvaluatePass implements Pass {
         if (cpu != null) warnings.add(cpu);
         for (String w : warnings) ctx.out().println("evaluate: warning: " + w);
         if (!warnings.isEmpty()) s.put("warnings", warnings);
-        ctx.out().printf("evaluate: %d samples; top-1 FP32 %s, quantized %s; agreement %.2f%%; output SQNR %.2f dB, cosine %.5f%n",
-                sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), sums.sqnrDb(),
-                sums.meanCosine());
+        if (notClasses != null) {
+            ctx.out().printf("evaluate: %d samples; top-1 n/a (%s); output SQNR %.2f dB, cosine %.5f%n", sums.samples(),
+                    notClasses, sums.sqnrDb(), sums.meanCosine());
+        } else {
+            ctx.out().printf("evaluate: %d samples; top-1 FP32 %s, quantized %s; agreement %.2f%%; output SQNR %.2f dB, cosine %.5f%n",
+                    sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), sums.sqnrDb(),
+                    sums.meanCosine());
+        }
         if (speed != null) {
             ctx.out().printf("evaluate: speed on this machine (ONNX Runtime, batch %d, %d intra-op thread(s), median of %d runs"
                     + " each): FP32 %.3f ms, quantized %.3f ms: %.2fx%n", speed.batch(), speed.intraOpThreads(), speed.runs(),
@@ -317,6 +327,24 @@ public final class EvaluatePass implements Pass {
                     + " directories " + classes);
         }
         return out;
+    }
+
+    /**
+     * Why top-1 does not apply to the model's first output, or null when it does: class scores are [N, classes]. A
+     * detector's map ([N, 1, H, W]) or a sequence's ([N, T, classes]) has no single top-1 per sample, and an argmax
+     * over all its values means nothing; its output SQNR and cosine still do. An output of unknown rank is taken
+     * as class scores.
+     */
+    static String notClassScores(OnnxModel fp) {
+        io.quantcal.kernels.onnx.TensorInfo out = fp.outputs().get(0);
+        long[] shape = out.shape();
+        if (shape == null || shape.length == 2) return null;
+        StringBuilder b = new StringBuilder("[");
+        for (int i = 0; i < shape.length; i++) {
+            if (i > 0) b.append(", ");
+            b.append(i == 0 && shape[i] < 0 ? "N" : shape[i] < 0 ? "?" : String.valueOf(shape[i]));
+        }
+        return "output " + out.name() + " is " + b.append("]") + ", not class scores [N, classes]";
     }
 
     private static Object finite(double v) {

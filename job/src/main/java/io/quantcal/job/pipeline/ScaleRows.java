@@ -11,7 +11,8 @@ import java.util.Map;
  * Flattens the state's quantization into scale-table rows, in the table's canonical order (node order;
  * activation, weight, bias; channel). Bias rows describe the int32 bias of the QDQ model: scale = input
  * scale × weight scale (per channel when the weight is), zero point 0, 32 bits — outside the 2..16 of
- * the quantizers, because that is what deployment does with biases.
+ * the quantizers, because that is what deployment does with biases. A bias that such codes cannot hold stays FP32
+ * in the export and has no rows ({@link io.quantcal.kernels.onnx.QdqExporter#biasOverflow}).
  */
 public final class ScaleRows {
 
@@ -28,7 +29,8 @@ public final class ScaleRows {
             TensorQuant w = q.get(n.name() + "/weight");
             if (a != null) add(rows, st, runId, a);
             if (w != null) add(rows, st, runId, w);
-            if (withBias && a != null && w != null && n.bias() != null) {
+            if (withBias && a != null && w != null && n.bias() != null
+                    && io.quantcal.kernels.onnx.QdqExporter.biasOverflow(st.model(), n, a.params(), w.params()) <= 1) {
                 QuantParams pw = w.params();
                 double sa = (float) a.params().scale(0);
                 for (int c = 0; c < pw.channels(); c++) {

@@ -309,6 +309,7 @@ public final class RunReport {
             kv("top-1 quantized", fmt(100 * ((Number) ev.get("top1_quantized")).doubleValue(), "%.2f") + " %");
         }
         if (ev.get("top1_agreement") instanceof Number n) kv("top-1 agreement", fmt(100 * n.doubleValue(), "%.2f") + " %");
+        if (ev.get("top1") instanceof String na) kv("top-1", na);
         kv("output SQNR", fmt(ev.get("output_sqnr_db"), "%.2f") + " dB");
         kv("output cosine", fmt(ev.get("output_cosine"), "%.5f"));
         if (ev.get("speed") instanceof Map<?, ?> sp) {

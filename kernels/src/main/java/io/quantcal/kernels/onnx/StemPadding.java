@@ -65,6 +65,9 @@ final class StemPadding {
             // int8 codes only: the fast path is ONNX Runtime's symmetric u8·s8 convolution; with uint8 weights padding
             // only adds work (mobilenet_small 0.40× → 0.35× FP32, measured)
             if (type != TensorProto.DataType.INT8_VALUE) return null;
+            // an 8-bit input only: ONNX Runtime's integer convolution (and its Pad kernel) take no 16-bit activations
+            int xType = m.initializer(xdq.getInput(2)).getDataType();
+            if (xType != TensorProto.DataType.UINT8_VALUE && xType != TensorProto.DataType.INT8_VALUE) return null;
             long[] shape = m.shape(codes);
             if (shape.length < 3 || shape[1] >= CHANNELS) return null;
             return new Stem(conv, q, xdq, wdq, codes, shape);

@@ -159,4 +159,18 @@ class StemPaddingTest {
         OnnxModel t = QdqExporter.export(one, symmetric, weights(one, true), Map.of(), QdqOptions.tensorRt(), trt);
         assertNull(t.nodes().stream().filter(n -> n.getOpType().equals("Pad")).findFirst().orElse(null));
     }
+
+    @Test
+    void aStemWithSixteenBitActivationsIsLeftAloneAndLoads() {
+        // W8 (int8 codes) with A16: ONNX Runtime has neither a 16-bit integer convolution nor a uint16 Pad, so the
+        // stem keeps its own channels (it failed to load before: "no implementation for Pad(21)")
+        OnnxModel m = stem(1, 13);
+        QdqPlacement p = QdqPlacement.plan(m, QdqProfile.ORT);
+        Map<String, QuantParams> a16 = new LinkedHashMap<>();
+        QdqPlacementTest.calibrate(m, p, input(1)).forEach((t, q) -> a16.put(t, io.quantcal.kernels.quant.AffineQuantizer
+                .fromRange(io.quantcal.kernels.quant.QuantGrid.of(16, false), q.rangeMin(0), q.rangeMax(0))));
+        OnnxModel q = QdqExporter.export(m, a16, weights(m, true), Map.of(), QdqOptions.onnxRuntime(), p);
+        assertEquals(0, q.nodes().stream().filter(n -> n.getOpType().equals("Pad")).count());
+        assertEquals(5, run(q, input(1), OrtSession.SessionOptions.OptLevel.ALL_OPT).length / 4, "runs: 4 samples x 5 logits");
+    }
 }

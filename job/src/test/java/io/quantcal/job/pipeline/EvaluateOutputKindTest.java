@@ -1,0 +1,38 @@
+package io.quantcal.job.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import io.quantcal.kernels.onnx.Graphs;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.TestModels;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Top-1 is reported for class scores [N, classes] only; a map or a sequence output says why it has none. */
+class EvaluateOutputKindTest {
+
+    /** x [N, 1, 8, 8] → conv (4 channels) → relu, then the given tail; the first graph output is {@code out}. */
+    static OnnxModel model(boolean classifier, long... outDims) {
+        TestModels.Builder b = new TestModels.Builder(2);
+        b.conv("conv", "x", "c", 1, 4, 3, 1, 1, 1, true).relu("relu", "c", "r");
+        String out = "r";
+        if (classifier) {
+            b.node(Graphs.node("GlobalAveragePool", "gap", List.of("r"), List.of("g")));
+            b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
+            b.gemm("fc", "f", "logits", 4, 3, true, true);
+            out = "logits";
+        }
+        return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 8, 8)), List.of(Graphs.floatValue(out, outDims)));
+    }
+
+    @Test
+    void classScoresGetTopOneAndOtherOutputsSayWhyNot() {
+        assertNull(EvaluatePass.notClassScores(model(true, -1, 3)));
+        assertEquals("output r is [N, 4, 8, 8], not class scores [N, classes]",
+                EvaluatePass.notClassScores(model(false, -1, 4, 8, 8)));
+        assertEquals("output r is [N, 4, ?, ?], not class scores [N, classes]",
+                EvaluatePass.notClassScores(model(false, -1, 4, -1, -1)));
+    }
+}

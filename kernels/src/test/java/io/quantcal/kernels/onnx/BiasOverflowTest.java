@@ -1,0 +1,83 @@
+package io.quantcal.kernels.onnx;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.quantcal.kernels.quant.AffineQuantizer;
+import io.quantcal.kernels.quant.QuantGrid;
+import io.quantcal.kernels.quant.QuantParams;
+import io.quantcal.kernels.quant.SymmetricQuantizer;
+import io.quantcal.kernels.runtime.FloatTensor;
+import io.quantcal.kernels.runtime.ModelRunner;
+import io.quantcal.kernels.runtime.RunnerOptions;
+import java.util.List;
+import java.util.Map;
+import onnx.Onnx.NodeProto;
+import onnx.Onnx.TensorProto;
+import org.junit.jupiter.api.Test;
+
+/** A bias that int32 codes at s_x·s_w cannot hold stays FP32 instead of being clipped. */
+class BiasOverflowTest {
+
+    /** x [N, 4] → fc1 (4→2, bias b1) → fc2 (2→2, bias b2); the biases set by hand. */
+    static OnnxModel model(float[] b1, float[] b2) {
+        TestModels.Builder b = new TestModels.Builder(3);
+        b.gemm("fc1", "x", "h", 4, 2, true, true).gemm("fc2", "h", "y", 2, 2, true, true);
+        OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 4)), List.of(Graphs.floatValue("y", -1, 2)));
+        var g = m.graph().toBuilder();
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            String name = g.getInitializer(i).getName();
+            float[] v = name.equals(m.node("fc1").getInput(2)) ? b1 : name.equals(m.node("fc2").getInput(2)) ? b2 : null;
+            if (v != null) g.setInitializer(i, Graphs.floatTensor(name, v, 2));
+        }
+        return m.withGraph(g.build());
+    }
+
+    @Test
+    void aBiasBeyondTheInt32RangeOfItsScaleStaysFloatAndTheOthersAreQuantized() {
+        // input scale 0.01 (uint8 over [0, 2.55]), weight scale 0.001 (clip 0.127): bias scale 1e-5, so int32 codes
+        // hold |b| ≤ (2^31 − 1) · 1e-5 = 21474.8: 30000 needs 1.397 times that range, 20000 fits
+        QuantParams x = AffineQuantizer.fromRange(QuantGrid.of(8, false), 0, 2.55);
+        QuantParams w = SymmetricQuantizer.fromClip(8, true, 0.127);
+        OnnxModel m = model(new float[] {30000, -5}, new float[] {20000, 1});
+        QuantizableNode fc1 = m.quantizableNodes().get(0), fc2 = m.quantizableNodes().get(1);
+        float s = (float) x.scale(0) * (float) w.scale(0);
+        assertEquals(30000 / (double) s / Integer.MAX_VALUE, QdqExporter.biasOverflow(m, fc1, x, w), 1e-12);
+        assertEquals(1.397, QdqExporter.biasOverflow(m, fc1, x, w), 1e-3);
+        assertEquals(20000 / (double) s / Integer.MAX_VALUE, QdqExporter.biasOverflow(m, fc2, x, w), 1e-12);
+        assertEquals(0, QdqExporter.biasOverflow(m, fc2, null, w), "no input parameters: nothing to quantize");
+
+        // fc2 reads h, quantized over [-30000, 30000]: its bias scale is 235 · 0.001, and 20000 fits easily
+        QuantParams h = AffineQuantizer.fromRange(QuantGrid.of(8, false), -30000, 30000);
+        float s2 = (float) h.scale(0) * (float) w.scale(0);
+        OnnxModel q = QdqExporter.export(m, Map.of("x", x, "h", h), Map.of(fc1.weight(), w, fc2.weight(), w), Map.of(),
+                QdqOptions.onnxRuntime());
+        // fc1 reads its float bias as it was; fc2 an int32 DequantizeLinear
+        assertEquals(fc1.bias(), q.node("fc1").getInput(2));
+        NodeProto dq = q.producer(q.node("fc2").getInput(2));
+        assertEquals("DequantizeLinear", dq.getOpType());
+        assertEquals(TensorProto.DataType.INT32_VALUE, q.initializer(dq.getInput(0)).getDataType());
+        assertArrayEquals(new int[] {AffineQuantizer.quantize(20000, s2, 0, Integer.MIN_VALUE, Integer.MAX_VALUE),
+                AffineQuantizer.quantize(1, s2, 0, Integer.MIN_VALUE, Integer.MAX_VALUE)}, q.initializerInts(dq.getInput(0)));
+
+        // in ONNX Runtime, operator by operator: fc1's output is exactly the float bias plus the fake-quantized product
+        FloatTensor in = FloatTensor.of("x", new float[] {0.5f, 1.0f, 0.25f, 2.0f}, 1, 4);
+        float[] got;
+        try (ModelRunner r = ModelRunner.open(q, List.of("h"), new RunnerOptions(1, 1,
+                ai.onnxruntime.OrtSession.SessionOptions.OptLevel.NO_OPT))) {
+            got = r.run(in).get("h").data();
+        }
+        float[] wq = m.initializerFloats(fc1.weight());
+        for (int o = 0; o < 2; o++) {
+            double acc = 0;
+            for (int i = 0; i < 4; i++) {
+                float sx = (float) x.scale(0), sw = (float) w.scale(0);
+                double xv = AffineQuantizer.dequantize(AffineQuantizer.quantize(in.data()[i], sx, x.zeroPoint(0), 0, 255), sx,
+                        x.zeroPoint(0));
+                double wv = AffineQuantizer.dequantize(AffineQuantizer.quantize(wq[o * 4 + i], sw, 0, -127, 127), sw, 0);
+                acc += xv * wv;
+            }
+            assertEquals((o == 0 ? 30000 : -5) + acc, got[o], 1e-2, "output " + o);
+        }
+    }
+}
