@@ -59,6 +59,13 @@ public final class ExportPass implements Pass {
                 placement);
     }
 
+    /** {@link io.quantcal.kernels.onnx.QdqExporter#biasOverflow} of node {@code n} when biases are quantized, else 0. */
+    static double biasOverflow(QuantcalConfig cfg, PipelineState st, io.quantcal.kernels.onnx.QuantizableNode n) {
+        if (!options(cfg).quantizeBias() || !st.calibrated()) return 0;
+        return io.quantcal.kernels.onnx.QdqExporter.biasOverflow(st.model(), n, st.activationParams().get(n.input()),
+                st.weightParams().get(n.weight()));
+    }
+
     @Override
     public PipelineState run(RunContext ctx, PipelineState state) {
         QuantcalConfig cfg = ctx.config();
@@ -68,19 +75,17 @@ public final class ExportPass implements Pass {
         s.put("profile", cfg.export().profile().id());
         s.put("quantize_linear_nodes", qdq.nodes().stream().filter(n -> n.getOpType().equals("QuantizeLinear")).count());
         s.put("activations_folded", placement.removed(state.activationParams()).size());
-        if (options(cfg).quantizeBias()) {
-            List<Map<String, Object>> kept = new java.util.ArrayList<>();
-            for (var n : state.nodes()) {
-                double over = io.quantcal.kernels.onnx.QdqExporter.biasOverflow(state.model(), n,
-                        state.activationParams().get(n.input()), state.weightParams().get(n.weight()));
-                if (over <= 1) continue;
-                kept.add(Map.of("node", n.name(), "bias", n.bias(), "needs_int32_range_times", over));
-                ctx.out().printf(java.util.Locale.ROOT, "export: warning: bias %s of node %s kept in FP32: at scale input x weight"
-                        + " scale its largest value needs %.3g times the int32 range (clipped, it would change the layer's"
-                        + " output); ONNX Runtime runs this node in float%n", n.bias(), n.name(), over);
-            }
-            if (!kept.isEmpty()) s.put("biases_kept_fp32", kept);
+        List<Map<String, Object>> own = new java.util.ArrayList<>();
+        for (var n : state.nodes()) {
+            double over = biasOverflow(cfg, state, n);
+            if (over <= 1) continue;
+            own.add(Map.of("node", n.name(), "bias", n.bias(), "needs_int32_range_times", over));
+            ctx.out().printf(java.util.Locale.ROOT, "export: warning: node %s runs in float: its bias %s needs %.3g times the"
+                    + " int32 range at scale input x weight scale, so it is written at a scale of its own (the table's bias"
+                    + " rows) and ONNX Runtime computes the node from the dequantized values instead of an integer kernel%n",
+                    n.name(), n.bias(), over);
         }
+        if (!own.isEmpty()) s.put("biases_at_own_scale", own);
         List<ScaleRow> rows = ScaleRows.of(state, ctx.runId(), false);
         if (cfg.export().qdq()) {
             ctx.files().writeBytes(ctx.output().resolve(QDQ_MODEL), qdq.toByteArray());

@@ -11,8 +11,8 @@ import java.util.Map;
  * Flattens the state's quantization into scale-table rows, in the table's canonical order (node order;
  * activation, weight, bias; channel). Bias rows describe the int32 bias of the QDQ model: scale = input
  * scale × weight scale (per channel when the weight is), zero point 0, 32 bits — outside the 2..16 of
- * the quantizers, because that is what deployment does with biases. A bias that such codes cannot hold stays FP32
- * in the export and has no rows ({@link io.quantcal.kernels.onnx.QdqExporter#biasOverflow}).
+ * the quantizers, because that is what deployment does with biases; where such codes cannot hold the bias, the larger
+ * scale the export writes it at ({@link io.quantcal.kernels.onnx.QdqExporter#biasScales}).
  */
 public final class ScaleRows {
 
@@ -29,12 +29,11 @@ public final class ScaleRows {
             TensorQuant w = q.get(n.name() + "/weight");
             if (a != null) add(rows, st, runId, a);
             if (w != null) add(rows, st, runId, w);
-            if (withBias && a != null && w != null && n.bias() != null
-                    && io.quantcal.kernels.onnx.QdqExporter.biasOverflow(st.model(), n, a.params(), w.params()) <= 1) {
+            if (withBias && a != null && w != null && n.bias() != null) {
                 QuantParams pw = w.params();
-                double sa = (float) a.params().scale(0);
+                float[] bs = io.quantcal.kernels.onnx.QdqExporter.biasScales(st.model(), n, a.params(), pw);
                 for (int c = 0; c < pw.channels(); c++) {
-                    double s = (float) (sa * (float) pw.scale()[c]);
+                    double s = bs[c];
                     rows.add(new ScaleRow(ScaleRow.SCHEMA_VERSION, runId, st.modelName(), st.modelSha256(), n.bias(),
                             n.name(), n.opType(), "bias", pw.perChannel() ? 0 : -1, pw.perChannel() ? c : -1, 32, true,
                             true, s, 0, Integer.MIN_VALUE, Integer.MAX_VALUE, (double) Integer.MIN_VALUE * s,

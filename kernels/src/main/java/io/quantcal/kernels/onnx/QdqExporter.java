@@ -228,6 +228,11 @@ public final class QdqExporter {
         }
 
         Writer w = new Writer(model, options, target);
+        if (options.quantizeBias()) {
+            for (QuantizableNode n : nodes) {
+                if (biasOverflow(model, n, activations.get(n.input()), weights.get(n.weight())) > 1) w.floatNodes.add(n.name());
+            }
+        }
         for (var e : plan.weightNodes.entrySet()) {
             w.weight(e.getKey(), weights.get(e.getKey()), integerWeights.get(e.getKey()), e.getValue());
         }
@@ -243,9 +248,10 @@ public final class QdqExporter {
 
     /**
      * How far node {@code n}'s bias exceeds what int32 codes at scale s_x · s_w (per channel when the weight is) hold:
-     * the largest |b| / (s · (2^31 − 1)); above 1, some code would clip. The export then keeps that bias in FP32 (ONNX
-     * Runtime runs such a node as float Conv/Gemm instead of an integer kernel) and the scale table has no bias rows
-     * for the node: a clipped bias would change the layer's output by up to the clipped amount, silently. It happens
+     * the largest |b| / (s · (2^31 − 1)); above 1, some code would clip, changing the layer's output by up to the
+     * clipped amount, silently. The export then writes that bias at a larger scale of its own ({@link #biasScales}) and
+     * has ONNX Runtime compute the node in float (see {@code Writer.floatNodes}); the table's bias rows give that
+     * scale. It happens
      * where the scales are small against the bias: 16-bit activations and weights (s_x · s_w near 1e-9 leaves ±2 of
      * range), or a layer whose weights are tiny against its bias (one of PP-OCRv4 det's 64 layers at W8A8).
      *
@@ -261,6 +267,27 @@ public final class QdqExporter {
             worst = Math.max(worst, Math.abs((double) values[i] / scale) / Integer.MAX_VALUE);
         }
         return worst;
+    }
+
+    /**
+     * The int32 bias codes' scales of node {@code n} (one per weight channel, or one): s_x · s_w in float32, as integer
+     * kernels take them; where that cannot hold the bias ({@link #biasOverflow} above 1), per channel the larger of it
+     * and max |b| / 2·10^9, so that every code fits with room to spare.
+     */
+    public static float[] biasScales(OnnxModel m, QuantizableNode n, QuantParams input, QuantParams weight) {
+        float sx = (float) input.scale(0);
+        int channels = weight.perChannel() ? weight.channels() : 1;
+        float[] scale = new float[channels];
+        for (int c = 0; c < channels; c++) scale[c] = sx * (float) weight.scale(c);
+        if (biasOverflow(m, n, input, weight) <= 1) return scale;
+        float[] values = m.initializerFloats(n.bias());
+        double[] max = new double[channels];
+        for (int i = 0; i < values.length; i++) {
+            int c = weight.perChannel() ? i : 0;
+            max[c] = Math.max(max[c], Math.abs((double) values[i]));
+        }
+        for (int c = 0; c < channels; c++) scale[c] = Math.max(scale[c], (float) (max[c] / 2.0e9));
+        return scale;
     }
 
     /** The container type of a grid: 8-bit types up to 8 bits, 16-bit above. */
@@ -374,6 +401,18 @@ public final class QdqExporter {
         private final QdqOptions options;
         private final GraphEditor edit;
         private final List<String> maybeUnused = new ArrayList<>();
+        /**
+         * Nodes whose bias int32 codes at s_x·s_w cannot hold ({@link #biasOverflow}). Their bias is written at a scale
+         * of its own ({@link #biasScales}) and added after the node by an Add, the node itself left without bias: ONNX
+         * Runtime then computes it in float over the dequantized input and weight (it fuses DequantizeLinear → Conv →
+         * QuantizeLinear into an integer kernel only when the Conv's output goes to the QuantizeLinear), and the
+         * numbers are the table's. What does not hold: a bias DequantizeLinear at another scale read by the node (an
+         * integer kernel takes the bias at s_x·s_w, so the fused node would misread it); a float bias read by the node
+         * (ONNX Runtime's WeightBiasQuantization optimization quantizes it to int32 at s_x·s_w itself, overflowing:
+         * resnet_small W16A16 gave 54 dB output SQNR operator by operator, 12.8 dB with that optimization); weight codes
+         * in an int32 container (ONNX Runtime fuses them into a QLinearConv, which then fails to load).
+         */
+        final Set<String> floatNodes = new LinkedHashSet<>();
         /** The opset the written model declares (Clip takes its bounds as inputs from opset 11). */
         private final long opset;
 
@@ -384,10 +423,11 @@ public final class QdqExporter {
             this.edit = new GraphEditor(m.graph());
         }
 
-        void weight(String w, QuantParams p, int[] precomputed, List<QuantizableNode> users) {
+        void weight(String w, QuantParams p, int[] precomputed, List<QuantizableNode> allUsers) {
             long[] shape = m.shape(w);
             float[] values = m.initializerFloats(w);
             int[] q = precomputed != null ? precomputed : FakeQuant.quantize(values, shape, p);
+            List<QuantizableNode> users = allUsers;
             if (options.unsignedWeights() && !options.weightsAsQdqPair() && p.grid().signed() && p.grid().bits() <= 8) {
                 // the same grid shifted by 128 into uint8: (q + 128 − (Z + 128))·s = (q − Z)·s for every code
                 int[] shifted = new int[q.length];
@@ -423,15 +463,19 @@ public final class QdqExporter {
         }
 
         void bias(QuantizableNode n, QuantParams input, QuantParams weight) {
-            // a bias that int32 codes at this scale cannot hold stays FP32 (biasOverflow), rather than clipped
-            if (biasOverflow(m, n, input, weight) > 1) return;
             String b = n.bias();
             long[] shape = m.shape(b);
             float[] values = m.initializerFloats(b);
-            float sx = (float) input.scale(0);
             int channels = weight.perChannel() ? weight.channels() : 1;
-            float[] scale = new float[channels];
-            for (int c = 0; c < channels; c++) scale[c] = sx * (float) weight.scale(c);
+            float[] scale = biasScales(m, n, input, weight);
+            boolean added = floatNodes.contains(n.name());
+            if (added && n.opType().startsWith("Conv")) {
+                // [C] → [C, 1, ..., 1]: broadcast over the output's spatial dimensions
+                int rank = m.shape(n.weight()).length;
+                shape = new long[rank - 1];
+                java.util.Arrays.fill(shape, 1L);
+                shape[0] = values.length;
+            }
             int[] q = new int[values.length];
             for (int i = 0; i < q.length; i++) {
                 q[i] = AffineQuantizer.quantize(values[i], scale[weight.perChannel() ? i : 0], 0,
@@ -445,12 +489,30 @@ public final class QdqExporter {
             edit.putInitializer(Graphs.floatTensor(sName, scale, dims));
             edit.putInitializer(Graphs.int32Tensor(zName, new int[channels], dims));
             String out = edit.uniqueName(b + "_DequantizeLinear_Output");
-            Map<String, Object> attrs = weight.perChannel() ? Map.of("axis", (long) (shape.length - 1)) : Map.of();
+            Map<String, Object> attrs = weight.perChannel()
+                    ? Map.of("axis", added && n.opType().startsWith("Conv") ? 0L : (long) (shape.length - 1)) : Map.of();
             int at = edit.position(n.name());
             edit.insertBefore(at, Graphs.node("DequantizeLinear", edit.uniqueName(b + "_DequantizeLinear"),
                     List.of(qName, sName, zName), List.of(out), attrs));
-            rewire(at, 2, out);
             maybeUnused.add(b);
+            if (!added) {
+                rewire(at, 2, out);
+                return;
+            }
+            NodeProto node = edit.node(at);
+            float beta = 1f;
+            for (var a : node.getAttributeList()) if (a.getName().equals("beta")) beta = a.getF(); // Gemm: + beta·C
+            if (beta != 1f) {
+                String betaName = edit.uniqueName(b + "_beta");
+                edit.putInitializer(Graphs.floatTensor(betaName, new float[] {beta}));
+                String scaled = edit.uniqueName(b + "_times_beta");
+                edit.insertBefore(at, Graphs.node("Mul", edit.uniqueName(b + "_beta_mul"), List.of(out, betaName), List.of(scaled)));
+                out = scaled;
+            }
+            String y = node.getOutput(0), raw = edit.uniqueName(y + "_without_bias");
+            NodeProto.Builder nb = node.toBuilder().clearInput().addInput(node.getInput(0)).addInput(node.getInput(1)).setOutput(0, raw);
+            edit.replace(at, nb.build());
+            edit.insertAfter(at, Graphs.node("Add", edit.uniqueName(n.name() + "_bias_add"), List.of(raw, out), List.of(y)));
         }
 
         void activation(String t, QuantParams p) {

@@ -16,7 +16,7 @@ import onnx.Onnx.NodeProto;
 import onnx.Onnx.TensorProto;
 import org.junit.jupiter.api.Test;
 
-/** A bias that int32 codes at s_x·s_w cannot hold stays FP32 instead of being clipped. */
+/** A bias that int32 codes at s_x·s_w cannot hold gets a scale of its own instead of being clipped. */
 class BiasOverflowTest {
 
     /** x [N, 4] → fc1 (4→2, bias b1) → fc2 (2→2, bias b2); the biases set by hand. */
@@ -34,7 +34,7 @@ class BiasOverflowTest {
     }
 
     @Test
-    void aBiasBeyondTheInt32RangeOfItsScaleStaysFloatAndTheOthersAreQuantized() {
+    void aBiasBeyondTheInt32RangeOfItsScaleGetsAScaleOfItsOwnAndTheNodeRunsInFloatWithTheSameNumbers() {
         // input scale 0.01 (uint8 over [0, 2.55]), weight scale 0.001 (clip 0.127): bias scale 1e-5, so int32 codes
         // hold |b| ≤ (2^31 − 1) · 1e-5 = 21474.8: 30000 needs 1.397 times that range, 20000 fits
         QuantParams x = AffineQuantizer.fromRange(QuantGrid.of(8, false), 0, 2.55);
@@ -52,21 +52,43 @@ class BiasOverflowTest {
         float s2 = (float) h.scale(0) * (float) w.scale(0);
         OnnxModel q = QdqExporter.export(m, Map.of("x", x, "h", h), Map.of(fc1.weight(), w, fc2.weight(), w), Map.of(),
                 QdqOptions.onnxRuntime());
-        // fc1 reads its float bias as it was; fc2 an int32 DequantizeLinear
-        assertEquals(fc1.bias(), q.node("fc1").getInput(2));
+        // fc1: no bias input; its bias at a scale of its own, max |b| / 2e9 (so its codes fit), added after it; its
+        // weight an int8 DequantizeLinear as usual
+        assertEquals(2, q.node("fc1").getInputCount());
+        NodeProto add = q.consumers(q.node("fc1").getOutput(0)).get(0);
+        assertEquals("Add", add.getOpType());
+        assertEquals("h", add.getOutput(0));
+        NodeProto bdq = q.producer(add.getInput(1));
+        assertEquals("DequantizeLinear", bdq.getOpType());
+        float[] own = q.initializerFloats(bdq.getInput(1));
+        assertArrayEquals(new float[] {(float) (30000 / 2.0e9)}, own, "one scale: the weight is per tensor");
+        assertArrayEquals(QdqExporter.biasScales(m, fc1, x, w), own);
+        assertArrayEquals(new int[] {AffineQuantizer.quantize(30000, own[0], 0, Integer.MIN_VALUE, Integer.MAX_VALUE),
+                AffineQuantizer.quantize(-5, own[0], 0, Integer.MIN_VALUE, Integer.MAX_VALUE)}, q.initializerInts(bdq.getInput(0)));
+        NodeProto wdq = q.producer(q.node("fc1").getInput(1));
+        assertEquals(TensorProto.DataType.INT8_VALUE, q.initializer(wdq.getInput(0)).getDataType());
+        // fc2: as always, s_x · s_w
+        assertArrayEquals(new float[] {s2}, QdqExporter.biasScales(m, fc2, h, w));
         NodeProto dq = q.producer(q.node("fc2").getInput(2));
         assertEquals("DequantizeLinear", dq.getOpType());
         assertEquals(TensorProto.DataType.INT32_VALUE, q.initializer(dq.getInput(0)).getDataType());
         assertArrayEquals(new int[] {AffineQuantizer.quantize(20000, s2, 0, Integer.MIN_VALUE, Integer.MAX_VALUE),
                 AffineQuantizer.quantize(1, s2, 0, Integer.MIN_VALUE, Integer.MAX_VALUE)}, q.initializerInts(dq.getInput(0)));
+        assertEquals(TensorProto.DataType.INT8_VALUE, q.initializer(q.producer(q.node("fc2").getInput(1)).getInput(0)).getDataType());
 
         // in ONNX Runtime, operator by operator: fc1's output is exactly the float bias plus the fake-quantized product
         FloatTensor in = FloatTensor.of("x", new float[] {0.5f, 1.0f, 0.25f, 2.0f}, 1, 4);
-        float[] got;
+        float[] got, optimized;
         try (ModelRunner r = ModelRunner.open(q, List.of("h"), new RunnerOptions(1, 1,
                 ai.onnxruntime.OrtSession.SessionOptions.OptLevel.NO_OPT))) {
             got = r.run(in).get("h").data();
         }
+        // and with all of ONNX Runtime's graph optimizations the same
+        try (ModelRunner r = ModelRunner.open(q, List.of("h"), new RunnerOptions(1, 1,
+                ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT))) {
+            optimized = r.run(in).get("h").data();
+        }
+        assertArrayEquals(got, optimized, 1e-2f);
         float[] wq = m.initializerFloats(fc1.weight());
         for (int o = 0; o < 2; o++) {
             double acc = 0;
@@ -79,5 +101,48 @@ class BiasOverflowTest {
             }
             assertEquals((o == 0 ? 30000 : -5) + acc, got[o], 1e-2, "output " + o);
         }
+    }
+
+    @Test
+    void aConvWhoseBiasOverflowsAddsItPerChannelAfterItselfAndOnnxRuntimeAgreesAtEveryOptimizationLevel() {
+        // x [N, 2, 4, 4] → conv (2→3, 3×3, pad 1), per-channel weights, a bias of 5e5 against s_x·s_w ≈ 5e-5 (int32 codes hold about 1e5)
+        TestModels.Builder b = new TestModels.Builder(9);
+        b.conv("conv", "x", "y", 2, 3, 3, 1, 1, 1, true);
+        OnnxModel m0 = b.build(13, List.of(Graphs.floatValue("x", -1, 2, 4, 4)), List.of(Graphs.floatValue("y", -1, 3, 4, 4)));
+        var g = m0.graph().toBuilder();
+        String bias = m0.node("conv").getInput(2);
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            if (g.getInitializer(i).getName().equals(bias)) g.setInitializer(i, Graphs.floatTensor(bias, new float[] {5e5f, -3f, 0.25f}, 3));
+        }
+        OnnxModel m = m0.withGraph(g.build());
+        QuantizableNode conv = m.quantizableNodes().get(0);
+        QuantParams x = AffineQuantizer.fromRange(QuantGrid.of(8, false), -1, 1.55);
+        QuantParams w = QdqExporterTest.weightParams(m.initializerFloats(conv.weight()), m.shape(conv.weight()), 0, 8);
+        OnnxModel q = QdqExporter.export(m, Map.of("x", x), Map.of(conv.weight(), w), Map.of(), QdqOptions.onnxRuntime());
+        NodeProto add = q.consumers(q.node("conv").getOutput(0)).get(0);
+        assertEquals("Add", add.getOpType());
+        NodeProto bdq = q.producer(add.getInput(1));
+        assertArrayEquals(new long[] {3, 1, 1}, q.shape(bdq.getInput(0)), "broadcast over H, W");
+        float[] scales = q.initializerFloats(bdq.getInput(1));
+        float[] want = QdqExporter.biasScales(m, conv, x, w);
+        assertArrayEquals(want, scales);
+        assertEquals((float) (5e5 / 2.0e9), scales[0], "channel 0 at its own scale");
+        assertEquals((float) x.scale(0) * (float) w.scale(1), scales[1], "the others at s_x·s_w[c]");
+        float[] xs = new float[2 * 2 * 16];
+        java.util.Random r = new java.util.Random(4);
+        for (int i = 0; i < xs.length; i++) xs[i] = (float) (r.nextDouble() * 2.5 - 1);
+        FloatTensor in = FloatTensor.of("x", xs, 2, 2, 4, 4);
+        float[][] y = new float[3][];
+        var levels = new ai.onnxruntime.OrtSession.SessionOptions.OptLevel[] {ai.onnxruntime.OrtSession.SessionOptions.OptLevel.NO_OPT,
+                ai.onnxruntime.OrtSession.SessionOptions.OptLevel.BASIC_OPT, ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT};
+        for (int k = 0; k < 3; k++) {
+            try (ModelRunner run = ModelRunner.open(q, List.of(), new RunnerOptions(1, 1, levels[k]))) {
+                y[k] = run.run(in).get("y").data();
+            }
+        }
+        assertArrayEquals(y[0], y[1], 1e-2f);
+        assertArrayEquals(y[0], y[2], 1e-2f);
+        // channel 0 carries its 5e5: the bias arrived whole
+        for (int n = 0; n < 2; n++) for (int i = 0; i < 16; i++) assertEquals(5e5, y[0][n * 48 + i], 50);
     }
 }
