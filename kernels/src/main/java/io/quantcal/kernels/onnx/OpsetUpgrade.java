@@ -25,8 +25,10 @@ final class OpsetUpgrade {
     /**
      * The model with the forms that only moved from attributes to inputs rewritten for opset {@code to}, as the ONNX
      * version converter does: Clip's min/max (11), Pad's pads and value (11), Dropout's ratio (12), the axes of
-     * Squeeze, Unsqueeze and ReduceSum and Split's split (13), and Resize-10's inputs (11: an empty roi, with the
-     * asymmetric coordinates and floor rounding that Resize-10 meant). The opset import itself is not changed here.
+     * Squeeze, Unsqueeze and ReduceSum and Split's split (13), the other Reduce*'s axes and an even Split's
+     * num_outputs (18), GridSample's mode names (20: bilinear → linear, bicubic → cubic), and Resize-10's inputs (11:
+     * an empty roi, with the asymmetric coordinates and floor rounding that Resize-10 meant). The opset import itself
+     * is not changed here.
      */
     static OnnxModel rewrite(OnnxModel m, long to) {
         long from = m.opset();
@@ -81,6 +83,26 @@ final class OpsetUpgrade {
             String attr = axesOp && Nodes.has(n, "axes") ? "axes" : op.equals("Split") && Nodes.has(n, "split") ? "split" : null;
             if (attr != null) {
                 b.addInput(intsToInput(edit, b, n, attr));
+                return b.build();
+            }
+        }
+        if (crosses(from, to, 18)) {
+            // the other Reduce* take their axes as an input (absent axes still reduce over all of them)
+            if (REDUCE_18.contains(op) && Nodes.has(n, "axes")) {
+                b.addInput(intsToInput(edit, b, n, "axes"));
+                return b.build();
+            }
+            // an even Split names its output count
+            if (op.equals("Split") && Nodes.input(n, 1) == null && !Nodes.has(n, "num_outputs")) {
+                b.addAttribute(Graphs.attribute("num_outputs", (long) n.getOutputCount()));
+                return b.build();
+            }
+        }
+        if (crosses(from, to, 20) && op.equals("GridSample")) {
+            String mode = Nodes.stringAttr(n, "mode", "bilinear");
+            if (mode.equals("bilinear") || mode.equals("bicubic")) {
+                removeAttribute(b, "mode");
+                b.addAttribute(Graphs.attribute("mode", mode.equals("bilinear") ? "linear" : "cubic"));
                 return b.build();
             }
         }
