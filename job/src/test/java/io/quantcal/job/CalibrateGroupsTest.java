@@ -37,12 +37,16 @@ class CalibrateGroupsTest extends SparkJobTest {
      * sample, so one sample's captures (x, both, and the small ones) take about 528 KiB, more than half of 1 MiB.
      */
     static OnnxModel wide() {
+        return wide(16);
+    }
+
+    static OnnxModel wide(int c) {
         TestModels.Builder b = new TestModels.Builder(17);
-        b.conv("conv1", "x", "c1", 1, 16, 3, 1, 1, 1, true).relu("relu1", "c1", "r1");
-        b.conv("conv2", "r1", "c2", 16, 16, 3, 1, 1, 1, true).relu("relu2", "c2", "r2");
+        b.conv("conv1", "x", "c1", 1, c, 3, 1, 1, 1, true).relu("relu1", "c1", "r1");
+        b.conv("conv2", "r1", "c2", c, c, 3, 1, 1, 1, true).relu("relu2", "c2", "r2");
         b.node(Graphs.node("GlobalAveragePool", "gap", List.of("r2"), List.of("g")));
         b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
-        b.gemm("fc", "f", "logits", 16, 10, true, true);
+        b.gemm("fc", "f", "logits", c, 10, true, true);
         return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 64, 64)), List.of(Graphs.floatValue("logits", -1, 10)));
     }
 
@@ -83,5 +87,37 @@ class CalibrateGroupsTest extends SparkJobTest {
                 if (a.histogram() != null) assertArrayEquals(a.histogram().counts(), b.histogram().counts(), t);
             }
         }
+    }
+
+    @Test
+    void evaluateComparesLayersInGroupsWhenOneSampleExceedsTheBudgetWithTheSameFigures() throws Exception {
+        // 8 channels: calibrate's captures (about 272 KiB a sample) fit 1 MiB / 2, evaluate's do not: it returns both
+        // models' layer outputs, 2 x 128 KiB per ReLU output, about 528 KiB a sample
+        OnnxModel model = wide(8);
+        Path file = tmp.resolve("wide.onnx");
+        Files.write(file, model.toByteArray());
+        com.fasterxml.jackson.databind.JsonNode[] ev = new com.fasterxml.jackson.databind.JsonNode[2];
+        String[] budgets = {"1g", "1m"};
+        for (int k = 0; k < 2; k++) {
+            String output = tmp.resolve("out-" + budgets[k]).toString();
+            QuantcalConfig cfg = JobFixtures.config(file.toString(), JobFixtures.CALIB, output,
+                    "calibration.limit=24", "evaluation.limit=24", "calibration.batch-size=8",
+                    "calibration.preprocess.resize=64", "calibration.preprocess.width=64", "calibration.preprocess.height=64",
+                    "runtime.memory-budget=" + budgets[k], "pipeline=[calibrate, export, evaluate]");
+            io.quantcal.job.QuantcalJob.run(spark(), cfg, out);
+            ev[k] = new com.fasterxml.jackson.databind.ObjectMapper().readTree(Path.of(output, "run.json").toFile())
+                    .path("passes").path("evaluate");
+        }
+        assertEquals(1, ev[0].path("passes_over_data").asInt());
+        assertEquals(2, ev[1].path("passes_over_data").asInt(), ev[1].toString());
+        assertEquals(24, ev[1].path("samples").asInt());
+        for (String key : new String[] {"top1_agreement", "top1_fp32", "top1_quantized", "output_sqnr_db", "output_cosine"}) {
+            assertEquals(ev[0].path(key).asDouble(), ev[1].path(key).asDouble(), 1e-9, key);
+        }
+        var a = ev[0].path("layer_sqnr_db");
+        var b = ev[1].path("layer_sqnr_db");
+        assertEquals(a.size(), b.size());
+        a.fieldNames().forEachRemaining(l -> assertEquals(a.path(l).asDouble(), b.path(l).asDouble(), 1e-6, l));
+        org.junit.jupiter.api.Assertions.assertTrue(a.size() >= 3, a.toString());
     }
 }

@@ -65,14 +65,17 @@ public final class EvaluatePass implements Pass {
                 + BatchBudget.mib(batch.budgetBytes()) + " per task)";
 
         Sums sums;
+        int passes;
         InferenceSpeed.Result speed = null;
         // the model after each method that ran, against FP32 on the same data: each layer's SQNR and cosine after
         // calibrate, easyquant, adaround, learn, bias-correct in turn (the last is the model above)
         Map<String, Object> perStage = new LinkedHashMap<>();
         List<String> names = new ArrayList<>(stages.keySet());
         try {
-            sums = compare(samples, fpModel, qdq, qModel, layers, qLayers, input, output, opts, batch, skipBad,
+            Compared c = compare(samples, fpModel, qdq, qModel, layers, qLayers, input, output, opts, batch, skipBad,
                     "its QDQ model", doing);
+            sums = c.sums();
+            passes = c.passes();
             if (cfg.evaluateSpeed()) {
                 ctx.progress().step("evaluate: FP32 and QDQ inference time on this machine", 0);
                 speed = speed(samples, fp, qdq, input, opts);
@@ -89,7 +92,7 @@ public final class EvaluatePass implements Pass {
                     BroadcastModel mModel = BroadcastModel.of(ctx, m, "model after " + names.get(k));
                     after = compare(samples, fpModel, m, mModel, mPairs.fp(), mPairs.quant(), input, output, opts, batch, skipBad,
                             "the model after " + names.get(k), "running " + fpModel.displayName() + " and the model after "
-                                    + names.get(k) + " with " + layers.size() + " layer outputs captured");
+                                    + names.get(k) + " with " + layers.size() + " layer outputs captured").sums();
                 }
                 Map<String, Object> st = new LinkedHashMap<>();
                 st.put("layer_sqnr_db", layerSqnr(state, used, after));
@@ -104,6 +107,7 @@ public final class EvaluatePass implements Pass {
 
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("samples", sums.samples());
+        s.put("passes_over_data", passes);
         s.put("labelled", sums.labelled());
         String notClasses = notClassScores(fp);
         if (notClasses != null) {
@@ -165,10 +169,59 @@ public final class EvaluatePass implements Pass {
      * @param qLayers the layers' outputs in {@code quant}, position by position with {@code layers}
      * @param which   {@code quant} in an error message ("its QDQ model")
      */
-    private static Sums compare(JavaRDD<Sample> samples, BroadcastModel fpModel, OnnxModel quant, BroadcastModel qModel,
-                                List<String> layers, List<String> qLayers, ModelInputs input, String output,
-                                RunnerOptions opts, BatchBudget batch, boolean skipBad, String which, String doing) {
-        List<Tuple2<Integer, Sums>> parts;
+    /** What {@link #compare} found, and in how many passes over the data (more than 1: its layers went in groups). */
+    record Compared(Sums sums, int passes) {}
+
+    private static Compared compare(JavaRDD<Sample> samples, BroadcastModel fpModel, OnnxModel quant, BroadcastModel qModel,
+                                    List<String> layers, List<String> qLayers, ModelInputs input, String output,
+                                    RunnerOptions opts, BatchBudget batch, boolean skipBad, String which, String doing) {
+        try {
+            return new Compared(compareOnce(samples, fpModel, quant, qModel, layers, qLayers, input, output, opts, batch, skipBad, which, doing), 1);
+        } catch (OverBudget over) {
+            // one sample's layer outputs exceed the budget: compare the layers in groups that fit, one pass over the
+            // data each; the output's sums come from the first pass, each layer's from the pass that captured it
+            List<List<String>> groups = io.quantcal.kernels.calib.CaptureOverBudget.groups(layers, over.sampleBytes,
+                    over.fixedBytes, batch, fpModel.displayName() + " and " + which);
+            if (groups.size() < 2) throw new io.quantcal.kernels.runtime.MemoryException(over.getMessage(), null);
+            LOG.info("evaluate: one sample's {} layer outputs of both models exceed the memory budget of {} per task:"
+                    + " comparing them in {} groups, one pass over the data each", layers.size(),
+                    BatchBudget.mib(batch.budgetBytes()), groups.size());
+            Sums first = null;
+            Map<String, double[]> perLayer = new LinkedHashMap<>();
+            for (List<String> g : groups) {
+                List<String> gq = new ArrayList<>();
+                for (String l : g) gq.add(qLayers.get(layers.indexOf(l)));
+                Sums s = compareOnce(samples, fpModel, quant, qModel, g, gq, input, output, opts, batch, skipBad, which, doing);
+                if (first == null) first = s;
+                perLayer.putAll(s.layers());
+            }
+            return new Compared(new Sums(first.samples(), first.labelled(), first.fpCorrect(), first.quantCorrect(),
+                    first.agree(), first.signal(), first.noise(), first.cosineSum(), perLayer), groups.size());
+        }
+    }
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EvaluatePass.class);
+
+    /** A task's sums; or, when one sample's outputs exceeded the budget, what each layer pair took (sums null). */
+    record Part(Sums sums, LinkedHashMap<String, Long> sampleBytes, long fixedBytes, String message)
+            implements java.io.Serializable {}
+
+    /** On the driver: a task's layer outputs exceeded the budget (see {@link Part}). */
+    static final class OverBudget extends RuntimeException {
+        final Map<String, Long> sampleBytes;
+        final long fixedBytes;
+
+        OverBudget(String message, Map<String, Long> sampleBytes, long fixedBytes) {
+            super(message, null, false, false);
+            this.sampleBytes = sampleBytes;
+            this.fixedBytes = fixedBytes;
+        }
+    }
+
+    private static Sums compareOnce(JavaRDD<Sample> samples, BroadcastModel fpModel, OnnxModel quant, BroadcastModel qModel,
+                                    List<String> layers, List<String> qLayers, ModelInputs input, String output,
+                                    RunnerOptions opts, BatchBudget batch, boolean skipBad, String which, String doing) {
+        List<Tuple2<Integer, Part>> parts;
         try {
             parts = new ArrayList<>(samples.mapPartitionsWithIndex((pid, it) -> TaskMemory.guard("evaluate", doing, () -> {
                 SamplePartitions.Streamed good = SamplePartitions.stream(it, skipBad);
@@ -176,7 +229,10 @@ public final class EvaluatePass implements Pass {
                     Sums s = ModelComparison.compare(a.runner(), b.runner(), input, output, labelled(good), batch,
                             fpModel.displayName() + " and " + which + ", " + layers.size() + " layer outputs each", layers,
                             qLayers);
-                    return List.of(new Tuple2<>(pid, s)).iterator();
+                    return List.of(new Tuple2<>(pid, new Part(s, null, 0, null))).iterator();
+                } catch (io.quantcal.kernels.calib.CaptureOverBudget e) {
+                    return List.of(new Tuple2<>(pid, new Part(null, new LinkedHashMap<>(e.sampleBytes()), e.inputBytes(),
+                            e.getMessage()))).iterator();
                 }
             }), true).collect());
         } finally {
@@ -184,8 +240,13 @@ public final class EvaluatePass implements Pass {
             io.quantcal.kernels.runtime.SessionCache.evict(quant.sha256());
         }
         parts.sort(Comparator.comparing(Tuple2::_1));
+        for (Tuple2<Integer, Part> p : parts) {
+            if (p._2().sampleBytes() != null) {
+                throw new OverBudget(p._2().message(), p._2().sampleBytes(), p._2().fixedBytes());
+            }
+        }
         Sums sums = Sums.empty();
-        for (Tuple2<Integer, Sums> p : parts) sums = sums.merge(p._2());
+        for (Tuple2<Integer, Part> p : parts) sums = sums.merge(p._2().sums());
         return sums;
     }
 

@@ -26,7 +26,7 @@ public final class CaptureOverBudget extends RuntimeException {
         return sampleBytes;
     }
 
-    /** One sample's fed inputs, in bytes. */
+    /** One sample's fed inputs in bytes (for a comparison of two models, with both models' outputs): what every group returns. */
     public long inputBytes() {
         return inputBytes;
     }

@@ -112,6 +112,8 @@ public final class ModelComparison {
      *
      * @param inputs            the model inputs every sample feeds
      * @param what              names the run in a memory error
+     * @throws CaptureOverBudget when one sample's returned tensors exceed the budget: each layer pair's bytes (FP and
+     *     quantized output, keyed by the FP name), the inputs and both models' outputs counted as the fixed part
      * @param layerTensors      layer outputs of the FP model whose SQNR to measure (the keys of the result)
      * @param quantLayerTensors the same layers' outputs in the quantized model, position by position (a name
      *                          differs where the export folded the layer's Relu/Clip into its output quantization)
@@ -140,7 +142,26 @@ public final class ModelComparison {
                     Map<String, InputTensor> x = inputs.stack(values);
                     long bytes = fp.runPinned(x, pa, a::put) + quant.runPinned(x, pb, b::put);
                     if (!measured) {
-                        size = Math.min(cap, budget.batchSize((bytes + Batches.inputBytes(x)) / batch.size(), what));
+                        int k = batch.size();
+                        long perSample = (bytes + Batches.inputBytes(x)) / k;
+                        if (!budget.fits(perSample)) {
+                            // what each layer pair takes, so that the caller can compare the layers in groups
+                            Map<String, Long> perLayer = new LinkedHashMap<>();
+                            for (int l = 0; l < layerTensors.size(); l++) {
+                                perLayer.merge(layerTensors.get(l), ((long) a.get(layerTensors.get(l)).remaining()
+                                        + b.get(quantLayerTensors.get(l)).remaining()) / k, Long::sum);
+                            }
+                            long fixed = (Batches.inputBytes(x) + a.get(outputName).remaining() + b.get(outputName).remaining()) / k;
+                            String message;
+                            try {
+                                budget.batchSize(perSample, what);
+                                message = what + ": over the memory budget";
+                            } catch (io.quantcal.kernels.runtime.MemoryException e) {
+                                message = e.getMessage();
+                            }
+                            throw new CaptureOverBudget(message, perLayer, fixed);
+                        }
+                        size = Math.min(cap, budget.batchSize(perSample, what));
                         measured = true;
                     }
                     acc = acc.merge(sums(a, b, outputName, batch, layerTensors, quantLayerTensors, u, v));

@@ -182,4 +182,26 @@ class BatchBudgetTest {
                 + " inputs' 0.0 MiB), more than the memory budget of 0.0 MiB per task (quantcal.runtime.memory-budget)"),
                 e.getMessage());
     }
+
+    @Test
+    void aComparisonOverTheBudgetReportsEachLayerPairsBytes() {
+        // one sample: input 288 bytes, logits 20 bytes from each model, layers c and r 576 bytes from each model:
+        // 288 + 40 + 2 x 1152 = 2632 bytes, x2 = 5264 > 4000
+        try (ModelRunner a = ModelRunner.open(model(), List.of("c", "r"), RunnerOptions.singleThreaded());
+             ModelRunner b = ModelRunner.open(model(), List.of("c", "r"), RunnerOptions.singleThreaded())) {
+            var inputs = io.quantcal.kernels.runtime.ModelInputs.singleFloat("x", new long[] {2, 6, 6});
+            List<ModelComparison.Labelled> xs = new ArrayList<>();
+            for (float[] x : samples(6)) xs.add(new ModelComparison.Labelled(x, -1));
+            CaptureOverBudget e = assertThrows(CaptureOverBudget.class, () -> ModelComparison.compare(a, b, inputs, "logits",
+                    xs.iterator(), new BatchBudget(4000, 8), "evaluate: tiny.onnx", List.of("c", "r"), List.of("c", "r")));
+            assertEquals(Map.of("c", 1152L, "r", 1152L), e.sampleBytes());
+            assertEquals(328, e.inputBytes(), "inputs and both models' outputs");
+            // 4000 / 2 − 328 = 1672 per group: c and r apart, and each then fits
+            assertEquals(List.of(List.of("c"), List.of("r")), CaptureOverBudget.groups(List.of("c", "r"), e.sampleBytes(),
+                    e.inputBytes(), new BatchBudget(4000, 8), "t"));
+            var one = ModelComparison.compare(a, b, inputs, "logits", xs.iterator(), new BatchBudget(4000, 8), "t",
+                    List.of("c"), List.of("c"));
+            assertEquals(6, one.samples());
+        }
+    }
 }
