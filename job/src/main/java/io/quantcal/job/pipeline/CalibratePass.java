@@ -199,24 +199,9 @@ public final class CalibratePass implements Pass {
 
     record Result(ActivationStatistics.Partial partial, List<String> skipped) {}
 
-    /**
-     * A task's statistics and skipped samples; or, when one sample's captured tensors exceeded the memory budget
-     * ({@link io.quantcal.kernels.calib.CaptureOverBudget}), what each tensor took (the statistics are then null).
-     */
-    record Part(ActivationStatistics.Partial partial, List<String> skipped, LinkedHashMap<String, Long> sampleBytes,
-                long inputBytes, String message) implements java.io.Serializable {}
-
-    /** On the driver: a task's captures exceeded the budget (see {@link Part}). */
-    static final class OverBudget extends RuntimeException {
-        final Map<String, Long> sampleBytes;
-        final long inputBytes;
-
-        OverBudget(String message, Map<String, Long> sampleBytes, long inputBytes) {
-            super(message, null, false, false);
-            this.sampleBytes = sampleBytes;
-            this.inputBytes = inputBytes;
-        }
-    }
+    /** A task's statistics and skipped samples; or, when one sample's captures exceeded the budget, their sizes. */
+    record Part(ActivationStatistics.Partial partial, List<String> skipped, OverBudget.Sizes over)
+            implements java.io.Serializable {}
 
     /**
      * {@link #run} over all of {@code tensors} in one pass when one sample's captures fit the memory budget; else in
@@ -238,10 +223,8 @@ public final class CalibratePass implements Pass {
         List<String> all = new ArrayList<>(tensors);
         for (String t : meanTensors.keySet()) if (!all.contains(t)) all.add(t);
         String what = bm.displayName() + ", " + tensors.size() + " captured tensors";
-        List<List<String>> groups = io.quantcal.kernels.calib.CaptureOverBudget.groups(all, over.sampleBytes,
-                over.inputBytes, batch, what);
-        if (groups.size() < 2) throw new io.quantcal.kernels.runtime.MemoryException(over.getMessage(), null);
-        long total = over.sampleBytes.values().stream().mapToLong(Long::longValue).sum();
+        List<List<String>> groups = over.groups(all, batch, what);
+        long total = over.sizes.sampleBytes().values().stream().mapToLong(Long::longValue).sum();
         String why = "one sample's " + all.size() + " captured tensors take " + io.quantcal.kernels.calib.BatchBudget.mib(total)
                 + ", more than the memory budget of " + io.quantcal.kernels.calib.BatchBudget.mib(batch.budgetBytes())
                 + " per task holds (x" + io.quantcal.kernels.calib.BatchBudget.COPIES + "): capturing them in "
@@ -292,19 +275,13 @@ public final class CalibratePass implements Pass {
                                         new SampleValues(good), batch, what, tensors, sums);
                     } catch (io.quantcal.kernels.calib.CaptureOverBudget e) {
                         // one sample's captures exceed the budget: hand back what each takes, the driver groups them
-                        return List.of(new Tuple2<>(pid, new Part(null, List.of(), new LinkedHashMap<>(e.sampleBytes()),
-                                e.inputBytes(), e.getMessage()))).iterator();
+                        return List.of(new Tuple2<>(pid, new Part(null, List.of(), OverBudget.Sizes.of(e)))).iterator();
                     }
-                    return List.of(new Tuple2<>(pid, new Part(p, good.skipped(), null, 0, null))).iterator();
+                    return List.of(new Tuple2<>(pid, new Part(p, good.skipped(), null))).iterator();
                 }), true).collect();
         List<Tuple2<Integer, Part>> sorted = new ArrayList<>(parts);
         sorted.sort(Comparator.comparing(Tuple2::_1));
-        for (var t : sorted) {
-            Part over = t._2();
-            if (over.sampleBytes() != null) {
-                throw new OverBudget(over.message(), over.sampleBytes(), over.inputBytes());
-            }
-        }
+        for (var t : sorted) if (t._2().over() != null) throw new OverBudget(t._2().over());
         ActivationStatistics.Partial merged = new ActivationStatistics.Partial(new LinkedHashMap<>(), 0);
         List<String> skipped = new ArrayList<>();
         for (var t : sorted) {

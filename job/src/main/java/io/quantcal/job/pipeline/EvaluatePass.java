@@ -180,9 +180,7 @@ public final class EvaluatePass implements Pass {
         } catch (OverBudget over) {
             // one sample's layer outputs exceed the budget: compare the layers in groups that fit, one pass over the
             // data each; the output's sums come from the first pass, each layer's from the pass that captured it
-            List<List<String>> groups = io.quantcal.kernels.calib.CaptureOverBudget.groups(layers, over.sampleBytes,
-                    over.fixedBytes, batch, fpModel.displayName() + " and " + which);
-            if (groups.size() < 2) throw new io.quantcal.kernels.runtime.MemoryException(over.getMessage(), null);
+            List<List<String>> groups = over.groups(layers, batch, fpModel.displayName() + " and " + which);
             LOG.info("evaluate: one sample's {} layer outputs of both models exceed the memory budget of {} per task:"
                     + " comparing them in {} groups, one pass over the data each", layers.size(),
                     BatchBudget.mib(batch.budgetBytes()), groups.size());
@@ -203,20 +201,7 @@ public final class EvaluatePass implements Pass {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EvaluatePass.class);
 
     /** A task's sums; or, when one sample's outputs exceeded the budget, what each layer pair took (sums null). */
-    record Part(Sums sums, LinkedHashMap<String, Long> sampleBytes, long fixedBytes, String message)
-            implements java.io.Serializable {}
-
-    /** On the driver: a task's layer outputs exceeded the budget (see {@link Part}). */
-    static final class OverBudget extends RuntimeException {
-        final Map<String, Long> sampleBytes;
-        final long fixedBytes;
-
-        OverBudget(String message, Map<String, Long> sampleBytes, long fixedBytes) {
-            super(message, null, false, false);
-            this.sampleBytes = sampleBytes;
-            this.fixedBytes = fixedBytes;
-        }
-    }
+    record Part(Sums sums, OverBudget.Sizes over) implements java.io.Serializable {}
 
     private static Sums compareOnce(JavaRDD<Sample> samples, BroadcastModel fpModel, OnnxModel quant, BroadcastModel qModel,
                                     List<String> layers, List<String> qLayers, ModelInputs input, String output,
@@ -229,10 +214,9 @@ public final class EvaluatePass implements Pass {
                     Sums s = ModelComparison.compare(a.runner(), b.runner(), input, output, labelled(good), batch,
                             fpModel.displayName() + " and " + which + ", " + layers.size() + " layer outputs each", layers,
                             qLayers);
-                    return List.of(new Tuple2<>(pid, new Part(s, null, 0, null))).iterator();
+                    return List.of(new Tuple2<>(pid, new Part(s, null))).iterator();
                 } catch (io.quantcal.kernels.calib.CaptureOverBudget e) {
-                    return List.of(new Tuple2<>(pid, new Part(null, new LinkedHashMap<>(e.sampleBytes()), e.inputBytes(),
-                            e.getMessage()))).iterator();
+                    return List.of(new Tuple2<>(pid, new Part(null, OverBudget.Sizes.of(e)))).iterator();
                 }
             }), true).collect());
         } finally {
@@ -240,11 +224,7 @@ public final class EvaluatePass implements Pass {
             io.quantcal.kernels.runtime.SessionCache.evict(quant.sha256());
         }
         parts.sort(Comparator.comparing(Tuple2::_1));
-        for (Tuple2<Integer, Part> p : parts) {
-            if (p._2().sampleBytes() != null) {
-                throw new OverBudget(p._2().message(), p._2().sampleBytes(), p._2().fixedBytes());
-            }
-        }
+        for (Tuple2<Integer, Part> p : parts) if (p._2().over() != null) throw new OverBudget(p._2().over());
         Sums sums = Sums.empty();
         for (Tuple2<Integer, Part> p : parts) sums = sums.merge(p._2().sums());
         return sums;

@@ -58,14 +58,18 @@ public record BatchBudget(long budgetBytes, int maxBatch) implements Serializabl
     public int batchSize(long perSampleBytes, String what) {
         if (unlimited() || perSampleBytes <= 0) return maxBatch;
         long perSample = perSampleBytes > Long.MAX_VALUE / COPIES ? Long.MAX_VALUE : perSampleBytes * COPIES;
-        if (perSample > budgetBytes) {
-            throw new MemoryException(what + ": one sample's inputs and returned tensors take " + mib(perSampleBytes)
-                    + " (x" + COPIES + ": ONNX Runtime's buffers and their Java copy, " + mib(perSample)
-                    + "), more than the memory budget of " + mib(budgetBytes) + " per task (quantcal.runtime.memory-budget);"
-                    + " raise quantcal.runtime.memory-budget together with the memory it comes from (QUANTCAL_DRIVER_MEMORY"
-                    + " for deploy/quantcal, spark.executor.memory on a cluster), or run fewer tasks per JVM", null);
-        }
+        if (perSample > budgetBytes) throw new MemoryException(tooLarge(perSampleBytes, what), null);
         return (int) Math.max(1, Math.min(maxBatch, budgetBytes / perSample));
+    }
+
+    /** The error for one sample of {@code perSampleBytes} that does not fit: the sizes and what to change. */
+    String tooLarge(long perSampleBytes, String what) {
+        long perSample = perSampleBytes > Long.MAX_VALUE / COPIES ? Long.MAX_VALUE : perSampleBytes * COPIES;
+        return what + ": one sample's inputs and returned tensors take " + mib(perSampleBytes)
+                + " (x" + COPIES + ": ONNX Runtime's buffers and their Java copy, " + mib(perSample)
+                + "), more than the memory budget of " + mib(budgetBytes) + " per task (quantcal.runtime.memory-budget);"
+                + " raise quantcal.runtime.memory-budget together with the memory it comes from (QUANTCAL_DRIVER_MEMORY"
+                + " for deploy/quantcal, spark.executor.memory on a cluster), or run fewer tasks per JVM";
     }
 
     /** Bytes of float32 tensors. */

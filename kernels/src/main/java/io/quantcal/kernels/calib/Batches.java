@@ -117,16 +117,7 @@ public final class Batches {
                     batch.clear();
                     if (!measured) {
                         long perSample = (bytes + inputBytes(x)) / k;
-                        if (!budget.fits(perSample)) {
-                            String message;
-                            try {
-                                budget.batchSize(perSample, what);
-                                message = what + ": over the memory budget";
-                            } catch (io.quantcal.kernels.runtime.MemoryException e) {
-                                message = e.getMessage();
-                            }
-                            throw new CaptureOverBudget(message, first, inputBytes(x) / k);
-                        }
+                        CaptureOverBudget.check(budget, perSample, what, first, inputBytes(x) / k);
                         size = Math.min(Math.min(cap, budget.batchSize(perSample, what)), cachedRun(bytes / k));
                         measured = true;
                     }

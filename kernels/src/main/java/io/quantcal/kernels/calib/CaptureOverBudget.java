@@ -15,10 +15,20 @@ public final class CaptureOverBudget extends RuntimeException {
     private final LinkedHashMap<String, Long> sampleBytes;
     private final long inputBytes;
 
-    CaptureOverBudget(String message, Map<String, Long> sampleBytes, long inputBytes) {
+    private CaptureOverBudget(String message, Map<String, Long> sampleBytes, long inputBytes) {
         super(message, null, false, false);
         this.sampleBytes = new LinkedHashMap<>(sampleBytes);
         this.inputBytes = inputBytes;
+    }
+
+    /**
+     * Throws when one sample of {@code perSampleBytes} does not fit {@code budget}: {@code sampleBytes} per captured
+     * tensor (or layer), {@code fixedBytes} what every run returns besides them.
+     */
+    static void check(BatchBudget budget, long perSampleBytes, String what, Map<String, Long> sampleBytes, long fixedBytes) {
+        if (!budget.fits(perSampleBytes)) {
+            throw new CaptureOverBudget(budget.tooLarge(perSampleBytes, what), sampleBytes, fixedBytes);
+        }
     }
 
     /** Each captured tensor's bytes for one sample, in capture order. */

@@ -152,14 +152,7 @@ public final class ModelComparison {
                                         + b.get(quantLayerTensors.get(l)).remaining()) / k, Long::sum);
                             }
                             long fixed = (Batches.inputBytes(x) + a.get(outputName).remaining() + b.get(outputName).remaining()) / k;
-                            String message;
-                            try {
-                                budget.batchSize(perSample, what);
-                                message = what + ": over the memory budget";
-                            } catch (io.quantcal.kernels.runtime.MemoryException e) {
-                                message = e.getMessage();
-                            }
-                            throw new CaptureOverBudget(message, perLayer, fixed);
+                            CaptureOverBudget.check(budget, perSample, what, perLayer, fixed);
                         }
                         size = Math.min(cap, budget.batchSize(perSample, what));
                         measured = true;
