@@ -2,12 +2,22 @@ package io.quantcal.job.pipeline;
 
 import io.quantcal.kernels.onnx.BatchNormFolder;
 import io.quantcal.kernels.onnx.BatchNormFolding;
+import io.quantcal.kernels.onnx.FoldedBatchNorm;
 import io.quantcal.kernels.dfq.PreActivation;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
-/** {@code fold-bn}: folds BatchNormalization into the preceding Conv (driver side, no data). */
+/**
+ * {@code fold-bn}: folds BatchNormalization into the preceding Conv (driver side, no data). With per-channel
+ * weights, a BN that no Conv absorbs becomes a depthwise 1×1 Conv ({@link BatchNormFolder}), exact on the
+ * per-channel grid and run on integers by the export's consumers; with per-tensor weights it stays a float BN,
+ * since one scale for all its channels' factors would lose the small ones.
+ */
 public final class FoldBatchNormPass implements Pass {
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FoldBatchNormPass.class);
 
     @Override
     public String name() {
@@ -16,12 +26,33 @@ public final class FoldBatchNormPass implements Pass {
 
     @Override
     public PipelineState run(RunContext ctx, PipelineState state) {
-        BatchNormFolding f = BatchNormFolder.fold(state.model());
+        boolean perChannel = ctx.config().weights().perChannel();
+        BatchNormFolding f = BatchNormFolder.fold(state.model(), perChannel);
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("folded", f.folded().size());
         s.put("batch_norms", f.folded().stream().map(b -> b.batchNorm() + " -> " + b.conv()).toList());
+        s.put("as_depthwise_conv", f.asConv().stream().map(FoldedBatchNorm::batchNorm).toList());
+        Map<String, String> kept = new LinkedHashMap<>();
+        for (var e : f.kept().entrySet()) {
+            kept.put(e.getKey(), perChannel ? e.getValue() : e.getValue() + "; per-tensor weights keep it in float");
+        }
+        s.put("kept", kept);
+        if (!f.asConv().isEmpty()) {
+            LOG.info("fold-bn: {}", f.asConv().size() + " BatchNormalization without a Conv before them run as depthwise"
+                    + " 1x1 Convs (quantized like any Conv)");
+        }
+        if (!kept.isEmpty()) {
+            LOG.info("fold-bn: {}", kept.size() + " BatchNormalization left in float: " + summary(kept));
+        }
         Map<String, PreActivation> pre = new LinkedHashMap<>();
-        for (var b : f.folded()) pre.put(b.conv(), PreActivation.of(b));
-        return state.withModel(f.model(), f.folded()).withPreActivations(pre).withSummary(name(), s);
+        List<FoldedBatchNorm> all = new ArrayList<>(f.folded());
+        all.addAll(f.asConv());
+        for (var b : all) pre.put(b.conv(), PreActivation.of(b));
+        return state.withModel(f.model(), all).withPreActivations(pre).withSummary(name(), s);
+    }
+
+    private static String summary(Map<String, String> kept) {
+        var e = kept.entrySet().iterator().next();
+        return e.getKey() + " (" + e.getValue() + ")" + (kept.size() > 1 ? " and " + (kept.size() - 1) + " more (run.json)" : "");
     }
 }

@@ -16,12 +16,27 @@ import onnx.Onnx.TensorProto;
  * output. Any other BN is left in place. The folded Conv takes over the BN's output tensor name, so
  * readers and graph outputs need no rewiring; the BN's parameters are removed when nothing else reads
  * them. A shared Conv weight or bias gets a folded copy instead of being changed in place.
+ *
+ * <p>With {@code standaloneAsConv}, a BN that no Conv absorbs (DenseNet's pre-activation BN after each Concat,
+ * a BN on a graph input or after a pooling) becomes the Conv it computes: a depthwise 1×1 Conv ({@code group} = C,
+ * weight [C, 1, 1...] = k_c, bias β_c − mean_c · k_c) named after the BN and writing its output tensor. It is then a
+ * quantizable node like any other: with per-channel weights each channel's single factor k_c is exact on the grid
+ * (it is the channel's largest magnitude), so quantization adds nothing but its int32 bias; ONNX Runtime runs it
+ * as a QLinearConv in its channels-last integer chain, where a float BN between a DequantizeLinear and a
+ * QuantizeLinear cost DenseNet-121 (62 such BNs) about 40% of its QDQ model's time in BN, Q/DQ and layout
+ * Transposes. ONNX Runtime does the same for FP32 (it runs a lone BN as an NCHWc Conv). The BN must run in
+ * inference mode with constant parameters and a 3-, 4- or 5-dimensional input (its rank from the model's
+ * declarations or a Conv it feeds through rank-preserving operators); any other is kept with its reason.
  */
 public final class BatchNormFolder {
 
     private BatchNormFolder() {}
 
     public static BatchNormFolding fold(OnnxModel model) {
+        return fold(model, false);
+    }
+
+    public static BatchNormFolding fold(OnnxModel model, boolean standaloneAsConv) {
         GraphEditor edit = new GraphEditor(model.graph());
         List<FoldedBatchNorm> folded = new ArrayList<>();
         List<String> maybeUnused = new ArrayList<>();
@@ -85,9 +100,78 @@ public final class BatchNormFolder {
             if (b != null) maybeUnused.add(b);
             folded.add(new FoldedBatchNorm(conv.getName(), bn.getName(), gamma, beta, mean, var, eps));
         }
-        if (folded.isEmpty()) return new BatchNormFolding(model, folded);
+        List<FoldedBatchNorm> asConv = new ArrayList<>();
+        java.util.Map<String, String> kept = new java.util.LinkedHashMap<>();
+        java.util.Set<String> foldedNames = new java.util.HashSet<>();
+        for (FoldedBatchNorm f : folded) foldedNames.add(f.batchNorm());
+        java.util.function.Function<String, Integer> ranks = null;
+        for (NodeProto bn : model.nodes()) {
+            if (!bn.getOpType().equals("BatchNormalization") || !Nodes.defaultDomain(bn.getDomain())
+                    || foldedNames.contains(bn.getName())) {
+                continue;
+            }
+            if (!standaloneAsConv) {
+                kept.put(bn.getName(), "no Conv before it to fold into");
+                continue;
+            }
+            if (ranks == null) ranks = RankHints.ranks(model);
+            String why = standaloneReason(model, bn, ranks);
+            if (why != null) {
+                kept.put(bn.getName(), why);
+                continue;
+            }
+            int rank = ranks.apply(bn.getInput(0));
+            float[][] p = new float[4][];
+            for (int i = 0; i < 4; i++) p[i] = model.constantFloats(bn.getInput(i + 1));
+            float[] gamma = p[0], beta = p[1], mean = p[2], var = p[3];
+            int c = gamma.length;
+            double eps = Nodes.floatAttr(bn, "epsilon", 1e-5);
+            float[] w = new float[c];
+            float[] b = new float[c];
+            for (int ch = 0; ch < c; ch++) {
+                double k = gamma[ch] / Math.sqrt((double) var[ch] + eps);
+                w[ch] = (float) k;
+                b[ch] = (float) (beta[ch] - mean[ch] * k);
+            }
+            long[] wShape = new long[rank];
+            java.util.Arrays.fill(wShape, 1);
+            wShape[0] = c;
+            long[] ones = new long[rank - 2];
+            java.util.Arrays.fill(ones, 1);
+            String wName = edit.uniqueName(bn.getName() + ".conv_weight");
+            String bName = edit.uniqueName(bn.getName() + ".conv_bias");
+            edit.putInitializer(Graphs.floatTensor(wName, w, wShape));
+            edit.putInitializer(Graphs.floatTensor(bName, b, c));
+            NodeProto conv = Graphs.node("Conv", bn.getName(), List.of(bn.getInput(0), wName, bName),
+                    List.of(bn.getOutput(0)), java.util.Map.of("group", (long) c, "kernel_shape", ones));
+            edit.replace(edit.position(bn.getName()), conv);
+            for (int i = 1; i <= 4; i++) maybeUnused.add(bn.getInput(i));
+            asConv.add(new FoldedBatchNorm(bn.getName(), bn.getName(), gamma, beta, mean, var, eps));
+        }
+        if (folded.isEmpty() && asConv.isEmpty()) return new BatchNormFolding(model, folded, asConv, kept);
         edit.dropUnused(maybeUnused);
-        return new BatchNormFolding(model.withGraph(edit.build()), folded);
+        return new BatchNormFolding(model.withGraph(edit.build()), folded, asConv, kept);
+    }
+
+    /** Why the stand-alone {@code bn} cannot become a depthwise Conv, or null when it can. */
+    private static String standaloneReason(OnnxModel m, NodeProto bn, java.util.function.Function<String, Integer> ranks) {
+        if (bn.getInputCount() < 5) return "fewer than 5 inputs";
+        if (Nodes.intAttr(bn, "training_mode", 0) != 0) return "training mode";
+        if (Nodes.has(bn, "spatial") && Nodes.intAttr(bn, "spatial", 1) == 0) return "spatial = 0 (statistics per element)";
+        for (int i = 1; i < bn.getOutputCount(); i++) {
+            if (!bn.getOutput(i).isEmpty()) return "training-mode outputs in use";
+        }
+        int c = -1;
+        for (int i = 1; i <= 4; i++) {
+            float[] v = m.constantFloats(bn.getInput(i));
+            if (v == null) return "parameter " + bn.getInput(i) + " is computed at run time";
+            if (c >= 0 && v.length != c) return "parameters of different lengths";
+            c = v.length;
+        }
+        Integer r = ranks.apply(bn.getInput(0));
+        if (r == null) return "input rank unknown";
+        if (r < 3 || r > 5) return "input rank " + r + " (a Conv takes 3 to 5)";
+        return null;
     }
 
     /** The Conv {@code bn} can be folded into, or null when any condition of the class comment fails. */

@@ -44,6 +44,43 @@ final class RankHints {
 
     /** {@code m} with the rank declarations added; the same model when there is nothing to declare. */
     static OnnxModel declare(OnnxModel m) {
+        Analysis a = analyse(m);
+        // only the groups that a Reshape with a run-time target feeds: elsewhere shape inference finds the ranks
+        Set<String> hinted = new java.util.HashSet<>();
+        for (String t : a.opaque) if (a.parent.containsKey(t)) hinted.add(find(a.parent, t));
+        List<ValueInfoProto> added = new ArrayList<>();
+        for (String t : List.copyOf(a.parent.keySet())) {
+            if (!hinted.contains(find(a.parent, t))) continue;
+            Integer r = a.groupRank.get(find(a.parent, t));
+            Integer type = a.types.get(t);
+            if (r == null || r < 0 || type == null || a.ranks.containsKey(t) || m.isInitializer(t)) continue;
+            added.add(value(t, type, r));
+        }
+        if (added.isEmpty()) return m;
+        added.sort(java.util.Comparator.comparing(ValueInfoProto::getName));
+        return m.withGraph(m.graph().toBuilder().addAllValueInfo(added).build());
+    }
+
+    /**
+     * The ranks of {@code m}'s tensors: a tensor's rank as the model declares it (graph input or output, value_info,
+     * initializer) or as a chain of rank-preserving operators ties it to a Conv's input or to a declared tensor;
+     * null when neither fixes it, or when what fixes it disagrees.
+     */
+    static java.util.function.Function<String, Integer> ranks(OnnxModel m) {
+        Analysis a = analyse(m);
+        return tensor -> {
+            if (a.ranks.containsKey(tensor)) return a.ranks.get(tensor);
+            if (!a.parent.containsKey(tensor)) return null;
+            Integer r = a.groupRank.get(find(a.parent, tensor));
+            return r == null || r < 0 ? null : r;
+        };
+    }
+
+    /** Declared ranks and types, the groups of tensors tied by rank-preserving operators, and each group's rank. */
+    private record Analysis(Map<String, Integer> types, Map<String, Integer> ranks, Map<String, String> parent,
+                            Map<String, Integer> groupRank, List<String> opaque) {}
+
+    private static Analysis analyse(OnnxModel m) {
         GraphProto g = m.graph();
         Map<String, Integer> types = new HashMap<>();
         Map<String, Integer> ranks = new HashMap<>();
@@ -101,20 +138,7 @@ final class RankHints {
         for (String t : List.copyOf(parent.keySet())) {
             if (ranks.containsKey(t)) merge(groupRank, find(parent, t), ranks.get(t));
         }
-        // only the groups that a Reshape with a run-time target feeds: elsewhere shape inference finds the ranks
-        Set<String> hinted = new java.util.HashSet<>();
-        for (String t : opaque) if (parent.containsKey(t)) hinted.add(find(parent, t));
-        List<ValueInfoProto> added = new ArrayList<>();
-        for (String t : List.copyOf(parent.keySet())) {
-            if (!hinted.contains(find(parent, t))) continue;
-            Integer r = groupRank.get(find(parent, t));
-            Integer type = types.get(t);
-            if (r == null || r < 0 || type == null || ranks.containsKey(t) || m.isInitializer(t)) continue;
-            added.add(value(t, type, r));
-        }
-        if (added.isEmpty()) return m;
-        added.sort(java.util.Comparator.comparing(ValueInfoProto::getName));
-        return m.withGraph(g.toBuilder().addAllValueInfo(added).build());
+        return new Analysis(types, ranks, parent, groupRank, opaque);
     }
 
     /** A Conv weight's rank: an initializer's, or that of the integer initializer its DequantizeLinear reads. */

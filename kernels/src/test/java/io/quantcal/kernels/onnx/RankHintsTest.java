@@ -6,16 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import io.quantcal.kernels.quant.QuantParams;
 import io.quantcal.kernels.runtime.FloatTensor;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
-import java.util.stream.Collectors;
 import onnx.Onnx.ModelProto;
 import onnx.Onnx.NodeProto;
 import onnx.Onnx.TensorProto.DataType;
@@ -44,20 +40,7 @@ class RankHintsTest {
         return b.build(13, List.of(Graphs.floatValue("x", -1, 4, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5)));
     }
 
-    /** Operator counts, "domain:op", of the model ONNX Runtime runs after all its optimizations. */
-    Map<String, Long> optimizedOps(OnnxModel m, String name) throws Exception {
-        Path out = tmp.resolve(name + ".onnx");
-        try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
-            o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-            o.setIntraOpNumThreads(1);
-            o.setOptimizedModelFilePath(out.toString());
-            OrtEnvironment.getEnvironment().createSession(m.toByteArray(), o).close();
-        }
-        return ModelProto.parseFrom(Files.readAllBytes(out)).getGraph().getNodeList().stream()
-                .collect(Collectors.groupingBy(n -> n.getDomain() + ":" + n.getOpType(), TreeMap::new, Collectors.counting()));
-    }
-
-    static ValueInfoProto declared(OnnxModel m, String tensor) {
+        static ValueInfoProto declared(OnnxModel m, String tensor) {
         return m.graph().getValueInfoList().stream().filter(v -> v.getName().equals(tensor)).findFirst().orElse(null);
     }
 
@@ -98,7 +81,7 @@ class RankHintsTest {
         // what ONNX Runtime makes of them: without the declaration both convolutions (conv2 reads conv1's output, of
         // no rank either) stay the NCHW QLinearConv (ONNX domain), which converts layouts on every call; with it,
         // both run channels-last (com.microsoft)
-        Map<String, Long> before = optimizedOps(plain, "plain"), after = optimizedOps(hinted, "hinted");
+        Map<String, Long> before = TestModels.optimizedOps(plain, tmp.resolve("plain.onnx")), after = TestModels.optimizedOps(hinted, tmp.resolve("hinted.onnx"));
         assertEquals(2L, before.getOrDefault(":QLinearConv", 0L), before.toString());
         assertEquals(0L, after.getOrDefault(":QLinearConv", 0L), after.toString());
         assertEquals(2L, after.getOrDefault("com.microsoft:QLinearConv", 0L), after.toString());

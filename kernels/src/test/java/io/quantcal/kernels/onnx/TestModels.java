@@ -18,6 +18,24 @@ public final class TestModels {
 
     private TestModels() {}
 
+    /**
+     * Operator counts, "domain:op", of the graph ONNX Runtime runs after all its optimizations (layout rewrites
+     * included), written to {@code file}.
+     */
+    public static Map<String, Long> optimizedOps(OnnxModel m, java.nio.file.Path file) throws Exception {
+        try (ai.onnxruntime.OrtSession.SessionOptions o = new ai.onnxruntime.OrtSession.SessionOptions()) {
+            o.setOptimizationLevel(ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            o.setIntraOpNumThreads(1);
+            o.setOptimizedModelFilePath(file.toString());
+            ai.onnxruntime.OrtEnvironment.getEnvironment().createSession(m.toByteArray(), o).close();
+        }
+        Map<String, Long> ops = new java.util.TreeMap<>();
+        for (NodeProto n : ModelProto.parseFrom(java.nio.file.Files.readAllBytes(file)).getGraph().getNodeList()) {
+            ops.merge(n.getDomain() + ":" + n.getOpType(), 1L, Long::sum);
+        }
+        return ops;
+    }
+
     public static float[] gaussian(Random r, int n, double std) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) (r.nextGaussian() * std);
