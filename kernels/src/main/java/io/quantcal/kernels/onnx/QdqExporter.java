@@ -87,7 +87,8 @@ public final class QdqExporter {
      * writes the activation's output tensor directly and its Q/DQ pair follows it. The profile's rules are
      * checked first ({@link #checkProfile}). With the {@code ort} profile, a Conv over fewer than 4 input channels
      * reads its input padded with zero channels ({@link StemPadding}): the same numbers, on ONNX Runtime's fast path;
-     * and tensors whose rank shape inference cannot see get it declared ({@link RankHints}), so that every
+     * a HardSigmoid whose output grid clips as it does becomes an integer Add ({@link HardSigmoidAsAdd}); and
+     * tensors whose rank shape inference cannot see get it declared ({@link RankHints}), so that every
      * QLinearConv runs channels-last.
      *
      * @throws ModelException as {@link #export(OnnxModel, Map, Map, Map, QdqOptions)}, and naming the tensor
@@ -98,6 +99,7 @@ public final class QdqExporter {
                                    QdqOptions options, QdqPlacement placement) {
         OnnxModel qdq = exportUnpadded(model, activations, weights, integerWeights, options, placement);
         if (placement.profile() != QdqProfile.ORT) return qdq;
+        qdq = HardSigmoidAsAdd.rewrite(qdq);
         return RankHints.declare(options.weightsAsQdqPair() ? qdq : StemPadding.pad(qdq));
     }
 
