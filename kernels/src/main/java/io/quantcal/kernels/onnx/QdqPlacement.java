@@ -25,9 +25,11 @@ import onnx.Onnx.TensorProto;
  *   <li>a compute op's output whose only reader is a Relu or a Clip with constant bounds is quantized after
  *       that activation (its statistics are the activation's output); the export removes the activation where
  *       the output grid already clips to its bounds ({@link #removable});</li>
- *   <li>shape-only ops (Reshape, Flatten, Transpose, Squeeze, Unsqueeze, MaxPool, Resize) with a quantized
- *       input: their output is quantized with the input's parameters ({@link Site#owner()}), so ONNX Runtime
- *       drops the Q/DQ around them.</li>
+ *   <li>ops that move or select values without computing new ones (Reshape, Flatten, Transpose, Squeeze,
+ *       Unsqueeze, Slice, Gather, GatherElements, Expand, Tile, MaxPool, ReduceMax, ReduceMin, Resize; Split, each
+ *       output) with a quantized input: their outputs are quantized with the input's parameters
+ *       ({@link Site#owner()}), so ONNX Runtime drops the Q/DQ around them (its QDQ "drop" rules, which want equal
+ *       parameters on both sides) and runs them on the integer codes.</li>
  * </ul>
  *
  * <p><b>{@link QdqProfile#TENSORRT}</b>: the inputs of the quantized Conv/Gemm/MatMul and both inputs of every
@@ -46,7 +48,7 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
     static final Set<String> COMPUTE_OPS = Set.of("Add", "Mul", "Concat", "AveragePool", "GlobalAveragePool");
     /** Ops that move or select values without computing new ones: their output keeps the input's grid. */
     static final Set<String> SHAPE_OPS = Set.of("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool",
-            "Resize");
+            "Resize", "Slice", "Gather", "GatherElements", "Expand", "Tile", "ReduceMax", "ReduceMin", "Split");
 
     /**
      * A quantized activation tensor.
@@ -177,11 +179,15 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
                     output(n);
                 } else if (profile == QdqProfile.ORT && SHAPE_OPS.contains(op)) {
                     String x = Nodes.input(n, 0);
-                    if (x == null || !owners.containsKey(x) || !singleOutput(n)) continue;
+                    boolean split = op.equals("Split");
+                    if (x == null || !owners.containsKey(x) || !split && !singleOutput(n)) continue;
                     read(x, n);
-                    String out = n.getOutput(0);
-                    owners.putIfAbsent(out, owners.get(x));
-                    producers.putIfAbsent(out, n);
+                    for (int k = 0; k < (split ? n.getOutputCount() : 1); k++) {
+                        String out = n.getOutput(k);
+                        if (out.isEmpty()) continue;
+                        owners.putIfAbsent(out, owners.get(x));
+                        producers.putIfAbsent(out, n);
+                    }
                 } else if (profile == QdqProfile.TENSORRT && op.equals("Add")) {
                     List<String> in = dataInputs(n);
                     if (in.size() == 2 && in.stream().allMatch(this::floatActivation)) {

@@ -195,6 +195,70 @@ class QdqPlacementTest {
         assertEquals(0, ops.getOrDefault("Conv", 0) + ops.getOrDefault("FusedConv", 0), ops.toString());
     }
 
+    /**
+     * ShuffleNet's unit as torch exports it: conv1 → Slice (x.chunk(2, 1) with run-time bounds, here constants) into
+     * a branch conv and a Concat; a Split into two convs; a Gather of channels (the channel shuffle as a permutation).
+     */
+    static OnnxModel selections() {
+        TestModels.Builder b = new TestModels.Builder(13);
+        b.conv("conv1", "x", "c1", 4, 8, 3, 1, 1, 1, true).relu("relu1", "c1", "r1");
+        b.node(Graphs.node("Slice", "half_a", List.of("r1", "zero", "four", "one"), List.of("a")));
+        b.node(Graphs.node("Slice", "half_b", List.of("r1", "four", "eight", "one"), List.of("b0")));
+        b.conv("branch", "b0", "bc", 4, 4, 3, 1, 1, 1, true).relu("relu_b", "bc", "br");
+        b.node(Graphs.node("Concat", "cat", List.of("a", "br"), List.of("cat_out"), Map.of("axis", 1L)));
+        b.node(Graphs.node("Gather", "shuffle", List.of("cat_out", "perm"), List.of("sh"), Map.of("axis", 1L)));
+        b.node(Graphs.node("Split", "split", List.of("sh", "halves"), List.of("s0", "s1"), Map.of("axis", 1L)));
+        b.conv("conv_s0", "s0", "d0", 4, 4, 1, 1, 1, 0, true);
+        b.conv("conv_s1", "s1", "d1", 4, 4, 1, 1, 1, 0, true);
+        b.node(Graphs.node("Add", "add", List.of("d0", "d1"), List.of("sum")));
+        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("sum"), List.of("g")));
+        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
+        b.gemm("fc", "f", "logits", 4, 5, true, true);
+        var mp = b.model(13, List.of(Graphs.floatValue("x", -1, 4, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5))).toBuilder();
+        mp.getGraphBuilder().addInitializer(Graphs.int64Tensor("zero", new long[] {0}, 1))
+                .addInitializer(Graphs.int64Tensor("four", new long[] {4}, 1))
+                .addInitializer(Graphs.int64Tensor("eight", new long[] {8}, 1))
+                .addInitializer(Graphs.int64Tensor("one", new long[] {1}, 1))
+                .addInitializer(Graphs.int64Tensor("perm", new long[] {0, 4, 1, 5, 2, 6, 3, 7}, 8))
+                .addInitializer(Graphs.int64Tensor("halves", new long[] {4, 4}, 2));
+        return OnnxModel.parse("selections.onnx", mp.build().toByteArray(), null);
+    }
+
+    @Test
+    void slicesGathersAndSplitsPassTheirInputsParametersOnAndRunOnIntegers(@TempDir Path dir) throws Exception {
+        OnnxModel m = selections();
+        QdqPlacement p = QdqPlacement.plan(m, QdqProfile.ORT);
+        Map<String, String> owner = new java.util.HashMap<>();
+        for (QdqPlacement.Site site : p.sites()) owner.put(site.tensor(), site.owner());
+        // the slices take relu1's parameters, the shuffle and both Split outputs the Concat's
+        assertEquals("r1", owner.get("a"));
+        assertEquals("r1", owner.get("b0"));
+        assertEquals("cat_out", owner.get("sh"));
+        assertEquals("cat_out", owner.get("s0"));
+        assertEquals("cat_out", owner.get("s1"));
+        assertEquals("br", owner.get("br"));
+        // so calibration measures none of them
+        assertTrue(p.ownedTensors().containsAll(List.of("r1", "br", "cat_out")));
+        assertFalse(p.ownedTensors().contains("b0") || p.ownedTensors().contains("s0") || p.ownedTensors().contains("sh"));
+
+        FloatTensor x = FloatTensor.of("x", TestModels.uniform(new Random(4), 4 * 4 * 64, -1, 2), 4, 4, 8, 8);
+        // 7-bit weights: ONNX Runtime's integer kernels are exact on every CPU (see StemPaddingTest)
+        OnnxModel qdq = QdqExporter.export(m, calibrate(m, p, x), StemPaddingTest.weights(m, true, 7), Map.of(),
+                QdqOptions.onnxRuntime(), p);
+        Map<String, Integer> ops = optimizedOps(qdq, dir.resolve("sel.onnx"));
+        // ONNX Runtime drops the Q/DQ around the Slices (which it merges into a Split) and the Gather, and runs the
+        // Splits on the codes: one QuantizeLinear left (the model input), no DequantizeLinear
+        assertEquals(1, ops.getOrDefault("QuantizeLinear", 0), ops.toString());
+        assertEquals(0, ops.getOrDefault("DequantizeLinear", 0), ops.toString());
+        assertEquals(4, ops.getOrDefault("QLinearConv", 0), ops.toString());
+        assertEquals(1, ops.getOrDefault("QLinearConcat", 0), ops.toString());
+        assertEquals(1, ops.getOrDefault("Gather", 0), ops.toString()); // on uint8 codes: no DQ before it
+        // and the same numbers as the float reading of the same Q/DQ graph
+        double err = TestModels.relativeError(StemPaddingTest.run(qdq, x, OrtSession.SessionOptions.OptLevel.ALL_OPT),
+                StemPaddingTest.run(qdq, x, OrtSession.SessionOptions.OptLevel.NO_OPT));
+        assertTrue(err < 0.01, "integer kernels against the float reading: relative error " + err);
+    }
+
     /** The op types of ONNX Runtime's optimized graph (basic + extended: the QDQ fusions, no layout rewrites). */
     static Map<String, Integer> optimizedOps(OnnxModel m, Path file) throws Exception {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
