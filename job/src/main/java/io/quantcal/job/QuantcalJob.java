@@ -125,7 +125,12 @@ public final class QuantcalJob {
                 out.printf("model: %d constant nodes folded into initializers %s; %d shared weights copied per consumer%n",
                         folded.foldedNodes(), folded.foldedByOp(), folded.unshared().size());
             }
-            OnnxModel front = excluded(folded.model(), cfg.exclude());
+            // a ReduceMean over H, W is the GlobalAveragePool it computes: a pooling op the ort profile runs on integers
+            io.quantcal.kernels.onnx.SpatialMeanAsPool.Result means = io.quantcal.kernels.onnx.SpatialMeanAsPool.rewrite(folded.model());
+            if (!means.rewritten().isEmpty()) {
+                out.printf("model: %d ReduceMean over the spatial axes written as GlobalAveragePool%n", means.rewritten().size());
+            }
+            OnnxModel front = excluded(means.model(), cfg.exclude());
             List<io.quantcal.kernels.onnx.Coverage.Entry> coverage = io.quantcal.kernels.onnx.Coverage.of(front);
             long covered = coverage.stream().filter(io.quantcal.kernels.onnx.Coverage.Entry::quantized).count();
             out.printf("coverage: %d of %d Conv/ConvTranspose/Gemm/MatMul nodes quantized%n", covered, coverage.size());
@@ -168,6 +173,7 @@ public final class QuantcalJob {
             frontEnd.put("folded_nodes", folded.foldedNodes());
             frontEnd.put("folded_by_op", folded.foldedByOp());
             frontEnd.put("weights_copied_per_consumer", folded.unshared());
+            frontEnd.put("spatial_means_as_pool", means.rewritten());
             run.put("front_end", frontEnd);
             Map<String, Object> cov = new LinkedHashMap<>();
             cov.put("nodes", coverage.size());
