@@ -69,6 +69,9 @@ public final class QdqSpeedBenchmark {
         variants.put("ort-u8", List.of("export.profile=ort", "export.ort-weight-type=uint8"));
         variants.put("tensorrt", List.of("export.profile=tensorrt"));
         Map<String, Map<String, Path>> qdq = new LinkedHashMap<>();
+        // open spatial dimensions of an image input (a detector's [N, 3, ?, ?]) are timed at the preprocess size
+        QuantcalConfig.Preprocess pp = QuantcalConfig.parse(conf, Files.readString(Path.of(conf)), overrides).preprocess();
+        long[] hw = {pp.height(), pp.width()};
         SparkSession spark = LocalSpark.start(2);
         try {
             for (String model : models) {
@@ -105,10 +108,10 @@ public final class QdqSpeedBenchmark {
             // timed after Spark stops or after another session's threads no longer runs at a disadvantage
             Map<String, double[]> best = new LinkedHashMap<>();
             for (int round = 0; round < 2; round++) {
-                keepBetter(best, "fp32", time(env, Path.of(e.getKey()), batch, threads, reps, null));
+                keepBetter(best, "fp32", time(env, Path.of(e.getKey()), batch, hw, threads, reps, null));
                 for (var q : e.getValue().entrySet()) {
                     Path optimized = q.getValue().resolveSibling("model_qdq.ort-optimized.onnx");
-                    keepBetter(best, q.getKey(), time(env, q.getValue(), batch, threads, reps, round == 0 ? optimized : null));
+                    keepBetter(best, q.getKey(), time(env, q.getValue(), batch, hw, threads, reps, round == 0 ? optimized : null));
                 }
             }
             double[] fp = best.get("fp32");
@@ -126,8 +129,12 @@ public final class QdqSpeedBenchmark {
         best.merge(variant, t, (a, b) -> b[0] < a[0] ? b : a);
     }
 
-    /** [median, best] ms per batch of {@code reps} runs after 5 warm-up runs; writes ORT's optimized graph if asked. */
-    static double[] time(OrtEnvironment env, Path model, int batch, int threads, int reps, Path optimized) throws Exception {
+    /**
+     * [median, best] ms per batch of {@code reps} runs after 5 warm-up runs; writes ORT's optimized graph if asked. A
+     * rank-4 input's open height and width take {@code hw}; any other open dimension but the batch is an error.
+     */
+    static double[] time(OrtEnvironment env, Path model, int batch, long[] hw, int threads, int reps, Path optimized)
+            throws Exception {
         try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
             o.setIntraOpNumThreads(threads);
             o.setInterOpNumThreads(1);
@@ -137,6 +144,14 @@ public final class QdqSpeedBenchmark {
                 var info = (ai.onnxruntime.TensorInfo) s.getInputInfo().values().iterator().next().getInfo();
                 long[] shape = info.getShape().clone();
                 shape[0] = batch;
+                for (int d = 1; d < shape.length; d++) {
+                    if (shape[d] >= 0) continue;
+                    if (shape.length != 4 || d < 2) {
+                        throw new IllegalArgumentException(model + ": input dimension " + d + " of " + Arrays.toString(
+                                info.getShape()) + " is open; the qdq benchmark fills only an image's height and width");
+                    }
+                    shape[d] = hw[d - 2];
+                }
                 long n = 1;
                 for (long d : shape) n *= d;
                 float[] x = new float[(int) n];
