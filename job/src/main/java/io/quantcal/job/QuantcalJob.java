@@ -130,7 +130,13 @@ public final class QuantcalJob {
             if (!means.rewritten().isEmpty()) {
                 out.printf("model: %d ReduceMean over the spatial axes written as GlobalAveragePool%n", means.rewritten().size());
             }
-            OnnxModel front = excluded(means.model(), cfg.exclude());
+            // HardSwish as x · HardSigmoid(x): its definition, which the ort profile runs on integers
+            io.quantcal.kernels.onnx.HardSwishDecomposition.Result swish =
+                    io.quantcal.kernels.onnx.HardSwishDecomposition.rewrite(means.model());
+            if (!swish.rewritten().isEmpty()) {
+                out.printf("model: %d HardSwish written as x * HardSigmoid(x)%n", swish.rewritten().size());
+            }
+            OnnxModel front = excluded(swish.model(), cfg.exclude());
             List<io.quantcal.kernels.onnx.Coverage.Entry> coverage = io.quantcal.kernels.onnx.Coverage.of(front);
             long covered = coverage.stream().filter(io.quantcal.kernels.onnx.Coverage.Entry::quantized).count();
             out.printf("coverage: %d of %d Conv/ConvTranspose/Gemm/MatMul nodes quantized%n", covered, coverage.size());
@@ -174,6 +180,7 @@ public final class QuantcalJob {
             frontEnd.put("folded_by_op", folded.foldedByOp());
             frontEnd.put("weights_copied_per_consumer", folded.unshared());
             frontEnd.put("spatial_means_as_pool", means.rewritten());
+            frontEnd.put("hard_swish_decomposed", swish.rewritten());
             run.put("front_end", frontEnd);
             Map<String, Object> cov = new LinkedHashMap<>();
             cov.put("nodes", coverage.size());
