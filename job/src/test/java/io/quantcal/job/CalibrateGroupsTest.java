@@ -17,7 +17,6 @@ import io.quantcal.kernels.stats.TensorStats;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 import org.apache.spark.api.java.JavaRDD;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -44,9 +43,7 @@ class CalibrateGroupsTest extends SparkJobTest {
         TestModels.Builder b = new TestModels.Builder(17);
         b.conv("conv1", "x", "c1", 1, c, 3, 1, 1, 1, true).relu("relu1", "c1", "r1");
         b.conv("conv2", "r1", "c2", c, c, 3, 1, 1, 1, true).relu("relu2", "c2", "r2");
-        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("r2"), List.of("g")));
-        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
-        b.gemm("fc", "f", "logits", c, 10, true, true);
+        b.classifier("r2", c, 10);
         return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 64, 64)), List.of(Graphs.floatValue("logits", -1, 10)));
     }
 

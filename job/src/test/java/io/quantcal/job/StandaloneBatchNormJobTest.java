@@ -32,9 +32,7 @@ class StandaloneBatchNormJobTest extends SparkJobTest {
         b.node(Graphs.node("Concat", "concat", List.of("x", "a"), List.of("cat"), Map.of("axis", 1L)));
         b.batchNorm("bn", "cat", "n", 5).relu("relu", "n", "r");
         b.conv("conv_b", "r", "cb", 5, 8, 3, 1, 1, 1, true).relu("relu_b", "cb", "rb");
-        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("rb"), List.of("g")));
-        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
-        b.gemm("fc", "f", "logits", 8, 10, true, true);
+        b.classifier("rb", 8, 10);
         return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 28, 28)), List.of(Graphs.floatValue("logits", -1, 10)));
     }
 

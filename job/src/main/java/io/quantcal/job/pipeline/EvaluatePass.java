@@ -163,15 +163,16 @@ public final class EvaluatePass implements Pass {
         return state.withQdq(qdq).withSummary(name(), s);
     }
 
+    /** What {@link #compare} found, and in how many passes over the data (more than 1: its layers went in groups). */
+    record Compared(Sums sums, int passes) {}
+
     /**
-     * FP32 against {@code quant} over the evaluation data, one task per partition, merged in partition order.
+     * FP32 against {@code quant} over the evaluation data, one task per partition, merged in partition order; in
+     * groups of layers, one pass each, when one sample's layer outputs exceed the memory budget.
      *
      * @param qLayers the layers' outputs in {@code quant}, position by position with {@code layers}
      * @param which   {@code quant} in an error message ("its QDQ model")
      */
-    /** What {@link #compare} found, and in how many passes over the data (more than 1: its layers went in groups). */
-    record Compared(Sums sums, int passes) {}
-
     private static Compared compare(JavaRDD<Sample> samples, BroadcastModel fpModel, OnnxModel quant, BroadcastModel qModel,
                                     List<String> layers, List<String> qLayers, ModelInputs input, String output,
                                     RunnerOptions opts, BatchBudget batch, boolean skipBad, String which, String doing) {

@@ -7,7 +7,6 @@ import io.quantcal.kernels.onnx.Graphs;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.TestModels;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** Top-1 is reported for class scores [N, classes] only; a map or a sequence output says why it has none. */
@@ -19,9 +18,7 @@ class EvaluateOutputKindTest {
         b.conv("conv", "x", "c", 1, 4, 3, 1, 1, 1, true).relu("relu", "c", "r");
         String out = "r";
         if (classifier) {
-            b.node(Graphs.node("GlobalAveragePool", "gap", List.of("r"), List.of("g")));
-            b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
-            b.gemm("fc", "f", "logits", 4, 3, true, true);
+            b.classifier("r", 4, 3);
             out = "logits";
         }
         return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 8, 8)), List.of(Graphs.floatValue(out, outDims)));

@@ -112,11 +112,11 @@ public final class ModelComparison {
      *
      * @param inputs            the model inputs every sample feeds
      * @param what              names the run in a memory error
-     * @throws CaptureOverBudget when one sample's returned tensors exceed the budget: each layer pair's bytes (FP and
-     *     quantized output, keyed by the FP name), the inputs and both models' outputs counted as the fixed part
      * @param layerTensors      layer outputs of the FP model whose SQNR to measure (the keys of the result)
      * @param quantLayerTensors the same layers' outputs in the quantized model, position by position (a name
      *                          differs where the export folded the layer's Relu/Clip into its output quantization)
+     * @throws CaptureOverBudget when one sample's returned tensors exceed the budget: each layer pair's bytes (FP and
+     *     quantized output, keyed by the FP name), the inputs and both models' outputs counted as the fixed part
      */
     public static Sums compare(ModelRunner fp, ModelRunner quant, ModelInputs inputs, String outputName,
                                Iterator<Labelled> samples, BatchBudget budget, String what, List<String> layerTensors,

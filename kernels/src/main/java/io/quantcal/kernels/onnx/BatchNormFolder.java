@@ -115,14 +115,14 @@ public final class BatchNormFolder {
                 continue;
             }
             if (ranks == null) ranks = RankHints.ranks(model);
-            String why = standaloneReason(model, bn, ranks);
+            float[][] p = new float[4][];
+            for (int i = 0; i < 4 && i + 1 < bn.getInputCount(); i++) p[i] = model.constantFloats(bn.getInput(i + 1));
+            String why = standaloneReason(bn, p, ranks);
             if (why != null) {
                 kept.put(bn.getName(), why);
                 continue;
             }
             int rank = ranks.apply(bn.getInput(0));
-            float[][] p = new float[4][];
-            for (int i = 0; i < 4; i++) p[i] = model.constantFloats(bn.getInput(i + 1));
             float[] gamma = p[0], beta = p[1], mean = p[2], var = p[3];
             int c = gamma.length;
             double eps = Nodes.floatAttr(bn, "epsilon", 1e-5);
@@ -153,8 +153,12 @@ public final class BatchNormFolder {
         return new BatchNormFolding(model.withGraph(edit.build()), folded, asConv, kept);
     }
 
-    /** Why the stand-alone {@code bn} cannot become a depthwise Conv, or null when it can. */
-    private static String standaloneReason(OnnxModel m, NodeProto bn, java.util.function.Function<String, Integer> ranks) {
+    /**
+     * Why the stand-alone {@code bn} cannot become a depthwise Conv, or null when it can; {@code params} holds its γ, β,
+     * mean and var, null where not constant.
+     */
+    private static String standaloneReason(NodeProto bn, float[][] params,
+                                           java.util.function.Function<String, Integer> ranks) {
         if (bn.getInputCount() < 5) return "fewer than 5 inputs";
         if (Nodes.intAttr(bn, "training_mode", 0) != 0) return "training mode";
         if (Nodes.has(bn, "spatial") && Nodes.intAttr(bn, "spatial", 1) == 0) return "spatial = 0 (statistics per element)";
@@ -163,7 +167,7 @@ public final class BatchNormFolder {
         }
         int c = -1;
         for (int i = 1; i <= 4; i++) {
-            float[] v = m.constantFloats(bn.getInput(i));
+            float[] v = params[i - 1];
             if (v == null) return "parameter " + bn.getInput(i) + " is computed at run time";
             if (c >= 0 && v.length != c) return "parameters of different lengths";
             c = v.length;

@@ -1,5 +1,6 @@
 package io.quantcal.kernels.onnx;
 
+import io.quantcal.kernels.quant.QuantGrid;
 import java.util.List;
 import onnx.Onnx.NodeProto;
 import onnx.Onnx.TensorProto;
@@ -14,10 +15,13 @@ import onnx.Onnx.TensorProto;
  * <p>The same codes. HardSigmoid is y = clip(αx + β, 0, 1) and its QuantizeLinear writes clamp(round(y / s) + Z). With
  * α &gt; 0, (x + β/α) / (s/α) = (αx + β) / s, so the rewritten QuantizeLinear writes clamp(round((αx + β) / s) + Z)
  * without HardSigmoid's clip. The clip changes nothing when the grid already does it: below, the zero point at the
- * container's bottom (0.0 is the lowest code, so every αx + β ≤ 0 lands on it, as clip's 0 does); above, the grid's top
- * code is the one 1.0 rounds to or lower (s · (q_max − Z − ½) ≤ 1), so every αx + β ≥ 1 lands on the top code, as
- * clip's 1 does. HardSigmoid's output rows in the table (s, Z) are what its readers' DequantizeLinear still uses; a
- * HardSigmoid whose grid reaches above 1 (or has its zero point above the bottom, or α ≤ 0) is left in float.
+ * container's bottom (0.0 is the lowest code, so every αx + β ≤ 0 lands on it, as clip's 0 does); above, 1.0 rounds
+ * to the grid's top code (s · (q_max − Z − ½) &lt; 1; at equality 1.0 is a tie that rounds to even, below the top),
+ * so every αx + β ≥ 1 lands on the top code, as clip's 1 does. Float32 arithmetic can still decide a real-number tie
+ * ((αx + β) / s within rounding of k + ½, as at x = 0 with s = 1/255) the other way, one code apart: the latitude
+ * there already is between the table's double-precision scales and the float32 ones QuantizeLinear reads.
+ * HardSigmoid's output rows in the table (s, Z) are what its readers' DequantizeLinear still uses; a HardSigmoid
+ * whose grid does not clip as it does (or α ≤ 0) is left in float.
  *
  * <p>Applied where nothing else sees the change: a per-tensor 8-bit DequantizeLinear feeds the HardSigmoid, whose
  * only reader is a per-tensor QuantizeLinear (not a graph output). β/α enters as one integer code of the input's
@@ -42,15 +46,14 @@ final class HardSigmoidAsAdd {
             if (!q.getOpType().equals("QuantizeLinear") || !perTensor(qdq, q)) continue;
             double alpha = Nodes.floatAttr(hs, "alpha", 0.2), beta = Nodes.floatAttr(hs, "beta", 0.5);
             if (!(alpha > 0)) continue;
-            TensorProto zq = qdq.initializer(q.getInput(2));
-            int[] range = containerRange(zq.getDataType());
-            if (range == null || !sameType(qdq, dq, q)) continue;
+            int xType = qdq.initializer(dq.getInput(2)).getDataType();
+            QuantGrid range = container8(xType);
+            if (range == null || qdq.initializer(q.getInput(2)).getDataType() != xType) continue;
             double s = qdq.initializerFloats(q.getInput(1))[0];
             int z = qdq.initializerInts(q.getInput(2))[0];
-            if (z != range[0] || !(s > 0) || s * (range[1] - z - 0.5) >= 1.0) continue;
+            if (z != range.qmin() || !(s > 0) || s * (range.qmax() - z - 0.5) >= 1.0) continue;
 
             if (e == null) e = new GraphEditor(qdq.graph());
-            int xType = qdq.initializer(dq.getInput(2)).getDataType();
             double c = beta / alpha;
             int code = c == 0 ? 0 : c > 0 ? 1 : xType == TensorProto.DataType.UINT8_VALUE ? 0 : -1;
             int zc = c < 0 && xType == TensorProto.DataType.UINT8_VALUE ? 1 : 0;
@@ -81,16 +84,10 @@ final class HardSigmoidAsAdd {
         return s.getDimsCount() == 0 && z.getDimsCount() == 0 && s.getDataType() == TensorProto.DataType.FLOAT_VALUE;
     }
 
-    private static boolean sameType(OnnxModel m, NodeProto dq, NodeProto q) {
-        return m.initializer(dq.getInput(2)).getDataType() == m.initializer(q.getInput(2)).getDataType();
-    }
-
-    private static final int[] UINT8 = {0, 255}, INT8 = {-128, 127};
-
-    /** The 8-bit container's code range, null for any other zero-point type. */
-    private static int[] containerRange(int type) {
-        if (type == TensorProto.DataType.UINT8_VALUE) return UINT8;
-        if (type == TensorProto.DataType.INT8_VALUE) return INT8;
+    /** The 8-bit grid whose container is the zero point's type (uint8 or int8); null for any other type. */
+    private static QuantGrid container8(int type) {
+        if (type == TensorProto.DataType.UINT8_VALUE) return QuantGrid.of(8, false);
+        if (type == TensorProto.DataType.INT8_VALUE) return QuantGrid.of(8, true);
         return null;
     }
 }

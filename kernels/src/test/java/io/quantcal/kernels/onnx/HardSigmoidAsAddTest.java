@@ -32,12 +32,10 @@ class HardSigmoidAsAddTest {
         b.node(Graphs.node("Mul", "hswish", List.of("c1", "h1"), List.of("a1")));
         b.node(Graphs.node("GlobalAveragePool", "se_pool", List.of("a1"), List.of("p")));
         b.conv("se_fc", "p", "s", 8, 8, 1, 1, 1, 0, true);
-        b.node(Graphs.node("HardSigmoid", "se_gate", List.of("s"), List.of("g"), torch));
-        b.node(Graphs.node("Mul", "se_scale", List.of("a1", "g"), List.of("a2")));
+        b.node(Graphs.node("HardSigmoid", "se_gate", List.of("s"), List.of("gate"), torch));
+        b.node(Graphs.node("Mul", "se_scale", List.of("a1", "gate"), List.of("a2")));
         b.conv("conv2", "a2", "c2", 8, 8, 3, 1, 1, 1, true);
-        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("c2"), List.of("q")));
-        b.node(Graphs.node("Flatten", "flatten", List.of("q"), List.of("f"), Map.of("axis", 1L)));
-        b.gemm("fc", "f", "logits", 8, 5, true, true);
+        b.classifier("c2", 8, 5);
         return b.build(13, List.of(Graphs.floatValue("x", -1, 4, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5)));
     }
 
@@ -58,7 +56,7 @@ class HardSigmoidAsAddTest {
         FloatTensor x = input();
         Map<String, QuantParams> a = QdqPlacementTest.calibrate(m, p, x);
         // the gates' rows: zero point 0 (they reach 0), grid top at most 1
-        for (String g : List.of("h1", "g")) {
+        for (String g : List.of("h1", "gate")) {
             assertEquals(0, a.get(g).zeroPoint(0), g);
             assertTrue(a.get(g).scale(0) * 254.5 <= 1.0, g + " " + a.get(g));
         }
@@ -79,7 +77,7 @@ class HardSigmoidAsAddTest {
 
         // the same codes operator by operator: both gates' dequantized outputs; one code apart only at a real-number
         // rounding tie ((αx + β)/s = k + ½, float32 deciding either way), as at x = 0 where (0 + 3)/(6/255) = 127.5
-        for (String g : List.of("h1", "g")) {
+        for (String g : List.of("h1", "gate")) {
             String dq = rewritten.consumers(rewritten.consumers(g).get(0).getOutput(0)).get(0).getOutput(0);
             String in = plain.node(g.equals("h1") ? "hsig1" : "se_gate").getInput(0);
             float[] before = run(plain, x, dq, OptLevel.NO_OPT), after = run(rewritten, x, dq, OptLevel.NO_OPT);
@@ -115,14 +113,14 @@ class HardSigmoidAsAddTest {
         Map<String, QuantParams> w = StemPaddingTest.weights(m, true, 7);
         QuantGrid u8 = QuantGrid.of(8, false);
         // h1: a grid up to 2.0 (values between 1 and 2 representable, which HardSigmoid never gives);
-        // g: zero point 10 (codes below it would stand for negative values, which HardSigmoid never gives)
+        // gate: zero point 10 (codes below it would stand for negative values, which HardSigmoid never gives)
         a.put("h1", QuantParams.perTensor(u8, false, 2.0 / 255, 0));
-        a.put("g", QuantParams.perTensor(u8, false, 1.0 / 245, 10));
+        a.put("gate", QuantParams.perTensor(u8, false, 1.0 / 245, 10));
         OnnxModel plain = QdqExporter.exportUnpadded(m, a, w, Map.of(), QdqOptions.onnxRuntime(), p);
         assertEquals(plain, HardSigmoidAsAdd.rewrite(plain));
         // the edge: 1.0 rounds to the top code when s · 254.5 < 1; at s = 1/254.5 it is a tie that rounds to even
         // (254), below the top, which values above 1 would reach
-        a.put("g", QuantParams.perTensor(u8, false, 1.0 / 254.6, 0));
+        a.put("gate", QuantParams.perTensor(u8, false, 1.0 / 254.6, 0));
         a.put("h1", QuantParams.perTensor(u8, false, 1.0 / 254.5, 0));
         OnnxModel edge = HardSigmoidAsAdd.rewrite(QdqExporter.exportUnpadded(m, a, w, Map.of(), QdqOptions.onnxRuntime(), p));
         assertEquals("Add", edge.node("se_gate").getOpType());

@@ -25,9 +25,7 @@ class HardSwishDecompositionTest {
         b.conv("conv1", "x", "c1", 4, 8, 3, 1, 1, 1, true);
         b.node(Graphs.node("HardSwish", "hswish", List.of("c1"), List.of("a")));
         b.conv("conv2", "a", "c2", 8, 8, 3, 1, 1, 1, true);
-        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("c2"), List.of("g")));
-        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
-        b.gemm("fc", "f", "logits", 8, 5, true, true);
+        b.classifier("c2", 8, 5);
         return b.build(17, List.of(Graphs.floatValue("x", -1, 4, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5)));
     }
 
@@ -39,7 +37,12 @@ class HardSwishDecompositionTest {
         OnnxModel d = r.model();
         assertEquals("Mul", d.node("hswish").getOpType());
         assertEquals("a", d.node("hswish").getOutput(0));
-        NodeProtoCheck.gate(d);
+        // the gate: HardSigmoid with torch's α = 1/6, β = ½ on the HardSwish's input
+        var gateNode = d.producer(d.node("hswish").getInput(1));
+        assertEquals("HardSigmoid", gateNode.getOpType());
+        assertEquals("c1", gateNode.getInput(0));
+        assertEquals(1.0 / 6, Nodes.floatAttr(gateNode, "alpha", 0), 1e-7);
+        assertEquals(0.5, Nodes.floatAttr(gateNode, "beta", 0), 0);
         // the same function in ONNX Runtime (HardSwish is x · max(0, min(1, x/6 + ½)) by its definition)
         FloatTensor x = FloatTensor.of("x", TestModels.gaussian(new Random(6), 4 * 4 * 64, 3.0), 4, 4, 8, 8);
         double err = TestModels.relativeError(StemPaddingTest.run(d, x, OptLevel.NO_OPT), StemPaddingTest.run(m, x, OptLevel.NO_OPT));
@@ -70,16 +73,5 @@ class HardSwishDecompositionTest {
         // and the quantized model still tracks FP32
         double q = TestModels.relativeError(StemPaddingTest.run(qdq, x, OptLevel.ALL_OPT), StemPaddingTest.run(m, x, OptLevel.NO_OPT));
         assertTrue(q < 0.05, "quantized against FP32: relative error " + q);
-    }
-
-    /** The gate node: HardSigmoid with torch's α = 1/6, β = ½ on the HardSwish's input. */
-    static final class NodeProtoCheck {
-        static void gate(OnnxModel d) {
-            var g = d.producer(d.node("hswish").getInput(1));
-            assertEquals("HardSigmoid", g.getOpType());
-            assertEquals("c1", g.getInput(0));
-            assertEquals(1.0 / 6, Nodes.floatAttr(g, "alpha", 0), 1e-7);
-            assertEquals(0.5, Nodes.floatAttr(g, "beta", 0), 0);
-        }
     }
 }

@@ -34,9 +34,7 @@ class RankHintsTest {
         b.node(Graphs.node("Reshape", "reshape", List.of("x", "s"), List.of("y")));
         b.conv("conv1", "y", "c1", 4, 8, 3, 1, 1, 1, true).relu("relu1", "c1", "r1");
         b.conv("conv2", "r1", "c2", 8, 8, 3, 1, 1, 1, true);
-        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("c2"), List.of("g")));
-        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
-        b.gemm("fc", "f", "logits", 8, 5, true, true);
+        b.classifier("c2", 8, 5);
         return b.build(13, List.of(Graphs.floatValue("x", -1, 4, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5)));
     }
 

@@ -28,9 +28,7 @@ class StandaloneBatchNormTest {
         b.node(Graphs.node("Concat", "concat", List.of("x", "a"), List.of("cat"), Map.of("axis", 1L)));
         b.batchNorm("bn", "cat", "n", 8).relu("relu", "n", "r");
         b.conv("conv_b", "r", "c", 8, 4, 3, 1, 1, 1, true);
-        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("c"), List.of("g")));
-        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
-        b.gemm("fc", "f", "logits", 4, 5, true, true);
+        b.classifier("c", 4, 5);
         return b.build(13, List.of(Graphs.floatValue("x", -1, 4, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5)));
     }
 

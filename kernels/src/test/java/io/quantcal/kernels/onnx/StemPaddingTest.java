@@ -25,9 +25,7 @@ class StemPaddingTest {
         TestModels.Builder b = new TestModels.Builder(3 + c);
         b.conv("conv1", "x", "c1", c, 8, 3, 1, 1, 1, true).relu("relu1", "c1", "r1");
         b.conv("conv2", "r1", "c2", 8, 8, 3, 1, 1, 1, true);
-        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("c2"), List.of("g")));
-        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
-        b.gemm("fc", "f", "logits", 8, 5, true, true);
+        b.classifier("c2", 8, 5);
         return b.build(opset, List.of(Graphs.floatValue("x", -1, c, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5)));
     }
 
@@ -140,9 +138,7 @@ class StemPaddingTest {
         b.conv("conv1", "x", "c1", 1, 8, 3, 1, 1, 1, true);
         b.conv("side", "x", "c2", 1, 8, 3, 1, 1, 1, true);
         b.node(Graphs.node("Add", "add", List.of("c1", "c2"), List.of("s")));
-        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("s"), List.of("g")));
-        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
-        b.gemm("fc", "f", "logits", 8, 5, true, true);
+        b.classifier("s", 8, 5);
         OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 1, 8, 8)), List.of(Graphs.floatValue("logits", -1, 5)));
         QdqPlacement p = QdqPlacement.plan(m, QdqProfile.ORT);
         Map<String, QuantParams> a = QdqPlacementTest.calibrate(m, p, input(1));

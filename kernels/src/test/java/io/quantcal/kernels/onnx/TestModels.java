@@ -136,6 +136,13 @@ public final class TestModels {
             return node(Graphs.node("Gemm", name, in, List.of(y), Map.of("transB", transB ? 1L : 0L)));
         }
 
+        /** An image classifier's head on {@code x} [N, c, H, W]: GlobalAveragePool → Flatten → fc (Gemm, bias) → "logits". */
+        public Builder classifier(String x, int c, int classes) {
+            node(Graphs.node("GlobalAveragePool", "gap", List.of(x), List.of("g")));
+            node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
+            return gemm("fc", "f", "logits", c, classes, true, true);
+        }
+
         public Builder matMul(String name, String a, String y, int k, int n) {
             String w = randomInit(name + ".weight", Math.sqrt(1.0 / k), k, n);
             return node(Graphs.node("MatMul", name, List.of(a, w), List.of(y)));
