@@ -61,10 +61,11 @@ class ClusterIT extends SparkJobTest {
     static final List<Pipeline> PIPELINES = List.of(
             // one wave each (parallel search, FP inputs): the distributed steps are the same, in a third of the time.
             // Calibrated by percentile: the tensors no layer search reads (the ort profile's Add and pooling ones)
-            // keep percentile rows, so this one run also covers the histogram calibrators' distributed merge
+            // keep percentile rows, so this one run also covers the histogram calibrators' distributed merge.
+            // 32 samples: with 8 a layer's grid task took 40-200 ms, often over before the executor killed under it died
             new Pipeline("easyquant", List.of("easyquant", "percentile"), "grid", List.of(
                     "pipeline=[fold-bn,calibrate,easyquant,export]", "quantization.activations.calibrator=percentile",
-                    "easyquant.samples=8", "easyquant.segments=6", "easyquant.rounds=1", "easyquant.mode=parallel")),
+                    "easyquant.samples=32", "easyquant.segments=6", "easyquant.rounds=1", "easyquant.mode=parallel")),
             // 200 iterations: each layer's task lasts long enough for the executor killed under it to take it along
             new Pipeline("adaround", List.of("adaround"), "adaround wave", List.of("pipeline=[fold-bn,calibrate,adaround,export]", "adaround.samples=4",
                     "adaround.iterations=200", "adaround.resume=false", "adaround.inputs=fp")),
