@@ -136,6 +136,10 @@ public final class QuantcalJob {
             if (!swish.rewritten().isEmpty()) {
                 out.printf("model: %d HardSwish written as x * HardSigmoid(x)%n", swish.rewritten().size());
             }
+            if (!swish.handWritten().isEmpty()) {
+                out.printf("model: %d hand-written hard-sigmoid gates (Add 3, Clip 0..6, /6) written as HardSigmoid%n",
+                        swish.handWritten().size());
+            }
             OnnxModel front = excluded(swish.model(), cfg.exclude());
             List<io.quantcal.kernels.onnx.Coverage.Entry> coverage = io.quantcal.kernels.onnx.Coverage.of(front);
             long covered = coverage.stream().filter(io.quantcal.kernels.onnx.Coverage.Entry::quantized).count();
@@ -181,6 +185,7 @@ public final class QuantcalJob {
             frontEnd.put("weights_copied_per_consumer", folded.unshared());
             frontEnd.put("spatial_means_as_pool", means.rewritten());
             frontEnd.put("hard_swish_decomposed", swish.rewritten());
+            frontEnd.put("hard_sigmoid_recognised", swish.handWritten());
             run.put("front_end", frontEnd);
             Map<String, Object> cov = new LinkedHashMap<>();
             cov.put("nodes", coverage.size());

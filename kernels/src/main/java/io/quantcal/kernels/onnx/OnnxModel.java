@@ -372,6 +372,14 @@ public final class OnnxModel implements Serializable {
      * Float values of a constant tensor (an initializer or the output of a Constant node), or null when
      * {@code tensor} is computed at run time.
      */
+    /** The value of a one-element float constant (initializer or Constant node), else null. */
+    Float scalarConstant(String tensor) {
+        if (tensor == null) return null;
+        if (initializers.containsKey(tensor) && initializer(tensor).getDataType() != TensorProto.DataType.FLOAT_VALUE) return null;
+        float[] v = constantFloats(tensor);
+        return v != null && v.length == 1 ? v[0] : null;
+    }
+
     float[] constantFloats(String tensor) {
         if (initializers.containsKey(tensor)) return initializerFloats(tensor);
         NodeProto p = producers.get(tensor);
