@@ -80,11 +80,23 @@ public final class CalibratePass implements Pass {
         Map<String, QuantParams> params = new LinkedHashMap<>();
         for (QdqPlacement.Site s : placement.sites()) params.put(s.tensor(), owned.get(s.owner()));
 
+        boolean quantizeBias = ExportPass.options(cfg).quantizeBias();
+        List<String> raisedForBias = new java.util.ArrayList<>();
         for (QuantizableNode n : nodes) {
             quant.put(n.name() + "/activation", new TensorQuant(n.input(), n.name(), n.opType(), "activation",
                     params.get(n.input()), aCal.name(), null, null, null));
             QuantParams w = LayerCalibration.weight(n.weight(), model.initializerFloats(n.weight()), model.shape(n.weight()),
                     n.weightAxis(), cfg.weights().perChannel(), cfg.weights().bits(), cfg.weights().symmetric(), wCal);
+            if (quantizeBias) {
+                // all-but-zero channels with a bias: their scale raised so the int32 bias holds it (integer kernel)
+                QuantParams raised = io.quantcal.kernels.onnx.QdqExporter.weightScalesForBias(model, n, params.get(n.input()), w);
+                if (raised != w) {
+                    for (int ch = 0; ch < w.channels(); ch++) {
+                        if (raised.scale(ch) != w.scale(ch)) raisedForBias.add(n.name() + "[" + ch + "]");
+                    }
+                    w = raised;
+                }
+            }
             quant.put(n.name() + "/weight", new TensorQuant(n.weight(), n.name(), n.opType(), "weight", w, wCal.name(),
                     null, null, null));
         }
@@ -114,10 +126,16 @@ public final class CalibratePass implements Pass {
         summary.put("activation_tensors_measured", tensors.size());
         summary.put("passes_over_data", c.passes());
         if (!meanTensors.isEmpty()) summary.put("input_means_for_bias_correct", meanTensors.size());
+        if (!raisedForBias.isEmpty()) summary.put("weight_channels_raised_for_int32_bias", raisedForBias);
         summary.put("weights_calibrator", wCal.name());
         summary.put("activations_calibrator", aCal.name());
         ctx.out().printf("calibrate: %d samples (%d skipped), %d activation tensors (profile %s), %d layers, %d pass(es) over the data%n",
                 c.samples(), c.skipped().size(), placement.sites().size(), profile.id(), nodes.size(), c.passes());
+        if (!raisedForBias.isEmpty()) {
+            ctx.out().printf("calibrate: %d weight channels with all but zero weights take a larger scale so that their"
+                    + " int32 bias holds their bias (run.json calibrate.weight_channels_raised_for_int32_bias)%n",
+                    raisedForBias.size());
+        }
         PipelineState calibrated = state.withQuant(quant).withSummary(name(), summary);
         if (!meanTensors.isEmpty()) {
             calibrated = calibrated.withInputMeans(new PipelineState.InputMeans(model.sha256(), c.channelMeans()));

@@ -1,5 +1,6 @@
 package io.quantcal.job.pipeline;
 
+import io.quantcal.kernels.onnx.AffineFolder;
 import io.quantcal.kernels.onnx.BatchNormFolder;
 import io.quantcal.kernels.onnx.BatchNormFolding;
 import io.quantcal.kernels.onnx.FoldedBatchNorm;
@@ -48,7 +49,19 @@ public final class FoldBatchNormPass implements Pass {
         List<FoldedBatchNorm> all = new ArrayList<>(f.folded());
         all.addAll(f.asConv());
         for (var b : all) pre.put(b.conv(), PreActivation.of(b));
-        return state.withModel(f.model(), all).withPreActivations(pre).withSummary(name(), s);
+        // Mul/Add by constants after a Conv: a BN written out, folded the same way
+        AffineFolder.Result affine = AffineFolder.fold(f.model());
+        List<String> affineFolds = new ArrayList<>();
+        for (AffineFolder.Fold a : affine.folds()) {
+            affineFolds.add(a.conv() + " <- " + a.ops());
+            PreActivation p = pre.get(a.conv());
+            if (p != null) pre.put(a.conv(), p.affine(a.scale(), a.shift()));
+        }
+        s.put("affine", affineFolds);
+        if (!affineFolds.isEmpty()) {
+            LOG.info("fold-bn: {}", affineFolds.size() + " Convs absorbed the Mul/Add by constants after them");
+        }
+        return state.withModel(affine.model(), all).withPreActivations(pre).withSummary(name(), s);
     }
 
     private static String summary(Map<String, String> kept) {

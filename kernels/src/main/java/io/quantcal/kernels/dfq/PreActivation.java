@@ -51,6 +51,18 @@ public record PreActivation(float[] beta, float[] gamma) implements Serializable
         return new PreActivation(b, g);
     }
 
+    /** After a per-channel affine map kᵢ·x + aᵢ folded into the layer: N(kᵢβᵢ + aᵢ, (kᵢγᵢ)²). */
+    public PreActivation affine(float[] k, float[] a) {
+        check(k);
+        check(a);
+        float[] b = new float[beta.length], g = new float[beta.length];
+        for (int i = 0; i < b.length; i++) {
+            b[i] = k[i] * beta[i] + a[i];
+            g[i] = k[i] * gamma[i];
+        }
+        return new PreActivation(b, g);
+    }
+
     /** After subtracting cᵢ from the layer's bias (high-bias absorption): N(βᵢ − cᵢ, γᵢ²). */
     public PreActivation shiftedBy(float[] c) {
         check(c);

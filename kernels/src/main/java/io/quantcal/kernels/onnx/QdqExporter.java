@@ -272,6 +272,29 @@ public final class QdqExporter {
     }
 
     /**
+     * Per-channel weight parameters of node {@code n} with each channel's scale raised where its bias would not fit
+     * int32 codes at s_x · s_w: to |b_c| / (s_x · 2·10⁹), so that {@link #biasOverflow} stays below 1 and ONNX Runtime
+     * keeps the node in an integer kernel (ONNX Runtime's own quantizer raises weight scales for its int32 bias the
+     * same way). It happens for channels whose weights are all but zero (max |w_c| of 10⁻¹⁴ in PP-OCRv4 det, where
+     * the channel's output is its bias): their codes become 0, which changes the output by less than the channel's
+     * weights could. Returns {@code weight} itself when no channel needs it, for per-tensor weights (one scale for
+     * all channels: raising it would coarsen every channel, so such a node keeps the float fallback) and without
+     * parameters or bias.
+     */
+    public static QuantParams weightScalesForBias(OnnxModel m, QuantizableNode n, QuantParams input, QuantParams weight) {
+        if (weight == null || !weight.perChannel() || biasOverflow(m, n, input, weight) <= 1) return weight;
+        float[] values = m.initializerFloats(n.bias());
+        if (values.length != weight.channels()) return weight;
+        float sx = (float) input.scale(0);
+        double[] scale = new double[weight.channels()];
+        for (int c = 0; c < scale.length; c++) {
+            double need = Math.abs((double) values[c]) / ((double) sx * 2.0e9);
+            scale[c] = Math.max(weight.scale(c), Math.nextUp((float) need));
+        }
+        return new QuantParams(weight.grid(), weight.symmetric(), weight.axis(), scale, weight.zeroPoint());
+    }
+
+    /**
      * The int32 bias codes' scales of node {@code n} (one per weight channel, or one): s_x · s_w in float32, as integer
      * kernels take them; where that cannot hold the bias ({@link #biasOverflow} above 1), per channel the larger of it
      * and max |b| / 2·10^9, so that every code fits with room to spare.

@@ -2,6 +2,8 @@ package io.quantcal.kernels.onnx;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quantcal.kernels.quant.AffineQuantizer;
 import io.quantcal.kernels.quant.QuantGrid;
@@ -144,5 +146,64 @@ class BiasOverflowTest {
         assertArrayEquals(y[0], y[2], 1e-2f);
         // channel 0 carries its 5e5: the bias arrived whole
         for (int n = 0; n < 2; n++) for (int i = 0; i < 16; i++) assertEquals(5e5, y[0][n * 48 + i], 50);
+    }
+
+    @Test
+    void aChannelWithAllButZeroWeightsTakesTheScaleItsBiasNeedsAndTheConvStaysAnIntegerKernel() throws Exception {
+        // conv 2→3, 3×3: channel 1's weights are all 1e-14 (a dead channel), its bias 0.5. Its own per-channel scale
+        // (1e-14/127) times s_x = 0.01 puts 0.5 at ~6e15 codes, far beyond int32
+        TestModels.Builder b = new TestModels.Builder(11);
+        b.conv("conv", "x", "y", 2, 3, 3, 1, 1, 1, true);
+        b.conv("conv2", "y", "z", 3, 3, 1, 1, 1, 0, true);
+        OnnxModel m0 = b.build(13, List.of(Graphs.floatValue("x", -1, 2, 4, 4)), List.of(Graphs.floatValue("z", -1, 3, 4, 4)));
+        var g = m0.graph().toBuilder();
+        String bias = m0.node("conv").getInput(2), weight = m0.node("conv").getInput(1);
+        float[] wv = m0.initializerFloats(weight);
+        for (int i = 18; i < 36; i++) wv[i] = 1e-14f;
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            String n = g.getInitializer(i).getName();
+            if (n.equals(bias)) g.setInitializer(i, Graphs.floatTensor(bias, new float[] {0.1f, 0.5f, -0.2f}, 3));
+            if (n.equals(weight)) g.setInitializer(i, Graphs.floatTensor(weight, wv, 3, 2, 3, 3));
+        }
+        OnnxModel m = m0.withGraph(g.build());
+        QuantizableNode conv = m.quantizableNodes().get(0);
+        QuantParams x = AffineQuantizer.fromRange(QuantGrid.of(8, false), 0, 2.55);
+        QuantParams w = QdqExporterTest.weightParams(wv, m.shape(weight), 0, 8);
+        assertTrue(QdqExporter.biasOverflow(m, conv, x, w) > 1e6);
+        QuantParams raised = QdqExporter.weightScalesForBias(m, conv, x, w);
+        // channel 1 only: 0.5 / (0.01 · 2e9) = 2.5e-11, rounded up in float32; the others as they were
+        assertEquals(w.scale(0), raised.scale(0));
+        assertEquals(w.scale(2), raised.scale(2));
+        assertEquals(Math.nextUp((float) (0.5 / ((double) (float) x.scale(0) * 2.0e9))), raised.scale(1), 0);
+        assertTrue(QdqExporter.biasOverflow(m, conv, x, raised) <= 1);
+        assertTrue(QdqExporter.biasOverflow(m, conv, x, raised) > 0.9, "raised no further than needed");
+        assertSame(raised, QdqExporter.weightScalesForBias(m, conv, x, raised), "nothing left to raise");
+        QuantParams perTensor = QdqExporterTest.weightParams(wv, m.shape(weight), -1, 8);
+        assertSame(perTensor, QdqExporter.weightScalesForBias(m, conv, x, perTensor));
+
+        // exported with the raised scales: an integer QLinearConv in ONNX Runtime (no float Conv, no bias Add), and
+        // channel 1 reads its bias (its weights' codes are 0: 1e-14 against a 2.5e-11 step)
+        QuantizableNode conv2 = m.quantizableNodes().get(1);
+        Map<String, QuantParams> weights = Map.of(weight, raised, conv2.weight(),
+                QdqExporterTest.weightParams(m.initializerFloats(conv2.weight()), m.shape(conv2.weight()), 0, 8));
+        QdqPlacement p = QdqPlacement.plan(m, QdqProfile.ORT);
+        OnnxModel q = QdqExporter.export(m, Map.of("x", x, "y", AffineQuantizer.fromRange(QuantGrid.of(8, false), -2, 2)),
+                weights, Map.of(), QdqOptions.onnxRuntime(), p);
+        assertEquals(3, q.node("conv").getInputCount());
+        Map<String, Long> ops = TestModels.optimizedOps(q, java.nio.file.Files.createTempDirectory("bias").resolve("q.onnx"));
+        // conv an integer kernel; conv2, whose output is the graph's, computes in float as always
+        assertEquals(1L, ops.getOrDefault("com.microsoft:QLinearConv", 0L), ops.toString());
+        assertEquals(0L, ops.getOrDefault(":Add", 0L), ops.toString());
+        // without the raise, conv fell back to float with its bias added after it
+        OnnxModel fallback = QdqExporter.export(m, Map.of("x", x, "y", AffineQuantizer.fromRange(QuantGrid.of(8, false), -2, 2)),
+                Map.of(weight, w, conv2.weight(), weights.get(conv2.weight())), Map.of(), QdqOptions.onnxRuntime(), p);
+        assertEquals(2, fallback.node("conv").getInputCount());
+        float[] in = TestModels.uniform(new java.util.Random(4), 2 * 16, 0, 2.5);
+        float[] y;
+        try (ModelRunner r = ModelRunner.open(q, List.of("y"), new RunnerOptions(1, 1,
+                ai.onnxruntime.OrtSession.SessionOptions.OptLevel.NO_OPT))) {
+            y = r.run(FloatTensor.of("x", in, 1, 2, 4, 4)).get("y").data();
+        }
+        for (int i = 16; i < 32; i++) assertEquals(0.5f, y[i], 1e-9f, "channel 1 at " + (i - 16));
     }
 }
