@@ -54,22 +54,11 @@ final class HardSigmoidAsAdd {
             if (z != range.qmin() || !(s > 0) || s * (range.qmax() - z - 0.5) >= 1.0) continue;
 
             if (e == null) e = new GraphEditor(qdq.graph());
-            double c = beta / alpha;
-            int code = c == 0 ? 0 : c > 0 ? 1 : xType == TensorProto.DataType.UINT8_VALUE ? 0 : -1;
-            int zc = c < 0 && xType == TensorProto.DataType.UINT8_VALUE ? 1 : 0;
-            float sc = c == 0 ? 1f : (float) Math.abs(c);
             String base = hs.getName();
-            String codes = e.uniqueName(base + "_offset_quantized");
-            String cs = e.uniqueName(base + "_offset_scale"), cz = e.uniqueName(base + "_offset_zero_point");
-            String cf = e.uniqueName(base + "_offset");
-            e.putInitializer(Graphs.intTensor(codes, TensorProto.DataType.forNumber(xType), new int[] {code}));
-            e.putInitializer(Graphs.floatTensor(cs, new float[] {sc}));
-            e.putInitializer(Graphs.intTensor(cz, TensorProto.DataType.forNumber(xType), new int[] {zc}));
             String qs = e.uniqueName(y + "_scale_over_alpha");
             e.putInitializer(Graphs.floatTensor(qs, new float[] {(float) (s / alpha)}));
             int at = e.position(hs.getName());
-            e.insertBefore(at, Graphs.node("DequantizeLinear", e.uniqueName(base + "_offset_DequantizeLinear"),
-                    List.of(codes, cs, cz), List.of(cf)));
+            String cf = ConstantOperands.exactCode(e, at, base + "_offset", beta / alpha, xType);
             e.replace(at, Graphs.node("Add", base, List.of(hs.getInput(0), cf), List.of(y)));
             int qa = e.position(q.getName());
             e.replace(qa, e.node(qa).toBuilder().setInput(1, qs).build());
@@ -78,14 +67,14 @@ final class HardSigmoidAsAdd {
     }
 
     /** Scalar float scale and scalar integer zero point, both initializers. */
-    private static boolean perTensor(OnnxModel m, NodeProto qdq) {
+    static boolean perTensor(OnnxModel m, NodeProto qdq) {
         if (qdq.getInputCount() < 3 || !m.isInitializer(qdq.getInput(1)) || !m.isInitializer(qdq.getInput(2))) return false;
         TensorProto s = m.initializer(qdq.getInput(1)), z = m.initializer(qdq.getInput(2));
         return s.getDimsCount() == 0 && z.getDimsCount() == 0 && s.getDataType() == TensorProto.DataType.FLOAT_VALUE;
     }
 
     /** The 8-bit grid whose container is the zero point's type (uint8 or int8); null for any other type. */
-    private static QuantGrid container8(int type) {
+    static QuantGrid container8(int type) {
         if (type == TensorProto.DataType.UINT8_VALUE) return QuantGrid.of(8, false);
         if (type == TensorProto.DataType.INT8_VALUE) return QuantGrid.of(8, true);
         return null;

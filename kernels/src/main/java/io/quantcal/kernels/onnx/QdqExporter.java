@@ -87,7 +87,8 @@ public final class QdqExporter {
      * writes the activation's output tensor directly and its Q/DQ pair follows it. The profile's rules are
      * checked first ({@link #checkProfile}). With the {@code ort} profile, a Conv over fewer than 4 input channels
      * reads its input padded with zero channels ({@link StemPadding}): the same numbers, on ONNX Runtime's fast path;
-     * a HardSigmoid whose output grid clips as it does becomes an integer Add ({@link HardSigmoidAsAdd}); and
+     * a HardSigmoid whose output grid clips as it does becomes an integer Add ({@link HardSigmoidAsAdd}); an
+     * Add or Mul by a one-value constant reads it as one exact code ({@link ConstantOperands}); and
      * tensors whose rank shape inference cannot see get it declared ({@link RankHints}), so that every
      * QLinearConv runs channels-last.
      *
@@ -99,7 +100,7 @@ public final class QdqExporter {
                                    QdqOptions options, QdqPlacement placement) {
         OnnxModel qdq = exportUnpadded(model, activations, weights, integerWeights, options, placement);
         if (placement.profile() != QdqProfile.ORT) return qdq;
-        qdq = HardSigmoidAsAdd.rewrite(qdq);
+        qdq = ConstantOperands.rewrite(HardSigmoidAsAdd.rewrite(qdq));
         return RankHints.declare(options.weightsAsQdqPair() ? qdq : StemPadding.pad(qdq));
     }
 
@@ -278,11 +279,15 @@ public final class QdqExporter {
      * same way). It happens for channels whose weights are all but zero (max |w_c| of 10⁻¹⁴ in PP-OCRv4 det, where
      * the channel's output is its bias): their codes become 0, which changes the output by less than the channel's
      * weights could. Returns {@code weight} itself when no channel needs it, for per-tensor weights (one scale for
-     * all channels: raising it would coarsen every channel, so such a node keeps the float fallback) and without
-     * parameters or bias.
+     * all channels: raising it would coarsen every channel, so such a node keeps the float fallback), for grids wider
+     * than 8 bits (ONNX Runtime has no integer kernel for them: the fallback costs nothing there, while at 16 bits a
+     * raise would reach channels whose weights matter) and without parameters or bias.
      */
     public static QuantParams weightScalesForBias(OnnxModel m, QuantizableNode n, QuantParams input, QuantParams weight) {
-        if (weight == null || !weight.perChannel() || biasOverflow(m, n, input, weight) <= 1) return weight;
+        if (weight == null || input == null || !weight.perChannel() || weight.grid().bits() > 8 || input.grid().bits() > 8
+                || biasOverflow(m, n, input, weight) <= 1) {
+            return weight;
+        }
         float[] values = m.initializerFloats(n.bias());
         if (values.length != weight.channels()) return weight;
         float sx = (float) input.scale(0);

@@ -21,7 +21,9 @@ import onnx.Onnx.TensorProto;
  * <ul>
  *   <li>the input and the output of every quantized Conv/Gemm/MatMul;</li>
  *   <li>the float inputs and the output of Add, Mul, Concat, AveragePool and GlobalAveragePool when every
- *       data input is an activation (an op with a constant input stays in float);</li>
+ *       data input is an activation, and of an Add or Mul of a quantized activation and a one-value constant
+ *       (the export writes the constant as one exact code, {@link ConstantOperands}); an op with any other constant
+ *       input stays in float;</li>
  *   <li>a compute op's output whose only reader is a Relu or a Clip with constant bounds is quantized after
  *       that activation (its statistics are the activation's output); the export removes the activation where
  *       the output grid already clips to its bounds ({@link #removable});</li>
@@ -172,6 +174,11 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
                     // quantizers do for transformers (QLinearMatMul on ONNX Runtime)
                     for (String t : dataInputs(n)) read(t, n);
                     if (profile == QdqProfile.ORT) output(n);
+                } else if (profile == QdqProfile.ORT && scalarOperand(n) != null) {
+                    // x + c, x · c with c one constant value and x quantized: QLinearAdd/QLinearMul with c as one
+                    // exact code (ConstantOperands)
+                    read(scalarOperand(n), n);
+                    output(n);
                 } else if (profile == QdqProfile.ORT && COMPUTE_OPS.contains(op)) {
                     List<String> in = dataInputs(n);
                     if (in.isEmpty() || !in.stream().allMatch(this::floatActivation)) continue;
@@ -218,6 +225,22 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
                 if (t != null && !in.contains(t)) in.add(t);
             }
             return in;
+        }
+
+        /**
+         * The activation of an Add or Mul whose other operand is a one-value float constant, when that activation is
+         * quantized already (its producer is planned); else null.
+         */
+        private String scalarOperand(NodeProto n) {
+            String op = n.getOpType();
+            if (!op.equals("Add") && !op.equals("Mul") || n.getInputCount() != 2 || n.getOutputCount() != 1) return null;
+            for (int k = 0; k < 2; k++) {
+                String x = n.getInput(k), c = n.getInput(1 - k);
+                if (floatActivation(x) && owners.containsKey(x) && m.isInitializer(c) && m.scalarConstant(c) != null) {
+                    return x;
+                }
+            }
+            return null;
         }
 
         private boolean floatActivation(String t) {

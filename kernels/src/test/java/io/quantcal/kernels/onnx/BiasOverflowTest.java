@@ -180,6 +180,10 @@ class BiasOverflowTest {
         assertSame(raised, QdqExporter.weightScalesForBias(m, conv, x, raised), "nothing left to raise");
         QuantParams perTensor = QdqExporterTest.weightParams(wv, m.shape(weight), -1, 8);
         assertSame(perTensor, QdqExporter.weightScalesForBias(m, conv, x, perTensor));
+        // 16-bit: no integer kernel to keep, so no raise
+        QuantParams wide = QdqExporterTest.weightParams(wv, m.shape(weight), 0, 16);
+        assertTrue(QdqExporter.biasOverflow(m, conv, x, wide) > 1);
+        assertSame(wide, QdqExporter.weightScalesForBias(m, conv, x, wide));
 
         // exported with the raised scales: an integer QLinearConv in ONNX Runtime (no float Conv, no bias Add), and
         // channel 1 reads its bias (its weights' codes are 0: 1e-14 against a 2.5e-11 step)
