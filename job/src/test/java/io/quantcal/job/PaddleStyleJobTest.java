@@ -25,7 +25,10 @@ class PaddleStyleJobTest extends SparkJobTest {
     @TempDir
     Path tmp;
 
-    /** x [N, 1, 28, 28] → conv1 → ·0.8 + 0.1 → hard-swish → ·1.25 − 0.05 → conv2 → Relu → GAP → flatten → fc. */
+    /**
+     * x [N, 1, 28, 28] → conv1 → ·0.8 + 0.1 → hard-swish → ·1.25 − 0.05 → conv2 → Relu → ConvTranspose → + bias → BN →
+     * Relu → GAP → flatten → fc.
+     */
     static OnnxModel block() {
         TestModels.Builder b = new TestModels.Builder(61);
         b.conv("conv1", "x", "c1", 1, 8, 3, 1, 1, 1, true);
@@ -44,7 +47,14 @@ class PaddleStyleJobTest extends SparkJobTest {
         b.node(Graphs.node("Mul", "affine2_scale", List.of("k2", "h"), List.of("m2")));
         b.node(Graphs.node("Add", "affine2_shift", List.of("m2", "a2"), List.of("y2")));
         b.conv("conv2", "y2", "c2", 8, 8, 3, 1, 1, 1, true).relu("relu2", "c2", "r2");
-        b.classifier("r2", 8, 10);
+        // PP-OCR det's head: ConvTranspose → Add (its bias, a [1, C, 1, 1] constant) → BN → Relu
+        b.randomInit("deconv.weight", 0.3, 8, 8, 2, 2);
+        b.node(Graphs.node("ConvTranspose", "deconv", List.of("r2", "deconv.weight"), List.of("d"),
+                Map.of("kernel_shape", new long[] {2, 2}, "strides", new long[] {2, 2})));
+        b.randomInit("deconv.bias", 0.2, 1, 8, 1, 1);
+        b.node(Graphs.node("Add", "deconv_bias", List.of("d", "deconv.bias"), List.of("db")));
+        b.batchNorm("bn", "db", "n", 8).relu("relu3", "n", "r3");
+        b.classifier("r3", 8, 10);
         return b.build(11, List.of(Graphs.floatValue("x", -1, 1, 28, 28)), List.of(Graphs.floatValue("logits", -1, 10)));
     }
 
@@ -60,16 +70,23 @@ class PaddleStyleJobTest extends SparkJobTest {
         Map<String, Object> front = (Map<String, Object>) r.summary().get("front_end");
         assertEquals(List.of("hswish_clip"), front.get("hard_sigmoid_recognised"));
         Map<String, Object> passes = (Map<String, Object>) r.summary().get("passes");
-        assertEquals(List.of("conv1 <- [affine1_scale, affine1_shift]"), ((Map<String, Object>) passes.get("fold-bn")).get("affine"));
+        Map<String, Object> fold = (Map<String, Object>) passes.get("fold-bn");
+        assertEquals(List.of("conv1 <- [affine1_scale, affine1_shift]", "deconv <- [deconv_bias]"), fold.get("affine"));
+        // the Add folded first, the BN then folds into the ConvTranspose rather than becoming a Conv of its own
+        assertEquals(List.of("bn -> deconv"), fold.get("batch_norms"));
+        assertEquals(List.of(), fold.get("as_depthwise_conv"));
         // the second scale and shift and the gate have rows of their own (the ort profile quantizes their outputs)
         for (String t : List.of("m2", "y2")) {
             org.junit.jupiter.api.Assertions.assertTrue(r.rows().stream().anyMatch(row -> row.tensor().equals(t) && row.role().equals("activation")), t);
         }
         OnnxModel qdq = OnnxModel.load(tmp.resolve("o").resolve("model_qdq.onnx"));
         Map<String, Long> ops = TestModels.optimizedOps(qdq, tmp.resolve("optimized.onnx"));
-        for (String op : List.of(":Mul", ":Add", ":Div", ":Clip", ":HardSigmoid", ":Conv", ":DequantizeLinear")) {
+        for (String op : List.of(":Mul", ":Add", ":Div", ":Clip", ":HardSigmoid", ":Conv", ":BatchNormalization")) {
             assertEquals(0L, ops.getOrDefault(op, 0L), op + " in " + ops);
         }
+        // three DequantizeLinear left: the input, weight and bias of the ConvTranspose, which ONNX Runtime runs in float
+        assertEquals(3L, ops.getOrDefault(":DequantizeLinear", 0L), ops.toString());
+        assertEquals(1L, ops.getOrDefault(":ConvTranspose", 0L), ops.toString());
         // the hard-swish's gate and product, the scale: QLinearAdd ×2 (gate, shift), QLinearMul ×2 (product, scale)
         assertEquals(2L, ops.getOrDefault("com.microsoft:QLinearAdd", 0L), ops.toString());
         assertEquals(2L, ops.getOrDefault("com.microsoft:QLinearMul", 0L), ops.toString());

@@ -28,7 +28,10 @@ public final class FoldBatchNormPass implements Pass {
     @Override
     public PipelineState run(RunContext ctx, PipelineState state) {
         boolean perChannel = ctx.config().weights().perChannel();
-        BatchNormFolding f = BatchNormFolder.fold(state.model(), perChannel);
+        // a constant shift or scale between a Conv and its BN (PP-OCR det's ConvTranspose → Add → BN) first, so that
+        // the BN then folds into the Conv too instead of becoming a Conv of its own
+        AffineFolder.Result first = AffineFolder.fold(state.model());
+        BatchNormFolding f = BatchNormFolder.fold(first.model(), perChannel);
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("folded", f.folded().size());
         s.put("batch_norms", f.folded().stream().map(b -> b.batchNorm() + " -> " + b.conv()).toList());
@@ -49,9 +52,10 @@ public final class FoldBatchNormPass implements Pass {
         List<FoldedBatchNorm> all = new ArrayList<>(f.folded());
         all.addAll(f.asConv());
         for (var b : all) pre.put(b.conv(), PreActivation.of(b));
-        // Mul/Add by constants after a Conv: a BN written out, folded the same way
+        // Mul/Add by constants after a (BN-folded) Conv: a BN written out, folded the same way
         AffineFolder.Result affine = AffineFolder.fold(f.model());
         List<String> affineFolds = new ArrayList<>();
+        for (AffineFolder.Fold a : first.folds()) affineFolds.add(a.conv() + " <- " + a.ops());
         for (AffineFolder.Fold a : affine.folds()) {
             affineFolds.add(a.conv() + " <- " + a.ops());
             PreActivation p = pre.get(a.conv());
