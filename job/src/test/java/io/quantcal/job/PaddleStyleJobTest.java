@@ -81,12 +81,13 @@ class PaddleStyleJobTest extends SparkJobTest {
         }
         OnnxModel qdq = OnnxModel.load(tmp.resolve("o").resolve("model_qdq.onnx"));
         Map<String, Long> ops = TestModels.optimizedOps(qdq, tmp.resolve("optimized.onnx"));
-        for (String op : List.of(":Mul", ":Add", ":Div", ":Clip", ":HardSigmoid", ":Conv", ":BatchNormalization")) {
+        for (String op : List.of(":Mul", ":Add", ":Div", ":Clip", ":HardSigmoid", ":Conv", ":BatchNormalization",
+                ":ConvTranspose", ":Relu", ":DequantizeLinear")) {
             assertEquals(0L, ops.getOrDefault(op, 0L), op + " in " + ops);
         }
-        // three DequantizeLinear left: the input, weight and bias of the ConvTranspose, which ONNX Runtime runs in float
-        assertEquals(3L, ops.getOrDefault(":DequantizeLinear", 0L), ops.toString());
-        assertEquals(1L, ops.getOrDefault(":ConvTranspose", 0L), ops.toString());
+        // the ConvTranspose (kernel = stride) became a 1×1 Conv + DepthToSpace: conv1, conv2, deconv on integers
+        assertEquals(3L, ops.getOrDefault("com.microsoft:QLinearConv", 0L), ops.toString());
+        assertEquals(List.of("deconv"), fold.get("conv_transpose_as_conv"));
         // the hard-swish's gate and product, the scale: QLinearAdd ×2 (gate, shift), QLinearMul ×2 (product, scale)
         assertEquals(2L, ops.getOrDefault("com.microsoft:QLinearAdd", 0L), ops.toString());
         assertEquals(2L, ops.getOrDefault("com.microsoft:QLinearMul", 0L), ops.toString());

@@ -3,6 +3,7 @@ package io.quantcal.job.pipeline;
 import io.quantcal.kernels.onnx.AffineFolder;
 import io.quantcal.kernels.onnx.BatchNormFolder;
 import io.quantcal.kernels.onnx.BatchNormFolding;
+import io.quantcal.kernels.onnx.ConvTransposeAsConv;
 import io.quantcal.kernels.onnx.FoldedBatchNorm;
 import io.quantcal.kernels.dfq.PreActivation;
 import java.util.ArrayList;
@@ -65,7 +66,31 @@ public final class FoldBatchNormPass implements Pass {
         if (!affineFolds.isEmpty()) {
             LOG.info("fold-bn: {}", affineFolds.size() + " Convs absorbed the Mul/Add by constants after them");
         }
-        return state.withModel(affine.model(), all).withPreActivations(pre).withSummary(name(), s);
+        // a ConvTranspose whose kernel is its stride: the 1×1 Conv + DepthToSpace it computes (integer on ONNX Runtime)
+        ConvTransposeAsConv.Result ct = ConvTransposeAsConv.rewrite(affine.model());
+        List<String> cts = new ArrayList<>();
+        for (ConvTransposeAsConv.Rewrite r : ct.rewritten()) {
+            cts.add(r.node());
+            PreActivation p = pre.get(r.node());
+            if (p != null) pre.put(r.node(), blocks(p, r.block()));
+        }
+        s.put("conv_transpose_as_conv", cts);
+        if (!cts.isEmpty()) {
+            LOG.info("fold-bn: {}", cts.size() + " ConvTranspose with kernel = stride written as 1x1 Conv + DepthToSpace");
+        }
+        return state.withModel(ct.model(), all).withPreActivations(pre).withSummary(name(), s);
+    }
+
+    /** A ConvTranspose's per-channel pre-activation for its Conv's s²·C channels: channel (a·s + b)·C + c is c's. */
+    private static PreActivation blocks(PreActivation p, int s) {
+        int c = p.channels();
+        float[] beta = p.beta(), gamma = p.gamma();
+        float[] b2 = new float[c * s * s], g2 = new float[c * s * s];
+        for (int k = 0; k < s * s; k++) {
+            System.arraycopy(beta, 0, b2, k * c, c);
+            System.arraycopy(gamma, 0, g2, k * c, c);
+        }
+        return new PreActivation(b2, g2);
     }
 
     private static String summary(Map<String, String> kept) {

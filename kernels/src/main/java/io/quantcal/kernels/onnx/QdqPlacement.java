@@ -28,8 +28,8 @@ import onnx.Onnx.TensorProto;
  *       that activation (its statistics are the activation's output); the export removes the activation where
  *       the output grid already clips to its bounds ({@link #removable});</li>
  *   <li>ops that move or select values without computing new ones (Reshape, Flatten, Transpose, Squeeze,
- *       Unsqueeze, Slice, Gather, GatherElements, Expand, Tile, MaxPool, ReduceMax, ReduceMin, Resize; Split, each
- *       output) with a quantized input: their outputs are quantized with the input's parameters
+ *       Unsqueeze, Slice, Gather, GatherElements, Expand, Tile, MaxPool, ReduceMax, ReduceMin, Resize,
+ *       DepthToSpace, SpaceToDepth; Split, each output) with a quantized input: their outputs are quantized with the input's parameters
  *       ({@link Site#owner()}), so ONNX Runtime drops the Q/DQ around them (its QDQ "drop" rules, which want equal
  *       parameters on both sides) and runs them on the integer codes.</li>
  * </ul>
@@ -50,7 +50,8 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
     static final Set<String> COMPUTE_OPS = Set.of("Add", "Mul", "Concat", "AveragePool", "GlobalAveragePool");
     /** Ops that move or select values without computing new ones: their output keeps the input's grid. */
     static final Set<String> SHAPE_OPS = Set.of("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool",
-            "Resize", "Slice", "Gather", "GatherElements", "Expand", "Tile", "ReduceMax", "ReduceMin", "Split");
+            "Resize", "Slice", "Gather", "GatherElements", "Expand", "Tile", "ReduceMax", "ReduceMin", "Split", "DepthToSpace",
+            "SpaceToDepth");
 
     /**
      * A quantized activation tensor.
