@@ -44,7 +44,10 @@ class ConvTransposeTest extends SparkJobTest {
     @TempDir
     Path tmp;
 
-    /** x [N,3,6,6] -> Conv(8, 3x3, pad 1) -> Relu -> ConvTranspose(8->4, k 2, s 2) -> BN -> Relu -> Conv(2, 1x1) -> y [N,2,12,12]. */
+    /**
+     * x [N,3,6,6] -> Conv(8, 3x3, pad 1) -> Relu -> ConvTranspose(8->4, k 3, s 2, pad 1, output_padding 1) -> BN -> Relu
+     * -> Conv(2, 1x1) -> y [N,2,12,12]. (A kernel equal to its stride would become a 1×1 Conv: ConvTransposeAsConv.)
+     */
     Path decoder() throws Exception {
         float[] gamma = {1.2f, 0.8f, 1.0f, 0.5f}, beta = {0.1f, -0.2f, 0.05f, 0f}, mean = {0.3f, -0.1f, 0.2f, 0f},
                 var = {1.5f, 0.7f, 1.1f, 2.0f};
@@ -53,12 +56,13 @@ class ConvTransposeTest extends SparkJobTest {
                         Graphs.node("Conv", "enc", List.of("x", "w1", "b1"), List.of("h1"), Map.of("pads", new long[] {1, 1, 1, 1})),
                         Graphs.node("Relu", "r1", List.of("h1"), List.of("a1")),
                         Graphs.node("ConvTranspose", "up", List.of("a1", "wt", "bt"), List.of("u"),
-                                Map.of("strides", new long[] {2, 2}, "kernel_shape", new long[] {2, 2})),
+                                Map.of("strides", new long[] {2, 2}, "kernel_shape", new long[] {3, 3}, "pads",
+                                        new long[] {1, 1, 1, 1}, "output_padding", new long[] {1, 1})),
                         Graphs.node("BatchNormalization", "bn", List.of("u", "g", "be", "m", "v"), List.of("ub")),
                         Graphs.node("Relu", "r2", List.of("ub"), List.of("a2")),
                         Graphs.node("Conv", "head", List.of("a2", "w3", "b3"), List.of("y"))),
                 List.of(Graphs.floatTensor("w1", ramp(8 * 3 * 9, 0.09f, 0.01f), 8, 3, 3, 3), Graphs.floatTensor("b1", ramp(8, 0.1f, 0.05f), 8),
-                        Graphs.floatTensor("wt", ramp(8 * 4 * 4, 0.12f, 0.02f), 8, 4, 2, 2), Graphs.floatTensor("bt", ramp(4, 0.1f, 0), 4),
+                        Graphs.floatTensor("wt", ramp(8 * 4 * 9, 0.12f, 0.02f), 8, 4, 3, 3), Graphs.floatTensor("bt", ramp(4, 0.1f, 0), 4),
                         Graphs.floatTensor("g", gamma, 4), Graphs.floatTensor("be", beta, 4), Graphs.floatTensor("m", mean, 4),
                         Graphs.floatTensor("v", var, 4),
                         Graphs.floatTensor("w3", ramp(2 * 4, 0.3f, 0), 2, 4, 1, 1), Graphs.floatTensor("b3", ramp(2, 0.1f, 0), 2)),
@@ -93,14 +97,14 @@ class ConvTransposeTest extends SparkJobTest {
         List<ScaleRow> w = r.rows().stream().filter(x -> x.node().equals("up") && x.role().equals("weight"))
                 .sorted(Comparator.comparingInt(ScaleRow::channel)).toList();
         Assertions.assertEquals(4, w.size());
-        float[] wt = ramp(8 * 4 * 4, 0.12f, 0.02f);
+        float[] wt = ramp(8 * 4 * 9, 0.12f, 0.02f);
         float[] gamma = {1.2f, 0.8f, 1.0f, 0.5f}, var = {1.5f, 0.7f, 1.1f, 2.0f};
         for (ScaleRow row : w) {
             int co = row.channel();
             Assertions.assertEquals(1, row.axis());
             Assertions.assertEquals("minmax", row.method());
             double k = gamma[co] / Math.sqrt(var[co] + 1e-5), maxAbs = 0;
-            for (int ci = 0; ci < 8; ci++) for (int t = 0; t < 4; t++) maxAbs = Math.max(maxAbs, Math.abs(wt[(ci * 4 + co) * 4 + t] * k));
+            for (int ci = 0; ci < 8; ci++) for (int t = 0; t < 9; t++) maxAbs = Math.max(maxAbs, Math.abs(wt[(ci * 4 + co) * 9 + t] * k));
             // symmetric int8 [-127, 127]: the step is max|W'_c| / 127, W'_c the folded weights of output channel c
             Assertions.assertEquals(maxAbs / 127, row.scale(), 1e-6 * maxAbs, "channel " + co);
         }
@@ -153,11 +157,11 @@ class ConvTransposeTest extends SparkJobTest {
         NodeProto ct = qdq.nodes().stream().filter(n -> n.getOpType().equals("ConvTranspose")).findFirst().orElseThrow();
         NodeProto dq = qdq.producer(ct.getInput(1));
         int[] codes = JobFixtures.weightCodes(qdq, dq.getInput(0));
-        float[] wt = ramp(8 * 4 * 4, 0.12f, 0.02f);
+        float[] wt = ramp(8 * 4 * 9, 0.12f, 0.02f);
         float[] gamma = {1.2f, 0.8f, 1.0f, 0.5f}, var = {1.5f, 0.7f, 1.1f, 2.0f};
         int moved = 0;
         for (int i = 0; i < codes.length; i++) {
-            int co = (i / 4) % 4;
+            int co = (i / 9) % 4;
             Assertions.assertEquals(1, w.get(co).axis());
             double v = wt[i] * gamma[co] / Math.sqrt(var[co] + 1e-5) / w.get(co).scale();
             Assertions.assertTrue(codes[i] == Math.floor(v) || codes[i] == Math.ceil(v), "code " + codes[i] + " for w/s " + v);
