@@ -46,7 +46,7 @@ class ConvTransposeTest extends SparkJobTest {
 
     /**
      * x [N,3,6,6] -> Conv(8, 3x3, pad 1) -> Relu -> ConvTranspose(8->4, k 3, s 2, pad 1, output_padding 1) -> BN -> Relu
-     * -> Conv(2, 1x1) -> y [N,2,12,12]. (A kernel equal to its stride would become a 1×1 Conv: ConvTransposeAsConv.)
+     * -> Conv(2, 1x1) -> y [N,2,12,12]. (A kernel equal to its stride would become a 1×1 Conv: ConvTransposeAsDepthToSpace.)
      */
     Path decoder() throws Exception {
         float[] gamma = {1.2f, 0.8f, 1.0f, 0.5f}, beta = {0.1f, -0.2f, 0.05f, 0f}, mean = {0.3f, -0.1f, 0.2f, 0f},

@@ -3,7 +3,7 @@ package io.quantcal.job.pipeline;
 import io.quantcal.kernels.onnx.AffineFolder;
 import io.quantcal.kernels.onnx.BatchNormFolder;
 import io.quantcal.kernels.onnx.BatchNormFolding;
-import io.quantcal.kernels.onnx.ConvTransposeAsConv;
+import io.quantcal.kernels.onnx.ConvTransposeAsDepthToSpace;
 import io.quantcal.kernels.onnx.FoldedBatchNorm;
 import io.quantcal.kernels.dfq.PreActivation;
 import java.util.ArrayList;
@@ -67,9 +67,9 @@ public final class FoldBatchNormPass implements Pass {
             LOG.info("fold-bn: {}", affineFolds.size() + " Convs absorbed the Mul/Add by constants after them");
         }
         // a ConvTranspose whose kernel is its stride: the 1×1 Conv + DepthToSpace it computes (integer on ONNX Runtime)
-        ConvTransposeAsConv.Result ct = ConvTransposeAsConv.rewrite(affine.model());
+        ConvTransposeAsDepthToSpace.Result ct = ConvTransposeAsDepthToSpace.rewrite(affine.model());
         List<String> cts = new ArrayList<>();
-        for (ConvTransposeAsConv.Rewrite r : ct.rewritten()) {
+        for (ConvTransposeAsDepthToSpace.Rewrite r : ct.rewritten()) {
             cts.add(r.node());
             PreActivation p = pre.get(r.node());
             if (p != null) pre.put(r.node(), blocks(p, r.block()));

@@ -19,9 +19,9 @@ import onnx.Onnx.TensorProto;
  *
  * <p>The Conv keeps the ConvTranspose's name. The same function up to float summation order (tested in ONNX Runtime).
  */
-public final class ConvTransposeAsConv {
+public final class ConvTransposeAsDepthToSpace {
 
-    private ConvTransposeAsConv() {}
+    private ConvTransposeAsDepthToSpace() {}
 
     /**
      * One rewrite.

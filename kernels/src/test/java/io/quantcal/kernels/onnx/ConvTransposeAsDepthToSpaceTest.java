@@ -15,8 +15,8 @@ import onnx.Onnx.NodeProto;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@link ConvTransposeAsConv}: a ConvTranspose with kernel = stride as 1×1 Conv + DepthToSpace. */
-class ConvTransposeAsConvTest {
+/** {@link ConvTransposeAsDepthToSpace}: a ConvTranspose with kernel = stride as 1×1 Conv + DepthToSpace. */
+class ConvTransposeAsDepthToSpaceTest {
 
     @TempDir
     Path tmp;
@@ -47,8 +47,8 @@ class ConvTransposeAsConvTest {
     void kernelEqualToStrideBecomesAOneByOneConvAndDepthToSpaceWithTheSameOutputs() throws Exception {
         for (long opset : new long[] {9, 13}) {
             OnnxModel m = model(opset);
-            ConvTransposeAsConv.Result r = ConvTransposeAsConv.rewrite(m);
-            assertEquals(List.of(new ConvTransposeAsConv.Rewrite("up1", 2, 4), new ConvTransposeAsConv.Rewrite("up2", 3, 5)),
+            ConvTransposeAsDepthToSpace.Result r = ConvTransposeAsDepthToSpace.rewrite(m);
+            assertEquals(List.of(new ConvTransposeAsDepthToSpace.Rewrite("up1", 2, 4), new ConvTransposeAsDepthToSpace.Rewrite("up2", 3, 5)),
                     r.rewritten());
             OnnxModel d = r.model();
             NodeProto up1 = d.node("up1");
@@ -79,13 +79,13 @@ class ConvTransposeAsConvTest {
             FloatTensor x = FloatTensor.of("x", TestModels.gaussian(new Random(9), 2 * 3 * 16, 1.0), 2, 3, 4, 4);
             double err = TestModels.relativeError(StemPaddingTest.run(d, x, OptLevel.NO_OPT), StemPaddingTest.run(m, x, OptLevel.NO_OPT));
             assertTrue(err < 1e-6, "opset " + opset + ": relative error " + err);
-            assertSame(d, ConvTransposeAsConv.rewrite(d).model());
+            assertSame(d, ConvTransposeAsDepthToSpace.rewrite(d).model());
         }
     }
 
     @Test
     void theOrtProfileRunsTheUpsamplingOnIntegers() throws Exception {
-        OnnxModel d = ConvTransposeAsConv.rewrite(model(13)).model();
+        OnnxModel d = ConvTransposeAsDepthToSpace.rewrite(model(13)).model();
         QdqPlacement p = QdqPlacement.plan(d, QdqProfile.ORT);
         FloatTensor x = FloatTensor.of("x", TestModels.gaussian(new Random(10), 4 * 3 * 16, 1.0), 4, 3, 4, 4);
         OnnxModel qdq = QdqExporter.export(d, QdqPlacementTest.calibrate(d, p, x), StemPaddingTest.weights(d, true, 7),
