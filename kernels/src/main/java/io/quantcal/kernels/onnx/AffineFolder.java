@@ -43,13 +43,9 @@ public final class AffineFolder {
             if (!Nodes.defaultDomain(conv.getDomain())) continue;
             OpKind kind = OpKind.of(conv.getOpType());
             if (kind == null || kind.batchNormAxis(conv) < 0 || conv.getOutputCount() != 1) continue;
-            String w = Nodes.input(conv, 1), b = Nodes.input(conv, 2);
-            if (!floatInitializer(m, w) || m.initializer(w).getDimsCount() < 3 || b != null && !floatInitializer(m, b)) {
-                continue;
-            }
-            long[] wShape = m.shape(w);
-            int axis = kind.batchNormAxis(conv);
-            int c = (int) wShape[axis];
+            if (!BatchNormFolder.foldableWeights(m, conv)) continue;
+            long[] wShape = m.shape(conv.getInput(1));
+            int c = (int) wShape[kind.batchNormAxis(conv)];
             int outRank = wShape.length;
             double[] k = new double[c], a = new double[c];
             Arrays.fill(k, 1);
@@ -81,42 +77,16 @@ public final class AffineFolder {
             }
             if (chain.isEmpty()) continue;
             if (edit == null) edit = new GraphEditor(m.graph());
-            float[] weight = m.initializerFloats(w);
-            float[] bias = b == null ? new float[c] : m.initializerFloats(b);
-            if (bias.length != c) {
-                throw new ModelException(m.source() + ": " + Nodes.describe(conv) + ": bias " + b + " has "
-                        + bias.length + " values, expected " + c);
-            }
-            float[] w2 = new float[weight.length], b2 = new float[c];
-            boolean transposed = axis == 1;
-            int inner = weight.length / c;
-            int taps = transposed ? (int) (weight.length / (wShape[0] * wShape[1])) : inner;
-            for (int ch = 0; ch < c; ch++) {
-                if (transposed) {
-                    for (int ci = 0; ci < wShape[0]; ci++) {
-                        int from = (ci * c + ch) * taps;
-                        for (int i = from; i < from + taps; i++) w2[i] = (float) (weight[i] * k[ch]);
-                    }
-                } else {
-                    for (int i = ch * inner; i < (ch + 1) * inner; i++) w2[i] = (float) (weight[i] * k[ch]);
-                }
-                b2[ch] = (float) (bias[ch] * k[ch] + a[ch]);
-            }
-            // a weight or bias another node reads keeps its values for that node
-            String w2Name = m.consumers(w).size() == 1 ? w : edit.uniqueName(w + "_affine");
-            String b2Name = b != null && m.consumers(b).size() == 1 ? b : edit.uniqueName(w + "_affine_bias");
-            edit.putInitializer(Graphs.floatTensor(w2Name, w2, wShape));
-            edit.putInitializer(Graphs.floatTensor(b2Name, b2, c));
-            edit.replace(edit.position(conv.getName()), conv.toBuilder().clearInput().addInput(conv.getInput(0))
-                    .addInput(w2Name).addInput(b2Name).setOutput(0, y).build());
+            float[] bias = BatchNormFolder.bias(m, conv, c);
+            float[] b2 = new float[c];
+            for (int ch = 0; ch < c; ch++) b2[ch] = (float) (bias[ch] * k[ch] + a[ch]);
+            BatchNormFolder.scaleChannels(m, edit, conv, k, b2, y, "_affine", "_affine_bias", maybeUnused);
             List<String> names = new ArrayList<>();
             for (NodeProto op : chain) {
                 edit.remove(edit.position(op.getName()));
                 maybeUnused.addAll(op.getInputList());
                 names.add(op.getName());
             }
-            maybeUnused.add(w);
-            if (b != null) maybeUnused.add(b);
             float[] kf = new float[c], af = new float[c];
             for (int ch = 0; ch < c; ch++) {
                 kf[ch] = (float) k[ch];
@@ -127,10 +97,6 @@ public final class AffineFolder {
         if (edit == null) return new Result(m, folds);
         edit.dropUnused(maybeUnused);
         return new Result(m.withGraph(edit.build()), folds);
-    }
-
-    private static boolean floatInitializer(OnnxModel m, String t) {
-        return t != null && m.isInitializer(t) && m.initializer(t).getDataType() == TensorProto.DataType.FLOAT_VALUE;
     }
 
     /**

@@ -45,13 +45,8 @@ public final class BatchNormFolder {
             NodeProto conv = foldableConv(model, bn);
             if (conv == null) continue;
             String where = model.source() + ": " + Nodes.describe(bn);
-            String w = conv.getInput(1);
-            String b = Nodes.input(conv, 2);
-            long[] wShape = model.shape(w);
             // Conv weight [C_out, C_in/g, k...]; ConvTranspose (group 1) [C_in, C_out, k...]: the output channel's axis
-            int axis = OpKind.of(conv.getOpType()).batchNormAxis(conv);
-            boolean transposed = axis == 1;
-            int c = (int) wShape[axis];
+            int c = (int) model.shape(conv.getInput(1))[OpKind.of(conv.getOpType()).batchNormAxis(conv)];
             float[][] p = new float[4][];
             for (int i = 0; i < 4; i++) {
                 p[i] = model.constantFloats(bn.getInput(i + 1));
@@ -62,42 +57,16 @@ public final class BatchNormFolder {
             }
             float[] gamma = p[0], beta = p[1], mean = p[2], var = p[3];
             double eps = Nodes.floatAttr(bn, "epsilon", 1e-5);
-
-            float[] weight = model.initializerFloats(w);
-            float[] bias = b == null ? new float[c] : model.initializerFloats(b);
-            if (bias.length != c) {
-                throw new ModelException(model.source() + ": " + Nodes.describe(conv) + ": bias " + b + " has "
-                        + bias.length + " values, expected " + c);
-            }
-            int inner = weight.length / c;
-            int taps = transposed ? (int) (weight.length / (wShape[0] * wShape[1])) : inner;
-            float[] w2 = new float[weight.length];
+            float[] bias = bias(model, conv, c);
+            double[] k = new double[c];
             float[] b2 = new float[c];
             for (int ch = 0; ch < c; ch++) {
-                double k = gamma[ch] / Math.sqrt((double) var[ch] + eps);
-                if (transposed) {
-                    for (int ci = 0; ci < wShape[0]; ci++) {
-                        int from = (ci * c + ch) * taps;
-                        for (int i = from; i < from + taps; i++) w2[i] = (float) (weight[i] * k);
-                    }
-                } else {
-                    for (int i = ch * inner; i < (ch + 1) * inner; i++) w2[i] = (float) (weight[i] * k);
-                }
-                b2[ch] = (float) ((bias[ch] - (double) mean[ch]) * k + beta[ch]);
+                k[ch] = gamma[ch] / Math.sqrt((double) var[ch] + eps);
+                b2[ch] = (float) ((bias[ch] - (double) mean[ch]) * k[ch] + beta[ch]);
             }
-            // A weight or bias read by another node too must keep its old values for that node.
-            String w2Name = model.consumers(w).size() == 1 ? w : edit.uniqueName(w + "_folded");
-            String b2Name = b != null && model.consumers(b).size() == 1 ? b : edit.uniqueName(w + "_bias");
-            edit.putInitializer(Graphs.floatTensor(w2Name, w2, wShape));
-            edit.putInitializer(Graphs.floatTensor(b2Name, b2, c));
-
-            NodeProto.Builder nc = conv.toBuilder().clearInput().addInput(conv.getInput(0)).addInput(w2Name)
-                    .addInput(b2Name).setOutput(0, bn.getOutput(0));
-            edit.replace(edit.position(conv.getName()), nc.build());
+            scaleChannels(model, edit, conv, k, b2, bn.getOutput(0), "_folded", "_bias", maybeUnused);
             edit.remove(edit.position(bn.getName()));
             for (int i = 1; i <= 4; i++) maybeUnused.add(bn.getInput(i));
-            maybeUnused.add(w);
-            if (b != null) maybeUnused.add(b);
             folded.add(new FoldedBatchNorm(conv.getName(), bn.getName(), gamma, beta, mean, var, eps));
         }
         List<FoldedBatchNorm> asConv = new ArrayList<>();
@@ -178,6 +147,63 @@ public final class BatchNormFolder {
         return null;
     }
 
+    /** Whether {@code conv}'s weight (rank ≥ 3) and bias, if any, are float initializers that a fold can rewrite. */
+    static boolean foldableWeights(OnnxModel m, NodeProto conv) {
+        String w = Nodes.input(conv, 1), b = Nodes.input(conv, 2);
+        if (w == null || !m.isInitializer(w) || m.initializer(w).getDataType() != TensorProto.DataType.FLOAT_VALUE
+                || m.initializer(w).getDimsCount() < 3) {
+            return false;
+        }
+        return b == null || m.isInitializer(b) && m.initializer(b).getDataType() == TensorProto.DataType.FLOAT_VALUE;
+    }
+
+    /** The bias of {@code conv} ({@code c} zeros without one), checked to have {@code c} values. */
+    static float[] bias(OnnxModel m, NodeProto conv, int c) {
+        String b = Nodes.input(conv, 2);
+        float[] bias = b == null ? new float[c] : m.initializerFloats(b);
+        if (bias.length != c) {
+            throw new ModelException(m.source() + ": " + Nodes.describe(conv) + ": bias " + b + " has " + bias.length
+                    + " values, expected " + c);
+        }
+        return bias;
+    }
+
+    /**
+     * Rewrites {@code conv} (a Conv, or a group-1 ConvTranspose: output channels on weight axis 1) with each output
+     * channel's weights times {@code k[c]} and the bias {@code newBias}, writing {@code output}. A weight or bias that
+     * another node reads keeps its values for that node: the rewritten one is then a copy named with {@code
+     * weightSuffix} / {@code biasSuffix} after the weight's name. The old weight and bias go to {@code maybeUnused}.
+     */
+    static void scaleChannels(OnnxModel m, GraphEditor edit, NodeProto conv, double[] k, float[] newBias, String output,
+                              String weightSuffix, String biasSuffix, List<String> maybeUnused) {
+        String w = conv.getInput(1), b = Nodes.input(conv, 2);
+        long[] wShape = m.shape(w);
+        boolean transposed = OpKind.of(conv.getOpType()).batchNormAxis(conv) == 1;
+        int c = k.length;
+        float[] weight = m.initializerFloats(w);
+        float[] w2 = new float[weight.length];
+        int inner = weight.length / c;
+        int taps = transposed ? (int) (weight.length / (wShape[0] * wShape[1])) : inner;
+        for (int ch = 0; ch < c; ch++) {
+            if (transposed) {
+                for (int ci = 0; ci < wShape[0]; ci++) {
+                    int from = (ci * c + ch) * taps;
+                    for (int i = from; i < from + taps; i++) w2[i] = (float) (weight[i] * k[ch]);
+                }
+            } else {
+                for (int i = ch * inner; i < (ch + 1) * inner; i++) w2[i] = (float) (weight[i] * k[ch]);
+            }
+        }
+        String w2Name = m.consumers(w).size() == 1 ? w : edit.uniqueName(w + weightSuffix);
+        String b2Name = b != null && m.consumers(b).size() == 1 ? b : edit.uniqueName(w + biasSuffix);
+        edit.putInitializer(Graphs.floatTensor(w2Name, w2, wShape));
+        edit.putInitializer(Graphs.floatTensor(b2Name, newBias, c));
+        edit.replace(edit.position(conv.getName()), conv.toBuilder().clearInput().addInput(conv.getInput(0))
+                .addInput(w2Name).addInput(b2Name).setOutput(0, output).build());
+        maybeUnused.add(w);
+        if (b != null) maybeUnused.add(b);
+    }
+
     /** The Conv {@code bn} can be folded into, or null when any condition of the class comment fails. */
     private static NodeProto foldableConv(OnnxModel m, NodeProto bn) {
         if (bn.getInputCount() < 5 || Nodes.intAttr(bn, "training_mode", 0) != 0) return null;
@@ -189,17 +215,7 @@ public final class BatchNormFolder {
         if (conv == null || !Nodes.defaultDomain(conv.getDomain())) return null;
         OpKind kind = OpKind.of(conv.getOpType());
         if (kind == null || kind.batchNormAxis(conv) < 0) return null;
-        if (m.consumers(x).size() != 1 || m.isGraphOutput(x)) return null;
-        String w = Nodes.input(conv, 1);
-        if (w == null || !m.isInitializer(w)
-                || m.initializer(w).getDataType() != TensorProto.DataType.FLOAT_VALUE
-                || m.initializer(w).getDimsCount() < 3) {
-            return null;
-        }
-        String b = Nodes.input(conv, 2);
-        if (b != null && (!m.isInitializer(b) || m.initializer(b).getDataType() != TensorProto.DataType.FLOAT_VALUE)) {
-            return null;
-        }
+        if (m.consumers(x).size() != 1 || m.isGraphOutput(x) || !foldableWeights(m, conv)) return null;
         for (int i = 1; i <= 4; i++) {
             if (m.constantFloats(bn.getInput(i)) == null) return null;
         }

@@ -59,8 +59,7 @@ final class ConstantOperands {
     }
 
     private static boolean oneFloat(OnnxModel m, String t) {
-        return m.isInitializer(t) && m.initializer(t).getDataType() == TensorProto.DataType.FLOAT_VALUE
-                && Tensors.count(m.shape(t)) == 1;
+        return m.isInitializer(t) && m.scalarConstant(t) != null;
     }
 
     /**

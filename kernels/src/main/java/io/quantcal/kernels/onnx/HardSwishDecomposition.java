@@ -42,7 +42,7 @@ public final class HardSwishDecomposition {
                 int at = e.position(n.getName());
                 String x = n.getInput(0), y = n.getOutput(0);
                 String gate = e.uniqueName(y + "_gate");
-                e.insertBefore(at, gate(n.getName() + "_gate", x, gate, e));
+                e.insertBefore(at, gate(n.getName() + "_gate", x, gate));
                 e.replace(at, Graphs.node("Mul", n.getName(), List.of(x, gate), List.of(y)));
                 done.add(n.getName());
             } else if (n.getOpType().equals("Clip")) {
@@ -56,11 +56,11 @@ public final class HardSwishDecomposition {
                 constants.addAll(h.scale.getInputList());
                 if (h.product == null) {
                     // the gate alone: Div(clip, 6) → HardSigmoid(x), same output
-                    e.replace(e.position(h.scale.getName()), gate(h.scale.getName(), h.x, h.scale.getOutput(0), e));
+                    e.replace(e.position(h.scale.getName()), gate(h.scale.getName(), h.x, h.scale.getOutput(0)));
                 } else {
                     // Mul(x, clip) → HardSigmoid(x) → gate; Div(product, 6) → Mul(x, gate), same output
                     String gate = e.uniqueName(h.product.getOutput(0) + "_gate");
-                    e.replace(e.position(h.product.getName()), gate(h.product.getName(), h.x, gate, e));
+                    e.replace(e.position(h.product.getName()), gate(h.product.getName(), h.x, gate));
                     e.replace(e.position(h.scale.getName()),
                             Graphs.node("Mul", h.scale.getName(), List.of(h.x, gate), List.of(h.scale.getOutput(0))));
                 }
@@ -71,7 +71,7 @@ public final class HardSwishDecomposition {
         return new Result(e == null ? m : m.withGraph(e.build()), done, hand);
     }
 
-    private static NodeProto gate(String name, String x, String out, GraphEditor e) {
+    private static NodeProto gate(String name, String x, String out) {
         return Graphs.node("HardSigmoid", name, List.of(x), List.of(out), Map.of("alpha", 1.0 / 6, "beta", 0.5));
     }
 

@@ -167,6 +167,7 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
                 if (!Nodes.defaultDomain(n.getDomain()) || n.getOutputCount() < 1) continue;
                 QuantizableNode q = quantizable.get(n.getName());
                 String op = n.getOpType();
+                String scalarOperand = profile == QdqProfile.ORT ? scalarOperand(n) : null;
                 if (q != null) {
                     read(q.input(), n);
                     if (profile == QdqProfile.ORT) output(n);
@@ -175,10 +176,10 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
                     // quantizers do for transformers (QLinearMatMul on ONNX Runtime)
                     for (String t : dataInputs(n)) read(t, n);
                     if (profile == QdqProfile.ORT) output(n);
-                } else if (profile == QdqProfile.ORT && scalarOperand(n) != null) {
+                } else if (scalarOperand != null) {
                     // x + c, x · c with c one constant value and x quantized: QLinearAdd/QLinearMul with c as one
                     // exact code (ConstantOperands)
-                    read(scalarOperand(n), n);
+                    read(scalarOperand, n);
                     output(n);
                 } else if (profile == QdqProfile.ORT && COMPUTE_OPS.contains(op)) {
                     List<String> in = dataInputs(n);
