@@ -14,20 +14,23 @@ import org.junit.jupiter.api.Test;
 
 class InferenceSpeedTest {
 
-    /** x [N, 8, 16, 16] through {@code depth} 3×3 Convs of 8 channels. */
+    /**
+     * x [N, 16, 32, 32] through {@code depth} 3×3 Convs of 16 channels: enough work per Conv (about 9 M multiply-adds
+     * at batch 4) that ONNX Runtime's fixed cost per op and run does not hide the factor.
+     */
     private static OnnxModel convs(int depth) {
         TestModels.Builder b = new TestModels.Builder(5);
         String x = "x";
         for (int i = 0; i < depth; i++) {
             String y = i == depth - 1 ? "y" : "h" + i;
-            b.conv("conv" + i, x, y, 8, 8, 3, 1, 1, 1, true);
+            b.conv("conv" + i, x, y, 16, 16, 3, 1, 1, 1, true);
             x = y;
         }
-        return b.build(13, List.of(Graphs.floatValue("x", -1, 8, 16, 16)), List.of(Graphs.floatValue("y", -1, 8, 16, 16)));
+        return b.build(13, List.of(Graphs.floatValue("x", -1, 16, 32, 32)), List.of(Graphs.floatValue("y", -1, 16, 32, 32)));
     }
 
     private static Map<String, InputTensor> batch(int n) {
-        return Map.of("x", InputTensor.of(FloatTensor.of("x", TestModels.gaussian(new Random(3), n * 8 * 256, 1.0), n, 8, 16, 16)));
+        return Map.of("x", InputTensor.of(FloatTensor.of("x", TestModels.gaussian(new Random(3), n * 16 * 1024, 1.0), n, 16, 32, 32)));
     }
 
     @Test
@@ -47,6 +50,19 @@ class InferenceSpeedTest {
         InferenceSpeed.Result quick = InferenceSpeed.measure(heavy, light, batch(4), one, 0L, 3, 3);
         assertEquals(3, quick.runs());
         assertTrue(quick.speedup() > 1, "speedup " + quick.speedup());
+    }
+
+    @Test
+    void aFeedRunsOnlyOnItsOwnRunnerAndTimesEachRun() {
+        OnnxModel m = convs(1);
+        try (ModelRunner a = ModelRunner.open(m, RunnerOptions.singleThreaded());
+             ModelRunner b = ModelRunner.open(convs(2), RunnerOptions.singleThreaded());
+             ModelRunner.Feed f = a.feed(batch(2))) {
+            assertTrue(a.timeRun(f) > 0);
+            assertThrows(IllegalArgumentException.class, () -> b.timeRun(f));
+            // the feed is checked as runInputs checks its inputs
+            assertThrows(io.quantcal.kernels.onnx.ModelException.class, () -> a.feed(Map.of()));
+        }
     }
 
     @Test
