@@ -27,7 +27,7 @@ import org.apache.spark.sql.SparkSession;
  * profile; then ONNX Runtime's Java
  * API runs the FP32 model and each profile's {@code model_qdq.onnx} on the same batch (CPU provider, all graph
  * optimizations, intra-op threads as given) and the median time per batch and the speed-up over FP32 are printed.
- * Usage: QdqSpeedBenchmark [batch=32] [threads=2] [reps=40] [keep=false] [key=value ...] [MODEL.onnx ...] (default: the
+ * Usage: QdqSpeedBenchmark [batch=32] [threads=2] [reps=40] [keep=false] [variants=ort,ort-u8,tensorrt] [key=value ...] [MODEL.onnx ...] (default: the
  * bundled models; overrides of conf/example.conf, e.g. the zoo's 3-channel 32x32 preprocess). The exported models go
  * to a temporary directory, removed at the end unless {@code keep=true} (then its path is printed).
  */
@@ -36,6 +36,7 @@ public final class QdqSpeedBenchmark {
     public static void main(String[] args) throws Exception {
         int batch = 32, threads = 2, reps = 40;
         boolean keep = false;
+        List<String> only = List.of();
         List<String> models = new ArrayList<>();
         List<String> overrides = new ArrayList<>();
         for (String a : args) {
@@ -43,6 +44,7 @@ public final class QdqSpeedBenchmark {
             else if (a.startsWith("threads=")) threads = Integer.parseInt(a.substring(8));
             else if (a.startsWith("reps=")) reps = Integer.parseInt(a.substring(5));
             else if (a.startsWith("keep=")) keep = Boolean.parseBoolean(a.substring(5));
+            else if (a.startsWith("variants=")) only = List.of(a.substring(9).split(","));
             else if (a.contains("=")) overrides.add(a);
             else models.add(a);
         }
@@ -52,15 +54,15 @@ public final class QdqSpeedBenchmark {
         }
         Path out = BenchOutput.create("qdq");
         try {
-            run(out, models, overrides, batch, threads, reps);
+            run(out, models, overrides, batch, threads, reps, only);
         } finally {
             if (keep) System.out.println("the exported models are kept in " + out);
             else BenchOutput.remove(out);
         }
     }
 
-    private static void run(Path out, List<String> models, List<String> overrides, int batch, int threads, int reps)
-            throws Exception {
+    private static void run(Path out, List<String> models, List<String> overrides, int batch, int threads, int reps,
+                            List<String> only) throws Exception {
         String conf = "conf/example.conf";
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
         // variant → its export keys: the ort profile with int8 weights (default) and with uint8 ones, tensorrt
@@ -68,6 +70,12 @@ public final class QdqSpeedBenchmark {
         variants.put("ort", List.of("export.profile=ort"));
         variants.put("ort-u8", List.of("export.profile=ort", "export.ort-weight-type=uint8"));
         variants.put("tensorrt", List.of("export.profile=tensorrt"));
+        if (!only.isEmpty()) {
+            for (String v : only) {
+                if (!variants.containsKey(v)) throw new IllegalArgumentException("variants=: no variant " + v + "; they are " + variants.keySet());
+            }
+            variants.keySet().retainAll(only);
+        }
         Map<String, Map<String, Path>> qdq = new LinkedHashMap<>();
         // open spatial dimensions of an image input (a detector's [N, 3, ?, ?]) are timed at the preprocess size
         QuantcalConfig.Preprocess pp = QuantcalConfig.parse(conf, Files.readString(Path.of(conf)), overrides).preprocess();
