@@ -130,9 +130,15 @@ public final class QuantcalJob {
             if (!means.rewritten().isEmpty()) {
                 out.printf("model: %d ReduceMean over the spatial axes written as GlobalAveragePool%n", means.rewritten().size());
             }
+            // explicit Pads the next op does itself: no Pad in float between two quantized ops
+            io.quantcal.kernels.onnx.PadFolding.Result padded = io.quantcal.kernels.onnx.PadFolding.rewrite(means.model());
+            if (!padded.removed().isEmpty() || !padded.folded().isEmpty()) {
+                out.printf("model: %d Pads of nothing removed, %d zero Pads made part of the Conv or AveragePool reading them%n",
+                        padded.removed().size(), padded.folded().size());
+            }
             // HardSwish as x · HardSigmoid(x): its definition, which the ort profile runs on integers
             io.quantcal.kernels.onnx.HardSwishDecomposition.Result swish =
-                    io.quantcal.kernels.onnx.HardSwishDecomposition.rewrite(means.model());
+                    io.quantcal.kernels.onnx.HardSwishDecomposition.rewrite(padded.model());
             if (!swish.rewritten().isEmpty()) {
                 out.printf("model: %d HardSwish written as x * HardSigmoid(x)%n", swish.rewritten().size());
             }
@@ -184,6 +190,8 @@ public final class QuantcalJob {
             frontEnd.put("folded_by_op", folded.foldedByOp());
             frontEnd.put("weights_copied_per_consumer", folded.unshared());
             frontEnd.put("spatial_means_as_pool", means.rewritten());
+            frontEnd.put("pads_removed", padded.removed());
+            frontEnd.put("pads_folded", padded.folded());
             frontEnd.put("hard_swish_decomposed", swish.rewritten());
             frontEnd.put("hard_sigmoid_recognised", swish.handWritten());
             run.put("front_end", frontEnd);

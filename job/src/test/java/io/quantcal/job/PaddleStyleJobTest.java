@@ -26,8 +26,8 @@ class PaddleStyleJobTest extends SparkJobTest {
     Path tmp;
 
     /**
-     * x [N, 1, 28, 28] → conv1 → ·0.8 + 0.1 → hard-swish → ·1.25 − 0.05 → conv2 → Relu → ConvTranspose → + bias → BN →
-     * Relu → GAP → flatten → fc.
+     * x [N, 1, 28, 28] → conv1 → ·0.8 + 0.1 → hard-swish → ·1.25 − 0.05 → Pad 1 → conv2 (no pads) → Relu →
+     * ConvTranspose → + bias → BN → Relu → Pad 0 → GAP → flatten → fc.
      */
     static OnnxModel block() {
         TestModels.Builder b = new TestModels.Builder(61);
@@ -46,7 +46,9 @@ class PaddleStyleJobTest extends SparkJobTest {
         b.init("a2", new float[] {-0.05f});
         b.node(Graphs.node("Mul", "affine2_scale", List.of("k2", "h"), List.of("m2")));
         b.node(Graphs.node("Add", "affine2_shift", List.of("m2", "a2"), List.of("y2")));
-        b.conv("conv2", "y2", "c2", 8, 8, 3, 1, 1, 1, true).relu("relu2", "c2", "r2");
+        // conv2's padding as an explicit Pad (as TensorFlow-style exports write it), which the front end puts back
+        b.node(Graphs.node("Pad", "pad2", List.of("y2", "pads2"), List.of("y2p"), Map.of("mode", "constant")));
+        b.conv("conv2", "y2p", "c2", 8, 8, 3, 1, 1, 0, true).relu("relu2", "c2", "r2");
         // PP-OCR det's head: ConvTranspose → Add (its bias, a [1, C, 1, 1] constant) → BN → Relu
         b.randomInit("deconv.weight", 0.3, 8, 8, 2, 2);
         b.node(Graphs.node("ConvTranspose", "deconv", List.of("r2", "deconv.weight"), List.of("d"),
@@ -54,8 +56,14 @@ class PaddleStyleJobTest extends SparkJobTest {
         b.randomInit("deconv.bias", 0.2, 1, 8, 1, 1);
         b.node(Graphs.node("Add", "deconv_bias", List.of("d", "deconv.bias"), List.of("db")));
         b.batchNorm("bn", "db", "n", 8).relu("relu3", "n", "r3");
-        b.classifier("r3", 8, 10);
-        return b.build(11, List.of(Graphs.floatValue("x", -1, 1, 28, 28)), List.of(Graphs.floatValue("logits", -1, 10)));
+        // a Pad of nothing, as torch.onnx writes before an AvgPool2d
+        b.node(Graphs.node("Pad", "pad0", List.of("r3", "pads0"), List.of("r3p"), Map.of("mode", "constant")));
+        b.classifier("r3p", 8, 10);
+        onnx.Onnx.ModelProto.Builder mp = b.model(11, List.of(Graphs.floatValue("x", -1, 1, 28, 28)),
+                List.of(Graphs.floatValue("logits", -1, 10))).toBuilder();
+        mp.getGraphBuilder().addInitializer(Graphs.int64Tensor("pads2", new long[] {0, 0, 1, 1, 0, 0, 1, 1}, 8));
+        mp.getGraphBuilder().addInitializer(Graphs.int64Tensor("pads0", new long[8], 8));
+        return OnnxModel.parse("lcnet.onnx", mp.build().toByteArray(), null);
     }
 
     @SuppressWarnings("unchecked")
@@ -69,6 +77,8 @@ class PaddleStyleJobTest extends SparkJobTest {
                 "pipeline=[fold-bn,calibrate,export,evaluate]", "export.ort-weight-type=uint8"), out);
         Map<String, Object> front = (Map<String, Object>) r.summary().get("front_end");
         assertEquals(List.of("hswish_clip"), front.get("hard_sigmoid_recognised"));
+        assertEquals(List.of("pad0"), front.get("pads_removed"));
+        assertEquals(List.of("pad2"), front.get("pads_folded"));
         Map<String, Object> passes = (Map<String, Object>) r.summary().get("passes");
         Map<String, Object> fold = (Map<String, Object>) passes.get("fold-bn");
         assertEquals(List.of("conv1 <- [affine1_scale, affine1_shift]", "deconv <- [deconv_bias]"), fold.get("affine"));
@@ -81,7 +91,7 @@ class PaddleStyleJobTest extends SparkJobTest {
         }
         OnnxModel qdq = OnnxModel.load(tmp.resolve("o").resolve("model_qdq.onnx"));
         Map<String, Long> ops = TestModels.optimizedOps(qdq, tmp.resolve("optimized.onnx"));
-        for (String op : List.of(":Mul", ":Add", ":Div", ":Clip", ":HardSigmoid", ":Conv", ":BatchNormalization",
+        for (String op : List.of(":Pad", ":Mul", ":Add", ":Div", ":Clip", ":HardSigmoid", ":Conv", ":BatchNormalization",
                 ":ConvTranspose", ":Relu", ":DequantizeLinear")) {
             assertEquals(0L, ops.getOrDefault(op, 0L), op + " in " + ops);
         }
