@@ -283,10 +283,17 @@ public final class EvaluatePass implements Pass {
      */
     public static LayerTensors layerTensors(OnnxModel quant, List<QuantizableNode> nodes) {
         Map<String, onnx.Onnx.NodeProto> quantizes = new java.util.HashMap<>(), dequantizes = new java.util.HashMap<>();
+        Map<String, String> flattened = new java.util.HashMap<>();
         for (onnx.Onnx.NodeProto n : quant.graph().getNodeList()) {
             if (n.getInputCount() == 0) continue;
             if (n.getOpType().equals("QuantizeLinear")) quantizes.putIfAbsent(n.getInput(0), n);
             if (n.getOpType().equals("DequantizeLinear")) dequantizes.putIfAbsent(n.getInput(0), n);
+            if (n.getOpType().equals("Flatten")) flattened.put(n.getInput(0), n.getOutput(0));
+        }
+        // a classifier written as a 1×1 Conv (the ort export) flattens its output codes before their DequantizeLinear
+        for (var e : flattened.entrySet()) {
+            onnx.Onnx.NodeProto dq = dequantizes.get(e.getValue());
+            if (dq != null) dequantizes.putIfAbsent(e.getKey(), dq);
         }
         List<String> fp = new ArrayList<>(), q = new ArrayList<>();
         for (QuantizableNode n : nodes) {

@@ -105,6 +105,37 @@ final class GraphEditor {
         }
     }
 
+    /**
+     * Removes, from the producers of {@code tensors} back, every node whose outputs nothing reads any more (no node,
+     * no graph output), and the initializers among those tensors and the removed nodes' inputs that nothing reads.
+     */
+    void dropDeadNodes(Collection<String> tensors) {
+        Set<String> outputs = new HashSet<>();
+        for (ValueInfoProto v : original.getOutputList()) outputs.add(v.getName());
+        java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>(tensors);
+        Set<String> candidates = new HashSet<>(tensors);
+        while (!todo.isEmpty()) {
+            String t = todo.pop();
+            Set<String> read = new HashSet<>(outputs);
+            for (NodeProto n : allNodes()) read.addAll(n.getInputList());
+            if (read.contains(t)) continue;
+            for (int i = 0; i < nodes.size(); i++) {
+                NodeProto n = nodes.get(i);
+                if (n == null || !n.getOutputList().contains(t)) continue;
+                boolean unread = true;
+                for (String o : n.getOutputList()) unread &= !read.contains(o);
+                if (!unread) continue;
+                nodes.set(i, null);
+                for (String in : n.getInputList()) {
+                    if (in.isEmpty()) continue;
+                    candidates.add(in);
+                    todo.push(in);
+                }
+            }
+        }
+        dropUnused(candidates);
+    }
+
     private List<NodeProto> allNodes() {
         List<NodeProto> all = new ArrayList<>(atStart);
         for (int i = 0; i < nodes.size(); i++) {

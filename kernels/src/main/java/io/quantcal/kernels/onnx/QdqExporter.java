@@ -88,7 +88,8 @@ public final class QdqExporter {
      * checked first ({@link #checkProfile}). With the {@code ort} profile, a Conv over fewer than 4 input channels
      * reads its input padded with zero channels ({@link StemPadding}): the same numbers, on ONNX Runtime's fast path;
      * a HardSigmoid whose output grid clips as it does becomes an integer Add ({@link HardSigmoidAsAdd}); an
-     * Add or Mul by a one-value constant reads it as one exact code ({@link ConstantOperands}); and
+     * Add or Mul by a one-value constant reads it as one exact code ({@link ConstantOperands}); a classifier on a
+     * pooled tensor whose output is quantized becomes a 1×1 Conv ({@link ClassifierAsConv}); and
      * tensors whose rank shape inference cannot see get it declared ({@link RankHints}), so that every
      * QLinearConv runs channels-last.
      *
@@ -100,7 +101,7 @@ public final class QdqExporter {
                                    QdqOptions options, QdqPlacement placement) {
         OnnxModel qdq = exportUnpadded(model, activations, weights, integerWeights, options, placement);
         if (placement.profile() != QdqProfile.ORT) return qdq;
-        qdq = ConstantOperands.rewrite(HardSigmoidAsAdd.rewrite(qdq));
+        qdq = ClassifierAsConv.rewrite(ConstantOperands.rewrite(HardSigmoidAsAdd.rewrite(qdq)));
         return RankHints.declare(options.weightsAsQdqPair() ? qdq : StemPadding.pad(qdq));
     }
 
