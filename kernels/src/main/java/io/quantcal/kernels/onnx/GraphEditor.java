@@ -69,6 +69,13 @@ final class GraphEditor {
         nodes.set(position, n);
     }
 
+    /** The node at {@code position} reading {@code to} wherever it read {@code from}. */
+    void rewireAll(int position, String from, String to) {
+        NodeProto.Builder n = nodes.get(position).toBuilder();
+        for (int i = 0; i < n.getInputCount(); i++) if (n.getInput(i).equals(from)) n.setInput(i, to);
+        nodes.set(position, n.build());
+    }
+
     void remove(int position) {
         nodes.set(position, null);
     }
@@ -110,24 +117,25 @@ final class GraphEditor {
      * no graph output), and the initializers among those tensors and the removed nodes' inputs that nothing reads.
      */
     void dropDeadNodes(Collection<String> tensors) {
-        Set<String> outputs = new HashSet<>();
-        for (ValueInfoProto v : original.getOutputList()) outputs.add(v.getName());
+        // how many times each tensor is read (by a node or as a graph output), counted once and kept as nodes go
+        Map<String, Integer> reads = new HashMap<>();
+        for (ValueInfoProto v : original.getOutputList()) reads.merge(v.getName(), 1, Integer::sum);
+        for (NodeProto n : allNodes()) for (String in : n.getInputList()) reads.merge(in, 1, Integer::sum);
         java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>(tensors);
         Set<String> candidates = new HashSet<>(tensors);
         while (!todo.isEmpty()) {
             String t = todo.pop();
-            Set<String> read = new HashSet<>(outputs);
-            for (NodeProto n : allNodes()) read.addAll(n.getInputList());
-            if (read.contains(t)) continue;
+            if (reads.getOrDefault(t, 0) > 0) continue;
             for (int i = 0; i < nodes.size(); i++) {
                 NodeProto n = nodes.get(i);
                 if (n == null || !n.getOutputList().contains(t)) continue;
                 boolean unread = true;
-                for (String o : n.getOutputList()) unread &= !read.contains(o);
+                for (String o : n.getOutputList()) unread &= reads.getOrDefault(o, 0) == 0;
                 if (!unread) continue;
                 nodes.set(i, null);
                 for (String in : n.getInputList()) {
                     if (in.isEmpty()) continue;
+                    reads.merge(in, -1, Integer::sum);
                     candidates.add(in);
                     todo.push(in);
                 }

@@ -3,7 +3,7 @@ package io.quantcal.kernels.onnx;
 import onnx.Onnx.AttributeProto;
 import onnx.Onnx.NodeProto;
 
-/** Attribute reading with the ONNX defaults, and the "is this the default domain" rule. */
+/** Attribute reading with the ONNX defaults, the "is this the default domain" rule, and a node's sole-reader producer. */
 final class Nodes {
 
     private Nodes() {}
@@ -51,6 +51,17 @@ final class Nodes {
     static String input(NodeProto n, int i) {
         if (i >= n.getInputCount() || n.getInput(i).isEmpty()) return null;
         return n.getInput(i);
+    }
+
+    /**
+     * The producer of {@code tensor} when it is an {@code op} of the default domain and {@code reader} is the tensor's
+     * only reader (the tensor no graph output either); else null.
+     */
+    static NodeProto soleProducer(OnnxModel m, String tensor, String op, NodeProto reader) {
+        NodeProto p = m.producer(tensor);
+        if (p == null || !p.getOpType().equals(op) || !defaultDomain(p.getDomain()) || m.isGraphOutput(tensor)) return null;
+        java.util.List<NodeProto> readers = m.consumers(tensor);
+        return readers.size() == 1 && readers.get(0).getName().equals(reader.getName()) ? p : null;
     }
 
     static String describe(NodeProto n) {

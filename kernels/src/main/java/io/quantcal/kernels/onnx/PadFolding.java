@@ -1,10 +1,8 @@
 package io.quantcal.kernels.onnx;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import onnx.Onnx.AttributeProto;
 import onnx.Onnx.NodeProto;
@@ -48,7 +46,6 @@ public final class PadFolding {
         }
         GraphEditor e = null;
         List<String> removed = new ArrayList<>(), folded = new ArrayList<>();
-        Map<String, String> renamed = new HashMap<>(); // a removed Pad's output → its input
         Set<String> dropped = new LinkedHashSet<>();
         for (NodeProto pad : m.nodes()) {
             if (!pad.getOpType().equals("Pad") || !Nodes.defaultDomain(pad.getDomain()) || pad.getOutputCount() != 1) continue;
@@ -60,8 +57,11 @@ public final class PadFolding {
             for (long p : pads) zero &= p == 0;
             if (zero) {
                 if (e == null) e = new GraphEditor(m.graph());
-                e.remove(e.position(pad.getName()));
-                renamed.put(y, pad.getInput(0));
+                int at = e.position(pad.getName());
+                // its input as edited: an earlier Pad of nothing may have been its producer
+                String x = e.node(at).getInput(0);
+                e.remove(at);
+                for (NodeProto r : m.consumers(y)) e.rewireAll(e.position(r.getName()), y, x);
                 removed.add(pad.getName());
                 if (pad.getInputCount() > 1) dropped.addAll(pad.getInputList().subList(1, pad.getInputCount()));
                 continue;
@@ -101,43 +101,22 @@ public final class PadFolding {
             }
             if (!fits) continue;
             if (e == null) e = new GraphEditor(m.graph());
-            NodeProto.Builder b = r.toBuilder().setInput(0, pad.getInput(0)).clearAttribute();
+            int padAt = e.position(pad.getName()), readerAt = e.position(r.getName());
+            NodeProto.Builder b = e.node(readerAt).toBuilder().setInput(0, e.node(padAt).getInput(0)).clearAttribute();
             for (AttributeProto a : r.getAttributeList()) {
                 if (!a.getName().equals("pads") && !a.getName().equals("count_include_pad")) b.addAttribute(a);
             }
             b.addAttribute(Graphs.attribute("pads", sum));
             if (avg) b.addAttribute(Graphs.attribute("count_include_pad", 1L));
-            e.replace(e.position(r.getName()), b.build());
-            e.remove(e.position(pad.getName()));
+            e.replace(readerAt, b.build());
+            e.remove(padAt);
             if (pad.getInputCount() > 1) dropped.addAll(pad.getInputList().subList(1, pad.getInputCount()));
             folded.add(pad.getName());
         }
         if (e == null) return new Result(m, removed, folded);
-        if (!renamed.isEmpty()) {
-            for (int i = 0; i < m.nodes().size(); i++) {
-                NodeProto n = e.node(i);
-                if (n == null) continue;
-                NodeProto.Builder b = null;
-                for (int k = 0; k < n.getInputCount(); k++) {
-                    String to = through(renamed, n.getInput(k));
-                    if (!to.equals(n.getInput(k))) {
-                        if (b == null) b = n.toBuilder();
-                        b.setInput(k, to);
-                    }
-                }
-                if (b != null) e.replace(i, b.build());
-            }
-        }
         dropped.removeIf(String::isEmpty);
         e.dropUnused(dropped);
         return new Result(m.withGraph(e.build()), removed, folded);
-    }
-
-    /** Where a chain of removed Pads' outputs leads back to. */
-    private static String through(Map<String, String> renamed, String t) {
-        String s = t;
-        for (String next = renamed.get(s); next != null; next = renamed.get(s)) s = next;
-        return s;
     }
 
     /** The pads of a Pad: its attribute (opset &lt; 11) or its constant second input; null when unknown or axed. */

@@ -641,9 +641,7 @@ public final class QdqExporter {
         }
 
         private void rewireAll(int position, String from, String to) {
-            NodeProto.Builder n = edit.node(position).toBuilder();
-            for (int i = 0; i < n.getInputCount(); i++) if (n.getInput(i).equals(from)) n.setInput(i, to);
-            edit.replace(position, n.build());
+            edit.rewireAll(position, from, to);
         }
 
         onnx.Onnx.GraphProto build() {

@@ -76,6 +76,42 @@ final class RankHints {
         };
     }
 
+    /**
+     * {@link #ranks}, and where that knows nothing, the rank the producer gives: its input's for a rank-keeping operator
+     * (those of {@link #SAME_RANK_AND_TYPE}, QuantizeLinear, DequantizeLinear, GlobalAveragePool, GlobalMaxPool), its
+     * weight's for a Conv, the larger of its inputs' for a broadcasting Add, Sub, Mul or Div; null when unknown. Used
+     * to read ranks, not declared: ranks after a broadcast are never declared into a model.
+     */
+    static java.util.function.Function<String, Integer> ranksThroughProducers(OnnxModel m) {
+        java.util.function.Function<String, Integer> declared = ranks(m);
+        Map<String, Integer> known = new HashMap<>();
+        return new java.util.function.Function<>() {
+            @Override
+            public Integer apply(String t) {
+                return rank(t, 0);
+            }
+
+            private Integer rank(String t, int depth) {
+                Integer r = m.isInitializer(t) ? Integer.valueOf(m.shape(t).length) : declared.apply(t);
+                if (r != null || depth > 256) return r;
+                if (known.containsKey(t)) return known.get(t);
+                NodeProto n = m.producer(t);
+                if (n != null && n.getInputCount() > 0 && !n.getInput(0).isEmpty()) {
+                    String op = n.getOpType();
+                    if (op.equals("Conv") && n.getInputCount() > 1) r = weightRank(m, n.getInput(1));
+                    else if (SAME_RANK_AND_TYPE.contains(op) || Set.of("QuantizeLinear", "DequantizeLinear",
+                            "GlobalAveragePool", "GlobalMaxPool").contains(op)) r = rank(n.getInput(0), depth + 1);
+                    else if (Set.of("Add", "Sub", "Mul", "Div").contains(op) && n.getInputCount() == 2) {
+                        Integer a = rank(n.getInput(0), depth + 1), b = rank(n.getInput(1), depth + 1);
+                        r = a == null || b == null ? null : Math.max(a, b);
+                    }
+                }
+                known.put(t, r);
+                return r;
+            }
+        };
+    }
+
     /** Declared ranks and types, the groups of tensors tied by rank-preserving operators, and each group's rank. */
     private record Analysis(Map<String, Integer> types, Map<String, Integer> ranks, Map<String, String> parent,
                             Map<String, Integer> groupRank, List<String> opaque) {}

@@ -52,10 +52,10 @@ final class StemPadding {
             // Pad takes its constant as an input, of the data's (integer) type, from opset 11
             if (m.opset() < 11 || !conv.getOpType().equals("Conv") || !Nodes.defaultDomain(conv.getDomain())) return null;
             if (Nodes.intAttr(conv, "group", 1) != 1 || conv.getInputCount() < 2) return null;
-            NodeProto xdq = only(m, conv.getInput(0), "DequantizeLinear", conv);
-            NodeProto q = xdq == null ? null : only(m, xdq.getInput(0), "QuantizeLinear", xdq);
+            NodeProto xdq = Nodes.soleProducer(m, conv.getInput(0), "DequantizeLinear", conv);
+            NodeProto q = xdq == null ? null : Nodes.soleProducer(m, xdq.getInput(0), "QuantizeLinear", xdq);
             if (q == null || Nodes.input(xdq, 2) == null || !m.isInitializer(xdq.getInput(2))) return null;
-            NodeProto wdq = only(m, conv.getInput(1), "DequantizeLinear", conv);
+            NodeProto wdq = Nodes.soleProducer(m, conv.getInput(1), "DequantizeLinear", conv);
             if (wdq == null || !m.isInitializer(wdq.getInput(1))) return null;
             // per channel (a 1-D scale) only on the output channels, DequantizeLinear's axis 0 (its default is 1)
             if (m.initializer(wdq.getInput(1)).getDimsCount() == 1 && Nodes.intAttr(wdq, "axis", 1) != 0) return null;
@@ -71,19 +71,6 @@ final class StemPadding {
             long[] shape = m.shape(codes);
             if (shape.length < 3 || shape[1] >= CHANNELS) return null;
             return new Stem(conv, q, xdq, wdq, codes, shape);
-        }
-
-        /**
-         * The producer of {@code tensor} when it has {@code op} type and {@code reader} is the tensor's only reader (the
-         * tensor no graph output either).
-         */
-        private static NodeProto only(OnnxModel m, String tensor, String op, NodeProto reader) {
-            NodeProto p = m.producer(tensor);
-            if (p == null || !p.getOpType().equals(op) || !Nodes.defaultDomain(p.getDomain()) || m.isGraphOutput(tensor)) {
-                return null;
-            }
-            List<NodeProto> readers = m.consumers(tensor);
-            return readers.size() == 1 && readers.get(0).getName().equals(reader.getName()) ? p : null;
         }
 
         void apply(OnnxModel m, GraphEditor e) {

@@ -103,6 +103,23 @@ final class Tensors {
         return out;
     }
 
+    /** Integer values as longs: an INT64 tensor's whole range (Slice ends are often INT64_MAX), other types as {@link #ints}. */
+    static long[] longs(TensorProto t, String where) {
+        if (t.getDataType() != DataType.INT64_VALUE) return java.util.Arrays.stream(ints(t, where)).asLongStream().toArray();
+        int n = checkedCount(t, where);
+        long[] out = new long[n];
+        if (!t.getRawData().isEmpty()) {
+            checkRawSize(t, n, 8, where);
+            t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(out);
+            return out;
+        }
+        if (t.getInt64DataCount() != n) {
+            throw new ModelException(where + ": " + t.getInt64DataCount() + " int64_data values for " + n + " elements");
+        }
+        for (int i = 0; i < n; i++) out[i] = t.getInt64Data(i);
+        return out;
+    }
+
     private static int toInt(long v, String where) {
         if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
             throw new ModelException(where + ": value " + v + " does not fit in 32 bits");

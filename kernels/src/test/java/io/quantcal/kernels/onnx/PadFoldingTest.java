@@ -87,6 +87,31 @@ class PadFoldingTest {
     }
 
     @Test
+    void padsOfNothingInARowAllGoAndAFoldedPadAfterThemReadsTheirInput() {
+        // relu → Pad 0 → Pad 0 → Pad (spatial) → conv1: both Pads of nothing go, the third joins conv1
+        TestModels.Builder b = new TestModels.Builder(4);
+        b.conv("conv0", "x", "c", 3, 8, 3, 1, 1, 1, true).relu("relu", "c", "r");
+        b.node(Graphs.node("Pad", "pad_a", List.of("r", "zeros"), List.of("pa"), Map.of("mode", "constant")));
+        b.node(Graphs.node("Pad", "pad_b", List.of("pa", "zeros"), List.of("pb"), Map.of("mode", "constant")));
+        b.node(Graphs.node("Pad", "pad", List.of("pb", "pads"), List.of("p"), Map.of("mode", "constant")));
+        b.conv("conv1", "p", "q", 8, 8, 3, 1, 2, 0, true);
+        b.node(Graphs.node("GlobalAveragePool", "gap", List.of("q"), List.of("g")));
+        b.node(Graphs.node("Flatten", "flatten", List.of("g"), List.of("f"), Map.of("axis", 1L)));
+        b.gemm("fc", "f", "logits", 8, 5, true, true);
+        ModelProto.Builder mp = b.model(13, List.of(Graphs.floatValue("x", -1, 3, 9, 9)),
+                List.of(Graphs.floatValue("logits", -1, 5))).toBuilder();
+        mp.getGraphBuilder().addInitializer(Graphs.int64Tensor("zeros", new long[8], 8))
+                .addInitializer(Graphs.int64Tensor("pads", new long[] {0, 0, 1, 1, 0, 0, 1, 1}, 8));
+        OnnxModel m = OnnxModel.parse("chain.onnx", mp.build().toByteArray(), null);
+        PadFolding.Result r = PadFolding.rewrite(m);
+        assertEquals(List.of("pad_a", "pad_b"), r.removed());
+        assertEquals(List.of("pad"), r.folded());
+        assertEquals(0, pads(r.model()));
+        assertEquals("r", r.model().node("conv1").getInput(0));
+        assertArrayEquals(run(m), run(r.model()));
+    }
+
+    @Test
     void spatialZeroPaddingJoinsTheConvOrAveragePoolThatReadsIt() {
         // top 1, left 2, bottom 0, right 1 on H, W; Conv's own pads 1 become 2, 3, 1, 2
         long[] pads = {0, 0, 1, 2, 0, 0, 0, 1};

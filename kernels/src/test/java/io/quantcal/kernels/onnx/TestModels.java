@@ -143,6 +143,15 @@ public final class TestModels {
             return gemm("fc", "f", "logits", c, classes, true, true);
         }
 
+        /** x → SiLU (Sigmoid, Mul) → MaxPool 2×2 → GlobalAveragePool → g: a network's end before its classifier. */
+        public Builder siluMaxPoolGap(String x, String g) {
+            node(Graphs.node("Sigmoid", "sig", List.of(x), List.of(x + "_sig")));
+            node(Graphs.node("Mul", "silu", List.of(x, x + "_sig"), List.of(x + "_silu")));
+            node(Graphs.node("MaxPool", "maxpool", List.of(x + "_silu"), List.of(x + "_pool"),
+                    Map.of("kernel_shape", new long[] {2, 2}, "strides", new long[] {2, 2})));
+            return node(Graphs.node("GlobalAveragePool", "gap", List.of(x + "_pool"), List.of(g)));
+        }
+
         public Builder matMul(String name, String a, String y, int k, int n) {
             String w = randomInit(name + ".weight", Math.sqrt(1.0 / k), k, n);
             return node(Graphs.node("MatMul", name, List.of(a, w), List.of(y)));
