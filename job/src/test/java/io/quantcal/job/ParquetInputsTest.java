@@ -422,6 +422,17 @@ class ParquetInputsTest extends SparkJobTest {
         msg = fail(config(four, data, data, "s5", "calibration.parquet.column=x"));
         Assertions.assertTrue(msg.startsWith("model input x of file:" + four + " has shape [4, 25, 96]: its first (batch) dimension is"
                 + " fixed to 4; quantcal runs batches of any size, or one sample at a time"), msg);
+        // a recurrent state laid out [layers, batch, hidden] (Silero VAD's state [2, N, 128]): the fixed first
+        // dimension is refused before the open one is asked for, and the message says why
+        Path state = save("state.onnx", Graphs.model(13, List.of(
+                        Graphs.node("MatMul", "frames", List.of("x", "w"), List.of("y"))),
+                List.of(Graphs.floatTensor("w", ramp(96 * 8, 0.02f, 0), 96, 8)),
+                List.of(value("x", F, 2, "batch", 96)), List.of(value("y", F, 2, "batch", 8))));
+        msg = fail(config(state, data, data, "s6", "calibration.parquet.column=x"));
+        Assertions.assertEquals("model input x of file:" + state + " has shape [2, -1, 96]: its first (batch) dimension is fixed"
+                + " to 2; quantcal runs batches of any size, or one sample at a time when the batch is fixed to 1. Export the"
+                + " model with a dynamic batch (or batch 1); its dimension 1 is open: if that is the batch (a recurrent state"
+                + " laid out [layers, batch, hidden]), quantcal cannot feed it, it batches along the first dimension", msg);
     }
 
     @Test

@@ -79,12 +79,6 @@ public final class InputBinding {
             for (int d = 1; !open && d < in.shape().length; d++) open = in.shape()[d] <= 0;
             // Parquet image tensors: the preprocessing fills only dimensions the model leaves open
             long[] shape = shape(in, cfg, images, images || (imageLike && open && !cfg.inputs().shapes().containsKey(in.name())));
-            if (shape[0] > 1) {
-                throw new ModelException("model input " + in.name() + " of " + cfg.model() + " has shape "
-                        + Arrays.toString(in.shape()) + ": its first (batch) dimension is fixed to " + shape[0]
-                        + "; quantcal runs batches of any size, or one sample at a time when the batch is fixed to 1."
-                        + " Export the model with a dynamic batch (or batch 1)");
-            }
             fixedOne |= shape[0] == 1;
             out.add(new ModelInputs.Input(in.name(), type, Arrays.copyOfRange(shape, 1, shape.length)));
         }
@@ -137,6 +131,15 @@ public final class InputBinding {
         if (want.length == 0) {
             throw new ModelException("model input " + in.name() + " of " + cfg.model() + " is a scalar: quantcal needs a"
                     + " batch dimension first");
+        }
+        if (want[0] > 1) {
+            int open = -1;
+            for (int d = want.length - 1; d > 0; d--) if (want[d] <= 0) open = d;
+            throw new ModelException("model input " + in.name() + " of " + cfg.model() + " has " + shown
+                    + ": its first (batch) dimension is fixed to " + want[0] + "; quantcal runs batches of any size, or"
+                    + " one sample at a time when the batch is fixed to 1. Export the model with a dynamic batch (or batch 1)"
+                    + (open < 0 ? "" : "; its dimension " + open + " is open: if that is the batch (a recurrent state laid"
+                            + " out [layers, batch, hidden]), quantcal cannot feed it, it batches along the first dimension"));
         }
         for (int d = 1; d < want.length; d++) {
             if (want[d] <= 0) {

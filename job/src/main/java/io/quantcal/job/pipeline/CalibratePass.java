@@ -54,8 +54,14 @@ public final class CalibratePass implements Pass {
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = state.nodes();
         if (nodes.isEmpty()) {
+            long nested = 0;
+            for (var n : model.nodes()) nested += io.quantcal.kernels.onnx.Subgraphs.nodes(n).stream()
+                    .filter(s -> io.quantcal.kernels.onnx.OpKind.OP_TYPES.contains(s.node().getOpType())).count();
             throw new io.quantcal.kernels.onnx.ModelException("model " + cfg.model()
-                    + " has no quantizable node (Conv, Gemm, or MatMul with a constant weight)");
+                    + " has no quantizable node (Conv, Gemm, or MatMul with a constant weight) in its main graph"
+                    + (nested == 0 ? "" : "; " + nested + " Conv/ConvTranspose/Gemm/MatMul node" + (nested == 1 ? "" : "s")
+                            + " inside its If/Loop/Scan subgraphs " + (nested == 1 ? "stays" : "stay") + " FP32: "
+                            + io.quantcal.kernels.onnx.Coverage.IN_SUBGRAPH));
         }
         Map<String, TensorQuant> quant = new LinkedHashMap<>();
         Calibrator wCal = Calibrators.byName(cfg.weights().calibrator(), cfg.weights().percentile());

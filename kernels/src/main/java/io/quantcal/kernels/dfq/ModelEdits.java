@@ -51,6 +51,7 @@ final class ModelEdits {
             taken.add(n.getName());
             taken.addAll(n.getInputList());
             taken.addAll(n.getOutputList());
+            io.quantcal.kernels.onnx.Subgraphs.names(n, taken);
         }
         Map<String, float[]> all = new LinkedHashMap<>(values);
         for (int k = 0; k < g.getNodeCount(); k++) {

@@ -23,6 +23,11 @@ public final class Coverage {
             + " weight; easyquant and adaround leave it as calibrated";
 
 
+    /** Why a Conv/Gemm/MatMul inside an If, Loop or Scan stays FP32. */
+    public static final String IN_SUBGRAPH = "quantcal quantizes the main graph only (a subgraph's tensors can be"
+            + " neither captured as model outputs nor given Q/DQ by the exporter)";
+
+    /** The main graph's Conv/ConvTranspose/Gemm/MatMul nodes, then those inside subgraphs (FP32, each named). */
     public static List<Entry> of(OnnxModel m) {
         java.util.Set<String> q = new java.util.HashSet<>();
         for (QuantizableNode n : m.quantizableNodes()) q.add(n.name());
@@ -44,6 +49,14 @@ public final class Coverage {
                 continue;
             }
             out.add(new Entry(n.getName(), n.getOpType(), false, kind.whyLeftOut(m, n)));
+        }
+        for (NodeProto holder : m.nodes()) {
+            for (Subgraphs.Nested s : Subgraphs.nodes(holder)) {
+                NodeProto n = s.node();
+                if (OpKind.of(n.getOpType()) == null || !Nodes.defaultDomain(n.getDomain())) continue;
+                String name = n.getName().isEmpty() ? "(unnamed, output " + n.getOutput(0) + ")" : n.getName();
+                out.add(new Entry(name, n.getOpType(), false, "inside " + s.where() + ": " + IN_SUBGRAPH));
+            }
         }
         return out;
     }

@@ -38,6 +38,7 @@ final class GraphEditor {
             names.add(n.getName());
             names.addAll(n.getInputList());
             names.addAll(n.getOutputList());
+            Subgraphs.names(n, names);
         }
         for (TensorProto t : g.getInitializerList()) {
             initializers.put(t.getName(), t);
@@ -105,7 +106,7 @@ final class GraphEditor {
     /** Removes the initializers among {@code candidates} that no node and no graph output reads any more. */
     void dropUnused(Collection<String> candidates) {
         Set<String> read = new HashSet<>();
-        for (NodeProto n : allNodes()) read.addAll(n.getInputList());
+        for (NodeProto n : allNodes()) read.addAll(Subgraphs.reads(n));
         for (ValueInfoProto v : original.getOutputList()) read.add(v.getName());
         for (String c : candidates) {
             if (!read.contains(c)) initializers.remove(c);
@@ -120,7 +121,7 @@ final class GraphEditor {
         // how many times each tensor is read (by a node or as a graph output), counted once and kept as nodes go
         Map<String, Integer> reads = new HashMap<>();
         for (ValueInfoProto v : original.getOutputList()) reads.merge(v.getName(), 1, Integer::sum);
-        for (NodeProto n : allNodes()) for (String in : n.getInputList()) reads.merge(in, 1, Integer::sum);
+        for (NodeProto n : allNodes()) for (String in : Subgraphs.reads(n)) reads.merge(in, 1, Integer::sum);
         java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>(tensors);
         Set<String> candidates = new HashSet<>(tensors);
         while (!todo.isEmpty()) {
@@ -133,8 +134,7 @@ final class GraphEditor {
                 for (String o : n.getOutputList()) unread &= reads.getOrDefault(o, 0) == 0;
                 if (!unread) continue;
                 nodes.set(i, null);
-                for (String in : n.getInputList()) {
-                    if (in.isEmpty()) continue;
+                for (String in : Subgraphs.reads(n)) {
                     reads.merge(in, -1, Integer::sum);
                     candidates.add(in);
                     todo.push(in);

@@ -95,7 +95,7 @@ public final class Graphs {
 
     /**
      * A node. Attribute values may be Long/Integer (INT), Double/Float (FLOAT), String (STRING),
-     * long[]/int[] (INTS), float[] (FLOATS) or TensorProto (TENSOR).
+     * long[]/int[] (INTS), float[] (FLOATS), TensorProto (TENSOR) or GraphProto (GRAPH: If's branches, Loop's body).
      */
     public static NodeProto node(String opType, String name, List<String> inputs, List<String> outputs,
                                  Map<String, Object> attributes) {
@@ -129,6 +129,8 @@ public final class Graphs {
             for (float v : fs) a.addFloats(v);
         } else if (value instanceof TensorProto t) {
             a.setType(AttributeProto.AttributeType.TENSOR).setT(t);
+        } else if (value instanceof GraphProto g) {
+            a.setType(AttributeProto.AttributeType.GRAPH).setG(g);
         } else {
             throw new IllegalArgumentException("attribute " + name + ": unsupported value type " + value.getClass());
         }

@@ -39,8 +39,7 @@ public final class LayerOrder {
         for (NodeProto p : model.nodes()) {
             for (String o : p.getOutputList()) laterOutputs.remove(o);
             Set<String> up = new LinkedHashSet<>();
-            for (String in : p.getInputList()) {
-                if (in.isEmpty()) continue;
+            for (String in : Subgraphs.reads(p)) {
                 if (laterOutputs.contains(in)) {
                     throw new ModelException(model.source() + ": node " + p.getName() + " reads " + in
                             + " before the node that produces it; ONNX needs nodes in topological order");

@@ -34,7 +34,8 @@ import org.nd4j.shade.protobuf.InvalidProtocolBufferException;
  * written into the model so that every later step, scale table row and exported file names the same
  * node), plus the name of the file it came from for error messages.
  *
- * <p>Only the main graph is indexed; subgraphs of If/Loop are carried along untouched.
+ * <p>Only the main graph is indexed; subgraphs of If/Loop/Scan are carried along untouched, and a node holding one
+ * counts as a consumer of every main-graph tensor the subgraph reads ({@link Subgraphs}).
  *
  * <p>Serializable as its self-contained bytes, so that it can be broadcast to Spark executors.
  */
@@ -76,10 +77,8 @@ public final class OnnxModel implements Serializable {
         for (NodeProto n : g.getNodeList()) {
             byName.put(n.getName(), n);
             for (String o : n.getOutputList()) if (!o.isEmpty()) prod.put(o, n);
-            Set<String> seen = new HashSet<>();
-            for (String i : n.getInputList()) {
-                if (!i.isEmpty() && seen.add(i)) cons.computeIfAbsent(i, k -> new ArrayList<>()).add(n);
-            }
+            // a node holding a subgraph (If, Loop, Scan) reads what the subgraph reads from the main graph too
+            for (String i : Subgraphs.reads(n)) cons.computeIfAbsent(i, k -> new ArrayList<>()).add(n);
         }
         cons.replaceAll((k, v) -> List.copyOf(v));
         this.producers = prod;

@@ -284,7 +284,9 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
                     if (a.getOpType().equals("Relu")) bounds = new double[] {0, Double.POSITIVE_INFINITY};
                     else if (a.getOpType().equals("Clip")) bounds = QuantizableNodeFinder.clipBounds(m, a);
                 }
-                if (bounds != null) {
+                // a subgraph reading the activation's output by name would read the op's output once the
+                // activation is gone: the activation stays, quantized at its own output
+                if (bounds != null && !Subgraphs.readInside(m, a.getOutput(0))) {
                     quantized = a.getOutput(0);
                     folded.put(quantized, new FoldedActivation(a.getName(), a.getOpType(), out, quantized, bounds[0], bounds[1]));
                 }

@@ -276,4 +276,33 @@ public final class TestModels {
         }
         return ab / Math.sqrt(aa * bb);
     }
+
+    /**
+     * A model whose If reads main-graph tensors from inside its branches (as Silero VAD's convolutions read their
+     * weights):
+     * x [N, c, hw, hw] → conv1 → relu1 → r; w2i = Identity(w2); cond = max(x) > −1e9 (always true);
+     * If(cond): then Conv(r, w2i) → Relu, else Identity(r) → y; GAP → Flatten → fc → logits [N, 5].
+     */
+    public static OnnxModel branchReadingMainGraph(int c, int hw) {
+        TestModels.Builder b = new TestModels.Builder(11);
+        b.conv("conv1", "x", "c1", c, 8, 3, 1, 1, 1, true).relu("relu1", "c1", "r");
+        b.randomInit("w2", 0.2, 8, 8, 3, 3);
+        b.node(Graphs.node("Identity", "w2_id", List.of("w2"), List.of("w2i")));
+        b.node(Graphs.node("ReduceMax", "rmax", List.of("x"), List.of("mx"), Map.of("keepdims", 0L)));
+        b.node(Graphs.node("Constant", "lo", List.of(), List.of("lo"),
+                Map.of("value", Graphs.floatTensor("lo", new float[] {-1e9f}))));
+        b.node(Graphs.node("Greater", "gt", List.of("mx", "lo"), List.of("cond")));
+        onnx.Onnx.GraphProto then = onnx.Onnx.GraphProto.newBuilder().setName("then")
+                .addNode(Graphs.node("Conv", "sub_conv", List.of("r", "w2i"), List.of("t"),
+                        Map.of("pads", new long[] {1, 1, 1, 1})))
+                .addNode(Graphs.node("Relu", "sub_relu", List.of("t"), List.of("y_then")))
+                .addOutput(Graphs.valueOfAnyShape("y_then", onnx.Onnx.TensorProto.DataType.FLOAT)).build();
+        onnx.Onnx.GraphProto otherwise = onnx.Onnx.GraphProto.newBuilder().setName("else")
+                .addNode(Graphs.node("Identity", "sub_id", List.of("r"), List.of("y_else")))
+                .addOutput(Graphs.valueOfAnyShape("y_else", onnx.Onnx.TensorProto.DataType.FLOAT)).build();
+        b.node(Graphs.node("If", "branch", List.of("cond"), List.of("y"),
+                Map.of("then_branch", then, "else_branch", otherwise)));
+        b.classifier("y", 8, 5);
+        return b.build(13, List.of(Graphs.floatValue("x", -1, c, hw, hw)), List.of(Graphs.floatValue("logits", -1, 5)));
+    }
 }

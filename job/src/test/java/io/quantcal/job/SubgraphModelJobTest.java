@@ -1,0 +1,96 @@
+package io.quantcal.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import org.junit.jupiter.api.Assertions;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quantcal.kernels.onnx.Coverage;
+import io.quantcal.kernels.onnx.Graphs;
+import io.quantcal.kernels.onnx.ModelException;
+import io.quantcal.kernels.onnx.OnnxModel;
+import io.quantcal.kernels.onnx.TestModels;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import onnx.Onnx.GraphProto;
+import onnx.Onnx.TensorProto;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Whole runs on models with an If whose branches read main-graph tensors and hold a Conv (Silero VAD, the voice
+ * activity detector shipped in npm's @ricky0123/vad-web, has all its convolutions inside an If on the sample rate):
+ * the Conv inside is reported FP32 with its place, the rest is quantized, and the QDQ model computes what the FP32
+ * one does.
+ */
+class SubgraphModelJobTest extends SparkJobTest {
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void theConvInsideTheBranchIsReportedAndTheQdqModelTracksFp32() throws Exception {
+        Path file = tmp.resolve("branch.onnx");
+        Files.write(file, TestModels.branchReadingMainGraph(1, 28).toByteArray());
+        String output = tmp.resolve("o").toString();
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB, output,
+                "calibration.limit=64", "evaluation.limit=64", "pipeline=[fold-bn,calibrate,export,evaluate]"),
+                new PrintStream(console, true, StandardCharsets.UTF_8));
+        String text = console.toString(StandardCharsets.UTF_8);
+        Assertions.assertTrue(text.contains("coverage: 2 of 3 Conv/ConvTranspose/Gemm/MatMul nodes quantized"), text);
+        Assertions.assertTrue(text.contains("  FP32 Conv sub_conv: inside the then_branch of If node 'branch': "), text);
+        JsonNode run = new ObjectMapper().readTree(Path.of(output, "run.json").toFile());
+        JsonNode fp32 = run.get("coverage").get("fp32");
+        assertEquals(1, fp32.size(), fp32.toString());
+        assertEquals("sub_conv", fp32.get(0).get("node").asText(), fp32.toString());
+        assertEquals("inside the then_branch of If node 'branch': " + Coverage.IN_SUBGRAPH, fp32.get(0).get("reason").asText());
+        // the branch still reads w2i (folded from an Identity into an initializer) and relu1's output
+        OnnxModel qdq = OnnxModel.load(Path.of(output, "model_qdq.onnx"));
+        Assertions.assertTrue(qdq.isInitializer("w2i"));
+        assertEquals("Relu", qdq.producer("r").getOpType());
+        JsonNode eval = run.get("passes").get("evaluate");
+        double sqnr = eval.get("output_sqnr_db").asDouble();
+        // measured 44 dB; before the export kept relu1 for the branch, −1.7 dB
+        Assertions.assertTrue(sqnr > 30, "output SQNR " + sqnr + " dB");
+    }
+
+    @Test
+    void aModelWhoseOnlyConvIsInsideABranchIsRefusedNamingIt() throws Exception {
+        // x [N, 1, 28, 28]; If(max(x) > −1e9): then mean(Conv(x, w)), else mean(x), both [N, 1, 1, 1] → y;
+        // the only Conv is inside the then branch
+        GraphProto then = GraphProto.newBuilder().setName("then")
+                .addNode(Graphs.node("Conv", "sub_conv", List.of("x", "w"), List.of("t")))
+                .addNode(Graphs.node("ReduceMean", "sub_mean", List.of("t"), List.of("y_then"), Map.of("axes",
+                        new long[] {1, 2, 3})))
+                .addOutput(Graphs.valueOfAnyShape("y_then", TensorProto.DataType.FLOAT)).build();
+        GraphProto otherwise = GraphProto.newBuilder().setName("else")
+                .addNode(Graphs.node("ReduceMean", "sub_mean2", List.of("x"), List.of("y_else"), Map.of("axes",
+                        new long[] {1, 2, 3})))
+                .addOutput(Graphs.valueOfAnyShape("y_else", TensorProto.DataType.FLOAT)).build();
+        TestModels.Builder b = new TestModels.Builder(5);
+        b.randomInit("w", 0.3, 4, 1, 3, 3);
+        b.node(Graphs.node("ReduceMax", "rmax", List.of("x"), List.of("mx"), Map.of("keepdims", 0L)));
+        b.node(Graphs.node("Constant", "lo", List.of(), List.of("lo"),
+                Map.of("value", Graphs.floatTensor("lo", new float[] {-1e9f}))));
+        b.node(Graphs.node("Greater", "gt", List.of("mx", "lo"), List.of("cond")));
+        b.node(Graphs.node("If", "vad", List.of("cond"), List.of("y"), Map.of("then_branch", then, "else_branch", otherwise)));
+        OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 1, 28, 28)), List.of(Graphs.floatValue("y", -1, 1, 1, 1)));
+        Path file = tmp.resolve("only.onnx");
+        Files.write(file, m.toByteArray());
+        String output = tmp.resolve("o2").toString();
+        ModelException e = assertThrows(ModelException.class, () -> QuantcalJob.run(spark(), JobFixtures.config(
+                file.toString(), JobFixtures.CALIB, output, "calibration.limit=8", "pipeline=[calibrate,export]"),
+                new PrintStream(new ByteArrayOutputStream())));
+        assertEquals("model file:" + file + " has no quantizable node (Conv, Gemm, or MatMul with a constant weight) in"
+                + " its main graph; 1 Conv/ConvTranspose/Gemm/MatMul node inside its If/Loop/Scan subgraphs stays FP32: "
+                + Coverage.IN_SUBGRAPH, e.getMessage());
+        Assertions.assertTrue(!Files.exists(Path.of(output)), "nothing written");
+    }
+}
