@@ -109,17 +109,25 @@ public final class QuantcalJob {
         });
 
         checkOutputApartFromInputs(files, given, externalData);
+        // a float16 model (weights, casts, maybe its inputs) as the float32 model it stands for: quantcal quantizes
+        // from float32 (the model's sha256 in the table stays the given file's)
+        io.quantcal.kernels.onnx.Float16Upcast.Result upcast = io.quantcal.kernels.onnx.Float16Upcast.rewrite(model);
         // the model's inputs against the data config (names, element types, shapes, fixed batch): before any work
-        io.quantcal.job.data.InputBinding.check(model, cfg);
+        io.quantcal.job.data.InputBinding.check(upcast.model(), cfg);
         OutputDirectory output = OutputDirectory.begin(files, cfg.outputPath(), cfg.overwrite(), runId,
                 line -> out.println("output: " + line));
         RunContext ctx = new RunContext(spark, cfg, files, output, runId, out);
         try {
             // the front end: weights behind Identity/Constant/Cast/Reshape/... become initializers, shared ones are
             // copied per consumer; then every Conv/Gemm/MatMul is either quantized or reported with its reason
-            io.quantcal.kernels.onnx.ConstantFolder.Result folded = io.quantcal.kernels.onnx.ConstantFolder.fold(model);
+            io.quantcal.kernels.onnx.ConstantFolder.Result folded = io.quantcal.kernels.onnx.ConstantFolder.fold(upcast.model());
             if (model.upgradedFrom() > 0) {
                 out.printf("model: opset %d raised to %d (ONNX version-converter rules)%n", model.upgradedFrom(), model.opset());
+            }
+            if (upcast.changed()) {
+                out.printf("model: computes in float16; taken as the float32 model of the same values (%d float16 tensors,"
+                        + " %d Casts to float16, %d declared values raised to float32): evaluate and the exports start"
+                        + " from it%n", upcast.tensors(), upcast.casts(), upcast.values());
             }
             if (folded.foldedNodes() > 0 || !folded.unshared().isEmpty()) {
                 out.printf("model: %d constant nodes folded into initializers %s; %d shared weights copied per consumer%n",
@@ -186,6 +194,10 @@ public final class QuantcalJob {
             run.put("quantizable_layers", state.nodes().size());
             Map<String, Object> frontEnd = new LinkedHashMap<>();
             if (model.upgradedFrom() > 0) frontEnd.put("opset_upgraded_from", model.upgradedFrom());
+            if (upcast.changed()) {
+                frontEnd.put("float16_upcast", Map.of("tensors", upcast.tensors(), "casts", upcast.casts(),
+                        "values", upcast.values()));
+            }
             frontEnd.put("folded_nodes", folded.foldedNodes());
             frontEnd.put("folded_by_op", folded.foldedByOp());
             frontEnd.put("weights_copied_per_consumer", folded.unshared());
