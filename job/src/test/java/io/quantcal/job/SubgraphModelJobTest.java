@@ -93,4 +93,30 @@ class SubgraphModelJobTest extends SparkJobTest {
                 + Coverage.IN_SUBGRAPH, e.getMessage());
         Assertions.assertTrue(!Files.exists(Path.of(output)), "nothing written");
     }
+
+    @Test
+    void aModelQuantizedAlreadyIsRefusedSayingSo() throws Exception {
+        // ONNX Runtime's dynamic quantization as @imgly/background-removal's small ISNet ships it:
+        // DynamicQuantizeLinear → ConvInteger (uint8 codes) → Cast → Mul by the scales
+        TestModels.Builder b = new TestModels.Builder(7);
+        b.node(Graphs.node("DynamicQuantizeLinear", "dq", List.of("x"), List.of("xq", "xs", "xz")));
+        TensorProto.Builder w = TensorProto.newBuilder().setName("wq").setDataType(TensorProto.DataType.UINT8_VALUE)
+                .addAllDims(List.of(4L, 1L, 3L, 3L));
+        w.setRawData(org.nd4j.shade.protobuf.ByteString.copyFrom(new byte[36]));
+        b.node(Graphs.node("ConvInteger", "conv", List.of("xq", "wq", "xz"), List.of("acc")));
+        b.node(Graphs.node("Cast", "cast", List.of("acc"), List.of("accf"), Map.of("to", 1L)));
+        b.node(Graphs.node("Mul", "rescale", List.of("accf", "xs"), List.of("y")));
+        var proto = b.model(13, List.of(Graphs.floatValue("x", -1, 1, 28, 28)), List.of(Graphs.floatValue("y", -1, 4, 26, 26)));
+        proto = proto.toBuilder().setGraph(proto.getGraph().toBuilder().addInitializer(w)).build();
+        Path file = tmp.resolve("dynamic.onnx");
+        Files.write(file, proto.toByteArray());
+        String output = tmp.resolve("o3").toString();
+        ModelException e = assertThrows(ModelException.class, () -> QuantcalJob.run(spark(), JobFixtures.config(
+                file.toString(), JobFixtures.CALIB, output, "calibration.limit=8", "pipeline=[calibrate,export]"),
+                new PrintStream(new ByteArrayOutputStream())));
+        assertEquals("model file:" + file + " is quantized already ({ConvInteger=1, DynamicQuantizeLinear=1}): give quantcal"
+                + " the float model it was made from; it has no quantizable node (Conv, Gemm, or MatMul with a constant"
+                + " weight) in its main graph", e.getMessage());
+        Assertions.assertTrue(!Files.exists(Path.of(output)), "nothing written");
+    }
 }

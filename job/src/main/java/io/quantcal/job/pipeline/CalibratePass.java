@@ -43,6 +43,11 @@ import scala.Tuple2;
  */
 public final class CalibratePass implements Pass {
 
+    /** Operators of quantized models: QDQ, QOperator and dynamic quantization (default and com.microsoft domains). */
+    static final java.util.Set<String> QUANTIZED_OPS = java.util.Set.of("QuantizeLinear", "DequantizeLinear",
+            "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "QGemm",
+            "DynamicQuantizeMatMul", "MatMulIntegerToFloat");
+
     @Override
     public String name() {
         return "calibrate";
@@ -57,7 +62,14 @@ public final class CalibratePass implements Pass {
             long nested = 0;
             for (var n : model.nodes()) nested += io.quantcal.kernels.onnx.Subgraphs.nodes(n).stream()
                     .filter(s -> io.quantcal.kernels.onnx.OpKind.OP_TYPES.contains(s.node().getOpType())).count();
+            // a model quantized already (a QDQ export, ONNX Runtime's dynamic quantization) says so
+            Map<String, Integer> quantizedOps = new java.util.TreeMap<>();
+            for (var n : model.nodes()) {
+                if (QUANTIZED_OPS.contains(n.getOpType())) quantizedOps.merge(n.getOpType(), 1, Integer::sum);
+            }
             throw new io.quantcal.kernels.onnx.ModelException("model " + cfg.model()
+                    + (quantizedOps.isEmpty() ? "" : " is quantized already (" + quantizedOps + "): give quantcal the"
+                            + " float model it was made from; it")
                     + " has no quantizable node (Conv, Gemm, or MatMul with a constant weight) in its main graph"
                     + (nested == 0 ? "" : "; " + nested + " Conv/ConvTranspose/Gemm/MatMul node" + (nested == 1 ? "" : "s")
                             + " inside its If/Loop/Scan subgraphs " + (nested == 1 ? "stays" : "stay") + " FP32: "

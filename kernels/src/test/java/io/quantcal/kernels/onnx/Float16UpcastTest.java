@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.shade.protobuf.ByteString;
 
 /** Float16 models as the float32 models they stand for, checked against ONNX Runtime's own Cast and kernels. */
-class Float16UpcastTest {
+public class Float16UpcastTest {
 
     static final OrtEnvironment ENV = OrtEnvironment.getEnvironment();
 
@@ -86,11 +86,14 @@ class Float16UpcastTest {
     }
 
     /**
-     * {@code m} as onnxconverter-common's float16 conversion with keep_io_types writes it: every float initializer
-     * float16 (rounded by ONNX Runtime's Cast), the input cast to float16 first, the output cast back to float32.
+     * {@code m} (one float input, one float output) as onnxconverter-common's float16 conversion with keep_io_types
+     * writes it: every float initializer float16 (rounded by ONNX Runtime's Cast), the input cast to float16 first,
+     * the output cast back to float32.
      */
-    static ModelProto float16Version(OnnxModel m) throws Exception {
+    public static ModelProto float16Version(OnnxModel m) throws Exception {
         var g = m.graph().toBuilder();
+        String in = g.getInput(0).getName();
+        String out = g.getOutput(0).getName();
         for (int i = 0; i < g.getInitializerCount(); i++) {
             TensorProto t = g.getInitializer(i);
             if (t.getDataType() != DataType.FLOAT_VALUE) continue;
@@ -98,16 +101,17 @@ class Float16UpcastTest {
                     .setRawData(ByteString.copyFrom(ortToHalf(m.initializerFloats(t.getName())))));
         }
         List<NodeProto> nodes = new ArrayList<>();
-        nodes.add(Graphs.node("Cast", "graph_input_cast0", List.of("x"), List.of("x16"), Map.of("to", (long) DataType.FLOAT16_VALUE)));
+        nodes.add(Graphs.node("Cast", "graph_input_cast0", List.of(in), List.of(in + "16"), Map.of("to", (long) DataType.FLOAT16_VALUE)));
         for (NodeProto n : g.getNodeList()) {
             NodeProto.Builder nb = n.toBuilder();
-            for (int i = 0; i < nb.getInputCount(); i++) if (nb.getInput(i).equals("x")) nb.setInput(i, "x16");
-            for (int i = 0; i < nb.getOutputCount(); i++) if (nb.getOutput(i).equals("logits")) nb.setOutput(i, "logits16");
+            for (int i = 0; i < nb.getInputCount(); i++) if (nb.getInput(i).equals(in)) nb.setInput(i, in + "16");
+            for (int i = 0; i < nb.getOutputCount(); i++) if (nb.getOutput(i).equals(out)) nb.setOutput(i, out + "16");
             nodes.add(nb.build());
         }
-        nodes.add(Graphs.node("Cast", "graph_output_cast0", List.of("logits16"), List.of("logits"), Map.of("to", (long) DataType.FLOAT_VALUE)));
+        nodes.add(Graphs.node("Cast", "graph_output_cast0", List.of(out + "16"), List.of(out), Map.of("to", (long) DataType.FLOAT_VALUE)));
         g.clearNode().addAllNode(nodes);
-        g.addValueInfo(Graphs.value("x16", DataType.FLOAT16, -1, 3, 8, 8));
+        var t16 = g.getInput(0).getType().getTensorType().toBuilder().setElemType(DataType.FLOAT16_VALUE);
+        g.addValueInfo(g.getInput(0).toBuilder().setName(in + "16").setType(g.getInput(0).getType().toBuilder().setTensorType(t16)));
         return m.proto().toBuilder().setGraph(g).build();
     }
 
