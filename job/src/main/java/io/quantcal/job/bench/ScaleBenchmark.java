@@ -70,7 +70,9 @@ public final class ScaleBenchmark {
         keys.addAll(overrides);
         QuantcalConfig cfg = QuantcalConfig.parse("conf/example.conf", Files.readString(Path.of("conf/example.conf")), keys);
 
-        OnnxModel front = ConstantFolder.fold(OnnxModel.load(Path.of(cfg.model()))).model();
+        // the job's front end: a float16 model as its float32 model, constants folded
+        OnnxModel front = ConstantFolder.fold(io.quantcal.kernels.onnx.Float16Upcast.rewrite(
+                OnnxModel.load(Path.of(cfg.model()))).model()).model();
         List<Coverage.Entry> coverage = Coverage.of(front);
         long found = coverage.stream().filter(Coverage.Entry::quantized).count();
         OnnxModel model = BatchNormFolder.fold(front).model();
