@@ -18,6 +18,12 @@ import onnx.Onnx.TensorProto;
  * takes the fast path: on a CPU without VNNI resnet_small went from 1.17× to 1.27× FP32, mobilenet_small from
  * 0.51× to 0.77×, the 3-channel squeezenet of the zoo from 0.58× to 0.73× (README, Export profiles).
  *
+ * <p>An input that arrives channels-last (a Transpose [0, 3, 1, 2] of an NHWC model input, as tf2onnx writes it) is
+ * padded by a 1×1 integer convolution instead of a Pad ({@code channelsConv}): there ONNX Runtime cancels the
+ * Transposes and pads the innermost axis element by element. Measured interleaved, batch 32, 2 threads: resnet_small
+ * with an NHWC input 1.01× → 1.15× FP32 (the Pad took 598 µs of the batch, the convolution 176 µs); torchvision
+ * ResNet-18 with an NHWC input at 224, batch 8: 2.90× → 3.10× (NCHW, padded by the Pad: 3.18×).
+ *
  * <p>The result is the same number: every product of a padded channel is (Z_x − Z_x)·(Z_w − Z_w) = 0 in
  * QLinearConv's integer sum, and 0.0·0.0 in a float reading of the Q/DQ graph.
  *
@@ -95,8 +101,12 @@ final class StemPadding {
             TensorProto.DataType type = TensorProto.DataType.forNumber(m.initializer(codes).getDataType());
             e.putInitializer(Graphs.intTensor(codes, type, padded, newShape));
 
-            // zero channels appended on axis 1 of the quantized input, valued at its zero point (the rank is the weight's)
             String qx = quantize.getOutput(0);
+            if (channelsLast(m)) {
+                channelsConv(e, qx, in);
+                return;
+            }
+            // zero channels appended on axis 1 of the quantized input, valued at its zero point (the rank is the weight's)
             long[] pads = new long[2 * shape.length];
             pads[shape.length + 1] = CHANNELS - in;
             String name = e.uniqueName(conv.getName() + "_stem_pad");
@@ -106,6 +116,50 @@ final class StemPadding {
             NodeProto pad = Graphs.node("Pad", name, List.of(qx, padsName, Nodes.input(inputDq, 2)), List.of(paddedX));
             int at = e.position(inputDq.getName());
             e.insertBefore(at, pad);
+            at = e.position(inputDq.getName());
+            e.replace(at, e.node(at).toBuilder().setInput(0, paddedX).build());
+        }
+
+        /**
+         * Whether the input arrives channels-last: the QuantizeLinear reads a Transpose [0, 3, 1, 2] (an NHWC model
+         * input, as tf2onnx writes it). ONNX Runtime then cancels that Transpose against the one its NHWC integer
+         * convolution needs, and a Pad would pad the innermost axis, which its Pad kernel does element by element.
+         */
+        boolean channelsLast(OnnxModel m) {
+            NodeProto t = m.producer(quantize.getInput(0));
+            if (t == null || !t.getOpType().equals("Transpose") || !Nodes.defaultDomain(t.getDomain())) return false;
+            return shape.length == 4 && java.util.Arrays.equals(Nodes.intsAttr(t, "perm"), new long[] {0, 3, 1, 2});
+        }
+
+        /**
+         * The padding as a 1×1 integer convolution of the quantized input: DequantizeLinear, Conv with int8 weight
+         * codes that copy channel c to channel c (1) and write 0 elsewhere (scale 1, zero point 0), QuantizeLinear at
+         * the input's own scale and zero point. Exact: ONNX Runtime's QLinearConv sums the one product (x − z)·1 and
+         * requantizes it by s·1/s = 1, giving x, and z in the added channels; a float reading gives (x − z)·s·1, which
+         * QuantizeLinear rounds back to x. ONNX Runtime runs it channels-last, with no Transpose and no Pad.
+         */
+        void channelsConv(GraphEditor e, String qx, int in) {
+            String base = conv.getName() + "_stem_channels";
+            String scale = inputDq.getInput(1), zero = Nodes.input(inputDq, 2);
+            int[] copy = new int[CHANNELS * in];
+            for (int c = 0; c < in; c++) copy[c * in + c] = 1;
+            String w = e.uniqueName(base + "_weight_quantized");
+            e.putInitializer(Graphs.intTensor(w, TensorProto.DataType.INT8, copy, new long[] {CHANNELS, in, 1, 1}));
+            String ws = e.uniqueName(base + "_weight_scale");
+            e.putInitializer(Graphs.floatTensor(ws, new float[] {1f}));
+            String wz = e.uniqueName(base + "_weight_zero_point");
+            e.putInitializer(Graphs.intTensor(wz, TensorProto.DataType.INT8, new int[] {0}));
+            String xf = e.uniqueName(qx + "_stem_channels_input"), wf = e.uniqueName(w + "_dequantized");
+            String y = e.uniqueName(base + "_output"), paddedX = e.uniqueName(qx + "_channels_padded");
+            int at = e.position(inputDq.getName());
+            e.insertBefore(at, Graphs.node("DequantizeLinear", e.uniqueName(base + "_input_dq"), List.of(qx, scale, zero),
+                    List.of(xf)));
+            e.insertBefore(at, Graphs.node("DequantizeLinear", e.uniqueName(base + "_weight_dq"), List.of(w, ws, wz),
+                    List.of(wf)));
+            e.insertBefore(at, Graphs.node("Conv", e.uniqueName(base), List.of(xf, wf), List.of(y),
+                    java.util.Map.of("kernel_shape", new long[] {1, 1})));
+            e.insertBefore(at, Graphs.node("QuantizeLinear", e.uniqueName(base + "_q"), List.of(y, scale, zero),
+                    List.of(paddedX)));
             at = e.position(inputDq.getName());
             e.replace(at, e.node(at).toBuilder().setInput(0, paddedX).build());
         }
