@@ -97,8 +97,9 @@ public final class ScaleBenchmark {
             captured = BatchBudget.bytes(all.runner().runInputs(one));
             perSample = captured + io.quantcal.kernels.calib.Batches.inputBytes(one);
         }
-        int calBatch = Math.min(Math.min(cfg.calibration().batchSize(), budget.batchSize(perSample, name)),
-                io.quantcal.kernels.calib.Batches.cachedRun(captured));
+        // one sample's tensors over the budget: calibrate captures them in groups, one sample per run (as the job does)
+        int calBatch = !budget.fits(perSample) ? 1 : Math.min(Math.min(cfg.calibration().batchSize(),
+                budget.batchSize(perSample, name)), io.quantcal.kernels.calib.Batches.cachedRun(captured));
         SessionCache.clear();
 
         double inf = Double.MAX_VALUE, cal = Double.MAX_VALUE, ent = Double.MAX_VALUE;
