@@ -125,9 +125,9 @@ public final class QuantcalJob {
                 out.printf("model: opset %d raised to %d (ONNX version-converter rules)%n", model.upgradedFrom(), model.opset());
             }
             if (upcast.changed()) {
-                out.printf("model: computes in float16; taken as the float32 model of the same values (%d float16 tensors,"
-                        + " %d Casts to float16, %d declared values raised to float32): evaluate and the exports start"
-                        + " from it%n", upcast.tensors(), upcast.casts(), upcast.values());
+                out.printf("model: computes in float16/bfloat16; taken as the float32 model of the same values (%d"
+                        + " 16-bit float tensors, %d Casts to them, %d declared values raised to float32): evaluate and the"
+                        + " exports start from it%n", upcast.tensors(), upcast.casts(), upcast.values());
             }
             if (folded.foldedNodes() > 0 || !folded.unshared().isEmpty()) {
                 out.printf("model: %d constant nodes folded into initializers %s; %d shared weights copied per consumer%n",

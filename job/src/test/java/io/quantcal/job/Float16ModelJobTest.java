@@ -36,7 +36,7 @@ class Float16ModelJobTest extends SparkJobTest {
                 "evaluation.limit=200", "pipeline=[fold-bn,calibrate,export,evaluate]"),
                 new PrintStream(console, true, StandardCharsets.UTF_8));
         String text = console.toString(StandardCharsets.UTF_8);
-        Assertions.assertTrue(text.contains("model: computes in float16; taken as the float32 model of the same values"), text);
+        Assertions.assertTrue(text.contains("model: computes in float16/bfloat16; taken as the float32 model of the same values ("), text);
         JsonNode run = new ObjectMapper().readTree(Path.of(output, "run.json").toFile());
         JsonNode up = run.get("front_end").get("float16_upcast");
         // every float initializer, the input's Cast to float16, the declared float16 input copy

@@ -13,11 +13,12 @@ import org.nd4j.shade.protobuf.ByteString;
 
 /**
  * A model that computes in float16 (onnxconverter-common's {@code convert_float_to_float16}: float16 weights, the
- * float32 input cast to float16 and the outputs cast back; @imgly/background-removal's ISNet, many models exported
- * for GPUs and browsers) as the float32 model it stands for: every float16 initializer and constant becomes float32,
- * every Cast to float16 a Cast to float32, every float16 input, output and declared value float32, in subgraphs too.
- * Exact for the values (every float16 is a float32); the arithmetic is then float32's, which is what quantcal
- * quantizes from and what evaluate compares against. A model without float16 is returned as it is.
+ * float32 input cast to float16 and the outputs cast back; @imgly/background-removal's ISNet, many models exported for
+ * GPUs and browsers) or in bfloat16, as the float32 model it stands for: every float16 or bfloat16 initializer, constant
+ * and tensor attribute becomes float32, every Cast (and {@code dtype}) to them a Cast to float32, every such input,
+ * output and declared value float32, in subgraphs too. Exact for the values (every float16 and bfloat16 is a float32);
+ * the arithmetic is then float32's, which is what quantcal quantizes from and what evaluate compares against. A model
+ * without either type is returned as it is.
  */
 public final class Float16Upcast {
 
@@ -41,7 +42,7 @@ public final class Float16Upcast {
         GraphProto.Builder b = g.toBuilder();
         for (int i = 0; i < b.getInitializerCount(); i++) {
             TensorProto t = b.getInitializer(i);
-            if (t.getDataType() == DataType.FLOAT16_VALUE) {
+            if (half(t.getDataType())) {
                 b.setInitializer(i, toFloat(t));
                 counts[0]++;
             }
@@ -60,10 +61,10 @@ public final class Float16Upcast {
             AttributeProto.Builder ab = null;
             // Cast's target, and the dtype of the ops that make a tensor of a given type (EyeLike, Random*)
             boolean typeAttr = (a.getName().equals("to") && n.getOpType().equals("Cast")) || a.getName().equals("dtype");
-            if (typeAttr && a.getType() == AttributeProto.AttributeType.INT && a.getI() == DataType.FLOAT16_VALUE) {
+            if (typeAttr && a.getType() == AttributeProto.AttributeType.INT && half((int) a.getI())) {
                 ab = a.toBuilder().setI(DataType.FLOAT_VALUE);
                 counts[1]++;
-            } else if (a.hasT() && a.getT().getDataType() == DataType.FLOAT16_VALUE) {
+            } else if (a.hasT() && half(a.getT().getDataType())) {
                 ab = a.toBuilder().setT(toFloat(a.getT()));
                 counts[0]++;
             } else if (a.hasG() || a.getGraphsCount() > 0) {
@@ -81,7 +82,7 @@ public final class Float16Upcast {
 
     private static ValueInfoProto value(ValueInfoProto v, int[] counts) {
         if (!v.hasType() || !v.getType().hasTensorType()
-                || v.getType().getTensorType().getElemType() != DataType.FLOAT16_VALUE) {
+                || !half(v.getType().getTensorType().getElemType())) {
             return v;
         }
         counts[2]++;
@@ -89,27 +90,41 @@ public final class Float16Upcast {
         return v.toBuilder().setType(v.getType().toBuilder().setTensorType(t)).build();
     }
 
-    /** A FLOAT16 tensor as the FLOAT tensor of the same values (raw little-endian data). */
+    /** float16 or bfloat16. */
+    static boolean half(int type) {
+        return type == DataType.FLOAT16_VALUE || type == DataType.BFLOAT16_VALUE;
+    }
+
+    /** A FLOAT16 or BFLOAT16 tensor as the FLOAT tensor of the same values (raw little-endian data). */
     static TensorProto toFloat(TensorProto t) {
         int n = (int) Tensors.count(Tensors.dims(t));
+        boolean brain = t.getDataType() == DataType.BFLOAT16_VALUE;
         ByteBuffer out = ByteBuffer.allocate(4 * n).order(ByteOrder.LITTLE_ENDIAN);
         if (!t.getRawData().isEmpty()) {
             if (t.getRawData().size() != 2 * n) {
-                throw new ModelException("tensor " + t.getName() + ": " + t.getRawData().size() + " bytes of raw float16"
+                throw new ModelException("tensor " + t.getName() + ": " + t.getRawData().size() + " bytes of raw 16-bit float"
                         + " data for " + n + " elements");
             }
             ByteBuffer in = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-            for (int i = 0; i < n; i++) out.putFloat(halfToFloat(in.getShort()));
+            for (int i = 0; i < n; i++) out.putFloat(brain ? bfloatToFloat(in.getShort()) : halfToFloat(in.getShort()));
         } else {
-            // int32_data holds each float16's 16 bits
+            // int32_data holds each value's 16 bits
             if (t.getInt32DataCount() != n) {
                 throw new ModelException("tensor " + t.getName() + ": " + t.getInt32DataCount() + " int32_data values for "
-                        + n + " float16 elements");
+                        + n + " 16-bit float elements");
             }
-            for (int i = 0; i < n; i++) out.putFloat(halfToFloat((short) t.getInt32Data(i)));
+            for (int i = 0; i < n; i++) {
+                short h = (short) t.getInt32Data(i);
+                out.putFloat(brain ? bfloatToFloat(h) : halfToFloat(h));
+            }
         }
         return t.toBuilder().setDataType(DataType.FLOAT_VALUE).clearInt32Data().setRawData(ByteString.copyFrom(out.array()))
                 .build();
+    }
+
+    /** bfloat16 → binary32: its 16 bits are the float's upper half, exactly. */
+    static float bfloatToFloat(short b) {
+        return Float.intBitsToFloat((b & 0xffff) << 16);
     }
 
     /** IEEE 754 binary16 → binary32, exactly (subnormals, infinities and NaN payloads included). */

@@ -183,4 +183,37 @@ public class Float16UpcastTest {
         }
         return out;
     }
+
+    @Test
+    void everyBfloat16ValueBecomesTheFloat32OnnxRuntimesCastGives() throws Exception {
+        int n = 65536;
+        ByteBuffer b = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.nativeOrder());
+        for (int i = 0; i < n; i++) b.putShort((short) i);
+        b.rewind();
+        ModelProto m = Graphs.model(13, List.of(Graphs.node("Cast", "c", List.of("h"), List.of("y"),
+                        Map.of("to", (long) DataType.FLOAT_VALUE))), List.of(),
+                List.of(Graphs.value("h", DataType.BFLOAT16, n)), List.of(Graphs.floatValue("y", n)));
+        float[] ort = new float[n];
+        try (OrtSession s = session(m); OnnxTensor t = OnnxTensor.createTensor(ENV, b, new long[] {n}, OnnxJavaType.BFLOAT16);
+             OrtSession.Result r = s.run(Map.of("h", t))) {
+            ((OnnxTensor) r.get(0)).getFloatBuffer().get(ort);
+        }
+        for (int i = 0; i < n; i++) {
+            float ours = Float16Upcast.bfloatToFloat((short) i);
+            if (Float.isNaN(ort[i])) assertTrue(Float.isNaN(ours), "bits " + Integer.toHexString(i));
+            else assertEquals(Float.floatToRawIntBits(ort[i]), Float.floatToRawIntBits(ours), "bits " + Integer.toHexString(i));
+        }
+        // and as a model's weight: a bfloat16 initializer behind a Cast to float becomes a float32 initializer
+        short[] bits = {0x3f80, (short) 0xbfc0, 0x4049, 0x0001}; // 1, -1.5, 3.140625, the smallest subnormal
+        ByteBuffer raw = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        for (short v : bits) raw.putShort(v);
+        TensorProto w = TensorProto.newBuilder().setName("w16").setDataType(DataType.BFLOAT16_VALUE).addDims(4)
+                .setRawData(ByteString.copyFrom(raw.array())).build();
+        ModelProto weights = Graphs.model(13, List.of(Graphs.node("Cast", "wc", List.of("w16"), List.of("w"),
+                        Map.of("to", (long) DataType.FLOAT_VALUE)), Graphs.node("Mul", "mul", List.of("x", "w"), List.of("y"))),
+                List.of(w), List.of(Graphs.floatValue("x", 4)), List.of(Graphs.floatValue("y", 4)));
+        Float16Upcast.Result r = Float16Upcast.rewrite(OnnxModel.parse("bf16.onnx", weights.toByteArray(), ExternalDataResolver.none()));
+        assertEquals(1, r.tensors());
+        assertArrayEquals(new float[] {1f, -1.5f, 3.140625f, Float.intBitsToFloat(0x10000)}, r.model().initializerFloats("w16"));
+    }
 }
