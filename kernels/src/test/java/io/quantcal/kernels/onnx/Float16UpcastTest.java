@@ -216,4 +216,20 @@ public class Float16UpcastTest {
         assertEquals(1, r.tensors());
         assertArrayEquals(new float[] {1f, -1.5f, 3.140625f, Float.intBitsToFloat(0x10000)}, r.model().initializerFloats("w16"));
     }
+
+    @Test
+    void aFloat64ModelIsRefusedNotRounded() {
+        // float64 → float32 would change the weights: not done silently; the error says what to do
+        ByteBuffer raw = ByteBuffer.allocate(8 * 9).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < 9; i++) raw.putDouble(0.1 * i);
+        TensorProto w = TensorProto.newBuilder().setName("w").setDataType(DataType.DOUBLE_VALUE).addAllDims(List.of(1L, 1L, 3L, 3L))
+                .setRawData(ByteString.copyFrom(raw.array())).build();
+        ModelProto m = Graphs.model(13, List.of(Graphs.node("Conv", "conv", List.of("x", "w"), List.of("y"))), List.of(w),
+                List.of(Graphs.value("x", DataType.DOUBLE, -1, 1, 8, 8)), List.of(Graphs.value("y", DataType.DOUBLE, -1, 1, 6, 6)));
+        OnnxModel model = Float16Upcast.rewrite(OnnxModel.parse("f64.onnx", m.toByteArray(), ExternalDataResolver.none())).model();
+        ModelException e = org.junit.jupiter.api.Assertions.assertThrows(ModelException.class, model::quantizableNodes);
+        assertTrue(e.getMessage().startsWith("f64.onnx: "), e.getMessage());
+        assertTrue(e.getMessage().endsWith(": weight w is DOUBLE, expected a FLOAT initializer (quantcal quantizes float32 models"
+                + " (float16 and bfloat16 ones as float32); export this one in float32)"), e.getMessage());
+    }
 }
