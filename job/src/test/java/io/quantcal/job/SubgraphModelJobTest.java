@@ -57,7 +57,9 @@ class SubgraphModelJobTest extends SparkJobTest {
         assertEquals("Relu", qdq.producer("r").getOpType());
         JsonNode eval = run.get("passes").get("evaluate");
         double sqnr = eval.get("output_sqnr_db").asDouble();
-        // measured 44 dB; before the export kept relu1 for the branch, −1.7 dB
+        System.out.printf("SubgraphModelJobTest: output SQNR %.2f dB%n", sqnr);
+        // measured 44.33 dB (printed below); the same model built in Python and run by deploy/quantcal with conf/example.conf
+        // gave −1.7 dB before the export kept relu1 for the branch, 44.1 dB after
         Assertions.assertTrue(sqnr > 30, "output SQNR " + sqnr + " dB");
     }
 
@@ -84,14 +86,9 @@ class SubgraphModelJobTest extends SparkJobTest {
         OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 1, 28, 28)), List.of(Graphs.floatValue("y", -1, 1, 1, 1)));
         Path file = tmp.resolve("only.onnx");
         Files.write(file, m.toByteArray());
-        String output = tmp.resolve("o2").toString();
-        ModelException e = assertThrows(ModelException.class, () -> QuantcalJob.run(spark(), JobFixtures.config(
-                file.toString(), JobFixtures.CALIB, output, "calibration.limit=8", "pipeline=[calibrate,export]"),
-                new PrintStream(new ByteArrayOutputStream())));
         assertEquals("model file:" + file + " has no quantizable node (Conv, Gemm, or MatMul with a constant weight) in"
                 + " its main graph; 1 Conv/ConvTranspose/Gemm/MatMul node inside its If/Loop/Scan subgraphs stays FP32: "
-                + Coverage.IN_SUBGRAPH, e.getMessage());
-        Assertions.assertTrue(!Files.exists(Path.of(output)), "nothing written");
+                + Coverage.IN_SUBGRAPH, refusal(file));
     }
 
     @Test
@@ -110,13 +107,18 @@ class SubgraphModelJobTest extends SparkJobTest {
         proto = proto.toBuilder().setGraph(proto.getGraph().toBuilder().addInitializer(w)).build();
         Path file = tmp.resolve("dynamic.onnx");
         Files.write(file, proto.toByteArray());
-        String output = tmp.resolve("o3").toString();
+        assertEquals("model file:" + file + " is quantized already ({ConvInteger=1, DynamicQuantizeLinear=1}): give quantcal"
+                + " the float model it was made from; it has no quantizable node (Conv, Gemm, or MatMul with a constant"
+                + " weight) in its main graph", refusal(file));
+    }
+
+    /** The job's error on {@code file} (calibrate, export), checked to have written nothing. */
+    private String refusal(Path file) {
+        String output = tmp.resolve(file.getFileName() + "-out").toString();
         ModelException e = assertThrows(ModelException.class, () -> QuantcalJob.run(spark(), JobFixtures.config(
                 file.toString(), JobFixtures.CALIB, output, "calibration.limit=8", "pipeline=[calibrate,export]"),
                 new PrintStream(new ByteArrayOutputStream())));
-        assertEquals("model file:" + file + " is quantized already ({ConvInteger=1, DynamicQuantizeLinear=1}): give quantcal"
-                + " the float model it was made from; it has no quantizable node (Conv, Gemm, or MatMul with a constant"
-                + " weight) in its main graph", e.getMessage());
         Assertions.assertTrue(!Files.exists(Path.of(output)), "nothing written");
+        return e.getMessage();
     }
 }

@@ -133,12 +133,12 @@ public final class InputBinding {
                     + " batch dimension first");
         }
         if (want[0] > 1) {
-            int open = -1;
-            for (int d = want.length - 1; d > 0; d--) if (want[d] <= 0) open = d;
+            int open = 1;
+            while (open < want.length && want[open] > 0) open++;
             throw new ModelException("model input " + in.name() + " of " + cfg.model() + " has " + shown
                     + ": its first (batch) dimension is fixed to " + want[0] + "; quantcal runs batches of any size, or"
                     + " one sample at a time when the batch is fixed to 1. Export the model with a dynamic batch (or batch 1)"
-                    + (open < 0 ? "" : "; its dimension " + open + " is open: if that is the batch (a recurrent state laid"
+                    + (open == want.length ? "" : "; its dimension " + open + " is open: if that is the batch (a recurrent state laid"
                             + " out [layers, batch, hidden]), quantcal cannot feed it, it batches along the first dimension"));
         }
         for (int d = 1; d < want.length; d++) {

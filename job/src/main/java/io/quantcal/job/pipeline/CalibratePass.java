@@ -59,9 +59,7 @@ public final class CalibratePass implements Pass {
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = state.nodes();
         if (nodes.isEmpty()) {
-            long nested = 0;
-            for (var n : model.nodes()) nested += io.quantcal.kernels.onnx.Subgraphs.nodes(n).stream()
-                    .filter(s -> io.quantcal.kernels.onnx.OpKind.OP_TYPES.contains(s.node().getOpType())).count();
+            int nested = io.quantcal.kernels.onnx.Coverage.inSubgraphs(model).size();
             // a model quantized already (a QDQ export, ONNX Runtime's dynamic quantization) says so
             Map<String, Integer> quantizedOps = new java.util.TreeMap<>();
             for (var n : model.nodes()) {

@@ -50,6 +50,13 @@ public final class Coverage {
             }
             out.add(new Entry(n.getName(), n.getOpType(), false, kind.whyLeftOut(m, n)));
         }
+        out.addAll(inSubgraphs(m));
+        return out;
+    }
+
+    /** The Conv/ConvTranspose/Gemm/MatMul nodes inside the model's subgraphs, each FP32 with its place. */
+    public static List<Entry> inSubgraphs(OnnxModel m) {
+        List<Entry> out = new ArrayList<>();
         for (NodeProto holder : m.nodes()) {
             for (Subgraphs.Nested s : Subgraphs.nodes(holder)) {
                 NodeProto n = s.node();

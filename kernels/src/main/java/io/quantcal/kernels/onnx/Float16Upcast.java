@@ -106,39 +106,26 @@ public final class Float16Upcast {
                         + " data for " + n + " elements");
             }
             ByteBuffer in = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-            for (int i = 0; i < n; i++) out.putFloat(brain ? bfloatToFloat(in.getShort()) : halfToFloat(in.getShort()));
+            for (int i = 0; i < n; i++) out.putFloat(value(in.getShort(), brain));
         } else {
             // int32_data holds each value's 16 bits
             if (t.getInt32DataCount() != n) {
                 throw new ModelException("tensor " + t.getName() + ": " + t.getInt32DataCount() + " int32_data values for "
                         + n + " 16-bit float elements");
             }
-            for (int i = 0; i < n; i++) {
-                short h = (short) t.getInt32Data(i);
-                out.putFloat(brain ? bfloatToFloat(h) : halfToFloat(h));
-            }
+            for (int i = 0; i < n; i++) out.putFloat(value((short) t.getInt32Data(i), brain));
         }
         return t.toBuilder().setDataType(DataType.FLOAT_VALUE).clearInt32Data().setRawData(ByteString.copyFrom(out.array()))
                 .build();
     }
 
+    /** A bfloat16 or (binary16) float16 value's bits as the float32 of the same value. */
+    private static float value(short bits, boolean bfloat) {
+        return bfloat ? bfloatToFloat(bits) : ConstantFolder.halfToFloat(bits);
+    }
+
     /** bfloat16 → binary32: its 16 bits are the float's upper half, exactly. */
     static float bfloatToFloat(short b) {
         return Float.intBitsToFloat((b & 0xffff) << 16);
-    }
-
-    /** IEEE 754 binary16 → binary32, exactly (subnormals, infinities and NaN payloads included). */
-    static float halfToFloat(short h) {
-        int bits = h & 0xffff;
-        int sign = (bits & 0x8000) << 16;
-        int exp = (bits >>> 10) & 0x1f;
-        int mant = bits & 0x3ff;
-        if (exp == 0x1f) return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
-        if (exp != 0) return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
-        if (mant == 0) return Float.intBitsToFloat(sign);
-        // subnormal: mant · 2^-24, normalised for float32
-        int shift = Integer.numberOfLeadingZeros(mant) - 21; // leading one to bit 10
-        mant = (mant << shift) & 0x3ff;
-        return Float.intBitsToFloat(sign | ((113 - shift) << 23) | (mant << 13));
     }
 }

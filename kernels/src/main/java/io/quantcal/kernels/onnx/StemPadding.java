@@ -21,7 +21,7 @@ import onnx.Onnx.TensorProto;
  * <p>An input that arrives channels-last (a Transpose [0, 3, 1, 2] of an NHWC model input, as tf2onnx writes it) is
  * padded by a 1×1 integer convolution instead of a Pad ({@code channelsConv}): there ONNX Runtime cancels the
  * Transposes and pads the innermost axis element by element. Measured interleaved, batch 32, 2 threads: resnet_small
- * with an NHWC input 1.01× → 1.15× FP32 (the Pad took 598 µs of the batch, the convolution 176 µs); torchvision
+ * with an NHWC input 1.13× → 1.24× FP32 (the Pad took 598 µs of the batch, the convolution 176 µs); torchvision
  * ResNet-18 with an NHWC input at 224, batch 8: 2.90× → 3.10× (NCHW, padded by the Pad: 3.18×).
  *
  * <p>The result is the same number: every product of a padded channel is (Z_x − Z_x)·(Z_w − Z_w) = 0 in

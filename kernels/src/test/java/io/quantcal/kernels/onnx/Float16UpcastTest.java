@@ -51,20 +51,10 @@ public class Float16UpcastTest {
     @Test
     void everyFloat16ValueBecomesTheFloat32OnnxRuntimesCastGives() throws Exception {
         int n = 65536;
-        ByteBuffer halves = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.nativeOrder());
-        for (int i = 0; i < n; i++) halves.putShort((short) i);
-        halves.rewind();
-        ModelProto m = Graphs.model(13, List.of(Graphs.node("Cast", "c", List.of("h"), List.of("y"),
-                        Map.of("to", (long) DataType.FLOAT_VALUE))), List.of(),
-                List.of(Graphs.value("h", DataType.FLOAT16, n)), List.of(Graphs.floatValue("y", n)));
-        float[] ort = new float[n];
-        try (OrtSession s = session(m); OnnxTensor t = OnnxTensor.createTensor(ENV, halves, new long[] {n}, OnnxJavaType.FLOAT16);
-             OrtSession.Result r = s.run(Map.of("h", t))) {
-            ((OnnxTensor) r.get(0)).getFloatBuffer().get(ort);
-        }
+        float[] ort = ortToFloat(allBits(), DataType.FLOAT16);
         int nans = 0;
         for (int i = 0; i < n; i++) {
-            float ours = Float16Upcast.halfToFloat((short) i);
+            float ours = ConstantFolder.halfToFloat((short) i);
             if (Float.isNaN(ort[i])) {
                 assertTrue(Float.isNaN(ours), "bits " + Integer.toHexString(i));
                 nans++;
@@ -147,7 +137,7 @@ public class Float16UpcastTest {
             TensorProto t = g.getInitializer(i);
             TensorProto h = half.getGraph().getInitializerList().stream().filter(q -> q.getName().equals(t.getName()))
                     .findFirst().orElseThrow();
-            g.setInitializer(i, Graphs.floatTensor(t.getName(), ortToFloat(h.getRawData().toByteArray()),
+            g.setInitializer(i, Graphs.floatTensor(t.getName(), ortToFloat(h.getRawData().toByteArray(), DataType.FLOAT16),
                     Tensors.dims(t)));
         }
         float[] reference = run(fp32.proto().toBuilder().setGraph(g).build(), x);
@@ -168,16 +158,24 @@ public class Float16UpcastTest {
         assertFalse(r.changed());
     }
 
-    /** ONNX Runtime's Cast float16 → float32 of little-endian float16 bits. */
-    static float[] ortToFloat(byte[] halves) throws Exception {
-        int n = halves.length / 2;
-        ByteBuffer b = ByteBuffer.allocateDirect(halves.length).order(ByteOrder.nativeOrder());
-        b.put(halves).rewind();
+    /** Every 16-bit pattern, 0 to 65535, little-endian. */
+    static byte[] allBits() {
+        ByteBuffer b = ByteBuffer.allocate(2 * 65536).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < 65536; i++) b.putShort((short) i);
+        return b.array();
+    }
+
+    /** ONNX Runtime's Cast to float32 of little-endian float16 or bfloat16 ({@code type}) bits. */
+    static float[] ortToFloat(byte[] bits, DataType type) throws Exception {
+        int n = bits.length / 2;
+        ByteBuffer b = ByteBuffer.allocateDirect(bits.length).order(ByteOrder.nativeOrder());
+        b.put(bits).rewind();
         ModelProto m = Graphs.model(13, List.of(Graphs.node("Cast", "c", List.of("h"), List.of("y"),
                         Map.of("to", (long) DataType.FLOAT_VALUE))), List.of(),
-                List.of(Graphs.value("h", DataType.FLOAT16, n)), List.of(Graphs.floatValue("y", n)));
+                List.of(Graphs.value("h", type, n)), List.of(Graphs.floatValue("y", n)));
+        OnnxJavaType javaType = type == DataType.BFLOAT16 ? OnnxJavaType.BFLOAT16 : OnnxJavaType.FLOAT16;
         float[] out = new float[n];
-        try (OrtSession s = session(m); OnnxTensor t = OnnxTensor.createTensor(ENV, b, new long[] {n}, OnnxJavaType.FLOAT16);
+        try (OrtSession s = session(m); OnnxTensor t = OnnxTensor.createTensor(ENV, b, new long[] {n}, javaType);
              OrtSession.Result r = s.run(Map.of("h", t))) {
             ((OnnxTensor) r.get(0)).getFloatBuffer().get(out);
         }
@@ -187,17 +185,7 @@ public class Float16UpcastTest {
     @Test
     void everyBfloat16ValueBecomesTheFloat32OnnxRuntimesCastGives() throws Exception {
         int n = 65536;
-        ByteBuffer b = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.nativeOrder());
-        for (int i = 0; i < n; i++) b.putShort((short) i);
-        b.rewind();
-        ModelProto m = Graphs.model(13, List.of(Graphs.node("Cast", "c", List.of("h"), List.of("y"),
-                        Map.of("to", (long) DataType.FLOAT_VALUE))), List.of(),
-                List.of(Graphs.value("h", DataType.BFLOAT16, n)), List.of(Graphs.floatValue("y", n)));
-        float[] ort = new float[n];
-        try (OrtSession s = session(m); OnnxTensor t = OnnxTensor.createTensor(ENV, b, new long[] {n}, OnnxJavaType.BFLOAT16);
-             OrtSession.Result r = s.run(Map.of("h", t))) {
-            ((OnnxTensor) r.get(0)).getFloatBuffer().get(ort);
-        }
+        float[] ort = ortToFloat(allBits(), DataType.BFLOAT16);
         for (int i = 0; i < n; i++) {
             float ours = Float16Upcast.bfloatToFloat((short) i);
             if (Float.isNaN(ort[i])) assertTrue(Float.isNaN(ours), "bits " + Integer.toHexString(i));
