@@ -162,6 +162,14 @@ public final class QuantcalJob {
                 if (!e.quantized()) out.printf("  FP32 %s %s: %s%n", e.opType(), e.node(), e.reason());
                 else if (e.reason() != null) out.printf("  activations only %s %s: %s%n", e.opType(), e.node(), e.reason());
             }
+            // LSTM/GRU/RNN, Einsum with a weight, ONNX Runtime's fused contrib ops: layers with weights left in FP32
+            List<io.quantcal.kernels.onnx.Coverage.Entry> otherLayers = io.quantcal.kernels.onnx.Coverage.otherLayers(front);
+            if (!otherLayers.isEmpty()) {
+                out.printf("coverage: %d other layer%s with weights (%s) stay%s FP32%n", otherLayers.size(),
+                        otherLayers.size() == 1 ? "" : "s", otherLayers.stream().map(e -> e.opType()).distinct()
+                                .collect(java.util.stream.Collectors.joining(", ")), otherLayers.size() == 1 ? "s" : "");
+                for (var e : otherLayers) out.printf("  FP32 %s %s: %s%n", e.opType(), e.node(), e.reason());
+            }
             PipelineState state = PipelineState.initial(modelName, model.sha256(), front);
             Map<String, Object> timings = new LinkedHashMap<>();
             Map<String, Object> sessionPeaks = new LinkedHashMap<>();
@@ -220,6 +228,15 @@ public final class QuantcalJob {
                 fp32.add(m);
             }
             cov.put("fp32", fp32);
+            List<Map<String, Object>> others = new java.util.ArrayList<>();
+            for (var e : otherLayers) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("node", e.node());
+                m.put("op_type", e.opType());
+                m.put("reason", e.reason());
+                others.add(m);
+            }
+            cov.put("other_layers_fp32", others);
             run.put("coverage", cov);
             run.put("scale_table_rows", rows.size());
             run.put("versions", versions(spark));

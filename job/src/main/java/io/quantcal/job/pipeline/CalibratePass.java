@@ -53,6 +53,15 @@ public final class CalibratePass implements Pass {
         return "calibrate";
     }
 
+    /** "; its LSTM node 'l' ... stays FP32: why" for each other layer with weights, or "". */
+    private static String otherLayers(OnnxModel model) {
+        StringBuilder b = new StringBuilder();
+        for (var e : io.quantcal.kernels.onnx.Coverage.otherLayers(model)) {
+            b.append("; its ").append(e.opType()).append(" node '").append(e.node()).append("' stays FP32: ").append(e.reason());
+        }
+        return b.toString();
+    }
+
     @Override
     public PipelineState run(RunContext ctx, PipelineState state) {
         QuantcalConfig cfg = ctx.config();
@@ -71,7 +80,8 @@ public final class CalibratePass implements Pass {
                     + " has no quantizable node (Conv, Gemm, or MatMul with a constant weight) in its main graph"
                     + (nested == 0 ? "" : "; " + nested + " Conv/ConvTranspose/Gemm/MatMul node" + (nested == 1 ? "" : "s")
                             + " inside its If/Loop/Scan subgraphs " + (nested == 1 ? "stays" : "stay") + " FP32: "
-                            + io.quantcal.kernels.onnx.Coverage.IN_SUBGRAPH));
+                            + io.quantcal.kernels.onnx.Coverage.IN_SUBGRAPH)
+                    + otherLayers(model));
         }
         Map<String, TensorQuant> quant = new LinkedHashMap<>();
         Calibrator wCal = Calibrators.byName(cfg.weights().calibrator(), cfg.weights().percentile());

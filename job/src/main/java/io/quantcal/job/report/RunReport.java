@@ -54,7 +54,7 @@ public final class RunReport {
                 .append(esc(str(run.get("run_id")))).append("</title>\n<style>\n").append(CSS).append("</style>\n</head>\n<body>\n");
         b.append("<h1>quantcal run <code>").append(esc(str(run.get("run_id")))).append("</code></h1>\n");
         overview(run);
-        coverage(coverage, state);
+        coverage(coverage, run);
         layers(state, passes);
         activations(data);
         perChannel(state);
@@ -85,12 +85,28 @@ public final class RunReport {
         b.append("</table></section>\n");
     }
 
-    private void coverage(List<Coverage.Entry> coverage, PipelineState state) {
+    private void coverage(List<Coverage.Entry> coverage, Map<String, Object> run) {
         long quantized = coverage.stream().filter(Coverage.Entry::quantized).count();
+        // run.json's other layers with weights (LSTM/GRU/RNN, ...), which stay FP32
+        List<Coverage.Entry> others = new java.util.ArrayList<>();
+        if (map(run.get("coverage")).get("other_layers_fp32") instanceof List<?> l) {
+            for (Object o : l) {
+                Map<String, Object> e = map(o);
+                others.add(new Coverage.Entry(str(e.get("node")), str(e.get("op_type")), false, str(e.get("reason"))));
+            }
+        }
         b.append("<section id=\"coverage\"><h2>Coverage</h2>\n<p>").append(quantized).append(" of ").append(coverage.size())
                 .append(" Conv/ConvTranspose/Gemm/MatMul nodes quantized; ").append(coverage.size() - quantized)
-                .append(" left in FP32.</p>\n<table>\n<tr><th>node</th><th>op</th><th>status</th><th>why</th></tr>\n");
-        for (Coverage.Entry e : coverage) {
+                .append(" left in FP32.");
+        if (!others.isEmpty()) {
+            b.append(" ").append(others.size()).append(" other layer").append(others.size() == 1 ? "" : "s")
+                    .append(" with weights (").append(esc(String.join(", ", others.stream().map(Coverage.Entry::opType)
+                            .distinct().toList()))).append(") ").append(others.size() == 1 ? "stays" : "stay").append(" FP32.");
+        }
+        b.append("</p>\n<table>\n<tr><th>node</th><th>op</th><th>status</th><th>why</th></tr>\n");
+        List<Coverage.Entry> all = new java.util.ArrayList<>(coverage);
+        all.addAll(others);
+        for (Coverage.Entry e : all) {
             String status = !e.quantized() ? "FP32" : e.reason() != null ? "activations only" : "quantized";
             b.append("<tr class=\"").append(e.quantized() ? "q" : "fp").append("\"><td>").append(esc(e.node())).append("</td><td>")
                     .append(esc(e.opType())).append("</td><td>").append(status).append("</td><td>")

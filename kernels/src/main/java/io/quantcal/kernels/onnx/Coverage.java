@@ -54,6 +54,69 @@ public final class Coverage {
         return out;
     }
 
+    /**
+     * Why an LSTM, GRU or RNN stays FP32: ONNX Runtime's CPU provider has no integer recurrent kernel a QDQ model
+     * could fuse into (its own quantizer quantizes them only dynamically, DynamicQuantizeLSTM), nor has TensorRT's
+     * explicit quantization.
+     */
+    public static final String RECURRENT = "recurrent layer: quantcal quantizes Conv/ConvTranspose/Gemm/MatMul; a QDQ"
+            + " model runs LSTM/GRU/RNN in float (ONNX Runtime quantizes them only dynamically), so its weights and"
+            + " state stay FP32";
+
+    /** Why an Einsum with a constant operand stays FP32. */
+    public static final String EINSUM = "Einsum with a constant operand: quantcal quantizes Conv/ConvTranspose/Gemm/MatMul"
+            + " (export the product as a MatMul to quantize it)";
+
+    /** Why a contrib op of ONNX Runtime's graph optimizer that carries a weight stays FP32. */
+    public static final String FUSED = "an ONNX Runtime contrib op, written by its graph optimizer into a saved"
+            + " optimized model: give quantcal the model before optimization (the Conv/Gemm/MatMul it fused)";
+
+    /** Contrib ops (com.microsoft) that ONNX Runtime's optimizer writes in place of a Conv, Gemm or MatMul. */
+    private static final java.util.Set<String> FUSED_OPS = java.util.Set.of("FusedConv", "FusedGemm", "FusedMatMul",
+            "NhwcConv", "NhwcFusedConv", "Attention", "MultiHeadAttention", "GroupQueryAttention");
+
+    /**
+     * The model's other layers with weights, which quantcal leaves in FP32 (main graph, then subgraphs): LSTM, GRU
+     * and RNN, an Einsum with a float constant operand of rank 2 or more, and ONNX Runtime contrib ops that fuse a
+     * Conv, Gemm or MatMul. Listed so that a run never drops a layer silently.
+     */
+    public static List<Entry> otherLayers(OnnxModel m) {
+        List<Entry> out = new ArrayList<>();
+        for (NodeProto n : m.nodes()) {
+            String why = otherLayerReason(m, n);
+            if (why != null) out.add(new Entry(label(n), n.getOpType(), false, why));
+        }
+        for (NodeProto holder : m.nodes()) {
+            for (Subgraphs.Nested s : Subgraphs.nodes(holder)) {
+                String why = otherLayerReason(m, s.node());
+                if (why != null) out.add(new Entry(label(s.node()), s.node().getOpType(), false, "inside " + s.where()
+                        + ": " + why));
+            }
+        }
+        return out;
+    }
+
+    private static String otherLayerReason(OnnxModel m, NodeProto n) {
+        String op = n.getOpType();
+        if (Nodes.defaultDomain(n.getDomain())) {
+            if (op.equals("LSTM") || op.equals("GRU") || op.equals("RNN")) return RECURRENT;
+            if (op.equals("Einsum")) {
+                for (String in : n.getInputList()) {
+                    if (!m.isInitializer(in)) continue;
+                    var t = m.initializer(in);
+                    if (t.getDimsCount() >= 2 && (t.getDataType() == onnx.Onnx.TensorProto.DataType.FLOAT_VALUE
+                            || t.getDataType() == onnx.Onnx.TensorProto.DataType.DOUBLE_VALUE)) return EINSUM;
+                }
+            }
+            return null;
+        }
+        return n.getDomain().equals("com.microsoft") && FUSED_OPS.contains(op) ? FUSED : null;
+    }
+
+    private static String label(NodeProto n) {
+        return n.getName().isEmpty() ? "(unnamed, output " + n.getOutput(0) + ")" : n.getName();
+    }
+
     /** The Conv/ConvTranspose/Gemm/MatMul nodes inside the model's subgraphs, each FP32 with its place. */
     public static List<Entry> inSubgraphs(OnnxModel m) {
         List<Entry> out = new ArrayList<>();
@@ -61,8 +124,7 @@ public final class Coverage {
             for (Subgraphs.Nested s : Subgraphs.nodes(holder)) {
                 NodeProto n = s.node();
                 if (OpKind.of(n.getOpType()) == null || !Nodes.defaultDomain(n.getDomain())) continue;
-                String name = n.getName().isEmpty() ? "(unnamed, output " + n.getOutput(0) + ")" : n.getName();
-                out.add(new Entry(name, n.getOpType(), false, "inside " + s.where() + ": " + IN_SUBGRAPH));
+                out.add(new Entry(label(n), n.getOpType(), false, "inside " + s.where() + ": " + IN_SUBGRAPH));
             }
         }
         return out;

@@ -305,4 +305,35 @@ public final class TestModels {
         b.classifier("y", 8, 5);
         return b.build(13, List.of(Graphs.floatValue("x", -1, c, hw, hw)), List.of(Graphs.floatValue("logits", -1, 5)));
     }
+
+    /**
+     * A CRNN as torch.onnx writes one (sequence first): x [N, 1, 28, 28] → conv1 (4 channels, 3×3, pad 1) → relu1 →
+     * Reshape [N, 112, 28] → Transpose → [28, N, 112] → {@code op} (LSTM, GRU or RNN, one direction, hidden 16, node
+     * "rnn") → Y [28, 1, N, 16] → Squeeze → ReduceMean over time → fc (MatMul [16, 10]) → logits [N, 10].
+     */
+    public static OnnxModel recurrent(String op) {
+        int gates = switch (op) {
+            case "LSTM" -> 4;
+            case "GRU" -> 3;
+            case "RNN" -> 1;
+            default -> throw new IllegalArgumentException(op);
+        };
+        TestModels.Builder b = new TestModels.Builder(17);
+        b.conv("conv1", "x", "c1", 1, 4, 3, 1, 1, 1, true).relu("relu1", "c1", "r");
+        b.initializers.add(Graphs.int64Tensor("shape", new long[] {0, 112, 28}, 3));
+        b.node(Graphs.node("Reshape", "flat", List.of("r", "shape"), List.of("seq_nft")));
+        b.node(Graphs.node("Transpose", "tnf", List.of("seq_nft"), List.of("seq"), Map.of("perm", new long[] {2, 0, 1})));
+        int h = 16;
+        b.randomInit("rnn.W", 0.1, 1, gates * h, 112);
+        b.randomInit("rnn.R", 0.2, 1, gates * h, h);
+        b.randomInit("rnn.B", 0.1, 1, 2L * gates * h);
+        b.node(Graphs.node(op, "rnn", List.of("seq", "rnn.W", "rnn.R", "rnn.B"), List.of("y_seq"),
+                Map.of("hidden_size", (long) h)));
+        b.initializers.add(Graphs.int64Tensor("axis1", new long[] {1}, 1));
+        b.node(Graphs.node("Squeeze", "sq", List.of("y_seq", "axis1"), List.of("y_tnh")));
+        b.node(Graphs.node("ReduceMean", "time_mean", List.of("y_tnh"), List.of("feat"),
+                Map.of("axes", new long[] {0}, "keepdims", 0L)));
+        b.matMul("fc", "feat", "logits", h, 10);
+        return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 28, 28)), List.of(Graphs.floatValue("logits", -1, 10)));
+    }
 }
