@@ -124,6 +124,7 @@ public final class QuantcalJob {
             if (model.upgradedFrom() > 0) {
                 out.printf("model: opset %d raised to %d (ONNX version-converter rules)%n", model.upgradedFrom(), model.opset());
             }
+            uint8Images(upcast.model(), cfg, out);
             if (upcast.changed()) {
                 out.printf("model: computes in float16/bfloat16; taken as the float32 model of the same values (%d"
                         + " 16-bit float tensors, %d Casts to them, %d declared values raised to float32): evaluate and the"
@@ -282,6 +283,24 @@ public final class QuantcalJob {
      * the driver's JVM (where local mode's tasks run; a cluster's executors count their own, which the driver does
      * not see) and those still cached when the run ends.
      */
+    /**
+     * A uint8 image input takes the 8-bit pixels (resize, crop, channels, layout), not the normalised values: says so
+     * when the images format's scale, mean or std would have changed them.
+     */
+    private static void uint8Images(OnnxModel model, QuantcalConfig cfg, PrintStream out) {
+        boolean images = cfg.calibration().format().equals("images")
+                || cfg.pipeline().contains("evaluate") && cfg.evaluation().format().equals("images");
+        if (!images || model.inputs().size() != 1
+                || model.inputs().get(0).elementType() != io.quantcal.kernels.runtime.ElementType.UINT8.onnx()) return;
+        var p = cfg.preprocess();
+        boolean identity = p.scale() == 1;
+        for (double m : p.mean()) identity &= m == 0;
+        for (double d : p.std()) identity &= d == 1;
+        out.printf("data: model input %s is uint8: the images are fed as their 8-bit pixels (resize, crop, channels,"
+                + " layout)%s%n", model.inputs().get(0).name(), identity ? "" : "; quantcal.calibration.preprocess scale,"
+                + " mean and std are not applied (the model normalises its input itself)");
+    }
+
     static Map<String, Object> onnxSessions(QuantcalConfig cfg, Map<String, Object> peaks) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("max_sessions", cfg.maxSessions());

@@ -476,4 +476,35 @@ class ParquetInputsTest extends SparkJobTest {
         JsonNode ev = passes.get("evaluate");
         Assertions.assertEquals(11, ev.get("samples").asInt());
     }
+
+    @Test
+    void uint8PixelsComeFromIntegerColumnsInTheirRange() throws Exception {
+        Path model = tmp.resolve("u8.onnx");
+        Files.write(model, io.quantcal.kernels.onnx.TestModels.normalisesItsInput(true).toByteArray());
+        StructType schema = new StructType().add("pixels", array(DataTypes.IntegerType));
+        Random rnd = new Random(4);
+        List<Row> rows = new ArrayList<>();
+        int max = 0;
+        for (int k = 0; k < 12; k++) {
+            List<Integer> px = new ArrayList<>();
+            for (int i = 0; i < 28 * 28; i++) {
+                int v = rnd.nextInt(200);
+                max = Math.max(max, v);
+                px.add(v);
+            }
+            rows.add(RowFactory.create(px));
+        }
+        Path data = write("pixels.parquet", schema, rows);
+        QuantcalJob.Result r = QuantcalJob.run(spark(), config(model, data, data, "out-u8", "calibration.parquet.column=pixels"), out);
+        // the Conv reads pixel / 255: its input's range is [0, max / 255]
+        assertActivation(r.rows(), "conv1", "xt", 0, max / 255f);
+        Assertions.assertEquals("[\"x uint8 [N, 28, 28, 1]\"]", runJson(r).get("passes").get("calibrate").get("inputs").toString());
+
+        // a value outside 0..255 is named with its row, index and the input
+        rows.set(5, RowFactory.create(java.util.Collections.nCopies(28 * 28, 256)));
+        Path bad = tmp.resolve("bad-pixels.parquet");
+        spark().createDataFrame(rows, schema).coalesce(1).write().parquet(bad.toString());
+        String msg = fail(config(model, bad, data, "err-u8", "calibration.parquet.column=pixels"));
+        Assertions.assertTrue(msg.contains(".parquet row 5 has 256 at index 0, outside the uint8 range 0..255 of model input 'x'"), msg);
+    }
 }

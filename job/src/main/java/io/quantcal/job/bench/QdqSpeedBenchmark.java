@@ -162,11 +162,20 @@ public final class QdqSpeedBenchmark {
                 }
                 long n = 1;
                 for (long d : shape) n *= d;
-                float[] x = new float[(int) n];
                 SplittableRandom r = new SplittableRandom(7);
-                for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextDouble() * 2 - 0.8);
+                OnnxTensor feed;
+                if (info.type == ai.onnxruntime.OnnxJavaType.UINT8) {
+                    // a model that takes 8-bit pixels: random pixels
+                    byte[] x = new byte[(int) n];
+                    for (int i = 0; i < x.length; i++) x[i] = (byte) r.nextInt(256);
+                    feed = OnnxTensor.createTensor(env, java.nio.ByteBuffer.wrap(x), shape, ai.onnxruntime.OnnxJavaType.UINT8);
+                } else {
+                    float[] x = new float[(int) n];
+                    for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextDouble() * 2 - 0.8);
+                    feed = OnnxTensor.createTensor(env, FloatBuffer.wrap(x), shape);
+                }
                 String input = s.getInputNames().iterator().next();
-                try (OnnxTensor t = OnnxTensor.createTensor(env, FloatBuffer.wrap(x), shape)) {
+                try (OnnxTensor t = feed) {
                     for (int i = 0; i < 5; i++) s.run(Map.of(input, t)).close();
                     double[] ms = new double[reps];
                     for (int i = 0; i < reps; i++) {

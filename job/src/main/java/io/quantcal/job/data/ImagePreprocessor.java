@@ -11,7 +11,8 @@ import javax.imageio.ImageIO;
 
 /**
  * Decodes a PNG/JPEG image and turns it into a model input: grayscale or RGB, shorter side resized
- * (bilinear, half-pixel centres), center crop, x = (pixel·scale − mean[c]) / std[c], NCHW or NHWC.
+ * (bilinear, half-pixel centres), center crop, x = (pixel·scale − mean[c]) / std[c], NCHW or NHWC; for a uint8 input
+ * the 8-bit pixels themselves ({@link #pixels}).
  */
 public final class ImagePreprocessor implements Serializable {
 
@@ -23,6 +24,19 @@ public final class ImagePreprocessor implements Serializable {
 
     /** The preprocessed values; throws BadSampleException naming {@code source}. */
     public float[] apply(String source, byte[] bytes) {
+        return (float[]) decode(source, bytes, false);
+    }
+
+    /**
+     * For a uint8 image input: the 8-bit pixels after the resize and the center crop, in the configured channels and
+     * layout, without scale, mean and std (a model that takes uint8 normalises its input itself); a resized value is
+     * rounded to the nearest integer (halves up), as 8-bit image libraries store it.
+     */
+    public byte[] pixels(String source, byte[] bytes) {
+        return (byte[]) decode(source, bytes, true);
+    }
+
+    private Object decode(String source, byte[] bytes, boolean pixels) {
         BufferedImage img;
         try {
             img = ImageIO.read(new ByteArrayInputStream(bytes));
@@ -47,8 +61,20 @@ public final class ImagePreprocessor implements Serializable {
         }
         int x0 = (int) Math.round((w - p.width()) / 2.0), y0 = (int) Math.round((h - p.height()) / 2.0);
         int C = p.channels(), H = p.height(), W = p.width();
-        float[] out = new float[C * H * W];
         boolean nchw = !"NHWC".equals(p.layout());
+        if (pixels) {
+            byte[] out = new byte[C * H * W];
+            for (int c = 0; c < C; c++) {
+                for (int y = 0; y < H; y++) {
+                    for (int x = 0; x < W; x++) {
+                        long v = Math.max(0, Math.min(255, Math.round(planes[c][(y + y0) * w + (x + x0)])));
+                        out[nchw ? (c * H + y) * W + x : (y * W + x) * C + c] = (byte) v;
+                    }
+                }
+            }
+            return out;
+        }
+        float[] out = new float[C * H * W];
         for (int c = 0; c < C; c++) {
             double scale = p.scale(), mean = p.mean()[c], std = p.std()[c];
             for (int y = 0; y < H; y++) {

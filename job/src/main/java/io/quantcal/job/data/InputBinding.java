@@ -59,7 +59,8 @@ public final class InputBinding {
                     + ins.stream().map(TensorInfo::name).toList() + "; the images format feeds exactly one image input:"
                     + " give the data as Parquet (format = parquet), one column per input (" + Inputs.COLUMNS_KEY + ")");
         }
-        boolean imageLike = ins.size() == 1 && ins.get(0).elementType() == ElementType.FLOAT.onnx()
+        boolean imageLike = ins.size() == 1 && (ins.get(0).elementType() == ElementType.FLOAT.onnx()
+                        || ins.get(0).elementType() == ElementType.UINT8.onnx())
                 && (ins.get(0).shape() == null || ins.get(0).shape().length == 4);
         List<ModelInputs.Input> out = new ArrayList<>();
         boolean fixedOne = false;
@@ -68,12 +69,13 @@ public final class InputBinding {
             if (type == null) {
                 String t = ElementType.onnxName(in.elementType());
                 throw new ModelException("model input " + in.name() + " of " + cfg.model() + " is "
-                        + (t.startsWith("int") ? "an " : "a ") + t + " tensor; quantcal feeds float32, float64, int64 and"
-                        + " int32 inputs");
+                        + (t.startsWith("int") ? "an " : "a ") + t + " tensor; quantcal feeds float32, float64, int64,"
+                        + " int32 and uint8 inputs");
             }
-            if (images && type != ElementType.FLOAT) {
+            if (images && type != ElementType.FLOAT && type != ElementType.UINT8) {
                 throw new ModelException("model input " + in.name() + " of " + cfg.model() + " is a " + type
-                        + " tensor; the images format feeds a float32 image: give the data as Parquet (format = parquet)");
+                        + " tensor; the images format feeds a float32 image (or a uint8 one, the 8-bit pixels): give the"
+                        + " data as Parquet (format = parquet)");
             }
             boolean open = in.shape() == null;
             for (int d = 1; !open && d < in.shape().length; d++) open = in.shape()[d] <= 0;

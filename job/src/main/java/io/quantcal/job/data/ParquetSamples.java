@@ -223,6 +223,20 @@ final class ParquetSamples implements Serializable {
                 }
                 out[i] = v;
             }
+            case UINT8 -> {
+                byte[] v = new byte[size];
+                for (int j = 0; j < size; j++) {
+                    Object o = list.get(j);
+                    if (o == null) return " has a null at index " + j + ", expected an integer";
+                    long l = ((Number) o).longValue();
+                    if (l < 0 || l > 255) {
+                        return " has " + l + " at index " + j + ", outside the uint8 range 0..255 of model input '"
+                                + f.input().name() + "'";
+                    }
+                    v[j] = (byte) l;
+                }
+                out[i] = v;
+            }
         }
         return null;
     }

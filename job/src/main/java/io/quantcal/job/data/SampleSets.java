@@ -148,10 +148,19 @@ public final class SampleSets {
         SerializableConfiguration conf = new SerializableConfiguration(hadoop);
         ImagePreprocessor pre = new ImagePreprocessor(cfg.preprocess());
         int size = inputs.inputs().get(0).size();
+        boolean pixels = inputs.inputs().get(0).type() == io.quantcal.kernels.runtime.ElementType.UINT8;
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         return jsc.parallelize(listing.images(), Math.min(partitions, listing.images().size())).map(ref -> {
             HadoopFiles files = new HadoopFiles(conf.value());
             try {
+                if (pixels) {
+                    byte[] v = pre.pixels(ref.path(), files.readBytes(ref.path()));
+                    if (v.length != size) {
+                        return Sample.bad(ref.id(), ref.path(), ref.label(), ref.path() + " has " + v.length
+                                + " pixels, expected " + size + " (channels x height x width of quantcal.calibration.preprocess)");
+                    }
+                    return new Sample(ref.id(), ref.path(), ref.label(), SampleInputs.of((Object) v), null);
+                }
                 float[] v = pre.apply(ref.path(), files.readBytes(ref.path()));
                 return check(ref.id(), ref.path(), ref.label(), v, size);
             } catch (BadSampleException | java.io.UncheckedIOException e) {

@@ -12,7 +12,9 @@ public enum ElementType {
     FLOAT(TensorProto.DataType.FLOAT_VALUE, "float32"),
     DOUBLE(TensorProto.DataType.DOUBLE_VALUE, "float64"),
     INT64(TensorProto.DataType.INT64_VALUE, "int64"),
-    INT32(TensorProto.DataType.INT32_VALUE, "int32");
+    INT32(TensorProto.DataType.INT32_VALUE, "int32"),
+    /** 8-bit pixels (an image model that normalises its uint8 input itself) or other byte data. */
+    UINT8(TensorProto.DataType.UINT8_VALUE, "uint8");
 
     private final int onnx;
     private final String display;
@@ -28,7 +30,7 @@ public enum ElementType {
     }
 
     public boolean isInteger() {
-        return this == INT64 || this == INT32;
+        return this == INT64 || this == INT32 || this == UINT8;
     }
 
     /** The element type of ONNX type number {@code dataType}, or null when quantcal cannot feed it. */
@@ -47,7 +49,7 @@ public enum ElementType {
 
     /** Bytes per element. */
     public int bytes() {
-        return this == FLOAT || this == INT32 ? 4 : 8;
+        return this == UINT8 ? 1 : this == FLOAT || this == INT32 ? 4 : 8;
     }
 
     /** The Java array one sample of this type is held in. */
@@ -57,6 +59,7 @@ public enum ElementType {
             case DOUBLE -> double[].class;
             case INT64 -> long[].class;
             case INT32 -> int[].class;
+            case UINT8 -> byte[].class;
         };
     }
 

@@ -15,7 +15,7 @@ import java.util.Objects;
 
 /**
  * A named tensor fed to a model input, of any {@link ElementType}, row-major: {@code data} is a float[], double[],
- * long[] or int[] matching {@code type}. Like {@link FloatTensor}, the data array is not copied.
+ * long[], int[] or byte[] (uint8, the bytes' unsigned values) matching {@code type}. Like {@link FloatTensor}, the data array is not copied.
  */
 public record InputTensor(String name, ElementType type, long[] shape, Object data) implements Serializable {
 
@@ -55,6 +55,7 @@ public record InputTensor(String name, ElementType type, long[] shape, Object da
             case DOUBLE -> OnnxTensor.createTensor(env, DoubleBuffer.wrap((double[]) data), shape);
             case INT64 -> OnnxTensor.createTensor(env, LongBuffer.wrap((long[]) data), shape);
             case INT32 -> OnnxTensor.createTensor(env, IntBuffer.wrap((int[]) data), shape);
+            case UINT8 -> OnnxTensor.createTensor(env, java.nio.ByteBuffer.wrap((byte[]) data), shape, OnnxJavaType.UINT8);
         };
     }
 
@@ -70,6 +71,7 @@ public record InputTensor(String name, ElementType type, long[] shape, Object da
             case DOUBLE -> OnnxJavaType.DOUBLE;
             case INT64 -> OnnxJavaType.INT64;
             case INT32 -> OnnxJavaType.INT32;
+            case UINT8 -> OnnxJavaType.UINT8;
         };
     }
 

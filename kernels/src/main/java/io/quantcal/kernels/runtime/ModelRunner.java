@@ -281,7 +281,7 @@ public final class ModelRunner implements AutoCloseable {
             ElementType given = inputs.get(name).type();
             if (want != given) {
                 throw new ModelException(source + ": graph input " + name + " is " + inputKinds.get(name) + ", given "
-                        + (given.isInteger() ? "an " : "a ") + given + " tensor" + (want == null ? " (quantcal feeds float32, float64, int64 and int32 inputs)" : ""));
+                        + (given.isInteger() ? "an " : "a ") + given + " tensor" + (want == null ? " (quantcal feeds float32, float64, int64, int32 and uint8 inputs)" : ""));
             }
         }
     }
@@ -364,6 +364,7 @@ public final class ModelRunner implements AutoCloseable {
                     case DOUBLE -> b.asDoubleBuffer().put((double[]) x.data());
                     case INT64 -> b.asLongBuffer().put((long[]) x.data());
                     case INT32 -> b.asIntBuffer().put((int[]) x.data());
+                    case UINT8 -> b.put((byte[]) x.data());
                 }
             }
             Map<String, OnnxTensor> feeds = inputTensors.get(signature);

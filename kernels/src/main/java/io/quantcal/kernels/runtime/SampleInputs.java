@@ -7,7 +7,7 @@ import java.util.Arrays;
 
 /**
  * One sample's values for every model input, in the order of {@link ModelInputs}: per input a float[], double[],
- * long[] or int[] array, row-major in the input's per-sample shape (without the batch dimension). The arrays are not
+ * long[], int[] or byte[] (uint8) array, row-major in the input's per-sample shape (without the batch dimension). The arrays are not
  * copied.
  */
 public final class SampleInputs implements Serializable {
@@ -19,8 +19,10 @@ public final class SampleInputs implements Serializable {
     private SampleInputs(Object[] arrays) {
         for (int i = 0; i < arrays.length; i++) {
             Object a = arrays[i];
-            if (!(a instanceof float[] || a instanceof double[] || a instanceof long[] || a instanceof int[])) {
-                throw new IllegalArgumentException("sample input " + i + ": expected a float[], double[], long[] or int[], got "
+            if (!(a instanceof float[] || a instanceof double[] || a instanceof long[] || a instanceof int[]
+                    || a instanceof byte[])) {
+                throw new IllegalArgumentException("sample input " + i + ": expected a float[], double[], long[], int[] or"
+                        + " byte[] (uint8), got "
                         + (a == null ? "null" : a.getClass().getSimpleName()));
             }
         }
@@ -65,6 +67,7 @@ public final class SampleInputs implements Serializable {
         if (a instanceof float[]) return ElementType.FLOAT;
         if (a instanceof double[]) return ElementType.DOUBLE;
         if (a instanceof long[]) return ElementType.INT64;
+        if (a instanceof byte[]) return ElementType.UINT8;
         return ElementType.INT32;
     }
 
@@ -85,6 +88,8 @@ public final class SampleInputs implements Serializable {
             } else if (a instanceof long[] l) {
                 b = ByteBuffer.allocate(8 * l.length);
                 b.asLongBuffer().put(l);
+            } else if (a instanceof byte[] u) {
+                b = ByteBuffer.wrap(u);
             } else {
                 int[] n = (int[]) a;
                 b = ByteBuffer.allocate(4 * n.length);

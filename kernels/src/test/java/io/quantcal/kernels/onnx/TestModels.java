@@ -336,4 +336,26 @@ public final class TestModels {
         b.matMul("fc", "feat", "logits", h, 10);
         return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 28, 28)), List.of(Graphs.floatValue("logits", -1, 10)));
     }
+
+    /**
+     * An image model that normalises its own 8-bit input, as TensorFlow's detection exports and models with built-in
+     * preprocessing do: x uint8 [N, 28, 28, 1] (NHWC) → Cast → Div 255 → Transpose [0, 3, 1, 2] → "xt" → conv1 (8
+     * channels, 3×3, pad 1) → relu1 → GAP → Flatten → fc → logits [N, 10]. With {@code uint8 = false} the same layers
+     * read a float input "xt" [N, 1, 28, 28] directly (the model the uint8 one stands for, fed pixel / 255).
+     */
+    public static OnnxModel normalisesItsInput(boolean uint8) {
+        TestModels.Builder b = new TestModels.Builder(23);
+        String x = uint8 ? "x" : "xt";
+        if (uint8) {
+            b.node(Graphs.node("Cast", "cast", List.of("x"), List.of("xf"), Map.of("to", 1L)));
+            b.init("k255", new float[] {255f});
+            b.node(Graphs.node("Div", "div", List.of("xf", "k255"), List.of("xs")));
+            b.node(Graphs.node("Transpose", "nchw", List.of("xs"), List.of("xt"), Map.of("perm", new long[] {0, 3, 1, 2})));
+        }
+        b.conv("conv1", "xt", "c1", 1, 8, 3, 1, 1, 1, true).relu("relu1", "c1", "r");
+        b.classifier("r", 8, 10);
+        var input = uint8 ? Graphs.value("x", onnx.Onnx.TensorProto.DataType.UINT8, -1, 28, 28, 1)
+                : Graphs.floatValue(x, -1, 1, 28, 28);
+        return b.build(13, List.of(input), List.of(Graphs.floatValue("logits", -1, 10)));
+    }
 }
