@@ -43,7 +43,8 @@ public final class EvaluatePass implements Pass {
         OnnxModel qdq = state.qdqModel() != null ? state.qdqModel() : ExportPass.qdq(cfg, state);
         LayerTensors pairs = layerTensors(qdq, state.nodes());
         List<String> layers = pairs.fp(), qLayers = pairs.quant();
-        String output = fp.outputs().get(0).name();
+        Compared.Output chosen = comparedOutput(fp);
+        String output = chosen.name();
         ModelInputs input = InputBinding.of(fp, cfg, cfg.evaluation());
 
         int partitions = SampleSets.partitions(ctx.spark(), cfg.evaluation());
@@ -109,8 +110,11 @@ public final class EvaluatePass implements Pass {
         s.put("samples", sums.samples());
         s.put("passes_over_data", passes);
         s.put("labelled", sums.labelled());
-        String notClasses = notClassScores(fp);
-        if (notClasses != null) {
+        String notClasses = output == null ? "no output compared" : notClassScores(chosen.info());
+        if (output == null) {
+            s.put("top1", "n/a: no output compared");
+            s.put("output", "n/a: " + chosen.why());
+        } else if (notClasses != null) {
             s.put("top1", "n/a: " + notClasses);
         } else {
             if (sums.labelled() > 0) {
@@ -119,13 +123,17 @@ public final class EvaluatePass implements Pass {
             }
             s.put("top1_agreement", sums.agreement());
         }
-        s.put("output_sqnr_db", finite(sums.sqnrDb()));
-        s.put("output_cosine", sums.meanCosine());
+        if (output != null) {
+            s.put("output", output);
+            s.put("output_sqnr_db", finite(sums.sqnrDb()));
+            s.put("output_cosine", sums.meanCosine());
+        }
+        if (!chosen.skipped().isEmpty()) s.put("outputs_not_compared", chosen.skipped());
         s.put("layer_sqnr_db", layerSqnr(state, pairs, sums));
         s.put("layer_cosine", layerCosine(state, pairs, sums));
         if (!perStage.isEmpty()) s.put("after_each_method", perStage);
         if (!afterEach) s.put("after_each_method_skipped", SKIPPED);
-        List<String> warnings = new java.util.ArrayList<>(classWarnings(ctx, fp));
+        List<String> warnings = new java.util.ArrayList<>(classWarnings(ctx, chosen.info()));
         if (speed != null) {
             Map<String, Object> sp = new LinkedHashMap<>();
             sp.put("batch", speed.batch());
@@ -147,7 +155,11 @@ public final class EvaluatePass implements Pass {
         if (cpu != null) warnings.add(cpu);
         for (String w : warnings) ctx.out().println("evaluate: warning: " + w);
         if (!warnings.isEmpty()) s.put("warnings", warnings);
-        if (notClasses != null) {
+        chosen.skipped().forEach((name, why) -> ctx.out().printf("evaluate: output %s not compared: %s%n", name, why));
+        if (output == null) {
+            ctx.out().printf("evaluate: %d samples; no output compared (%s); the layers' SQNR is in run.json and the report%n",
+                    sums.samples(), chosen.why());
+        } else if (notClasses != null) {
             ctx.out().printf("evaluate: %d samples; top-1 n/a (%s); output SQNR %.2f dB, cosine %.5f%n", sums.samples(),
                     notClasses, sums.sqnrDb(), sums.meanCosine());
         } else {
@@ -164,7 +176,46 @@ public final class EvaluatePass implements Pass {
     }
 
     /** What {@link #compare} found, and in how many passes over the data (more than 1: its layers went in groups). */
-    record Compared(Sums sums, int passes) {}
+    record Compared(Sums sums, int passes) {
+
+        /**
+         * The graph output evaluate compares (null: none can be), the others it leaves out with why, and, when none
+         * is compared, why.
+         */
+        record Output(String name, io.quantcal.kernels.onnx.TensorInfo info, Map<String, String> skipped, String why) {}
+    }
+
+    /**
+     * The output evaluate compares: the model's first float32 output whose shape follows from the input shapes. An
+     * output whose shape depends on the data (a detector's boxes after NonMaxSuppression: the FP32 and the quantized
+     * model keep different boxes) cannot be compared element by element, and a non-float one (labels, indices) has no
+     * SQNR; each such output before the chosen one is named with its reason.
+     */
+    static Compared.Output comparedOutput(OnnxModel fp) {
+        List<String> names = fp.outputs().stream().map(io.quantcal.kernels.onnx.TensorInfo::name).toList();
+        Map<String, String> dynamic = io.quantcal.kernels.onnx.DataDependentShapes.outputs(fp, names);
+        Map<String, String> skipped = new LinkedHashMap<>();
+        io.quantcal.kernels.onnx.TensorInfo chosen = null;
+        for (io.quantcal.kernels.onnx.TensorInfo o : fp.outputs()) {
+            if (chosen != null) {
+                skipped.put(o.name(), "evaluate compares one output, " + chosen.name() + " (the first float32 output whose"
+                        + " shape follows from the inputs')");
+                continue;
+            }
+            if (o.elementType() != onnx.Onnx.TensorProto.DataType.FLOAT_VALUE && o.elementType() != 0) {
+                String t = io.quantcal.kernels.runtime.ElementType.onnxName(o.elementType());
+                skipped.put(o.name(), (t.startsWith("int") ? "an " : "a ") + t + " tensor, not float32 values");
+            } else if (dynamic.containsKey(o.name())) {
+                skipped.put(o.name(), "its shape depends on the data (" + dynamic.get(o.name()) + "): the FP32 and the"
+                        + " quantized model can return different numbers of values for the same samples");
+            } else {
+                chosen = o;
+            }
+        }
+        if (chosen != null) return new Compared.Output(chosen.name(), chosen, skipped, null);
+        return new Compared.Output(null, null, skipped, "every output is data-dependent or not float32: "
+                + String.join(", ", skipped.keySet()));
+    }
 
     /**
      * FP32 against {@code quant} over the evaluation data, one task per partition, merged in partition order; in
@@ -349,7 +400,7 @@ public final class EvaluatePass implements Pass {
      * class count other than the model's output width. Labels follow the union of both sets' class directories, so
      * the accuracy stays right; the warning says the set is not the one the model was trained for.
      */
-    static List<String> classWarnings(RunContext ctx, OnnxModel fp) {
+    static List<String> classWarnings(RunContext ctx, io.quantcal.kernels.onnx.TensorInfo output) {
         QuantcalConfig cfg = ctx.config();
         List<String> cal = SampleSets.classDirectories(ctx.files(), cfg.calibration());
         List<String> ev = SampleSets.classDirectories(ctx.files(), cfg.evaluation());
@@ -367,12 +418,12 @@ public final class EvaluatePass implements Pass {
                         + " lacks");
             }
         }
-        long[] shape = fp.outputs().get(0).shape();
+        long[] shape = output == null ? null : output.shape();
         java.util.Set<String> union = new java.util.TreeSet<>(cal);
         union.addAll(ev);
         int classes = union.size(); // the class index SampleSets labels by, without listing the directories again
         if (shape != null && shape.length == 2 && shape[1] > 0 && shape[1] != classes) {
-            out.add("the model's output " + fp.outputs().get(0).name() + " has " + shape[1] + " classes, the data's class"
+            out.add("the model's output " + output.name() + " has " + shape[1] + " classes, the data's class"
                     + " directories " + classes);
         }
         return out;
@@ -385,7 +436,11 @@ public final class EvaluatePass implements Pass {
      * as class scores.
      */
     static String notClassScores(OnnxModel fp) {
-        io.quantcal.kernels.onnx.TensorInfo out = fp.outputs().get(0);
+        return notClassScores(fp.outputs().get(0));
+    }
+
+    /** {@link #notClassScores(OnnxModel)} for output {@code out}. */
+    static String notClassScores(io.quantcal.kernels.onnx.TensorInfo out) {
         long[] shape = out.shape();
         if (shape == null || shape.length == 2) return null;
         StringBuilder b = new StringBuilder("[");

@@ -326,8 +326,15 @@ public final class RunReport {
         }
         if (ev.get("top1_agreement") instanceof Number n) kv("top-1 agreement", fmt(100 * n.doubleValue(), "%.2f") + " %");
         if (ev.get("top1") instanceof String na) kv("top-1", na);
-        kv("output SQNR", fmt(ev.get("output_sqnr_db"), "%.2f") + " dB");
-        kv("output cosine", fmt(ev.get("output_cosine"), "%.5f"));
+        if (ev.containsKey("output_sqnr_db")) {
+            kv("output" + (ev.get("output") instanceof String o ? " " + o : "") + " SQNR", fmt(ev.get("output_sqnr_db"), "%.2f") + " dB");
+            kv("output cosine", fmt(ev.get("output_cosine"), "%.5f"));
+        } else if (ev.get("output") instanceof String na) {
+            kv("output", na);
+        }
+        if (ev.get("outputs_not_compared") instanceof Map<?, ?> skipped) {
+            skipped.forEach((k, v) -> kv("output " + k, "not compared: " + v));
+        }
         if (ev.get("speed") instanceof Map<?, ?> sp) {
             kv("speed on this machine", "FP32 " + fmt(sp.get("fp32_ms"), "%.3f") + " ms, quantized " + fmt(sp.get("quantized_ms"), "%.3f")
                     + " ms: " + fmt(sp.get("speedup"), "%.2f") + "× (batch " + str(sp.get("batch")) + ", "

@@ -32,4 +32,21 @@ class EvaluateOutputKindTest {
         assertEquals("output r is [N, 4, ?, ?], not class scores [N, classes]",
                 EvaluatePass.notClassScores(model(false, -1, 4, -1, -1)));
     }
+
+    @Test
+    void theComparedOutputIsTheFirstFloatOneWhoseShapeFollowsFromTheInputs() {
+        var o = EvaluatePass.comparedOutput(TestModels.dataDependentOutputs("kept", "labels", "logits"));
+        assertEquals("logits", o.name());
+        assertEquals(java.util.Map.of(
+                "kept", "its shape depends on the data (NonZero node 'nz'): the FP32 and the quantized model can return"
+                        + " different numbers of values for the same samples",
+                "labels", "an int64 tensor, not float32 values"), o.skipped());
+        var later = EvaluatePass.comparedOutput(TestModels.dataDependentOutputs("logits", "kept"));
+        assertEquals("logits", later.name());
+        assertEquals(java.util.Map.of("kept", "evaluate compares one output, logits (the first float32 output whose shape"
+                + " follows from the inputs')"), later.skipped());
+        var none = EvaluatePass.comparedOutput(TestModels.dataDependentOutputs("kept", "labels"));
+        assertNull(none.name());
+        assertEquals("every output is data-dependent or not float32: kept, labels", none.why());
+    }
 }

@@ -126,7 +126,9 @@ public final class ModelComparison {
         boolean measured = budget.unlimited() || cap == 1;
         int size = measured ? cap : 1;
         List<Labelled> batch = new ArrayList<>(size);
-        List<String> fpNames = new ArrayList<>(List.of(outputName)), quantNames = new ArrayList<>(List.of(outputName));
+        // no output (null): every output's shape depends on the data (a detector's boxes); the layers only
+        List<String> fpNames = new ArrayList<>(outputName == null ? List.of() : List.of(outputName));
+        List<String> quantNames = new ArrayList<>(fpNames);
         fpNames.addAll(layerTensors);
         quantNames.addAll(quantLayerTensors);
         // both models' tensors read where ONNX Runtime wrote them (buffers each runner lends): no heap copy of every
@@ -151,7 +153,8 @@ public final class ModelComparison {
                                 perLayer.merge(layerTensors.get(l), ((long) a.get(layerTensors.get(l)).remaining()
                                         + b.get(quantLayerTensors.get(l)).remaining()) / k, Long::sum);
                             }
-                            long fixed = (Batches.inputBytes(x) + a.get(outputName).remaining() + b.get(outputName).remaining()) / k;
+                            long fixed = (Batches.inputBytes(x) + (outputName == null ? 0
+                                    : a.get(outputName).remaining() + b.get(outputName).remaining())) / k;
                             CaptureOverBudget.check(budget, perSample, what, perLayer, fixed);
                         }
                         size = Math.min(cap, budget.batchSize(perSample, what));
@@ -171,12 +174,18 @@ public final class ModelComparison {
     private static Sums sums(Map<String, java.nio.ByteBuffer> a, Map<String, java.nio.ByteBuffer> b, String outputName,
                              List<Labelled> batch, List<String> layerTensors, List<String> quantLayerTensors,
                              float[] u, float[] v) {
-        java.nio.FloatBuffer ya = a.get(outputName).asFloatBuffer(), yb = b.get(outputName).asFloatBuffer();
         int n = batch.size();
-        int k = ya.remaining() / n;
         long labelled = 0, fpHit = 0, qHit = 0, agree = 0;
         double sig = 0, noise = 0, cos = 0;
-        for (int i = 0; i < n; i++) {
+        java.nio.FloatBuffer ya = outputName == null ? null : a.get(outputName).asFloatBuffer();
+        java.nio.FloatBuffer yb = outputName == null ? null : b.get(outputName).asFloatBuffer();
+        int k = ya == null ? 0 : ya.remaining() / n;
+        if (ya != null && (ya.remaining() != yb.remaining() || ya.remaining() % n != 0)) {
+            throw new io.quantcal.kernels.onnx.ModelException("output " + outputName + " holds " + ya.remaining()
+                    + " values in the FP32 model and " + yb.remaining() + " in the quantized one for the same " + n
+                    + " samples: its shape depends on the data, it cannot be compared value by value");
+        }
+        for (int i = 0; ya != null && i < n; i++) {
             int ta = argmax(ya, i * k, k), tb = argmax(yb, i * k, k);
             int label = batch.get(i).label();
             if (label >= 0) {

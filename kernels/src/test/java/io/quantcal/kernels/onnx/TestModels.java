@@ -358,4 +358,26 @@ public final class TestModels {
                 : Graphs.floatValue(x, -1, 1, 28, 28);
         return b.build(13, List.of(input), List.of(Graphs.floatValue("logits", -1, 10)));
     }
+
+    /**
+     * A classifier with detector-like outputs: x [N, 1, 28, 28] → conv1 → relu1 → GAP → Flatten → fc → "logits"
+     * [N, 10]; "kept" = the logits above 0.05 (Greater → NonZero "nz" → Transpose → GatherND: [K], K depends on the
+     * data, as boxes after NonMaxSuppression do); "labels" = ArgMax(logits) int64 [N]. The graph outputs are
+     * {@code outputs}, in that order.
+     */
+    public static OnnxModel dataDependentOutputs(String... outputs) {
+        TestModels.Builder b = new TestModels.Builder(29);
+        b.conv("conv1", "x", "c1", 1, 8, 3, 1, 1, 1, true).relu("relu1", "c1", "r");
+        b.classifier("r", 8, 10);
+        b.init("thr", new float[] {0.05f});
+        b.node(Graphs.node("Greater", "gt", List.of("logits", "thr"), List.of("above")));
+        b.node(Graphs.node("NonZero", "nz", List.of("above"), List.of("idx")));
+        b.node(Graphs.node("Transpose", "idx_t", List.of("idx"), List.of("idx_rows"), Map.of("perm", new long[] {1, 0})));
+        b.node(Graphs.node("GatherND", "gather", List.of("logits", "idx_rows"), List.of("kept")));
+        b.node(Graphs.node("ArgMax", "argmax", List.of("logits"), List.of("labels"), Map.of("axis", 1L, "keepdims", 0L)));
+        Map<String, onnx.Onnx.ValueInfoProto> values = Map.of("logits", Graphs.floatValue("logits", -1, 10),
+                "kept", Graphs.floatValue("kept", -1), "labels", Graphs.value("labels", onnx.Onnx.TensorProto.DataType.INT64, -1));
+        return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 28, 28)),
+                java.util.Arrays.stream(outputs).map(values::get).toList());
+    }
 }

@@ -1,0 +1,73 @@
+package io.quantcal.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import org.junit.jupiter.api.Assertions;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quantcal.kernels.onnx.TestModels;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A model whose first output's shape depends on the data (a detector's boxes after NonMaxSuppression; here the
+ * logits above a threshold, through NonZero): evaluate compares the first output it can, names the ones it cannot,
+ * and with none comparable still measures every layer. Before, the first output was compared value by value: a
+ * misaligned SQNR (a probe model of this shape: 11.4 dB where its logits measure 45.1 dB) or ONNX Runtime's error on a
+ * pinned output of another size.
+ */
+class DataDependentOutputsJobTest extends SparkJobTest {
+
+    @TempDir
+    Path tmp;
+
+    private JsonNode run(String name, StringBuilder console, String... outputs) throws Exception {
+        Path file = tmp.resolve(name + ".onnx");
+        Files.write(file, TestModels.dataDependentOutputs(outputs).toByteArray());
+        String output = tmp.resolve(name).toString();
+        ByteArrayOutputStream text = new ByteArrayOutputStream();
+        QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB, output, "calibration.limit=64",
+                "evaluation.limit=64", "calibration.batch-size=8", "pipeline=[calibrate,export,evaluate]"),
+                new PrintStream(text, true, StandardCharsets.UTF_8));
+        console.append(text.toString(StandardCharsets.UTF_8));
+        return new ObjectMapper().readTree(Path.of(output, "run.json").toFile()).get("passes").get("evaluate");
+    }
+
+    @Test
+    void theLogitsAreComparedWhateverOutputComesFirst() throws Exception {
+        StringBuilder first = new StringBuilder(), reference = new StringBuilder();
+        JsonNode a = run("kept-first", first, "kept", "labels", "logits");
+        JsonNode b = run("logits-only", reference, "logits");
+        Assertions.assertTrue(first.toString().contains("evaluate: output kept not compared: its shape depends on the data"
+                + " (NonZero node 'nz'): "), first.toString());
+        Assertions.assertTrue(first.toString().contains("evaluate: output labels not compared: an int64 tensor, not float32"
+                + " values"), first.toString());
+        assertEquals("logits", a.get("output").asText());
+        // the same logits, the same comparison as the model that has no other output
+        assertEquals(b.get("output_sqnr_db").asDouble(), a.get("output_sqnr_db").asDouble(), 1e-9);
+        assertEquals(b.get("top1_agreement").asDouble(), a.get("top1_agreement").asDouble(), 1e-12);
+        System.out.printf("DataDependentOutputsJobTest: logits SQNR %.2f dB%n", a.get("output_sqnr_db").asDouble());
+        Assertions.assertTrue(a.get("output_sqnr_db").asDouble() > 30, a.toString());
+        assertEquals(2, a.get("outputs_not_compared").size());
+    }
+
+    @Test
+    void withNoComparableOutputTheLayersAreStillMeasured() throws Exception {
+        StringBuilder console = new StringBuilder(), reference = new StringBuilder();
+        JsonNode a = run("kept-only", console, "kept", "labels");
+        JsonNode b = run("logits-ref", reference, "logits");
+        Assertions.assertTrue(console.toString().contains("evaluate: 64 samples; no output compared (every output is"
+                + " data-dependent or not float32: kept, labels)"), console.toString());
+        assertEquals("n/a: every output is data-dependent or not float32: kept, labels", a.get("output").asText());
+        Assertions.assertNull(a.get("output_sqnr_db"));
+        // each layer's SQNR as in the model whose output is the logits
+        for (String layer : new String[] {"conv1", "fc"}) {
+            assertEquals(b.get("layer_sqnr_db").get(layer).asDouble(), a.get("layer_sqnr_db").get(layer).asDouble(), 1e-9, layer);
+        }
+    }
+}

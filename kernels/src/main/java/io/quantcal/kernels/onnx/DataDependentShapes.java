@@ -1,0 +1,60 @@
+package io.quantcal.kernels.onnx;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import onnx.Onnx.NodeProto;
+
+/**
+ * Which tensors have a shape that depends on the values of the data, not only on the input shapes: the outputs of
+ * NonZero, NonMaxSuppression, Compress and Unique, of a TopK whose k is not a constant, of Loop/If/Scan (their
+ * bodies decide), and everything computed from them. A detection model's boxes after NonMaxSuppression are one: the
+ * FP32 and the quantized model keep different boxes for the same image, so the two outputs cannot be compared element
+ * by element, nor laid out per sample.
+ */
+public final class DataDependentShapes {
+
+    private DataDependentShapes() {}
+
+    /** Ops whose output shape follows from their input values. */
+    private static final Set<String> SOURCES = Set.of("NonZero", "NonMaxSuppression", "Compress", "Unique", "Loop", "If",
+            "Scan");
+
+    /**
+     * For each tensor whose shape depends on the data: the first op on its way that makes it so ("NonMaxSuppression
+     * node 'nms'"). Tensors not in the map have shapes that follow from the input shapes.
+     */
+    public static Map<String, String> of(OnnxModel m) {
+        Map<String, String> why = new HashMap<>();
+        for (NodeProto n : m.nodes()) { // topological order
+            String cause = null;
+            if (Nodes.defaultDomain(n.getDomain()) && (SOURCES.contains(n.getOpType())
+                    || n.getOpType().equals("TopK") && n.getInputCount() > 1 && !constant(m, n.getInput(1)))) {
+                cause = n.getOpType() + " node '" + (n.getName().isEmpty() ? n.getOutput(0) : n.getName()) + "'";
+            } else {
+                for (String in : n.getInputList()) {
+                    if (why.containsKey(in)) {
+                        cause = why.get(in);
+                        break;
+                    }
+                }
+            }
+            if (cause != null) for (String out : n.getOutputList()) if (!out.isEmpty()) why.put(out, cause);
+        }
+        return why;
+    }
+
+    private static boolean constant(OnnxModel m, String tensor) {
+        if (m.isInitializer(tensor)) return true;
+        NodeProto p = m.producer(tensor);
+        return p != null && p.getOpType().equals("Constant");
+    }
+
+    /** The graph outputs of {@code m} in {@code outputs} order whose shape depends on the data, each with its cause. */
+    public static Map<String, String> outputs(OnnxModel m, List<String> outputs) {
+        Map<String, String> all = of(m), out = new java.util.LinkedHashMap<>();
+        for (String o : outputs) if (all.containsKey(o)) out.put(o, all.get(o));
+        return out;
+    }
+}
