@@ -151,8 +151,11 @@ public final class QdqSpeedBenchmark {
             try (OrtSession s = env.createSession(model.toString(), o)) {
                 var info = (ai.onnxruntime.TensorInfo) s.getInputInfo().values().iterator().next().getInfo();
                 long[] shape = info.getShape().clone();
-                shape[0] = batch;
-                for (int d = 1; d < shape.length; d++) {
+                // an image input without a batch dimension ([C, H, W] fixed: torchvision's detection models) runs
+                // one image per run, whatever the batch
+                boolean unbatched = shape.length == 3 && Arrays.stream(shape).allMatch(d -> d > 0);
+                if (!unbatched) shape[0] = batch;
+                for (int d = 1; !unbatched && d < shape.length; d++) {
                     if (shape[d] >= 0) continue;
                     if (shape.length != 4 || d < 2) {
                         throw new IllegalArgumentException(model + ": input dimension " + d + " of " + Arrays.toString(

@@ -80,11 +80,32 @@ public final class InputBinding {
             boolean open = in.shape() == null;
             for (int d = 1; !open && d < in.shape().length; d++) open = in.shape()[d] <= 0;
             // Parquet image tensors: the preprocessing fills only dimensions the model leaves open
-            long[] shape = shape(in, cfg, images, images || (imageLike && open && !cfg.inputs().shapes().containsKey(in.name())));
+            boolean fromPreprocess = images || (imageLike && open && !cfg.inputs().shapes().containsKey(in.name()));
+            long[] unbatched = fromPreprocess ? unbatchedImage(in, cfg) : null;
+            if (unbatched != null) {
+                // one image [C, H, W] without a batch dimension (torchvision's detection models batch inside)
+                fixedOne = true;
+                out.add(new ModelInputs.Input(in.name(), type, unbatched, false));
+                continue;
+            }
+            long[] shape = shape(in, cfg, images, fromPreprocess);
             fixedOne |= shape[0] == 1;
             out.add(new ModelInputs.Input(in.name(), type, Arrays.copyOfRange(shape, 1, shape.length)));
         }
         return new ModelInputs(out, fixedOne ? 1 : 0);
+    }
+
+    /**
+     * The shape of an image input without a batch dimension, one rank below the preprocessing's ([C, H, W] for NCHW,
+     * [H, W, C] for NHWC), whose every dimension the model fixes to the preprocessing's value or leaves open; or null.
+     */
+    private static long[] unbatchedImage(TensorInfo in, QuantcalConfig cfg) {
+        long[] model = in.shape();
+        long[] image = cfg.preprocess().shape(1);
+        if (model == null || model.length != image.length - 1) return null;
+        long[] sample = Arrays.copyOfRange(image, 1, image.length);
+        for (int d = 0; d < model.length; d++) if (model[d] > 0 && model[d] != sample[d]) return null;
+        return sample;
     }
 
     /**

@@ -295,7 +295,7 @@ public final class EvaluatePass implements Pass {
         List<Sample> first = samples.filter(Sample::ok).take(n);
         if (first.isEmpty()) return null;
         Map<String, io.quantcal.kernels.runtime.InputTensor> b = input.stack(first.stream().map(Sample::inputs).toList());
-        return InferenceSpeed.measure(fp, qdq, b, opts, 1_000_000_000L, 5, 500);
+        return InferenceSpeed.measure(fp, qdq, b, first.size(), opts, 1_000_000_000L, 5, 500);
     }
 
     /** Each quantized layer's output SQNR (dB) against FP32, by node. */

@@ -1,5 +1,6 @@
 package io.quantcal.kernels.onnx;
 
+import java.util.List;
 import java.util.Set;
 import onnx.Onnx.NodeProto;
 
@@ -36,14 +37,55 @@ final class OpsetUpgrade {
         boolean changed = false;
         for (int i = 0; i < m.graph().getNodeCount(); i++) {
             NodeProto n = edit.node(i);
-            if (!Nodes.defaultDomain(n.getDomain())) continue;
-            NodeProto r = rewrite(n, from, to, edit);
+            NodeProto r = withSubgraphs(Nodes.defaultDomain(n.getDomain()) ? rewrite(n, from, to, edit) : n, from, to, edit);
             if (r != n) {
                 edit.replace(i, r);
                 changed = true;
             }
         }
         return changed ? m.withGraph(edit.build()) : m;
+    }
+
+    /**
+     * {@code n} with the nodes of its subgraphs (If branches, Loop and Scan bodies, at any depth) rewritten too: they
+     * run under the model's opset import. The constants that attributes become are main-graph initializers, which a
+     * subgraph reads by name.
+     */
+    private static NodeProto withSubgraphs(NodeProto n, long from, long to, GraphEditor edit) {
+        NodeProto.Builder b = null;
+        for (int a = 0; a < n.getAttributeCount(); a++) {
+            onnx.Onnx.AttributeProto at = n.getAttribute(a);
+            onnx.Onnx.AttributeProto.Builder nb = null;
+            if (at.hasG()) {
+                onnx.Onnx.GraphProto g = subgraph(at.getG(), from, to, edit);
+                if (g != at.getG()) nb = at.toBuilder().setG(g);
+            }
+            for (int k = 0; k < at.getGraphsCount(); k++) {
+                onnx.Onnx.GraphProto g = subgraph(at.getGraphs(k), from, to, edit);
+                if (g != at.getGraphs(k)) {
+                    if (nb == null) nb = at.toBuilder();
+                    nb.setGraphs(k, g);
+                }
+            }
+            if (nb != null) {
+                if (b == null) b = n.toBuilder();
+                b.setAttribute(a, nb);
+            }
+        }
+        return b == null ? n : b.build();
+    }
+
+    private static onnx.Onnx.GraphProto subgraph(onnx.Onnx.GraphProto g, long from, long to, GraphEditor edit) {
+        onnx.Onnx.GraphProto.Builder b = null;
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            NodeProto n = g.getNode(i);
+            NodeProto r = withSubgraphs(Nodes.defaultDomain(n.getDomain()) ? rewrite(n, from, to, edit) : n, from, to, edit);
+            if (r != n) {
+                if (b == null) b = g.toBuilder();
+                b.setNode(i, r);
+            }
+        }
+        return b == null ? g : b.build();
     }
 
     private static NodeProto rewrite(NodeProto n, long from, long to, GraphEditor edit) {
@@ -133,7 +175,9 @@ final class OpsetUpgrade {
     /** @throws ModelException naming the first node whose form opset {@code to} no longer accepts */
     static void check(OnnxModel m, long to, String reason) {
         long from = m.opset();
-        for (NodeProto n : m.nodes()) {
+        List<NodeProto> all = new java.util.ArrayList<>(m.nodes());
+        for (NodeProto holder : m.nodes()) for (Subgraphs.Nested s : Subgraphs.nodes(holder)) all.add(s.node());
+        for (NodeProto n : all) {
             if (!Nodes.defaultDomain(n.getDomain())) continue;
             String problem = problem(n, from, to);
             if (problem != null) {

@@ -29,10 +29,18 @@ public final class InferenceSpeed {
     public static Result measure(OnnxModel fp32, OnnxModel quantized, Map<String, InputTensor> batch, RunnerOptions options,
                                  long budgetNanos, int minRuns, int maxRuns) {
         if (batch.isEmpty()) throw new IllegalArgumentException("InferenceSpeed: no input tensors");
+        return measure(fp32, quantized, batch, (int) batch.values().iterator().next().shape()[0], options, budgetNanos,
+                minRuns, maxRuns);
+    }
+
+    /** {@link #measure} of a batch of {@code samples} samples (an input without a batch dimension holds one). */
+    public static Result measure(OnnxModel fp32, OnnxModel quantized, Map<String, InputTensor> batch, int samples,
+                                 RunnerOptions options, long budgetNanos, int minRuns, int maxRuns) {
+        if (batch.isEmpty()) throw new IllegalArgumentException("InferenceSpeed: no input tensors");
         if (minRuns < 1 || maxRuns < minRuns) {
             throw new IllegalArgumentException("InferenceSpeed: need 1 <= minRuns <= maxRuns, got " + minRuns + ", " + maxRuns);
         }
-        int n = (int) batch.values().iterator().next().shape()[0];
+        int n = samples;
         try (ModelRunner a = ModelRunner.open(fp32, options); ModelRunner b = ModelRunner.open(quantized, options);
              ModelRunner.Feed fa = a.feed(batch); ModelRunner.Feed fb = b.feed(batch)) {
             for (int i = 0; i < 2; i++) {

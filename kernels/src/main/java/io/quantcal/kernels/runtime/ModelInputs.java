@@ -16,8 +16,16 @@ import java.util.Map;
  */
 public record ModelInputs(List<Input> inputs, int fixedBatch) implements Serializable {
 
-    /** One model input: its name, element type and one sample's shape (the batch dimension left out). */
-    public record Input(String name, ElementType type, long[] sampleShape) implements Serializable {
+    /**
+     * One model input: its name, element type and one sample's shape (the batch dimension left out); {@code batched}
+     * false for an input without a batch dimension (torchvision's detection models take one image [3, H, W] and
+     * batch it inside), fed one sample per run as the sample's shape itself.
+     */
+    public record Input(String name, ElementType type, long[] sampleShape, boolean batched) implements Serializable {
+
+        public Input(String name, ElementType type, long[] sampleShape) {
+            this(name, type, sampleShape, true);
+        }
 
         public Input {
             sampleShape = sampleShape.clone();
@@ -40,29 +48,34 @@ public record ModelInputs(List<Input> inputs, int fixedBatch) implements Seriali
             return (int) n;
         }
 
-        /** The full shape with the batch dimension: [batch, ...sampleShape]. */
+        /** The full shape with the batch dimension: [batch, ...sampleShape]; the sample's shape when not batched. */
         public long[] shape(long batch) {
+            if (!batched) {
+                if (batch != 1) throw new IllegalArgumentException("input " + name + " has no batch dimension: one sample per run, not " + batch);
+                return sampleShape.clone();
+            }
             long[] s = new long[sampleShape.length + 1];
             s[0] = batch;
             System.arraycopy(sampleShape, 0, s, 1, sampleShape.length);
             return s;
         }
 
-        /** "input_ids int64 [N, 128]". */
+        /** "input_ids int64 [N, 128]"; "image float32 [3, 320, 320] (no batch dimension)". */
         public String describe() {
-            StringBuilder b = new StringBuilder(name).append(' ').append(type).append(" [N");
-            for (long d : sampleShape) b.append(", ").append(d);
-            return b.append(']').toString();
+            StringBuilder b = new StringBuilder(name).append(' ').append(type).append(batched ? " [N" : " [");
+            for (int i = 0; i < sampleShape.length; i++) b.append(batched || i > 0 ? ", " : "").append(sampleShape[i]);
+            return b.append(']').append(batched ? "" : " (no batch dimension)").toString();
         }
 
         @Override
         public boolean equals(Object o) {
-            return o instanceof Input i && name.equals(i.name) && type == i.type && Arrays.equals(sampleShape, i.sampleShape);
+            return o instanceof Input i && name.equals(i.name) && type == i.type && Arrays.equals(sampleShape, i.sampleShape)
+                    && batched == i.batched;
         }
 
         @Override
         public int hashCode() {
-            return 31 * (31 * name.hashCode() + type.hashCode()) + Arrays.hashCode(sampleShape);
+            return 31 * (31 * name.hashCode() + type.hashCode()) + Arrays.hashCode(sampleShape) + (batched ? 0 : 1);
         }
     }
 
@@ -71,6 +84,9 @@ public record ModelInputs(List<Input> inputs, int fixedBatch) implements Seriali
         if (inputs.isEmpty()) throw new IllegalArgumentException("a model needs at least one input to feed");
         if (fixedBatch != 0 && fixedBatch != 1) {
             throw new IllegalArgumentException("fixed batch " + fixedBatch + ": only a dynamic batch (0) or 1 is supported");
+        }
+        if (fixedBatch == 0 && inputs.stream().anyMatch(i -> !i.batched())) {
+            throw new IllegalArgumentException("an input without a batch dimension is fed one sample per run: fixed batch 1");
         }
     }
 

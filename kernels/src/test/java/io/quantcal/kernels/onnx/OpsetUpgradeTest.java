@@ -79,4 +79,38 @@ class OpsetUpgradeTest {
             assertDoesNotThrow(() -> OpsetUpgrade.check(g21, 21, "a test"));
         }
     }
+
+    @Test
+    void nodesInsideSubgraphsAreRewrittenAndCheckedToo() {
+        // opset 11: If(cond) then Unsqueeze(x, axes=[0]) → [1, 2, 4] else Unsqueeze(x, axes=[1]) → [2, 1, 4]; raised to 13
+        // the branches' axes become inputs (torchvision's detection postprocessing has such an If): ONNX Runtime
+        // refused the raised model before ("Unsqueeze ... has input size 1 not in range [min=2, max=2]")
+        onnx.Onnx.GraphProto then = onnx.Onnx.GraphProto.newBuilder().setName("then")
+                .addNode(Graphs.node("Unsqueeze", "u0", List.of("x"), List.of("t"), Map.of("axes", new long[] {0})))
+                .addOutput(Graphs.valueOfAnyShape("t", onnx.Onnx.TensorProto.DataType.FLOAT)).build();
+        onnx.Onnx.GraphProto otherwise = onnx.Onnx.GraphProto.newBuilder().setName("else")
+                .addNode(Graphs.node("Unsqueeze", "u1", List.of("x"), List.of("e"), Map.of("axes", new long[] {1})))
+                .addOutput(Graphs.valueOfAnyShape("e", onnx.Onnx.TensorProto.DataType.FLOAT)).build();
+        NodeProto ifNode = Graphs.node("If", "branch", List.of("cond"), List.of("y"), Map.of("then_branch", then,
+                "else_branch", otherwise));
+        float[] x = {1, 2, 3, 4, 5, 6, 7, 8};
+        for (boolean c : new boolean[] {true, false}) {
+            onnx.Onnx.TensorProto cond = onnx.Onnx.TensorProto.newBuilder().setName("cond")
+                    .setDataType(onnx.Onnx.TensorProto.DataType.BOOL_VALUE).addInt32Data(c ? 1 : 0).build();
+            NodeProto constant = Graphs.node("Constant", "c", List.of(), List.of("cond"), Map.of("value", cond));
+            OnnxModel m11 = OnnxModel.parse("old.onnx", Graphs.model(11, List.of(constant, ifNode), List.of(),
+                    List.of(Graphs.floatValue("x", 2, 4)), List.of(Graphs.valueOfAnyShape("y",
+                            onnx.Onnx.TensorProto.DataType.FLOAT))).toByteArray(), null);
+            ModelException e = assertThrows(ModelException.class, () -> OpsetUpgrade.check(m11, 13, "a test"));
+            assertTrue(e.getMessage().matches(".*node u[01] \\(Unsqueeze\\) has an axes attribute.*"), e.getMessage());
+            OnnxModel m13 = OpsetUpgrade.rewrite(m11, 13).withOpset(13);
+            assertDoesNotThrow(() -> OpsetUpgrade.check(m13, 13, "a test"));
+            try (io.quantcal.kernels.runtime.ModelRunner r = io.quantcal.kernels.runtime.ModelRunner.open(m13,
+                    io.quantcal.kernels.runtime.RunnerOptions.singleThreaded())) {
+                var out = r.run(io.quantcal.kernels.runtime.FloatTensor.of("x", x, 2, 4)).get("y");
+                org.junit.jupiter.api.Assertions.assertArrayEquals(c ? new long[] {1, 2, 4} : new long[] {2, 1, 4}, out.shape());
+                org.junit.jupiter.api.Assertions.assertArrayEquals(x, out.data());
+            }
+        }
+    }
 }

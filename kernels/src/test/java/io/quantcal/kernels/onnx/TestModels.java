@@ -380,4 +380,23 @@ public final class TestModels {
         return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 28, 28)),
                 java.util.Arrays.stream(outputs).map(values::get).toList());
     }
+
+    /**
+     * An image model without a batch dimension, as torchvision's detection models are exported: x [1, 28, 28]
+     * ([C, H, W]) → Unsqueeze → "xb" [1, 1, 28, 28] → conv1 (8 channels) → relu1 → GAP → Flatten → fc → logits [1, 10].
+     * With {@code unbatched = false} the same layers read x [N, 1, 28, 28].
+     */
+    public static OnnxModel withoutBatchDimension(boolean unbatched) {
+        TestModels.Builder b = new TestModels.Builder(31);
+        String x = "x";
+        if (unbatched) {
+            b.initializers.add(Graphs.int64Tensor("axis0", new long[] {0}, 1));
+            b.node(Graphs.node("Unsqueeze", "batch", List.of("x", "axis0"), List.of("xb")));
+            x = "xb";
+        }
+        b.conv("conv1", x, "c1", 1, 8, 3, 1, 1, 1, true).relu("relu1", "c1", "r");
+        b.classifier("r", 8, 10);
+        return b.build(13, List.of(unbatched ? Graphs.floatValue("x", 1, 28, 28) : Graphs.floatValue("x", -1, 1, 28, 28)),
+                List.of(Graphs.floatValue("logits", unbatched ? 1 : -1, 10)));
+    }
 }
