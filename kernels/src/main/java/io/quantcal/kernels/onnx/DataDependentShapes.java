@@ -8,8 +8,9 @@ import onnx.Onnx.NodeProto;
 
 /**
  * Which tensors have a shape that depends on the values of the data, not only on the input shapes: the outputs of
- * NonZero, NonMaxSuppression, Compress and Unique, of a TopK whose k is not a constant, of Loop/If/Scan (their
- * bodies decide), and everything computed from them. A detection model's boxes after NonMaxSuppression are one: the
+ * NonZero, NonMaxSuppression, Compress and Unique, of a TopK whose k is not a constant, and everything computed from
+ * them. (An If, Loop or Scan may return shapes its data decide too, but mostly does not: Silero VAD's If on the sample
+ * rate returns the same shape either way; a comparison finding sizes that differ stops with that message instead.) A detection model's boxes after NonMaxSuppression are one: the
  * FP32 and the quantized model keep different boxes for the same image, so the two outputs cannot be compared element
  * by element, nor laid out per sample.
  */
@@ -18,8 +19,7 @@ public final class DataDependentShapes {
     private DataDependentShapes() {}
 
     /** Ops whose output shape follows from their input values. */
-    private static final Set<String> SOURCES = Set.of("NonZero", "NonMaxSuppression", "Compress", "Unique", "Loop", "If",
-            "Scan");
+    private static final Set<String> SOURCES = Set.of("NonZero", "NonMaxSuppression", "Compress", "Unique");
 
     /**
      * For each tensor whose shape depends on the data: the first op on its way that makes it so ("NonMaxSuppression

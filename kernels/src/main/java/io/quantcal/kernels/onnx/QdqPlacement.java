@@ -162,12 +162,43 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
             for (QuantizableNode q : m.quantizableNodes()) quantizable.put(q.name(), q);
         }
 
+        /**
+         * The nodes whose outputs reach a quantized layer (a Conv/Gemm/MatMul the plan quantizes, an activation
+         * MatMul), through any ops. An Add, Mul, Concat or pooling that reaches none is after the network's last layer
+         * (a detector's box decoding, score selection and NMS; a head's final Add before a Resize to the output):
+         * it stays float, as TensorRT's and ONNX Runtime's users exclude such post-processing, so that its values are
+         * the layers' dequantized outputs, not re-quantized scores whose ties reorder the detections.
+         */
+        private Set<String> leadingToLayers() {
+            Set<String> leads = new java.util.HashSet<>();
+            List<NodeProto> nodes = m.nodes();
+            for (int i = nodes.size() - 1; i >= 0; i--) {
+                NodeProto n = nodes.get(i);
+                boolean layer = Nodes.defaultDomain(n.getDomain())
+                        && (quantizable.containsKey(n.getName()) || activationMatMul(m, n, types));
+                if (layer || feedsAny(n, leads)) leads.add(n.getName());
+            }
+            return leads;
+        }
+
+        /** Whether a reader of one of {@code n}'s outputs is in {@code leads}. */
+        private boolean feedsAny(NodeProto n, Set<String> leads) {
+            for (String out : n.getOutputList()) {
+                if (out.isEmpty()) continue;
+                for (NodeProto c : m.consumers(out)) if (leads.contains(c.getName())) return true;
+            }
+            return false;
+        }
+
         QdqPlacement plan() {
+            Set<String> leads = profile == QdqProfile.ORT ? leadingToLayers() : Set.of();
             for (NodeProto n : m.nodes()) {
                 if (!Nodes.defaultDomain(n.getDomain()) || n.getOutputCount() < 1) continue;
                 QuantizableNode q = quantizable.get(n.getName());
                 String op = n.getOpType();
-                String scalarOperand = profile == QdqProfile.ORT ? scalarOperand(n) : null;
+                // an Add/Mul/Concat/pooling quantized only before a layer: after the last one it stays float
+                boolean beforeLayer = feedsAny(n, leads);
+                String scalarOperand = profile == QdqProfile.ORT && beforeLayer ? scalarOperand(n) : null;
                 if (q != null) {
                     read(q.input(), n);
                     if (profile == QdqProfile.ORT) output(n);
@@ -181,7 +212,7 @@ public record QdqPlacement(QdqProfile profile, List<Site> sites, Map<String, Fol
                     // exact code (ConstantOperands)
                     read(scalarOperand, n);
                     output(n);
-                } else if (profile == QdqProfile.ORT && COMPUTE_OPS.contains(op)) {
+                } else if (profile == QdqProfile.ORT && COMPUTE_OPS.contains(op) && beforeLayer) {
                     List<String> in = dataInputs(n);
                     if (in.isEmpty() || !in.stream().allMatch(this::floatActivation)) continue;
                     for (String t : in) read(t, n);

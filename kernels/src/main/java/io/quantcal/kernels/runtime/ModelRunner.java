@@ -526,11 +526,23 @@ public final class ModelRunner implements AutoCloseable {
                 throw new MemoryException(source + ": ONNX Runtime could not allocate memory for a batch of " + n
                         + " (" + firstLine(e.getMessage()) + "); " + MemoryException.ADVICE, e);
             }
+            java.util.regex.Matcher dd = DATA_DEPENDENT.matcher(String.valueOf(e.getMessage()));
+            if (dd.find()) {
+                throw new ModelException(source + ": tensor " + dd.group(1) + " has shape " + dd.group(3) + " in this run and "
+                        + dd.group(2) + " in an earlier one with inputs of the same shape: its shape depends on the data"
+                        + " (an If, Loop or Scan whose branches or trip count differ), so quantcal cannot capture or"
+                        + " compare it run by run", e);
+            }
             throw new ModelException(errors.message(source, "run failed", e), e);
         } finally {
             lock.readLock().unlock();
         }
     }
+
+    /** ONNX Runtime's words for a pre-allocated output of another shape than the run computes. */
+    private static final java.util.regex.Pattern DATA_DEPENDENT = java.util.regex.Pattern.compile(
+            "output OrtValue provided for output '([^']*)' of node .*? has shape (\\{[^}]*\\}) but the computed output"
+                    + " shape for this run is (\\{[^}]*\\})");
 
     /** Runs a batch, each input keyed by its tensor's name. */
     public Map<String, FloatTensor> run(FloatTensor... inputs) {

@@ -66,6 +66,27 @@ class QdqPlacementTest {
     }
 
     @Test
+    void addsAndConcatsAfterTheLastLayerStayFloat() {
+        // x → conv1 → a; x → conv2 → b; Concat(a, b) → cat → conv3 → c (a layer reads the Concat: quantized);
+        // Add(a, b) → sum → Sigmoid → scores, and Concat(c, sum) → out: nothing after them is a layer, as in a
+        // detector's box decoding and score selection, so they stay float on the layers' dequantized outputs
+        TestModels.Builder b = new TestModels.Builder(4);
+        b.conv("conv1", "x", "a", 2, 4, 1, 1, 1, 0, true);
+        b.conv("conv2", "x", "b", 2, 4, 1, 1, 1, 0, true);
+        b.node(Graphs.node("Concat", "cat", List.of("a", "b"), List.of("ab"), Map.of("axis", 1L)));
+        b.conv("conv3", "ab", "c", 8, 4, 1, 1, 1, 0, true);
+        b.node(Graphs.node("Add", "sum", List.of("a", "b"), List.of("s")));
+        b.node(Graphs.node("Sigmoid", "sig", List.of("s"), List.of("scores")));
+        b.node(Graphs.node("Concat", "tail", List.of("c", "s"), List.of("out"), Map.of("axis", 1L)));
+        OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 2, 3, 3)),
+                List.of(Graphs.floatValue("scores", -1, 4, 3, 3), Graphs.floatValue("out", -1, 8, 3, 3)));
+        QdqPlacement p = QdqPlacement.plan(m, QdqProfile.ORT);
+        // a and b are read by cat (quantized) only, and conv3's output is quantized (QLinearConv's output); the Add
+        // and the tail Concat read them through DequantizeLinear
+        assertEquals("x@null[conv1, conv2] a@conv1[cat] b@conv2[cat] ab@cat[conv3] c@conv3[]", describe(p));
+    }
+
+    @Test
     void integerShapeArithmeticIsNeverQuantized() {
         // x → Conv → y; Shape(y) → Concat(shape, [-1]) (int64) → Reshape(y, ·): the Concat is integer arithmetic
         TestModels.Builder b = new TestModels.Builder(1);
@@ -76,12 +97,13 @@ class QdqPlacementTest {
         b.node(Graphs.node("Concat", "cat", List.of("n1", "minus1"), List.of("target"), Map.of("axis", 0L)));
         b.node(Graphs.node("Reshape", "reshape", List.of("y", "target"), List.of("flat")));
         b.node(Graphs.node("Mul", "square", List.of("flat", "flat"), List.of("z")));
+        b.matMul("fc", "z", "out", 36, 2); // a layer after the Mul: an Add/Mul after the last layer stays float
         b.initializers.add(Graphs.int64Tensor("zero", new long[] {0}));
         b.initializers.add(Graphs.int64Tensor("axes", new long[] {0}, 1));
         b.initializers.add(Graphs.int64Tensor("minus1", new long[] {-1}, 1));
-        OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 4, 3, 3)), List.of(Graphs.floatValue("z", -1, 36)));
+        OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 4, 3, 3)), List.of(Graphs.floatValue("out", -1, 2)));
         QdqPlacement p = QdqPlacement.plan(m, QdqProfile.ORT);
-        assertEquals("x@null[conv] y@conv[reshape] flat<y@reshape[square]", describe(p));
+        assertEquals("x@null[conv] y@conv[reshape] flat<y@reshape[square] z@square[fc]", describe(p));
 
         // Shape reads y's QuantizeLinear output (the same shape, no dequantized copy, and no second reader of the Conv's
         // output to stop ONNX Runtime fusing it); a pair per reader (TensorRT) leaves Shape on the float y, without a pair
@@ -90,17 +112,17 @@ class QdqPlacementTest {
         OnnxModel shared = QdqExporter.export(m, a, weights(m), Map.of(), QdqOptions.onnxRuntime(), p);
         assertEquals("QuantizeLinear", shared.producer(shared.node("shape").getInput(0)).getOpType());
         assertEquals(List.of("y_QuantizeLinear"), shared.consumers("y").stream().map(NodeProto::getName).toList());
-        Map<String, QuantParams> ay = Map.of("x", a.get("x"), "y", a.get("y"));
+        Map<String, QuantParams> ay = Map.of("x", a.get("x"), "y", a.get("y"), "z", a.get("z"));
         OnnxModel perReader = QdqExporter.export(m, ay, weights(m), Map.of(), new QdqOptions(true, false, true));
         assertEquals("y", perReader.node("shape").getInput(0));
-        assertEquals(2, count(perReader, "QuantizeLinear"), "x's and the Reshape's pairs; none for Shape");
+        assertEquals(3, count(perReader, "QuantizeLinear"), "x's, the Reshape's and fc's pairs; none for Shape");
         float[] fp;
         try (ModelRunner r = ModelRunner.open(m, RunnerOptions.singleThreaded())) {
-            fp = r.run(x).get("z").data();
+            fp = r.run(x).get("out").data();
         }
         for (OnnxModel q : List.of(shared, perReader)) {
             try (ModelRunner r = ModelRunner.open(q, RunnerOptions.singleThreaded())) {
-                assertEquals(fp.length, r.run(x).get("z").data().length);
+                assertEquals(fp.length, r.run(x).get("out").data().length);
             }
         }
     }
