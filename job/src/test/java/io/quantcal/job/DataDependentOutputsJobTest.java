@@ -70,4 +70,22 @@ class DataDependentOutputsJobTest extends SparkJobTest {
             assertEquals(b.get("layer_sqnr_db").get(layer).asDouble(), a.get("layer_sqnr_db").get(layer).asDouble(), 1e-9, layer);
         }
     }
+
+    @Test
+    void aLayerAfterTheSelectionIsCalibratedAndItsSqnrIsNa() throws Exception {
+        // "post" reads kept ([K, 1], K per batch): its input is captured whatever K is (calibrate), the table has its
+        // rows, and evaluate, which cannot align two models' selections, says n/a for it and compares the rest
+        StringBuilder console = new StringBuilder(), reference = new StringBuilder();
+        JsonNode a = run("post", console, "logits", "post_out");
+        JsonNode b = run("post-ref", reference, "logits");
+        assertEquals("n/a: its output's shape depends on the data", a.get("layer_sqnr_db").get("post").asText());
+        for (String layer : new String[] {"conv1", "fc"}) {
+            assertEquals(b.get("layer_sqnr_db").get(layer).asDouble(), a.get("layer_sqnr_db").get(layer).asDouble(), 1e-9, layer);
+        }
+        assertEquals(b.get("output_sqnr_db").asDouble(), a.get("output_sqnr_db").asDouble(), 1e-9);
+        var table = org.apache.spark.sql.SparkSession.active().read().parquet(tmp.resolve("post").resolve("scale_table").toString());
+        Assertions.assertTrue(table.where("node = 'post' and role = 'weight'").count() == 4, "post's per-channel weight rows");
+        Assertions.assertTrue(table.where("node = 'post' and role = 'activation' and tensor = 'kept2d'").count() == 1,
+                "post's input row");
+    }
 }

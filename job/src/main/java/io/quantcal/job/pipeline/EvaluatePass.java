@@ -42,7 +42,11 @@ public final class EvaluatePass implements Pass {
         OnnxModel fp = state.reference();
         OnnxModel qdq = state.qdqModel() != null ? state.qdqModel() : ExportPass.qdq(cfg, state);
         LayerTensors pairs = layerTensors(qdq, state.nodes());
-        List<String> layers = pairs.fp(), qLayers = pairs.quant();
+        // a layer whose output's shape depends on the data (after a detector's NonMaxSuppression and RoIAlign) cannot
+        // be compared value by value: its SQNR is n/a
+        Map<String, String> dynamic = io.quantcal.kernels.onnx.DataDependentShapes.of(fp);
+        LayerTensors compared = comparable(pairs, dynamic);
+        List<String> layers = compared.fp(), qLayers = compared.quant();
         Compared.Output chosen = comparedOutput(fp);
         String output = chosen.name();
         ModelInputs input = InputBinding.of(fp, cfg, cfg.evaluation());
@@ -91,7 +95,8 @@ public final class EvaluatePass implements Pass {
                     ctx.progress().step("evaluate: FP32 and the model after " + names.get(k) + " over the evaluation data",
                             (k + 1.0) / (names.size() + 1));
                     BroadcastModel mModel = BroadcastModel.of(ctx, m, "model after " + names.get(k));
-                    after = compare(samples, fpModel, m, mModel, mPairs.fp(), mPairs.quant(), input, output, opts, batch, skipBad,
+                    LayerTensors mc = comparable(mPairs, dynamic);
+                    after = compare(samples, fpModel, m, mModel, mc.fp(), mc.quant(), input, output, opts, batch, skipBad,
                             "the model after " + names.get(k), "running " + fpModel.displayName() + " and the model after "
                                     + names.get(k) + " with " + layers.size() + " layer outputs captured").sums();
                 }
@@ -304,6 +309,10 @@ public final class EvaluatePass implements Pass {
         List<QuantizableNode> nodes = state.nodes();
         for (int i = 0; i < nodes.size(); i++) {
             double[] e = sums.layers().get(pairs.fp().get(i));
+            if (e == null) {
+                perLayer.put(nodes.get(i).name(), "n/a: its output's shape depends on the data");
+                continue;
+            }
             perLayer.put(nodes.get(i).name(), finite(Sums.sqnr(e[0], e[1])));
         }
         return perLayer;
@@ -314,9 +323,21 @@ public final class EvaluatePass implements Pass {
         Map<String, Object> perLayer = new LinkedHashMap<>();
         List<QuantizableNode> nodes = state.nodes();
         for (int i = 0; i < nodes.size(); i++) {
-            perLayer.put(nodes.get(i).name(), finite(Sums.cosine(sums.layers().get(pairs.fp().get(i)))));
+            double[] e = sums.layers().get(pairs.fp().get(i));
+            perLayer.put(nodes.get(i).name(), e == null ? "n/a: its output's shape depends on the data" : finite(Sums.cosine(e)));
         }
         return perLayer;
+    }
+
+    /** {@code pairs} without the layers whose FP output has a data-dependent shape. */
+    static LayerTensors comparable(LayerTensors pairs, Map<String, String> dynamic) {
+        List<String> fp = new ArrayList<>(), q = new ArrayList<>();
+        for (int i = 0; i < pairs.fp().size(); i++) {
+            if (dynamic.containsKey(pairs.fp().get(i))) continue;
+            fp.add(pairs.fp().get(i));
+            q.add(pairs.quant().get(i));
+        }
+        return new LayerTensors(fp, q);
     }
 
     /** What evaluate compares per layer: the FP model's tensors and the quantized model's, position by position. */

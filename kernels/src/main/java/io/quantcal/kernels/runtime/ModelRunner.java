@@ -48,6 +48,8 @@ public final class ModelRunner implements AutoCloseable {
     private final Map<String, String> inputKinds;
     private final OrtErrors errors;
     private final boolean shared;
+    /** Tensors whose shape depends on the data (DataDependentShapes): never pinned, fetched on every run. */
+    private java.util.Set<String> dataDependent = java.util.Set.of();
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private volatile boolean closed;
 
@@ -115,8 +117,10 @@ public final class ModelRunner implements AutoCloseable {
                     if (et != null) types.put(e.getKey(), et);
                 }
             }
-            return new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs),
+            ModelRunner runner = new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs),
                     Map.copyOf(types), Map.copyOf(kinds), errors, shared);
+            runner.dataDependent = java.util.Set.copyOf(io.quantcal.kernels.onnx.DataDependentShapes.of(model).keySet());
+            return runner;
         } catch (OrtException e) {
             if (session != null) {
                 try {
@@ -308,10 +312,16 @@ public final class ModelRunner implements AutoCloseable {
         /** ONNX Runtime tensors over the start of those buffers, per signature of the inputs' shapes. */
         private final Map<String, Map<String, OnnxTensor>> outputTensors = new HashMap<>();
         private final Map<String, Map<String, OnnxTensor>> inputTensors = new HashMap<>();
+        /**
+         * Captured tensors whose shape changed between runs of inputs of the same shape (their shape depends on the
+         * data: a detector's boxes per image after NonMaxSuppression): fetched and copied on every run, not pinned.
+         */
+        private final java.util.Set<String> dynamic = new java.util.HashSet<>();
 
         private PinnedBuffers(ModelRunner owner, List<String> names) {
             this.owner = owner;
             this.names = names;
+            for (String n : names) if (owner.dataDependent.contains(n)) dynamic.add(n);
         }
 
         /** Hands the buffers back to the runner for its next caller (or drops them if it is closed). */
@@ -387,7 +397,7 @@ public final class ModelRunner implements AutoCloseable {
             if (outs == null) {
                 outs = new LinkedHashMap<>();
                 for (String name : names) {
-                    if (owner.inputNames.contains(name)) continue;
+                    if (owner.inputNames.contains(name) || dynamic.contains(name)) continue;
                     long[] shape = shaped.get(name);
                     int bytes = (int) (4 * elements(shape));
                     outs.put(name, OnnxTensor.createTensor(env, start(outputBuffers.get(name), bytes), shape, OnnxJavaType.FLOAT));
@@ -503,13 +513,25 @@ public final class ModelRunner implements AutoCloseable {
                 pinned.shapes.put(signature, shaped);
             } else {
                 // ONNX Runtime does not write a captured graph input into a pinned buffer (it passes the input
-                // through): that one is fetched and copied on every run
-                java.util.Set<String> fetched = new LinkedHashSet<>();
-                for (String name : pinned.names) if (inputNames.contains(name)) fetched.add(name);
-                try (OrtSession.Result r = session.run(feeds, fetched, pinned.outputs(env, signature, shaped))) {
-                    for (String name : fetched) {
-                        FloatBuffer f = ((OnnxTensor) r.get(name).orElseThrow()).getFloatBuffer();
-                        pinned.outputBuffers.get(name).duplicate().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().put(f);
+                // through), nor can it write a tensor whose shape the data decide into a buffer of an earlier run's
+                // shape: those are fetched and copied on every run
+                shaped = new LinkedHashMap<>(shaped);
+                while (true) {
+                    java.util.Set<String> fetched = new LinkedHashSet<>();
+                    for (String name : pinned.names) if (inputNames.contains(name) || pinned.dynamic.contains(name)) fetched.add(name);
+                    try (OrtSession.Result r = session.run(feeds, fetched, pinned.outputs(env, signature, pinned.shapes.get(signature)))) {
+                        for (String name : fetched) {
+                            OnnxTensor t = (OnnxTensor) r.get(name).orElseThrow();
+                            FloatBuffer f = t.getFloatBuffer();
+                            pinned.room(pinned.outputBuffers, pinned.outputTensors, name, 4L * f.remaining()).duplicate()
+                                    .order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().put(f);
+                            shaped.put(name, t.getInfo().getShape());
+                        }
+                        break;
+                    } catch (OrtException e) {
+                        java.util.regex.Matcher dd = DATA_DEPENDENT.matcher(String.valueOf(e.getMessage()));
+                        if (!dd.find() || !pinned.names.contains(dd.group(1)) || !pinned.dynamic.add(dd.group(1))) throw e;
+                        PinnedBuffers.closeAll(pinned.outputTensors); // rebuilt without it
                     }
                 }
             }
