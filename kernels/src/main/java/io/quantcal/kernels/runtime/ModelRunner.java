@@ -104,7 +104,12 @@ public final class ModelRunner implements AutoCloseable {
             so.addConfigEntry("session.inter_op.allow_spinning", "0");
             session = env.createSession(withCaptures.toByteArray(), so);
             List<String> outputs = new ArrayList<>();
-            for (var o : withCaptures.outputs()) outputs.add(o.name());
+            // the float outputs: a model output of another type (a detector's int64 labels) is computed, not returned
+            java.util.Set<String> own = new java.util.HashSet<>();
+            for (var o : model.outputs()) {
+                if (o.elementType() != 0 && o.elementType() != onnx.Onnx.TensorProto.DataType.FLOAT_VALUE) own.add(o.name());
+            }
+            for (var o : withCaptures.outputs()) if (!own.contains(o.name())) outputs.add(o.name());
             // Real inputs in the model's order; initializers that IR < 4 models list as inputs keep their values.
             List<String> inputs = new ArrayList<>();
             for (var i : model.inputs()) inputs.add(i.name());
