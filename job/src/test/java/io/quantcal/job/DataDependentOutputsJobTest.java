@@ -88,4 +88,22 @@ class DataDependentOutputsJobTest extends SparkJobTest {
         Assertions.assertTrue(table.where("node = 'post' and role = 'activation' and tensor = 'kept2d'").count() == 1,
                 "post's input row");
     }
+
+    @Test
+    void easyQuantSearchesTheOtherLayersAndKeepsTheOneAfterTheSelection() throws Exception {
+        // before, its per-sample capture stopped the run: "tensor post_out [47, 4] has no axis of the batch size 8"
+        Path file = tmp.resolve("post-eq.onnx");
+        Files.write(file, TestModels.dataDependentOutputs("logits", "post_out").toByteArray());
+        ByteArrayOutputStream text = new ByteArrayOutputStream();
+        QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB,
+                tmp.resolve("post-eq").toString(), "calibration.limit=32", "evaluation.limit=32", "calibration.batch-size=8",
+                "pipeline=[calibrate,easyquant,export,evaluate]"), new PrintStream(text, true, StandardCharsets.UTF_8));
+        String console = text.toString(StandardCharsets.UTF_8);
+        Assertions.assertTrue(console.contains("easyquant: keeps post (its input's shape depends on the data (NonZero node"
+                + " 'nz'), so its rows are not the samples' own) at the calibrated parameters"), console);
+        Assertions.assertTrue(r.rows().stream().anyMatch(x -> x.node().equals("conv1") && x.method().contains("easyquant")),
+                "conv1 searched");
+        Assertions.assertTrue(r.rows().stream().filter(x -> x.node().equals("post")).noneMatch(x -> x.method().contains("easyquant")),
+                "post kept as calibrated");
+    }
 }

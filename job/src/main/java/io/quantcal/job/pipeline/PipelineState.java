@@ -52,12 +52,28 @@ public record PipelineState(
 
     /** The nodes the per-layer search and DFQ passes take ({@link QuantizableNode#searchable}). */
     public List<QuantizableNode> searchableNodes() {
-        return nodes().stream().filter(QuantizableNode::searchable).toList();
+        Map<String, String> dynamic = io.quantcal.kernels.onnx.DataDependentShapes.of(model());
+        return nodes().stream().filter(n -> n.searchable() && dataDependence(n, dynamic) == null).toList();
     }
 
-    /** "node (why)" of each quantized node those passes keep at its calibrated parameters ({@link QuantizableNode#whyNotSearchable}). */
+    /**
+     * "node (why)" of each quantized node those passes keep at its calibrated parameters ({@link QuantizableNode#whyNotSearchable},
+     * or a layer whose input or output has a shape the data decide: its rows are not the samples' own)
+     */
     public List<String> keptAsCalibrated() {
-        return nodes().stream().filter(n -> !n.searchable()).map(n -> n.name() + " (" + n.whyNotSearchable() + ")").toList();
+        Map<String, String> dynamic = io.quantcal.kernels.onnx.DataDependentShapes.of(model());
+        List<String> out = new java.util.ArrayList<>();
+        for (QuantizableNode n : nodes()) {
+            String why = n.searchable() ? dataDependence(n, dynamic) : n.whyNotSearchable();
+            if (why != null) out.add(n.name() + " (" + why + ")");
+        }
+        return out;
+    }
+
+    private static String dataDependence(QuantizableNode n, Map<String, String> dynamic) {
+        String cause = dynamic.containsKey(n.input()) ? dynamic.get(n.input()) : dynamic.get(n.output());
+        return cause == null ? null : "its input's shape depends on the data (" + cause + "), so its rows are not the"
+                + " samples' own";
     }
 
     public PipelineState withModel(OnnxModel m, List<FoldedBatchNorm> folded) {
