@@ -41,7 +41,7 @@ class DataDependentOutputsJobTest extends SparkJobTest {
     @Test
     void theLogitsAreComparedWhateverOutputComesFirst() throws Exception {
         StringBuilder first = new StringBuilder(), reference = new StringBuilder();
-        JsonNode a = run("kept-first", first, "kept", "labels", "logits");
+        JsonNode a = run("kept-first", first, "kept", "labels", "logits", "probs");
         JsonNode b = run("logits-only", reference, "logits");
         Assertions.assertTrue(first.toString().contains("evaluate: output kept not compared: its shape depends on the data"
                 + " (NonZero node 'nz'): "), first.toString());
@@ -54,6 +54,11 @@ class DataDependentOutputsJobTest extends SparkJobTest {
         System.out.printf("DataDependentOutputsJobTest: logits SQNR %.2f dB%n", a.get("output_sqnr_db").asDouble());
         Assertions.assertTrue(a.get("output_sqnr_db").asDouble() > 30, a.toString());
         assertEquals(2, a.get("outputs_not_compared").size());
+        // the other float output is compared over the whole data too
+        double probs = a.get("other_outputs").get("probs").get("sqnr_db").asDouble();
+        System.out.printf("DataDependentOutputsJobTest: probs SQNR %.2f dB%n", probs);
+        Assertions.assertTrue(probs > 25, "probs SQNR " + probs);
+        Assertions.assertTrue(first.toString().contains("evaluate: output probs: SQNR "), first.toString());
     }
 
     @Test

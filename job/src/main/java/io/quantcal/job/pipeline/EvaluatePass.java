@@ -42,12 +42,18 @@ public final class EvaluatePass implements Pass {
         OnnxModel fp = state.reference();
         OnnxModel qdq = state.qdqModel() != null ? state.qdqModel() : ExportPass.qdq(cfg, state);
         LayerTensors pairs = layerTensors(qdq, state.nodes());
+        Compared.Output chosen = comparedOutput(fp);
         // a layer whose output's shape depends on the data (after a detector's NonMaxSuppression and RoIAlign) cannot
         // be compared value by value: its SQNR is n/a
         Map<String, String> dynamic = io.quantcal.kernels.onnx.DataDependentShapes.of(fp);
         LayerTensors compared = comparable(pairs, dynamic);
-        List<String> layers = compared.fp(), qLayers = compared.quant();
-        Compared.Output chosen = comparedOutput(fp);
+        // the model's other comparable outputs (a segmentation model's aux map, a multi-task head) ride with the layers
+        List<String> layers = new ArrayList<>(compared.fp()), qLayers = new ArrayList<>(compared.quant());
+        for (String o : chosen.others()) {
+            if (layers.contains(o) || qLayers.contains(o)) continue;
+            layers.add(o);
+            qLayers.add(o);
+        }
         String output = chosen.name();
         ModelInputs input = InputBinding.of(fp, cfg, cfg.evaluation());
 
@@ -134,6 +140,13 @@ public final class EvaluatePass implements Pass {
             s.put("output_cosine", sums.meanCosine());
         }
         if (!chosen.skipped().isEmpty()) s.put("outputs_not_compared", chosen.skipped());
+        Map<String, Object> others = new LinkedHashMap<>();
+        for (String o : chosen.others()) {
+            double[] e = sums.layers().get(o);
+            if (e == null) continue;
+            others.put(o, Map.of("sqnr_db", finite(Sums.sqnr(e[0], e[1])), "cosine", finite(Sums.cosine(e))));
+        }
+        if (!others.isEmpty()) s.put("other_outputs", others);
         s.put("layer_sqnr_db", layerSqnr(state, pairs, sums));
         s.put("layer_cosine", layerCosine(state, pairs, sums));
         if (!perStage.isEmpty()) s.put("after_each_method", perStage);
@@ -161,6 +174,10 @@ public final class EvaluatePass implements Pass {
         for (String w : warnings) ctx.out().println("evaluate: warning: " + w);
         if (!warnings.isEmpty()) s.put("warnings", warnings);
         chosen.skipped().forEach((name, why) -> ctx.out().printf("evaluate: output %s not compared: %s%n", name, why));
+        others.forEach((name, v) -> {
+            Map<?, ?> m = (Map<?, ?>) v;
+            ctx.out().printf("evaluate: output %s: SQNR %s dB, cosine %s%n", name, fmt2(m.get("sqnr_db")), fmt5(m.get("cosine")));
+        });
         if (output == null) {
             ctx.out().printf("evaluate: %d samples; no output compared (%s); the layers' SQNR is in run.json and the report%n",
                     sums.samples(), chosen.why());
@@ -187,7 +204,8 @@ public final class EvaluatePass implements Pass {
          * The graph output evaluate compares (null: none can be), the others it leaves out with why, and, when none
          * is compared, why.
          */
-        record Output(String name, io.quantcal.kernels.onnx.TensorInfo info, Map<String, String> skipped, String why) {}
+        record Output(String name, io.quantcal.kernels.onnx.TensorInfo info, Map<String, String> skipped, String why,
+                      List<String> others) {}
     }
 
     /**
@@ -201,25 +219,23 @@ public final class EvaluatePass implements Pass {
         Map<String, String> dynamic = io.quantcal.kernels.onnx.DataDependentShapes.outputs(fp, names);
         Map<String, String> skipped = new LinkedHashMap<>();
         io.quantcal.kernels.onnx.TensorInfo chosen = null;
+        List<String> others = new ArrayList<>();
         for (io.quantcal.kernels.onnx.TensorInfo o : fp.outputs()) {
-            if (chosen != null) {
-                skipped.put(o.name(), "evaluate compares one output, " + chosen.name() + " (the first float32 output whose"
-                        + " shape follows from the inputs')");
-                continue;
-            }
             if (o.elementType() != onnx.Onnx.TensorProto.DataType.FLOAT_VALUE && o.elementType() != 0) {
                 String t = io.quantcal.kernels.runtime.ElementType.onnxName(o.elementType());
                 skipped.put(o.name(), (t.startsWith("int") ? "an " : "a ") + t + " tensor, not float32 values");
             } else if (dynamic.containsKey(o.name())) {
                 skipped.put(o.name(), "its shape depends on the data (" + dynamic.get(o.name()) + "): the FP32 and the"
                         + " quantized model can return different numbers of values for the same samples");
-            } else {
+            } else if (chosen == null) {
                 chosen = o;
+            } else if (!others.contains(o.name()) && !o.name().equals(chosen.name())) {
+                others.add(o.name()); // compared too: SQNR and cosine over the whole data
             }
         }
-        if (chosen != null) return new Compared.Output(chosen.name(), chosen, skipped, null);
+        if (chosen != null) return new Compared.Output(chosen.name(), chosen, skipped, null, others);
         return new Compared.Output(null, null, skipped, "every output is data-dependent or not float32: "
-                + String.join(", ", skipped.keySet()));
+                + String.join(", ", skipped.keySet()), others);
     }
 
     /**
@@ -474,6 +490,14 @@ public final class EvaluatePass implements Pass {
 
     private static Object finite(double v) {
         return Double.isFinite(v) ? v : (Object) String.valueOf(v);
+    }
+
+    private static String fmt2(Object v) {
+        return v instanceof Number n ? String.format(java.util.Locale.ROOT, "%.2f", n.doubleValue()) : String.valueOf(v);
+    }
+
+    private static String fmt5(Object v) {
+        return v instanceof Number n ? String.format(java.util.Locale.ROOT, "%.5f", n.doubleValue()) : String.valueOf(v);
     }
 
     static String pct(double v) {

@@ -332,6 +332,12 @@ public final class RunReport {
         } else if (ev.get("output") instanceof String na) {
             kv("output", na);
         }
+        if (ev.get("other_outputs") instanceof Map<?, ?> others) {
+            others.forEach((k, v) -> {
+                Map<String, Object> m = map(v);
+                kv("output " + k + " SQNR", fmt(m.get("sqnr_db"), "%.2f") + " dB, cosine " + fmt(m.get("cosine"), "%.5f"));
+            });
+        }
         if (ev.get("outputs_not_compared") instanceof Map<?, ?> skipped) {
             skipped.forEach((k, v) -> kv("output " + k, "not compared: " + v));
         }

@@ -363,8 +363,8 @@ public final class TestModels {
      * A classifier with detector-like outputs: x [N, 1, 28, 28] → conv1 → relu1 → GAP → Flatten → fc → "logits"
      * [N, 10]; "kept" = the logits above 0.05 (Greater → NonZero "nz" → Transpose → GatherND: [K], K depends on the
      * data, as boxes after NonMaxSuppression do); "labels" = ArgMax(logits) int64 [N]; with "post_out" among the
-     * outputs, a MatMul "post" [1, 4] on kept as [K, 1] gives it [K, 4]. The graph outputs are {@code outputs}, in
-     * that order.
+     * outputs, a MatMul "post" [1, 4] on kept as [K, 1] gives it [K, 4]; "probs" = Softmax(logits). The graph outputs
+     * are {@code outputs}, in that order.
      */
     public static OnnxModel dataDependentOutputs(String... outputs) {
         TestModels.Builder b = new TestModels.Builder(29);
@@ -376,6 +376,9 @@ public final class TestModels {
         b.node(Graphs.node("Transpose", "idx_t", List.of("idx"), List.of("idx_rows"), Map.of("perm", new long[] {1, 0})));
         b.node(Graphs.node("GatherND", "gather", List.of("logits", "idx_rows"), List.of("kept")));
         b.node(Graphs.node("ArgMax", "argmax", List.of("logits"), List.of("labels"), Map.of("axis", 1L, "keepdims", 0L)));
+        if (java.util.Arrays.asList(outputs).contains("probs")) {
+            b.node(Graphs.node("Softmax", "softmax", List.of("logits"), List.of("probs"), Map.of("axis", 1L)));
+        }
         if (java.util.Arrays.asList(outputs).contains("post_out")) {
             // a layer after the data-dependent selection, as a two-stage detector's box head reads RoIAlign's
             // per-proposal features: "post" (MatMul [1, 4]) on kept as [K, 1]
@@ -385,7 +388,7 @@ public final class TestModels {
         }
         Map<String, onnx.Onnx.ValueInfoProto> values = Map.of("logits", Graphs.floatValue("logits", -1, 10),
                 "kept", Graphs.floatValue("kept", -1), "labels", Graphs.value("labels", onnx.Onnx.TensorProto.DataType.INT64, -1),
-                "post_out", Graphs.floatValue("post_out", -1, 4));
+                "post_out", Graphs.floatValue("post_out", -1, 4), "probs", Graphs.floatValue("probs", -1, 10));
         return b.build(13, List.of(Graphs.floatValue("x", -1, 1, 28, 28)),
                 java.util.Arrays.stream(outputs).map(values::get).toList());
     }
