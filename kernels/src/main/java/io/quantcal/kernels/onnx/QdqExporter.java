@@ -246,8 +246,28 @@ public final class QdqExporter {
             }
         }
         for (String t : plan.activationOrder) w.activation(t, activations.get(t));
-        OnnxModel out = model.withGraph(w.build());
+        OnnxModel out = model.withGraph(withoutUnusedInitializers(w.build()));
         return target != opset ? out.withOpset(target) : out;
+    }
+
+    /**
+     * {@code g} without the initializers nothing reads any more (a folded ReLU6's min and max): ONNX Runtime warns
+     * of each one when it loads the model (SSDlite320's export printed 48 such warnings per session).
+     */
+    static onnx.Onnx.GraphProto withoutUnusedInitializers(onnx.Onnx.GraphProto g) {
+        java.util.Set<String> used = new java.util.HashSet<>();
+        for (onnx.Onnx.NodeProto n : g.getNodeList()) {
+            used.addAll(n.getInputList());
+            Subgraphs.names(n, used);
+        }
+        for (onnx.Onnx.ValueInfoProto o : g.getOutputList()) used.add(o.getName());
+        for (onnx.Onnx.ValueInfoProto i : g.getInputList()) used.add(i.getName()); // IR-3 models list them as inputs
+        boolean any = false;
+        for (onnx.Onnx.TensorProto t : g.getInitializerList()) any |= !used.contains(t.getName());
+        if (!any) return g;
+        onnx.Onnx.GraphProto.Builder b = g.toBuilder().clearInitializer();
+        for (onnx.Onnx.TensorProto t : g.getInitializerList()) if (used.contains(t.getName())) b.addInitializer(t);
+        return b.build();
     }
 
     /**

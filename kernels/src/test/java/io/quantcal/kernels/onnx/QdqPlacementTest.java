@@ -178,6 +178,10 @@ class QdqPlacementTest {
         OnnxModel kept = QdqExporter.export(m, a, weights(m), Map.of(), ort,
                 p.withoutFolding());
         assertEquals(0, count(folded, "Relu") + count(folded, "Clip"), "every Relu and the ReLU6 removed");
+        // and the ReLU6's bounds with it: ONNX Runtime warns of every initializer nothing reads
+        assertFalse(folded.isInitializer("clip2.min") || folded.isInitializer("clip2.max"));
+        assertEquals(folded.graph(), QdqExporter.withoutUnusedInitializers(folded.graph()), "no unused initializer");
+        assertTrue(kept.isInitializer("clip2.min") && kept.isInitializer("clip2.max"));
         assertEquals(3, count(kept, "Relu"));
         assertEquals(8, count(folded, "QuantizeLinear"), "input, r1, r2, r3, s, g, f (with g's parameters), hr");
         assertEquals(8 + 5 + 4, count(folded, "DequantizeLinear"), "8 activations, 5 weights, 4 biases (BN folding gave pw one)");
