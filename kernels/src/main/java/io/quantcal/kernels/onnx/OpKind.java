@@ -405,6 +405,11 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
         public String whyLeftOut(OnnxModel m, NodeProto n) {
             String x = Nodes.input(n, 0);
             String w = Nodes.input(n, 1);
+            if (x != null && m.isInitializer(x) && w != null && !m.isInitializer(w) && !m.excluded().contains(n.getName())) {
+                // W · x: the constant is the first operand, the activation the second
+                return "constant first operand " + x + " (W · x): quantcal quantizes a MatMul whose constant is its second"
+                        + " operand (x · W, or a Gemm); export the product as x · Wᵀ to quantize it";
+            }
             if (m.excluded().contains(n.getName()) || w == null || (x != null && m.isInitializer(x))) {
                 return OpKind.super.whyLeftOut(m, n);
             }

@@ -67,4 +67,19 @@ class OtherLayersCoverageTest {
         assertEquals(List.of(new Coverage.Entry("(unnamed, output yb)", "GRU", false,
                 "inside the then_branch of If node 'branch': " + Coverage.RECURRENT)), Coverage.otherLayers(m));
     }
+
+    @Test
+    void aMatMulWithItsConstantFirstSaysSoAndWhatToDo() {
+        // y = W · x (W [4, 8] constant, x [N, 8, 3]): the activation is the second operand
+        TestModels.Builder b = new TestModels.Builder(8);
+        b.randomInit("W", 0.3, 4, 8);
+        b.node(Graphs.node("MatMul", "left", List.of("W", "x"), List.of("y")));
+        OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 8, 3)), List.of(Graphs.floatValue("y", -1, 4, 3)));
+        assertEquals(List.of(new Coverage.Entry("left", "MatMul", false, "constant first operand W (W · x): quantcal"
+                + " quantizes a MatMul whose constant is its second operand (x · W, or a Gemm); export the product as x · Wᵀ"
+                + " to quantize it")), Coverage.of(m));
+        // excluded by config, it says that instead
+        assertEquals("excluded by config (quantcal.quantization.exclude)",
+                Coverage.of(m.withExcluded(java.util.Set.of("left"))).get(0).reason());
+    }
 }
