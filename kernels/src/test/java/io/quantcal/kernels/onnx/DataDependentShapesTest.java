@@ -31,11 +31,35 @@ class DataDependentShapesTest {
         b.node(Graphs.node("Unsqueeze", "k1", List.of("kc", "axes0"), List.of("k")));
         b.initializers.add(Graphs.int64Tensor("axes0", new long[] {0}, 1));
         b.node(Graphs.node("TopK", "computed", List.of("x", "k"), List.of("vk", "ik")));
+        // k from the input's shape (half its width): a function of the input shapes, not of the data
+        b.initializers.add(Graphs.int64Tensor("one", new long[] {1}, 1));
+        b.initializers.add(Graphs.int64Tensor("two", new long[] {2}, 1));
+        b.node(Graphs.node("Gather", "width", List.of("s", "one"), List.of("w")));
+        b.node(Graphs.node("Div", "half", List.of("w", "two"), List.of("kh")));
+        b.node(Graphs.node("TopK", "shaped", List.of("x", "kh"), List.of("vh", "ih")));
         OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 10)), List.of(Graphs.floatValue("v3", -1, 3),
-                Graphs.floatValue("vk", -1, -1)));
+                Graphs.floatValue("vk", -1, -1), Graphs.floatValue("vh", -1, -1)));
         Map<String, String> all = DataDependentShapes.of(m);
         assertEquals(null, all.get("v3"));
+        assertEquals(null, all.get("vh"));
         assertEquals("TopK node 'computed'", all.get("vk"));
         assertEquals("TopK node 'computed'", all.get("ik"));
+    }
+
+    @Test
+    void aTopKWhoseKIsTheSizeOfADataDependentTensorIsDataDependent() {
+        // k = Shape(NonZero(x > 0))[1]: the number of positive values, which the data decide
+        TestModels.Builder b = new TestModels.Builder(2);
+        b.init("zero", new float[] {0f});
+        b.initializers.add(Graphs.int64Tensor("one", new long[] {1}, 1));
+        b.node(Graphs.node("Greater", "pos", List.of("x", "zero"), List.of("p")));
+        b.node(Graphs.node("NonZero", "nz", List.of("p"), List.of("idx")));
+        b.node(Graphs.node("Shape", "count", List.of("idx"), List.of("s")));
+        b.node(Graphs.node("Gather", "k", List.of("s", "one"), List.of("k")));
+        b.node(Graphs.node("Flatten", "flat", List.of("x"), List.of("xf"), Map.of("axis", 0L)));
+        b.node(Graphs.node("TopK", "top", List.of("xf", "k"), List.of("v", "i")));
+        OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", 2, 5)), List.of(Graphs.floatValue("v", 1, -1)));
+        assertEquals("TopK node 'top'", DataDependentShapes.of(m).get("v"));
+        assertEquals(null, DataDependentShapes.of(m).get("xf"));
     }
 }
