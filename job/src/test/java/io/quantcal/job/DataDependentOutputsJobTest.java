@@ -59,6 +59,12 @@ class DataDependentOutputsJobTest extends SparkJobTest {
         System.out.printf("DataDependentOutputsJobTest: probs SQNR %.2f dB%n", probs);
         Assertions.assertTrue(probs > 25, "probs SQNR " + probs);
         Assertions.assertTrue(first.toString().contains("evaluate: output probs: SQNR "), first.toString());
+        // the report says the same
+        String report = Files.readString(tmp.resolve("kept-first").resolve("report.html"));
+        Assertions.assertTrue(report.contains("<tr><th>output logits SQNR</th>"), "the compared output's row");
+        Assertions.assertTrue(report.contains("<tr><th>output probs SQNR</th>"), "the other output's row");
+        Assertions.assertTrue(report.contains("<tr><th>output kept</th><td>not compared: its shape depends on the data"),
+                "the data-dependent output's row");
     }
 
     @Test
