@@ -507,4 +507,62 @@ class ParquetInputsTest extends SparkJobTest {
         String msg = fail(config(model, bad, data, "err-u8", "calibration.parquet.column=pixels"));
         Assertions.assertTrue(msg.contains(".parquet row 5 has 256 at index 0, outside the uint8 range 0..255 of model input 'x'"), msg);
     }
+
+    /** x [5, N, 3] (sequence first) → Transpose → [N, 5, 3], or x [N, 5, 3]; → MatMul "proj" [3, 4] → mean over time → y [N, 4]. */
+    private Path sequenceModel(boolean seqFirst) throws Exception {
+        io.quantcal.kernels.onnx.TestModels.Builder b = new io.quantcal.kernels.onnx.TestModels.Builder(12);
+        String x = "x";
+        if (seqFirst) {
+            b.node(io.quantcal.kernels.onnx.Graphs.node("Transpose", "batch_first", List.of("x"), List.of("xt"),
+                    Map.of("perm", new long[] {1, 0, 2})));
+            x = "xt";
+        }
+        b.matMul("proj", x, "h", 3, 4);
+        b.node(io.quantcal.kernels.onnx.Graphs.node("ReduceMean", "time_mean", List.of("h"), List.of("y"),
+                Map.of("axes", new long[] {1}, "keepdims", 0L)));
+        var m = b.build(13, List.of(seqFirst ? io.quantcal.kernels.onnx.Graphs.floatValue("x", 5, -1, 3)
+                : io.quantcal.kernels.onnx.Graphs.floatValue("x", -1, 5, 3)), List.of(io.quantcal.kernels.onnx.Graphs.floatValue("y", -1, 4)));
+        Path file = tmp.resolve(seqFirst ? "seq-first.onnx" : "batch-first.onnx");
+        Files.write(file, m.toByteArray());
+        return file;
+    }
+
+    @Test
+    void aSequenceFirstInputIsFedOneSampleAtItsBatchAxis() throws Exception {
+        StructType schema = new StructType().add("frames", array(DataTypes.FloatType));
+        Random rnd = new Random(21);
+        List<Row> rows = new ArrayList<>();
+        double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
+        for (int k = 0; k < 9; k++) {
+            float[] v = gaussian(rnd, 15, 1.2);
+            for (float f : v) { lo = Math.min(lo, f); hi = Math.max(hi, f); }
+            rows.add(RowFactory.create(floats(v)));
+        }
+        Path data = write("frames-seq.parquet", schema, rows);
+        Path seq = sequenceModel(true), twin = sequenceModel(false);
+        // without the key: the message says which axis is open and how to declare it
+        String msg = fail(config(seq, data, data, "seq-err", "calibration.parquet.column=frames"));
+        Assertions.assertTrue(msg.contains("its dimension 1 is open: if that is the batch (a sequence-first input [T, N, F],"
+                + " a recurrent state [layers, N, hidden]), declare it: quantcal.input-batch-axes.x = 1"), msg);
+
+        QuantcalJob.Result a = QuantcalJob.run(spark(), config(seq, data, data, "seq", "calibration.parquet.column=frames",
+                "input-batch-axes.x=1", "calibration.batch-size=4"), out);
+        QuantcalJob.Result b = QuantcalJob.run(spark(), config(twin, data, data, "twin", "calibration.parquet.column=frames"), out);
+        // the MatMul reads the same values: the same parameters (by hand: ORT's rule on the data's range)
+        ScaleRow ra = assertActivation(a.rows(), "proj", "xt", lo, hi), rb = assertActivation(b.rows(), "proj", "x", lo, hi);
+        Assertions.assertEquals(rb.scale(), ra.scale(), 0.0);
+        Assertions.assertEquals(rb.zeroPoint(), ra.zeroPoint());
+        JsonNode pa = runJson(a).get("passes"), pb = runJson(b).get("passes");
+        Assertions.assertEquals("[\"x float32 [5, N, 3]\"]", pa.get("calibrate").get("inputs").toString());
+        Assertions.assertEquals(1, pa.get("calibrate").get("batch_per_run").asInt(), "one sample per run");
+        Assertions.assertEquals(9, pa.get("evaluate").get("samples").asInt());
+        Assertions.assertEquals(pb.get("evaluate").get("output_sqnr_db").asDouble(), pa.get("evaluate").get("output_sqnr_db").asDouble(), 1e-9);
+
+        // an axis the input does not have, or one the model fixes, is named
+        msg = fail(config(seq, data, data, "seq-err2", "calibration.parquet.column=frames", "input-batch-axes.x=3"));
+        Assertions.assertTrue(msg.startsWith("quantcal.input-batch-axes.x = 3: model input x of "), msg);
+        Assertions.assertTrue(msg.endsWith("has shape [5, -1, 3] (rank 3), no axis 3"), msg);
+        msg = fail(config(seq, data, data, "seq-err3", "calibration.parquet.column=frames", "input-batch-axes.x=2"));
+        Assertions.assertTrue(msg.endsWith("whose dimension 2 is fixed to 3: a batch axis must be open (or 1)"), msg);
+    }
 }

@@ -56,18 +56,21 @@ public record QuantcalConfig(
      * for a single-input model, else a column named like each input), and {@code shapes} input name → full shape,
      * batch first, -1 where the model's dimension is kept or varies ({@code quantcal.input-shapes}).
      */
-    public record Inputs(Map<String, String> parquetColumns, Map<String, List<Long>> shapes) implements Serializable {
+    public record Inputs(Map<String, String> parquetColumns, Map<String, List<Long>> shapes,
+                         Map<String, Integer> batchAxes) implements Serializable {
 
         public static final String COLUMNS_KEY = "quantcal.calibration.parquet.inputs";
         public static final String SHAPES_KEY = "quantcal.input-shapes";
+        public static final String BATCH_AXES_KEY = "quantcal.input-batch-axes";
 
         public Inputs {
             parquetColumns = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(parquetColumns));
             shapes = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(shapes));
+            batchAxes = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(batchAxes));
         }
 
         public static Inputs none() {
-            return new Inputs(Map.of(), Map.of());
+            return new Inputs(Map.of(), Map.of(), Map.of());
         }
     }
 
@@ -265,6 +268,8 @@ public record QuantcalConfig(
             v = value;
         } else if (key.startsWith(Inputs.SHAPES_KEY + ".")) {
             v = list(key, value, List.of(1L));
+        } else if (key.startsWith(Inputs.BATCH_AXES_KEY + ".")) {
+            v = number(key, value.trim());
         } else if (!reference.hasPathOrNull(key)) {
             throw new ConfigException("unknown config key " + key + " (override '" + firstLine(o)
                     + "'; every key is listed in reference.conf)");
@@ -354,7 +359,7 @@ public record QuantcalConfig(
                         + ": every key lives under quantcal, as listed in reference.conf");
             }
             if (key.startsWith("quantcal.spark.conf.") || key.startsWith(Inputs.COLUMNS_KEY + ".")
-                    || key.startsWith(Inputs.SHAPES_KEY + ".")) {
+                    || key.startsWith(Inputs.SHAPES_KEY + ".") || key.startsWith(Inputs.BATCH_AXES_KEY + ".")) {
                 continue; // maps keyed by the model's input names, checked against the model before any work
             }
             if (!reference.hasPathOrNull(key)) unknown.add(key);
@@ -609,7 +614,18 @@ public record QuantcalConfig(
             }
             shapes.put(name, List.copyOf(dims));
         }
-        return new Inputs(columns, shapes);
+        Map<String, Integer> axes = new LinkedHashMap<>();
+        com.typesafe.config.ConfigObject ao = q.getObject("input-batch-axes");
+        for (String name : new TreeSet<>(ao.keySet())) {
+            ConfigValue v = ao.get(name);
+            String key = com.typesafe.config.ConfigUtil.joinPath("quantcal", "input-batch-axes", name);
+            if (!(v.unwrapped() instanceof Number n) || n.doubleValue() != n.intValue() || n.intValue() < 0) {
+                throw new ConfigException(key + ": expected the axis of the input's batch dimension, an integer from 0 (e.g."
+                        + " 1 for a sequence-first [T, N, F] input), got " + v.render(com.typesafe.config.ConfigRenderOptions.concise()));
+            }
+            axes.put(name, n.intValue());
+        }
+        return new Inputs(columns, shapes, axes);
     }
 
     /** {@link #AUTO_MEMORY_BUDGET} marks "auto": the budget is derived from the JVM's memory when the run starts. */

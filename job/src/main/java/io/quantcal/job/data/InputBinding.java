@@ -44,6 +44,12 @@ public final class InputBinding {
                         + cfg.model() + "; its inputs: " + names);
             }
         }
+        for (String n : cfg.inputs().batchAxes().keySet()) {
+            if (!names.contains(n)) {
+                throw new ModelException(Inputs.BATCH_AXES_KEY + " names '" + n + "', which is not an input of the model "
+                        + cfg.model() + "; its inputs: " + names);
+            }
+        }
         // every pass that reads the calibration data comes after calibrate (QuantcalConfig's order rules)
         if (cfg.pipeline().contains("calibrate")) of(model, cfg, cfg.calibration());
         if (cfg.pipeline().contains("evaluate")) of(model, cfg, cfg.evaluation());
@@ -85,7 +91,14 @@ public final class InputBinding {
             if (unbatched != null) {
                 // one image [C, H, W] without a batch dimension (torchvision's detection models batch inside)
                 fixedOne = true;
-                out.add(new ModelInputs.Input(in.name(), type, unbatched, false));
+                out.add(new ModelInputs.Input(in.name(), type, unbatched, -1));
+                continue;
+            }
+            Integer axis = cfg.inputs().batchAxes().get(in.name());
+            if (axis != null && axis != 0) {
+                // a sequence-first input [T, N, F]: one sample [T, F] per run, its batch of 1 at the axis
+                fixedOne = true;
+                out.add(new ModelInputs.Input(in.name(), type, batchAt(in, cfg, axis), axis));
                 continue;
             }
             long[] shape = shape(in, cfg, images, fromPreprocess);
@@ -93,6 +106,50 @@ public final class InputBinding {
             out.add(new ModelInputs.Input(in.name(), type, Arrays.copyOfRange(shape, 1, shape.length)));
         }
         return new ModelInputs(out, fixedOne ? 1 : 0);
+    }
+
+    /**
+     * One sample's shape of an input whose batch is at {@code axis} (quantcal.input-batch-axes): the model's shape, or
+     * the declared one in the model's order, without that axis; the model's dimension there must be open or 1.
+     */
+    private static long[] batchAt(TensorInfo in, QuantcalConfig cfg, int axis) {
+        String key = com.typesafe.config.ConfigUtil.joinPath("quantcal", "input-batch-axes", in.name());
+        String shapesKey = com.typesafe.config.ConfigUtil.joinPath("quantcal", "input-shapes", in.name());
+        long[] model = in.shape();
+        List<Long> declared = cfg.inputs().shapes().get(in.name());
+        long[] want = declared != null ? declared.stream().mapToLong(Long::longValue).toArray() : model;
+        if (want == null) {
+            throw new ModelException("model input " + in.name() + " of " + cfg.model() + " declares no shape: set "
+                    + shapesKey + " (its full shape in the model's order, -1 at the batch axis " + axis + ")");
+        }
+        if (axis >= want.length || model != null && model.length != want.length) {
+            throw new ModelException(key + " = " + axis + ": model input " + in.name() + " of " + cfg.model() + " has shape "
+                    + Arrays.toString(model == null ? want : model) + " (rank " + (model == null ? want : model).length
+                    + ")" + (declared != null && model != null && model.length != want.length ? ", " + shapesKey
+                    + " gives rank " + want.length : ", no axis " + axis));
+        }
+        if (model != null && model[axis] > 1) {
+            throw new ModelException(key + " = " + axis + ": model input " + in.name() + " of " + cfg.model() + " has shape "
+                    + Arrays.toString(model) + ", whose dimension " + axis + " is fixed to " + model[axis]
+                    + ": a batch axis must be open (or 1)");
+        }
+        long[] sample = new long[want.length - 1];
+        for (int d = 0, k = 0; d < want.length; d++) {
+            if (d == axis) continue;
+            long m = model == null ? -1 : model[d];
+            long w = want[d] > 0 ? want[d] : m;
+            if (m > 0 && w != m) {
+                throw new ModelException("model input " + in.name() + " of " + cfg.model() + " has shape " + Arrays.toString(model)
+                        + ", " + shapesKey + " = " + declared + ": dimension " + d + " differs (" + m + " against " + w + ")");
+            }
+            if (w <= 0) {
+                throw new ModelException("model input " + in.name() + " of " + cfg.model() + " has shape "
+                        + Arrays.toString(model) + ": dimension " + d + " is not fixed by the model; declare it: " + shapesKey
+                        + " = [...] (in the model's order, -1 at the batch axis " + axis + ")");
+            }
+            sample[k++] = w;
+        }
+        return sample;
     }
 
     /**
@@ -161,8 +218,9 @@ public final class InputBinding {
             throw new ModelException("model input " + in.name() + " of " + cfg.model() + " has " + shown
                     + ": its first (batch) dimension is fixed to " + want[0] + "; quantcal runs batches of any size, or"
                     + " one sample at a time when the batch is fixed to 1. Export the model with a dynamic batch (or batch 1)"
-                    + (open == want.length ? "" : "; its dimension " + open + " is open: if that is the batch (a recurrent state laid"
-                            + " out [layers, batch, hidden]), quantcal cannot feed it, it batches along the first dimension"));
+                    + (open == want.length ? "" : "; its dimension " + open + " is open: if that is the batch (a sequence-first"
+                            + " input [T, N, F], a recurrent state [layers, N, hidden]), declare it: "
+                            + com.typesafe.config.ConfigUtil.joinPath("quantcal", "input-batch-axes", in.name()) + " = " + open));
         }
         for (int d = 1; d < want.length; d++) {
             if (want[d] <= 0) {

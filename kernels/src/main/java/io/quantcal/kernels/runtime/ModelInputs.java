@@ -17,14 +17,20 @@ import java.util.Map;
 public record ModelInputs(List<Input> inputs, int fixedBatch) implements Serializable {
 
     /**
-     * One model input: its name, element type and one sample's shape (the batch dimension left out); {@code batched}
-     * false for an input without a batch dimension (torchvision's detection models take one image [3, H, W] and
-     * batch it inside), fed one sample per run as the sample's shape itself.
+     * One model input: its name, element type, one sample's shape (the batch dimension left out) and the axis of its
+     * batch dimension: 0 as usual; another axis for a sequence-first input [T, N, F], fed one sample per run with a
+     * batch of 1 there; −1 for an input without a batch dimension (torchvision's detection models take one image
+     * [3, H, W] and batch it inside), fed one sample per run as the sample's shape itself.
      */
-    public record Input(String name, ElementType type, long[] sampleShape, boolean batched) implements Serializable {
+    public record Input(String name, ElementType type, long[] sampleShape, int batchAxis) implements Serializable {
 
         public Input(String name, ElementType type, long[] sampleShape) {
-            this(name, type, sampleShape, true);
+            this(name, type, sampleShape, 0);
+        }
+
+        /** Whether the input has a batch dimension (at {@link #batchAxis}). */
+        public boolean batched() {
+            return batchAxis >= 0;
         }
 
         public Input {
@@ -50,9 +56,15 @@ public record ModelInputs(List<Input> inputs, int fixedBatch) implements Seriali
 
         /** The full shape with the batch dimension: [batch, ...sampleShape]; the sample's shape when not batched. */
         public long[] shape(long batch) {
-            if (!batched) {
-                if (batch != 1) throw new IllegalArgumentException("input " + name + " has no batch dimension: one sample per run, not " + batch);
-                return sampleShape.clone();
+            if (batchAxis != 0) {
+                if (batch != 1) {
+                    throw new IllegalArgumentException("input " + name + (batchAxis < 0 ? " has no batch dimension"
+                            : " has its batch at axis " + batchAxis) + ": one sample per run, not " + batch);
+                }
+                if (batchAxis < 0) return sampleShape.clone();
+                long[] s = new long[sampleShape.length + 1];
+                for (int d = 0, k = 0; d < s.length; d++) s[d] = d == batchAxis ? 1 : sampleShape[k++];
+                return s;
             }
             long[] s = new long[sampleShape.length + 1];
             s[0] = batch;
@@ -60,22 +72,23 @@ public record ModelInputs(List<Input> inputs, int fixedBatch) implements Seriali
             return s;
         }
 
-        /** "input_ids int64 [N, 128]"; "image float32 [3, 320, 320] (no batch dimension)". */
+        /** "input_ids int64 [N, 128]"; "x float32 [5, N, 3]"; "image float32 [3, 320, 320] (no batch dimension)". */
         public String describe() {
-            StringBuilder b = new StringBuilder(name).append(' ').append(type).append(batched ? " [N" : " [");
-            for (int i = 0; i < sampleShape.length; i++) b.append(batched || i > 0 ? ", " : "").append(sampleShape[i]);
-            return b.append(']').append(batched ? "" : " (no batch dimension)").toString();
+            List<String> dims = new java.util.ArrayList<>();
+            for (long d : sampleShape) dims.add(String.valueOf(d));
+            if (batchAxis >= 0) dims.add(batchAxis, "N");
+            return name + " " + type + " [" + String.join(", ", dims) + "]" + (batchAxis < 0 ? " (no batch dimension)" : "");
         }
 
         @Override
         public boolean equals(Object o) {
             return o instanceof Input i && name.equals(i.name) && type == i.type && Arrays.equals(sampleShape, i.sampleShape)
-                    && batched == i.batched;
+                    && batchAxis == i.batchAxis;
         }
 
         @Override
         public int hashCode() {
-            return 31 * (31 * name.hashCode() + type.hashCode()) + Arrays.hashCode(sampleShape) + (batched ? 0 : 1);
+            return 31 * (31 * name.hashCode() + type.hashCode()) + Arrays.hashCode(sampleShape) + batchAxis;
         }
     }
 
@@ -85,8 +98,9 @@ public record ModelInputs(List<Input> inputs, int fixedBatch) implements Seriali
         if (fixedBatch != 0 && fixedBatch != 1) {
             throw new IllegalArgumentException("fixed batch " + fixedBatch + ": only a dynamic batch (0) or 1 is supported");
         }
-        if (fixedBatch == 0 && inputs.stream().anyMatch(i -> !i.batched())) {
-            throw new IllegalArgumentException("an input without a batch dimension is fed one sample per run: fixed batch 1");
+        if (fixedBatch == 0 && inputs.stream().anyMatch(i -> i.batchAxis() != 0)) {
+            throw new IllegalArgumentException("an input without a batch dimension, or with it at another axis than the"
+                    + " first, is fed one sample per run: fixed batch 1");
         }
     }
 
