@@ -431,8 +431,8 @@ class ParquetInputsTest extends SparkJobTest {
         msg = fail(config(state, data, data, "s6", "calibration.parquet.column=x"));
         Assertions.assertEquals("model input x of file:" + state + " has shape [2, -1, 96]: its first (batch) dimension is fixed"
                 + " to 2; quantcal runs batches of any size, or one sample at a time when the batch is fixed to 1. Export the"
-                + " model with a dynamic batch (or batch 1); its dimension 1 is open: if that is the batch (a recurrent state"
-                + " laid out [layers, batch, hidden]), quantcal cannot feed it, it batches along the first dimension", msg);
+                + " model with a dynamic batch (or batch 1); its dimension 1 is open: if that is the batch (a sequence-first"
+                + " input [T, N, F], a recurrent state [layers, N, hidden]), declare it: quantcal.input-batch-axes.x = 1", msg);
     }
 
     @Test
