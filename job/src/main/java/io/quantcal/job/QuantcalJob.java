@@ -219,25 +219,8 @@ public final class QuantcalJob {
             Map<String, Object> cov = new LinkedHashMap<>();
             cov.put("nodes", coverage.size());
             cov.put("quantized", covered);
-            List<Map<String, Object>> fp32 = new java.util.ArrayList<>();
-            for (var e : coverage) {
-                if (e.quantized()) continue;
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("node", e.node());
-                m.put("op_type", e.opType());
-                m.put("reason", e.reason());
-                fp32.add(m);
-            }
-            cov.put("fp32", fp32);
-            List<Map<String, Object>> others = new java.util.ArrayList<>();
-            for (var e : otherLayers) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("node", e.node());
-                m.put("op_type", e.opType());
-                m.put("reason", e.reason());
-                others.add(m);
-            }
-            cov.put("other_layers_fp32", others);
+            cov.put("fp32", fp32Entries(coverage));
+            cov.put("other_layers_fp32", fp32Entries(otherLayers));
             run.put("coverage", cov);
             run.put("scale_table_rows", rows.size());
             run.put("versions", versions(spark));
@@ -299,6 +282,20 @@ public final class QuantcalJob {
         out.printf("data: model input %s is uint8: the images are fed as their 8-bit pixels (resize, crop, channels,"
                 + " layout)%s%n", model.inputs().get(0).name(), identity ? "" : "; quantcal.calibration.preprocess scale,"
                 + " mean and std are not applied (the model normalises its input itself)");
+    }
+
+    /** run.json's {node, op_type, reason} of each coverage entry left in FP32. */
+    private static List<Map<String, Object>> fp32Entries(List<io.quantcal.kernels.onnx.Coverage.Entry> entries) {
+        List<Map<String, Object>> out = new java.util.ArrayList<>();
+        for (var e : entries) {
+            if (e.quantized()) continue;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("node", e.node());
+            m.put("op_type", e.opType());
+            m.put("reason", e.reason());
+            out.add(m);
+        }
+        return out;
     }
 
     static Map<String, Object> onnxSessions(QuantcalConfig cfg, Map<String, Object> peaks) {

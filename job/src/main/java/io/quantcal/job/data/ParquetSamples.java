@@ -1,5 +1,6 @@
 package io.quantcal.job.data;
 
+import io.quantcal.kernels.runtime.ElementType;
 import io.quantcal.job.config.QuantcalConfig.Samples;
 import io.quantcal.kernels.runtime.ModelInputs;
 import io.quantcal.kernels.runtime.SampleInputs;
@@ -200,42 +201,34 @@ final class ParquetSamples implements Serializable {
                 }
                 out[i] = v;
             }
-            case INT64 -> {
+            case INT64, INT32, UINT8 -> {
+                // the integer types read alike: each value within the input type's range, then stored in its array
+                ElementType t = f.input().type();
+                long lo = t == ElementType.INT32 ? Integer.MIN_VALUE : t == ElementType.UINT8 ? 0 : Long.MIN_VALUE;
+                long hi = t == ElementType.INT32 ? Integer.MAX_VALUE : t == ElementType.UINT8 ? 255 : Long.MAX_VALUE;
                 long[] v = new long[size];
                 for (int j = 0; j < size; j++) {
                     Object o = list.get(j);
                     if (o == null) return " has a null at index " + j + ", expected an integer";
                     v[j] = ((Number) o).longValue();
-                }
-                out[i] = v;
-            }
-            case INT32 -> {
-                int[] v = new int[size];
-                for (int j = 0; j < size; j++) {
-                    Object o = list.get(j);
-                    if (o == null) return " has a null at index " + j + ", expected an integer";
-                    long l = ((Number) o).longValue();
-                    if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) {
-                        return " has " + l + " at index " + j + ", outside the int32 range of model input '"
-                                + f.input().name() + "'";
+                    if (v[j] < lo || v[j] > hi) {
+                        return " has " + v[j] + " at index " + j + ", outside the " + (t == ElementType.UINT8
+                                ? "uint8 range 0..255" : "int32 range") + " of model input '" + f.input().name() + "'";
                     }
-                    v[j] = (int) l;
                 }
-                out[i] = v;
-            }
-            case UINT8 -> {
-                byte[] v = new byte[size];
-                for (int j = 0; j < size; j++) {
-                    Object o = list.get(j);
-                    if (o == null) return " has a null at index " + j + ", expected an integer";
-                    long l = ((Number) o).longValue();
-                    if (l < 0 || l > 255) {
-                        return " has " + l + " at index " + j + ", outside the uint8 range 0..255 of model input '"
-                                + f.input().name() + "'";
+                out[i] = switch (t) {
+                    case INT32 -> {
+                        int[] a = new int[size];
+                        for (int j = 0; j < size; j++) a[j] = (int) v[j];
+                        yield a;
                     }
-                    v[j] = (byte) l;
-                }
-                out[i] = v;
+                    case UINT8 -> {
+                        byte[] b = new byte[size];
+                        for (int j = 0; j < size; j++) b[j] = (byte) v[j];
+                        yield b;
+                    }
+                    default -> v;
+                };
             }
         }
         return null;

@@ -153,16 +153,9 @@ public final class SampleSets {
         return jsc.parallelize(listing.images(), Math.min(partitions, listing.images().size())).map(ref -> {
             HadoopFiles files = new HadoopFiles(conf.value());
             try {
-                if (pixels) {
-                    byte[] v = pre.pixels(ref.path(), files.readBytes(ref.path()));
-                    if (v.length != size) {
-                        return Sample.bad(ref.id(), ref.path(), ref.label(), ref.path() + " has " + v.length
-                                + " pixels, expected " + size + " (channels x height x width of quantcal.calibration.preprocess)");
-                    }
-                    return new Sample(ref.id(), ref.path(), ref.label(), SampleInputs.of((Object) v), null);
-                }
-                float[] v = pre.apply(ref.path(), files.readBytes(ref.path()));
-                return check(ref.id(), ref.path(), ref.label(), v, size);
+                byte[] bytes = files.readBytes(ref.path());
+                return check(ref.id(), ref.path(), ref.label(), pixels ? pre.pixels(ref.path(), bytes)
+                        : pre.apply(ref.path(), bytes), size);
             } catch (BadSampleException | java.io.UncheckedIOException e) {
                 return Sample.bad(ref.id(), ref.path(), ref.label(), e.getMessage());
             }
@@ -215,15 +208,21 @@ public final class SampleSets {
         return m.lines().findFirst().orElse(m);
     }
 
-    /** An image's values as a sample of the single float input, after the size and finiteness checks. */
-    static Sample check(long id, String source, int label, float[] values, int expectedSize) {
-        if (values.length != expectedSize) {
-            return Sample.bad(id, source, label, source + " has " + values.length
+    /**
+     * An image's values (float[], or byte[] of a uint8 input's pixels) as a sample of the single image input, after
+     * the size check and, for floats, the finiteness check.
+     */
+    static Sample check(long id, String source, int label, Object values, int expectedSize) {
+        int length = java.lang.reflect.Array.getLength(values);
+        if (length != expectedSize) {
+            return Sample.bad(id, source, label, source + " has " + length
                     + " values, expected " + expectedSize + " (channels x height x width of quantcal.calibration.preprocess)");
         }
-        for (int i = 0; i < values.length; i++) {
-            if (!Float.isFinite(values[i])) {
-                return Sample.bad(id, source, label, source + " has a non-finite value (" + values[i] + ") at index " + i);
+        if (values instanceof float[] f) {
+            for (int i = 0; i < f.length; i++) {
+                if (!Float.isFinite(f[i])) {
+                    return Sample.bad(id, source, label, source + " has a non-finite value (" + f[i] + ") at index " + i);
+                }
             }
         }
         return new Sample(id, source, label, SampleInputs.of(values), null);

@@ -42,10 +42,10 @@ public final class EvaluatePass implements Pass {
         OnnxModel fp = state.reference();
         OnnxModel qdq = state.qdqModel() != null ? state.qdqModel() : ExportPass.qdq(cfg, state);
         LayerTensors pairs = layerTensors(qdq, state.nodes());
-        Compared.Output chosen = comparedOutput(fp);
-        // a layer whose output's shape depends on the data (after a detector's NonMaxSuppression and RoIAlign) cannot
-        // be compared value by value: its SQNR is n/a
+        // an output or a layer whose shape depends on the data (after a detector's NonMaxSuppression and RoIAlign)
+        // cannot be compared value by value: the output is named as such, the layer's SQNR is n/a
         Map<String, String> dynamic = io.quantcal.kernels.onnx.DataDependentShapes.of(fp);
+        Compared.Output chosen = comparedOutput(fp, dynamic);
         LayerTensors compared = comparable(pairs, dynamic);
         // the model's other comparable outputs (a segmentation model's aux map, a multi-task head) ride with the layers
         List<String> layers = new ArrayList<>(compared.fp()), qLayers = new ArrayList<>(compared.quant());
@@ -121,7 +121,7 @@ public final class EvaluatePass implements Pass {
         s.put("samples", sums.samples());
         s.put("passes_over_data", passes);
         s.put("labelled", sums.labelled());
-        String notClasses = output == null ? "no output compared" : notClassScores(chosen.info());
+        String notClasses = output == null ? null : notClassScores(chosen.info());
         if (output == null) {
             s.put("top1", "n/a: no output compared");
             s.put("output", "n/a: " + chosen.why());
@@ -176,7 +176,8 @@ public final class EvaluatePass implements Pass {
         chosen.skipped().forEach((name, why) -> ctx.out().printf("evaluate: output %s not compared: %s%n", name, why));
         others.forEach((name, v) -> {
             Map<?, ?> m = (Map<?, ?>) v;
-            ctx.out().printf("evaluate: output %s: SQNR %s dB, cosine %s%n", name, fmt2(m.get("sqnr_db")), fmt5(m.get("cosine")));
+            ctx.out().printf("evaluate: output %s: SQNR %s dB, cosine %s%n", name, fmt(m.get("sqnr_db"), "%.2f"),
+                    fmt(m.get("cosine"), "%.5f"));
         });
         if (output == null) {
             ctx.out().printf("evaluate: %d samples; no output compared (%s); the layers' SQNR is in run.json and the report%n",
@@ -215,8 +216,11 @@ public final class EvaluatePass implements Pass {
      * SQNR; each such output before the chosen one is named with its reason.
      */
     static Compared.Output comparedOutput(OnnxModel fp) {
-        List<String> names = fp.outputs().stream().map(io.quantcal.kernels.onnx.TensorInfo::name).toList();
-        Map<String, String> dynamic = io.quantcal.kernels.onnx.DataDependentShapes.outputs(fp, names);
+        return comparedOutput(fp, io.quantcal.kernels.onnx.DataDependentShapes.of(fp));
+    }
+
+    /** {@link #comparedOutput(OnnxModel)} with the model's data-dependent tensors ({@code DataDependentShapes.of}). */
+    static Compared.Output comparedOutput(OnnxModel fp, Map<String, String> dynamic) {
         Map<String, String> skipped = new LinkedHashMap<>();
         io.quantcal.kernels.onnx.TensorInfo chosen = null;
         List<String> others = new ArrayList<>();
@@ -229,7 +233,7 @@ public final class EvaluatePass implements Pass {
                         + " quantized model can return different numbers of values for the same samples");
             } else if (chosen == null) {
                 chosen = o;
-            } else if (!others.contains(o.name()) && !o.name().equals(chosen.name())) {
+            } else {
                 others.add(o.name()); // compared too: SQNR and cosine over the whole data
             }
         }
@@ -492,12 +496,9 @@ public final class EvaluatePass implements Pass {
         return Double.isFinite(v) ? v : (Object) String.valueOf(v);
     }
 
-    private static String fmt2(Object v) {
-        return v instanceof Number n ? String.format(java.util.Locale.ROOT, "%.2f", n.doubleValue()) : String.valueOf(v);
-    }
-
-    private static String fmt5(Object v) {
-        return v instanceof Number n ? String.format(java.util.Locale.ROOT, "%.5f", n.doubleValue()) : String.valueOf(v);
+    /** A summary number in {@code format}, or its text when it is not finite ("NaN", "Infinity"). */
+    private static String fmt(Object v, String format) {
+        return v instanceof Number n ? String.format(java.util.Locale.ROOT, format, n.doubleValue()) : String.valueOf(v);
     }
 
     static String pct(double v) {

@@ -40,7 +40,6 @@ public final class InferenceSpeed {
         if (minRuns < 1 || maxRuns < minRuns) {
             throw new IllegalArgumentException("InferenceSpeed: need 1 <= minRuns <= maxRuns, got " + minRuns + ", " + maxRuns);
         }
-        int n = samples;
         try (ModelRunner a = ModelRunner.open(fp32, options); ModelRunner b = ModelRunner.open(quantized, options);
              ModelRunner.Feed fa = a.feed(batch); ModelRunner.Feed fb = b.feed(batch)) {
             for (int i = 0; i < 2; i++) {
@@ -55,7 +54,7 @@ public final class InferenceSpeed {
                 tb[runs] = b.timeRun(fb) / 1e6;
                 runs++;
             }
-            return new Result(n, options.intraOpThreads(), runs, median(ta, runs), median(tb, runs));
+            return new Result(samples, options.intraOpThreads(), runs, median(ta, runs), median(tb, runs));
         }
     }
 

@@ -49,13 +49,13 @@ public final class ModelRunner implements AutoCloseable {
     private final OrtErrors errors;
     private final boolean shared;
     /** Tensors whose shape depends on the data (DataDependentShapes): never pinned, fetched on every run. */
-    private java.util.Set<String> dataDependent = java.util.Set.of();
+    private final java.util.Set<String> dataDependent;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private volatile boolean closed;
 
     private ModelRunner(String source, OrtSession session, OrtSession.SessionOptions options,
                         List<String> inputNames, List<String> outputNames, Map<String, ElementType> inputTypes,
-                        Map<String, String> inputKinds, OrtErrors errors, boolean shared) {
+                        Map<String, String> inputKinds, OrtErrors errors, boolean shared, java.util.Set<String> dataDependent) {
         this.source = source;
         this.session = session;
         this.sessionOptions = options;
@@ -65,6 +65,7 @@ public final class ModelRunner implements AutoCloseable {
         this.inputKinds = inputKinds;
         this.errors = errors;
         this.shared = shared;
+        this.dataDependent = dataDependent;
     }
 
     /** A runner returning only the model's own outputs. */
@@ -122,10 +123,9 @@ public final class ModelRunner implements AutoCloseable {
                     if (et != null) types.put(e.getKey(), et);
                 }
             }
-            ModelRunner runner = new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs),
-                    Map.copyOf(types), Map.copyOf(kinds), errors, shared);
-            runner.dataDependent = java.util.Set.copyOf(io.quantcal.kernels.onnx.DataDependentShapes.of(model).keySet());
-            return runner;
+            return new ModelRunner(model.source(), session, so, List.copyOf(inputs), List.copyOf(outputs),
+                    Map.copyOf(types), Map.copyOf(kinds), errors, shared,
+                    java.util.Set.copyOf(io.quantcal.kernels.onnx.DataDependentShapes.of(model).keySet()));
         } catch (OrtException e) {
             if (session != null) {
                 try {
@@ -552,13 +552,6 @@ public final class ModelRunner implements AutoCloseable {
             if (isAllocationFailure(e)) {
                 throw new MemoryException(source + ": ONNX Runtime could not allocate memory for a batch of " + n
                         + " (" + firstLine(e.getMessage()) + "); " + MemoryException.ADVICE, e);
-            }
-            java.util.regex.Matcher dd = DATA_DEPENDENT.matcher(String.valueOf(e.getMessage()));
-            if (dd.find()) {
-                throw new ModelException(source + ": tensor " + dd.group(1) + " has shape " + dd.group(3) + " in this run and "
-                        + dd.group(2) + " in an earlier one with inputs of the same shape: its shape depends on the data"
-                        + " (an If, Loop or Scan whose branches or trip count differ), so quantcal cannot capture or"
-                        + " compare it run by run", e);
             }
             throw new ModelException(errors.message(source, "run failed", e), e);
         } finally {
