@@ -124,6 +124,12 @@ public final class QuantcalJob {
             if (model.upgradedFrom() > 0) {
                 out.printf("model: opset %d raised to %d (ONNX version-converter rules)%n", model.upgradedFrom(), model.opset());
             }
+            Map<String, Integer> inlined = model.inlinedFunctions();
+            if (!inlined.isEmpty()) {
+                int calls = inlined.values().stream().mapToInt(Integer::intValue).sum();
+                out.printf("model: %d call%s of %d local function%s expanded into the graph %s%n", calls,
+                        calls == 1 ? "" : "s", inlined.size(), inlined.size() == 1 ? "" : "s", inlined);
+            }
             uint8Images(upcast.model(), cfg, out);
             if (upcast.changed()) {
                 out.printf("model: computes in float16/bfloat16; taken as the float32 model of the same values (%d"
@@ -203,6 +209,7 @@ public final class QuantcalJob {
             run.put("quantizable_layers", state.nodes().size());
             Map<String, Object> frontEnd = new LinkedHashMap<>();
             if (model.upgradedFrom() > 0) frontEnd.put("opset_upgraded_from", model.upgradedFrom());
+            if (!model.inlinedFunctions().isEmpty()) frontEnd.put("functions_inlined", model.inlinedFunctions());
             if (upcast.changed()) {
                 frontEnd.put("float16_upcast", Map.of("tensors", upcast.tensors(), "casts", upcast.casts(),
                         "values", upcast.values()));

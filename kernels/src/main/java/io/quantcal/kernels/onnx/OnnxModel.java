@@ -141,6 +141,8 @@ public final class OnnxModel implements Serializable {
                     + ": quantcal reads IR versions 3.." + MAX_IR_VERSION);
         }
         long declared = declaredOpset(source, proto);
+        // a model-local function's Conv/Gemm/MatMul nodes are layers too: calls expanded first, as ONNX Runtime does
+        proto = FunctionInlining.inline(source, proto);
         if (declared < MIN_OPSET) proto = OldOpsetUpgrade.toTen(source, proto, declared);
         defaultOpset(source, proto);
         proto = ExternalData.inline(source, proto, resolver != null ? resolver : ExternalDataResolver.none());
@@ -152,6 +154,11 @@ public final class OnnxModel implements Serializable {
             if (Nodes.defaultDomain(o.getDomain())) return o.getVersion();
         }
         throw new ModelException(source + ": no opset import for the default ONNX domain");
+    }
+
+    /** The calls of model-local functions expanded on reading, per function name (see {@link FunctionInlining}). */
+    public Map<String, Integer> inlinedFunctions() {
+        return FunctionInlining.counts(proto);
     }
 
     /** The opset the file declared, when quantcal raised it to 10 on reading (see {@code OldOpsetUpgrade}); else 0. */
