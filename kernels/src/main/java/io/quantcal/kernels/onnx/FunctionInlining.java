@@ -27,9 +27,10 @@ import onnx.Onnx.ValueInfoProto;
  * position (a missing optional input is ""; an output the call does not name gets a new name); every other value of
  * the body gets a new name unique in the model, made from the call's node name ({@code <call>/<value>}); a body node is
  * named {@code <call>/<node>}; an attribute that refers to a call attribute ({@code ref_attr_name}) takes the call's
- * value under the body attribute's name, and is left out when the call does not set it (the operator's default then
- * applies). Names the body's subgraphs (If branches, Loop bodies) read from the function are renamed with it. A body
- * that calls functions is expanded in turn; a function that calls itself, directly or not, is an error, as is a
+ * value under the body attribute's name or, when the call does not set it, the function's default (IR 9's
+ * {@code attribute_proto}), and is left out when there is neither (the operator's default then applies). Calls pick
+ * their function by domain, name and overload (IR 10). Names the body's subgraphs (If branches, Loop bodies) read from
+ * the function are renamed with it. A body that calls functions is expanded in turn; a function that calls itself, directly or not, is an error, as is a
  * function whose default-domain opset differs from the model's (its nodes would not mean the same in the model).
  * Functions no call uses any more are dropped. The count of calls per function is kept in the model's metadata
  * ({@link #KEY}) for the run's front-end report.
@@ -59,7 +60,7 @@ public final class FunctionInlining {
                             + modelOpset + " (re-export with one opset)");
                 }
             }
-            functions.put(key(f.getDomain(), f.getName()), f);
+            functions.put(key(f.getDomain(), f.getName(), overload(f)), f);
         }
         Set<String> taken = new HashSet<>();
         GraphProto g = proto.getGraph();
@@ -97,8 +98,45 @@ public final class FunctionInlining {
         return out;
     }
 
-    private static String key(String domain, String name) {
-        return domain + "\u0000" + name;
+    private static String key(String domain, String name, String overload) {
+        return domain + "\u0000" + name + "\u0000" + overload;
+    }
+
+    // Fields of IR 9 and 10 that quantcal's protobuf classes (IR 8) keep as unknown fields, read by number:
+    // FunctionProto.attribute_proto = 11 (IR 9: attribute defaults), FunctionProto.overload = 13 and
+    // NodeProto.overload = 8 (IR 10: several functions of one name told apart).
+    private static final int FUNCTION_ATTRIBUTE_PROTO = 11;
+    private static final int FUNCTION_OVERLOAD = 13;
+    private static final int NODE_OVERLOAD = 8;
+
+    private static String overload(FunctionProto f) {
+        return unknownString(f.getUnknownFields(), FUNCTION_OVERLOAD);
+    }
+
+    private static String overload(NodeProto n) {
+        return unknownString(n.getUnknownFields(), NODE_OVERLOAD);
+    }
+
+    private static String unknownString(org.nd4j.shade.protobuf.UnknownFieldSet fields, int number) {
+        if (!fields.hasField(number)) return "";
+        List<org.nd4j.shade.protobuf.ByteString> values = fields.getField(number).getLengthDelimitedList();
+        return values.isEmpty() ? "" : values.get(values.size() - 1).toStringUtf8();
+    }
+
+    /** A function's attribute defaults (IR 9's attribute_proto), by name. */
+    private static Map<String, AttributeProto> defaults(String source, FunctionProto f) {
+        Map<String, AttributeProto> out = new HashMap<>();
+        if (!f.getUnknownFields().hasField(FUNCTION_ATTRIBUTE_PROTO)) return out;
+        for (org.nd4j.shade.protobuf.ByteString b : f.getUnknownFields().getField(FUNCTION_ATTRIBUTE_PROTO).getLengthDelimitedList()) {
+            try {
+                AttributeProto a = AttributeProto.parseFrom(b);
+                out.put(a.getName(), a);
+            } catch (org.nd4j.shade.protobuf.InvalidProtocolBufferException e) {
+                throw new ModelException(source + ": local function " + f.getDomain() + "." + f.getName()
+                        + ": an attribute default (attribute_proto) is not an AttributeProto (" + e.getMessage() + ")", e);
+            }
+        }
+        return out;
     }
 
     private static final class Inliner {
@@ -125,7 +163,7 @@ public final class FunctionInlining {
         /** Appends {@code n}, expanded when it calls a function, to {@code out}; whether anything changed. */
         boolean expand(NodeProto n, int depth, List<NodeProto> out) {
             NodeProto withSub = subgraphs(n, depth);
-            FunctionProto f = functions.get(key(n.getDomain(), n.getOpType()));
+            FunctionProto f = functions.get(key(n.getDomain(), n.getOpType(), overload(n)));
             if (f == null) {
                 out.add(withSub);
                 return withSub != n;
@@ -173,7 +211,8 @@ public final class FunctionInlining {
                     if (!o.isEmpty() && !rename.containsKey(o)) rename.put(o, fresh(prefix + "/" + o));
                 }
             }
-            Map<String, AttributeProto> given = new HashMap<>();
+            // the call's attributes over the function's defaults
+            Map<String, AttributeProto> given = defaults(source, f);
             for (AttributeProto a : call.getAttributeList()) given.put(a.getName(), a);
             List<NodeProto> out = new ArrayList<>(f.getNodeCount());
             for (int k = 0; k < f.getNodeCount(); k++) {

@@ -43,12 +43,22 @@ public final class OnnxModel implements Serializable {
 
     private static final long serialVersionUID = 1L;
 
-    /** The newest IR version the protobuf schema bundled with ND4J describes. */
-    public static final long MAX_IR_VERSION = Graphs.IR_VERSION;
+    /**
+     * The newest IR version read: 13, ONNX 1.21's (opset 26). ND4J's protobuf classes describe IR 8; what later IR
+     * versions added is carried through untouched as protobuf unknown fields (node, graph and function metadata, device
+     * configurations) or, where it matters to quantcal, read by field number (a function's attribute defaults and
+     * overloads: {@link FunctionInlining}); element types added since (float8, int4, float4, int2) are data types by
+     * number, which quantcal refuses as weights and carries elsewhere.
+     */
+    public static final long MAX_IR_VERSION = 13;
     /** Oldest default-domain opset: QuantizeLinear/DequantizeLinear appear in opset 10. */
     public static final long MIN_OPSET = 10;
-    /** Newest default-domain opset: int16 Q/DQ (opset 21) is the last addition quantcal writes. */
-    public static final long MAX_OPSET = 21;
+    /**
+     * Newest default-domain opset: 26, the newest the bundled ONNX Runtime (1.28) officially runs. From 22 on, the
+     * operators quantcal reads or writes changed in their type lists only (bfloat16, float4, float8e8m0, int2), and
+     * QuantizeLinear's {@code precision} (23) defaults to the scale's type, float32 here: the same numbers.
+     */
+    public static final long MAX_OPSET = 26;
 
     private final transient String source;
     private final transient ModelProto proto;
@@ -134,7 +144,7 @@ public final class OnnxModel implements Serializable {
         if (proto.getIrVersion() > MAX_IR_VERSION) {
             throw new ModelException(source + ": unsupported ONNX IR version " + proto.getIrVersion()
                     + ": quantcal reads IR versions 3.." + MAX_IR_VERSION
-                    + " (re-export the model with an older exporter or onnx.version_converter)");
+                    + " (re-export the model with an older exporter)");
         }
         if (proto.getIrVersion() < 3) {
             throw new ModelException(source + ": unsupported ONNX IR version " + proto.getIrVersion()
@@ -179,7 +189,8 @@ public final class OnnxModel implements Serializable {
         }
         if (found < MIN_OPSET || found > MAX_OPSET) {
             throw new ModelException(source + ": unsupported opset " + found + ": quantcal supports "
-                    + MIN_OPSET + ".." + MAX_OPSET);
+                    + MIN_OPSET + ".." + MAX_OPSET + (found > MAX_OPSET ? " (" + MAX_OPSET + ": the newest the bundled"
+                    + " ONNX Runtime runs)" : ""));
         }
         return found;
     }

@@ -6,7 +6,7 @@ import onnx.Onnx.TensorProto;
 import onnx.Onnx.TensorProto.DataType;
 
 /** Decoding of initializer contents: raw_data (little-endian, the ONNX rule) or the typed repeated fields. */
-final class Tensors {
+public final class Tensors {
 
     private Tensors() {}
 
@@ -22,10 +22,20 @@ final class Tensors {
         return n;
     }
 
-    static String typeName(int dataType) {
+    /** A TensorProto data type's name ("FLOAT", "INT4": those added after IR 8 too), else "type N". */
+    public static String typeName(int dataType) {
         DataType t = DataType.forNumber(dataType);
-        return t == null ? "type " + dataType : t.name();
+        if (t != null) return t.name();
+        int later = dataType - FLOAT8E4M3FN;
+        return later >= 0 && later < LATER_TYPES.length ? LATER_TYPES[later] : "type " + dataType;
     }
+
+    /** TensorProto.DataType numbers from IR 9 on, which ND4J's IR-8 enum lacks: 17 is the first. */
+    static final int FLOAT8E4M3FN = 17;
+
+    /** Their names, from 17 (IR 9: float8; 10: 4-bit integers; 11: float4; 12: float8e8m0; 13: 2-bit integers). */
+    private static final String[] LATER_TYPES = {"FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ",
+            "UINT4", "INT4", "FLOAT4E2M1", "FLOAT8E8M0", "UINT2", "INT2"};
 
     /** Bytes per element of a fixed-width type, or -1 (strings, unknown types). */
     static int elementSize(int dataType) {

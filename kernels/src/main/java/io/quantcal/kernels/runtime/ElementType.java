@@ -43,8 +43,7 @@ public enum ElementType {
     public static String onnxName(int dataType) {
         ElementType t = ofOnnx(dataType);
         if (t != null) return t.display;
-        TensorProto.DataType d = TensorProto.DataType.forNumber(dataType);
-        return d == null ? "type " + dataType : d.name().toLowerCase(Locale.ROOT);
+        return io.quantcal.kernels.onnx.Tensors.typeName(dataType).toLowerCase(Locale.ROOT);
     }
 
     /** Bytes per element. */

@@ -173,6 +173,49 @@ class FunctionInliningTest {
         assertArrayEquals(reference(m, "y"), expanded(e, "y"));
     }
 
+    /** {@code fields} set as protobuf unknown fields: field number → length-delimited values. */
+    private static org.nd4j.shade.protobuf.UnknownFieldSet unknown(Map<Integer, List<org.nd4j.shade.protobuf.ByteString>> fields) {
+        var b = org.nd4j.shade.protobuf.UnknownFieldSet.newBuilder();
+        fields.forEach((k, v) -> {
+            var f = org.nd4j.shade.protobuf.UnknownFieldSet.Field.newBuilder();
+            v.forEach(f::addLengthDelimited);
+            b.addField(k, f.build());
+        });
+        return b.build();
+    }
+
+    @Test
+    void overloadsAndAttributeDefaultsOfIr10AreHonoured() throws Exception {
+        // IR 10: two functions local.Act told apart by their overload ("leaky": LeakyRelu whose alpha defaults to 0.25 in
+        // the function's attribute_proto, IR 9; "neg": Neg), called by overload; fields ND4J's IR-8 classes read as unknown
+        var utf8 = (java.util.function.Function<String, org.nd4j.shade.protobuf.ByteString>)
+                org.nd4j.shade.protobuf.ByteString::copyFromUtf8;
+        NodeProto leakyBody = Graphs.node("LeakyRelu", "act", List.of("x"), List.of("y")).toBuilder()
+                .addAttribute(ref("alpha", "alpha", AttributeProto.AttributeType.FLOAT)).build();
+        FunctionProto leaky = FunctionProto.newBuilder().setName("Act").setDomain("local").addInput("x").addOutput("y")
+                .addNode(leakyBody).addOpsetImport(opset("", 13))
+                .setUnknownFields(unknown(Map.of(11, List.of(Graphs.attribute("alpha", 0.25f).toByteString()),
+                        13, List.of(utf8.apply("leaky"))))).build();
+        FunctionProto neg = FunctionProto.newBuilder().setName("Act").setDomain("local").addInput("x").addOutput("y")
+                .addNode(Graphs.node("Neg", "act", List.of("x"), List.of("y"))).addOpsetImport(opset("", 13))
+                .setUnknownFields(unknown(Map.of(13, List.of(utf8.apply("neg"))))).build();
+        NodeProto first = call("Act", "a1", List.of("x"), List.of("h"), Map.of()).toBuilder()
+                .setUnknownFields(unknown(Map.of(8, List.of(utf8.apply("neg"))))).build();
+        NodeProto second = call("Act", "a2", List.of("h"), List.of("y"), Map.of()).toBuilder()
+                .setUnknownFields(unknown(Map.of(8, List.of(utf8.apply("leaky"))))).build();
+        ModelProto m = withFunctions(List.of(first, second), List.of(), List.of("y"), leaky, neg).toBuilder()
+                .setIrVersion(10).build();
+        OnnxModel e = OnnxModel.parse("ir10.onnx", m.toByteArray(), null);
+
+        assertEquals(List.of("Neg", "LeakyRelu"), e.nodes().stream().map(NodeProto::getOpType).toList());
+        assertEquals(0.25f, (float) Nodes.floatAttr(e.node("a2/act"), "alpha", -1), "the function's default alpha");
+        float[] x = input(), y = expanded(e, "y");
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(-x[i] >= 0 ? -x[i] : 0.25f * -x[i], y[i], 0f, "by hand at " + i);
+        }
+        assertArrayEquals(reference(m, "y"), y);
+    }
+
     @Test
     void recursionAndAnotherOpsetAreRefusedNamingTheFunction() {
         FunctionProto loop = FunctionProto.newBuilder().setName("Forever").setDomain("local").addInput("x").addOutput("y")

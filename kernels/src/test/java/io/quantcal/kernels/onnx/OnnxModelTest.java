@@ -92,20 +92,36 @@ class OnnxModelTest {
     }
 
     @Test
-    void irVersionAboveEightIsRefused() {
-        ModelException e = parseError(inlineModel().toBuilder().setIrVersion(9).build().toByteArray());
-        assertTrue(e.getMessage().contains("IR version 9"), e.getMessage());
+    void irVersionsUpToThirteenAreReadAndNewerOnesRefused() {
+        // ONNX 1.21 writes IR 13: read, the fields ND4J's IR-8 classes do not know kept (NodeProto.metadata_props = 9)
+        ModelProto.Builder b = inlineModel().toBuilder().setIrVersion(13);
+        onnx.Onnx.NodeProto n = b.getGraph().getNode(0);
+        org.nd4j.shade.protobuf.UnknownFieldSet meta = org.nd4j.shade.protobuf.UnknownFieldSet.newBuilder()
+                .addField(9, org.nd4j.shade.protobuf.UnknownFieldSet.Field.newBuilder().addLengthDelimited(
+                        onnx.Onnx.StringStringEntryProto.newBuilder().setKey("k").setValue("v").build().toByteString()).build())
+                .build();
+        b.setGraph(b.getGraph().toBuilder().setNode(0, n.toBuilder().setUnknownFields(meta)));
+        OnnxModel m = parse(b.build());
+        assertEquals(13, m.proto().getIrVersion());
+        assertTrue(m.proto().getGraph().getNode(0).getUnknownFields().hasField(9), "node metadata carried through");
+        ModelException e = parseError(inlineModel().toBuilder().setIrVersion(14).build().toByteArray());
+        assertEquals("broken.onnx: unsupported ONNX IR version 14: quantcal reads IR versions 3..13 (re-export the model"
+                + " with an older exporter)", e.getMessage());
     }
 
     @Test
-    void opsetsOutsideTenToTwentyOneAreRefused() {
+    void opsetsOutsideTenToTwentySixAreRefused() {
+        ModelProto newest = inlineModel().toBuilder().setOpsetImport(0,
+                OperatorSetIdProto.newBuilder().setDomain("").setVersion(26)).build();
+        assertEquals(26, parse(newest).opset());
         ModelProto high = inlineModel().toBuilder().setOpsetImport(0,
-                OperatorSetIdProto.newBuilder().setDomain("").setVersion(22)).build();
-        assertEquals("broken.onnx: unsupported opset 22: quantcal supports 10..21", parseError(high.toByteArray()).getMessage());
+                OperatorSetIdProto.newBuilder().setDomain("").setVersion(27)).build();
+        assertEquals("broken.onnx: unsupported opset 27: quantcal supports 10..26 (26: the newest the bundled ONNX Runtime"
+                + " runs)", parseError(high.toByteArray()).getMessage());
         ModelProto low = inlineModel().toBuilder().setOpsetImport(0,
                 OperatorSetIdProto.newBuilder().setDomain("").setVersion(6)).build();
         assertTrue(parseError(low.toByteArray()).getMessage().startsWith("broken.onnx: unsupported opset 6: quantcal"
-                + " upgrades opsets 7..9 to 10 and reads 10..21"));
+                + " upgrades opsets 7..9 to 10 and reads 10..26"));
         ModelProto onlyCustom = inlineModel().toBuilder().setOpsetImport(0,
                 OperatorSetIdProto.newBuilder().setDomain("com.example").setVersion(1)).build();
         assertTrue(parseError(onlyCustom.toByteArray()).getMessage().contains("no opset import for the default"));
@@ -291,7 +307,7 @@ class OnnxModelTest {
         OnnxModel c = a.withGraph(a.graph().toBuilder().addNode(Graphs.node("Neg", "", List.of("y"), List.of("z"))).build());
         assertEquals("Neg_2", c.nodes().get(2).getName());
         assertEquals(2, a.nodes().size());
-        assertThrows(IllegalArgumentException.class, () -> a.withOpset(22));
+        assertThrows(IllegalArgumentException.class, () -> a.withOpset(27));
     }
 
     @Test
