@@ -10,6 +10,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import onnx.Onnx.GraphProto;
 import onnx.Onnx.NodeProto;
 import onnx.Onnx.TensorProto.DataType;
 import onnx.Onnx.ValueInfoProto;
@@ -102,7 +103,10 @@ public final class QdqExporter {
         OnnxModel qdq = exportUnpadded(model, activations, weights, integerWeights, options, placement);
         if (placement.profile() != QdqProfile.ORT) return qdq;
         qdq = ClassifierAsConv.rewrite(ConstantOperands.rewrite(HardSigmoidAsAdd.rewrite(qdq)));
-        return RankHints.declare(options.weightsAsQdqPair() ? qdq : StemPadding.pad(qdq));
+        qdq = RankHints.declare(options.weightsAsQdqPair() ? qdq : StemPadding.pad(qdq));
+        // a constant those rules now read as an exact code (GELU's ½ in Swin-T: 12 of them) is read by nothing else
+        GraphProto used = withoutUnusedInitializers(qdq.graph());
+        return used == qdq.graph() ? qdq : qdq.withGraph(used);
     }
 
     /** The profile's QDQ model without {@link StemPadding} and {@link RankHints} (their tests' reference). */
