@@ -101,17 +101,21 @@ class DataDependentOutputsJobTest extends SparkJobTest {
     }
 
     @Test
-    void easyQuantSearchesTheOtherLayersAndKeepsTheOneAfterTheSelection() throws Exception {
+    void easyQuantAndAdaRoundTakeTheOtherLayersAndKeepTheOneAfterTheSelection() throws Exception {
         // before, its per-sample capture stopped the run: "tensor post_out [47, 4] has no axis of the batch size 8"
         Path file = tmp.resolve("post-eq.onnx");
         Files.write(file, TestModels.dataDependentOutputs("logits", "post_out").toByteArray());
         ByteArrayOutputStream text = new ByteArrayOutputStream();
         QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB,
                 tmp.resolve("post-eq").toString(), "calibration.limit=32", "evaluation.limit=32", "calibration.batch-size=8",
-                "pipeline=[calibrate,easyquant,export,evaluate]"), new PrintStream(text, true, StandardCharsets.UTF_8));
+                "pipeline=[calibrate,easyquant,adaround,export,evaluate]", "adaround.samples=16", "adaround.iterations=20"),
+                new PrintStream(text, true, StandardCharsets.UTF_8));
         String console = text.toString(StandardCharsets.UTF_8);
         Assertions.assertTrue(console.contains("easyquant: keeps post (its input's shape depends on the data (NonZero node"
                 + " 'nz'), so its rows are not the samples' own) at the calibrated parameters"), console);
+        // adaround says so too (it named the layers it solved, not the one it left at nearest rounding)
+        Assertions.assertTrue(console.contains("adaround: keeps post (its input's shape depends on the data (NonZero node"
+                + " 'nz'), so its rows are not the samples' own) rounded to nearest at the calibrated scales"), console);
         Assertions.assertTrue(r.rows().stream().anyMatch(x -> x.node().equals("conv1") && x.method().contains("easyquant")),
                 "conv1 searched");
         Assertions.assertTrue(r.rows().stream().filter(x -> x.node().equals("post")).noneMatch(x -> x.method().contains("easyquant")),

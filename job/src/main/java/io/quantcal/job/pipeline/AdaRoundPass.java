@@ -108,6 +108,8 @@ public final class AdaRoundPass implements Pass {
         ctx.out().printf("adaround: %d layers, inputs %s%s, cache %s (%d iterations each)%n", nodes.size(), ar.inputs(),
                 quantized ? " in " + waves.size() + " waves" : "", cacheDir, ar.iterations());
         for (String line : ignored) ctx.out().println("adaround: " + line);
+        state.printKept(ctx.out(), "adaround", "rounded to nearest at the calibrated scales (no layer reconstruction for"
+                + " this op)");
         BroadcastModel fp = null;
         try {
             List<QuantizableNode> earlier = new ArrayList<>();

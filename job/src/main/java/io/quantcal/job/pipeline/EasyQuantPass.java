@@ -83,10 +83,7 @@ public final class EasyQuantPass implements Pass {
         QuantcalConfig.EasyQuant eq = cfg.easyquant();
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = selected(state.searchableNodes(), eq.layers());
-        if (!state.keptAsCalibrated().isEmpty()) {
-            ctx.out().printf("easyquant: keeps %s at the calibrated parameters (no layer search for this op)%n",
-                    String.join(", ", state.keptAsCalibrated()));
-        }
+        state.printKept(ctx.out(), "easyquant", "at the calibrated parameters (no layer search for this op)");
         Map<String, LayerCapture.Layer> layers = new LinkedHashMap<>();
         for (QuantizableNode n : nodes) layers.put(n.name(), layer(model, n, state, eq.outputAfterActivation()));
         AlternatingSearch.Options opts = new AlternatingSearch.Options(eq.alpha(), eq.beta(), eq.segments(), eq.rounds(),

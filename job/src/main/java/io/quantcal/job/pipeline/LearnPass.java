@@ -98,6 +98,7 @@ public final class LearnPass implements Pass {
                 l.batchColumns(), 1);
         ctx.out().printf("learn: %s on %d layers, inputs %s%s (%d iterations each%s)%n", method, nodes.size(), l.inputs(),
                 quantized ? " in " + waves.size() + " waves" : "", l.iterations(), l.updateWeights() ? ", weights updated" : "");
+        state.printKept(ctx.out(), "learn", "at the calibrated parameters (no layer reconstruction for this op)");
 
         PipelineState current = state;   // the learned parameters so far: the partial models of later waves use them
         Map<String, int[]> codes = new LinkedHashMap<>();

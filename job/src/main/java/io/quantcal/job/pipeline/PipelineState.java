@@ -70,6 +70,15 @@ public record PipelineState(
         return out;
     }
 
+    /**
+     * Prints what per-layer pass {@code pass} leaves as calibrate made it, {@code how} ("at the calibrated parameters
+     * (no layer search for this op)"), when it leaves anything: a layer a pass skips is named, never left out silently.
+     */
+    public void printKept(java.io.PrintStream out, String pass, String how) {
+        List<String> kept = keptAsCalibrated();
+        if (!kept.isEmpty()) out.printf("%s: keeps %s %s%n", pass, String.join(", ", kept), how);
+    }
+
     private static String dataDependence(QuantizableNode n, Map<String, String> dynamic) {
         String cause = dynamic.containsKey(n.input()) ? dynamic.get(n.input()) : dynamic.get(n.output());
         return cause == null ? null : "its input's shape depends on the data (" + cause + "), so its rows are not the"

@@ -30,6 +30,7 @@ final class StochasticRounding {
         QuantcalConfig.Rounding r = ctx.config().weights().rounding();
         OnnxModel model = state.model();
         List<QuantizableNode> nodes = state.searchableNodes(); // the others keep nearest rounding
+        state.printKept(ctx.out(), "calibrate: stochastic rounding", "rounded to nearest (no layer forward for this op)");
         ctx.spark().sparkContext().setJobDescription("calibrate: stochastic rounding, choose the first " + r.samples()
                 + " calibration samples");
         JavaRDD<Sample> samples = LayerReconstruction.selectSamples(ctx, model, r.samples(), "stochastic rounding");
