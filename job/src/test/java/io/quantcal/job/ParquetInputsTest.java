@@ -565,4 +565,43 @@ class ParquetInputsTest extends SparkJobTest {
         msg = fail(config(seq, data, data, "seq-err3", "calibration.parquet.column=frames", "input-batch-axes.x=2"));
         Assertions.assertTrue(msg.endsWith("whose dimension 2 is fixed to 3: a batch axis must be open (or 1)"), msg);
     }
+    @Test
+    void aScalarInputTakesOneValuePerSampleOneSamplePerRun() throws Exception {
+        // x [N, 5, 3] times a scalar gain [] (Silero VAD's sample rate, a TTS model's speed: inputs without a batch)
+        io.quantcal.kernels.onnx.TestModels.Builder b = new io.quantcal.kernels.onnx.TestModels.Builder(13);
+        b.node(io.quantcal.kernels.onnx.Graphs.node("Mul", "gain_mul", List.of("x", "gain"), List.of("xs")));
+        b.matMul("proj", "xs", "h", 3, 4);
+        b.node(io.quantcal.kernels.onnx.Graphs.node("ReduceMean", "time_mean", List.of("h"), List.of("y"),
+                Map.of("axes", new long[] {1}, "keepdims", 0L)));
+        var m = b.build(13, List.of(io.quantcal.kernels.onnx.Graphs.floatValue("x", -1, 5, 3),
+                io.quantcal.kernels.onnx.Graphs.floatValue("gain")), List.of(io.quantcal.kernels.onnx.Graphs.floatValue("y", -1, 4)));
+        Path model = tmp.resolve("scalar-gain.onnx");
+        Files.write(model, m.toByteArray());
+        StructType schema = new StructType().add("x", array(DataTypes.FloatType)).add("gain", array(DataTypes.FloatType));
+        Random rnd = new Random(23);
+        List<Row> rows = new ArrayList<>();
+        double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
+        for (int k = 0; k < 9; k++) {
+            float[] v = gaussian(rnd, 15, 1.0);
+            float g = 0.5f + 0.25f * k;
+            // the MatMul reads x · gain, each product rounded to float32 as ONNX Runtime's Mul rounds it
+            for (float f : v) { lo = Math.min(lo, f * g); hi = Math.max(hi, f * g); }
+            rows.add(RowFactory.create(floats(v), floats(new float[] {g})));
+        }
+        Path data = write("scalar-gain.parquet", schema, rows);
+        QuantcalJob.Result r = QuantcalJob.run(spark(), config(model, data, data, "scalar", "calibration.batch-size=4"), out);
+        assertActivation(r.rows(), "proj", "xs", lo, hi);
+        JsonNode p = runJson(r).get("passes");
+        Assertions.assertEquals("[\"x float32 [N, 5, 3]\",\"gain float32 [] (no batch dimension)\"]",
+                p.get("calibrate").get("inputs").toString());
+        Assertions.assertEquals(1, p.get("calibrate").get("batch_per_run").asInt(), "one sample per run");
+        Assertions.assertEquals(9, p.get("evaluate").get("samples").asInt());
+        Assertions.assertTrue(p.get("evaluate").get("output_sqnr_db").asDouble() > 30, p.get("evaluate").toString());
+
+        // a gain column of two values per row is that row's error, naming the input and its shape
+        List<Row> two = List.of(RowFactory.create(floats(gaussian(rnd, 15, 1.0)), floats(new float[] {1f, 2f})));
+        String msg = fail(config(model, write("scalar-two.parquet", schema, two), data, "scalar-err"));
+        Assertions.assertTrue(msg.contains("column 'gain'") && msg.contains("has 2 values, expected 1 (model input 'gain'"
+                + " float32 [])"), msg);
+    }
 }

@@ -94,6 +94,12 @@ public final class InputBinding {
                 out.add(new ModelInputs.Input(in.name(), type, unbatched, -1));
                 continue;
             }
+            if (!images && in.shape() != null && in.shape().length == 0) {
+                // a scalar (Silero VAD's sample rate, a TTS model's speed): one value per sample, one sample per run
+                fixedOne = true;
+                out.add(new ModelInputs.Input(in.name(), type, new long[0], -1));
+                continue;
+            }
             Integer axis = cfg.inputs().batchAxes().get(in.name());
             if (axis != null && axis != 0) {
                 // a sequence-first input [T, N, F]: one sample [T, F] per run, its batch of 1 at the axis

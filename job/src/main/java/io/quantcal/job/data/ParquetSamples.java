@@ -71,9 +71,7 @@ final class ParquetSamples implements Serializable {
 
     /** "[N, 1, 28, 28]". */
     static String shape(ModelInputs.Input in) {
-        StringBuilder b = new StringBuilder("[N");
-        for (long d : in.sampleShape()) b.append(", ").append(d);
-        return b.append(']').toString();
+        return in.dims();
     }
 
     /**

@@ -74,10 +74,15 @@ public record ModelInputs(List<Input> inputs, int fixedBatch) implements Seriali
 
         /** "input_ids int64 [N, 128]"; "x float32 [5, N, 3]"; "image float32 [3, 320, 320] (no batch dimension)". */
         public String describe() {
+            return name + " " + type + " " + dims() + (batchAxis < 0 ? " (no batch dimension)" : "");
+        }
+
+        /** The fed shape with N at the batch axis: "[N, 128]", "[5, N, 3]"; "[3, 320, 320]" or "[]" without one. */
+        public String dims() {
             List<String> dims = new java.util.ArrayList<>();
             for (long d : sampleShape) dims.add(String.valueOf(d));
             if (batchAxis >= 0) dims.add(batchAxis, "N");
-            return name + " " + type + " [" + String.join(", ", dims) + "]" + (batchAxis < 0 ? " (no batch dimension)" : "");
+            return "[" + String.join(", ", dims) + "]";
         }
 
         @Override
