@@ -227,7 +227,7 @@ public final class FunctionInlining {
                         if (v != null) b.addAttribute(v.toBuilder().setName(a.getName()).clearRefAttrName());
                         continue;
                     }
-                    b.addAttribute(renamedGraphs(a, rename));
+                    b.addAttribute(renamedGraphs(a, rename, given));
                 }
                 out.add(b.build());
             }
@@ -242,16 +242,19 @@ public final class FunctionInlining {
         }
     }
 
-    /** {@code a} with the function-scope names its subgraphs read from outside renamed (names they define stay). */
-    private static AttributeProto renamedGraphs(AttributeProto a, Map<String, String> rename) {
-        if (a.hasG()) return a.toBuilder().setG(renamedGraph(a.getG(), rename)).build();
+    /**
+     * {@code a} with the function-scope names its subgraphs read from outside renamed (names they define stay), and
+     * their attributes that refer to the function's ({@code ref_attr_name}) given the call's value.
+     */
+    private static AttributeProto renamedGraphs(AttributeProto a, Map<String, String> rename, Map<String, AttributeProto> given) {
+        if (a.hasG()) return a.toBuilder().setG(renamedGraph(a.getG(), rename, given)).build();
         if (a.getGraphsCount() == 0) return a;
         AttributeProto.Builder b = a.toBuilder().clearGraphs();
-        for (GraphProto g : a.getGraphsList()) b.addGraphs(renamedGraph(g, rename));
+        for (GraphProto g : a.getGraphsList()) b.addGraphs(renamedGraph(g, rename, given));
         return b.build();
     }
 
-    private static GraphProto renamedGraph(GraphProto g, Map<String, String> outer) {
+    private static GraphProto renamedGraph(GraphProto g, Map<String, String> outer, Map<String, AttributeProto> given) {
         Set<String> local = new HashSet<>();
         for (ValueInfoProto v : g.getInputList()) local.add(v.getName());
         for (TensorProto t : g.getInitializerList()) local.add(t.getName());
@@ -262,7 +265,14 @@ public final class FunctionInlining {
         for (NodeProto n : g.getNodeList()) {
             NodeProto.Builder nb = n.toBuilder().clearInput().clearAttribute();
             for (String i : n.getInputList()) nb.addInput(i.isEmpty() ? i : rename.getOrDefault(i, i));
-            for (AttributeProto a : n.getAttributeList()) nb.addAttribute(renamedGraphs(a, rename));
+            for (AttributeProto a : n.getAttributeList()) {
+                if (!a.getRefAttrName().isEmpty()) {
+                    AttributeProto v = given.get(a.getRefAttrName());
+                    if (v != null) nb.addAttribute(v.toBuilder().setName(a.getName()).clearRefAttrName());
+                    continue;
+                }
+                nb.addAttribute(renamedGraphs(a, rename, given));
+            }
             b.addNode(nb);
         }
         for (int i = 0; i < b.getOutputCount(); i++) {

@@ -217,6 +217,43 @@ class FunctionInliningTest {
     }
 
     @Test
+    void anAttributeReadInsideABranchOfTheFunctionTakesTheCallsValue() throws Exception {
+        // local.Skip(x, w) -> (Conv(x, w)); local.Gate(x) with attribute alpha: If(max(x) > 0, LeakyRelu(x; alpha from
+        // the function's attribute), Neg(x)), the reference inside the branch
+        NodeProto leaky = Graphs.node("LeakyRelu", "lr", List.of("x"), List.of("t")).toBuilder()
+                .addAttribute(ref("alpha", "alpha", AttributeProto.AttributeType.FLOAT)).build();
+        GraphProto then = GraphProto.newBuilder().setName("then").addNode(leaky)
+                .addOutput(Graphs.valueOfAnyShape("t", TensorProto.DataType.FLOAT)).build();
+        GraphProto otherwise = GraphProto.newBuilder().setName("else").addNode(Graphs.node("Neg", "n", List.of("x"), List.of("e")))
+                .addOutput(Graphs.valueOfAnyShape("e", TensorProto.DataType.FLOAT)).build();
+        FunctionProto skip = FunctionProto.newBuilder().setName("Skip").setDomain("local").addAllInput(List.of("x", "w"))
+                .addOutput("c")
+                .addNode(Graphs.node("Conv", "conv", List.of("x", "w"), List.of("c"),
+                        Map.of("pads", new long[] {1, 1, 1, 1}, "kernel_shape", new long[] {3, 3})))
+                .addOpsetImport(opset("", 13)).build();
+        FunctionProto gate = FunctionProto.newBuilder().setName("Gate").setDomain("local").addInput("x").addOutput("y")
+                .addAttribute("alpha")
+                .addNode(Graphs.node("ReduceMax", "max", List.of("x"), List.of("m"), Map.of("keepdims", 0L)))
+                .addNode(Graphs.node("Constant", "zero", List.of(), List.of("zero"),
+                        Map.of("value", Graphs.floatTensor("zero", new float[] {0f}))))
+                .addNode(Graphs.node("Greater", "pos", List.of("m", "zero"), List.of("p")))
+                .addNode(Graphs.node("If", "if", List.of("p"), List.of("y"), Map.of("then_branch", then, "else_branch", otherwise)))
+                .addOpsetImport(opset("", 13)).build();
+        ModelProto m = withFunctions(List.of(
+                        call("Skip", "s", List.of("x", "w"), List.of("c"), Map.of()),
+                        Graphs.node("Add", "sum", List.of("x", "c"), List.of("h")),
+                        call("Gate", "g", List.of("h"), List.of("y"), Map.of("alpha", 0.3f))),
+                List.of(weight("w", 6, 2, 2, 3, 3)), List.of("y"), skip, gate);
+        OnnxModel e = OnnxModel.parse("f.onnx", m.toByteArray(), null);
+
+        NodeProto inBranch = e.node("g/if").getAttribute(1).getG().getNode(0);
+        assertEquals("LeakyRelu", inBranch.getOpType());
+        assertEquals(0.3f, inBranch.getAttribute(0).getF(), "the call's alpha inside the branch");
+        assertTrue(inBranch.getAttribute(0).getRefAttrName().isEmpty());
+        assertArrayEquals(reference(m, "y"), expanded(e, "y"));
+    }
+
+    @Test
     void recursionAndAnotherOpsetAreRefusedNamingTheFunction() {
         FunctionProto loop = FunctionProto.newBuilder().setName("Forever").setDomain("local").addInput("x").addOutput("y")
                 .addNode(call("Forever", "again", List.of("x"), List.of("y"), Map.of())).addOpsetImport(opset("", 13)).build();
