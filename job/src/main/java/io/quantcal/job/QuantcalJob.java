@@ -161,7 +161,15 @@ public final class QuantcalJob {
                 out.printf("model: %d hand-written hard-sigmoid gates (Add 3, Clip 0..6, /6) written as HardSigmoid%n",
                         swish.handWritten().size());
             }
-            OnnxModel front = excluded(swish.model(), cfg.exclude());
+            OnnxModel excludedModel = excluded(swish.model(), cfg.exclude());
+            // W · x with a constant W: (xᵀ · Wᵀ)ᵀ, the MatMul quantcal quantizes (a node excluded by config stays as it is)
+            io.quantcal.kernels.onnx.ConstantFirstMatMul.Result constantFirst =
+                    io.quantcal.kernels.onnx.ConstantFirstMatMul.rewrite(excludedModel);
+            if (!constantFirst.rewritten().isEmpty()) {
+                out.printf("model: %d MatMul W * x with a constant first operand written as (x^T * W^T)^T, its constant a"
+                        + " weight %s%n", constantFirst.rewritten().size(), constantFirst.rewritten());
+            }
+            OnnxModel front = constantFirst.model();
             List<io.quantcal.kernels.onnx.Coverage.Entry> coverage = io.quantcal.kernels.onnx.Coverage.of(front);
             long covered = coverage.stream().filter(io.quantcal.kernels.onnx.Coverage.Entry::quantized).count();
             out.printf("coverage: %d of %d Conv/ConvTranspose/Gemm/MatMul nodes quantized%n", covered, coverage.size());
@@ -220,6 +228,7 @@ public final class QuantcalJob {
             frontEnd.put("spatial_means_as_pool", means.rewritten());
             frontEnd.put("pads_removed", padded.removed());
             frontEnd.put("pads_folded", padded.folded());
+            frontEnd.put("constant_first_matmuls", constantFirst.rewritten());
             frontEnd.put("hard_swish_decomposed", swish.rewritten());
             frontEnd.put("hard_sigmoid_recognised", swish.handWritten());
             run.put("front_end", frontEnd);

@@ -604,4 +604,41 @@ class ParquetInputsTest extends SparkJobTest {
         Assertions.assertTrue(msg.contains("column 'gain'") && msg.contains("has 2 values, expected 1 (model input 'gain'"
                 + " float32 [])"), msg);
     }
+    @Test
+    void aMatMulWithItsConstantFirstIsQuantizedThroughTheWholeJob() throws Exception {
+        // y = mix · x (mix [4, 6] constant, x [N, 6, 5]), then a mean over the last axis: listed FP32 before
+        io.quantcal.kernels.onnx.TestModels.Builder b = new io.quantcal.kernels.onnx.TestModels.Builder(19);
+        b.randomInit("mix", 0.4, 4, 6);
+        b.node(io.quantcal.kernels.onnx.Graphs.node("MatMul", "mixing", List.of("mix", "x"), List.of("h")));
+        b.node(io.quantcal.kernels.onnx.Graphs.node("ReduceMean", "mean", List.of("h"), List.of("y"),
+                Map.of("axes", new long[] {2}, "keepdims", 0L)));
+        var m = b.build(13, List.of(io.quantcal.kernels.onnx.Graphs.floatValue("x", -1, 6, 5)),
+                List.of(io.quantcal.kernels.onnx.Graphs.floatValue("y", -1, 4)));
+        Path model = tmp.resolve("mixing.onnx");
+        Files.write(model, m.toByteArray());
+        StructType schema = new StructType().add("features", array(DataTypes.FloatType));
+        Random rnd = new Random(29);
+        List<Row> rows = new ArrayList<>();
+        double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
+        for (int k = 0; k < 12; k++) {
+            float[] v = gaussian(rnd, 30, 1.0);
+            for (float f : v) { lo = Math.min(lo, f); hi = Math.max(hi, f); }
+            rows.add(RowFactory.create(floats(v)));
+        }
+        Path data = write("mixing.parquet", schema, rows);
+        java.io.ByteArrayOutputStream text = new java.io.ByteArrayOutputStream();
+        QuantcalJob.Result r = QuantcalJob.run(spark(), config(model, data, data, "mixing"),
+                new java.io.PrintStream(text, true, java.nio.charset.StandardCharsets.UTF_8));
+        String console = text.toString(java.nio.charset.StandardCharsets.UTF_8);
+        Assertions.assertTrue(console.contains("model: 1 MatMul W * x with a constant first operand written as"
+                + " (x^T * W^T)^T, its constant a weight [mixing]\ncoverage: 1 of 1 "), console);
+        // its input row: x's values, transposed (by hand: ORT's rule on the data's range); W's rows its channels
+        assertActivation(r.rows(), "mixing", "x_transposed", lo, hi);
+        Assertions.assertEquals(4, r.rows().stream().filter(x -> x.node().equals("mixing") && x.role().equals("weight")).count(),
+                "one weight row per row of W");
+        JsonNode run = runJson(r);
+        Assertions.assertEquals("[\"mixing\"]", run.get("front_end").get("constant_first_matmuls").toString());
+        double sqnr = run.get("passes").get("evaluate").get("output_sqnr_db").asDouble();
+        Assertions.assertTrue(sqnr > 30, "output SQNR " + sqnr);
+    }
 }

@@ -406,9 +406,10 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
             String x = Nodes.input(n, 0);
             String w = Nodes.input(n, 1);
             if (x != null && m.isInitializer(x) && w != null && !m.isInitializer(w) && !m.excluded().contains(n.getName())) {
-                // W · x: the constant is the first operand, the activation the second
-                return "constant first operand " + x + " (W · x): quantcal quantizes a MatMul whose constant is its second"
-                        + " operand (x · W, or a Gemm); export the product as x · Wᵀ to quantize it";
+                // W · x left as it is by ConstantFirstMatMul: W not a 2-D float constant, or x of unknown rank
+                return "constant first operand " + x + " (W · x): quantcal writes such a MatMul as (xᵀ · Wᵀ)ᵀ when W is a"
+                        + " 2-D float constant and the rank of " + w + " is known (declared in the model's value_info, or"
+                        + " given by its producer); export the product as x · Wᵀ to quantize it otherwise";
             }
             if (m.excluded().contains(n.getName()) || w == null || (x != null && m.isInitializer(x))) {
                 return OpKind.super.whyLeftOut(m, n);

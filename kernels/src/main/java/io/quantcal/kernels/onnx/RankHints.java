@@ -79,8 +79,8 @@ final class RankHints {
     /**
      * {@link #ranks}, and where that knows nothing, the rank the producer gives: its input's for a rank-keeping operator
      * (those of {@link #SAME_RANK_AND_TYPE}, QuantizeLinear, DequantizeLinear, GlobalAveragePool, GlobalMaxPool), its
-     * weight's for a Conv, the larger of its inputs' for a broadcasting Add, Sub, Mul or Div; null when unknown. Used
-     * to read ranks, not declared: ranks after a broadcast are never declared into a model.
+     * weight's for a Conv, the larger of its inputs' for a broadcasting Add, Sub, Mul or Div, numpy's rule for a MatMul;
+     * null when unknown. Used to read ranks, not declared: ranks after a broadcast are never declared into a model.
      */
     static java.util.function.Function<String, Integer> ranksThroughProducers(OnnxModel m) {
         java.util.function.Function<String, Integer> declared = ranks(m);
@@ -104,6 +104,10 @@ final class RankHints {
                     else if (Set.of("Add", "Sub", "Mul", "Div").contains(op) && n.getInputCount() == 2) {
                         Integer a = rank(n.getInput(0), depth + 1), b = rank(n.getInput(1), depth + 1);
                         r = a == null || b == null ? null : Math.max(a, b);
+                    } else if (op.equals("MatMul") && n.getInputCount() == 2) {
+                        // numpy's matmul: the broadcast batch axes and the matrix's two; a 1-D operand loses its axis
+                        Integer a = rank(n.getInput(0), depth + 1), b = rank(n.getInput(1), depth + 1);
+                        if (a != null && b != null && a >= 1 && b >= 1) r = a == 1 && b == 1 ? 0 : a == 1 ? b - 1 : b == 1 ? a - 1 : Math.max(a, b);
                     }
                 }
                 known.put(t, r);

@@ -69,15 +69,19 @@ class OtherLayersCoverageTest {
     }
 
     @Test
-    void aMatMulWithItsConstantFirstSaysSoAndWhatToDo() {
+    void aMatMulWithItsConstantFirstSaysSoAndWhatToDoUnlessTheFrontEndRewritesIt() {
         // y = W · x (W [4, 8] constant, x [N, 8, 3]): the activation is the second operand
         TestModels.Builder b = new TestModels.Builder(8);
         b.randomInit("W", 0.3, 4, 8);
         b.node(Graphs.node("MatMul", "left", List.of("W", "x"), List.of("y")));
         OnnxModel m = b.build(13, List.of(Graphs.floatValue("x", -1, 8, 3)), List.of(Graphs.floatValue("y", -1, 4, 3)));
         assertEquals(List.of(new Coverage.Entry("left", "MatMul", false, "constant first operand W (W · x): quantcal"
-                + " quantizes a MatMul whose constant is its second operand (x · W, or a Gemm); export the product as x · Wᵀ"
-                + " to quantize it")), Coverage.of(m));
+                + " writes such a MatMul as (xᵀ · Wᵀ)ᵀ when W is a 2-D float constant and the rank of x is known (declared"
+                + " in the model's value_info, or given by its producer); export the product as x · Wᵀ to quantize it"
+                + " otherwise")), Coverage.of(m));
+        // the front end's rewrite (x's rank declared here): then it is a layer like any other
+        assertEquals(List.of(new Coverage.Entry("left", "MatMul", true, null)),
+                Coverage.of(ConstantFirstMatMul.rewrite(m).model()));
         // excluded by config, it says that instead
         assertEquals("excluded by config (quantcal.quantization.exclude)",
                 Coverage.of(m.withExcluded(java.util.Set.of("left"))).get(0).reason());
