@@ -64,7 +64,10 @@ class CalibrateGroupsTest extends SparkJobTest {
                 var input = io.quantcal.job.data.InputBinding.of(model, cfg, cfg.calibration());
                 JavaRDD<Sample> samples = SampleSets.load(spark(), cfg, cfg.calibration(), input, 2).cache();
                 try {
+                    io.quantcal.kernels.runtime.SessionCache.resetPeak();
                     got[k] = CalibratePass.collect(spark(), cfg, samples, model, tensors, Calibrators.byName(calibrator, 99.99));
+                    // one session at a time: a group's pass closes the one before (the measuring run's, the last group's)
+                    assertEquals(1, io.quantcal.kernels.runtime.SessionCache.peak(), calibrator + ", budget " + budgets[k]);
                 } finally {
                     samples.unpersist(true);
                     // what a run's calibrate pass does when it ends: the other tests count the JVM's open sessions
@@ -101,7 +104,10 @@ class CalibrateGroupsTest extends SparkJobTest {
                     "calibration.limit=24", "evaluation.limit=24", "calibration.batch-size=8",
                     "calibration.preprocess.resize=64", "calibration.preprocess.width=64", "calibration.preprocess.height=64",
                     "runtime.memory-budget=" + budgets[k], "pipeline=[calibrate, export, evaluate]");
+            io.quantcal.kernels.runtime.SessionCache.resetPeak();
             io.quantcal.job.QuantcalJob.run(spark(), cfg, out);
+            // the FP32 and the QDQ model's sessions, two at a time whether or not evaluate groups its layers
+            assertEquals(2, io.quantcal.kernels.runtime.SessionCache.peak(), "budget " + budgets[k]);
             ev[k] = new com.fasterxml.jackson.databind.ObjectMapper().readTree(Path.of(output, "run.json").toFile())
                     .path("passes").path("evaluate");
         }

@@ -283,6 +283,9 @@ public final class CalibratePass implements Pass {
             meanTensors.forEach((t, c) -> { if (group.contains(t)) gm.put(t, c); });
             progress.step("activation statistics: " + (g == 0 ? why : "") + "group " + (g + 1) + " of " + groups.size()
                     + " (" + group.size() + " tensors)", (double) g / groups.size());
+            // each group captures other tensors, so it opens a session of its own: close the one before (the measuring
+            // run's, the last group's) first, or their arenas, each as large as the model's intermediate tensors, add up
+            bm.closeSessions();
             Result r = run(samples, bm, input, gt, gm, opts, batch, skipBad, histograms);
             if (first == null) first = r;
             else if (r.partial().samples() != first.partial().samples()) {

@@ -264,6 +264,9 @@ public final class EvaluatePass implements Pass {
             Sums first = null;
             Map<String, double[]> perLayer = new LinkedHashMap<>();
             for (List<String> g : groups) {
+                // a session of their own per group for both models: the previous ones' arenas go first
+                fpModel.closeSessions();
+                qModel.closeSessions();
                 List<String> gq = new ArrayList<>();
                 for (String l : g) gq.add(qLayers.get(layers.indexOf(l)));
                 Sums s = compareOnce(samples, fpModel, quant, qModel, g, gq, input, output, opts, batch, skipBad, which, doing);
