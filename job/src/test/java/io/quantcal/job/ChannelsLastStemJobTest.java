@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.quantcal.job.table.ScaleRow;
-import io.quantcal.job.table.ScaleTable;
 import io.quantcal.kernels.onnx.Graphs;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.TestModels;
@@ -60,14 +58,7 @@ class ChannelsLastStemJobTest extends SparkJobTest {
         // the same images, laid out for each model: the same table and the same quantized model's answers
         assertEquals(eval[1].get("top1_quantized").asDouble(), eval[0].get("top1_quantized").asDouble(), eval[0].toString());
         assertEquals(eval[1].get("output_sqnr_db").asDouble(), eval[0].get("output_sqnr_db").asDouble(), 1e-6);
-        List<ScaleRow> a = ScaleTable.read(spark(), outputs[0] + "/" + QuantcalJob.SCALE_TABLE);
-        List<ScaleRow> b = ScaleTable.read(spark(), outputs[1] + "/" + QuantcalJob.SCALE_TABLE);
-        assertEquals(b.size(), a.size());
-        for (int i = 0; i < a.size(); i++) {
-            assertEquals(b.get(i).tensor(), a.get(i).tensor());
-            assertEquals(b.get(i).scale(), a.get(i).scale(), b.get(i).tensor());
-            assertEquals(b.get(i).zeroPoint(), a.get(i).zeroPoint(), b.get(i).tensor());
-        }
+        JobFixtures.assertSameScaleTable(spark(), outputs[0], outputs[1]);
         OnnxModel qdq = OnnxModel.load(Path.of(outputs[0], "model_qdq.onnx"));
         assertEquals(0, qdq.nodes().stream().filter(n -> n.getOpType().equals("Pad")).count());
         assertEquals(1, qdq.nodes().stream().filter(n -> n.getName().endsWith("_stem_channels")).count());

@@ -79,4 +79,16 @@ final class JobFixtures {
         l.addAll(Arrays.asList(b));
         return l.toArray(new String[0]);
     }
+
+    /** Two runs' scale tables hold the same tensors, in the same order, with the same scales and zero points. */
+    static void assertSameScaleTable(org.apache.spark.sql.SparkSession spark, String output, String expectedOutput) {
+        java.util.List<io.quantcal.job.table.ScaleRow> a = io.quantcal.job.table.ScaleTable.read(spark, output + "/" + QuantcalJob.SCALE_TABLE);
+        java.util.List<io.quantcal.job.table.ScaleRow> b = io.quantcal.job.table.ScaleTable.read(spark, expectedOutput + "/" + QuantcalJob.SCALE_TABLE);
+        org.junit.jupiter.api.Assertions.assertEquals(b.size(), a.size());
+        for (int i = 0; i < a.size(); i++) {
+            org.junit.jupiter.api.Assertions.assertEquals(b.get(i).tensor(), a.get(i).tensor());
+            org.junit.jupiter.api.Assertions.assertEquals(b.get(i).scale(), a.get(i).scale(), b.get(i).tensor());
+            org.junit.jupiter.api.Assertions.assertEquals(b.get(i).zeroPoint(), a.get(i).zeroPoint(), b.get(i).tensor());
+        }
+    }
 }

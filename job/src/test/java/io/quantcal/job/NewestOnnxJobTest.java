@@ -4,14 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.quantcal.job.table.ScaleRow;
-import io.quantcal.job.table.ScaleTable;
 import io.quantcal.kernels.onnx.OnnxModel;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import onnx.Onnx.ModelProto;
 import onnx.Onnx.OperatorSetIdProto;
 import org.junit.jupiter.api.Assertions;
@@ -63,14 +60,7 @@ class NewestOnnxJobTest extends SparkJobTest {
         }
         assertEquals(eval[1].get("top1_quantized").asDouble(), eval[0].get("top1_quantized").asDouble(), eval[0].toString());
         assertEquals(eval[1].get("output_sqnr_db").asDouble(), eval[0].get("output_sqnr_db").asDouble(), 1e-9);
-        List<ScaleRow> a = ScaleTable.read(spark(), outputs[0] + "/" + QuantcalJob.SCALE_TABLE);
-        List<ScaleRow> b = ScaleTable.read(spark(), outputs[1] + "/" + QuantcalJob.SCALE_TABLE);
-        assertEquals(b.size(), a.size());
-        for (int i = 0; i < a.size(); i++) {
-            assertEquals(b.get(i).tensor(), a.get(i).tensor());
-            assertEquals(b.get(i).scale(), a.get(i).scale(), b.get(i).tensor());
-            assertEquals(b.get(i).zeroPoint(), a.get(i).zeroPoint(), b.get(i).tensor());
-        }
+        JobFixtures.assertSameScaleTable(spark(), outputs[0], outputs[1]);
         // the QDQ model keeps what it was given: opset 26, IR 13, the node's metadata (evaluate ran it in ONNX Runtime)
         OnnxModel qdq = OnnxModel.load(Path.of(outputs[0], "model_qdq.onnx"));
         assertEquals(26, qdq.opset());

@@ -509,6 +509,22 @@ class ParquetInputsTest extends SparkJobTest {
     }
 
     /** x [5, N, 3] (sequence first) → Transpose → [N, 5, 3], or x [N, 5, 3]; → MatMul "proj" [3, 4] → mean over time → y [N, 4]. */
+    /** Rows of one float array column, and the least and greatest value over all of them. */
+    record GaussianRows(List<Row> rows, double lo, double hi) {}
+
+    /** {@code n} rows of {@code length} Gaussian values of deviation {@code sd}, seeded. */
+    static GaussianRows gaussianRows(long seed, int n, int length, double sd) {
+        Random rnd = new Random(seed);
+        List<Row> rows = new ArrayList<>();
+        double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
+        for (int k = 0; k < n; k++) {
+            float[] v = gaussian(rnd, length, sd);
+            for (float f : v) { lo = Math.min(lo, f); hi = Math.max(hi, f); }
+            rows.add(RowFactory.create(floats(v)));
+        }
+        return new GaussianRows(rows, lo, hi);
+    }
+
     private Path sequenceModel(boolean seqFirst) throws Exception {
         io.quantcal.kernels.onnx.TestModels.Builder b = new io.quantcal.kernels.onnx.TestModels.Builder(12);
         String x = "x";
@@ -530,15 +546,9 @@ class ParquetInputsTest extends SparkJobTest {
     @Test
     void aSequenceFirstInputIsFedOneSampleAtItsBatchAxis() throws Exception {
         StructType schema = new StructType().add("frames", array(DataTypes.FloatType));
-        Random rnd = new Random(21);
-        List<Row> rows = new ArrayList<>();
-        double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
-        for (int k = 0; k < 9; k++) {
-            float[] v = gaussian(rnd, 15, 1.2);
-            for (float f : v) { lo = Math.min(lo, f); hi = Math.max(hi, f); }
-            rows.add(RowFactory.create(floats(v)));
-        }
-        Path data = write("frames-seq.parquet", schema, rows);
+        GaussianRows g = gaussianRows(21, 9, 15, 1.2);
+        double lo = g.lo(), hi = g.hi();
+        Path data = write("frames-seq.parquet", schema, g.rows());
         Path seq = sequenceModel(true), twin = sequenceModel(false);
         // without the key: the message says which axis is open and how to declare it
         String msg = fail(config(seq, data, data, "seq-err", "calibration.parquet.column=frames"));
@@ -617,15 +627,9 @@ class ParquetInputsTest extends SparkJobTest {
         Path model = tmp.resolve("mixing.onnx");
         Files.write(model, m.toByteArray());
         StructType schema = new StructType().add("features", array(DataTypes.FloatType));
-        Random rnd = new Random(29);
-        List<Row> rows = new ArrayList<>();
-        double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
-        for (int k = 0; k < 12; k++) {
-            float[] v = gaussian(rnd, 30, 1.0);
-            for (float f : v) { lo = Math.min(lo, f); hi = Math.max(hi, f); }
-            rows.add(RowFactory.create(floats(v)));
-        }
-        Path data = write("mixing.parquet", schema, rows);
+        GaussianRows g = gaussianRows(29, 12, 30, 1.0);
+        double lo = g.lo(), hi = g.hi();
+        Path data = write("mixing.parquet", schema, g.rows());
         java.io.ByteArrayOutputStream text = new java.io.ByteArrayOutputStream();
         QuantcalJob.Result r = QuantcalJob.run(spark(), config(model, data, data, "mixing"),
                 new java.io.PrintStream(text, true, java.nio.charset.StandardCharsets.UTF_8));

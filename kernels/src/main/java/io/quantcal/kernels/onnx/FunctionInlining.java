@@ -64,7 +64,7 @@ public final class FunctionInlining {
         }
         Set<String> taken = new HashSet<>();
         GraphProto g = proto.getGraph();
-        collectNames(g, taken);
+        Subgraphs.graphNames(g, taken);
         Inliner in = new Inliner(source, functions, taken);
         GraphProto inlined = in.graph(g, 0);
         if (in.calls.isEmpty()) return proto;
@@ -222,12 +222,8 @@ public final class FunctionInlining {
                 for (String i : n.getInputList()) b.addInput(i.isEmpty() ? i : rename.getOrDefault(i, i));
                 for (String o : n.getOutputList()) b.addOutput(o.isEmpty() ? o : rename.get(o));
                 for (AttributeProto a : n.getAttributeList()) {
-                    if (!a.getRefAttrName().isEmpty()) {
-                        AttributeProto v = given.get(a.getRefAttrName());
-                        if (v != null) b.addAttribute(v.toBuilder().setName(a.getName()).clearRefAttrName());
-                        continue;
-                    }
-                    b.addAttribute(renamedGraphs(a, rename, given));
+                    AttributeProto r = resolved(a, rename, given);
+                    if (r != null) b.addAttribute(r);
                 }
                 out.add(b.build());
             }
@@ -240,6 +236,17 @@ public final class FunctionInlining {
             for (int k = 2; !taken.add(s); k++) s = want + "_" + k;
             return s;
         }
+    }
+
+    /**
+     * A body node's attribute as the call gives it: one that refers to a function attribute ({@code ref_attr_name})
+     * takes the call's value under its own name, or is null (left out) when the call sets none; any other keeps its
+     * value, its subgraphs renamed ({@link #renamedGraphs}).
+     */
+    private static AttributeProto resolved(AttributeProto a, Map<String, String> rename, Map<String, AttributeProto> given) {
+        if (a.getRefAttrName().isEmpty()) return renamedGraphs(a, rename, given);
+        AttributeProto v = given.get(a.getRefAttrName());
+        return v == null ? null : v.toBuilder().setName(a.getName()).clearRefAttrName().build();
     }
 
     /**
@@ -266,12 +273,8 @@ public final class FunctionInlining {
             NodeProto.Builder nb = n.toBuilder().clearInput().clearAttribute();
             for (String i : n.getInputList()) nb.addInput(i.isEmpty() ? i : rename.getOrDefault(i, i));
             for (AttributeProto a : n.getAttributeList()) {
-                if (!a.getRefAttrName().isEmpty()) {
-                    AttributeProto v = given.get(a.getRefAttrName());
-                    if (v != null) nb.addAttribute(v.toBuilder().setName(a.getName()).clearRefAttrName());
-                    continue;
-                }
-                nb.addAttribute(renamedGraphs(a, rename, given));
+                AttributeProto r = resolved(a, rename, given);
+                if (r != null) nb.addAttribute(r);
             }
             b.addNode(nb);
         }
@@ -280,19 +283,5 @@ public final class FunctionInlining {
             if (rename.containsKey(o)) b.setOutput(i, b.getOutput(i).toBuilder().setName(rename.get(o)));
         }
         return b.build();
-    }
-
-    /** Every node and value name of {@code g} and its subgraphs. */
-    private static void collectNames(GraphProto g, Set<String> into) {
-        for (ValueInfoProto v : g.getInputList()) into.add(v.getName());
-        for (ValueInfoProto v : g.getOutputList()) into.add(v.getName());
-        for (ValueInfoProto v : g.getValueInfoList()) into.add(v.getName());
-        for (TensorProto t : g.getInitializerList()) into.add(t.getName());
-        for (NodeProto n : g.getNodeList()) {
-            into.add(n.getName());
-            into.addAll(n.getInputList());
-            into.addAll(n.getOutputList());
-            Subgraphs.names(n, into);
-        }
     }
 }

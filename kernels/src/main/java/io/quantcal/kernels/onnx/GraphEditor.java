@@ -32,21 +32,9 @@ final class GraphEditor {
     GraphEditor(GraphProto g) {
         this.original = g;
         this.nodes = new ArrayList<>(g.getNodeList());
-        for (int i = 0; i < nodes.size(); i++) {
-            NodeProto n = nodes.get(i);
-            positions.put(n.getName(), i);
-            names.add(n.getName());
-            names.addAll(n.getInputList());
-            names.addAll(n.getOutputList());
-            Subgraphs.names(n, names);
-        }
-        for (TensorProto t : g.getInitializerList()) {
-            initializers.put(t.getName(), t);
-            names.add(t.getName());
-        }
-        for (ValueInfoProto v : g.getInputList()) names.add(v.getName());
-        for (ValueInfoProto v : g.getOutputList()) names.add(v.getName());
-        for (ValueInfoProto v : g.getValueInfoList()) names.add(v.getName());
+        for (int i = 0; i < nodes.size(); i++) positions.put(nodes.get(i).getName(), i);
+        for (TensorProto t : g.getInitializerList()) initializers.put(t.getName(), t);
+        Subgraphs.graphNames(g, names);
     }
 
     /** {@code base} if no tensor or node is called that yet, else {@code base_1}, {@code base_2}, ...; reserved. */

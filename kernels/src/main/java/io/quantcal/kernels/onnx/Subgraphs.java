@@ -88,18 +88,20 @@ public final class Subgraphs {
 
     /** Every name used inside {@code n}'s subgraphs (so that a new main-graph name shadows none). */
     public static void names(NodeProto n, Set<String> into) {
-        for (AttributeProto a : n.getAttributeList()) {
-            for (GraphProto g : graphs(a)) {
-                for (ValueInfoProto v : g.getInputList()) into.add(v.getName());
-                for (ValueInfoProto v : g.getOutputList()) into.add(v.getName());
-                for (TensorProto t : g.getInitializerList()) into.add(t.getName());
-                for (NodeProto inner : g.getNodeList()) {
-                    into.add(inner.getName());
-                    into.addAll(inner.getInputList());
-                    into.addAll(inner.getOutputList());
-                    names(inner, into);
-                }
-            }
+        for (AttributeProto a : n.getAttributeList()) for (GraphProto g : graphs(a)) graphNames(g, into);
+    }
+
+    /** Every node and value name of {@code g} (inputs, outputs, value_info, initializers) and of its subgraphs. */
+    static void graphNames(GraphProto g, Set<String> into) {
+        for (ValueInfoProto v : g.getInputList()) into.add(v.getName());
+        for (ValueInfoProto v : g.getOutputList()) into.add(v.getName());
+        for (ValueInfoProto v : g.getValueInfoList()) into.add(v.getName());
+        for (TensorProto t : g.getInitializerList()) into.add(t.getName());
+        for (NodeProto inner : g.getNodeList()) {
+            into.add(inner.getName());
+            into.addAll(inner.getInputList());
+            into.addAll(inner.getOutputList());
+            names(inner, into);
         }
     }
 

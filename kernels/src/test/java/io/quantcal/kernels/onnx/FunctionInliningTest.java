@@ -140,6 +140,17 @@ class FunctionInliningTest {
         assertArrayEquals(reference(m, "pre2"), expanded(e, "pre2"));
     }
 
+    /** local.Gate(x) = If(max(x) > 0, then, otherwise): its branches read x from the function. */
+    private static FunctionProto.Builder gate(GraphProto then, GraphProto otherwise) {
+        return FunctionProto.newBuilder().setName("Gate").setDomain("local").addInput("x").addOutput("y")
+                .addNode(Graphs.node("ReduceMax", "max", List.of("x"), List.of("m"), Map.of("keepdims", 0L)))
+                .addNode(Graphs.node("Constant", "zero", List.of(), List.of("zero"),
+                        Map.of("value", Graphs.floatTensor("zero", new float[] {0f}))))
+                .addNode(Graphs.node("Greater", "pos", List.of("m", "zero"), List.of("p")))
+                .addNode(Graphs.node("If", "if", List.of("p"), List.of("y"), Map.of("then_branch", then, "else_branch", otherwise)))
+                .addOpsetImport(opset("", 13));
+    }
+
     @Test
     void aFunctionCallingFunctionsAndOneWithAnIfBranchReadingItsInputAreExpandedToo() throws Exception {
         // local.Pair(x, w, v) = Block(Block(x, w, -), v, -); local.Gate(x) = If(max(x) > 0, Relu(x), Neg(x))
@@ -152,13 +163,7 @@ class FunctionInliningTest {
                 .addOutput(Graphs.valueOfAnyShape("t", TensorProto.DataType.FLOAT)).build();
         GraphProto neg = GraphProto.newBuilder().setName("else").addNode(Graphs.node("Neg", "n", List.of("x"), List.of("e")))
                 .addOutput(Graphs.valueOfAnyShape("e", TensorProto.DataType.FLOAT)).build();
-        FunctionProto gate = FunctionProto.newBuilder().setName("Gate").setDomain("local").addInput("x").addOutput("y")
-                .addNode(Graphs.node("ReduceMax", "max", List.of("x"), List.of("m"), Map.of("keepdims", 0L)))
-                .addNode(Graphs.node("Constant", "zero", List.of(), List.of("zero"),
-                        Map.of("value", Graphs.floatTensor("zero", new float[] {0f}))))
-                .addNode(Graphs.node("Greater", "pos", List.of("m", "zero"), List.of("p")))
-                .addNode(Graphs.node("If", "if", List.of("p"), List.of("y"), Map.of("then_branch", relu, "else_branch", neg)))
-                .addOpsetImport(opset("", 13)).build();
+        FunctionProto gate = gate(relu, neg).build();
         // the main graph's own 'x' and 'mid' must not be confused with the functions' (renamed apart)
         ModelProto m = withFunctions(List.of(
                         call("Pair", "p", List.of("x", "w1", "w2"), List.of("mid"), Map.of()),
@@ -231,14 +236,7 @@ class FunctionInliningTest {
                 .addNode(Graphs.node("Conv", "conv", List.of("x", "w"), List.of("c"),
                         Map.of("pads", new long[] {1, 1, 1, 1}, "kernel_shape", new long[] {3, 3})))
                 .addOpsetImport(opset("", 13)).build();
-        FunctionProto gate = FunctionProto.newBuilder().setName("Gate").setDomain("local").addInput("x").addOutput("y")
-                .addAttribute("alpha")
-                .addNode(Graphs.node("ReduceMax", "max", List.of("x"), List.of("m"), Map.of("keepdims", 0L)))
-                .addNode(Graphs.node("Constant", "zero", List.of(), List.of("zero"),
-                        Map.of("value", Graphs.floatTensor("zero", new float[] {0f}))))
-                .addNode(Graphs.node("Greater", "pos", List.of("m", "zero"), List.of("p")))
-                .addNode(Graphs.node("If", "if", List.of("p"), List.of("y"), Map.of("then_branch", then, "else_branch", otherwise)))
-                .addOpsetImport(opset("", 13)).build();
+        FunctionProto gate = gate(then, otherwise).addAttribute("alpha").build();
         ModelProto m = withFunctions(List.of(
                         call("Skip", "s", List.of("x", "w"), List.of("c"), Map.of()),
                         Graphs.node("Add", "sum", List.of("x", "c"), List.of("h")),
