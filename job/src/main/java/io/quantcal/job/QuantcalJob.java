@@ -140,6 +140,16 @@ public final class QuantcalJob {
                 out.printf("model: %d constant nodes folded into initializers %s; %d shared weights copied per consumer%n",
                         folded.foldedNodes(), folded.foldedByOp(), folded.unshared().size());
             }
+            if (!folded.initializerInputs().isEmpty()) {
+                out.printf("model: %d initializers were also listed as graph inputs (IR < 4, or torch.onnx's"
+                        + " keep_initializers_as_inputs): read as the constants they hold, and inputs no more%n",
+                        folded.initializerInputs().size());
+            }
+            if (!folded.evaluated().isEmpty()) {
+                out.printf("model: %d weight%s computed from constants (%s) evaluated once by ONNX Runtime, as it folds"
+                        + " them itself: %s%n", folded.evaluated().size(), folded.evaluated().size() == 1 ? "" : "s",
+                        folded.evaluatedByOp(), folded.evaluated());
+            }
             // a ReduceMean over H, W is the GlobalAveragePool it computes: a pooling op the ort profile runs on integers
             io.quantcal.kernels.onnx.SpatialMeanAsPool.Result means = io.quantcal.kernels.onnx.SpatialMeanAsPool.rewrite(folded.model());
             if (!means.rewritten().isEmpty()) {
@@ -225,6 +235,8 @@ public final class QuantcalJob {
             frontEnd.put("folded_nodes", folded.foldedNodes());
             frontEnd.put("folded_by_op", folded.foldedByOp());
             frontEnd.put("weights_copied_per_consumer", folded.unshared());
+            frontEnd.put("weights_evaluated", folded.evaluated());
+            frontEnd.put("initializers_listed_as_inputs", folded.initializerInputs());
             frontEnd.put("spatial_means_as_pool", means.rewritten());
             frontEnd.put("pads_removed", padded.removed());
             frontEnd.put("pads_folded", padded.folded());

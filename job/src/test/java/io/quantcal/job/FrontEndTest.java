@@ -80,6 +80,76 @@ class FrontEndTest extends SparkJobTest {
         assertEquals(a.get("output_sqnr_db"), b.get("output_sqnr_db"));
     }
 
+    /**
+     * resnet_small with the third Conv's weight computed in the graph from two halves of it, each stored divided by 2
+     * (Concat along the output channels, Mul by 2: exact in float), and every initializer also listed as a graph input
+     * (torch.onnx's keep_initializers_as_inputs).
+     */
+    static byte[] computedWeightAndInitializerInputs() throws Exception {
+        ModelProto m = ModelProto.parseFrom(Files.readAllBytes(Path.of(RESNET)));
+        GraphProto.Builder g = m.getGraph().toBuilder();
+        int conv = -1;
+        for (int i = 0, seen = 0; i < g.getNodeCount() && conv < 0; i++) {
+            if (g.getNode(i).getOpType().equals("Conv") && seen++ == 2) conv = i;
+        }
+        String w = g.getNode(conv).getInput(1);
+        int at = -1;
+        for (int i = 0; i < g.getInitializerCount(); i++) if (g.getInitializer(i).getName().equals(w)) at = i;
+        TensorProto t = g.getInitializer(at);
+        float[] v = new float[t.getRawData().size() / 4];
+        t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(v);
+        Assertions.assertTrue(v.length > 0, "resnet_small stores its weights as raw data");
+        int half = (int) (t.getDims(0) / 2) * (v.length / (int) t.getDims(0));
+        long[] dims = t.getDimsList().stream().mapToLong(Long::longValue).toArray();
+        long[] halfDims = dims.clone();
+        halfDims[0] /= 2;
+        float[] a = new float[half];
+        float[] b = new float[v.length - half];
+        for (int i = 0; i < v.length; i++) {
+            if (i < half) a[i] = v[i] / 2; else b[i - half] = v[i] / 2;
+        }
+        g.removeInitializer(at);
+        g.addInitializer(io.quantcal.kernels.onnx.Graphs.floatTensor(w + ".a", a, halfDims));
+        long[] bDims = dims.clone();
+        bDims[0] -= halfDims[0];
+        g.addInitializer(io.quantcal.kernels.onnx.Graphs.floatTensor(w + ".b", b, bDims));
+        g.addInitializer(io.quantcal.kernels.onnx.Graphs.floatTensor(w + ".two", new float[] {2f}));
+        g.addNode(conv, io.quantcal.kernels.onnx.Graphs.node("Mul", "wscale", List.of(w + ".cat", w + ".two"), List.of(w)));
+        g.addNode(conv, io.quantcal.kernels.onnx.Graphs.node("Concat", "wcat", List.of(w + ".a", w + ".b"), List.of(w + ".cat"),
+                Map.of("axis", 0L)));
+        for (TensorProto i : g.getInitializerList()) {
+            g.addInput(io.quantcal.kernels.onnx.Graphs.floatValue(i.getName(), i.getDimsList().stream().mapToLong(Long::longValue).toArray()));
+        }
+        return m.toBuilder().setGraph(g).build().toByteArray();
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void aWeightComputedFromConstantsIsEvaluatedAndInitializersListedAsInputsAreConstants() throws Exception {
+        Path model = Files.write(tmp.resolve("computed.onnx"), computedWeightAndInitializerInputs());
+        String[] o = {"pipeline=[calibrate, export, evaluate]", "calibration.limit=40", "evaluation.limit=100"};
+        QuantcalJob.Result plain = QuantcalJob.run(spark(), JobFixtures.config(RESNET, CALIB, tmp.resolve("a").toString(), o), out);
+        QuantcalJob.Result r = QuantcalJob.run(spark(), JobFixtures.config(model.toString(), CALIB, tmp.resolve("b").toString(), o), out);
+        Map<String, Object> cov = (Map<String, Object>) r.summary().get("coverage");
+        assertEquals(List.of(), cov.get("fp32"));
+        assertEquals(7L, ((Number) cov.get("quantized")).longValue());
+        Map<String, Object> front = (Map<String, Object>) r.summary().get("front_end");
+        assertEquals(1, ((List<?>) front.get("weights_evaluated")).size());
+        int initializers = ModelProto.parseFrom(Files.readAllBytes(model)).getGraph().getInitializerCount();
+        assertEquals(initializers, ((List<?>) front.get("initializers_listed_as_inputs")).size());
+        String console = this.console.toString(java.nio.charset.StandardCharsets.UTF_8);
+        Assertions.assertTrue(console.contains("model: 1 weight computed from constants ({Concat=1, Mul=1}) evaluated once by"
+                + " ONNX Runtime"), console);
+        Assertions.assertFalse(console.contains("appears in graph inputs"), "no ONNX Runtime warning about them");
+        // the QDQ model's only input is the image
+        ModelProto qdq = ModelProto.parseFrom(Files.readAllBytes(tmp.resolve("b").resolve("model_qdq.onnx")));
+        assertEquals(1, qdq.getGraph().getInputCount());
+        JobFixtures.assertSameScaleTable(spark(), tmp.resolve("b").toString(), tmp.resolve("a").toString());
+        Map<String, Object> ea = (Map<String, Object>) ((Map<String, Object>) plain.summary().get("passes")).get("evaluate");
+        Map<String, Object> eb = (Map<String, Object>) ((Map<String, Object>) r.summary().get("passes")).get("evaluate");
+        assertEquals(ea.get("output_sqnr_db"), eb.get("output_sqnr_db"));
+    }
+
     @Test
     @SuppressWarnings("unchecked")
     void excludedNodesAndOpTypesStayFp32AndAreListedInCoverage() {

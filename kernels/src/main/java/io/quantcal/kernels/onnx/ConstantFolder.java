@@ -34,7 +34,8 @@ public final class ConstantFolder {
     private ConstantFolder() {}
 
     /** What folding did: nodes replaced by initializers, and weights copied for their extra consumers. */
-    public record Result(OnnxModel model, int foldedNodes, Map<String, Integer> foldedByOp, List<String> unshared) {}
+    public record Result(OnnxModel model, int foldedNodes, Map<String, Integer> foldedByOp, List<String> unshared,
+            List<String> evaluated, Map<String, Integer> evaluatedByOp, List<String> initializerInputs) {}
 
     static final Set<String> FOLDABLE = Set.of("Identity", "Constant", "Cast", "Reshape", "Unsqueeze", "Squeeze",
             "Transpose", "Flatten");
@@ -66,11 +67,27 @@ public final class ConstantFolder {
             byOp.merge(n.getOpType(), 1, Integer::sum);
             folded++;
         }
+        // weights computed from constants with arithmetic: evaluated by ONNX Runtime, as it folds them itself
+        ConstantCones.Result cones = ConstantCones.evaluate(m, g, edit, consts);
         List<String> unshared = unshare(g, edit, consts);
-        if (folded == 0 && unshared.isEmpty()) return new Result(m, 0, byOp, List.of());
+        // initializers also listed as graph inputs (IR < 4 models, torch.onnx's keep_initializers_as_inputs): quantcal
+        // reads them as the constants they hold, so they are inputs no more (ONNX Runtime would neither fold nor
+        // pre-pack them, and warns about each one whenever it loads the model)
+        List<String> initializerInputs = new ArrayList<>();
+        for (var in : g.getInputList()) if (consts.containsKey(in.getName())) initializerInputs.add(in.getName());
+        if (folded == 0 && unshared.isEmpty() && cones.tensors().isEmpty() && initializerInputs.isEmpty()) {
+            return new Result(m, 0, byOp, List.of(), List.of(), Map.of(), List.of());
+        }
         // constants that only folded nodes read go; an initializer the exporter left unused stays as it was
         edit.dropUnused(readOrMadeByFolded);
-        return new Result(m.withGraph(edit.build()), folded, byOp, unshared);
+        GraphProto out = edit.build();
+        if (!initializerInputs.isEmpty()) {
+            Set<String> drop = new HashSet<>(initializerInputs);
+            GraphProto.Builder b = out.toBuilder().clearInput();
+            for (var in : out.getInputList()) if (!drop.contains(in.getName())) b.addInput(in);
+            out = b.build();
+        }
+        return new Result(m.withGraph(out), folded, byOp, unshared, cones.tensors(), cones.byOp(), initializerInputs);
     }
 
     private static boolean allConstant(NodeProto n, Map<String, TensorProto> consts) {

@@ -61,6 +61,9 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
         if (x != null && m.isInitializer(x)) return "input " + x + " is a constant: no activation to calibrate";
         if (w == null) return "no weight input";
         if (!m.isInitializer(w)) return "weight " + w + " is computed at run time (not a constant, even after folding)";
+        if (QuantizableNodeFinder.runtimeBias(m, n)) {
+            return "bias " + Nodes.input(n, 2) + " is computed at run time (not a constant, even after folding)";
+        }
         return "not quantizable";
     }
 
@@ -122,7 +125,7 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
         public QuantizableNode read(OnnxModel m, NodeProto n) {
             String x = Nodes.input(n, 0);
             String w = Nodes.input(n, 1);
-            if (!QuantizableNodeFinder.activationTimesConstant(m, x, w)) return null;
+            if (!QuantizableNodeFinder.activationTimesConstant(m, x, w) || QuantizableNodeFinder.runtimeBias(m, n)) return null;
             String where = m.source() + ": " + Nodes.describe(n);
             long[] ws = QuantizableNodeFinder.floatWeightShape(m, n, w);
             if (ws.length < 3) {
@@ -210,7 +213,10 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
         public QuantizableNode read(OnnxModel m, NodeProto n) {
             String x = Nodes.input(n, 0);
             String w = Nodes.input(n, 1);
-            if (!QuantizableNodeFinder.activationTimesConstant(m, x, w) || Nodes.intAttr(n, "group", 1) != 1) return null;
+            if (!QuantizableNodeFinder.activationTimesConstant(m, x, w) || Nodes.intAttr(n, "group", 1) != 1
+                    || QuantizableNodeFinder.runtimeBias(m, n)) {
+                return null;
+            }
             String where = m.source() + ": " + Nodes.describe(n);
             long[] ws = QuantizableNodeFinder.floatWeightShape(m, n, w);
             if (ws.length < 3) {
@@ -328,7 +334,7 @@ public sealed interface OpKind permits OpKind.Conv, OpKind.ConvTranspose, OpKind
         public QuantizableNode read(OnnxModel m, NodeProto n) {
             String a = Nodes.input(n, 0);
             String w = Nodes.input(n, 1);
-            if (!QuantizableNodeFinder.activationTimesConstant(m, a, w)) return null;
+            if (!QuantizableNodeFinder.activationTimesConstant(m, a, w) || QuantizableNodeFinder.runtimeBias(m, n)) return null;
             String where = m.source() + ": " + Nodes.describe(n);
             String c = Nodes.input(n, 2);
             double alpha = Nodes.floatAttr(n, "alpha", 1.0);

@@ -47,6 +47,12 @@ final class QuantizableNodeFinder {
         return Tensors.dims(t);
     }
 
+    /** Whether node {@code n} (Conv, ConvTranspose, Gemm) has a bias the graph computes at run time: it stays FP32. */
+    static boolean runtimeBias(OnnxModel m, NodeProto n) {
+        String b = Nodes.input(n, 2);
+        return b != null && !m.isInitializer(b);
+    }
+
     /** A bias must be a float constant with one value per output channel ([C] or, for Gemm, [1, C]). */
     static void checkBias(OnnxModel m, String where, String b, long channels) {
         if (!m.isInitializer(b)) {
