@@ -41,6 +41,11 @@ public final class HadoopFiles {
     public byte[] readBytes(String path) {
         Path p = new Path(path);
         try (InputStream in = fs(p).open(p)) {
+            long length = fs(p).getFileStatus(p).getLen();
+            if (length > Integer.MAX_VALUE - 8) {
+                throw new IOException(String.format(java.util.Locale.ROOT, "%,d bytes: quantcal reads this file whole,"
+                        + " and a Java array stops at 2 GiB", length));
+            }
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             in.transferTo(out);
             return out.toByteArray();

@@ -492,8 +492,12 @@ public final class OnnxModel implements Serializable {
 
         private ExternalData() {}
 
+        /** The largest model quantcal holds: one protobuf message, which protobuf serializes up to 2 GiB. */
+        static final long MAX_MODEL_BYTES = Integer.MAX_VALUE;
+
         static ModelProto inline(String source, ModelProto proto, ExternalDataResolver resolver) {
             GraphProto g = proto.getGraph();
+            checkInlinedSize(source, proto);
             Map<String, byte[]> files = new HashMap<>();
             GraphProto.Builder gb = null;
             for (int i = 0; i < g.getInitializerCount(); i++) {
@@ -515,6 +519,42 @@ public final class OnnxModel implements Serializable {
                 }
             }
             return gb == null ? proto : proto.toBuilder().setGraph(gb).build();
+        }
+
+        /**
+         * Refuses, before reading any external file, a model whose external tensors would make it larger than one
+         * protobuf message can be: quantcal keeps a model as one in-memory ModelProto (ONNX Runtime sessions are
+         * created from its bytes, Spark broadcasts them).
+         */
+        private static void checkInlinedSize(String source, ModelProto proto) {
+            long total = proto.getSerializedSize();
+            Map<String, Long> byFile = new java.util.LinkedHashMap<>();
+            List<TensorProto> external = new ArrayList<>();
+            for (TensorProto t : proto.getGraph().getInitializerList()) {
+                if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) external.add(t);
+            }
+            for (NodeProto n : proto.getGraph().getNodeList()) {
+                for (AttributeProto a : n.getAttributeList()) {
+                    if (a.hasT() && a.getT().getDataLocation() == TensorProto.DataLocation.EXTERNAL) external.add(a.getT());
+                }
+            }
+            for (TensorProto t : external) {
+                int size = Tensors.elementSize(t.getDataType());
+                if (size <= 0) continue;
+                long bytes = size * Tensors.count(Tensors.dims(t));
+                total += bytes;
+                String location = "?";
+                for (StringStringEntryProto e : t.getExternalDataList()) if (e.getKey().equals("location")) location = e.getValue();
+                byFile.merge(location, bytes, Long::sum);
+            }
+            if (total > MAX_MODEL_BYTES) {
+                throw new ModelException(String.format(java.util.Locale.ROOT, "%s: the model is %.2f GiB with its external"
+                        + " data (%s); quantcal holds a model as one ONNX protobuf message in memory (ONNX Runtime sessions"
+                        + " are created from its bytes, Spark broadcasts them), and a protobuf message stops at 2 GiB:"
+                        + " models larger than that are not supported", source, total / (double) (1L << 30),
+                        byFile.entrySet().stream().map(e -> String.format(java.util.Locale.ROOT, "%s: %,d bytes",
+                                e.getKey(), e.getValue())).collect(java.util.stream.Collectors.joining(", "))));
+            }
         }
 
         private static TensorProto read(String source, String what, TensorProto t, ExternalDataResolver resolver,

@@ -220,6 +220,23 @@ class OnnxModelTest {
     }
 
     @Test
+    void aModelLargerThanOneProtobufMessageIsRefusedBeforeAnyFileIsRead() {
+        // two external weights of 600 M floats each: 4.47 GiB in all; the resolver must not be called
+        TensorProto big = external("W", new float[0], "big.onnx.data", 0, 20_000, 30_000).toBuilder()
+                .setExternalData(2, StringStringEntryProto.newBuilder().setKey("length").setValue("2400000000")).build();
+        TensorProto big2 = big.toBuilder().setName("B").setExternalData(1, StringStringEntryProto.newBuilder()
+                .setKey("offset").setValue("2400000000")).build();
+        ModelProto m = gemmModel(big, big2);
+        ModelException e = assertThrows(ModelException.class, () -> OnnxModel.parse("big.onnx", m.toByteArray(), location -> {
+            throw new AssertionError("read " + location);
+        }));
+        assertTrue(e.getMessage().startsWith("big.onnx: the model is 4.47 GiB with its external data (big.onnx.data:"
+                + " 4,800,000,000 bytes)"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("a protobuf message stops at 2 GiB: models larger than that are not supported"),
+                e.getMessage());
+    }
+
+    @Test
     void externalDataLocationsAreCheckedOnTheirText() throws Exception {
         assertEquals("a/b.bin", ExternalDataResolver.insideModelDirectory("./a/x/../b.bin"));
         assertEquals("w.bin", ExternalDataResolver.insideModelDirectory("w.bin"));
