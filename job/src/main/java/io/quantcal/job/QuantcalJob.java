@@ -102,10 +102,21 @@ public final class QuantcalJob {
         byte[] bytes = files.readBytes(cfg.model());
         Path modelDir = files.qualify(cfg.model()).getParent();
         List<String> externalData = new java.util.ArrayList<>();
-        OnnxModel model = OnnxModel.parse(cfg.model(), bytes, loc -> {
-            String file = externalDataFile(modelDir, loc);
-            externalData.add(file);
-            return files.readBytes(file);
+        OnnxModel model = OnnxModel.parse(cfg.model(), bytes, new io.quantcal.kernels.onnx.ExternalDataResolver() {
+            @Override
+            public byte[] read(String loc) throws java.io.IOException {
+                String file = externalDataFile(modelDir, loc);
+                if (!externalData.contains(file)) externalData.add(file);
+                return files.readBytes(file);
+            }
+
+            @Override
+            public byte[] read(String loc, long offset, long length) throws java.io.IOException {
+                // one tensor's range: a data file may be larger than a Java array
+                String file = externalDataFile(modelDir, loc);
+                if (!externalData.contains(file)) externalData.add(file);
+                return files.readRange(file, offset, length);
+            }
         });
 
         checkOutputApartFromInputs(files, given, externalData);

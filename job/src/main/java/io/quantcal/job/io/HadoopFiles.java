@@ -121,6 +121,54 @@ public final class HadoopFiles {
         }
     }
 
+    /**
+     * Bytes {@code [offset, offset + length)} of a file ({@code length} −1: to its end), read alone: one tensor of an
+     * external data file that may be larger than a Java array.
+     */
+    public byte[] readRange(String path, long offset, long length) throws IOException {
+        Path p = new Path(path);
+        FileSystem fs = fs(p);
+        long size = fs.getFileStatus(p).getLen();
+        if (length < 0) length = size - offset;
+        if (offset < 0 || length < 0 || offset + length > size) {
+            throw new java.io.EOFException("the file has " + size + " bytes, but the tensor wants offset " + offset
+                    + " length " + length);
+        }
+        if (length > Integer.MAX_VALUE - 8) {
+            throw new IOException(String.format(java.util.Locale.ROOT, "one tensor of %,d bytes: a Java array stops at"
+                    + " 2 GiB", length));
+        }
+        byte[] b = new byte[(int) length];
+        try (org.apache.hadoop.fs.FSDataInputStream in = fs.open(p)) {
+            in.readFully(offset, b);
+        }
+        return b;
+    }
+
+    /**
+     * Writes an ONNX model to {@code path}: one file, or for a model larger than one protobuf message
+     * ({@link io.quantcal.kernels.onnx.OnnxModel#large}) the model and its external data file {@code <name>.data}
+     * beside it (written first). Returns the data file's path, or null.
+     */
+    public String writeModel(String path, io.quantcal.kernels.onnx.OnnxModel model) {
+        if (!model.large()) {
+            writeBytes(path, model.toByteArray());
+            return null;
+        }
+        String dataPath = path + ".data";
+        var w = model.withExternalData(fileName(dataPath));
+        Path p = new Path(dataPath);
+        FileSystem fs = fs(p);
+        if (fs instanceof org.apache.hadoop.fs.LocalFileSystem l) fs = l.getRawFileSystem();
+        try (OutputStream out = new java.io.BufferedOutputStream(fs.create(p, true), 1 << 20)) {
+            for (org.nd4j.shade.protobuf.ByteString b : w.data()) b.writeTo(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + dataPath + ": " + e.getMessage(), e);
+        }
+        writeBytes(path, w.model());
+        return dataPath;
+    }
+
     public void writeText(String path, String text) {
         writeBytes(path, text.getBytes(StandardCharsets.UTF_8));
     }

@@ -19,13 +19,42 @@ import org.apache.spark.sql.SparkSession;
 public final class BroadcastModel implements Serializable {
 
     private final Broadcast<byte[]> bytes;
+    /**
+     * A model larger than one protobuf message ({@link OnnxModel#parts}): {@link #bytes} is its skeleton, and the
+     * tensors held outside it travel in chunks of at most {@link #CHUNK_BYTES}, each tensor at {@link #where}
+     * (chunk, offset, length). Empty for other models.
+     */
+    private final List<Broadcast<byte[]>> chunks;
+    private final java.util.Map<String, long[]> where;
     private final String sha256;
     private final String displayName;
     /** quantcal.runtime.max-sessions, applied to the executor's session cache by each task that asks for a session. */
     private final int maxSessions;
 
-    private BroadcastModel(Broadcast<byte[]> bytes, String sha256, String displayName, int maxSessions) {
+    static final int CHUNK_BYTES = 256 << 20;
+
+    /** Large models that local-mode tasks take from the driver, by hash, while a copy that was not released uses it. */
+    private static final java.util.Map<String, Shared> LOCAL = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private record Shared(OnnxModel model, int users) {}
+
+    private static volatile boolean shareInLocalMode = true;
+
+    /** Whether local-mode tasks take a large model from the driver (the default) or from its broadcast, as on a cluster (tests). */
+    public static void shareInLocalMode(boolean share) {
+        shareInLocalMode = share;
+    }
+
+    /** Whether tasks take the driver's model itself (local mode, large model: {@link #LOCAL}). */
+    private final boolean local;
+    private transient boolean released;
+
+    private BroadcastModel(Broadcast<byte[]> bytes, List<Broadcast<byte[]>> chunks, java.util.Map<String, long[]> where,
+                           String sha256, String displayName, int maxSessions, boolean local) {
+        this.local = local;
         this.bytes = bytes;
+        this.chunks = chunks;
+        this.where = where;
         this.sha256 = sha256;
         this.displayName = displayName;
         this.maxSessions = maxSessions;
@@ -38,9 +67,36 @@ public final class BroadcastModel implements Serializable {
 
     /** As {@link #of(RunContext, OnnxModel, String)}; {@code maxSessions} is quantcal.runtime.max-sessions. */
     public static BroadcastModel of(SparkSession spark, OnnxModel model, String label, int maxSessions) {
-        Broadcast<byte[]> b = spark.sparkContext().broadcast(model.toByteArray(),
-                scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
-        return new BroadcastModel(b, model.sha256(), displayName(model.source(), label), maxSessions);
+        scala.reflect.ClassTag<byte[]> tag = scala.reflect.ClassTag$.MODULE$.apply(byte[].class);
+        if (model.large() && spark.sparkContext().isLocal() && shareInLocalMode) {
+            // local mode: the tasks run in this JVM and take the driver's model itself; a broadcast would add two
+            // copies of a model larger than 1 GiB (Spark's value and its serialized pieces)
+            LOCAL.compute(model.sha256(), (k, v) -> v == null ? new Shared(model, 1) : new Shared(v.model(), v.users() + 1));
+            Broadcast<byte[]> none = spark.sparkContext().broadcast(new byte[0], tag);
+            return new BroadcastModel(none, List.of(), java.util.Map.of(), model.sha256(),
+                    displayName(model.source(), label), maxSessions, true);
+        }
+        OnnxModel.Parts parts = model.parts();
+        Broadcast<byte[]> b = spark.sparkContext().broadcast(parts.skeleton(), tag);
+        List<Broadcast<byte[]>> chunks = new java.util.ArrayList<>();
+        java.util.Map<String, long[]> where = new java.util.HashMap<>();
+        java.io.ByteArrayOutputStream chunk = new java.io.ByteArrayOutputStream();
+        for (onnx.Onnx.TensorProto t : parts.outside()) {
+            int n = t.getRawData().size();
+            if (chunk.size() > 0 && (long) chunk.size() + n > CHUNK_BYTES) {
+                chunks.add(spark.sparkContext().broadcast(chunk.toByteArray(), tag));
+                chunk.reset();
+            }
+            where.put(t.getName(), new long[] {chunks.size(), chunk.size(), n});
+            try {
+                t.getRawData().writeTo(chunk);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
+        if (chunk.size() > 0) chunks.add(spark.sparkContext().broadcast(chunk.toByteArray(), tag));
+        return new BroadcastModel(b, List.copyOf(chunks), where, model.sha256(), displayName(model.source(), label),
+                maxSessions, false);
     }
 
     /**
@@ -49,7 +105,12 @@ public final class BroadcastModel implements Serializable {
      * its cached sessions until the bound, quantcal.runtime.max-sessions, closes them for newer ones or it ends).
      */
     public void release() {
+        if (local && !released) {
+            released = true;
+            LOCAL.computeIfPresent(sha256, (k, v) -> v.users() <= 1 ? null : new Shared(v.model(), v.users() - 1));
+        }
         bytes.unpersist(false);
+        chunks.forEach(c -> c.unpersist(false));
         SessionCache.evict(sha256);
     }
 
@@ -79,6 +140,21 @@ public final class BroadcastModel implements Serializable {
     }
 
     private OnnxModel parse() {
+        if (local) {
+            Shared m = LOCAL.get(sha256);
+            if (m == null) throw new IllegalStateException(displayName + ": the model was released before its task ran");
+            return m.model();
+        }
+        if (!chunks.isEmpty()) {
+            // the tensors are read where they lie in their chunks, not copied
+            java.util.Map<String, org.nd4j.shade.protobuf.ByteString> data = new java.util.HashMap<>();
+            for (var e : where.entrySet()) {
+                long[] w = e.getValue();
+                data.put(e.getKey(), org.nd4j.shade.protobuf.UnsafeByteOperations.unsafeWrap(
+                        chunks.get((int) w[0]).value(), (int) w[1], (int) w[2]));
+            }
+            return OnnxModel.fromParts(displayName, bytes.value(), data);
+        }
         return OnnxModel.parse(displayName, bytes.value(), loc -> {
             throw new IllegalStateException(displayName + ": the broadcast model refers to external data " + loc
                     + " (the driver inlines external data before broadcasting)");

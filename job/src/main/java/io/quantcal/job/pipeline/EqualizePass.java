@@ -48,7 +48,7 @@ public final class EqualizePass implements Pass {
                 absorbed.add(Map.of("conv1", b.conv1(), "conv2", b.conv2(), "amounts", b.amounts()));
             }
         }
-        ctx.files().writeBytes(ctx.output().resolve(EQUALIZED_MODEL), model.toByteArray());
+        ctx.files().writeModel(ctx.output().resolve(EQUALIZED_MODEL), model);
         Map<String, Object> s = new LinkedHashMap<>();
         List<Object> pairs = new ArrayList<>();
         for (PairScales p : eq.result().pairs()) {

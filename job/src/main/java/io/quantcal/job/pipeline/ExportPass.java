@@ -88,7 +88,7 @@ public final class ExportPass implements Pass {
         if (!own.isEmpty()) s.put("biases_at_own_scale", own);
         List<ScaleRow> rows = ScaleRows.of(state, ctx.runId(), false);
         if (cfg.export().qdq()) {
-            ctx.files().writeBytes(ctx.output().resolve(QDQ_MODEL), qdq.toByteArray());
+            ctx.files().writeModel(ctx.output().resolve(QDQ_MODEL), qdq);
             s.put("qdq_model", ctx.output().finalPath(QDQ_MODEL));
         }
         if (cfg.export().tensorRtCache()) {

@@ -13,8 +13,38 @@ import java.nio.file.Path;
 @FunctionalInterface
 public interface ExternalDataResolver {
 
-    /** The whole content of the file at {@code location}; offsets are applied by the caller. */
+    /** The whole content of the file at {@code location}. */
     byte[] read(String location) throws IOException;
+
+    /**
+     * Bytes {@code [offset, offset + length)} of the file at {@code location} ({@code length} −1: to its end): one
+     * tensor's data, so that a model's data file may be larger than a Java array. This default reads the whole file;
+     * the resolvers of files on disk and of the job's file systems read the range alone.
+     */
+    default byte[] read(String location, long offset, long length) throws IOException {
+        byte[] file = read(location);
+        return range(file.length, offset, length, (o, l) -> java.util.Arrays.copyOfRange(file, (int) o, (int) (o + l)));
+    }
+
+    /** Reads one range of a file of {@code fileLength} bytes. */
+    @FunctionalInterface
+    interface RangeReader {
+        byte[] read(long offset, int length) throws IOException;
+    }
+
+    /** Checks {@code [offset, offset + length)} against the file's length (−1: to its end), then reads it. */
+    static byte[] range(long fileLength, long offset, long length, RangeReader reader) throws IOException {
+        if (length < 0) length = fileLength - offset;
+        if (offset < 0 || length < 0 || offset + length > fileLength) {
+            throw new java.io.EOFException("the file has " + fileLength + " bytes, but the tensor wants offset " + offset
+                    + " length " + length);
+        }
+        if (length > Integer.MAX_VALUE - 8) {
+            throw new IOException(String.format(java.util.Locale.ROOT, "one tensor of %,d bytes: a Java array stops at"
+                    + " 2 GiB", length));
+        }
+        return reader.read(offset, (int) length);
+    }
 
     /** For models known to be self-contained: any external reference is an error. */
     static ExternalDataResolver none() {
@@ -58,14 +88,34 @@ public interface ExternalDataResolver {
      */
     static ExternalDataResolver directory(Path directory) {
         Path base = directory.toAbsolutePath().normalize();
-        return location -> {
-            Path file = base.resolve(insideModelDirectory(location));
-            Path real = file.toRealPath();
-            if (!real.startsWith(base.toRealPath())) {
-                throw new IOException("external data location " + location + " leaves the model directory " + base
-                        + " through a symbolic link (it is " + real + ")");
+        return new ExternalDataResolver() {
+            private Path file(String location) throws IOException {
+                Path file = base.resolve(insideModelDirectory(location));
+                Path real = file.toRealPath();
+                if (!real.startsWith(base.toRealPath())) {
+                    throw new IOException("external data location " + location + " leaves the model directory " + base
+                            + " through a symbolic link (it is " + real + ")");
+                }
+                return real;
             }
-            return Files.readAllBytes(real);
+
+            @Override
+            public byte[] read(String location) throws IOException {
+                return Files.readAllBytes(file(location));
+            }
+
+            @Override
+            public byte[] read(String location, long offset, long length) throws IOException {
+                try (java.nio.channels.FileChannel c = java.nio.channels.FileChannel.open(file(location))) {
+                    return range(c.size(), offset, length, (o, l) -> {
+                        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(l);
+                        while (b.hasRemaining()) {
+                            if (c.read(b, o + b.position()) < 0) throw new java.io.EOFException(location);
+                        }
+                        return b.array();
+                    });
+                }
+            }
         };
     }
 }

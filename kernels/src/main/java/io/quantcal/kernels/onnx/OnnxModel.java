@@ -72,6 +72,7 @@ public final class OnnxModel implements Serializable {
     private final transient Set<String> graphOutputs;
     private transient volatile List<QuantizableNode> quantizable;
     private transient volatile String sha256;
+    private transient volatile long dataBytes = -1;
 
     private OnnxModel(String source, ModelProto proto) {
         this.source = source;
@@ -155,8 +156,118 @@ public final class OnnxModel implements Serializable {
         proto = FunctionInlining.inline(source, proto);
         if (declared < MIN_OPSET) proto = OldOpsetUpgrade.toTen(source, proto, declared);
         defaultOpset(source, proto);
-        proto = ExternalData.inline(source, proto, resolver != null ? resolver : ExternalDataResolver.none());
+        proto = ExternalData.inline(source, proto, resolver != null ? resolver : ExternalDataResolver.none(), Map.of());
         return new OnnxModel(source, named(source, proto));
+    }
+
+    /**
+     * The model {@link #parts} gave: {@code skeleton} with the tensors it holds outside ({@code data}, by name, used
+     * as they are, not copied) put back.
+     */
+    public static OnnxModel fromParts(String source, byte[] skeleton, Map<String, ByteString> data) {
+        ModelProto proto;
+        try {
+            proto = ModelProto.parseFrom(skeleton);
+        } catch (InvalidProtocolBufferException e) {
+            throw new ModelException(source + ": not an ONNX model, or a truncated one (protobuf: " + e.getMessage() + ")", e);
+        }
+        return new OnnxModel(source, ExternalData.inline(source, proto, ExternalDataResolver.none(), data));
+    }
+
+    // ---------------------------------------------------------------- models larger than one protobuf message
+
+    /** The external-data location of a tensor that {@link #parts} holds outside the skeleton. */
+    static final String IN_MEMORY = "quantcal:in-memory";
+
+    /**
+     * Initializers of at least this many raw bytes go outside the skeleton of a large model: 64 KiB, or less when
+     * {@link #largeModelBytes} is set below 1 MiB (tests).
+     */
+    private static int outsideBytes() {
+        return (int) Math.min(64 * 1024, Math.max(1, largeModelBytes() / 16));
+    }
+    /** The element types ONNX Runtime's Java API makes tensors of (float, double, float16, bfloat16, integers, bool). */
+    private static final Set<Integer> OUTSIDE_TYPES = Set.of(1, 2, 3, 5, 6, 7, 9, 10, 11, 16);
+
+    /**
+     * From how many bytes of tensor data a model is large: held by {@link #parts} as a skeleton and its big tensors
+     * apart, since a protobuf message serializes up to 2 GiB only. 1 GiB, or the system property
+     * {@code quantcal.large-model-bytes} (tests take small models down the large path so).
+     */
+    public static long largeModelBytes() {
+        return Long.getLong("quantcal.large-model-bytes", 1L << 30);
+    }
+
+    /** Bytes of tensor data in the initializers (their raw data or typed values). */
+    public long dataBytes() {
+        long d = dataBytes;
+        if (d < 0) {
+            d = 0;
+            for (TensorProto t : proto.getGraph().getInitializerList()) d += t.getSerializedSize();
+            dataBytes = d;
+        }
+        return d;
+    }
+
+    /** Whether this model is held as {@link #parts} (its tensor data above {@link #largeModelBytes}). */
+    public boolean large() {
+        return dataBytes() > largeModelBytes();
+    }
+
+    /**
+     * A model as a skeleton (the model with each big initializer's data replaced by a reference, bytes of one
+     * protobuf message) and those initializers ({@code outside}, with their data), so that a model of any size can be
+     * broadcast, written and given to ONNX Runtime (whose sessions take such initializers as external initializers).
+     * A model that is not {@link #large} is all skeleton.
+     */
+    public record Parts(byte[] skeleton, List<TensorProto> outside) {}
+
+    public Parts parts() {
+        if (!large()) return new Parts(proto.toByteArray(), List.of());
+        GraphProto.Builder g = proto.getGraph().toBuilder();
+        List<TensorProto> outside = new ArrayList<>();
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            TensorProto t = g.getInitializer(i);
+            if (t.getRawData().size() < outsideBytes() || !OUTSIDE_TYPES.contains(t.getDataType())) continue;
+            outside.add(t);
+            g.setInitializer(i, placeholder(t, IN_MEMORY, 0));
+        }
+        return new Parts(proto.toBuilder().setGraph(g).build().toByteArray(), List.copyOf(outside));
+    }
+
+    /** {@code t} without its data: a reference to {@code length} bytes at {@code offset} of {@code location}. */
+    static TensorProto placeholder(TensorProto t, String location, long offset) {
+        return t.toBuilder().clearRawData().setDataLocation(TensorProto.DataLocation.EXTERNAL).clearExternalData()
+                .addExternalData(StringStringEntryProto.newBuilder().setKey("location").setValue(location))
+                .addExternalData(StringStringEntryProto.newBuilder().setKey("offset").setValue(Long.toString(offset)))
+                .addExternalData(StringStringEntryProto.newBuilder().setKey("length")
+                        .setValue(Long.toString(t.getRawData().size())))
+                .build();
+    }
+
+    /**
+     * This model as an ONNX file with external data: the model's bytes, whose big initializers refer to
+     * {@code dataFile} (a name beside the model file), and the content of that file, in order. A model that is not
+     * {@link #large} has no data file (an empty list).
+     */
+    public record WithExternalData(byte[] model, List<ByteString> data) {}
+
+    public WithExternalData withExternalData(String dataFile) {
+        if (!large()) return new WithExternalData(proto.toByteArray(), List.of());
+        GraphProto.Builder g = proto.getGraph().toBuilder();
+        List<ByteString> data = new ArrayList<>();
+        long offset = 0;
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            TensorProto t = g.getInitializer(i);
+            if (t.getRawData().size() < outsideBytes()) continue;
+            // 4 KiB alignment, as onnx's own writer can (memory-mapping readers like it)
+            long aligned = (offset + 4095) / 4096 * 4096;
+            if (aligned > offset) data.add(ByteString.copyFrom(new byte[(int) (aligned - offset)]));
+            g.setInitializer(i, placeholder(t, dataFile, aligned));
+            data.add(t.getRawData());
+            offset = aligned + t.getRawData().size();
+        }
+        return new WithExternalData(proto.toBuilder().setGraph(g).build().toByteArray(), List.copyOf(data));
     }
 
     private static long declaredOpset(String source, ModelProto proto) {
@@ -431,6 +542,10 @@ public final class OnnxModel implements Serializable {
 
     /** The self-contained model (external data inlined), loadable by ONNX Runtime from bytes. */
     public byte[] toByteArray() {
+        if (large()) {
+            throw new IllegalStateException(source + ": a model of " + dataBytes() + " bytes of tensor data is handled"
+                    + " through parts() or withExternalData(), not as one protobuf message");
+        }
         return proto.toByteArray();
     }
 
@@ -443,7 +558,19 @@ public final class OnnxModel implements Serializable {
         String s = sha256;
         if (s == null) {
             try {
-                s = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(toByteArray()));
+                MessageDigest md = MessageDigest.getInstance("SHA-256");
+                if (!large()) {
+                    md.update(toByteArray());
+                } else {
+                    // the skeleton, then each tensor held outside it: its name and its data
+                    Parts p = parts();
+                    md.update(p.skeleton());
+                    for (TensorProto t : p.outside()) {
+                        md.update(t.getName().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                        md.update(t.getRawData().asReadOnlyByteBuffer());
+                    }
+                }
+                s = HexFormat.of().formatHex(md.digest());
             } catch (NoSuchAlgorithmException e) {
                 throw new IllegalStateException("every Java platform has SHA-256", e);
             }
@@ -473,17 +600,28 @@ public final class OnnxModel implements Serializable {
     // ---------------------------------------------------------------- serialization
 
     private Object writeReplace() {
-        return new Serialized(source, toByteArray());
+        Parts p = parts();
+        List<String> names = new ArrayList<>();
+        List<byte[]> data = new ArrayList<>();
+        for (TensorProto t : p.outside()) {
+            names.add(t.getName());
+            data.add(t.getRawData().toByteArray());
+        }
+        return new Serialized(source, p.skeleton(), names, data);
     }
 
     private void readObject(java.io.ObjectInputStream in) throws java.io.InvalidObjectException {
         throw new java.io.InvalidObjectException("OnnxModel is serialized through its bytes");
     }
 
-    /** The serialized form: the file name and the self-contained model bytes. */
-    private record Serialized(String source, byte[] bytes) implements Serializable {
+    /** The serialized form: the file name, the model's skeleton and the tensors held outside it ({@link #parts}). */
+    private record Serialized(String source, byte[] skeleton, List<String> names, List<byte[]> data) implements Serializable {
         private Object readResolve() {
-            return parse(source, bytes, ExternalDataResolver.none());
+            Map<String, ByteString> m = new HashMap<>();
+            for (int i = 0; i < names.size(); i++) {
+                m.put(names.get(i), org.nd4j.shade.protobuf.UnsafeByteOperations.unsafeWrap(data.get(i)));
+            }
+            return fromParts(source, skeleton, m);
         }
     }
 
@@ -492,13 +630,10 @@ public final class OnnxModel implements Serializable {
 
         private ExternalData() {}
 
-        /** The largest model quantcal holds: one protobuf message, which protobuf serializes up to 2 GiB. */
-        static final long MAX_MODEL_BYTES = Integer.MAX_VALUE;
-
-        static ModelProto inline(String source, ModelProto proto, ExternalDataResolver resolver) {
+        static ModelProto inline(String source, ModelProto proto, ExternalDataResolver resolver,
+                                 Map<String, ByteString> inMemory) {
             GraphProto g = proto.getGraph();
-            checkInlinedSize(source, proto);
-            Map<String, byte[]> files = new HashMap<>();
+            Map<String, ByteString> files = inMemory;
             GraphProto.Builder gb = null;
             for (int i = 0; i < g.getInitializerCount(); i++) {
                 TensorProto t = g.getInitializer(i);
@@ -521,44 +656,8 @@ public final class OnnxModel implements Serializable {
             return gb == null ? proto : proto.toBuilder().setGraph(gb).build();
         }
 
-        /**
-         * Refuses, before reading any external file, a model whose external tensors would make it larger than one
-         * protobuf message can be: quantcal keeps a model as one in-memory ModelProto (ONNX Runtime sessions are
-         * created from its bytes, Spark broadcasts them).
-         */
-        private static void checkInlinedSize(String source, ModelProto proto) {
-            long total = proto.getSerializedSize();
-            Map<String, Long> byFile = new java.util.LinkedHashMap<>();
-            List<TensorProto> external = new ArrayList<>();
-            for (TensorProto t : proto.getGraph().getInitializerList()) {
-                if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) external.add(t);
-            }
-            for (NodeProto n : proto.getGraph().getNodeList()) {
-                for (AttributeProto a : n.getAttributeList()) {
-                    if (a.hasT() && a.getT().getDataLocation() == TensorProto.DataLocation.EXTERNAL) external.add(a.getT());
-                }
-            }
-            for (TensorProto t : external) {
-                int size = Tensors.elementSize(t.getDataType());
-                if (size <= 0) continue;
-                long bytes = size * Tensors.count(Tensors.dims(t));
-                total += bytes;
-                String location = "?";
-                for (StringStringEntryProto e : t.getExternalDataList()) if (e.getKey().equals("location")) location = e.getValue();
-                byFile.merge(location, bytes, Long::sum);
-            }
-            if (total > MAX_MODEL_BYTES) {
-                throw new ModelException(String.format(java.util.Locale.ROOT, "%s: the model is %.2f GiB with its external"
-                        + " data (%s); quantcal holds a model as one ONNX protobuf message in memory (ONNX Runtime sessions"
-                        + " are created from its bytes, Spark broadcasts them), and a protobuf message stops at 2 GiB:"
-                        + " models larger than that are not supported", source, total / (double) (1L << 30),
-                        byFile.entrySet().stream().map(e -> String.format(java.util.Locale.ROOT, "%s: %,d bytes",
-                                e.getKey(), e.getValue())).collect(java.util.stream.Collectors.joining(", "))));
-            }
-        }
-
         private static TensorProto read(String source, String what, TensorProto t, ExternalDataResolver resolver,
-                                        Map<String, byte[]> files) {
+                                        Map<String, ByteString> files) {
             String location = null;
             long offset = 0;
             long length = -1;
@@ -578,30 +677,33 @@ public final class OnnxModel implements Serializable {
             if (location == null || location.isEmpty()) {
                 throw new ModelException(source + ": " + what + " is stored externally but names no location");
             }
-            byte[] file = files.get(location);
-            if (file == null) {
-                try {
-                    file = resolver.read(location);
-                } catch (IOException | RuntimeException e) {
-                    throw new ModelException(source + ": " + what + ": cannot read external data file " + location
-                            + ": " + (e instanceof IOException && e.getMessage() != null ? e.getMessage() : e.toString()), e);
-                }
-                files.put(location, file);
-            }
-            if (length < 0) length = file.length - offset;
-            if (offset < 0 || length < 0 || offset + length > file.length) {
-                throw new ModelException(source + ": " + what + ": external data " + location + " has "
-                        + file.length + " bytes, but the tensor wants offset " + offset + " length " + length);
-            }
             int size = Tensors.elementSize(t.getDataType());
             long expected = size < 0 ? -1 : size * Tensors.count(Tensors.dims(t));
-            if (expected >= 0 && expected != length) {
+            if (expected >= 0 && length >= 0 && expected != length) {
                 throw new ModelException(source + ": " + what + ": external data length " + length + " bytes, but "
                         + Tensors.typeName(t.getDataType()) + " of shape " + java.util.Arrays.toString(Tensors.dims(t))
                         + " needs " + expected);
             }
+            if (length < 0) length = expected;
+            byte[] data;
+            ByteString inMemory = location.equals(IN_MEMORY) ? files.get(t.getName()) : null;
+            if (inMemory != null) {
+                return t.toBuilder().clearExternalData().clearDataLocation().setRawData(inMemory).build();
+            }
+            try {
+                // the tensor's range only: a data file may be larger than a Java array
+                data = resolver.read(location, offset, length);
+            } catch (IOException | RuntimeException e) {
+                throw new ModelException(source + ": " + what + ": cannot read external data file " + location
+                        + ": " + (e instanceof IOException && e.getMessage() != null ? e.getMessage() : e.toString()), e);
+            }
+            if (expected >= 0 && expected != data.length) {
+                throw new ModelException(source + ": " + what + ": external data length " + data.length + " bytes, but "
+                        + Tensors.typeName(t.getDataType()) + " of shape " + java.util.Arrays.toString(Tensors.dims(t))
+                        + " needs " + expected);
+            }
             return t.toBuilder().clearExternalData().clearDataLocation()
-                    .setRawData(ByteString.copyFrom(file, (int) offset, (int) length)).build();
+                    .setRawData(org.nd4j.shade.protobuf.UnsafeByteOperations.unsafeWrap(data)).build();
         }
     }
 }

@@ -103,7 +103,10 @@ public final class ModelRunner implements AutoCloseable {
             // other tasks are using.
             so.addConfigEntry("session.intra_op.allow_spinning", "0");
             so.addConfigEntry("session.inter_op.allow_spinning", "0");
-            session = env.createSession(withCaptures.toByteArray(), so);
+            // a model larger than one protobuf message goes through a local file with external data, which ONNX
+            // Runtime memory-maps (its packed weights are then its only copy); the files go once it has loaded them
+            session = withCaptures.large() ? LargeModelFiles.session(env, withCaptures, so)
+                    : env.createSession(withCaptures.toByteArray(), so);
             List<String> outputs = new ArrayList<>();
             // the float outputs: a model output of another type (a detector's int64 labels) is computed, not returned
             java.util.Set<String> own = new java.util.HashSet<>();
