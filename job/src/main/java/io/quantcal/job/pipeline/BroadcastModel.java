@@ -33,25 +33,29 @@ public final class BroadcastModel implements Serializable {
 
     static final int CHUNK_BYTES = 256 << 20;
 
-    /** Large models that local-mode tasks take from the driver, by hash, while a copy that was not released uses it. */
-    private static final java.util.Map<String, Shared> LOCAL = new java.util.concurrent.ConcurrentHashMap<>();
-
-    private record Shared(OnnxModel model, int users) {}
+    /**
+     * Models that local-mode tasks take from the driver, by hash: held weakly here and strongly by the driver's
+     * BroadcastModel ({@link #held}), so a model stays while a pass holds it and goes with it, released or not.
+     */
+    private static final java.util.Map<String, java.lang.ref.WeakReference<OnnxModel>> LOCAL =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     private static volatile boolean shareInLocalMode = true;
 
-    /** Whether local-mode tasks take a large model from the driver (the default) or from its broadcast, as on a cluster (tests). */
+    /** Whether local-mode tasks take a big model from the driver (the default) or from its broadcast, as on a cluster (tests). */
     public static void shareInLocalMode(boolean share) {
         shareInLocalMode = share;
     }
 
-    /** Whether tasks take the driver's model itself (local mode, large model: {@link #LOCAL}). */
+    /** Whether tasks take the driver's model itself (local mode, a model of more than 1/16 of the large size). */
     private final boolean local;
-    private transient boolean released;
+    /** The driver's model, for {@link #LOCAL}: not serialized. */
+    private final transient OnnxModel held;
 
     private BroadcastModel(Broadcast<byte[]> bytes, List<Broadcast<byte[]>> chunks, java.util.Map<String, long[]> where,
-                           String sha256, String displayName, int maxSessions, boolean local) {
-        this.local = local;
+                           String sha256, String displayName, int maxSessions, OnnxModel held) {
+        this.local = held != null;
+        this.held = held;
         this.bytes = bytes;
         this.chunks = chunks;
         this.where = where;
@@ -68,13 +72,14 @@ public final class BroadcastModel implements Serializable {
     /** As {@link #of(RunContext, OnnxModel, String)}; {@code maxSessions} is quantcal.runtime.max-sessions. */
     public static BroadcastModel of(SparkSession spark, OnnxModel model, String label, int maxSessions) {
         scala.reflect.ClassTag<byte[]> tag = scala.reflect.ClassTag$.MODULE$.apply(byte[].class);
-        if (model.large() && spark.sparkContext().isLocal() && shareInLocalMode) {
-            // local mode: the tasks run in this JVM and take the driver's model itself; a broadcast would add two
-            // copies of a model larger than 1 GiB (Spark's value and its serialized pieces)
-            LOCAL.compute(model.sha256(), (k, v) -> v == null ? new Shared(model, 1) : new Shared(v.model(), v.users() + 1));
+        if (spark.sparkContext().isLocal() && shareInLocalMode && model.dataBytes() > OnnxModel.largeModelBytes() / 16) {
+            // local mode: the tasks run in this JVM and take the driver's model itself; a broadcast would add three
+            // copies of a big model (Spark's value, its serialized pieces, the tasks' parse of them)
+            String name = displayName(model.source(), label);
+            OnnxModel m = name.equals(model.source()) ? model : model.withSource(name);
+            LOCAL.put(model.sha256(), new java.lang.ref.WeakReference<>(m));
             Broadcast<byte[]> none = spark.sparkContext().broadcast(new byte[0], tag);
-            return new BroadcastModel(none, List.of(), java.util.Map.of(), model.sha256(),
-                    displayName(model.source(), label), maxSessions, true);
+            return new BroadcastModel(none, List.of(), java.util.Map.of(), model.sha256(), name, maxSessions, m);
         }
         OnnxModel.Parts parts = model.parts();
         Broadcast<byte[]> b = spark.sparkContext().broadcast(parts.skeleton(), tag);
@@ -96,7 +101,7 @@ public final class BroadcastModel implements Serializable {
         }
         if (chunk.size() > 0) chunks.add(spark.sparkContext().broadcast(chunk.toByteArray(), tag));
         return new BroadcastModel(b, List.copyOf(chunks), where, model.sha256(), displayName(model.source(), label),
-                maxSessions, false);
+                maxSessions, null);
     }
 
     /**
@@ -105,10 +110,6 @@ public final class BroadcastModel implements Serializable {
      * its cached sessions until the bound, quantcal.runtime.max-sessions, closes them for newer ones or it ends).
      */
     public void release() {
-        if (local && !released) {
-            released = true;
-            LOCAL.computeIfPresent(sha256, (k, v) -> v.users() <= 1 ? null : new Shared(v.model(), v.users() - 1));
-        }
         bytes.unpersist(false);
         chunks.forEach(c -> c.unpersist(false));
         SessionCache.evict(sha256);
@@ -141,9 +142,10 @@ public final class BroadcastModel implements Serializable {
 
     private OnnxModel parse() {
         if (local) {
-            Shared m = LOCAL.get(sha256);
-            if (m == null) throw new IllegalStateException(displayName + ": the model was released before its task ran");
-            return m.model();
+            java.lang.ref.WeakReference<OnnxModel> r = LOCAL.get(sha256);
+            OnnxModel m = held != null ? held : r == null ? null : r.get();
+            if (m == null) throw new IllegalStateException(displayName + ": the driver no longer holds the model");
+            return m;
         }
         if (!chunks.isEmpty()) {
             // the tensors are read where they lie in their chunks, not copied

@@ -89,6 +89,11 @@ public final class EvaluatePass implements Pass {
             passes = c.passes();
             if (cfg.evaluateSpeed()) {
                 ctx.progress().step("evaluate: FP32 and QDQ inference time on this machine", 0);
+                if (fp.large()) {
+                    // the timing opens sessions of its own: a model above 1 GiB does not keep its capturing ones too
+                    fpModel.closeSessions();
+                    qModel.closeSessions();
+                }
                 speed = speed(samples, fp, qdq, input, opts);
             }
             for (int k = 0; k < names.size(); k++) {

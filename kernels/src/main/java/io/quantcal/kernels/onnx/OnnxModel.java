@@ -344,6 +344,14 @@ public final class OnnxModel implements Serializable {
         return new OnnxModel(source, named(source, proto.toBuilder().setGraph(graph).build()));
     }
 
+    /** The same model under another name for error messages (its hash kept: the bytes are the same). */
+    public OnnxModel withSource(String newSource) {
+        OnnxModel m = new OnnxModel(newSource, proto);
+        m.sha256 = sha256;
+        m.dataBytes = dataBytes;
+        return m;
+    }
+
     /** Metadata key that lists the nodes left in FP32 on purpose, one name per line; it travels with the model. */
     public static final String EXCLUDED_KEY = "quantcal.excluded_nodes";
 
