@@ -152,7 +152,15 @@ public final class HadoopFiles {
      */
     public String writeModel(String path, io.quantcal.kernels.onnx.OnnxModel model) {
         if (!model.large()) {
-            writeBytes(path, model.toByteArray());
+            Path p = new Path(path);
+            FileSystem fs = fs(p);
+            if (fs instanceof org.apache.hadoop.fs.LocalFileSystem l) fs = l.getRawFileSystem();
+            // streamed: a model of up to 2 GiB is not copied into one array first
+            try (OutputStream out = new java.io.BufferedOutputStream(fs.create(p, true), 1 << 20)) {
+                model.writeTo(out);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
+            }
             return null;
         }
         String dataPath = path + ".data";

@@ -188,11 +188,11 @@ public final class EvaluatePass implements Pass {
             ctx.out().printf("evaluate: %d samples; no output compared (%s); the layers' SQNR is in run.json and the report%n",
                     sums.samples(), chosen.why());
         } else if (notClasses != null) {
-            ctx.out().printf("evaluate: %d samples; top-1 n/a (%s); output SQNR %.2f dB, cosine %.5f%n", sums.samples(),
-                    notClasses, sums.sqnrDb(), sums.meanCosine());
+            ctx.out().printf("evaluate: %d samples; top-1 n/a (%s); output SQNR %s, cosine %.5f%n", sums.samples(),
+                    notClasses, db(sums.sqnrDb()), sums.meanCosine());
         } else {
-            ctx.out().printf("evaluate: %d samples; top-1 FP32 %s, quantized %s; agreement %.2f%%; output SQNR %.2f dB, cosine %.5f%n",
-                    sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), sums.sqnrDb(),
+            ctx.out().printf("evaluate: %d samples; top-1 FP32 %s, quantized %s; agreement %.2f%%; output SQNR %s, cosine %.5f%n",
+                    sums.samples(), pct(sums.fpAccuracy()), pct(sums.quantAccuracy()), 100 * sums.agreement(), db(sums.sqnrDb()),
                     sums.meanCosine());
         }
         if (speed != null) {
@@ -500,7 +500,13 @@ public final class EvaluatePass implements Pass {
         return "output " + out.name() + " is " + b.append("]") + ", not class scores [N, classes]";
     }
 
+    /** An SQNR for the console: "12.34 dB", or n/a for an all-zero FP32 output. */
+    private static String db(double v) {
+        return Double.isNaN(v) ? "n/a (the FP32 output is all zeros)" : String.format(java.util.Locale.ROOT, "%.2f dB", v);
+    }
+
     private static Object finite(double v) {
+        if (Double.isNaN(v)) return "n/a: the FP32 tensor is all zeros";
         return Double.isFinite(v) ? v : (Object) String.valueOf(v);
     }
 

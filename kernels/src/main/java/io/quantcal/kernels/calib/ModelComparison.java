@@ -76,7 +76,10 @@ public final class ModelComparison {
         }
 
         public static double sqnr(double signal, double noise) {
-            return noise == 0 ? Double.POSITIVE_INFINITY : 10 * Math.log10(signal / noise);
+            // an all-zero output reproduced exactly has no signal to speak of (torchvision's ViTs start with a zero
+            // head): NaN, which the reports show as n/a, not an infinite ratio
+            if (noise == 0) return signal == 0 ? Double.NaN : Double.POSITIVE_INFINITY;
+            return 10 * Math.log10(signal / noise);
         }
 
         /** A layer's cosine from its sums {Σ a², Σ (a − b)², Σ a·b, Σ b²}: Σ a·b / √(Σ a² · Σ b²); 1 when both are 0. */

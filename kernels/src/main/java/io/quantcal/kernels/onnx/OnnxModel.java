@@ -557,6 +557,12 @@ public final class OnnxModel implements Serializable {
         return proto.toByteArray();
     }
 
+    /** Writes {@link #toByteArray()}'s bytes to {@code out} without holding them all (not for a {@link #large} model). */
+    public void writeTo(java.io.OutputStream out) throws IOException {
+        if (large()) throw new IllegalStateException(source + ": a large model is written with its external data");
+        proto.writeTo(out);
+    }
+
     /**
      * SHA-256 (lower-case hex) of {@link #toByteArray()}: identifies the model as quantcal runs it
      * (node names assigned, external data inlined), which is what the session cache and the scale

@@ -41,6 +41,13 @@ class ModelComparisonSumsTest {
     }
 
     @Test
+    void sqnrOfAnExactCopyAndOfAnAllZeroOutput() {
+        assertEquals(Double.POSITIVE_INFINITY, Sums.sqnr(2.0, 0.0), "an exact copy of a signal");
+        assertEquals(Double.NaN, Sums.sqnr(0.0, 0.0), "no signal at all (a zero-initialized head): n/a, not infinite");
+        assertEquals(10.0, Sums.sqnr(10.0, 1.0), 1e-12);
+    }
+
+    @Test
     void cosineOfZeroOutputs() {
         assertEquals(1.0, Sums.cosine(new double[] {0, 0, 0, 0}));
         assertEquals(0.0, Sums.cosine(new double[] {4, 4, 0, 0}));
