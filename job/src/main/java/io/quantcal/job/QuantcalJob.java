@@ -475,7 +475,7 @@ public final class QuantcalJob {
         if (!rows.isEmpty()) out.printf("            %s/ (%d rows)%n", SCALE_TABLE, rows.size());
         Object ex = st.summary().get("export");
         if (ex instanceof Map<?, ?> m) {
-            for (String k : List.of("qdq_model", "tensorrt_cache", "aimet_encodings")) {
+            for (String k : List.of("qdq_model", "qdq_model_data", "tensorrt_cache", "aimet_encodings")) {
                 if (m.containsKey(k)) out.printf("            %s%n", new Path(m.get(k).toString()).getName());
             }
         }

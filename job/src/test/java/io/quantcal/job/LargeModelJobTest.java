@@ -59,6 +59,12 @@ class LargeModelJobTest extends SparkJobTest {
             Map<String, Object> eb = (Map<String, Object>) ((Map<String, Object>) r.summary().get("passes")).get("evaluate");
             assertEquals(ea.get("top1_quantized"), eb.get("top1_quantized"), "share " + share);
             assertEquals(ea.get("output_sqnr_db"), eb.get("output_sqnr_db"), "share " + share);
+            // the QDQ model is large too (its int8 weights above the lowered threshold): written with its data file
+            Map<String, Object> ex = (Map<String, Object>) ((Map<String, Object>) r.summary().get("passes")).get("export");
+            assertEquals(Path.of(output, "model_qdq.onnx.data").toUri().toString().replace("file:///", "file:/"),
+                    ex.get("qdq_model_data").toString().replace("file:///", "file:/"));
+            org.junit.jupiter.api.Assertions.assertTrue(console.toString(java.nio.charset.StandardCharsets.UTF_8)
+                    .contains("            model_qdq.onnx.data\n"), "the run's listing names the data file");
             // the equalized FP32 model is written with its external data, and reads back as the model equalize made
             Path eq = Path.of(output, io.quantcal.job.pipeline.EqualizePass.EQUALIZED_MODEL);
             org.junit.jupiter.api.Assertions.assertTrue(Files.exists(Path.of(eq + ".data")), "external data beside the equalized model");

@@ -88,8 +88,10 @@ public final class ExportPass implements Pass {
         if (!own.isEmpty()) s.put("biases_at_own_scale", own);
         List<ScaleRow> rows = ScaleRows.of(state, ctx.runId(), false);
         if (cfg.export().qdq()) {
-            ctx.files().writeModel(ctx.output().resolve(QDQ_MODEL), qdq);
+            String data = ctx.files().writeModel(ctx.output().resolve(QDQ_MODEL), qdq);
             s.put("qdq_model", ctx.output().finalPath(QDQ_MODEL));
+            // a QDQ model above 1 GiB of tensor data: its external data file beside it
+            if (data != null) s.put("qdq_model_data", ctx.output().finalPath(QDQ_MODEL + ".data"));
         }
         if (cfg.export().tensorRtCache()) {
             ctx.files().writeText(ctx.output().resolve(TRT_CACHE), TensorRtCache.write(rows, cfg.export().tensorRtVersion()));
