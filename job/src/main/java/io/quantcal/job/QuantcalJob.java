@@ -162,7 +162,13 @@ public final class QuantcalJob {
                         folded.evaluatedByOp(), folded.evaluated());
             }
             // a ReduceMean over H, W is the GlobalAveragePool it computes: a pooling op the ort profile runs on integers
-            io.quantcal.kernels.onnx.SpatialMeanAsPool.Result means = io.quantcal.kernels.onnx.SpatialMeanAsPool.rewrite(folded.model());
+            // Gemm's alpha and beta multiplied into its constants: the Gemm quantcal quantizes
+            io.quantcal.kernels.onnx.GemmScalars.Result gemms = io.quantcal.kernels.onnx.GemmScalars.rewrite(folded.model());
+            if (!gemms.rewritten().isEmpty()) {
+                out.printf("model: %d Gemm with alpha or beta other than 1 written with the scalars in its weight and bias %s%n",
+                        gemms.rewritten().size(), gemms.rewritten());
+            }
+            io.quantcal.kernels.onnx.SpatialMeanAsPool.Result means = io.quantcal.kernels.onnx.SpatialMeanAsPool.rewrite(gemms.model());
             if (!means.rewritten().isEmpty()) {
                 out.printf("model: %d ReduceMean over the spatial axes written as GlobalAveragePool%n", means.rewritten().size());
             }
@@ -248,6 +254,7 @@ public final class QuantcalJob {
             frontEnd.put("weights_copied_per_consumer", folded.unshared());
             frontEnd.put("weights_evaluated", folded.evaluated());
             frontEnd.put("initializers_listed_as_inputs", folded.initializerInputs());
+            frontEnd.put("gemm_scalars_folded", gemms.rewritten());
             frontEnd.put("spatial_means_as_pool", means.rewritten());
             frontEnd.put("pads_removed", padded.removed());
             frontEnd.put("pads_folded", padded.folded());
