@@ -103,19 +103,22 @@ public final class QuantcalJob {
         Path modelDir = files.qualify(cfg.model()).getParent();
         List<String> externalData = new java.util.ArrayList<>();
         OnnxModel model = OnnxModel.parse(cfg.model(), bytes, new io.quantcal.kernels.onnx.ExternalDataResolver() {
-            @Override
-            public byte[] read(String loc) throws java.io.IOException {
+            /** The file at {@code loc}, noted among the model's inputs (an output may not replace them). */
+            private String file(String loc) throws java.io.IOException {
                 String file = externalDataFile(modelDir, loc);
                 if (!externalData.contains(file)) externalData.add(file);
-                return files.readBytes(file);
+                return file;
+            }
+
+            @Override
+            public byte[] read(String loc) throws java.io.IOException {
+                return files.readBytes(file(loc));
             }
 
             @Override
             public byte[] read(String loc, long offset, long length) throws java.io.IOException {
                 // one tensor's range: a data file may be larger than a Java array
-                String file = externalDataFile(modelDir, loc);
-                if (!externalData.contains(file)) externalData.add(file);
-                return files.readRange(file, offset, length);
+                return files.readRange(file(loc), offset, length);
             }
         });
 

@@ -46,7 +46,7 @@ class LargeModelJobTest extends SparkJobTest {
         OnnxModel.WithExternalData w = m.withExternalData("resnet_small.onnx.data");
         Files.write(dir.resolve("resnet_small.onnx"), w.model());
         try (var s = Files.newOutputStream(dir.resolve("resnet_small.onnx.data"))) {
-            for (var b : w.data()) b.writeTo(s);
+            w.writeData(s);
         }
         String model = dir.resolve("resnet_small.onnx").toString();
 

@@ -110,15 +110,7 @@ public final class HadoopFiles {
     }
 
     public void writeBytes(String path, byte[] bytes) {
-        Path p = new Path(path);
-        FileSystem fs = fs(p);
-        // no .crc sidecar beside a file the user will see (the local file system's checksums protect nothing here)
-        if (fs instanceof org.apache.hadoop.fs.LocalFileSystem l) fs = l.getRawFileSystem();
-        try (OutputStream out = fs.create(p, true)) {
-            out.write(bytes);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
-        }
+        write(path, out -> out.write(bytes));
     }
 
     /**
@@ -128,21 +120,13 @@ public final class HadoopFiles {
     public byte[] readRange(String path, long offset, long length) throws IOException {
         Path p = new Path(path);
         FileSystem fs = fs(p);
-        long size = fs.getFileStatus(p).getLen();
-        if (length < 0) length = size - offset;
-        if (offset < 0 || length < 0 || offset + length > size) {
-            throw new java.io.EOFException("the file has " + size + " bytes, but the tensor wants offset " + offset
-                    + " length " + length);
-        }
-        if (length > Integer.MAX_VALUE - 8) {
-            throw new IOException(String.format(java.util.Locale.ROOT, "one tensor of %,d bytes: a Java array stops at"
-                    + " 2 GiB", length));
-        }
-        byte[] b = new byte[(int) length];
-        try (org.apache.hadoop.fs.FSDataInputStream in = fs.open(p)) {
-            in.readFully(offset, b);
-        }
-        return b;
+        return io.quantcal.kernels.onnx.ExternalDataResolver.range(fs.getFileStatus(p).getLen(), offset, length, (o, l) -> {
+            byte[] b = new byte[l];
+            try (org.apache.hadoop.fs.FSDataInputStream in = fs.open(p)) {
+                in.readFully(o, b);
+            }
+            return b;
+        });
     }
 
     /**
@@ -152,29 +136,32 @@ public final class HadoopFiles {
      */
     public String writeModel(String path, io.quantcal.kernels.onnx.OnnxModel model) {
         if (!model.large()) {
-            Path p = new Path(path);
-            FileSystem fs = fs(p);
-            if (fs instanceof org.apache.hadoop.fs.LocalFileSystem l) fs = l.getRawFileSystem();
             // streamed: a model of up to 2 GiB is not copied into one array first
-            try (OutputStream out = new java.io.BufferedOutputStream(fs.create(p, true), 1 << 20)) {
-                model.writeTo(out);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
-            }
+            write(path, model::writeTo);
             return null;
         }
         String dataPath = path + ".data";
         var w = model.withExternalData(fileName(dataPath));
-        Path p = new Path(dataPath);
-        FileSystem fs = fs(p);
-        if (fs instanceof org.apache.hadoop.fs.LocalFileSystem l) fs = l.getRawFileSystem();
-        try (OutputStream out = new java.io.BufferedOutputStream(fs.create(p, true), 1 << 20)) {
-            for (org.nd4j.shade.protobuf.ByteString b : w.data()) b.writeTo(out);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + dataPath + ": " + e.getMessage(), e);
-        }
+        write(dataPath, w::writeData);
         writeBytes(path, w.model());
         return dataPath;
+    }
+
+    private interface Writer {
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    /** Creates {@code path} (replacing it) and lets {@code writer} fill it through a buffer. */
+    private void write(String path, Writer writer) {
+        Path p = new Path(path);
+        FileSystem fs = fs(p);
+        // no .crc sidecar beside a file the user will see (the local file system's checksums protect nothing here)
+        if (fs instanceof org.apache.hadoop.fs.LocalFileSystem l) fs = l.getRawFileSystem();
+        try (OutputStream out = new java.io.BufferedOutputStream(fs.create(p, true), 1 << 20)) {
+            writer.writeTo(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
+        }
     }
 
     public void writeText(String path, String text) {

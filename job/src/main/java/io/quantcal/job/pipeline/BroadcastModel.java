@@ -78,8 +78,7 @@ public final class BroadcastModel implements Serializable {
             String name = displayName(model.source(), label);
             OnnxModel m = name.equals(model.source()) ? model : model.withSource(name);
             LOCAL.put(model.sha256(), new java.lang.ref.WeakReference<>(m));
-            Broadcast<byte[]> none = spark.sparkContext().broadcast(new byte[0], tag);
-            return new BroadcastModel(none, List.of(), java.util.Map.of(), model.sha256(), name, maxSessions, m);
+            return new BroadcastModel(null, List.of(), java.util.Map.of(), model.sha256(), name, maxSessions, m);
         }
         OnnxModel.Parts parts = model.parts();
         Broadcast<byte[]> b = spark.sparkContext().broadcast(parts.skeleton(), tag);
@@ -110,7 +109,7 @@ public final class BroadcastModel implements Serializable {
      * its cached sessions until the bound, quantcal.runtime.max-sessions, closes them for newer ones or it ends).
      */
     public void release() {
-        bytes.unpersist(false);
+        if (bytes != null) bytes.unpersist(false);
         chunks.forEach(c -> c.unpersist(false));
         SessionCache.evict(sha256);
     }

@@ -28,12 +28,12 @@ public interface ExternalDataResolver {
 
     /** Reads one range of a file of {@code fileLength} bytes. */
     @FunctionalInterface
-    interface RangeReader {
+    public interface RangeReader {
         byte[] read(long offset, int length) throws IOException;
     }
 
     /** Checks {@code [offset, offset + length)} against the file's length (−1: to its end), then reads it. */
-    static byte[] range(long fileLength, long offset, long length, RangeReader reader) throws IOException {
+    public static byte[] range(long fileLength, long offset, long length, RangeReader reader) throws IOException {
         if (length < 0) length = fileLength - offset;
         if (offset < 0 || length < 0 || offset + length > fileLength) {
             throw new java.io.EOFException("the file has " + fileLength + " bytes, but the tensor wants offset " + offset

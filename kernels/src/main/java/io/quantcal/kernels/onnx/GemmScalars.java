@@ -26,6 +26,7 @@ public final class GemmScalars {
     public static Result rewrite(OnnxModel m) {
         GraphEditor e = null;
         List<String> done = new ArrayList<>();
+        List<String> originals = new ArrayList<>();
         for (NodeProto n : m.nodes()) {
             if (!n.getOpType().equals("Gemm") || !Nodes.defaultDomain(n.getDomain())) continue;
             double alpha = Nodes.floatAttr(n, "alpha", 1.0), beta = Nodes.floatAttr(n, "beta", 1.0);
@@ -55,16 +56,11 @@ public final class GemmScalars {
             if (newC != null) nb.addInput(newC);
             e.replace(e.position(n.getName()), nb.build());
             done.add(n.getName());
+            originals.add(b);
+            if (c != null) originals.add(c);
         }
         if (e == null) return new Result(m, List.of());
         // the original constants go where nothing else reads them
-        List<String> originals = new ArrayList<>();
-        for (NodeProto n : m.nodes()) {
-            if (done.contains(n.getName())) {
-                originals.add(Nodes.input(n, 1));
-                if (Nodes.input(n, 2) != null) originals.add(Nodes.input(n, 2));
-            }
-        }
         e.dropUnused(originals);
         return new Result(m.withGraph(e.build()), done);
     }

@@ -186,8 +186,6 @@ public final class OnnxModel implements Serializable {
     private static int outsideBytes() {
         return (int) Math.min(64 * 1024, Math.max(1, largeModelBytes() / 16));
     }
-    /** The element types ONNX Runtime's Java API makes tensors of (float, double, float16, bfloat16, integers, bool). */
-    private static final Set<Integer> OUTSIDE_TYPES = Set.of(1, 2, 3, 5, 6, 7, 9, 10, 11, 16);
 
     /**
      * From how many bytes of tensor data a model is large: held by {@link #parts} as a skeleton and its big tensors
@@ -224,15 +222,8 @@ public final class OnnxModel implements Serializable {
 
     public Parts parts() {
         if (!large()) return new Parts(proto.toByteArray(), List.of());
-        GraphProto.Builder g = proto.getGraph().toBuilder();
-        List<TensorProto> outside = new ArrayList<>();
-        for (int i = 0; i < g.getInitializerCount(); i++) {
-            TensorProto t = g.getInitializer(i);
-            if (t.getRawData().size() < outsideBytes() || !OUTSIDE_TYPES.contains(t.getDataType())) continue;
-            outside.add(t);
-            g.setInitializer(i, placeholder(t, IN_MEMORY, 0));
-        }
-        return new Parts(proto.toBuilder().setGraph(g).build().toByteArray(), List.copyOf(outside));
+        Layout l = layout(IN_MEMORY);
+        return new Parts(l.skeleton(), l.outside());
     }
 
     /** {@code t} without its data: a reference to {@code length} bytes at {@code offset} of {@code location}. */
@@ -247,27 +238,42 @@ public final class OnnxModel implements Serializable {
 
     /**
      * This model as an ONNX file with external data: the model's bytes, whose big initializers refer to
-     * {@code dataFile} (a name beside the model file), and the content of that file, in order. A model that is not
-     * {@link #large} has no data file (an empty list).
+     * {@code dataFile} (a name beside the model file), and the content of that file, in order ({@link #writeData}). A
+     * model that is not {@link #large} has no data file (an empty list).
      */
-    public record WithExternalData(byte[] model, List<ByteString> data) {}
+    public record WithExternalData(byte[] model, List<ByteString> data) {
+        /** Writes the data file's content to {@code out}. */
+        public void writeData(java.io.OutputStream out) throws IOException {
+            for (ByteString b : data) b.writeTo(out);
+        }
+    }
 
     public WithExternalData withExternalData(String dataFile) {
         if (!large()) return new WithExternalData(proto.toByteArray(), List.of());
+        Layout l = layout(dataFile);
+        return new WithExternalData(l.skeleton(), l.data());
+    }
+
+    /** The skeleton whose big initializers refer to {@code location}, those initializers, and the data file's content. */
+    private record Layout(byte[] skeleton, List<TensorProto> outside, List<ByteString> data) {}
+
+    private Layout layout(String location) {
         GraphProto.Builder g = proto.getGraph().toBuilder();
+        List<TensorProto> outside = new ArrayList<>();
         List<ByteString> data = new ArrayList<>();
         long offset = 0;
         for (int i = 0; i < g.getInitializerCount(); i++) {
             TensorProto t = g.getInitializer(i);
             if (t.getRawData().size() < outsideBytes()) continue;
-            // 4 KiB alignment, as onnx's own writer can (memory-mapping readers like it)
+            // 4 KiB alignment, as onnx's own writer can (ONNX Runtime memory-maps aligned data)
             long aligned = (offset + 4095) / 4096 * 4096;
             if (aligned > offset) data.add(ByteString.copyFrom(new byte[(int) (aligned - offset)]));
-            g.setInitializer(i, placeholder(t, dataFile, aligned));
+            g.setInitializer(i, placeholder(t, location, aligned));
+            outside.add(t);
             data.add(t.getRawData());
             offset = aligned + t.getRawData().size();
         }
-        return new WithExternalData(proto.toBuilder().setGraph(g).build().toByteArray(), List.copyOf(data));
+        return new Layout(proto.toBuilder().setGraph(g).build().toByteArray(), List.copyOf(outside), List.copyOf(data));
     }
 
     private static long declaredOpset(String source, ModelProto proto) {
@@ -647,13 +653,12 @@ public final class OnnxModel implements Serializable {
         static ModelProto inline(String source, ModelProto proto, ExternalDataResolver resolver,
                                  Map<String, ByteString> inMemory) {
             GraphProto g = proto.getGraph();
-            Map<String, ByteString> files = inMemory;
             GraphProto.Builder gb = null;
             for (int i = 0; i < g.getInitializerCount(); i++) {
                 TensorProto t = g.getInitializer(i);
                 if (t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) continue;
                 if (gb == null) gb = g.toBuilder();
-                gb.setInitializer(i, read(source, "initializer " + t.getName(), t, resolver, files));
+                gb.setInitializer(i, read(source, "initializer " + t.getName(), t, resolver, inMemory));
             }
             // Constant nodes may keep their value outside the model too
             for (int i = 0; i < g.getNodeCount(); i++) {
@@ -663,15 +668,23 @@ public final class OnnxModel implements Serializable {
                     if (!attr.hasT() || attr.getT().getDataLocation() != TensorProto.DataLocation.EXTERNAL) continue;
                     if (gb == null) gb = g.toBuilder();
                     TensorProto t = read(source, "attribute " + attr.getName() + " of node " + n.getName(),
-                            attr.getT(), resolver, files);
+                            attr.getT(), resolver, inMemory);
                     gb.getNodeBuilder(i).getAttributeBuilder(a).setT(t);
                 }
             }
             return gb == null ? proto : proto.toBuilder().setGraph(gb).build();
         }
 
+        private static void checkLength(String source, String what, TensorProto t, long length, long expected) {
+            if (expected >= 0 && length >= 0 && expected != length) {
+                throw new ModelException(source + ": " + what + ": external data length " + length + " bytes, but "
+                        + Tensors.typeName(t.getDataType()) + " of shape " + java.util.Arrays.toString(Tensors.dims(t))
+                        + " needs " + expected);
+            }
+        }
+
         private static TensorProto read(String source, String what, TensorProto t, ExternalDataResolver resolver,
-                                        Map<String, ByteString> files) {
+                                        Map<String, ByteString> inMemory) {
             String location = null;
             long offset = 0;
             long length = -1;
@@ -693,17 +706,12 @@ public final class OnnxModel implements Serializable {
             }
             int size = Tensors.elementSize(t.getDataType());
             long expected = size < 0 ? -1 : size * Tensors.count(Tensors.dims(t));
-            if (expected >= 0 && length >= 0 && expected != length) {
-                throw new ModelException(source + ": " + what + ": external data length " + length + " bytes, but "
-                        + Tensors.typeName(t.getDataType()) + " of shape " + java.util.Arrays.toString(Tensors.dims(t))
-                        + " needs " + expected);
-            }
-            if (length < 0) length = expected;
+            if (length < 0) length = expected; // -1 still when the type has no fixed size: to the file's end
+            // a declared length that disagrees with the shape is refused before anything is read
+            checkLength(source, what, t, length, expected);
+            ByteString held = location.equals(IN_MEMORY) ? inMemory.get(t.getName()) : null;
+            if (held != null) return t.toBuilder().clearExternalData().clearDataLocation().setRawData(held).build();
             byte[] data;
-            ByteString inMemory = location.equals(IN_MEMORY) ? files.get(t.getName()) : null;
-            if (inMemory != null) {
-                return t.toBuilder().clearExternalData().clearDataLocation().setRawData(inMemory).build();
-            }
             try {
                 // the tensor's range only: a data file may be larger than a Java array
                 data = resolver.read(location, offset, length);
@@ -711,11 +719,7 @@ public final class OnnxModel implements Serializable {
                 throw new ModelException(source + ": " + what + ": cannot read external data file " + location
                         + ": " + (e instanceof IOException && e.getMessage() != null ? e.getMessage() : e.toString()), e);
             }
-            if (expected >= 0 && expected != data.length) {
-                throw new ModelException(source + ": " + what + ": external data length " + data.length + " bytes, but "
-                        + Tensors.typeName(t.getDataType()) + " of shape " + java.util.Arrays.toString(Tensors.dims(t))
-                        + " needs " + expected);
-            }
+            checkLength(source, what, t, data.length, expected);
             return t.toBuilder().clearExternalData().clearDataLocation()
                     .setRawData(org.nd4j.shade.protobuf.UnsafeByteOperations.unsafeWrap(data)).build();
         }

@@ -115,7 +115,7 @@ class LargeModelTest {
         OnnxModel.WithExternalData w = big.withExternalData("large.onnx.data");
         Files.write(dir.resolve("large.onnx"), w.model());
         try (var out = Files.newOutputStream(dir.resolve("large.onnx.data"))) {
-            for (ByteString b : w.data()) b.writeTo(out);
+            w.writeData(out);
         }
         ModelProto written = ModelProto.parseFrom(w.model());
         int external = 0;
