@@ -171,6 +171,10 @@ public final class QuantcalJob {
                 out.printf("model: %d Gemm with alpha or beta other than 1 written with the scalars in its weight and bias %s%n",
                         gemms.rewritten().size(), gemms.rewritten());
             }
+            if (!gemms.transposedA().isEmpty()) {
+                out.printf("model: %d Gemm with transA = 1 reading its input through a Transpose %s%n",
+                        gemms.transposedA().size(), gemms.transposedA());
+            }
             io.quantcal.kernels.onnx.SpatialMeanAsPool.Result means = io.quantcal.kernels.onnx.SpatialMeanAsPool.rewrite(gemms.model());
             if (!means.rewritten().isEmpty()) {
                 out.printf("model: %d ReduceMean over the spatial axes written as GlobalAveragePool%n", means.rewritten().size());
@@ -258,6 +262,7 @@ public final class QuantcalJob {
             frontEnd.put("weights_evaluated", folded.evaluated());
             frontEnd.put("initializers_listed_as_inputs", folded.initializerInputs());
             frontEnd.put("gemm_scalars_folded", gemms.rewritten());
+            frontEnd.put("gemm_transa_transposed", gemms.transposedA());
             frontEnd.put("spatial_means_as_pool", means.rewritten());
             frontEnd.put("pads_removed", padded.removed());
             frontEnd.put("pads_folded", padded.folded());

@@ -64,4 +64,35 @@ class GemmScalarsTest {
         float[] a = run(m, x), b = run(g.model(), x);
         for (int i = 0; i < a.length; i++) assertEquals(a[i], b[i], 1e-6 * Math.max(1, Math.abs(a[i])), "z[" + i + "]");
     }
+
+    @Test
+    void transposedInputIsTransposedByANodeAndTheGemmIsQuantizable() {
+        Random r = new Random(11);
+        // Y = alpha * x^T * w^T + b, x [6, 3] (K = 6, M = 3), w [5, 6]
+        List<NodeProto> nodes = List.of(Graphs.node("Gemm", "fc", List.of("x", "w", "b"), List.of("y"),
+                        Map.of("transA", 1L, "transB", 1L, "alpha", 0.5)),
+                Graphs.node("Relu", "relu", List.of("y"), List.of("z")));
+        OnnxModel m = OnnxModel.parse("gemm_ta.onnx", Graphs.model(13, nodes,
+                List.of(Graphs.floatTensor("w", TestModels.gaussian(r, 30, 0.5), 5, 6),
+                        Graphs.floatTensor("b", TestModels.gaussian(r, 5, 0.5), 5)),
+                List.of(Graphs.floatValue("x", 6, 3)), List.of(Graphs.floatValue("z", 3, 5))).toByteArray(), null);
+        assertThrows(ModelException.class, m::quantizableNodes, "alpha and transA stopped the run before");
+        GemmScalars.Result g = GemmScalars.rewrite(m);
+        assertEquals(List.of("fc"), g.transposedA());
+        assertEquals(List.of("fc"), g.rewritten());
+        NodeProto fc = g.model().node("fc");
+        assertFalse(Nodes.has(fc, "transA"));
+        NodeProto t = g.model().nodes().get(0);
+        assertEquals("Transpose", t.getOpType());
+        assertEquals("x", t.getInput(0));
+        assertEquals(t.getOutput(0), fc.getInput(0));
+        assertEquals(1, g.model().quantizableNodes().size());
+        assertEquals(t.getOutput(0), g.model().quantizableNodes().get(0).input());
+        FloatTensor x = FloatTensor.of("x", TestModels.gaussian(new Random(5), 18, 1.0), 6, 3);
+        float[] a = run(m, x), b = run(g.model(), x);
+        // the same products; MLAS may sum a transposed operand in another order: within float rounding
+        for (int i = 0; i < a.length; i++) assertEquals(a[i], b[i], 1e-6 * Math.max(1, Math.abs(a[i])), "z[" + i + "]");
+        // a model without transA is left alone
+        assertEquals(List.of(), GemmScalars.rewrite(gemm(1.0, 1.0, false)).transposedA());
+    }
 }
