@@ -126,15 +126,35 @@ public final class QuantcalJob {
         // a float16 model (weights, casts, maybe its inputs) as the float32 model it stands for: quantcal quantizes
         // from float32 (the model's sha256 in the table stays the given file's)
         io.quantcal.kernels.onnx.Float16Upcast.Result upcast = io.quantcal.kernels.onnx.Float16Upcast.rewrite(model);
+        // inputs always fed one value (quantcal.input-values) become constants: an If on them runs its branch inline
+        OnnxModel fixedInputs = upcast.model();
+        for (Map.Entry<String, double[]> v : cfg.inputs().valueArrays().entrySet()) {
+            try {
+                fixedInputs = io.quantcal.kernels.onnx.InputValues.fix(fixedInputs, Map.of(v.getKey(), v.getValue()));
+            } catch (IllegalArgumentException e) {
+                throw new io.quantcal.job.config.ConfigException(com.typesafe.config.ConfigUtil.joinPath("quantcal",
+                        "input-values", v.getKey()) + ": " + e.getMessage() + " (model " + cfg.model() + ")");
+            }
+        }
+        io.quantcal.kernels.onnx.IfInlining.Result ifs = io.quantcal.kernels.onnx.IfInlining.inline(fixedInputs);
         // the model's inputs against the data config (names, element types, shapes, fixed batch): before any work
-        io.quantcal.job.data.InputBinding.check(upcast.model(), cfg);
+        io.quantcal.job.data.InputBinding.check(ifs.model(), cfg);
         OutputDirectory output = OutputDirectory.begin(files, cfg.outputPath(), cfg.overwrite(), runId,
                 line -> out.println("output: " + line));
         RunContext ctx = new RunContext(spark, cfg, files, output, runId, out);
         try {
             // the front end: weights behind Identity/Constant/Cast/Reshape/... become initializers, shared ones are
             // copied per consumer; then every Conv/Gemm/MatMul is either quantized or reported with its reason
-            io.quantcal.kernels.onnx.ConstantFolder.Result folded = io.quantcal.kernels.onnx.ConstantFolder.fold(upcast.model());
+            if (!cfg.inputs().values().isEmpty()) {
+                out.printf("model: input%s %s fixed to %s (quantcal.input-values): the exported models no longer take %s%n",
+                        cfg.inputs().values().size() == 1 ? "" : "s", cfg.inputs().values().keySet(),
+                        cfg.inputs().values().values(), cfg.inputs().values().size() == 1 ? "it" : "them");
+            }
+            if (!ifs.inlined().isEmpty()) {
+                out.printf("model: %d If with a constant condition replaced by the branch it takes %s%n", ifs.inlined().size(),
+                        ifs.inlined());
+            }
+            io.quantcal.kernels.onnx.ConstantFolder.Result folded = io.quantcal.kernels.onnx.ConstantFolder.fold(ifs.model());
             if (model.upgradedFrom() > 0) {
                 out.printf("model: opset %d raised to %d (ONNX version-converter rules)%n", model.upgradedFrom(), model.opset());
             }
@@ -256,6 +276,8 @@ public final class QuantcalJob {
                 frontEnd.put("float16_upcast", Map.of("tensors", upcast.tensors(), "casts", upcast.casts(),
                         "values", upcast.values()));
             }
+            frontEnd.put("input_values", cfg.inputs().values());
+            frontEnd.put("ifs_inlined", ifs.inlined());
             frontEnd.put("folded_nodes", folded.foldedNodes());
             frontEnd.put("folded_by_op", folded.foldedByOp());
             frontEnd.put("weights_copied_per_consumer", folded.unshared());

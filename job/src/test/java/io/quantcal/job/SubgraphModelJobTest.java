@@ -64,6 +64,42 @@ class SubgraphModelJobTest extends SparkJobTest {
     }
 
     @Test
+    void anIfOnAnInputFixedToOneValueRunsItsBranchInlineAndIsQuantized() throws Exception {
+        // the model above with the If deciding on an int64 scalar input sr (Silero VAD's sample rate): sr == 16000
+        OnnxModel m = TestModels.branchOnInput(1, 28);
+        Path file = tmp.resolve("rate.onnx");
+        Files.write(file, m.toByteArray());
+        String output = tmp.resolve("rate").toString();
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB, output,
+                "calibration.limit=64", "evaluation.limit=64", "pipeline=[fold-bn,calibrate,export,evaluate]",
+                "input-values.sr=16000"), new PrintStream(console, true, StandardCharsets.UTF_8));
+        String text = console.toString(StandardCharsets.UTF_8);
+        Assertions.assertTrue(text.contains("model: input [sr] fixed to [[16000.0]] (quantcal.input-values): the exported"
+                + " models no longer take it"), text);
+        Assertions.assertTrue(text.contains("model: 1 If with a constant condition replaced by the branch it takes"
+                + " [branch: then_branch]"), text);
+        Assertions.assertTrue(text.contains("coverage: 3 of 3 Conv/ConvTranspose/Gemm/MatMul nodes quantized"), text);
+        JsonNode run = new ObjectMapper().readTree(Path.of(output, "run.json").toFile());
+        assertEquals("[\"branch: then_branch\"]", run.get("front_end").get("ifs_inlined").toString());
+        assertEquals("{\"sr\":[16000.0]}", run.get("front_end").get("input_values").toString());
+        OnnxModel qdq = OnnxModel.load(Path.of(output, "model_qdq.onnx"));
+        assertEquals(List.of("x"), qdq.inputs().stream().map(i -> i.name()).toList());
+        Assertions.assertFalse(qdq.nodes().stream().anyMatch(n -> n.getOpType().equals("If")));
+        double sqnr = run.get("passes").get("evaluate").get("output_sqnr_db").asDouble();
+        System.out.printf("SubgraphModelJobTest: fixed input, output SQNR %.2f dB%n", sqnr);
+        Assertions.assertTrue(sqnr > 30, "output SQNR " + sqnr + " dB");
+
+        // a key naming no input of the model: a config error, before any output is written
+        io.quantcal.job.config.ConfigException e = assertThrows(io.quantcal.job.config.ConfigException.class,
+                () -> QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB,
+                        tmp.resolve("bad").toString(), "input-values.rate=16000"), new PrintStream(new ByteArrayOutputStream())));
+        assertEquals("quantcal.input-values.rate: the model has no input rate; its inputs are [x, sr] (model file:" + file + ")",
+                e.getMessage());
+        Assertions.assertFalse(Files.exists(tmp.resolve("bad")));
+    }
+
+    @Test
     void aModelWhoseOnlyConvIsInsideABranchIsRefusedNamingIt() throws Exception {
         // x [N, 1, 28, 28]; If(max(x) > −1e9): then mean(Conv(x, w)), else mean(x), both [N, 1, 1, 1] → y;
         // the only Conv is inside the then branch
@@ -88,7 +124,8 @@ class SubgraphModelJobTest extends SparkJobTest {
         Files.write(file, m.toByteArray());
         assertEquals("model file:" + file + " has no quantizable node (Conv, Gemm, or MatMul with a constant weight) in"
                 + " its main graph; 1 Conv/ConvTranspose/Gemm/MatMul node inside its If/Loop/Scan subgraphs stays FP32: "
-                + Coverage.IN_SUBGRAPH, refusal(file));
+                + Coverage.IN_SUBGRAPH + "; an If whose condition only inputs fed one value decide (a sample rate) runs"
+                + " its branch in the main graph when they are fixed: quantcal.input-values { name = value }", refusal(file));
     }
 
     @Test

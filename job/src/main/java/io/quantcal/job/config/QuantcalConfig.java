@@ -54,23 +54,34 @@ public record QuantcalConfig(
      * How Parquet columns and declared shapes map to the model's inputs: {@code parquetColumns} input name → column
      * ({@code quantcal.calibration.parquet.inputs}, also used for the evaluation data; empty: {@code parquet.column}
      * for a single-input model, else a column named like each input), and {@code shapes} input name → full shape,
-     * batch first, -1 where the model's dimension is kept or varies ({@code quantcal.input-shapes}).
+     * batch first, -1 where the model's dimension is kept or varies ({@code quantcal.input-shapes}); {@code batchAxes}
+     * input name → axis of its batch ({@code quantcal.input-batch-axes}); {@code values} input name → the one value
+     * the deployment always feeds it, row-major ({@code quantcal.input-values}: the input becomes that constant).
      */
     public record Inputs(Map<String, String> parquetColumns, Map<String, List<Long>> shapes,
-                         Map<String, Integer> batchAxes) implements Serializable {
+                         Map<String, Integer> batchAxes, Map<String, List<Double>> values) implements Serializable {
 
         public static final String COLUMNS_KEY = "quantcal.calibration.parquet.inputs";
         public static final String SHAPES_KEY = "quantcal.input-shapes";
         public static final String BATCH_AXES_KEY = "quantcal.input-batch-axes";
+        public static final String VALUES_KEY = "quantcal.input-values";
 
         public Inputs {
             parquetColumns = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(parquetColumns));
             shapes = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(shapes));
             batchAxes = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(batchAxes));
+            values = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(values));
         }
 
         public static Inputs none() {
-            return new Inputs(Map.of(), Map.of(), Map.of());
+            return new Inputs(Map.of(), Map.of(), Map.of(), Map.of());
+        }
+
+        /** {@link #values} as the arrays {@link io.quantcal.kernels.onnx.InputValues} takes. */
+        public Map<String, double[]> valueArrays() {
+            Map<String, double[]> out = new LinkedHashMap<>();
+            values.forEach((k, v) -> out.put(k, v.stream().mapToDouble(Double::doubleValue).toArray()));
+            return out;
         }
     }
 
@@ -270,6 +281,8 @@ public record QuantcalConfig(
             v = list(key, value, List.of(1L));
         } else if (key.startsWith(Inputs.BATCH_AXES_KEY + ".")) {
             v = number(key, value.trim());
+        } else if (key.startsWith(Inputs.VALUES_KEY + ".")) {
+            v = value.trim().startsWith("[") ? list(key, value, List.of(1.0)) : number(key, value.trim());
         } else if (!reference.hasPathOrNull(key)) {
             throw new ConfigException("unknown config key " + key + " (override '" + firstLine(o)
                     + "'; every key is listed in reference.conf)");
@@ -359,7 +372,8 @@ public record QuantcalConfig(
                         + ": every key lives under quantcal, as listed in reference.conf");
             }
             if (key.startsWith("quantcal.spark.conf.") || key.startsWith(Inputs.COLUMNS_KEY + ".")
-                    || key.startsWith(Inputs.SHAPES_KEY + ".") || key.startsWith(Inputs.BATCH_AXES_KEY + ".")) {
+                    || key.startsWith(Inputs.SHAPES_KEY + ".") || key.startsWith(Inputs.BATCH_AXES_KEY + ".")
+                    || key.startsWith(Inputs.VALUES_KEY + ".")) {
                 continue; // maps keyed by the model's input names, checked against the model before any work
             }
             if (!reference.hasPathOrNull(key)) unknown.add(key);
@@ -625,7 +639,33 @@ public record QuantcalConfig(
             }
             axes.put(name, n.intValue());
         }
-        return new Inputs(columns, shapes, axes);
+        Map<String, List<Double>> values = new LinkedHashMap<>();
+        com.typesafe.config.ConfigObject vo = q.getObject("input-values");
+        for (String name : new TreeSet<>(vo.keySet())) {
+            ConfigValue v = vo.get(name);
+            String key = com.typesafe.config.ConfigUtil.joinPath("quantcal", "input-values", name);
+            List<Double> xs = new ArrayList<>();
+            if (v.unwrapped() instanceof Number n) {
+                xs.add(n.doubleValue());
+            } else if (v.valueType() == ConfigValueType.LIST) {
+                for (Object o : (List<?>) v.unwrapped()) {
+                    if (!(o instanceof Number n)) {
+                        xs = null;
+                        break;
+                    }
+                    xs.add(n.doubleValue());
+                }
+            } else {
+                xs = null;
+            }
+            if (xs == null || xs.isEmpty()) {
+                throw new ConfigException(key + ": expected the value the input is always fed, a number (e.g. 16000 for a"
+                        + " sample rate) or a list of numbers in row-major order, got "
+                        + v.render(com.typesafe.config.ConfigRenderOptions.concise()));
+            }
+            values.put(name, List.copyOf(xs));
+        }
+        return new Inputs(columns, shapes, axes, values);
     }
 
     /** {@link #AUTO_MEMORY_BUDGET} marks "auto": the budget is derived from the JVM's memory when the run starts. */

@@ -80,7 +80,12 @@ public final class CalibratePass implements Pass {
                     + " has no quantizable node (Conv, Gemm, or MatMul with a constant weight) in its main graph"
                     + (nested == 0 ? "" : "; " + nested + " Conv/ConvTranspose/Gemm/MatMul node" + (nested == 1 ? "" : "s")
                             + " inside its If/Loop/Scan subgraphs " + (nested == 1 ? "stays" : "stay") + " FP32: "
-                            + io.quantcal.kernels.onnx.Coverage.IN_SUBGRAPH)
+                            + io.quantcal.kernels.onnx.Coverage.IN_SUBGRAPH
+                            + (model.nodes().stream().anyMatch(n -> n.getOpType().equals("If"))
+                                    ? "; an If whose condition only inputs fed one value decide (a sample rate) runs its"
+                                            + " branch in the main graph when they are fixed: "
+                                            + io.quantcal.job.config.QuantcalConfig.Inputs.VALUES_KEY + " { name = value }"
+                                    : ""))
                     + otherLayers(model));
         }
         Map<String, TensorQuant> quant = new LinkedHashMap<>();

@@ -57,4 +57,19 @@ class InputKeysTest {
         m = assertThrows(ConfigException.class, () -> parse("", "input-shapes.ids=[-1, x]")).getMessage();
         assertEquals("quantcal.input-shapes.ids: expected a number, got 'x'", m);
     }
+
+    @Test
+    void inputValuesAreNumbersOrListsOfNumbers() {
+        QuantcalConfig c = parse("input-values { sr = 16000 }", "input-values.gain=[0.5, 2]", "input-values.flag=1");
+        assertEquals(Map.of("sr", List.of(16000.0), "gain", List.of(0.5, 2.0), "flag", List.of(1.0)), c.inputs().values());
+        assertEquals(Map.of(), parse("").inputs().values());
+        String m = assertThrows(ConfigException.class, () -> parse("input-values { sr = fast }")).getMessage();
+        assertEquals("quantcal.input-values.sr: expected the value the input is always fed, a number (e.g. 16000 for a"
+                + " sample rate) or a list of numbers in row-major order, got \"fast\"", m);
+        m = assertThrows(ConfigException.class, () -> parse("input-values { sr = [] }")).getMessage();
+        assertEquals("quantcal.input-values.sr: expected the value the input is always fed, a number (e.g. 16000 for a"
+                + " sample rate) or a list of numbers in row-major order, got []", m);
+        m = assertThrows(ConfigException.class, () -> parse("", "input-values.sr=x")).getMessage();
+        assertEquals("quantcal.input-values.sr: expected a number, got 'x'", m);
+    }
 }

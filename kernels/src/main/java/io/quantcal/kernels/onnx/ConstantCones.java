@@ -49,12 +49,7 @@ final class ConstantCones {
      * constants ({@code consts}: initializers and folded values, updated here), then drops the nodes no longer read.
      */
     static Result evaluate(OnnxModel m, GraphProto g, GraphEditor edit, Map<String, TensorProto> consts) {
-        Map<String, Integer> producer = new HashMap<>();
-        for (int i = 0; i < g.getNodeCount(); i++) {
-            NodeProto n = edit.node(i);
-            if (n == null) continue;
-            for (String o : n.getOutputList()) if (!o.isEmpty()) producer.put(o, i);
-        }
+        Map<String, Integer> producer = producers(edit, g.getNodeCount());
         Map<String, Boolean> memo = new HashMap<>();
         Set<String> targets = new LinkedHashSet<>();
         for (int i = 0; i < g.getNodeCount(); i++) {
@@ -77,33 +72,9 @@ final class ConstantCones {
         // the producers of the targets, with every output they have (a Split of a parameter gives several weights)
         Set<Integer> roots = new java.util.TreeSet<>();
         for (String t : targets) roots.add(producer.get(t));
-        Set<Integer> cone = new java.util.TreeSet<>();
-        java.util.ArrayDeque<Integer> todo = new java.util.ArrayDeque<>(roots);
-        while (!todo.isEmpty()) {
-            int i = todo.pop();
-            if (!cone.add(i)) continue;
-            for (String in : edit.node(i).getInputList()) {
-                Integer p = producer.get(in);
-                if (!in.isEmpty() && !consts.containsKey(in) && p != null) todo.push(p);
-            }
-        }
-        List<String> outputs = new ArrayList<>();
-        for (int i : roots) for (String o : edit.node(i).getOutputList()) if (!o.isEmpty()) outputs.add(o);
-
-        GraphProto.Builder sub = GraphProto.newBuilder().setName("quantcal_constant_cones");
-        Set<String> leaves = new LinkedHashSet<>();
         Map<String, Integer> byOp = new LinkedHashMap<>();
-        for (int i : cone) {
-            NodeProto n = edit.node(i);
-            sub.addNode(n);
-            byOp.merge(n.getOpType(), 1, Integer::sum);
-            for (String in : n.getInputList()) if (consts.containsKey(in)) leaves.add(in);
-        }
-        for (String l : leaves) sub.addInitializer(consts.get(l));
-        for (String o : outputs) sub.addOutput(ValueInfoProto.newBuilder().setName(o));
-        ModelProto.Builder mp = ModelProto.newBuilder().setIrVersion(m.proto().getIrVersion())
-                .addAllOpsetImport(m.proto().getOpsetImportList()).setGraph(sub);
-        Map<String, TensorProto> values = run(m, mp.build(), outputs);
+        List<String> outputs = new ArrayList<>();
+        Map<String, TensorProto> values = compute(m, edit, producer, consts, roots, outputs, byOp);
 
         for (int i : roots) edit.remove(i);
         for (String o : outputs) {
@@ -118,8 +89,52 @@ final class ConstantCones {
         return new Result(List.copyOf(targets), byOp);
     }
 
+    /** Each tensor's producing node position in {@code edit} (its first {@code count} nodes). */
+    static Map<String, Integer> producers(GraphEditor edit, int count) {
+        Map<String, Integer> producer = new HashMap<>();
+        for (int i = 0; i < count; i++) {
+            NodeProto n = edit.node(i);
+            if (n == null) continue;
+            for (String o : n.getOutputList()) if (!o.isEmpty()) producer.put(o, i);
+        }
+        return producer;
+    }
+
+    /**
+     * Runs the nodes at {@code roots} and everything they need back to {@code consts} once in ONNX Runtime: the values
+     * of the roots' outputs (listed into {@code outputs}), counting the cone's nodes per op into {@code byOp}.
+     */
+    static Map<String, TensorProto> compute(OnnxModel m, GraphEditor edit, Map<String, Integer> producer,
+            Map<String, TensorProto> consts, Set<Integer> roots, List<String> outputs, Map<String, Integer> byOp) {
+        Set<Integer> cone = new java.util.TreeSet<>();
+        java.util.ArrayDeque<Integer> todo = new java.util.ArrayDeque<>(roots);
+        while (!todo.isEmpty()) {
+            int i = todo.pop();
+            if (!cone.add(i)) continue;
+            for (String in : edit.node(i).getInputList()) {
+                Integer p = producer.get(in);
+                if (!in.isEmpty() && !consts.containsKey(in) && p != null) todo.push(p);
+            }
+        }
+        for (int i : roots) for (String o : edit.node(i).getOutputList()) if (!o.isEmpty()) outputs.add(o);
+
+        GraphProto.Builder sub = GraphProto.newBuilder().setName("quantcal_constant_cones");
+        Set<String> leaves = new LinkedHashSet<>();
+        for (int i : cone) {
+            NodeProto n = edit.node(i);
+            sub.addNode(n);
+            byOp.merge(n.getOpType(), 1, Integer::sum);
+            for (String in : n.getInputList()) if (consts.containsKey(in)) leaves.add(in);
+        }
+        for (String l : leaves) sub.addInitializer(consts.get(l));
+        for (String o : outputs) sub.addOutput(ValueInfoProto.newBuilder().setName(o));
+        ModelProto.Builder mp = ModelProto.newBuilder().setIrVersion(m.proto().getIrVersion())
+                .addAllOpsetImport(m.proto().getOpsetImportList()).setGraph(sub);
+        return run(m, mp.build(), outputs);
+    }
+
     /** Whether {@code tensor} is a function of constants alone, through ops folded here. */
-    private static boolean constant(String tensor, GraphEditor edit, Map<String, Integer> producer,
+    static boolean constant(String tensor, GraphEditor edit, Map<String, Integer> producer,
             Map<String, TensorProto> consts, Map<String, Boolean> memo, int depth) {
         if (tensor.isEmpty() || consts.containsKey(tensor)) return true;
         Boolean known = memo.get(tensor);
@@ -129,7 +144,7 @@ final class ConstantCones {
         if (p != null && depth < 10_000) {
             NodeProto n = edit.node(p);
             c = Nodes.defaultDomain(n.getDomain()) && !NOT_FOLDED.contains(n.getOpType()) && !Subgraphs.has(n)
-                    && n.getInputCount() > 0;
+                    && (n.getInputCount() > 0 || n.getOpType().equals("Constant"));
             for (int k = 0; c && k < n.getInputCount(); k++) {
                 c = constant(n.getInput(k), edit, producer, consts, memo, depth + 1);
             }

@@ -307,6 +307,26 @@ public final class TestModels {
     }
 
     /**
+     * {@link #branchReadingMainGraph} whose If decides on an int64 scalar input, as Silero VAD's does on its sample
+     * rate: cond = Equal(sr, 16000); inputs x [N, c, hw, hw] and sr [].
+     */
+    public static OnnxModel branchOnInput(int c, int hw) {
+        OnnxModel m = branchReadingMainGraph(c, hw);
+        onnx.Onnx.GraphProto.Builder g = m.graph().toBuilder().clearNode();
+        for (NodeProto n : m.nodes()) {
+            if (n.getName().equals("gt")) {
+                g.addNode(Graphs.node("Constant", "rate", List.of(), List.of("c16k"),
+                        Map.of("value", Graphs.int64Tensor("c16k", new long[] {16000}))));
+                g.addNode(Graphs.node("Equal", "is16k", List.of("sr", "c16k"), List.of("cond")));
+            } else if (!n.getName().equals("rmax") && !n.getName().equals("lo")) {
+                g.addNode(n);
+            }
+        }
+        g.addInput(Graphs.value("sr", onnx.Onnx.TensorProto.DataType.INT64));
+        return m.withGraph(g.build());
+    }
+
+    /**
      * A CRNN as torch.onnx writes one (sequence first): x [N, 1, 28, 28] → conv1 (4 channels, 3×3, pad 1) → relu1 →
      * Reshape [N, 112, 28] → Transpose → [28, N, 112] → {@code op} (LSTM, GRU or RNN, one direction, hidden 16, node
      * "rnn") → Y [28, 1, N, 16] → Squeeze → ReduceMean over time → fc (MatMul [16, 10]) → logits [N, 10].
