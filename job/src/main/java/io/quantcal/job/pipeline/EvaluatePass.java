@@ -278,8 +278,7 @@ public final class EvaluatePass implements Pass {
                 if (first == null) first = s;
                 perLayer.putAll(s.layers());
             }
-            return new Compared(new Sums(first.samples(), first.labelled(), first.fpCorrect(), first.quantCorrect(),
-                    first.agree(), first.signal(), first.noise(), first.cosineSum(), perLayer), groups.size());
+            return new Compared(first.withLayers(perLayer), groups.size());
         }
     }
 
@@ -491,13 +490,15 @@ public final class EvaluatePass implements Pass {
     /** {@link #notClassScores(OnnxModel)} for output {@code out}. */
     static String notClassScores(io.quantcal.kernels.onnx.TensorInfo out) {
         long[] shape = out.shape();
-        if (shape == null || shape.length == 2) return null;
+        // [N, 1]: one score per sample (a detector's probability): its arg max is always 0, top-1 would say nothing
+        if (shape == null || (shape.length == 2 && shape[1] != 1)) return null;
         StringBuilder b = new StringBuilder("[");
         for (int i = 0; i < shape.length; i++) {
             if (i > 0) b.append(", ");
             b.append(i == 0 && shape[i] < 0 ? "N" : shape[i] < 0 ? "?" : String.valueOf(shape[i]));
         }
-        return "output " + out.name() + " is " + b.append("]") + ", not class scores [N, classes]";
+        return "output " + out.name() + " is " + b.append("]") + ", not class scores [N, classes]"
+                + (shape.length == 2 ? " (one value per sample)" : "");
     }
 
     /** An SQNR for the console: "12.34 dB", or n/a for an all-zero FP32 output. */

@@ -31,6 +31,9 @@ class EvaluateOutputKindTest {
                 EvaluatePass.notClassScores(model(false, -1, 4, 8, 8)));
         assertEquals("output r is [N, 4, ?, ?], not class scores [N, classes]",
                 EvaluatePass.notClassScores(model(false, -1, 4, -1, -1)));
+        // one value per sample (a detector's probability): its arg max is always 0, so no top-1 and no agreement
+        io.quantcal.kernels.onnx.TensorInfo p = new io.quantcal.kernels.onnx.TensorInfo("p", 1, new long[] {-1, 1});
+        assertEquals("output p is [N, 1], not class scores [N, classes] (one value per sample)", EvaluatePass.notClassScores(p));
     }
 
     @Test

@@ -36,10 +36,17 @@ public final class ModelComparison {
      * two, the cosine of the two outputs as vectors over the whole data from the others ({@link #cosine}).
      */
     public record Sums(long samples, long labelled, long fpCorrect, long quantCorrect, long agree, double signal,
-                       double noise, double cosineSum, Map<String, double[]> layers) implements Serializable {
+                       double noise, double cosineSum, double outputDot, double outputQuantEnergy, long outputValues,
+                       Map<String, double[]> layers) implements Serializable {
 
         public static Sums empty() {
-            return new Sums(0, 0, 0, 0, 0, 0, 0, 0, new LinkedHashMap<>());
+            return new Sums(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, new LinkedHashMap<>());
+        }
+
+        /** These sums with other layer sums (the output's stay). */
+        public Sums withLayers(Map<String, double[]> other) {
+            return new Sums(samples, labelled, fpCorrect, quantCorrect, agree, signal, noise, cosineSum, outputDot,
+                    outputQuantEnergy, outputValues, other);
         }
 
         public Sums merge(Sums o) {
@@ -52,7 +59,8 @@ public final class ModelComparison {
             }));
             return new Sums(samples + o.samples, labelled + o.labelled, fpCorrect + o.fpCorrect,
                     quantCorrect + o.quantCorrect, agree + o.agree, signal + o.signal, noise + o.noise,
-                    cosineSum + o.cosineSum, l);
+                    cosineSum + o.cosineSum, outputDot + o.outputDot, outputQuantEnergy + o.outputQuantEnergy,
+                    outputValues + o.outputValues, l);
         }
 
         public double fpAccuracy() {
@@ -71,8 +79,15 @@ public final class ModelComparison {
             return sqnr(signal, noise);
         }
 
+        /**
+         * The output's cosine: the mean over samples of each sample's output vectors' cosine; when each sample's output
+         * is one value (a detector's speech probability), whose cosine is only its sign, the cosine of the two outputs
+         * as vectors over all samples instead.
+         */
         public double meanCosine() {
-            return samples == 0 ? Double.NaN : cosineSum / samples;
+            if (samples == 0) return Double.NaN;
+            if (outputValues == samples) return cosine(new double[] {signal, noise, outputDot, outputQuantEnergy});
+            return cosineSum / samples;
         }
 
         public static double sqnr(double signal, double noise) {
@@ -179,7 +194,8 @@ public final class ModelComparison {
                              float[] u, float[] v) {
         int n = batch.size();
         long labelled = 0, fpHit = 0, qHit = 0, agree = 0;
-        double sig = 0, noise = 0, cos = 0;
+        double sig = 0, noise = 0, cos = 0, outDot = 0, outQuant = 0;
+        long outValues = 0;
         java.nio.FloatBuffer ya = outputName == null ? null : a.get(outputName).asFloatBuffer();
         java.nio.FloatBuffer yb = outputName == null ? null : b.get(outputName).asFloatBuffer();
         int k = ya == null ? 0 : ya.remaining() / n;
@@ -207,6 +223,9 @@ public final class ModelComparison {
                 noise += (p - q) * (p - q);
             }
             cos += na == 0 && nb == 0 ? 1 : (na == 0 || nb == 0 ? 0 : dot / Math.sqrt(na * nb));
+            outDot += dot;
+            outQuant += nb;
+            outValues += k;
         }
         Map<String, double[]> layers = new LinkedHashMap<>();
         for (int l = 0; l < layerTensors.size(); l++) {
@@ -231,7 +250,7 @@ public final class ModelComparison {
             }
             layers.put(t, new double[] {s, e, ab, bb});
         }
-        return new Sums(n, labelled, fpHit, qHit, agree, sig, noise, cos, layers);
+        return new Sums(n, labelled, fpHit, qHit, agree, sig, noise, cos, outDot, outQuant, outValues, layers);
     }
 
     static int argmax(java.nio.FloatBuffer v, int from, int len) {

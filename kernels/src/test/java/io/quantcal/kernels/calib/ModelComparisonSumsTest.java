@@ -26,7 +26,7 @@ class ModelComparisonSumsTest {
     static Sums of(double[] layer) {
         Map<String, double[]> l = new LinkedHashMap<>();
         l.put("t", layer);
-        return new Sums(1, 0, 0, 0, 0, 0, 0, 0, l);
+        return new Sums(1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, l);
     }
 
     @Test
