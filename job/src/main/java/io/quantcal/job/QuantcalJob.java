@@ -154,7 +154,13 @@ public final class QuantcalJob {
                 out.printf("model: %d If with a constant condition replaced by the branch it takes %s%n", ifs.inlined().size(),
                         ifs.inlined());
             }
-            io.quantcal.kernels.onnx.ConstantFolder.Result folded = io.quantcal.kernels.onnx.ConstantFolder.fold(ifs.model());
+            // Einsums that are matrix products (MaxViT's attention): the MatMuls they compute, which quantcal quantizes
+            io.quantcal.kernels.onnx.EinsumAsMatMul.Result einsums = io.quantcal.kernels.onnx.EinsumAsMatMul.rewrite(ifs.model());
+            if (!einsums.rewritten().isEmpty()) {
+                out.printf("model: %d Einsum that %s matrix product%s written as MatMul%n", einsums.rewritten().size(),
+                        einsums.rewritten().size() == 1 ? "is a" : "are", einsums.rewritten().size() == 1 ? "" : "s");
+            }
+            io.quantcal.kernels.onnx.ConstantFolder.Result folded = io.quantcal.kernels.onnx.ConstantFolder.fold(einsums.model());
             if (model.upgradedFrom() > 0) {
                 out.printf("model: opset %d raised to %d (ONNX version-converter rules)%n", model.upgradedFrom(), model.opset());
             }
@@ -278,6 +284,7 @@ public final class QuantcalJob {
             }
             frontEnd.put("input_values", cfg.inputs().values());
             frontEnd.put("ifs_inlined", ifs.inlined());
+            frontEnd.put("einsums_as_matmul", einsums.rewritten());
             frontEnd.put("folded_nodes", folded.foldedNodes());
             frontEnd.put("folded_by_op", folded.foldedByOp());
             frontEnd.put("weights_copied_per_consumer", folded.unshared());
