@@ -580,7 +580,15 @@ public final class OnnxModel implements Serializable {
             try {
                 MessageDigest md = MessageDigest.getInstance("SHA-256");
                 if (!large()) {
-                    md.update(toByteArray());
+                    // the serialized bytes streamed through the digest, not held: a 600 MB model's copy on the heap
+                    // was the peak of a run's evaluate
+                    try (java.security.DigestOutputStream d = new java.security.DigestOutputStream(
+                            java.io.OutputStream.nullOutputStream(), md);
+                         java.io.BufferedOutputStream out = new java.io.BufferedOutputStream(d, 1 << 16)) {
+                        writeTo(out);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
                 } else {
                     // the skeleton, then each tensor held outside it: its name and its data
                     Parts p = parts();

@@ -40,7 +40,9 @@ public final class InferenceSpeed {
         if (minRuns < 1 || maxRuns < minRuns) {
             throw new IllegalArgumentException("InferenceSpeed: need 1 <= minRuns <= maxRuns, got " + minRuns + ", " + maxRuns);
         }
-        try (ModelRunner a = ModelRunner.open(fp32, options); ModelRunner b = ModelRunner.open(quantized, options);
+        // timed as deployed: a large model's weights pre-packed (the passes' sessions read them mapped)
+        RunnerOptions timed = options.packingLargeWeights();
+        try (ModelRunner a = ModelRunner.open(fp32, timed); ModelRunner b = ModelRunner.open(quantized, timed);
              ModelRunner.Feed fa = a.feed(batch); ModelRunner.Feed fb = b.feed(batch)) {
             for (int i = 0; i < 2; i++) {
                 a.timeRun(fa);

@@ -11,7 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * ONNX Runtime sessions of models larger than one protobuf message ({@link OnnxModel#large}): the model is written to
+ * ONNX Runtime sessions of models larger than one protobuf message ({@link OnnxModel#large}), and of any model with
+ * more than 1/16 of that in tensor data (whose bytes for {@code createSession} would be a transient heap copy of its
+ * weights per session): the model is written to
  * a private directory under {@code java.io.tmpdir} as an ONNX file with its external data (each tensor at a 4 KiB
  * boundary), the session is created from that path, and the files are deleted once it has loaded. ONNX Runtime
  * memory-maps such data, so a session holds its own packed copy of the weights and no other (measured on a 2.2 GiB

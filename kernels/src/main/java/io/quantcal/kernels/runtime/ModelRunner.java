@@ -105,7 +105,17 @@ public final class ModelRunner implements AutoCloseable {
             so.addConfigEntry("session.inter_op.allow_spinning", "0");
             // a model larger than one protobuf message goes through a local file with external data, which ONNX
             // Runtime memory-maps (its packed weights are then its only copy); the files go once it has loaded them
-            session = withCaptures.large() ? LargeModelFiles.session(env, withCaptures, so)
+            // and, unless timing asks for ONNX Runtime's packed copy (packLargeWeights), its kernels read the mapped
+            // weights: one copy of a large model's weights in the page cache, not one more per open session
+            if (withCaptures.large() && !options.packLargeWeights()
+                    && !Boolean.getBoolean("quantcal.pack-large-weights")) {
+                so.addConfigEntry("session.disable_prepacking", "1");
+            }
+            // a model of more than 1/16 of that (64 MiB of tensor data by default) goes through a file as well: its
+            // serialized bytes would be one more transient copy of the weights on the heap per session opened (two
+            // tasks opening a 592 MB QDQ model's sessions took a 2.2 GiB model's run to the edge of a 6 GiB heap)
+            session = withCaptures.dataBytes() > OnnxModel.largeModelBytes() / 16
+                    ? LargeModelFiles.session(env, withCaptures, so)
                     : env.createSession(withCaptures.toByteArray(), so);
             List<String> outputs = new ArrayList<>();
             // the float outputs: a model output of another type (a detector's int64 labels) is computed, not returned

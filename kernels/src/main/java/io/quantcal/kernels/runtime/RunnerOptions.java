@@ -14,8 +14,14 @@ import java.util.Objects;
  * @param optimization   graph optimization level. ALL_OPT is safe with captured tensors: ONNX Runtime
  *                       does not fuse away a node whose output is a graph output, and captures are
  *                       graph outputs (checked by ModelRunnerTest against truncated models).
+ * @param packLargeWeights whether a large model's session ({@link io.quantcal.kernels.onnx.OnnxModel#large()}) lets
+ *                       ONNX Runtime pre-pack its weights for its GEMM kernels (a second, anonymous copy of every weight
+ *                       in each session) instead of reading them from the memory-mapped file: true for speed timing
+ *                       (what a deployment runs), false (the default) for the passes' capture and comparison sessions.
+ *                       Models below the large-model threshold are always pre-packed.
  */
-public record RunnerOptions(int intraOpThreads, int interOpThreads, OptLevel optimization) implements Serializable {
+public record RunnerOptions(int intraOpThreads, int interOpThreads, OptLevel optimization, boolean packLargeWeights)
+        implements Serializable {
 
     public RunnerOptions {
         if (intraOpThreads < 0 || interOpThreads < 0) {
@@ -23,6 +29,10 @@ public record RunnerOptions(int intraOpThreads, int interOpThreads, OptLevel opt
                     + intraOpThreads + " intra-op, " + interOpThreads + " inter-op");
         }
         Objects.requireNonNull(optimization, "optimization");
+    }
+
+    public RunnerOptions(int intraOpThreads, int interOpThreads, OptLevel optimization) {
+        this(intraOpThreads, interOpThreads, optimization, false);
     }
 
     /** Full graph optimization. */
@@ -36,6 +46,11 @@ public record RunnerOptions(int intraOpThreads, int interOpThreads, OptLevel opt
     }
 
     public RunnerOptions withOptimization(OptLevel level) {
-        return new RunnerOptions(intraOpThreads, interOpThreads, level);
+        return new RunnerOptions(intraOpThreads, interOpThreads, level, packLargeWeights);
+    }
+
+    /** These options with a large model's weights pre-packed as a deployment would run it (speed timing). */
+    public RunnerOptions packingLargeWeights() {
+        return new RunnerOptions(intraOpThreads, interOpThreads, optimization, true);
     }
 }

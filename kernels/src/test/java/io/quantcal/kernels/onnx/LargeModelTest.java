@@ -63,6 +63,9 @@ class LargeModelTest {
         byte[] whole = m.toByteArray();
         String smallSha = m.sha256();
         assertFalse(m.large());
+        // an ordinary model's hash is its serialized bytes' (streamed through the digest, not held)
+        assertEquals(java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(whole)),
+                smallSha);
 
         System.setProperty("quantcal.large-model-bytes", "2000"); // tensors of 125 bytes and more go outside
         OnnxModel big = OnnxModel.parse("large.onnx", whole, null);
