@@ -91,6 +91,11 @@ class LargeModelTest {
         assertEquals(big.sha256(), back.sha256());
         assertArrayEquals(want, run(big));
         assertArrayEquals(want, run(back));
+        // a pass's session reads the mapped weights (pre-packing off), a timing session packs them: the same outputs
+        assertFalse(RunnerOptions.singleThreaded().packLargeWeights());
+        try (ModelRunner r = ModelRunner.open(big, RunnerOptions.singleThreaded().packingLargeWeights())) {
+            assertArrayEquals(want, r.run(input()).get("logits").data());
+        }
 
         // Java serialization goes through the parts too
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
