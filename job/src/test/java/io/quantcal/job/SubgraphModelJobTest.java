@@ -97,6 +97,13 @@ class SubgraphModelJobTest extends SparkJobTest {
         assertEquals("quantcal.input-values.rate: the model has no input rate; its inputs are [x, sr] (model file:" + file + ")",
                 e.getMessage());
         Assertions.assertFalse(Files.exists(tmp.resolve("bad")));
+        // a fixed input named by a data key too: the message says it is fixed
+        io.quantcal.kernels.onnx.ModelException both = assertThrows(io.quantcal.kernels.onnx.ModelException.class,
+                () -> QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB,
+                        tmp.resolve("both").toString(), "input-values.sr=16000", "input-batch-axes.sr=1"),
+                        new PrintStream(new ByteArrayOutputStream())));
+        assertEquals("quantcal.input-batch-axes names 'sr', which is not an input of the model file:" + file + "; its inputs:"
+                + " [x] (sr is fixed by quantcal.input-values: the data feed it no more)", both.getMessage());
     }
 
     @Test

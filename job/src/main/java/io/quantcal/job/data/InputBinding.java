@@ -12,6 +12,8 @@ import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * Which model inputs a sample set feeds, with what element type and shape, and (Parquet) from which column.
@@ -32,22 +34,16 @@ public final class InputBinding {
     /** Everything the run's data feed, checked before any work: the calibration and, with evaluate, evaluation data. */
     public static void check(OnnxModel model, QuantcalConfig cfg) {
         List<String> names = model.inputs().stream().map(TensorInfo::name).toList();
-        for (String n : cfg.inputs().parquetColumns().keySet()) {
-            if (!names.contains(n)) {
-                throw new ModelException(Inputs.COLUMNS_KEY + " names '" + n + "', which is not an input of the model "
-                        + cfg.model() + "; its inputs: " + names);
-            }
-        }
-        for (String n : cfg.inputs().shapes().keySet()) {
-            if (!names.contains(n)) {
-                throw new ModelException(Inputs.SHAPES_KEY + " names '" + n + "', which is not an input of the model "
-                        + cfg.model() + "; its inputs: " + names);
-            }
-        }
-        for (String n : cfg.inputs().batchAxes().keySet()) {
-            if (!names.contains(n)) {
-                throw new ModelException(Inputs.BATCH_AXES_KEY + " names '" + n + "', which is not an input of the model "
-                        + cfg.model() + "; its inputs: " + names);
+        Map<String, java.util.Set<String>> named = new LinkedHashMap<>();
+        named.put(Inputs.COLUMNS_KEY, cfg.inputs().parquetColumns().keySet());
+        named.put(Inputs.SHAPES_KEY, cfg.inputs().shapes().keySet());
+        named.put(Inputs.BATCH_AXES_KEY, cfg.inputs().batchAxes().keySet());
+        for (Map.Entry<String, java.util.Set<String>> e : named.entrySet()) {
+            for (String n : e.getValue()) {
+                if (names.contains(n)) continue;
+                throw new ModelException(e.getKey() + " names '" + n + "', which is not an input of the model "
+                        + cfg.model() + "; its inputs: " + names + (cfg.inputs().values().containsKey(n)
+                                ? " (" + n + " is fixed by " + Inputs.VALUES_KEY + ": the data feed it no more)" : ""));
             }
         }
         // every pass that reads the calibration data comes after calibrate (QuantcalConfig's order rules)
