@@ -58,7 +58,9 @@ class LargeModelJobTest extends SparkJobTest {
             Map<String, Object> ea = (Map<String, Object>) ((Map<String, Object>) plain.summary().get("passes")).get("evaluate");
             Map<String, Object> eb = (Map<String, Object>) ((Map<String, Object>) r.summary().get("passes")).get("evaluate");
             assertEquals(ea.get("top1_quantized"), eb.get("top1_quantized"), "share " + share);
-            assertEquals(ea.get("output_sqnr_db"), eb.get("output_sqnr_db"), "share " + share);
+            // a large model's comparison sessions read its weights unpacked (pre-packing off): ONNX Runtime sums the
+            // FP32 products in another order, so the SQNR agrees to rounding (28.4883966 dB either way), not bit for bit
+            assertEquals((Double) ea.get("output_sqnr_db"), (Double) eb.get("output_sqnr_db"), 1e-5, "share " + share);
             // the QDQ model is large too (its int8 weights above the lowered threshold): written with its data file
             Map<String, Object> ex = (Map<String, Object>) ((Map<String, Object>) r.summary().get("passes")).get("export");
             assertEquals(Path.of(output, "model_qdq.onnx.data").toUri().toString().replace("file:///", "file:/"),

@@ -86,8 +86,12 @@ public final class IfInlining {
             Integer p = producer.get(cond);
             if (p == null) return null;
             List<String> outputs = new ArrayList<>();
-            t = ConstantCones.compute(m, edit, producer, consts, new java.util.TreeSet<>(Set.of(p)), outputs,
-                    new LinkedHashMap<>()).get(cond);
+            try {
+                t = ConstantCones.compute(m, edit, producer, consts, new java.util.TreeSet<>(Set.of(p)), outputs,
+                        new LinkedHashMap<>()).get(cond);
+            } catch (ModelException e) {
+                return null; // ONNX Runtime cannot compute it alone: the If stays, as it was
+            }
         }
         long count = 1;
         for (long d : t.getDimsList()) count *= d;
