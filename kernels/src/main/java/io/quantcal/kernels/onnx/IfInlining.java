@@ -47,6 +47,7 @@ public final class IfInlining {
 
     /** The model with its first If of constant condition inlined, or null when it has none. */
     private static OnnxModel inlineOne(OnnxModel m, List<String> inlined) {
+        if (m.nodes().stream().noneMatch(n -> n.getOpType().equals("If"))) return null;
         GraphProto g = m.graph();
         GraphEditor edit = new GraphEditor(g);
         Map<String, TensorProto> consts = new LinkedHashMap<>();
