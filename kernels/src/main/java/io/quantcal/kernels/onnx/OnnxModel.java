@@ -250,6 +250,14 @@ public final class OnnxModel implements Serializable {
 
     public WithExternalData withExternalData(String dataFile) {
         if (!large()) return new WithExternalData(proto.toByteArray(), List.of());
+        return withExternalDataAlways(dataFile);
+    }
+
+    /**
+     * {@link #withExternalData} whatever the model's size: its initializers of 64 KiB and more in the data file (for
+     * ONNX Runtime, which memory-maps them: no serialized copy of the weights on the heap).
+     */
+    public WithExternalData withExternalDataAlways(String dataFile) {
         Layout l = layout(dataFile);
         return new WithExternalData(l.skeleton(), l.data());
     }

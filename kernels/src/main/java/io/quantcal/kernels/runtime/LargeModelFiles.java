@@ -35,7 +35,7 @@ final class LargeModelFiles {
         Path file = dir.resolve("model.onnx");
         Path data = dir.resolve("model.onnx.data");
         try {
-            OnnxModel.WithExternalData w = model.withExternalData(data.getFileName().toString());
+            OnnxModel.WithExternalData w = model.withExternalDataAlways(data.getFileName().toString());
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(data), 1 << 20)) {
                 w.writeData(out);
             }

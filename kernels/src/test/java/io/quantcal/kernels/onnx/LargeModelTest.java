@@ -67,6 +67,14 @@ class LargeModelTest {
         assertEquals(java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(whole)),
                 smallSha);
 
+        // a model of more than 1/16 of the large threshold reaches ONNX Runtime through a file with external data too
+        System.setProperty("quantcal.large-model-bytes", String.valueOf(m.dataBytes() * 4));
+        OnnxModel medium = OnnxModel.parse("medium.onnx", whole, null);
+        assertFalse(medium.large());
+        assertFalse(medium.withExternalDataAlways("m.data").data().isEmpty(), "its big tensors in the data file");
+        assertTrue(medium.withExternalData("m.data").data().isEmpty(), "written as one file, as before");
+        assertArrayEquals(want, run(medium));
+
         System.setProperty("quantcal.large-model-bytes", "2000"); // tensors of 125 bytes and more go outside
         OnnxModel big = OnnxModel.parse("large.onnx", whole, null);
         assertTrue(big.large(), big.dataBytes() + " bytes of data");
