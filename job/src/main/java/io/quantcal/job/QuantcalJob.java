@@ -130,7 +130,7 @@ public final class QuantcalJob {
         OnnxModel fixedInputs = upcast.model();
         for (Map.Entry<String, double[]> v : cfg.inputs().valueArrays().entrySet()) {
             try {
-                fixedInputs = io.quantcal.kernels.onnx.InputValues.fix(fixedInputs, Map.of(v.getKey(), v.getValue()));
+                fixedInputs = io.quantcal.kernels.onnx.InputValues.fix(fixedInputs, v.getKey(), v.getValue());
             } catch (IllegalArgumentException e) {
                 throw new io.quantcal.job.config.ConfigException(com.typesafe.config.ConfigUtil.joinPath("quantcal",
                         "input-values", v.getKey()) + ": " + e.getMessage() + " (model " + cfg.model() + ")");

@@ -7,9 +7,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quantcal.kernels.onnx.Graphs;
 import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.TestModels;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -57,11 +54,7 @@ class EinsumModelJobTest extends SparkJobTest {
         Path file = tmp.resolve("einsum.onnx");
         Files.write(file, model().toByteArray());
         String output = tmp.resolve("o").toString();
-        ByteArrayOutputStream console = new ByteArrayOutputStream();
-        QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB, output,
-                "calibration.limit=64", "evaluation.limit=64", "pipeline=[fold-bn,calibrate,export,evaluate]"),
-                new PrintStream(console, true, StandardCharsets.UTF_8));
-        String text = console.toString(StandardCharsets.UTF_8);
+        String text = JobFixtures.runOnExample(spark(), file, output);
         Assertions.assertTrue(text.contains("model: 3 Einsum that are matrix products written as MatMul"), text);
         Assertions.assertTrue(text.contains("coverage: 5 of 5 Conv/ConvTranspose/Gemm/MatMul nodes quantized"), text);
         JsonNode run = new ObjectMapper().readTree(Path.of(output, "run.json").toFile());

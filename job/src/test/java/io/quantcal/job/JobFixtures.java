@@ -74,6 +74,18 @@ final class JobFixtures {
         return out;
     }
 
+    /**
+     * Runs [fold-bn, calibrate, export, evaluate] on {@code model} with 64 calibration and 64 evaluation images of the
+     * bundled example (and {@code overrides}), writing {@code output}; the console's text.
+     */
+    static String runOnExample(org.apache.spark.sql.SparkSession spark, Path model, String output, String... overrides) {
+        java.io.ByteArrayOutputStream console = new java.io.ByteArrayOutputStream();
+        QuantcalJob.run(spark, config(model.toString(), CALIB, output, concat(new String[] {"calibration.limit=64",
+                "evaluation.limit=64", "pipeline=[fold-bn,calibrate,export,evaluate]"}, overrides)),
+                new java.io.PrintStream(console, true, java.nio.charset.StandardCharsets.UTF_8));
+        return console.toString(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
     static String[] concat(String[] a, String... b) {
         List<String> l = new ArrayList<>(Arrays.asList(a));
         l.addAll(Arrays.asList(b));

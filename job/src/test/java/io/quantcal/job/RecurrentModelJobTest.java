@@ -13,7 +13,6 @@ import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.TestModels;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -36,11 +35,7 @@ class RecurrentModelJobTest extends SparkJobTest {
         Path file = tmp.resolve("crnn.onnx");
         Files.write(file, TestModels.recurrent("LSTM").toByteArray());
         String output = tmp.resolve("o").toString();
-        ByteArrayOutputStream console = new ByteArrayOutputStream();
-        QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB, output,
-                "calibration.limit=64", "evaluation.limit=64", "pipeline=[fold-bn,calibrate,export,evaluate]"),
-                new PrintStream(console, true, StandardCharsets.UTF_8));
-        String text = console.toString(StandardCharsets.UTF_8);
+        String text = JobFixtures.runOnExample(spark(), file, output);
         Assertions.assertTrue(text.contains("coverage: 2 of 2 Conv/ConvTranspose/Gemm/MatMul nodes quantized\n"), text);
         Assertions.assertTrue(text.contains("coverage: 1 other layer with weights (LSTM) stays FP32\n  FP32 LSTM rnn: "
                 + Coverage.RECURRENT + "\n"), text);

@@ -13,7 +13,6 @@ import io.quantcal.kernels.onnx.OnnxModel;
 import io.quantcal.kernels.onnx.TestModels;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -39,11 +38,7 @@ class SubgraphModelJobTest extends SparkJobTest {
         Path file = tmp.resolve("branch.onnx");
         Files.write(file, TestModels.branchReadingMainGraph(1, 28).toByteArray());
         String output = tmp.resolve("o").toString();
-        ByteArrayOutputStream console = new ByteArrayOutputStream();
-        QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB, output,
-                "calibration.limit=64", "evaluation.limit=64", "pipeline=[fold-bn,calibrate,export,evaluate]"),
-                new PrintStream(console, true, StandardCharsets.UTF_8));
-        String text = console.toString(StandardCharsets.UTF_8);
+        String text = JobFixtures.runOnExample(spark(), file, output);
         Assertions.assertTrue(text.contains("coverage: 2 of 3 Conv/ConvTranspose/Gemm/MatMul nodes quantized"), text);
         Assertions.assertTrue(text.contains("  FP32 Conv sub_conv: inside the then_branch of If node 'branch': "), text);
         JsonNode run = new ObjectMapper().readTree(Path.of(output, "run.json").toFile());
@@ -70,11 +65,7 @@ class SubgraphModelJobTest extends SparkJobTest {
         Path file = tmp.resolve("rate.onnx");
         Files.write(file, m.toByteArray());
         String output = tmp.resolve("rate").toString();
-        ByteArrayOutputStream console = new ByteArrayOutputStream();
-        QuantcalJob.run(spark(), JobFixtures.config(file.toString(), JobFixtures.CALIB, output,
-                "calibration.limit=64", "evaluation.limit=64", "pipeline=[fold-bn,calibrate,export,evaluate]",
-                "input-values.sr=16000"), new PrintStream(console, true, StandardCharsets.UTF_8));
-        String text = console.toString(StandardCharsets.UTF_8);
+        String text = JobFixtures.runOnExample(spark(), file, output, "input-values.sr=16000");
         Assertions.assertTrue(text.contains("model: input [sr] fixed to [[16000.0]] (quantcal.input-values): the exported"
                 + " models no longer take it"), text);
         Assertions.assertTrue(text.contains("model: 1 If with a constant condition replaced by the branch it takes"

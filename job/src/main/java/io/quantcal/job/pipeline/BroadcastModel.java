@@ -72,7 +72,7 @@ public final class BroadcastModel implements Serializable {
     /** As {@link #of(RunContext, OnnxModel, String)}; {@code maxSessions} is quantcal.runtime.max-sessions. */
     public static BroadcastModel of(SparkSession spark, OnnxModel model, String label, int maxSessions) {
         scala.reflect.ClassTag<byte[]> tag = scala.reflect.ClassTag$.MODULE$.apply(byte[].class);
-        if (spark.sparkContext().isLocal() && shareInLocalMode && model.dataBytes() > OnnxModel.largeModelBytes() / 16) {
+        if (spark.sparkContext().isLocal() && shareInLocalMode && model.medium()) {
             // local mode: the tasks run in this JVM and take the driver's model itself; a broadcast would add three
             // copies of a big model (Spark's value, its serialized pieces, the tasks' parse of them)
             String name = displayName(model.source(), label);

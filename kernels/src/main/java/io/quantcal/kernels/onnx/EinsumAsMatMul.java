@@ -1,10 +1,8 @@
 package io.quantcal.kernels.onnx;
 
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import onnx.Onnx.NodeProto;
 
 /**
@@ -86,7 +84,6 @@ public final class EinsumAsMatMul {
         }
         List<Character> a = letters(ins[0]), b = letters(ins[1]), y = letters(out);
         if (a == null || b == null || y == null) return null;
-        Set<Character> free = new LinkedHashSet<>();
         List<Character> batch = new ArrayList<>(), summed = new ArrayList<>(), onlyA = new ArrayList<>(),
                 onlyB = new ArrayList<>();
         for (char c : y) {
@@ -94,10 +91,9 @@ public final class EinsumAsMatMul {
             else if (a.contains(c)) onlyA.add(c);
             else if (b.contains(c)) onlyB.add(c);
             else return null;
-            free.add(c);
         }
-        for (char c : a) if (!free.contains(c)) summed.add(c);
-        for (char c : b) if (!free.contains(c) && !summed.contains(c)) return null; // summed over one operand alone
+        for (char c : a) if (!y.contains(c)) summed.add(c);
+        for (char c : b) if (!y.contains(c) && !summed.contains(c)) return null; // summed over one operand alone
         for (char c : summed) if (!b.contains(c)) return null;
         if (summed.size() != 1 || onlyA.isEmpty() || onlyB.isEmpty()) return null;
         // MatMul broadcasts a 2-D operand over the other's leading axes: with no batch letter, either operand may

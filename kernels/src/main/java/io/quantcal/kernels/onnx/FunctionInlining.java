@@ -183,14 +183,7 @@ public final class FunctionInlining {
             if (!Subgraphs.has(n)) return n;
             NodeProto.Builder b = n.toBuilder();
             for (int i = 0; i < b.getAttributeCount(); i++) {
-                AttributeProto a = b.getAttribute(i);
-                if (a.hasG()) {
-                    b.setAttribute(i, a.toBuilder().setG(graph(a.getG(), depth)));
-                } else if (a.getGraphsCount() > 0) {
-                    AttributeProto.Builder ab = a.toBuilder().clearGraphs();
-                    for (GraphProto sg : a.getGraphsList()) ab.addGraphs(graph(sg, depth));
-                    b.setAttribute(i, ab);
-                }
+                b.setAttribute(i, Subgraphs.mapGraphs(b.getAttribute(i), g -> graph(g, depth)));
             }
             return b.build();
         }
@@ -254,11 +247,7 @@ public final class FunctionInlining {
      * their attributes that refer to the function's ({@code ref_attr_name}) given the call's value.
      */
     private static AttributeProto renamedGraphs(AttributeProto a, Map<String, String> rename, Map<String, AttributeProto> given) {
-        if (a.hasG()) return a.toBuilder().setG(renamedGraph(a.getG(), rename, given)).build();
-        if (a.getGraphsCount() == 0) return a;
-        AttributeProto.Builder b = a.toBuilder().clearGraphs();
-        for (GraphProto g : a.getGraphsList()) b.addGraphs(renamedGraph(g, rename, given));
-        return b.build();
+        return Subgraphs.mapGraphs(a, g -> renamedGraph(g, rename, given));
     }
 
     private static GraphProto renamedGraph(GraphProto g, Map<String, String> outer, Map<String, AttributeProto> given) {

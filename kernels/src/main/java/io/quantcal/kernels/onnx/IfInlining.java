@@ -59,7 +59,7 @@ public final class IfInlining {
             if (!n.getOpType().equals("If") || !Nodes.defaultDomain(n.getDomain())) continue;
             String cond = n.getInput(0);
             if (!ConstantCones.constant(cond, edit, producer, consts, memo, 0)) continue;
-            Boolean value = conditionValue(m, n, cond, edit, producer, consts);
+            Boolean value = conditionValue(m, cond, edit, producer, consts);
             if (value == null) continue;
             String branchName = value ? "then_branch" : "else_branch";
             GraphProto branch = null;
@@ -71,7 +71,7 @@ public final class IfInlining {
                         + (branch.getSparseInitializerCount() > 0 ? " and sparse initializers" : "")
                         + ", expected one output per If output and dense initializers");
             }
-            place(m, g, edit, i, n, branch);
+            place(g, edit, i, n, branch);
             inlined.add(n.getName() + ": " + branchName);
             edit.dropDeadNodes(List.of(cond));
             return m.withGraph(edit.build());
@@ -80,7 +80,7 @@ public final class IfInlining {
     }
 
     /** The condition's one boolean, computed by ONNX Runtime; null when it is not one value. */
-    private static Boolean conditionValue(OnnxModel m, NodeProto n, String cond, GraphEditor edit,
+    private static Boolean conditionValue(OnnxModel m, String cond, GraphEditor edit,
             Map<String, Integer> producer, Map<String, TensorProto> consts) {
         TensorProto t = consts.get(cond);
         if (t == null) {
@@ -102,7 +102,7 @@ public final class IfInlining {
     }
 
     /** Replaces the If at {@code at} by the branch's nodes and initializers. */
-    private static void place(OnnxModel m, GraphProto g, GraphEditor edit, int at, NodeProto ifNode, GraphProto branch) {
+    private static void place(GraphProto g, GraphEditor edit, int at, NodeProto ifNode, GraphProto branch) {
         // names the main graph uses outside this If: a name the branch defines among them is renamed
         Set<String> outside = new HashSet<>();
         for (ValueInfoProto v : g.getInputList()) outside.add(v.getName());
@@ -118,19 +118,19 @@ public final class IfInlining {
         }
         outside.addAll(ifNode.getOutputList());
         Map<String, String> rename = new HashMap<>();
-        Set<String> definedHere = new HashSet<>();
+        Set<String> produced = new HashSet<>();
+        for (NodeProto b : branch.getNodeList()) for (String o : b.getOutputList()) if (!o.isEmpty()) produced.add(o);
+        Set<String> definedHere = new HashSet<>(produced);
         for (TensorProto t : branch.getInitializerList()) definedHere.add(t.getName());
-        for (NodeProto b : branch.getNodeList()) for (String o : b.getOutputList()) if (!o.isEmpty()) definedHere.add(o);
         for (String d : definedHere) if (outside.contains(d)) rename.put(d, edit.uniqueName(d + "_inlined"));
-        // each If output: the branch output's producer writes it directly when the branch computed it (once)
+        // each If output: the branch output's producer writes it directly when the branch computed it (the first
+        // output it is; a repeat, or a name from outside the branch, through an Identity)
         Map<Integer, String> viaIdentity = new LinkedHashMap<>();
-        Set<String> producedOnce = new HashSet<>();
-        for (NodeProto b : branch.getNodeList()) for (String o : b.getOutputList()) if (!o.isEmpty()) producedOnce.add(o);
         Set<String> taken = new HashSet<>();
         for (int k = 0; k < branch.getOutputCount(); k++) {
             String bo = branch.getOutput(k).getName(), io = ifNode.getOutput(k);
             if (io.isEmpty()) continue;
-            if (producedOnce.contains(bo) && taken.add(bo)) {
+            if (produced.contains(bo) && taken.add(bo)) {
                 rename.put(bo, io); // (also when the name clashed: the If's output name is the main graph's own)
             } else {
                 viaIdentity.put(k, bo);
@@ -162,14 +162,7 @@ public final class IfInlining {
         for (int i = 0; i < b.getInputCount(); i++) b.setInput(i, rename.getOrDefault(b.getInput(i), b.getInput(i)));
         for (int i = 0; i < b.getOutputCount(); i++) b.setOutput(i, rename.getOrDefault(b.getOutput(i), b.getOutput(i)));
         for (int a = 0; a < b.getAttributeCount(); a++) {
-            AttributeProto attr = b.getAttribute(a);
-            if (attr.hasG()) {
-                b.setAttribute(a, attr.toBuilder().setG(renamed(attr.getG(), rename)));
-            } else if (attr.getGraphsCount() > 0) {
-                AttributeProto.Builder ab = attr.toBuilder().clearGraphs();
-                for (GraphProto sg : attr.getGraphsList()) ab.addGraphs(renamed(sg, rename));
-                b.setAttribute(a, ab);
-            }
+            b.setAttribute(a, Subgraphs.mapGraphs(b.getAttribute(a), g -> renamed(g, rename)));
         }
         return b.build();
     }

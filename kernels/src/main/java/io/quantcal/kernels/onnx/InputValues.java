@@ -2,10 +2,7 @@ package io.quantcal.kernels.onnx;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
-import java.util.Map;
 import onnx.Onnx.GraphProto;
 import onnx.Onnx.TensorProto;
 import onnx.Onnx.ValueInfoProto;
@@ -22,31 +19,18 @@ public final class InputValues {
     private InputValues() {}
 
     /**
-     * {@code m} with each input named in {@code values} replaced by a constant.
+     * {@code m} with its input {@code name} replaced by a constant of {@code values} (row-major).
      *
      * @throws IllegalArgumentException naming the input and what was expected: no such input, a value count or an
      *     element type it cannot hold (a fraction for an integer input, a value out of the type's range)
      */
-    public static OnnxModel fix(OnnxModel m, Map<String, double[]> values) {
-        if (values.isEmpty()) return m;
+    public static OnnxModel fix(OnnxModel m, String name, double[] values) {
+        TensorInfo info = m.inputs().stream().filter(i -> i.name().equals(name)).findFirst().orElseThrow(() ->
+                new IllegalArgumentException("the model has no input " + name + "; its inputs are "
+                        + m.inputs().stream().map(TensorInfo::name).toList()));
         GraphProto.Builder g = m.graph().toBuilder().clearInput();
-        List<String> names = new ArrayList<>();
-        for (TensorInfo i : m.inputs()) names.add(i.name());
-        for (String name : values.keySet()) {
-            if (!names.contains(name)) {
-                throw new IllegalArgumentException("the model has no input " + name + "; its inputs are " + names);
-            }
-        }
-        for (ValueInfoProto v : m.graph().getInputList()) {
-            double[] x = values.get(v.getName());
-            if (x == null || m.isInitializer(v.getName())) {
-                g.addInput(v);
-                continue;
-            }
-            TensorInfo info = m.inputs().stream().filter(i -> i.name().equals(v.getName())).findFirst().orElseThrow();
-            g.addInitializer(tensor(info, x));
-        }
-        return m.withGraph(g.build());
+        for (ValueInfoProto v : m.graph().getInputList()) if (!v.getName().equals(name)) g.addInput(v);
+        return m.withGraph(g.addInitializer(tensor(info, values)).build());
     }
 
     private static TensorProto tensor(TensorInfo in, double[] x) {

@@ -213,6 +213,15 @@ public final class OnnxModel implements Serializable {
     }
 
     /**
+     * Whether this model's tensor data pass 1/16 of {@link #largeModelBytes} (64 MiB by default): enough that a copy of
+     * its weights counts, so local-mode tasks share the driver's model and ONNX Runtime gets it through a file with
+     * mapped external data rather than as bytes. Every large model is medium.
+     */
+    public boolean medium() {
+        return dataBytes() > largeModelBytes() / 16;
+    }
+
+    /**
      * A model as a skeleton (the model with each big initializer's data replaced by a reference, bytes of one
      * protobuf message) and those initializers ({@code outside}, with their data), so that a model of any size can be
      * broadcast, written and given to ONNX Runtime (whose sessions take such initializers as external initializers).

@@ -105,6 +105,15 @@ public final class Subgraphs {
         }
     }
 
+    /** {@code a} with {@code f} applied to each graph it holds (a GRAPH or GRAPHS attribute); {@code a} itself otherwise. */
+    static AttributeProto mapGraphs(AttributeProto a, java.util.function.UnaryOperator<GraphProto> f) {
+        if (a.hasG()) return a.toBuilder().setG(f.apply(a.getG())).build();
+        if (a.getGraphsCount() == 0) return a;
+        AttributeProto.Builder b = a.toBuilder().clearGraphs();
+        for (GraphProto g : a.getGraphsList()) b.addGraphs(f.apply(g));
+        return b.build();
+    }
+
     private static List<GraphProto> graphs(AttributeProto a) {
         if (a.hasG()) return List.of(a.getG());
         return a.getGraphsList();

@@ -111,11 +111,9 @@ public final class ModelRunner implements AutoCloseable {
                     && !Boolean.getBoolean("quantcal.pack-large-weights")) {
                 so.addConfigEntry("session.disable_prepacking", "1");
             }
-            // a model of more than 1/16 of that (64 MiB of tensor data by default) goes through a file as well: its
-            // serialized bytes would be one more transient copy of the weights on the heap per session opened (two
-            // tasks opening a 592 MB QDQ model's sessions took a 2.2 GiB model's run to the edge of a 6 GiB heap)
-            session = withCaptures.dataBytes() > OnnxModel.largeModelBytes() / 16
-                    ? LargeModelFiles.session(env, withCaptures, so)
+            // a medium model (64 MiB of tensor data by default) goes through such a file as well: its serialized
+            // bytes would be one more transient copy of its weights on the heap per session opened
+            session = withCaptures.medium() ? LargeModelFiles.session(env, withCaptures, so)
                     : env.createSession(withCaptures.toByteArray(), so);
             List<String> outputs = new ArrayList<>();
             // the float outputs: a model output of another type (a detector's int64 labels) is computed, not returned

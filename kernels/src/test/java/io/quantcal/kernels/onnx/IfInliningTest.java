@@ -102,7 +102,7 @@ class IfInliningTest {
 
         float[] x = TestModels.gaussian(new Random(5), 2 * 2 * 64, 1.0);
         for (long sr : new long[] {16000, 8000}) {
-            OnnxModel fixed = InputValues.fix(m, Map.of("sr", new double[] {sr}));
+            OnnxModel fixed = InputValues.fix(m, "sr", new double[] {sr});
             assertEquals(List.of("x"), fixed.inputs().stream().map(TensorInfo::name).toList());
             IfInlining.Result r = IfInlining.inline(fixed);
             boolean then = sr == 16000;
@@ -139,13 +139,13 @@ class IfInliningTest {
     void aFixedValueTheInputCannotHoldIsAClearError() {
         OnnxModel m = model();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> InputValues.fix(m, Map.of("rate", new double[] {16000})));
+                () -> InputValues.fix(m, "rate", new double[] {16000}));
         assertEquals("the model has no input rate; its inputs are [x, sr]", e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> InputValues.fix(m, Map.of("sr", new double[] {8000, 16000})));
+        e = assertThrows(IllegalArgumentException.class, () -> InputValues.fix(m, "sr", new double[] {8000, 16000}));
         assertEquals("input sr has shape [] (1 value), 2 given", e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> InputValues.fix(m, Map.of("sr", new double[] {16000.5})));
+        e = assertThrows(IllegalArgumentException.class, () -> InputValues.fix(m, "sr", new double[] {16000.5}));
         assertEquals("input sr is INT64: 16000.5 is not one of its values", e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> InputValues.fix(m, Map.of("x", new double[] {1})));
+        e = assertThrows(IllegalArgumentException.class, () -> InputValues.fix(m, "x", new double[] {1}));
         assertTrue(e.getMessage().startsWith("input x has shape [-1, 2, 8, 8] with an open dimension"), e.getMessage());
     }
 }
