@@ -27,7 +27,9 @@ import org.apache.spark.sql.SparkSession;
  * profile; then ONNX Runtime's Java
  * API runs the FP32 model and each profile's {@code model_qdq.onnx} on the same batch (CPU provider, all graph
  * optimizations, intra-op threads as given) and the median time per batch and the speed-up over FP32 are printed.
- * Usage: QdqSpeedBenchmark [batch=32] [threads=2] [reps=40] [keep=false] [variants=ort,ort-u8,tensorrt] [key=value ...] [MODEL.onnx ...] (default: the
+ * With {@code profile=true} it then runs each model once more under ONNX Runtime's profiler and prints the kernels' time
+ * per op type and its four slowest nodes (where the integer model's time goes against the float one's).
+ * Usage: QdqSpeedBenchmark [batch=32] [threads=2] [reps=40] [keep=false] [profile=false] [variants=ort,ort-u8,tensorrt] [key=value ...] [MODEL.onnx ...] (default: the
  * bundled models; overrides of conf/example.conf, e.g. the zoo's 3-channel 32x32 preprocess). The exported models go
  * to a temporary directory, removed at the end unless {@code keep=true} (then its path is printed).
  */
@@ -35,7 +37,7 @@ public final class QdqSpeedBenchmark {
 
     public static void main(String[] args) throws Exception {
         int batch = 32, threads = 2, reps = 40;
-        boolean keep = false;
+        boolean keep = false, profile = false;
         List<String> only = List.of();
         List<String> models = new ArrayList<>();
         List<String> overrides = new ArrayList<>();
@@ -44,6 +46,7 @@ public final class QdqSpeedBenchmark {
             else if (a.startsWith("threads=")) threads = Integer.parseInt(a.substring(8));
             else if (a.startsWith("reps=")) reps = Integer.parseInt(a.substring(5));
             else if (a.startsWith("keep=")) keep = Boolean.parseBoolean(a.substring(5));
+            else if (a.startsWith("profile=")) profile = Boolean.parseBoolean(a.substring(8));
             else if (a.startsWith("variants=")) only = List.of(a.substring(9).split(","));
             else if (a.contains("=")) overrides.add(a);
             else models.add(a);
@@ -54,7 +57,7 @@ public final class QdqSpeedBenchmark {
         }
         Path out = BenchOutput.create("qdq");
         try {
-            run(out, models, overrides, batch, threads, reps, only);
+            run(out, models, overrides, batch, threads, reps, only, profile);
         } finally {
             if (keep) System.out.println("the exported models are kept in " + out);
             else BenchOutput.remove(out);
@@ -62,7 +65,7 @@ public final class QdqSpeedBenchmark {
     }
 
     private static void run(Path out, List<String> models, List<String> overrides, int batch, int threads, int reps,
-                            List<String> only) throws Exception {
+                            List<String> only, boolean profile) throws Exception {
         String conf = "conf/example.conf";
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
         // variant → its export keys: the ort profile with int8 weights (default) and with uint8 ones, tensorrt
@@ -129,7 +132,77 @@ public final class QdqSpeedBenchmark {
                 System.out.printf("%-24s %-9s %10.3f %10.3f %8.2fx %8.2fx   %s%n", name, q.getKey(), t[0], t[1], fp[0] / t[0],
                         fp[1] / t[1], fusedOps(q.getValue().resolveSibling("model_qdq.ort-optimized.onnx")));
             }
+            if (profile) {
+                // where each model's time goes, by ONNX Runtime's own profiler: the kernels' time per op type
+                Path dir = out.resolve(name + "-profile");
+                Files.createDirectories(dir);
+                System.out.printf("  ONNX Runtime's profiler, %d runs each: kernel ms per batch by op type (the node events after the "
+                        + "warm-up runs, summed)%s%n", reps, threads > 1 ? "; with " + threads + " threads a node's time includes "
+                        + "waiting for the thread pool, so the sums can exceed the wall time (threads=1 gives the kernels' own)" : "");
+                Map<String, Path> all = new LinkedHashMap<>();
+                all.put("fp32", Path.of(e.getKey()));
+                all.putAll(e.getValue());
+                for (var v : all.entrySet()) {
+                    Map<String, Double> byNode = profile(env, v.getValue(), batch, hw, threads, reps, dir.resolve(v.getKey()));
+                    Map<String, Double> byOp = new java.util.TreeMap<>();
+                    byNode.forEach((k, ms) -> byOp.merge(k.substring(k.lastIndexOf(' ') + 1), ms, Double::sum));
+                    System.out.printf("  %-9s %s%n", v.getKey(), byOpLine(byOp));
+                    List<Map.Entry<String, Double>> top = new ArrayList<>(byNode.entrySet());
+                    top.sort(Map.Entry.<String, Double>comparingByValue().reversed());
+                    StringBuilder b = new StringBuilder();
+                    for (var t : top.subList(0, Math.min(4, top.size()))) {
+                        b.append(String.format(java.util.Locale.ROOT, " %s %.3f,", t.getKey(), t.getValue()));
+                    }
+                    b.setLength(b.length() - 1);
+                    System.out.printf("  %-9s largest nodes:%s%n", "", b);
+                }
+            }
         }
+    }
+
+    /** "total 1.234: QLinearConv 0.800, QLinearAdd 0.200, ..." (ms, largest first, the ops under 2% summed as "other"). */
+    static String byOpLine(Map<String, Double> byOp) {
+        double total = byOp.values().stream().mapToDouble(Double::doubleValue).sum();
+        StringBuilder b = new StringBuilder(String.format(java.util.Locale.ROOT, "total %.3f:", total));
+        double other = 0;
+        List<Map.Entry<String, Double>> sorted = new ArrayList<>(byOp.entrySet());
+        sorted.sort(Map.Entry.<String, Double>comparingByValue().reversed());
+        for (var o : sorted) {
+            if (o.getValue() < 0.02 * total) other += o.getValue();
+            else b.append(String.format(java.util.Locale.ROOT, " %s %.3f,", o.getKey(), o.getValue()));
+        }
+        if (other > 0) b.append(String.format(java.util.Locale.ROOT, " other %.3f,", other));
+        b.setLength(b.length() - 1);
+        return b.toString();
+    }
+
+    /**
+     * ONNX Runtime's profiler over {@code reps} runs after 5 warm-up runs (the same session options, batch and input as
+     * {@link #time}): kernel milliseconds per timed run by node ("name op_type"), from the profile's node events
+     * ({@code *_kernel_time}) after the warm-up runs. The profile is written under {@code prefix} and read back.
+     */
+    static Map<String, Double> profile(OrtEnvironment env, Path model, int batch, long[] hw, int threads, int reps, Path prefix)
+            throws Exception {
+        Path file = Path.of(run(env, model, batch, hw, threads, reps, null, prefix).path());
+        com.fasterxml.jackson.databind.JsonNode events = new com.fasterxml.jackson.databind.ObjectMapper().readTree(file.toFile());
+        // the runs' start times: the node events before the first timed run (the 5 warm-up runs) are left out
+        List<Long> runs = new ArrayList<>();
+        for (com.fasterxml.jackson.databind.JsonNode ev : events) {
+            if ("Session".equals(ev.path("cat").asText()) && "model_run".equals(ev.path("name").asText())) runs.add(ev.path("ts").asLong());
+        }
+        java.util.Collections.sort(runs);
+        if (runs.size() != reps + 5) {
+            throw new IllegalStateException(file + ": " + runs.size() + " model_run events, expected " + (reps + 5));
+        }
+        long from = runs.get(5);
+        Map<String, Double> byNode = new LinkedHashMap<>();
+        for (com.fasterxml.jackson.databind.JsonNode ev : events) {
+            String name = ev.path("name").asText();
+            if (!"Node".equals(ev.path("cat").asText()) || !name.endsWith("_kernel_time") || ev.path("ts").asLong() < from) continue;
+            String node = name.substring(0, name.length() - "_kernel_time".length()) + " " + ev.path("args").path("op_name").asText("?");
+            byNode.merge(node, ev.path("dur").asDouble() / 1000.0 / reps, Double::sum);
+        }
+        return byNode;
     }
 
     /** Keeps the round with the lower median (its best beside it). */
@@ -143,11 +216,25 @@ public final class QdqSpeedBenchmark {
      */
     static double[] time(OrtEnvironment env, Path model, int batch, long[] hw, int threads, int reps, Path optimized)
             throws Exception {
+        return run(env, model, batch, hw, threads, reps, optimized, null).ms();
+    }
+
+    /** [median, best] ms per batch, and the profile's file when one was asked for. */
+    record Timed(double[] ms, String path) {}
+
+    /**
+     * {@code reps} timed runs after 5 warm-up runs on one batch of random input; writes ORT's optimized graph if
+     * {@code optimized} is given, profiles the timed runs into a file under {@code profilePrefix} if that is given. A
+     * rank-4 input's open height and width take {@code hw}; any other open dimension but the batch is an error.
+     */
+    static Timed run(OrtEnvironment env, Path model, int batch, long[] hw, int threads, int reps, Path optimized,
+                     Path profilePrefix) throws Exception {
         try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
             o.setIntraOpNumThreads(threads);
             o.setInterOpNumThreads(1);
             o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
             if (optimized != null) o.setOptimizedModelFilePath(optimized.toString());
+            if (profilePrefix != null) o.enableProfiling(profilePrefix.toString());
             try (OrtSession s = env.createSession(model.toString(), o)) {
                 var info = (ai.onnxruntime.TensorInfo) s.getInputInfo().values().iterator().next().getInfo();
                 long[] shape = info.getShape().clone();
@@ -180,6 +267,7 @@ public final class QdqSpeedBenchmark {
                 String input = s.getInputNames().iterator().next();
                 try (OnnxTensor t = feed) {
                     for (int i = 0; i < 5; i++) s.run(Map.of(input, t)).close();
+                    // a profiled session records its warm-up runs too: profile() counts the runs after them
                     double[] ms = new double[reps];
                     for (int i = 0; i < reps; i++) {
                         long t0 = System.nanoTime();
@@ -187,7 +275,7 @@ public final class QdqSpeedBenchmark {
                         ms[i] = (System.nanoTime() - t0) / 1e6;
                     }
                     Arrays.sort(ms);
-                    return new double[] {ms[reps / 2], ms[0]};
+                    return new Timed(new double[] {ms[reps / 2], ms[0]}, profilePrefix == null ? null : s.endProfiling());
                 }
             }
         }
