@@ -68,9 +68,7 @@ public final class Float16Upcast {
                 ab = a.toBuilder().setT(toFloat(a.getT()));
                 counts[0]++;
             } else if (a.hasG() || a.getGraphsCount() > 0) {
-                ab = a.toBuilder();
-                if (a.hasG()) ab.setG(graph(a.getG(), counts));
-                for (int k = 0; k < a.getGraphsCount(); k++) ab.setGraphs(k, graph(a.getGraphs(k), counts));
+                ab = Subgraphs.mapGraphs(a, g -> graph(g, counts)).toBuilder();
             }
             if (ab != null) {
                 if (b == null) b = n.toBuilder();

@@ -180,12 +180,7 @@ public final class FunctionInlining {
 
         /** {@code n} with the calls inside its subgraphs expanded. */
         NodeProto subgraphs(NodeProto n, int depth) {
-            if (!Subgraphs.has(n)) return n;
-            NodeProto.Builder b = n.toBuilder();
-            for (int i = 0; i < b.getAttributeCount(); i++) {
-                b.setAttribute(i, Subgraphs.mapGraphs(b.getAttribute(i), g -> graph(g, depth)));
-            }
-            return b.build();
+            return Subgraphs.mapGraphs(n, g -> graph(g, depth));
         }
 
         /** The nodes of {@code f}'s body for the call {@code call}, with the call's names and attributes. */

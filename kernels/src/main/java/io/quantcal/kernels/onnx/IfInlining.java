@@ -158,12 +158,9 @@ public final class IfInlining {
     /** {@code n} with every name in {@code rename} replaced, in its inputs, outputs and subgraphs (SSA: no shadowing). */
     static NodeProto renamed(NodeProto n, Map<String, String> rename) {
         if (rename.isEmpty()) return n;
-        NodeProto.Builder b = n.toBuilder();
+        NodeProto.Builder b = Subgraphs.mapGraphs(n, g -> renamed(g, rename)).toBuilder();
         for (int i = 0; i < b.getInputCount(); i++) b.setInput(i, rename.getOrDefault(b.getInput(i), b.getInput(i)));
         for (int i = 0; i < b.getOutputCount(); i++) b.setOutput(i, rename.getOrDefault(b.getOutput(i), b.getOutput(i)));
-        for (int a = 0; a < b.getAttributeCount(); a++) {
-            b.setAttribute(a, Subgraphs.mapGraphs(b.getAttribute(a), g -> renamed(g, rename)));
-        }
         return b.build();
     }
 

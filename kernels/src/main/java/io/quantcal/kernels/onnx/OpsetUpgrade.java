@@ -52,27 +52,7 @@ final class OpsetUpgrade {
      * subgraph reads by name.
      */
     private static NodeProto withSubgraphs(NodeProto n, long from, long to, GraphEditor edit) {
-        NodeProto.Builder b = null;
-        for (int a = 0; a < n.getAttributeCount(); a++) {
-            onnx.Onnx.AttributeProto at = n.getAttribute(a);
-            onnx.Onnx.AttributeProto.Builder nb = null;
-            if (at.hasG()) {
-                onnx.Onnx.GraphProto g = subgraph(at.getG(), from, to, edit);
-                if (g != at.getG()) nb = at.toBuilder().setG(g);
-            }
-            for (int k = 0; k < at.getGraphsCount(); k++) {
-                onnx.Onnx.GraphProto g = subgraph(at.getGraphs(k), from, to, edit);
-                if (g != at.getGraphs(k)) {
-                    if (nb == null) nb = at.toBuilder();
-                    nb.setGraphs(k, g);
-                }
-            }
-            if (nb != null) {
-                if (b == null) b = n.toBuilder();
-                b.setAttribute(a, nb);
-            }
-        }
-        return b == null ? n : b.build();
+        return Subgraphs.mapGraphs(n, g -> subgraph(g, from, to, edit));
     }
 
     private static onnx.Onnx.GraphProto subgraph(onnx.Onnx.GraphProto g, long from, long to, GraphEditor edit) {

@@ -105,13 +105,38 @@ public final class Subgraphs {
         }
     }
 
-    /** {@code a} with {@code f} applied to each graph it holds (a GRAPH or GRAPHS attribute); {@code a} itself otherwise. */
+    /**
+     * {@code a} with {@code f} applied to each graph it holds (a GRAPH or GRAPHS attribute); {@code a} itself when it
+     * holds none or {@code f} returned every graph unchanged (the same object), so that a caller can tell an edit.
+     */
     static AttributeProto mapGraphs(AttributeProto a, java.util.function.UnaryOperator<GraphProto> f) {
-        if (a.hasG()) return a.toBuilder().setG(f.apply(a.getG())).build();
+        if (a.hasG()) {
+            GraphProto g = f.apply(a.getG());
+            return g == a.getG() ? a : a.toBuilder().setG(g).build();
+        }
         if (a.getGraphsCount() == 0) return a;
-        AttributeProto.Builder b = a.toBuilder().clearGraphs();
-        for (GraphProto g : a.getGraphsList()) b.addGraphs(f.apply(g));
-        return b.build();
+        List<GraphProto> out = new ArrayList<>();
+        boolean same = true;
+        for (GraphProto g : a.getGraphsList()) {
+            GraphProto r = f.apply(g);
+            same &= r == g;
+            out.add(r);
+        }
+        return same ? a : a.toBuilder().clearGraphs().addAllGraphs(out).build();
+    }
+
+    /** {@code n} with {@link #mapGraphs} applied to each of its attributes; {@code n} itself when nothing changed. */
+    static NodeProto mapGraphs(NodeProto n, java.util.function.UnaryOperator<GraphProto> f) {
+        NodeProto.Builder b = null;
+        for (int i = 0; i < n.getAttributeCount(); i++) {
+            AttributeProto a = n.getAttribute(i);
+            AttributeProto r = mapGraphs(a, f);
+            if (r != a) {
+                if (b == null) b = n.toBuilder();
+                b.setAttribute(i, r);
+            }
+        }
+        return b == null ? n : b.build();
     }
 
     private static List<GraphProto> graphs(AttributeProto a) {
