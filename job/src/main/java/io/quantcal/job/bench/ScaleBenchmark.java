@@ -94,10 +94,18 @@ public final class ScaleBenchmark {
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         var one = input.stack(List.of(samples.first().inputs()));
         long perSample, captured;
+        Map<String, Long> tensorBytes = new java.util.LinkedHashMap<>();
         try (var all = SessionCache.lease(model, tensors, opts)) {
-            captured = BatchBudget.bytes(all.runner().runInputs(one));
+            var returned = all.runner().runInputs(one);
+            returned.forEach((t, v) -> tensorBytes.put(t, BatchBudget.bytes(Map.of(t, v))));
+            captured = BatchBudget.bytes(returned);
             perSample = captured + io.quantcal.kernels.calib.Batches.inputBytes(one);
         }
+        // the capture floor captures as calibrate does: all tensors in one pass, or in the groups calibrate makes when
+        // one sample's tensors do not fit the budget
+        List<List<String>> groups = budget.fits(perSample) ? List.of(tensors)
+                : io.quantcal.kernels.calib.CaptureOverBudget.groups(tensors, tensorBytes,
+                        io.quantcal.kernels.calib.Batches.inputBytes(one), budget, name);
         // one sample's tensors over the budget: calibrate captures them in groups, one sample per run (as the job does)
         int calBatch = !budget.fits(perSample) ? 1 : Math.min(Math.min(cfg.calibration().batchSize(),
                 budget.batchSize(perSample, name)), io.quantcal.kernels.calib.Batches.cachedRun(captured));
@@ -106,7 +114,7 @@ public final class ScaleBenchmark {
         double inf = Double.MAX_VALUE, cap = Double.MAX_VALUE, cal = Double.MAX_VALUE, ent = Double.MAX_VALUE;
         for (int r = 0; r < reps; r++) { // alternate, best of reps: the machine is shared
             inf = Math.min(inf, time(() -> inference(spark, cfg, samples, model)));
-            cap = Math.min(cap, time(() -> capture(spark, cfg, samples, model, tensors)));
+            cap = Math.min(cap, time(() -> capture(spark, cfg, samples, model, groups)));
             cal = Math.min(cal, time(() -> CalibratePass.collect(spark, cfg, samples, model, tensors,
                     Calibrators.byName("minmax", 99.99))));
             ent = Math.min(ent, time(() -> CalibratePass.collect(spark, cfg, samples, model, tensors,
@@ -160,20 +168,27 @@ public final class ScaleBenchmark {
     /**
      * The floor of any calibration that reads the tensors out of ONNX Runtime: calibrate's capture (the same session
      * with the measured tensors as outputs, the same batches under the same memory budget, written into the same
-     * pinned buffers) with nothing read from them. What calibrate adds to this is the statistics.
+     * pinned buffers, one pass per group of tensors as calibrate makes them) with nothing read from them. What
+     * calibrate adds to this is the statistics.
      */
-    static long capture(SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples, OnnxModel model, List<String> tensors) {
+    static long capture(SparkSession spark, QuantcalConfig cfg, JavaRDD<Sample> samples, OnnxModel model,
+                        List<List<String>> groups) {
         io.quantcal.kernels.runtime.ModelInputs input = io.quantcal.job.data.InputBinding.of(model, cfg, cfg.calibration());
         BroadcastModel bm = BroadcastModel.of(spark, model, "bench", cfg.maxSessions());
         RunnerOptions opts = new RunnerOptions(cfg.intraOpThreads(), 1);
         BatchBudget budget = TaskMemory.budget(spark.sparkContext(), cfg);
-        return samples.mapPartitions(it -> {
-            try (var r = bm.lease(tensors, opts)) {
-                long count = Batches.forEachPinned(r.runner(), input, new io.quantcal.job.pipeline.SampleValues(it), budget,
-                        "bench", tensors, (k, t, values) -> { });
-                return List.of(count).iterator();
-            }
-        }).reduce(Long::sum);
+        long n = 0;
+        for (List<String> group : groups) {
+            bm.closeSessions(); // one group's session at a time, as calibrate does
+            n += samples.mapPartitions(it -> {
+                try (var r = bm.lease(group, opts)) {
+                    long count = Batches.forEachPinned(r.runner(), input, new io.quantcal.job.pipeline.SampleValues(it),
+                            budget, "bench", group, (k, t, values) -> { });
+                    return List.of(count).iterator();
+                }
+            }).reduce(Long::sum);
+        }
+        return n;
     }
 
     interface Work {
