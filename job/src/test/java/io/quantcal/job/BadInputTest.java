@@ -138,6 +138,47 @@ class BadInputTest extends SparkJobTest {
         Assertions.assertTrue(msg.contains("cut.onnx"), msg);
     }
 
+    /**
+     * The bundled model in float64 (its weights and its declared input and output): the images format names the
+     * float64 weights rather than sending the user to Parquet, and with Parquet the first layer's weight is named.
+     */
+    @Test
+    void float64ModelIsRefusedNamingItsWeights() throws Exception {
+        onnx.Onnx.ModelProto.Builder b = onnx.Onnx.ModelProto.parseFrom(Files.readAllBytes(Path.of(RESNET))).toBuilder();
+        onnx.Onnx.GraphProto.Builder g = b.getGraphBuilder();
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            onnx.Onnx.TensorProto t = g.getInitializer(i);
+            if (t.getDataType() != onnx.Onnx.TensorProto.DataType.FLOAT_VALUE) continue;
+            float[] v = new float[t.getFloatDataCount()];
+            for (int k = 0; k < v.length; k++) v[k] = t.getFloatData(k);
+            if (!t.getRawData().isEmpty()) {
+                java.nio.FloatBuffer fb = t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+                v = new float[fb.remaining()];
+                fb.get(v);
+            }
+            java.nio.ByteBuffer raw = java.nio.ByteBuffer.allocate(8 * v.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (float x : v) raw.putDouble(x);
+            g.setInitializer(i, t.toBuilder().clearFloatData().setDataType(onnx.Onnx.TensorProto.DataType.DOUBLE_VALUE)
+                    .setRawData(org.nd4j.shade.protobuf.ByteString.copyFrom(raw.array())));
+        }
+        for (onnx.Onnx.ValueInfoProto.Builder v : g.getInputBuilderList()) v.getTypeBuilder().getTensorTypeBuilder().setElemType(11);
+        for (onnx.Onnx.ValueInfoProto.Builder v : g.getOutputBuilderList()) v.getTypeBuilder().getTensorTypeBuilder().setElemType(11);
+        g.clearValueInfo();
+        Path f64 = tmp.resolve("resnet_f64.onnx");
+        Files.write(f64, b.build().toByteArray());
+
+        String msg = fail(JobFixtures.config(f64.toString(), CALIB, tmp.resolve("out-f64").toString()));
+        Assertions.assertTrue(msg.contains("is a float64 tensor, and so are its weights (")
+                && msg.contains("export this one in float32"), msg);
+
+        Path rows = tmp.resolve("f64.parquet");
+        writeParquet(rows, List.of(new float[784], new float[784]));
+        msg = fail(JobFixtures.config(f64.toString(), CALIB, tmp.resolve("out-f64p").toString(),
+                "calibration.format=parquet", "calibration.path=" + rows, "pipeline=[fold-bn,calibrate,export]"));
+        Assertions.assertTrue(msg.contains("weight stem.0.weight is DOUBLE, expected a FLOAT initializer")
+                && msg.contains("export this one in float32"), msg);
+    }
+
     @Test
     void existingOutputIsAnErrorAndStaysUntouchedUnlessOverwrite() throws Exception {
         Path dir = images("ow");
