@@ -245,6 +245,8 @@ public final class QuantcalJob {
                                 .collect(java.util.stream.Collectors.joining(", ")), otherLayers.size() == 1 ? "s" : "");
                 for (var e : otherLayers) out.printf("  FP32 %s %s: %s%n", e.opType(), e.node(), e.reason());
             }
+            // a model ONNX Runtime rejects stops here, on the driver, with one error, not in every task at once
+            io.quantcal.kernels.runtime.ModelRunner.checkLoads(front);
             PipelineState state = PipelineState.initial(modelName, model.sha256(), front);
             Map<String, Object> timings = new LinkedHashMap<>();
             Map<String, Object> sessionPeaks = new LinkedHashMap<>();

@@ -68,6 +68,24 @@ public final class ModelRunner implements AutoCloseable {
         this.dataDependent = dataDependent;
     }
 
+    /**
+     * Whether ONNX Runtime loads {@code model}: a session without graph optimizations (the graph and type checks every
+     * pass's session starts with), opened and closed on the calling thread, so that a model ONNX Runtime rejects (an
+     * exporter's Sqrt of an int64, say) stops the run on the driver before any Spark work, rather than in every task at
+     * once. A large model ({@link OnnxModel#large}) is not checked here: its session would write its tensors to a
+     * temporary file once more; its first task reports the same error.
+     *
+     * @return false when the model was too large to check
+     * @throws ModelException naming the model's file and ONNX Runtime's reason, as {@link #open} does
+     */
+    public static boolean checkLoads(OnnxModel model) {
+        if (model.large()) return false;
+        RunnerOptions o = new RunnerOptions(1, 1, ai.onnxruntime.OrtSession.SessionOptions.OptLevel.NO_OPT);
+        try (ModelRunner r = openSession(model, model, o, false)) {
+            return r != null;
+        }
+    }
+
     /** A runner returning only the model's own outputs. */
     public static ModelRunner open(OnnxModel model, RunnerOptions options) {
         return open(model, List.of(), options);
