@@ -51,16 +51,6 @@ public final class InputBinding {
         if (cfg.pipeline().contains("evaluate")) of(model, cfg, cfg.evaluation());
     }
 
-    /** The first float64 initializer of more than one value (a weight, not a scalar constant), or null. */
-    static String float64Weight(OnnxModel model) {
-        for (onnx.Onnx.TensorProto t : model.graph().getInitializerList()) {
-            long n = 1;
-            for (long d : t.getDimsList()) n *= d;
-            if (t.getDataType() == onnx.Onnx.TensorProto.DataType.DOUBLE_VALUE && n > 1) return t.getName();
-        }
-        return null;
-    }
-
     /** The inputs every sample of {@code s} feeds, in the model's order. */
     public static ModelInputs of(OnnxModel model, QuantcalConfig cfg, Samples s) {
         List<TensorInfo> ins = model.inputs();
@@ -85,12 +75,11 @@ public final class InputBinding {
                         + " int32 and uint8 inputs");
             }
             if (images && type != ElementType.FLOAT && type != ElementType.UINT8) {
-                String weight = type == ElementType.DOUBLE ? float64Weight(model) : null;
+                String weight = type == ElementType.DOUBLE ? model.float64Weight() : null;
                 if (weight != null) {
                     // a model that computes in float64: Parquet would feed it, and the weights would stop it after
                     throw new ModelException("model input " + in.name() + " of " + cfg.model() + " is a float64 tensor,"
-                            + " and so are its weights (" + weight + "): quantcal quantizes float32 models (float16 and"
-                            + " bfloat16 ones as float32); export this one in float32");
+                            + " and so are its weights (" + weight + "): " + OnnxModel.FLOAT32_ONLY);
                 }
                 throw new ModelException("model input " + in.name() + " of " + cfg.model() + " is a " + type
                         + " tensor; the images format feeds a float32 image (or a uint8 one, the 8-bit pixels): give the"

@@ -42,19 +42,7 @@ public final class EinsumAsMatMul {
             if (p == null) continue;
             if (e == null) e = new GraphEditor(m.graph());
             int at = e.position(n.getName());
-            String a = n.getInput(0), b = n.getInput(1), y = n.getOutput(0);
-            if (p.permA() != null) {
-                String t = e.uniqueName(a + "_" + n.getName() + "_transposed");
-                e.insertBefore(at, Graphs.node("Transpose", e.uniqueName(n.getName() + "_a_transposed"), List.of(a),
-                        List.of(t), Map.of("perm", p.permA())));
-                a = t;
-            }
-            if (p.permB() != null) {
-                String t = e.uniqueName(b + "_" + n.getName() + "_transposed");
-                e.insertBefore(at, Graphs.node("Transpose", e.uniqueName(n.getName() + "_b_transposed"), List.of(b),
-                        List.of(t), Map.of("perm", p.permB())));
-                b = t;
-            }
+            String a = operand(e, at, n, 0, "a", p.permA()), b = operand(e, at, n, 1, "b", p.permB()), y = n.getOutput(0);
             String product = y;
             if (p.permOut() != null) {
                 product = e.uniqueName(y + "_matmul");
@@ -66,6 +54,16 @@ public final class EinsumAsMatMul {
         }
         if (e == null) return new Result(m, done);
         return new Result(m.withGraph(e.build()), done);
+    }
+
+    /** Einsum {@code n}'s input {@code k}, read through a Transpose by {@code perm} inserted before it when there is one. */
+    private static String operand(GraphEditor e, int at, NodeProto n, int k, String side, long[] perm) {
+        String x = n.getInput(k);
+        if (perm == null) return x;
+        String t = e.uniqueName(x + "_" + n.getName() + "_transposed");
+        e.insertBefore(at, Graphs.node("Transpose", e.uniqueName(n.getName() + "_" + side + "_transposed"), List.of(x),
+                List.of(t), Map.of("perm", perm)));
+        return t;
     }
 
     /** The MatMul an equation computes, or null when it is not one this rule writes. */

@@ -94,9 +94,7 @@ public final class IfInlining {
                 return null; // ONNX Runtime cannot compute it alone: the If stays, as it was
             }
         }
-        long count = 1;
-        for (long d : t.getDimsList()) count *= d;
-        if (count != 1 || t.getDataType() != TensorProto.DataType.BOOL_VALUE) return null;
+        if (Tensors.count(Tensors.dims(t)) != 1 || t.getDataType() != TensorProto.DataType.BOOL_VALUE) return null;
         if (!t.getRawData().isEmpty()) return t.getRawData().byteAt(0) != 0;
         return t.getInt32DataCount() > 0 && t.getInt32Data(0) != 0;
     }

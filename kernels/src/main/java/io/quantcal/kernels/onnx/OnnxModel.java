@@ -471,6 +471,18 @@ public final class OnnxModel implements Serializable {
         return producers.get(tensor);
     }
 
+    /** Why quantcal refuses a float64 model: its weights would lose bits as float32. */
+    public static final String FLOAT32_ONLY =
+            "quantcal quantizes float32 models (float16 and bfloat16 ones as float32); export this one in float32";
+
+    /** The first float64 initializer of more than one value (a weight, not a scalar constant), or null. */
+    public String float64Weight() {
+        for (TensorProto t : proto.getGraph().getInitializerList()) {
+            if (t.getDataType() == TensorProto.DataType.DOUBLE_VALUE && Tensors.count(Tensors.dims(t)) > 1) return t.getName();
+        }
+        return null;
+    }
+
     /** Nodes that read {@code tensor}, in graph order, each once. */
     public List<NodeProto> consumers(String tensor) {
         return consumers.getOrDefault(tensor, List.of());

@@ -39,7 +39,7 @@ final class QuantizableNodeFinder {
         if (t.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
             // a float64 weight would lose bits as float32 (float16 and bfloat16 models are raised before this)
             String why = t.getDataType() == TensorProto.DataType.DOUBLE_VALUE
-                    ? "quantcal quantizes float32 models (float16 and bfloat16 ones as float32); export this one in float32"
+                    ? OnnxModel.FLOAT32_ONLY
                     : "is the model already quantized?";
             throw new ModelException(m.source() + ": " + Nodes.describe(n) + ": weight " + w + " is "
                     + Tensors.typeName(t.getDataType()) + ", expected a FLOAT initializer (" + why + ")");

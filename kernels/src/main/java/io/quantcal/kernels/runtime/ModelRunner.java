@@ -72,8 +72,9 @@ public final class ModelRunner implements AutoCloseable {
      * Whether ONNX Runtime loads {@code model}: a session without graph optimizations (the graph and type checks every
      * pass's session starts with), opened and closed on the calling thread, so that a model ONNX Runtime rejects (an
      * exporter's Sqrt of an int64, say) stops the run on the driver before any Spark work, rather than in every task at
-     * once. A large model ({@link OnnxModel#large}) is not checked here: its session would write its tensors to a
-     * temporary file once more; its first task reports the same error.
+     * once. A large model ({@link OnnxModel#large}) is not checked here: like a medium one, its session goes through a
+     * temporary file of its tensors, which for gigabytes of weights costs seconds and disk; its first task reports the
+     * same error.
      *
      * @return false when the model was too large to check
      * @throws ModelException naming the model's file and ONNX Runtime's reason, as {@link #open} does
@@ -81,9 +82,8 @@ public final class ModelRunner implements AutoCloseable {
     public static boolean checkLoads(OnnxModel model) {
         if (model.large()) return false;
         RunnerOptions o = new RunnerOptions(1, 1, ai.onnxruntime.OrtSession.SessionOptions.OptLevel.NO_OPT);
-        try (ModelRunner r = openSession(model, model, o, false)) {
-            return r != null;
-        }
+        openSession(model, model, o, false).close();
+        return true;
     }
 
     /** A runner returning only the model's own outputs. */
